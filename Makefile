@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# baton: TCP connection handoff for server farms, as a Rust kernel module.
+#
+#   make demo     build what is missing, boot the QEMU farm, show baton at work
+#   make check    the whole test suite (what CI runs)
+#
+# Other targets: deps, kernel, kernel-plain, module, host-test, lint, clean.
+
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+CACHE ?= $(HOME)/.cache/baton
+BINDGEN := $(CACHE)/bindgen-0.69.5/bin/bindgen
+KMAKE := $(MAKE) LLVM=-19 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN)
+export LIBCLANG_PATH := /usr/lib/llvm-19/lib
+
+# The kernel the module builds against: the cached debug test kernel unless
+# KDIR names another Rust-enabled kernel build directory.
+KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh debug --print-only 2>/dev/null)
+
+CARGO ?= cargo
+XTASK := $(CARGO) run --quiet --release -p xtask --
+
+.PHONY: all deps kernel kernel-plain module host-test lint check demo clean
+
+all: module
+
+deps:
+	$(ROOT)/scripts/deps.sh
+
+kernel: deps
+	$(ROOT)/scripts/build-kernel.sh debug >/dev/null
+
+kernel-plain: deps
+	$(ROOT)/scripts/build-kernel.sh plain >/dev/null
+
+# Each kernel gets its own copy of the sources to build in (6.12 has no
+# separate output directory for external modules), so builds against the
+# debug and plain kernels never mix objects and the work tree stays clean.
+MODBUILD = $(ROOT)/target/kmod/$(notdir $(KDIR))
+
+module:
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || { \
+	  echo "module: no kernel build in KDIR='$(KDIR)'; run 'make kernel' or pass KDIR=" >&2; exit 1; }
+	@mkdir -p $(MODBUILD)/rust-tools/baton-core
+	@cp -a $(ROOT)/src/. $(MODBUILD)/src/
+	@cp -a $(ROOT)/rust-tools/baton-core/src/. $(MODBUILD)/rust-tools/baton-core/src/
+	@cp -p $(ROOT)/Kbuild $(MODBUILD)/Kbuild
+	@set -o pipefail; $(KMAKE) -C $(KDIR) M=$(MODBUILD) modules 2>&1 | tee $(MODBUILD)/build.log
+	@if grep -qiE '(^|: )warning' $(MODBUILD)/build.log; then \
+	  echo "module: the build printed warnings (zero allowed)" >&2; exit 1; fi
+	@echo "module: $(MODBUILD)/baton.ko"
+
+host-test:
+	$(CARGO) test --workspace --quiet
+
+lint:
+	$(ROOT)/scripts/lint.sh
+
+check: deps kernel
+	$(MAKE) lint host-test
+	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
+	$(XTASK) check --kernel $$($(ROOT)/scripts/build-kernel.sh debug) \
+	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh debug))/baton.ko
+
+demo: deps kernel-plain
+	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh plain)
+	$(XTASK) demo --kernel $$($(ROOT)/scripts/build-kernel.sh plain) \
+	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh plain))/baton.ko
+
+clean:
+	rm -rf $(ROOT)/target/kmod

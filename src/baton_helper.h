@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel API surface baton uses beyond the in-tree `kernel` crate.
+ * bindgen reads this header (see Kbuild) with an allowlist and
+ * --no-recursive-allowlist, so types such as sk_buff and net_device stay the
+ * in-tree `kernel::bindings` ones.  The baton_* prototypes are one-line shims
+ * over static inline functions and macros, defined in shims.c.
+ */
+#ifndef BATON_HELPER_H
+#define BATON_HELPER_H
+
+#include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <linux/timer.h>
+#include <linux/percpu.h>
+#include <linux/cpumask.h>
+#include <linux/jiffies.h>
+#include <linux/moduleparam.h>
+#include <kunit/test.h>
+
+/* sk_buff */
+bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len);
+unsigned int baton_skb_headlen(const struct sk_buff *skb);
+int baton_skb_network_offset(const struct sk_buff *skb);
+unsigned char *baton_skb_mac_header(const struct sk_buff *skb);
+bool baton_skb_mac_header_was_set(const struct sk_buff *skb);
+void baton_kfree_skb(struct sk_buff *skb);
+void baton_consume_skb(struct sk_buff *skb);
+struct sk_buff *baton_skb_share_check(struct sk_buff *skb);
+u16 baton_skb_protocol(const struct sk_buff *skb);
+int baton_skb_ifindex(const struct sk_buff *skb);
+int baton_skb_mac_header_len(const struct sk_buff *skb);
+
+/* net_device references */
+void baton_dev_hold(struct net_device *dev);
+void baton_dev_put(struct net_device *dev);
+struct net *baton_dev_net(const struct net_device *dev);
+int baton_dev_ifindex(const struct net_device *dev);
+
+/* timers and time */
+void baton_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *));
+unsigned long baton_jiffies(void);
+unsigned long baton_msecs_to_jiffies(unsigned int ms);
+
+/* per-CPU counters */
+void __percpu *baton_alloc_percpu(size_t size, size_t align);
+void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val);
+u64 *baton_per_cpu_ptr(u64 __percpu *base, unsigned int cpu);
+bool baton_cpu_possible(unsigned int cpu);
+unsigned int baton_nr_cpu_ids(void);
+
+/* KUnit */
+void baton_kunit_set_failure(struct kunit *test);
+
+#endif

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Global tunables, as module parameters under
+//! `/sys/module/baton/parameters/`. Each write is range-checked; a rejected
+//! write leaves the old value. `Documentation/admin-guide.md` has the table.
+
+use crate::wrap::param::uint_params;
+
+uint_params! {
+    /// Maximum number of connection records per network namespace.
+    conn_table_max: "maximum connection records per namespace" = 65536, 64..=16777216;
+    /// Pending handshakes kept before answering SYNs with cookies only.
+    syn_table_max: "pending handshakes before SYN cookies take over" = 4096, 0..=1048576;
+    /// Idle timeout of an established connection record, in seconds.
+    conn_idle_timeout_s: "idle timeout of a connection record (s)" = 900, 5..=86400;
+    /// Interval between sync announcements, in milliseconds.
+    sync_interval_ms: "interval between sync announcements (ms)" = 100, 10..=10000;
+    /// Missed sync intervals after which a node is declared dead.
+    sync_missed_limit: "missed sync intervals before a node is dead" = 5, 2..=100;
+}

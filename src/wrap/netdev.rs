@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network namespaces and counted network-device references.
+
+use core::ptr::NonNull;
+
+use kernel::str::CStr;
+
+use crate::bindings as b;
+
+/// A network namespace.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `struct net` that outlives every use of this value.
+/// Today that is only `init_net`, which lives as long as the kernel; per-net
+/// state comes with the pernet operations of the control plane.
+#[derive(Clone, Copy)]
+pub(crate) struct Net {
+    ptr: NonNull<b::net>,
+}
+
+// SAFETY: `Net` only carries the address of a namespace; the kernel functions
+// it is passed to do their own locking.
+unsafe impl Send for Net {}
+// SAFETY: As above: sharing the address between threads is harmless.
+unsafe impl Sync for Net {}
+
+impl Net {
+    /// The initial network namespace.
+    pub(crate) fn init() -> Self {
+        // Taking the address of the kernel's static `init_net` neither reads
+        // nor writes it.
+        let ptr = core::ptr::addr_of_mut!(b::init_net);
+        // INVARIANT: `init_net` lives as long as the kernel.
+        Self {
+            // SAFETY: the address of a static is never null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut b::net {
+        self.ptr.as_ptr()
+    }
+}
+
+/// A counted reference to a network device: the device cannot go away while
+/// this is held.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid `net_device` on which this value owns one
+/// reference (`dev_hold`), released on drop.
+pub(crate) struct NetDevice {
+    ptr: NonNull<b::net_device>,
+}
+
+// SAFETY: a held device reference may be used and released from any thread.
+unsafe impl Send for NetDevice {}
+// SAFETY: `NetDevice` only exposes reads of immutable device fields.
+unsafe impl Sync for NetDevice {}
+
+impl NetDevice {
+    /// Looks a device up by name in `net`.
+    pub(crate) fn by_name(net: Net, name: &CStr) -> Option<Self> {
+        // SAFETY: `net` is live by its invariant and `name` is NUL-terminated.
+        // `dev_get_by_name` returns the device with a reference taken, or null.
+        let ptr = unsafe { b::dev_get_by_name(net.as_raw(), name.as_char_ptr()) };
+        // INVARIANT: a non-null result carries the reference we now own.
+        NonNull::new(ptr).map(|ptr| Self { ptr })
+    }
+
+    /// Looks a device up by interface index in `net`.
+    pub(crate) fn by_index(net: Net, ifindex: i32) -> Option<Self> {
+        // SAFETY: as in `by_name`.
+        let ptr = unsafe { b::dev_get_by_index(net.as_raw(), ifindex) };
+        // INVARIANT: a non-null result carries the reference we now own.
+        NonNull::new(ptr).map(|ptr| Self { ptr })
+    }
+
+    /// The device's interface index.
+    pub(crate) fn ifindex(&self) -> i32 {
+        // SAFETY: `ptr` is valid by the type invariant; `ifindex` does not
+        // change while the device is registered.
+        unsafe { b::baton_dev_ifindex(self.ptr.as_ptr()) }
+    }
+
+    /// The namespace the device belongs to.
+    pub(crate) fn net(&self) -> Net {
+        // SAFETY: `ptr` is valid by the type invariant.
+        let ptr = unsafe { b::baton_dev_net(self.ptr.as_ptr()) };
+        // INVARIANT: a registered device's namespace outlives the device
+        // reference this value holds.
+        Net {
+            // SAFETY: a device always belongs to a namespace.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut b::net_device {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for NetDevice {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference on the device.
+        unsafe { b::baton_dev_put(self.ptr.as_ptr()) };
+    }
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Netfilter hook registration: IPv4 hooks and netdev ingress hooks.
+
+use core::{ffi::c_void, marker::PhantomPinned, pin::Pin, ptr::NonNull};
+
+use kernel::{alloc::KBox, error::to_result, prelude::*};
+
+use super::{
+    netdev::{Net, NetDevice},
+    skb::SkBuff,
+};
+use crate::bindings as b;
+
+/// What a hook decides for a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Let the packet continue on its way.
+    Accept,
+    /// Drop the packet (netfilter frees it).
+    Drop,
+}
+
+impl Verdict {
+    fn to_raw(self) -> u32 {
+        match self {
+            Verdict::Accept => b::NF_ACCEPT,
+            Verdict::Drop => b::NF_DROP,
+        }
+    }
+}
+
+/// A netfilter hook handler. Called in softirq context: it must not sleep.
+pub(crate) trait Hook: Send + Sync + 'static {
+    /// Inspects (and may modify) one packet.
+    fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict;
+}
+
+/// Where a hook attaches.
+pub(crate) enum HookPoint {
+    /// IPv4 pre-routing, after defragmentation and conntrack at `priority`.
+    Ipv4PreRouting {
+        /// Netfilter priority (lower runs first).
+        priority: i32,
+    },
+    /// Netdev ingress of one device: before the IP stack sees the packet.
+    NetdevIngress {
+        /// The device whose received packets the hook sees.
+        dev: NetDevice,
+        /// Netfilter priority (lower runs first).
+        priority: i32,
+    },
+}
+
+#[repr(C)]
+struct Inner<H: Hook> {
+    ops: b::nf_hook_ops,
+    handler: H,
+    net: Net,
+    // Keeps the ingress device alive while the hook is registered on it.
+    dev: Option<NetDevice>,
+    _pin: PhantomPinned,
+}
+
+/// A registered netfilter hook, unregistered on drop.
+///
+/// # Invariants
+///
+/// `inner.ops` is registered with `inner.net` and its `priv` points at
+/// `inner.handler`; `inner` is pinned, so both addresses are stable.
+pub(crate) struct Registration<H: Hook> {
+    inner: Pin<KBox<Inner<H>>>,
+}
+
+// SAFETY: the handler is `Send + Sync`; the raw pointers inside `ops` are only
+// used by netfilter, which does its own synchronisation.
+unsafe impl<H: Hook> Send for Registration<H> {}
+// SAFETY: as above; `Registration` exposes only `&H`.
+unsafe impl<H: Hook> Sync for Registration<H> {}
+
+impl<H: Hook> Registration<H> {
+    /// Registers `handler` at `point` in `net` (ignored for netdev ingress,
+    /// which uses the device's namespace).
+    pub(crate) fn new(net: Net, point: HookPoint, handler: H) -> Result<Self> {
+        let (pf, hooknum, priority, dev) = match point {
+            HookPoint::Ipv4PreRouting { priority } => (
+                b::NFPROTO_IPV4,
+                b::nf_inet_hooks_NF_INET_PRE_ROUTING,
+                priority,
+                None,
+            ),
+            HookPoint::NetdevIngress { dev, priority } => (
+                b::NFPROTO_NETDEV,
+                b::nf_dev_hooks_NF_NETDEV_INGRESS,
+                priority,
+                Some(dev),
+            ),
+        };
+        let net = dev.as_ref().map_or(net, NetDevice::net);
+        let ops = b::nf_hook_ops {
+            hook: Some(hook_trampoline::<H>),
+            dev: dev
+                .as_ref()
+                .map_or(core::ptr::null_mut(), NetDevice::as_raw),
+            priv_: core::ptr::null_mut(),
+            pf: pf as u8,
+            hooknum,
+            priority,
+            ..Default::default()
+        };
+        let mut inner = KBox::pin(
+            Inner {
+                ops,
+                handler,
+                net,
+                dev,
+                _pin: PhantomPinned,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: we do not move out of the pinned box; we only fill in the
+        // self-referential `priv` pointer before anything else sees `ops`.
+        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
+        inner_mut.ops.priv_ = core::ptr::addr_of!(inner_mut.handler) as *mut c_void;
+        // SAFETY: `ops` is pinned for as long as it stays registered (until
+        // `drop`), `net` is live, and `ops.dev` (if any) is held by `dev`.
+        to_result(unsafe { b::nf_register_net_hook(net.as_raw(), &inner_mut.ops) })?;
+        // INVARIANT: registered above; `priv` points at the pinned handler.
+        Ok(Self { inner })
+    }
+
+    /// The handler.
+    pub(crate) fn handler(&self) -> &H {
+        &self.inner.handler
+    }
+}
+
+impl<H: Hook> Drop for Registration<H> {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `ops` is registered with `net`.
+        unsafe { b::nf_unregister_net_hook(self.inner.net.as_raw(), &self.inner.ops) };
+        // Netfilter frees its copy of the hook entry after an RCU grace
+        // period, and a CPU may still be running the hook: wait for them
+        // before the handler is freed.
+        // SAFETY: called from process context (module exit / config path).
+        unsafe { b::synchronize_net() };
+    }
+}
+
+unsafe extern "C" fn hook_trampoline<H: Hook>(
+    priv_: *mut c_void,
+    skb: *mut b::sk_buff,
+    _state: *const b::nf_hook_state,
+) -> u32 {
+    let Some(skb) = NonNull::new(skb) else {
+        return b::NF_ACCEPT;
+    };
+    // SAFETY: `priv_` is the `handler` of a live `Registration<H>`: set before
+    // registration and valid until after unregistration + synchronize_net.
+    let handler = unsafe { &*(priv_ as *const H) };
+    // SAFETY: netfilter hands the hook an skb it owns and does not share for
+    // the duration of the call.
+    let mut skb = unsafe { SkBuff::from_raw(skb) };
+    handler.hook(&mut skb).to_raw()
+}
