@@ -28,10 +28,12 @@ impl Ipv4Observer {
         Self { stats }
     }
 
-    /// Classifies one IPv4 packet (network header first) and counts it.
+    /// Classifies one IPv4 packet and counts it. `packet` starts at the
+    /// network header and may be only a prefix of the packet (the headers):
+    /// the IPv4 receive path has validated the total length already.
     pub(crate) fn observe(&self, packet: &[u8]) {
         self.stats.inc(Stat::Ipv4Packets);
-        let ip = match ipv4::Ipv4Packet::parse(packet) {
+        let ip = match ipv4::Ipv4Packet::parse_prefix(packet) {
             Ok(ip) => ip,
             Err(_) => return self.stats.inc(Stat::MalformedIpv4),
         };

@@ -1,0 +1,25 @@
+#![cfg_attr(not(MODULE), no_std)]
+#![forbid(unsafe_code)]
+//! Pure, `no_std`, allocation-free packet logic shared by the baton kernel
+//! module and its host-side tests.
+//!
+//! Every parser in this crate takes attacker-controlled bytes and never
+//! panics: lengths are checked, slices are taken with `get()`, and errors are
+//! reported as [`error::ParseError`] values whose [`as_str`] names can be used
+//! as drop-reason counters.
+//!
+//! The same source is compiled twice: as this host crate, and as a module of
+//! the kernel crate (`#[path = ".../lib.rs"] mod ...;` with `--cfg MODULE`).
+//! Inside the crate, sibling modules are therefore referenced with `super::`,
+//! never with `crate::`, and the standard library is reached through
+//! `::core::`.
+//!
+//! [`as_str`]: error::ParseError::as_str
+
+pub mod csum;
+pub mod error;
+pub mod ether;
+pub mod ipv4;
+pub mod seq;
+pub mod tcp;
+pub mod udp;
