@@ -22,6 +22,8 @@ mod wrap;
 pub mod baton_core;
 
 mod frames;
+mod netstate;
+mod nl;
 mod observer;
 mod params;
 mod stats;
@@ -29,14 +31,7 @@ mod stats;
 #[cfg(CONFIG_KUNIT)]
 mod tests;
 
-use kernel::sync::Arc;
-
-use stats::{Stat, Stats};
-use wrap::{
-    netdev::Net,
-    netfilter::{self, HookPoint},
-    packet,
-};
+use wrap::{genl, packet, pernet};
 
 module! {
     type: Baton,
@@ -47,59 +42,47 @@ module! {
 }
 
 /// The loaded module: everything registered at load, undone on unload in
-/// reverse order of the fields.
+/// the order of the fields (netlink first, per-namespace state last).
 struct Baton {
-    _ipv4: netfilter::Registration<observer::Ipv4Observer>,
+    _family: genl::Family,
     _handoff: packet::Registration<frames::FrameGate>,
     _sync: packet::Registration<frames::FrameGate>,
-    stats: Arc<Stats>,
+    _pernet: pernet::Registration<netstate::NetState>,
 }
 
 impl kernel::Module for Baton {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let stats = Arc::new(Stats::new()?, GFP_KERNEL)?;
-        let net = Net::init();
-        let ipv4 = netfilter::Registration::new(
-            net,
-            HookPoint::Ipv4PreRouting {
-                priority: observer::PRIORITY,
-            },
-            observer::Ipv4Observer::new(stats.clone()),
-        )?;
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        // Per-namespace state first: the frame handlers and the netlink
+        // family look it up.
+        let pernet = pernet::Registration::new()?;
         let handoff = packet::Registration::new(
             baton_core::ether::ETH_P_BATON_HANDOFF,
             None,
-            frames::FrameGate::new(frames::Network::Redistribution, stats.clone()),
+            frames::FrameGate::new(frames::Network::Redistribution),
         )?;
         let sync = packet::Registration::new(
             baton_core::ether::ETH_P_BATON_SYNC,
             None,
-            frames::FrameGate::new(frames::Network::Sync, stats.clone()),
+            frames::FrameGate::new(frames::Network::Sync),
         )?;
+        let family = nl::register(module)?;
         pr_info!(
-            "loaded: observing IPv4, handoff ethertype {:#06x}, sync ethertype {:#06x}\n",
+            "loaded: generic netlink family {}, handoff ethertype {:#06x}, sync ethertype {:#06x}\n",
+            baton_core::genl::FAMILY_NAME,
             baton_core::ether::ETH_P_BATON_HANDOFF,
             baton_core::ether::ETH_P_BATON_SYNC
         );
         Ok(Baton {
-            _ipv4: ipv4,
+            _family: family,
             _handoff: handoff,
             _sync: sync,
-            stats,
+            _pernet: pernet,
         })
     }
 }
 
 impl Drop for Baton {
     fn drop(&mut self) {
-        // The registrations are dropped after this, so counters may still
-        // move a little; this is a summary for the operator, not an audit.
-        for &stat in Stat::ALL {
-            let value = self.stats.get(stat);
-            if value != 0 {
-                pr_info!("counter {}: {}\n", stat.name(), value);
-            }
-        }
-        pr_info!("unloaded\n");
+        pr_info!("unloading\n");
     }
 }

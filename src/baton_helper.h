@@ -19,6 +19,11 @@
 #include <linux/jiffies.h>
 #include <linux/moduleparam.h>
 #include <kunit/test.h>
+#include <net/genetlink.h>
+#include <net/netlink.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include <net/sock.h>
 
 /* sk_buff */
 bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len);
@@ -31,6 +36,7 @@ void baton_consume_skb(struct sk_buff *skb);
 struct sk_buff *baton_skb_share_check(struct sk_buff *skb);
 u16 baton_skb_protocol(const struct sk_buff *skb);
 int baton_skb_ifindex(const struct sk_buff *skb);
+struct net *baton_skb_dev_net(const struct sk_buff *skb);
 int baton_skb_mac_header_len(const struct sk_buff *skb);
 
 /* net_device references */
@@ -50,6 +56,25 @@ void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val);
 u64 *baton_per_cpu_ptr(u64 __percpu *base, unsigned int cpu);
 bool baton_cpu_possible(unsigned int cpu);
 unsigned int baton_nr_cpu_ids(void);
+
+/* generic netlink */
+struct sk_buff *baton_genlmsg_new(void);
+void *baton_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info, const struct genl_family *family, int flags, u8 cmd);
+void *baton_genlmsg_put_dump(struct sk_buff *skb, struct netlink_callback *cb, const struct genl_family *family, u8 cmd);
+void baton_genlmsg_end(struct sk_buff *skb, void *hdr);
+void baton_genlmsg_cancel(struct sk_buff *skb, void *hdr);
+int baton_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
+void baton_nlmsg_free(struct sk_buff *skb);
+struct nlattr *baton_nla_nest_start(struct sk_buff *skb, int attrtype);
+void baton_nla_nest_end(struct sk_buff *skb, struct nlattr *start);
+const struct genl_info *baton_genl_info_dump(struct netlink_callback *cb);
+struct net *baton_genl_info_net(const struct genl_info *info);
+void baton_extack_set(struct netlink_ext_ack *extack, const char *msg, const struct nlattr *attr);
+struct net *baton_cb_net(struct netlink_callback *cb);
+unsigned int baton_skb_len(const struct sk_buff *skb);
+
+/* network namespaces */
+void *baton_net_generic(const struct net *net, unsigned int id);
 
 /* KUnit */
 void baton_kunit_set_failure(struct kunit *test);

@@ -3,15 +3,16 @@
 //! Reception of baton's own frames (handoff and sync ethertypes).
 //!
 //! Every frame on these ethertypes must be authenticated with a configured
-//! key. Until keys are configured (control plane), each frame is counted and
+//! key. Authentication and the frame formats come with the handoff and sync
+//! protocols; until then each frame is counted in its namespace and
 //! dropped: nothing unauthenticated is ever acted on.
 
-use kernel::sync::Arc;
-
 use crate::{
+    netstate::NetState,
     stats::{Stat, Stats},
     wrap::{
         packet::{FrameHandler, RxVerdict},
+        pernet::with_state,
         skb::SkBuff,
     },
 };
@@ -29,34 +30,36 @@ pub(crate) enum Network {
     Sync,
 }
 
-/// Receives one ethertype, counts and authenticates (or rejects) its frames.
+/// The decision for a frame body of `len` bytes, counted in `stats`.
+pub(crate) fn judge(stats: &Stats, network: Network, len: usize) -> RxVerdict {
+    stats.inc(match network {
+        Network::Redistribution => Stat::HandoffFrames,
+        Network::Sync => Stat::SyncFrames,
+    });
+    if len < MIN_FRAME_BODY {
+        stats.inc(Stat::FramesRejectedShort);
+    } else {
+        stats.inc(Stat::FramesRejectedNoKey);
+    }
+    RxVerdict::Dropped
+}
+
+/// Receives one ethertype on every device.
 pub(crate) struct FrameGate {
     network: Network,
-    stats: Arc<crate::stats::Stats>,
 }
 
 impl FrameGate {
-    pub(crate) fn new(network: Network, stats: Arc<Stats>) -> Self {
-        Self { network, stats }
-    }
-
-    /// The decision for a frame body of `len` bytes, counted.
-    pub(crate) fn judge(&self, len: usize) -> RxVerdict {
-        self.stats.inc(match self.network {
-            Network::Redistribution => Stat::HandoffFrames,
-            Network::Sync => Stat::SyncFrames,
-        });
-        if len < MIN_FRAME_BODY {
-            self.stats.inc(Stat::FramesRejectedShort);
-        } else {
-            self.stats.inc(Stat::FramesRejectedNoKey);
-        }
-        RxVerdict::Dropped
+    pub(crate) fn new(network: Network) -> Self {
+        Self { network }
     }
 }
 
 impl FrameHandler for FrameGate {
     fn receive(&self, skb: &mut SkBuff<'_>) -> RxVerdict {
-        self.judge(skb.len())
+        let len = skb.len();
+        skb.net()
+            .and_then(|net| with_state::<NetState, _>(net, |s| judge(&s.stats, self.network, len)))
+            .unwrap_or(RxVerdict::Dropped)
     }
 }

@@ -16,6 +16,7 @@ void baton_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 struct sk_buff *baton_skb_share_check(struct sk_buff *skb) { return skb_share_check(skb, GFP_ATOMIC); }
 u16 baton_skb_protocol(const struct sk_buff *skb) { return (__force u16)skb->protocol; }
 int baton_skb_ifindex(const struct sk_buff *skb) { return skb->dev ? skb->dev->ifindex : 0; }
+struct net *baton_skb_dev_net(const struct sk_buff *skb) { return skb->dev ? dev_net(skb->dev) : NULL; }
 int baton_skb_mac_header_len(const struct sk_buff *skb) { return skb_mac_header_len(skb); }
 
 void baton_dev_hold(struct net_device *dev) { dev_hold(dev); }
@@ -32,6 +33,24 @@ void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val) { this_cpu_ad
 u64 *baton_per_cpu_ptr(u64 __percpu *base, unsigned int cpu) { return per_cpu_ptr(base, cpu); }
 bool baton_cpu_possible(unsigned int cpu) { return cpu_possible(cpu); }
 unsigned int baton_nr_cpu_ids(void) { return nr_cpu_ids; }
+
+struct sk_buff *baton_genlmsg_new(void) { return genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL); }
+void *baton_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info, const struct genl_family *family, int flags, u8 cmd) { return genlmsg_put(skb, info->snd_portid, info->snd_seq, family, flags, cmd); }
+void *baton_genlmsg_put_dump(struct sk_buff *skb, struct netlink_callback *cb, const struct genl_family *family, u8 cmd) { return genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq, family, NLM_F_MULTI, cmd); }
+void baton_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
+void baton_genlmsg_cancel(struct sk_buff *skb, void *hdr) { genlmsg_cancel(skb, hdr); }
+int baton_genlmsg_reply(struct sk_buff *skb, struct genl_info *info) { return genlmsg_reply(skb, info); }
+void baton_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
+struct nlattr *baton_nla_nest_start(struct sk_buff *skb, int attrtype) { return nla_nest_start(skb, attrtype); }
+void baton_nla_nest_end(struct sk_buff *skb, struct nlattr *start) { nla_nest_end(skb, start); }
+const struct genl_info *baton_genl_info_dump(struct netlink_callback *cb) { return genl_info_dump(cb); }
+struct net *baton_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
+/* NL_SET_ERR_MSG_ATTR() wants a string literal; this is its assignment. */
+void baton_extack_set(struct netlink_ext_ack *extack, const char *msg, const struct nlattr *attr) { if (extack) { extack->_msg = msg; extack->bad_attr = attr; } }
+struct net *baton_cb_net(struct netlink_callback *cb) { return sock_net(cb->skb->sk); }
+unsigned int baton_skb_len(const struct sk_buff *skb) { return skb->len; }
+
+void *baton_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }
 
 #if IS_ENABLED(CONFIG_KUNIT)
 void baton_kunit_set_failure(struct kunit *test) { kunit_set_failure(test); }

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
-    frames::{FrameGate, Network, MIN_FRAME_BODY},
+    frames::{judge, Network, MIN_FRAME_BODY},
     observer::Ipv4Observer,
     stats::{Stat, Stats},
     wrap::{
@@ -129,9 +129,12 @@ fn observer_counts_and_survives_garbage(t: &Test) {
 
 fn frame_gate_rejects_unauthenticated(t: &Test) {
     let Some(stats) = new_stats(t) else { return };
-    let gate = FrameGate::new(Network::Sync, stats.clone());
-    kassert_eq!(t, gate.judge(0), RxVerdict::Dropped);
-    kassert_eq!(t, gate.judge(MIN_FRAME_BODY), RxVerdict::Dropped);
+    kassert_eq!(t, judge(&stats, Network::Sync, 0), RxVerdict::Dropped);
+    kassert_eq!(
+        t,
+        judge(&stats, Network::Sync, MIN_FRAME_BODY),
+        RxVerdict::Dropped
+    );
     kassert_eq!(t, stats.get(Stat::SyncFrames), 2);
     kassert_eq!(t, stats.get(Stat::FramesRejectedShort), 1);
     kassert_eq!(t, stats.get(Stat::FramesRejectedNoKey), 1);

@@ -11,12 +11,14 @@
 //! verdicts, MAC header access) may not have a caller yet.
 #![allow(dead_code)]
 
+pub(crate) mod genl;
 pub(crate) mod kunit;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod packet;
 pub(crate) mod param;
 pub(crate) mod percpu;
+pub(crate) mod pernet;
 pub(crate) mod skb;
 pub(crate) mod timer;
 

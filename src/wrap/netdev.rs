@@ -12,9 +12,9 @@ use crate::bindings as b;
 ///
 /// # Invariants
 ///
-/// `ptr` points to a live `struct net` that outlives every use of this value.
-/// Today that is only `init_net`, which lives as long as the kernel; per-net
-/// state comes with the pernet operations of the control plane.
+/// `ptr` points to a live `struct net` that outlives every use of this value:
+/// `init_net`, which lives as long as the kernel, or the namespace of a
+/// request or device that keeps it alive while the value is used.
 #[derive(Clone, Copy)]
 pub(crate) struct Net {
     ptr: NonNull<b::net>,
@@ -35,6 +35,18 @@ impl Net {
         // INVARIANT: `init_net` lives as long as the kernel.
         Self {
             // SAFETY: the address of a static is never null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` must point to a namespace that stays alive while the returned
+    /// value is used.
+    pub(crate) unsafe fn from_raw(ptr: *mut b::net) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self {
+            // SAFETY: guaranteed non-null by the caller.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
         }
     }

@@ -4,6 +4,7 @@
 
 use core::{marker::PhantomData, ptr::NonNull};
 
+use super::netdev::Net;
 use crate::bindings as b;
 
 /// A socket buffer lent to a handler (a netfilter hook or a packet type) for
@@ -59,6 +60,14 @@ impl SkBuff<'_> {
         // SAFETY: `ptr` is valid by the type invariant.
         let idx = unsafe { b::baton_skb_ifindex(self.ptr.as_ptr()) };
         (idx > 0).then_some(idx)
+    }
+
+    /// The namespace of the device the packet is on.
+    pub(crate) fn net(&self) -> Option<Net> {
+        // SAFETY: `ptr` is valid by the type invariant.
+        let net = unsafe { b::baton_skb_dev_net(self.ptr.as_ptr()) };
+        // SAFETY: a device's namespace outlives the packets it handles.
+        (!net.is_null()).then(|| unsafe { Net::from_raw(net) })
     }
 
     /// The bytes of the linear area, starting at `skb->data`.

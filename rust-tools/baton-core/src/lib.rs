@@ -16,9 +16,11 @@
 //!
 //! [`as_str`]: error::ParseError::as_str
 
+pub mod config;
 pub mod csum;
 pub mod error;
 pub mod ether;
+pub mod genl;
 pub mod ipv4;
 pub mod seq;
 pub mod tcp;

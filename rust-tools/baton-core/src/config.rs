@@ -1,0 +1,714 @@
+//! The farm configuration of one network namespace, and the rules for
+//! changing it: this node, its peers, services and keys.
+//!
+//! The kernel's generic netlink handlers parse attributes into the `*Spec`
+//! types below and apply them here; every rule (ranges, uniqueness, what
+//! may be deleted when) lives in this module, so it is the same on every
+//! kernel and tested on the host. Operations validate everything before they
+//! change anything: on error the configuration is exactly as it was.
+//! Storage is fixed-size (no allocation).
+
+use super::ether::MacAddr;
+use super::genl::{limits, AdminState, Attr, Policy, Protocol};
+
+/// Why a configuration request was refused. Each has a message for the
+/// operator (netlink extended ack) and an errno.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required attribute is missing.
+    Missing(Attr),
+    /// The node is already configured.
+    NodeExists,
+    /// The node is not configured.
+    NoNode,
+    /// A node or peer id is 0 or above the limit.
+    NodeIdRange,
+    /// Two roles name the same interface.
+    SameInterfaceTwice,
+    /// No interface has the given ifindex.
+    NoSuchInterface,
+    /// A peer with that id exists.
+    PeerExists,
+    /// No peer has that id.
+    NoSuchPeer,
+    /// A peer cannot have this node's id.
+    PeerIsSelf,
+    /// A peer's MAC address is zero, multicast or broadcast.
+    BadMac,
+    /// Another peer has that MAC address.
+    MacInUse,
+    /// A weight is outside its range.
+    WeightRange,
+    /// An admin state value is unknown.
+    BadAdminState,
+    /// The table is full.
+    TableFull,
+    /// The VIP is not a usable unicast address.
+    BadVip,
+    /// The port is 0.
+    BadPort,
+    /// The protocol is neither TCP nor UDP.
+    BadProtocol,
+    /// The policy name is unknown.
+    UnknownPolicy,
+    /// The policy does not apply to UDP services.
+    PolicyNeedsTcp,
+    /// A service with that VIP, port and protocol exists.
+    ServiceExists,
+    /// No service has that VIP, port and protocol.
+    NoSuchService,
+    /// A key id is 0 or above the limit.
+    KeyIdRange,
+    /// A key with that id exists.
+    KeyExists,
+    /// No key has that id.
+    NoSuchKey,
+    /// A key secret is shorter than the minimum.
+    KeyTooShort,
+    /// A key secret is longer than the maximum.
+    KeyTooLong,
+    /// The active key cannot be deleted while other keys exist.
+    KeyActive,
+    /// A key can only be made active, not inactive.
+    KeyDeactivate,
+}
+
+/// `EINVAL`.
+pub const EINVAL: i32 = 22;
+/// `EEXIST`.
+pub const EEXIST: i32 = 17;
+/// `ENOENT`.
+pub const ENOENT: i32 = 2;
+/// `ERANGE`.
+pub const ERANGE: i32 = 34;
+/// `ENOSPC`.
+pub const ENOSPC: i32 = 28;
+/// `ENODEV`.
+pub const ENODEV: i32 = 19;
+/// `EBUSY`.
+pub const EBUSY: i32 = 16;
+
+impl ConfigError {
+    /// The operator's message, NUL-terminated (the kernel keeps a pointer
+    /// to it in the extended ack).
+    pub const fn message_nul(&self) -> &'static str {
+        match self {
+            ConfigError::Missing(a) => missing_message(*a),
+            ConfigError::NodeExists => "node already configured (use set to change it)\0",
+            ConfigError::NoNode => "node not configured (create it first)\0",
+            ConfigError::NodeIdRange => "node id must be 1..=65535\0",
+            ConfigError::SameInterfaceTwice => "public, redist and sync must be different interfaces\0",
+            ConfigError::NoSuchInterface => "no such interface in this network namespace\0",
+            ConfigError::PeerExists => "peer already exists\0",
+            ConfigError::NoSuchPeer => "no such peer\0",
+            ConfigError::PeerIsSelf => "peer id is this node's id\0",
+            ConfigError::BadMac => "MAC must be a unicast, non-zero address\0",
+            ConfigError::MacInUse => "another peer has this MAC\0",
+            ConfigError::WeightRange => "weight must be 1..=1000\0",
+            ConfigError::BadAdminState => "admin state must be active (0) or drain (1)\0",
+            ConfigError::TableFull => "table full\0",
+            ConfigError::BadVip => "VIP must be a unicast IPv4 address (not 0.0.0.0, loopback, multicast or broadcast)\0",
+            ConfigError::BadPort => "port must be 1..=65535\0",
+            ConfigError::BadProtocol => "protocol must be tcp (6) or udp (17)\0",
+            ConfigError::UnknownPolicy => "unknown policy (local, round-robin, weighted-round-robin, hash, http-rules)\0",
+            ConfigError::PolicyNeedsTcp => "http-rules applies to TCP services only\0",
+            ConfigError::ServiceExists => "service already exists\0",
+            ConfigError::NoSuchService => "no such service\0",
+            ConfigError::KeyIdRange => "key id must be 1..=255\0",
+            ConfigError::KeyExists => "key id already in use\0",
+            ConfigError::NoSuchKey => "no such key\0",
+            ConfigError::KeyTooShort => "key secret must be at least 16 bytes\0",
+            ConfigError::KeyTooLong => "key secret must be at most 64 bytes\0",
+            ConfigError::KeyActive => "cannot delete the active key while other keys exist (activate another first)\0",
+            ConfigError::KeyDeactivate => "a key cannot be deactivated (activate another one instead)\0",
+        }
+    }
+
+    /// The operator's message.
+    pub fn message(&self) -> &'static str {
+        let m = self.message_nul();
+        m.strip_suffix('\0').unwrap_or(m)
+    }
+
+    /// The errno (positive) the request fails with.
+    pub const fn errno(&self) -> i32 {
+        match self {
+            ConfigError::NodeExists
+            | ConfigError::PeerExists
+            | ConfigError::ServiceExists
+            | ConfigError::KeyExists
+            | ConfigError::MacInUse => EEXIST,
+            ConfigError::NoNode
+            | ConfigError::NoSuchPeer
+            | ConfigError::NoSuchService
+            | ConfigError::NoSuchKey => ENOENT,
+            ConfigError::NoSuchInterface => ENODEV,
+            ConfigError::NodeIdRange | ConfigError::WeightRange | ConfigError::KeyIdRange => ERANGE,
+            ConfigError::TableFull => ENOSPC,
+            ConfigError::KeyActive => EBUSY,
+            _ => EINVAL,
+        }
+    }
+}
+
+const fn missing_message(a: Attr) -> &'static str {
+    match a {
+        Attr::NodeId => "missing attribute: node id\0",
+        Attr::PublicIfindex => "missing attribute: public interface\0",
+        Attr::RedistIfindex => "missing attribute: redist interface\0",
+        Attr::SyncIfindex => "missing attribute: sync interface\0",
+        Attr::PeerId => "missing attribute: peer id\0",
+        Attr::Mac => "missing attribute: MAC address\0",
+        Attr::Weight => "missing attribute: weight\0",
+        Attr::AdminState => "missing attribute: admin state\0",
+        Attr::Vip => "missing attribute: VIP\0",
+        Attr::Port => "missing attribute: port\0",
+        Attr::Protocol => "missing attribute: protocol\0",
+        Attr::Policy => "missing attribute: policy\0",
+        Attr::KeyId => "missing attribute: key id\0",
+        Attr::KeySecret => "missing attribute: key secret\0",
+        Attr::KeyActive => "missing attribute: key active flag\0",
+        Attr::Stats => "missing attribute: stats\0",
+        Attr::Counter => "missing attribute: counter\0",
+        Attr::Count => "missing attribute: count\0",
+    }
+}
+
+/// This node: its id and the interfaces of its three roles (ifindex, 0 =
+/// not assigned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Node {
+    /// Node id.
+    pub id: u32,
+    /// Public interface (first network).
+    pub public_ifindex: u32,
+    /// Redistribution interface (second network).
+    pub redist_ifindex: u32,
+    /// Sync interface (third network).
+    pub sync_ifindex: u32,
+}
+
+/// A node request: the attributes present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeSpec {
+    /// `NodeId`.
+    pub id: Option<u32>,
+    /// `PublicIfindex`.
+    pub public_ifindex: Option<u32>,
+    /// `RedistIfindex`.
+    pub redist_ifindex: Option<u32>,
+    /// `SyncIfindex`.
+    pub sync_ifindex: Option<u32>,
+}
+
+/// Another node of the farm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Node id.
+    pub id: u32,
+    /// MAC of its redistribution port.
+    pub mac: MacAddr,
+    /// Weight.
+    pub weight: u32,
+    /// Admin state.
+    pub admin: AdminState,
+}
+
+/// A peer request: the attributes present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PeerSpec {
+    /// `PeerId`.
+    pub id: Option<u32>,
+    /// `Mac`.
+    pub mac: Option<[u8; 6]>,
+    /// `Weight`.
+    pub weight: Option<u32>,
+    /// `AdminState` (raw).
+    pub admin: Option<u8>,
+}
+
+/// What identifies a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceKey {
+    /// Virtual IPv4 address (octets).
+    pub vip: [u8; 4],
+    /// Port.
+    pub port: u16,
+    /// Transport protocol.
+    pub protocol: Protocol,
+}
+
+/// A service: traffic to `VIP:port/protocol` handled by baton.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Identity.
+    pub key: ServiceKey,
+    /// Distribution policy.
+    pub policy: Policy,
+}
+
+/// A service request: the attributes present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ServiceSpec<'a> {
+    /// `Vip` (octets).
+    pub vip: Option<[u8; 4]>,
+    /// `Port`.
+    pub port: Option<u16>,
+    /// `Protocol` (raw); TCP when absent.
+    pub protocol: Option<u8>,
+    /// `Policy` (name bytes, without NUL).
+    pub policy: Option<&'a [u8]>,
+}
+
+/// A shared secret authenticating redistribution and sync frames.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Key id, carried in every frame so keys can rotate.
+    pub id: u32,
+    secret: [u8; limits::KEY_SECRET_MAX],
+    len: u8,
+    /// Whether this key signs outgoing frames (exactly one key does).
+    pub active: bool,
+}
+
+impl Key {
+    /// The secret.
+    pub fn secret(&self) -> &[u8] {
+        self.secret.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+impl ::core::fmt::Debug for Key {
+    // The secret never appears in logs.
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+/// A key request: the attributes present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KeySpec<'a> {
+    /// `KeyId`.
+    pub id: Option<u32>,
+    /// `KeySecret`.
+    pub secret: Option<&'a [u8]>,
+    /// `KeyActive` flag present.
+    pub active: bool,
+}
+
+/// A fixed-capacity table of `N` slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table<T: Copy, const N: usize> {
+    slots: [Option<T>; N],
+}
+
+impl<T: Copy, const N: usize> Table<T, N> {
+    const fn new() -> Self {
+        Self { slots: [None; N] }
+    }
+
+    /// The entries, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().flatten()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.slots.iter().all(Option::is_none)
+    }
+
+    fn find(&self, f: impl Fn(&T) -> bool) -> Option<&T> {
+        self.iter().find(|t| f(t))
+    }
+
+    fn find_mut(&mut self, f: impl Fn(&T) -> bool) -> Option<&mut T> {
+        self.slots.iter_mut().flatten().find(|t| f(t))
+    }
+
+    fn insert(&mut self, t: T) -> Result<(), ConfigError> {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(ConfigError::TableFull)?;
+        *slot = Some(t);
+        Ok(())
+    }
+
+    fn remove(&mut self, f: impl Fn(&T) -> bool) -> Option<T> {
+        let slot = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&f))?;
+        slot.take()
+    }
+}
+
+/// The configuration of one network namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    node: Option<Node>,
+    peers: Table<Peer, { limits::PEERS_MAX }>,
+    services: Table<Service, { limits::SERVICES_MAX }>,
+    keys: Table<Key, { limits::KEYS_MAX }>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn check_node_id(id: u32) -> Result<u32, ConfigError> {
+    if id == 0 || id > limits::NODE_ID_MAX {
+        Err(ConfigError::NodeIdRange)
+    } else {
+        Ok(id)
+    }
+}
+
+fn check_weight(w: u32) -> Result<u32, ConfigError> {
+    if (limits::WEIGHT_MIN..=limits::WEIGHT_MAX).contains(&w) {
+        Ok(w)
+    } else {
+        Err(ConfigError::WeightRange)
+    }
+}
+
+fn check_mac(mac: [u8; 6]) -> Result<MacAddr, ConfigError> {
+    let m = MacAddr(mac);
+    if m.is_zero() || m.is_multicast() {
+        Err(ConfigError::BadMac)
+    } else {
+        Ok(m)
+    }
+}
+
+fn check_admin(raw: u8) -> Result<AdminState, ConfigError> {
+    AdminState::from_raw(raw).ok_or(ConfigError::BadAdminState)
+}
+
+fn check_vip(vip: [u8; 4]) -> Result<[u8; 4], ConfigError> {
+    let a = ::core::net::Ipv4Addr::from(vip);
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast() {
+        Err(ConfigError::BadVip)
+    } else {
+        Ok(vip)
+    }
+}
+
+fn check_interfaces(n: &Node) -> Result<(), ConfigError> {
+    let roles = [n.public_ifindex, n.redist_ifindex, n.sync_ifindex];
+    for (i, a) in roles.iter().enumerate() {
+        for b in roles.iter().skip(i + 1) {
+            if *a != 0 && a == b {
+                return Err(ConfigError::SameInterfaceTwice);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Config {
+    /// An empty configuration.
+    pub const fn new() -> Self {
+        Self {
+            node: None,
+            peers: Table::new(),
+            services: Table::new(),
+            keys: Table::new(),
+        }
+    }
+
+    /// This node, if configured.
+    pub fn node(&self) -> Option<&Node> {
+        self.node.as_ref()
+    }
+
+    /// The peers.
+    pub fn peers(&self) -> &Table<Peer, { limits::PEERS_MAX }> {
+        &self.peers
+    }
+
+    /// The services.
+    pub fn services(&self) -> &Table<Service, { limits::SERVICES_MAX }> {
+        &self.services
+    }
+
+    /// The keys.
+    pub fn keys(&self) -> &Table<Key, { limits::KEYS_MAX }> {
+        &self.keys
+    }
+
+    /// The key that signs outgoing frames.
+    pub fn active_key(&self) -> Option<&Key> {
+        self.keys.find(|k| k.active)
+    }
+
+    /// Creates this node's configuration.
+    pub fn node_new(&mut self, spec: &NodeSpec) -> Result<(), ConfigError> {
+        if self.node.is_some() {
+            return Err(ConfigError::NodeExists);
+        }
+        let id = check_node_id(spec.id.ok_or(ConfigError::Missing(Attr::NodeId))?)?;
+        if self.peers.find(|p| p.id == id).is_some() {
+            return Err(ConfigError::PeerIsSelf);
+        }
+        let node = Node {
+            id,
+            public_ifindex: spec.public_ifindex.unwrap_or(0),
+            redist_ifindex: spec.redist_ifindex.unwrap_or(0),
+            sync_ifindex: spec.sync_ifindex.unwrap_or(0),
+        };
+        check_interfaces(&node)?;
+        self.node = Some(node);
+        Ok(())
+    }
+
+    /// Changes the attributes present in `spec`.
+    pub fn node_set(&mut self, spec: &NodeSpec) -> Result<(), ConfigError> {
+        let mut node = *self.node.as_ref().ok_or(ConfigError::NoNode)?;
+        if let Some(id) = spec.id {
+            node.id = check_node_id(id)?;
+            if self.peers.find(|p| p.id == node.id).is_some() {
+                return Err(ConfigError::PeerIsSelf);
+            }
+        }
+        node.public_ifindex = spec.public_ifindex.unwrap_or(node.public_ifindex);
+        node.redist_ifindex = spec.redist_ifindex.unwrap_or(node.redist_ifindex);
+        node.sync_ifindex = spec.sync_ifindex.unwrap_or(node.sync_ifindex);
+        check_interfaces(&node)?;
+        self.node = Some(node);
+        Ok(())
+    }
+
+    /// Deletes this node's configuration.
+    pub fn node_del(&mut self) -> Result<(), ConfigError> {
+        self.node.take().map(|_| ()).ok_or(ConfigError::NoNode)
+    }
+
+    /// Forgets every reference to interface `ifindex` (it went away).
+    /// Returns whether anything changed.
+    pub fn interface_gone(&mut self, ifindex: u32) -> bool {
+        let Some(node) = self.node.as_mut() else {
+            return false;
+        };
+        let mut changed = false;
+        for role in [
+            &mut node.public_ifindex,
+            &mut node.redist_ifindex,
+            &mut node.sync_ifindex,
+        ] {
+            if *role == ifindex && ifindex != 0 {
+                *role = 0;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The peer with `id`.
+    pub fn peer(&self, id: u32) -> Option<&Peer> {
+        self.peers.find(|p| p.id == id)
+    }
+
+    /// Creates a peer.
+    pub fn peer_new(&mut self, spec: &PeerSpec) -> Result<(), ConfigError> {
+        let id = check_node_id(spec.id.ok_or(ConfigError::Missing(Attr::PeerId))?)?;
+        let mac = check_mac(spec.mac.ok_or(ConfigError::Missing(Attr::Mac))?)?;
+        let weight = check_weight(spec.weight.unwrap_or(limits::WEIGHT_DEFAULT))?;
+        let admin = check_admin(spec.admin.unwrap_or(AdminState::Active as u8))?;
+        if self.node.is_some_and(|n| n.id == id) {
+            return Err(ConfigError::PeerIsSelf);
+        }
+        if self.peer(id).is_some() {
+            return Err(ConfigError::PeerExists);
+        }
+        if self.peers.find(|p| p.mac == mac).is_some() {
+            return Err(ConfigError::MacInUse);
+        }
+        self.peers.insert(Peer {
+            id,
+            mac,
+            weight,
+            admin,
+        })
+    }
+
+    /// Changes the attributes present in `spec` of peer `spec.id`.
+    pub fn peer_set(&mut self, spec: &PeerSpec) -> Result<(), ConfigError> {
+        let id = spec.id.ok_or(ConfigError::Missing(Attr::PeerId))?;
+        let mut peer = *self.peer(id).ok_or(ConfigError::NoSuchPeer)?;
+        if let Some(mac) = spec.mac {
+            peer.mac = check_mac(mac)?;
+            if self
+                .peers
+                .find(|p| p.id != id && p.mac == peer.mac)
+                .is_some()
+            {
+                return Err(ConfigError::MacInUse);
+            }
+        }
+        if let Some(w) = spec.weight {
+            peer.weight = check_weight(w)?;
+        }
+        if let Some(a) = spec.admin {
+            peer.admin = check_admin(a)?;
+        }
+        if let Some(slot) = self.peers.find_mut(|p| p.id == id) {
+            *slot = peer;
+        }
+        Ok(())
+    }
+
+    /// Deletes peer `id`.
+    pub fn peer_del(&mut self, id: Option<u32>) -> Result<(), ConfigError> {
+        let id = id.ok_or(ConfigError::Missing(Attr::PeerId))?;
+        self.peers
+            .remove(|p| p.id == id)
+            .map(|_| ())
+            .ok_or(ConfigError::NoSuchPeer)
+    }
+
+    /// Parses the identity of a service from a request.
+    pub fn service_key(spec: &ServiceSpec<'_>) -> Result<ServiceKey, ConfigError> {
+        let vip = check_vip(spec.vip.ok_or(ConfigError::Missing(Attr::Vip))?)?;
+        let port = spec.port.ok_or(ConfigError::Missing(Attr::Port))?;
+        if port == 0 {
+            return Err(ConfigError::BadPort);
+        }
+        let protocol = Protocol::from_raw(spec.protocol.unwrap_or(Protocol::Tcp as u8))
+            .ok_or(ConfigError::BadProtocol)?;
+        Ok(ServiceKey {
+            vip,
+            port,
+            protocol,
+        })
+    }
+
+    fn check_policy(key: &ServiceKey, name: &[u8]) -> Result<Policy, ConfigError> {
+        let policy = Policy::from_name(name).ok_or(ConfigError::UnknownPolicy)?;
+        if policy == Policy::HttpRules && key.protocol != Protocol::Tcp {
+            return Err(ConfigError::PolicyNeedsTcp);
+        }
+        Ok(policy)
+    }
+
+    /// The service with `key`.
+    pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
+        self.services.find(|s| s.key == *key)
+    }
+
+    /// Creates a service (policy `local` when none is named).
+    pub fn service_new(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
+        let key = Self::service_key(spec)?;
+        let policy = Self::check_policy(&key, spec.policy.unwrap_or(b"local"))?;
+        if self.service(&key).is_some() {
+            return Err(ConfigError::ServiceExists);
+        }
+        self.services.insert(Service { key, policy })
+    }
+
+    /// Changes a service's policy.
+    pub fn service_set(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
+        let key = Self::service_key(spec)?;
+        let name = spec.policy.ok_or(ConfigError::Missing(Attr::Policy))?;
+        let policy = Self::check_policy(&key, name)?;
+        let svc = self
+            .services
+            .find_mut(|s| s.key == key)
+            .ok_or(ConfigError::NoSuchService)?;
+        svc.policy = policy;
+        Ok(())
+    }
+
+    /// Deletes a service.
+    pub fn service_del(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
+        let key = Self::service_key(spec)?;
+        self.services
+            .remove(|s| s.key == key)
+            .map(|_| ())
+            .ok_or(ConfigError::NoSuchService)
+    }
+
+    /// The key with `id`.
+    pub fn key(&self, id: u32) -> Option<&Key> {
+        self.keys.find(|k| k.id == id)
+    }
+
+    fn check_key_id(id: Option<u32>) -> Result<u32, ConfigError> {
+        let id = id.ok_or(ConfigError::Missing(Attr::KeyId))?;
+        if id == 0 || id > limits::KEY_ID_MAX {
+            return Err(ConfigError::KeyIdRange);
+        }
+        Ok(id)
+    }
+
+    /// Adds a key. The first key, or one added with `active`, becomes the
+    /// active key.
+    pub fn key_new(&mut self, spec: &KeySpec<'_>) -> Result<(), ConfigError> {
+        let id = Self::check_key_id(spec.id)?;
+        let secret = spec.secret.ok_or(ConfigError::Missing(Attr::KeySecret))?;
+        if secret.len() < limits::KEY_SECRET_MIN {
+            return Err(ConfigError::KeyTooShort);
+        }
+        if secret.len() > limits::KEY_SECRET_MAX {
+            return Err(ConfigError::KeyTooLong);
+        }
+        if self.key(id).is_some() {
+            return Err(ConfigError::KeyExists);
+        }
+        let mut buf = [0u8; limits::KEY_SECRET_MAX];
+        if let Some(dst) = buf.get_mut(..secret.len()) {
+            dst.copy_from_slice(secret);
+        }
+        let active = spec.active || self.keys.is_empty();
+        self.keys.insert(Key {
+            id,
+            secret: buf,
+            // Bounded by KEY_SECRET_MAX (64) above.
+            len: secret.len() as u8,
+            active,
+        })?;
+        if active {
+            self.activate(id);
+        }
+        Ok(())
+    }
+
+    fn activate(&mut self, id: u32) {
+        for k in self.keys.slots.iter_mut().flatten() {
+            k.active = k.id == id;
+        }
+    }
+
+    /// Makes key `spec.id` the active key.
+    pub fn key_set(&mut self, spec: &KeySpec<'_>) -> Result<(), ConfigError> {
+        let id = Self::check_key_id(spec.id)?;
+        if self.key(id).is_none() {
+            return Err(ConfigError::NoSuchKey);
+        }
+        if !spec.active {
+            return Err(ConfigError::KeyDeactivate);
+        }
+        self.activate(id);
+        Ok(())
+    }
+
+    /// Deletes a key. The active key can only go when it is the last one.
+    pub fn key_del(&mut self, id: Option<u32>) -> Result<(), ConfigError> {
+        let id = Self::check_key_id(id)?;
+        let key = self.key(id).ok_or(ConfigError::NoSuchKey)?;
+        if key.active && self.keys.len() > 1 {
+            return Err(ConfigError::KeyActive);
+        }
+        self.keys.remove(|k| k.id == id);
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! The `baton` generic netlink family, defined once for the kernel module
+//! and `batonctl`: family name and version, command and attribute numbers,
+//! enumerations and limits. `Documentation/netlink/specs/baton.yaml` is the
+//! same protocol in the kernel's YAML spec format.
+//!
+//! Every object (node, peer, service, key) has four commands: `*_NEW`
+//! creates (fails if it exists), `*_SET` changes (fails if it does not),
+//! `*_DEL` deletes, `*_GET` reads one (do) or all (dump). Attributes are one
+//! flat set (`Attr`); counters are nested (`CounterAttr`).
+
+/// Family name.
+pub const FAMILY_NAME: &str = "baton";
+/// Family name, NUL-terminated (for the kernel's `genl_family.name`).
+pub const FAMILY_NAME_NUL: &[u8] = b"baton\0";
+/// Family version.
+pub const FAMILY_VERSION: u8 = 1;
+
+macro_rules! numbered {
+    ($(#[$m:meta])* $vis:vis enum $name:ident : $repr:ty { $($(#[$vm:meta])* $v:ident = $n:expr,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        $vis enum $name { $($(#[$vm])* $v = $n,)* }
+
+        impl $name {
+            /// Every value, in number order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+
+            /// The value with number `n`, if any.
+            pub const fn from_raw(n: $repr) -> Option<Self> {
+                match n {
+                    $($n => Some($name::$v),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+numbered! {
+    /// Commands.
+    pub enum Cmd: u8 {
+        /// Read this node's configuration.
+        NodeGet = 1,
+        /// Create this node's configuration (id and interface roles).
+        NodeNew = 2,
+        /// Change this node's configuration.
+        NodeSet = 3,
+        /// Delete this node's configuration (and with it all peers,
+        /// services and keys).
+        NodeDel = 4,
+        /// Read one peer (`PeerId`) or dump all.
+        PeerGet = 5,
+        /// Create a peer.
+        PeerNew = 6,
+        /// Change a peer.
+        PeerSet = 7,
+        /// Delete a peer.
+        PeerDel = 8,
+        /// Read one service (`Vip`, `Port`, `Protocol`) or dump all.
+        ServiceGet = 9,
+        /// Create a service.
+        ServiceNew = 10,
+        /// Change a service's policy.
+        ServiceSet = 11,
+        /// Delete a service.
+        ServiceDel = 12,
+        /// Read one key (`KeyId`) or dump all; secrets are never returned.
+        KeyGet = 13,
+        /// Add a key.
+        KeyNew = 14,
+        /// Change which key signs outgoing frames (`KeyActive`).
+        KeySet = 15,
+        /// Delete a key.
+        KeyDel = 16,
+        /// Read the counters (`Stats`).
+        StatsGet = 17,
+        /// Dump the connection table.
+        ConnGet = 18,
+    }
+}
+
+numbered! {
+    /// Attributes of the family's main attribute set.
+    pub enum Attr: u16 {
+        /// u32: this node's id (1..=65535).
+        NodeId = 1,
+        /// u32: ifindex of the public interface (first network).
+        PublicIfindex = 2,
+        /// u32: ifindex of the redistribution interface (second network).
+        RedistIfindex = 3,
+        /// u32: ifindex of the sync interface (third network).
+        SyncIfindex = 4,
+        /// u32: a peer's node id (1..=65535).
+        PeerId = 5,
+        /// binary, 6 bytes: MAC address of a peer's redistribution port.
+        Mac = 6,
+        /// u32: weight (1..=1000).
+        Weight = 7,
+        /// u8: [`AdminState`].
+        AdminState = 8,
+        /// u32, network byte order: a service's virtual IPv4 address.
+        Vip = 9,
+        /// u16: a service's port (1..=65535).
+        Port = 10,
+        /// u8: [`Protocol`] (IP protocol number).
+        Protocol = 11,
+        /// string: a service's policy name ([`Policy`]).
+        Policy = 12,
+        /// u32: a key's id (1..=255).
+        KeyId = 13,
+        /// binary, 16..=64 bytes: a key's secret. Write-only.
+        KeySecret = 14,
+        /// flag: this key signs outgoing frames.
+        KeyActive = 15,
+        /// nest: counters, each a `Counter`.
+        Stats = 16,
+        /// nest ([`CounterAttr`]): one counter (multi-attr inside `Stats`).
+        Counter = 17,
+        /// u32: number of entries (in a table-size reply).
+        Count = 18,
+    }
+}
+
+numbered! {
+    /// Attributes of a `Counter` nest.
+    pub enum CounterAttr: u16 {
+        /// string: the counter's name.
+        Name = 1,
+        /// u64: the counter's value.
+        Value = 2,
+    }
+}
+
+/// The highest attribute number of [`Attr`].
+pub const ATTR_MAX: u16 = Attr::Count as u16;
+/// The highest attribute number of [`CounterAttr`].
+pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
+
+numbered! {
+    /// A peer's administrative state.
+    pub enum AdminState: u8 {
+        /// In rotation.
+        Active = 0,
+        /// No new connections; existing ones finish.
+        Drain = 1,
+    }
+}
+
+numbered! {
+    /// A service's transport protocol (the IP protocol number).
+    pub enum Protocol: u8 {
+        /// TCP.
+        Tcp = 6,
+        /// UDP.
+        Udp = 17,
+    }
+}
+
+numbered! {
+    /// Distribution policies a service may name.
+    pub enum Policy: u8 {
+        /// Serve on the node that received the connection.
+        Local = 1,
+        /// Round robin over the active peers.
+        RoundRobin = 2,
+        /// Weighted round robin over the active peers.
+        WeightedRoundRobin = 3,
+        /// Hash of the client address and port.
+        Hash = 4,
+        /// HTTP Host / path-prefix rules.
+        HttpRules = 5,
+    }
+}
+
+impl Policy {
+    /// The policy's name on the wire and in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Policy::Local => "local",
+            Policy::RoundRobin => "round-robin",
+            Policy::WeightedRoundRobin => "weighted-round-robin",
+            Policy::Hash => "hash",
+            Policy::HttpRules => "http-rules",
+        }
+    }
+
+    /// The policy called `name`.
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name().as_bytes() == name)
+    }
+}
+
+impl Protocol {
+    /// The protocol's name in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl AdminState {
+    /// The state's name in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AdminState::Active => "active",
+            AdminState::Drain => "drain",
+        }
+    }
+}
+
+/// Limits of the configuration, checked by the kernel and by `batonctl`.
+pub mod limits {
+    /// Largest node or peer id.
+    pub const NODE_ID_MAX: u32 = 65535;
+    /// Weight range.
+    pub const WEIGHT_MIN: u32 = 1;
+    /// Weight range.
+    pub const WEIGHT_MAX: u32 = 1000;
+    /// Default weight of a new peer.
+    pub const WEIGHT_DEFAULT: u32 = 100;
+    /// Largest key id.
+    pub const KEY_ID_MAX: u32 = 255;
+    /// Key secret length range, in bytes.
+    pub const KEY_SECRET_MIN: usize = 16;
+    /// Key secret length range, in bytes.
+    pub const KEY_SECRET_MAX: usize = 64;
+    /// Longest policy name, in bytes (without NUL).
+    pub const POLICY_NAME_MAX: usize = 31;
+    /// Peers per namespace.
+    pub const PEERS_MAX: usize = 64;
+    /// Services per namespace.
+    pub const SERVICES_MAX: usize = 64;
+    /// Keys per namespace.
+    pub const KEYS_MAX: usize = 4;
+}

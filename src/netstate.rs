@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What baton keeps for each network namespace: its configuration, its
+//! counters and its IPv4 hook. Created when the namespace appears (or at
+//! load for existing ones), torn down with it (or at unload).
+
+use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+
+use crate::{
+    baton_core::config::Config,
+    observer::{self, Ipv4Observer},
+    stats::Stats,
+    wrap::{
+        netdev::Net,
+        netfilter::{self, HookPoint},
+        pernet::{PernetId, PernetState},
+    },
+};
+
+/// Per-namespace state.
+#[pin_data]
+pub(crate) struct NetState {
+    /// The namespace's farm configuration. Writers are serialised by the
+    /// generic netlink lock as well; the mutex makes readers safe too.
+    #[pin]
+    pub(crate) config: Mutex<Config>,
+    /// The namespace's counters.
+    pub(crate) stats: Arc<Stats>,
+    _ipv4: netfilter::Registration<Ipv4Observer>,
+}
+
+static NET_ID: PernetId = PernetId::new();
+
+impl PernetState for NetState {
+    fn new(net: Net) -> Result<Pin<KBox<Self>>> {
+        let stats = Arc::new(Stats::new()?, GFP_KERNEL)?;
+        let ipv4 = netfilter::Registration::new(
+            net,
+            HookPoint::Ipv4PreRouting {
+                priority: observer::PRIORITY,
+            },
+            Ipv4Observer::new(stats.clone()),
+        )?;
+        KBox::pin_init(
+            pin_init!(NetState {
+                config <- new_mutex!(Config::new(), "baton::config"),
+                stats,
+                _ipv4: ipv4,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn id() -> &'static PernetId {
+        &NET_ID
+    }
+}

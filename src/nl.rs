@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `baton` generic netlink family: one handler file per object (node,
+//! peer, service, key, stats, conn). Numbers, names and limits come from
+//! `baton_core::genl`; the rules for changing the configuration from
+//! `baton_core::config`. `Documentation/netlink/specs/baton.yaml` is the spec.
+
+mod conn;
+mod key;
+mod node;
+mod peer;
+mod service;
+mod stats;
+
+use kernel::prelude::*;
+
+use crate::{
+    baton_core::{
+        config::{Config, ConfigError},
+        genl::{limits, Attr, Cmd, FAMILY_NAME_NUL, FAMILY_VERSION},
+    },
+    netstate::NetState,
+    wrap::{
+        genl::{AttrType, Dump, Family, Message, NlError, Op, Request},
+        netdev::Net,
+        pernet::with_state,
+    },
+};
+
+/// The request policy: the type of every attribute of `Attr`, in number
+/// order (attribute `i + 1` is entry `i`).
+const ATTR_TYPES: [AttrType; 18] = [
+    AttrType::U32,                                    // NodeId
+    AttrType::U32,                                    // PublicIfindex
+    AttrType::U32,                                    // RedistIfindex
+    AttrType::U32,                                    // SyncIfindex
+    AttrType::U32,                                    // PeerId
+    AttrType::Binary(6),                              // Mac
+    AttrType::U32,                                    // Weight
+    AttrType::U8,                                     // AdminState
+    AttrType::U32,                                    // Vip
+    AttrType::U16,                                    // Port
+    AttrType::U8,                                     // Protocol
+    AttrType::String(limits::POLICY_NAME_MAX as u16), // Policy
+    AttrType::U32,                                    // KeyId
+    AttrType::Binary(limits::KEY_SECRET_MAX as u16),  // KeySecret
+    AttrType::Flag,                                   // KeyActive
+    AttrType::Nested,                                 // Stats (replies only)
+    AttrType::Nested,                                 // Counter (replies only)
+    AttrType::U32,                                    // Count
+];
+
+const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
+
+const fn op(
+    cmd: Cmd,
+    doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
+    dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
+) -> Op {
+    // Reads are open to everyone; changes need CAP_NET_ADMIN. Key reads
+    // never carry secrets, but still only admins may list keys.
+    let admin = !matches!(
+        cmd,
+        Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet | Cmd::ConnGet
+    );
+    Op {
+        cmd: cmd as u8,
+        admin,
+        doit,
+        dumpit,
+    }
+}
+
+static OPS: [Op; 18] = [
+    op(Cmd::NodeGet, Some(node::get), None),
+    op(Cmd::NodeNew, Some(node::new), None),
+    op(Cmd::NodeSet, Some(node::set), None),
+    op(Cmd::NodeDel, Some(node::del), None),
+    op(Cmd::PeerGet, Some(peer::get), Some(peer::dump)),
+    op(Cmd::PeerNew, Some(peer::new), None),
+    op(Cmd::PeerSet, Some(peer::set), None),
+    op(Cmd::PeerDel, Some(peer::del), None),
+    op(Cmd::ServiceGet, Some(service::get), Some(service::dump)),
+    op(Cmd::ServiceNew, Some(service::new), None),
+    op(Cmd::ServiceSet, Some(service::set), None),
+    op(Cmd::ServiceDel, Some(service::del), None),
+    op(Cmd::KeyGet, Some(key::get), Some(key::dump)),
+    op(Cmd::KeyNew, Some(key::new), None),
+    op(Cmd::KeySet, Some(key::set), None),
+    op(Cmd::KeyDel, Some(key::del), None),
+    op(Cmd::StatsGet, Some(stats::get), None),
+    op(Cmd::ConnGet, None, Some(conn::dump)),
+];
+
+/// Registers the family.
+pub(crate) fn register(module: &'static ThisModule) -> Result<Family> {
+    Family::register(FAMILY_NAME_NUL, FAMILY_VERSION, &ATTR_TYPES, &OPS, module)
+}
+
+/// The extended-ack error for a refused configuration change.
+pub(crate) fn config_error(e: ConfigError) -> NlError {
+    let err = NlError::new(e.errno(), e.message_nul());
+    match e {
+        ConfigError::Missing(a) => err.at(a as u16),
+        _ => err,
+    }
+}
+
+/// Runs `f` on the configuration of `net` under its lock.
+pub(crate) fn with_config<R>(net: Net, f: impl FnOnce(&mut Config) -> R) -> Result<R, NlError> {
+    with_state::<NetState, _>(net, |s| f(&mut s.config.lock())).ok_or_else(|| {
+        NlError::new(
+            ENODEV.to_errno().abs(),
+            "baton has no state for this network namespace\0",
+        )
+    })
+}
+
+/// Applies a configuration change for a request; refusals carry the rule's
+/// message.
+pub(crate) fn change(
+    req: &Request<'_>,
+    f: impl FnOnce(&mut Config) -> Result<(), ConfigError>,
+) -> Result<(), NlError> {
+    with_config(req.net(), f)?.map_err(config_error)
+}
+
+/// Dumps entries `cursor..` of a table, one message each, until the buffer
+/// is full. `fill` writes one entry's attributes.
+pub(crate) fn dump_table<T: Copy>(
+    dump: &mut Dump<'_>,
+    cmd: Cmd,
+    entries: impl Fn(&Config, usize) -> Option<T>,
+    fill: fn(&mut Message<'_>, &T) -> Result<(), NlError>,
+) -> Result<bool, NlError> {
+    let net = dump.net();
+    let mut i = dump.cursor();
+    loop {
+        let Some(entry) = with_config(net, |c| entries(c, i))? else {
+            dump.set_cursor(i);
+            return Ok(true);
+        };
+        let Some(mut msg) = dump.entry(cmd as u8) else {
+            break;
+        };
+        if fill(&mut msg, &entry).is_err() {
+            msg.cancel();
+            break;
+        }
+        msg.end();
+        i += 1;
+    }
+    dump.set_cursor(i);
+    Ok(false)
+}

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `NODE_*`: this node's id and the interfaces of its three roles.
+
+use kernel::prelude::*;
+
+use super::{change, config_error, with_config};
+use crate::{
+    baton_core::{
+        config::{ConfigError, Node, NodeSpec},
+        genl::{Attr, Cmd},
+    },
+    wrap::{
+        genl::{Attrs, NlError, Request},
+        netdev::{Net, NetDevice},
+    },
+};
+
+fn spec(a: &Attrs<'_>) -> NodeSpec {
+    NodeSpec {
+        id: a.u32(Attr::NodeId as u16),
+        public_ifindex: a.u32(Attr::PublicIfindex as u16),
+        redist_ifindex: a.u32(Attr::RedistIfindex as u16),
+        sync_ifindex: a.u32(Attr::SyncIfindex as u16),
+    }
+}
+
+/// Every named interface must exist in the requester's namespace (0 clears
+/// a role).
+fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
+    let roles = [
+        (spec.public_ifindex, Attr::PublicIfindex),
+        (spec.redist_ifindex, Attr::RedistIfindex),
+        (spec.sync_ifindex, Attr::SyncIfindex),
+    ];
+    for (ifindex, attr) in roles {
+        let Some(ifindex) = ifindex.filter(|&i| i != 0) else {
+            continue;
+        };
+        let exists = i32::try_from(ifindex)
+            .ok()
+            .and_then(|i| NetDevice::by_index(net, i))
+            .is_some();
+        if !exists {
+            return Err(config_error(ConfigError::NoSuchInterface).at(attr as u16));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
+    let spec = spec(&req.attrs());
+    check_interfaces(req.net(), &spec)?;
+    change(req, |c| c.node_new(&spec))
+}
+
+pub(super) fn set(req: &Request<'_>) -> Result<(), NlError> {
+    let spec = spec(&req.attrs());
+    check_interfaces(req.net(), &spec)?;
+    change(req, |c| c.node_set(&spec))
+}
+
+pub(super) fn del(req: &Request<'_>) -> Result<(), NlError> {
+    change(req, |c| c.node_del())
+}
+
+pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
+    let node: Node = with_config(req.net(), |c| c.node().copied())?
+        .ok_or_else(|| config_error(ConfigError::NoNode))?;
+    let mut msg = req.reply(Cmd::NodeGet as u8)?;
+    msg.put_u32(Attr::NodeId as u16, node.id)?;
+    msg.put_u32(Attr::PublicIfindex as u16, node.public_ifindex)?;
+    msg.put_u32(Attr::RedistIfindex as u16, node.redist_ifindex)?;
+    msg.put_u32(Attr::SyncIfindex as u16, node.sync_ifindex)?;
+    msg.send()
+}

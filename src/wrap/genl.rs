@@ -1,0 +1,611 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Generic netlink: a family with strict attribute policies, requests with
+//! typed attribute access and extended-ack errors, replies and dumps.
+
+use core::{ffi::c_int, marker::PhantomPinned, pin::Pin, ptr::NonNull};
+
+use kernel::{alloc::KBox, error::to_result, prelude::*};
+
+use super::netdev::Net;
+use crate::bindings as b;
+
+/// A netlink attribute type for the policy table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AttrType {
+    /// 8-bit unsigned.
+    U8,
+    /// 16-bit unsigned.
+    U16,
+    /// 32-bit unsigned.
+    U32,
+    /// 64-bit unsigned.
+    U64,
+    /// Binary blob of at most `n` bytes.
+    Binary(u16),
+    /// NUL-terminated string of at most `n` bytes (without NUL).
+    String(u16),
+    /// Flag (no payload).
+    Flag,
+    /// Nested attributes (not accepted in requests: reply-only).
+    Nested,
+}
+
+/// An error for the requester: an errno and, when there is something to
+/// say, a message (NUL-terminated, static: the kernel keeps the pointer)
+/// and the offending attribute.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NlError {
+    errno: i32,
+    msg: Option<&'static str>,
+    attr: Option<u16>,
+}
+
+impl NlError {
+    /// An error with a message. `msg` must end with a NUL byte.
+    pub(crate) fn new(errno: i32, msg: &'static str) -> Self {
+        Self {
+            errno,
+            msg: msg.ends_with('\0').then_some(msg),
+            attr: None,
+        }
+    }
+
+    /// Points the error at attribute `attr` of the request.
+    pub(crate) fn at(mut self, attr: u16) -> Self {
+        self.attr = Some(attr);
+        self
+    }
+}
+
+/// `EMSGSIZE`, not among the kernel crate's error codes in 6.12.
+const EMSGSIZE_ERRNO: i32 = 90;
+/// `EOPNOTSUPP`, as above.
+const EOPNOTSUPP_ERRNO: i32 = 95;
+
+impl NlError {
+    /// The message did not fit its buffer.
+    pub(crate) fn msgsize() -> Self {
+        Self {
+            errno: EMSGSIZE_ERRNO,
+            msg: None,
+            attr: None,
+        }
+    }
+}
+
+impl From<Error> for NlError {
+    fn from(e: Error) -> Self {
+        Self {
+            errno: -e.to_errno(),
+            msg: None,
+            attr: None,
+        }
+    }
+}
+
+/// The attributes of a request, validated against the family's policy
+/// (type and maximum length) by the netlink core before the handler runs.
+///
+/// # Invariants
+///
+/// `table` has `max + 1` entries, each null or pointing to an attribute
+/// that passed the policy, valid for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct Attrs<'a> {
+    table: *const *mut b::nlattr,
+    max: u16,
+    _life: core::marker::PhantomData<&'a b::nlattr>,
+}
+
+impl<'a> Attrs<'a> {
+    fn raw(&self, attr: u16) -> Option<NonNull<b::nlattr>> {
+        if self.table.is_null() || attr > self.max {
+            return None;
+        }
+        // SAFETY: `attr <= max`, inside the table (type invariant).
+        NonNull::new(unsafe { *self.table.add(usize::from(attr)) })
+    }
+
+    /// The payload of attribute `attr`, if present.
+    pub(crate) fn bytes(&self, attr: u16) -> Option<&'a [u8]> {
+        let nla = self.raw(attr)?;
+        // SAFETY: a present attribute is a valid `nlattr` whose `nla_len`
+        // bytes (header included) lie inside the request (type invariant).
+        unsafe {
+            let len = usize::from((*nla.as_ptr()).nla_len);
+            let hdr = core::mem::size_of::<b::nlattr>();
+            let payload = (nla.as_ptr() as *const u8).add(hdr);
+            Some(core::slice::from_raw_parts(payload, len.checked_sub(hdr)?))
+        }
+    }
+
+    /// Whether attribute `attr` is present.
+    pub(crate) fn has(&self, attr: u16) -> bool {
+        self.raw(attr).is_some()
+    }
+
+    /// A `u8` attribute.
+    pub(crate) fn u8(&self, attr: u16) -> Option<u8> {
+        self.bytes(attr)?.first().copied()
+    }
+
+    /// A `u16` attribute (host byte order).
+    pub(crate) fn u16(&self, attr: u16) -> Option<u16> {
+        Some(u16::from_ne_bytes(*self.bytes(attr)?.first_chunk()?))
+    }
+
+    /// A `u32` attribute (host byte order).
+    pub(crate) fn u32(&self, attr: u16) -> Option<u32> {
+        Some(u32::from_ne_bytes(*self.bytes(attr)?.first_chunk()?))
+    }
+
+    /// A fixed-size binary attribute; present with another size is an error.
+    pub(crate) fn array<const N: usize>(&self, attr: u16) -> Result<Option<[u8; N]>, NlError> {
+        match self.bytes(attr) {
+            None => Ok(None),
+            Some(b) => b.try_into().map(Some).map_err(|_| {
+                NlError::new(-(EINVAL.to_errno()), "attribute has the wrong length\0").at(attr)
+            }),
+        }
+    }
+
+    /// A string attribute, without its NUL.
+    pub(crate) fn str(&self, attr: u16) -> Option<&'a [u8]> {
+        let b = self.bytes(attr)?;
+        Some(b.split(|&c| c == 0).next().unwrap_or(b))
+    }
+}
+
+/// A request being handled (`doit`).
+pub(crate) struct Request<'a> {
+    info: &'a b::genl_info,
+    family: &'a b::genl_family,
+}
+
+impl<'a> Request<'a> {
+    /// The command number.
+    pub(crate) fn cmd(&self) -> u8 {
+        // SAFETY: `genlhdr` points into the request, valid for `'a`.
+        unsafe { (*self.info.genlhdr).cmd }
+    }
+
+    /// The requester's network namespace.
+    pub(crate) fn net(&self) -> Net {
+        // SAFETY: the request's namespace is alive while it is handled (the
+        // requesting socket holds it).
+        unsafe { Net::from_raw(b::baton_genl_info_net(self.info)) }
+    }
+
+    /// The request's attributes.
+    pub(crate) fn attrs(&self) -> Attrs<'a> {
+        // INVARIANT: the netlink core parsed the request into `attrs`, a
+        // table of `maxattr + 1` entries validated against the policy.
+        Attrs {
+            table: self.info.attrs,
+            max: self.family.maxattr as u16,
+            _life: core::marker::PhantomData,
+        }
+    }
+
+    /// Starts the reply to this request, for command `cmd`.
+    pub(crate) fn reply(&self, cmd: u8) -> Result<Message<'a>, NlError> {
+        // SAFETY: allocation; null on failure.
+        let skb = NonNull::new(unsafe { b::baton_genlmsg_new() }).ok_or(ENOMEM)?;
+        let info = self.info as *const b::genl_info as *mut b::genl_info;
+        // SAFETY: `skb` is a fresh message; `info` and `family` are valid.
+        let hdr = unsafe { b::baton_genlmsg_put_reply(skb.as_ptr(), info, self.family, 0, cmd) };
+        if hdr.is_null() {
+            // SAFETY: we own `skb` and nothing else refers to it.
+            unsafe { b::baton_nlmsg_free(skb.as_ptr()) };
+            return Err(NlError::msgsize());
+        }
+        Ok(Message {
+            skb,
+            hdr,
+            info: Some(info),
+            owned: true,
+            _life: core::marker::PhantomData,
+        })
+    }
+}
+
+/// A message being built: a reply (owned, sent by [`Message::send`]) or a
+/// dump entry (inside the dump's buffer, closed by [`Message::end`]).
+///
+/// # Invariants
+///
+/// `hdr` is the genetlink header put into `skb`; when `owned`, we own `skb`.
+pub(crate) struct Message<'a> {
+    skb: NonNull<b::sk_buff>,
+    hdr: *mut core::ffi::c_void,
+    info: Option<*mut b::genl_info>,
+    owned: bool,
+    _life: core::marker::PhantomData<&'a ()>,
+}
+
+/// An open nest inside a [`Message`].
+pub(crate) struct Nest(NonNull<b::nlattr>);
+
+impl Message<'_> {
+    fn put(&mut self, attr: u16, data: &[u8]) -> Result<(), NlError> {
+        let len = c_int::try_from(data.len()).map_err(|_| NlError::msgsize())?;
+        // SAFETY: `skb` is a message under construction (type invariant);
+        // `data` is readable for `len` bytes.
+        let r = unsafe {
+            b::nla_put(
+                self.skb.as_ptr(),
+                c_int::from(attr),
+                len,
+                data.as_ptr().cast(),
+            )
+        };
+        to_result(r).map_err(NlError::from)
+    }
+
+    /// Adds a `u8` attribute.
+    pub(crate) fn put_u8(&mut self, attr: u16, v: u8) -> Result<(), NlError> {
+        self.put(attr, &[v])
+    }
+
+    /// Adds a `u16` attribute.
+    pub(crate) fn put_u16(&mut self, attr: u16, v: u16) -> Result<(), NlError> {
+        self.put(attr, &v.to_ne_bytes())
+    }
+
+    /// Adds a `u32` attribute.
+    pub(crate) fn put_u32(&mut self, attr: u16, v: u32) -> Result<(), NlError> {
+        self.put(attr, &v.to_ne_bytes())
+    }
+
+    /// Adds a `u64` attribute.
+    pub(crate) fn put_u64(&mut self, attr: u16, v: u64) -> Result<(), NlError> {
+        self.put(attr, &v.to_ne_bytes())
+    }
+
+    /// Adds a binary attribute.
+    pub(crate) fn put_bytes(&mut self, attr: u16, v: &[u8]) -> Result<(), NlError> {
+        self.put(attr, v)
+    }
+
+    /// Adds a NUL-terminated string attribute.
+    pub(crate) fn put_str(&mut self, attr: u16, v: &str) -> Result<(), NlError> {
+        let mut buf = [0u8; 64];
+        let n = v.len().min(buf.len() - 1);
+        buf[..n].copy_from_slice(&v.as_bytes()[..n]);
+        self.put(attr, &buf[..=n])
+    }
+
+    /// Adds a flag attribute.
+    pub(crate) fn put_flag(&mut self, attr: u16) -> Result<(), NlError> {
+        self.put(attr, &[])
+    }
+
+    /// Opens a nest.
+    pub(crate) fn nest(&mut self, attr: u16) -> Result<Nest, NlError> {
+        // SAFETY: `skb` is a message under construction.
+        let start = unsafe { b::baton_nla_nest_start(self.skb.as_ptr(), c_int::from(attr)) };
+        NonNull::new(start).map(Nest).ok_or(NlError::msgsize())
+    }
+
+    /// Closes a nest.
+    pub(crate) fn end_nest(&mut self, nest: Nest) {
+        // SAFETY: `nest` was opened in this message.
+        unsafe { b::baton_nla_nest_end(self.skb.as_ptr(), nest.0.as_ptr()) };
+    }
+
+    /// Finishes a reply and sends it to the requester.
+    pub(crate) fn send(mut self) -> Result<(), NlError> {
+        let info = self.info.take().ok_or(EINVAL)?;
+        // SAFETY: `hdr` belongs to `skb` (type invariant).
+        unsafe { b::baton_genlmsg_end(self.skb.as_ptr(), self.hdr) };
+        self.owned = false;
+        // SAFETY: `genlmsg_reply` consumes the skb, success or not.
+        to_result(unsafe { b::baton_genlmsg_reply(self.skb.as_ptr(), info) }).map_err(NlError::from)
+    }
+
+    /// Closes a dump entry.
+    pub(crate) fn end(self) {
+        // SAFETY: `hdr` belongs to `skb` (type invariant).
+        unsafe { b::baton_genlmsg_end(self.skb.as_ptr(), self.hdr) };
+    }
+
+    /// Removes an unfinished dump entry (the buffer was full).
+    pub(crate) fn cancel(self) {
+        if !self.owned {
+            // SAFETY: `hdr` belongs to `skb` (type invariant); cancelling
+            // trims the buffer back to before this entry.
+            unsafe { b::baton_genlmsg_cancel(self.skb.as_ptr(), self.hdr) };
+        }
+    }
+}
+
+impl Drop for Message<'_> {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: we still own the reply (not sent).
+            unsafe { b::baton_nlmsg_free(self.skb.as_ptr()) };
+        }
+    }
+}
+
+/// A dump in progress: entries go into the netlink buffer until it is full;
+/// `cursor` says where the next call resumes.
+pub(crate) struct Dump<'a> {
+    skb: NonNull<b::sk_buff>,
+    cb: &'a mut b::netlink_callback,
+    family: &'a b::genl_family,
+    info: &'a b::genl_info,
+}
+
+impl<'a> Dump<'a> {
+    /// The requester's network namespace.
+    pub(crate) fn net(&self) -> Net {
+        // SAFETY: the dumping socket holds its namespace.
+        unsafe { Net::from_raw(b::baton_cb_net(core::ptr::addr_of!(*self.cb) as *mut _)) }
+    }
+
+    /// The command number.
+    pub(crate) fn cmd(&self) -> u8 {
+        // SAFETY: `genlhdr` points into the request, valid for `'a`.
+        unsafe { (*self.info.genlhdr).cmd }
+    }
+
+    /// The dump request's attributes (filters).
+    pub(crate) fn attrs(&self) -> Attrs<'a> {
+        // INVARIANT: as for `Request::attrs`.
+        Attrs {
+            table: self.info.attrs,
+            max: self.family.maxattr as u16,
+            _life: core::marker::PhantomData,
+        }
+    }
+
+    /// Where to resume: the number of entries already dumped.
+    pub(crate) fn cursor(&self) -> usize {
+        // SAFETY: genetlink leaves `args` to the dump callback; the union
+        // member is plain integers.
+        (unsafe { self.cb.__bindgen_anon_1.args[0] }) as usize
+    }
+
+    /// Records progress.
+    pub(crate) fn set_cursor(&mut self, c: usize) {
+        // SAFETY: as in `cursor`.
+        unsafe { self.cb.__bindgen_anon_1.args[0] = c as _ };
+    }
+
+    /// Starts an entry for command `cmd`; `None` when the buffer is full.
+    pub(crate) fn entry(&mut self, cmd: u8) -> Option<Message<'_>> {
+        // SAFETY: `skb` is the dump buffer, `cb` and `family` are valid.
+        let hdr =
+            unsafe { b::baton_genlmsg_put_dump(self.skb.as_ptr(), self.cb, self.family, cmd) };
+        if hdr.is_null() {
+            return None;
+        }
+        Some(Message {
+            skb: self.skb,
+            hdr,
+            info: None,
+            owned: false,
+            _life: core::marker::PhantomData,
+        })
+    }
+
+    fn len(&self) -> c_int {
+        // SAFETY: `skb` is the dump buffer.
+        unsafe { b::baton_skb_len(self.skb.as_ptr()) as c_int }
+    }
+}
+
+/// One operation of a family.
+pub(crate) struct Op {
+    /// Command number.
+    pub(crate) cmd: u8,
+    /// Needs `CAP_NET_ADMIN`.
+    pub(crate) admin: bool,
+    /// Handles a request.
+    pub(crate) doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
+    /// Produces a dump; returns whether it is complete.
+    pub(crate) dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
+}
+
+const MAX_OPS: usize = 32;
+const MAX_ATTRS: usize = 32;
+
+#[repr(C)]
+struct Inner {
+    // First field: trampolines find `Inner` from the family pointer.
+    family: b::genl_family,
+    small_ops: [b::genl_small_ops; MAX_OPS],
+    policy: [b::nla_policy; MAX_ATTRS + 1],
+    ops: &'static [Op],
+    _pin: PhantomPinned,
+}
+
+/// A registered generic netlink family; unregistered on drop.
+///
+/// # Invariants
+///
+/// `inner.family` is registered and points at `inner.small_ops` and
+/// `inner.policy`; `inner` is pinned.
+pub(crate) struct Family {
+    inner: Pin<KBox<Inner>>,
+}
+
+// SAFETY: after registration the family is only used by the netlink core,
+// which serialises its own access; `ops` is immutable.
+unsafe impl Send for Family {}
+// SAFETY: as above.
+unsafe impl Sync for Family {}
+
+fn policy_entry(t: AttrType) -> b::nla_policy {
+    let mut p = b::nla_policy::default();
+    let (ty, len) = match t {
+        AttrType::U8 => (b::NLA_U8, 0),
+        AttrType::U16 => (b::NLA_U16, 0),
+        AttrType::U32 => (b::NLA_U32, 0),
+        AttrType::U64 => (b::NLA_U64, 0),
+        AttrType::Binary(n) => (b::NLA_BINARY, n),
+        AttrType::String(n) => (b::NLA_NUL_STRING, n),
+        AttrType::Flag => (b::NLA_FLAG, 0),
+        // Replies only: a request carrying it is rejected by the core.
+        AttrType::Nested => (b::NLA_REJECT, 0),
+    };
+    p.type_ = ty as u8;
+    p.len = len;
+    p
+}
+
+impl Family {
+    /// Registers family `name` (NUL-terminated) with attribute types
+    /// `attrs[i]` for attribute `i + 1` and operations `ops`, for every
+    /// network namespace. Operations are serialised (no parallel ops).
+    pub(crate) fn register(
+        name: &[u8],
+        version: u8,
+        attrs: &[AttrType],
+        ops: &'static [Op],
+        module: &'static ThisModule,
+    ) -> Result<Self> {
+        if ops.len() > MAX_OPS || attrs.len() > MAX_ATTRS || name.len() > b::GENL_NAMSIZ as usize {
+            return Err(EINVAL);
+        }
+        let mut family = b::genl_family::default();
+        for (d, s) in family.name.iter_mut().zip(name.iter()) {
+            *d = *s as _;
+        }
+        family.version = u32::from(version);
+        family.maxattr = attrs.len() as u32;
+        family.set_netnsok(1);
+        family.set_parallel_ops(0);
+        family.n_small_ops = ops.len() as u8;
+        // Strict validation (unknown attributes, trailing data rejected)
+        // for every command.
+        family.resv_start_op = ops
+            .iter()
+            .map(|o| o.cmd)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        family.module = module.as_ptr();
+
+        let mut small_ops: [b::genl_small_ops; MAX_OPS] =
+            core::array::from_fn(|_| Default::default());
+        for (slot, op) in small_ops.iter_mut().zip(ops.iter()) {
+            slot.cmd = op.cmd;
+            slot.flags = if op.admin {
+                b::GENL_ADMIN_PERM as u8
+            } else {
+                0
+            };
+            slot.doit = op.doit.map(|_| doit_trampoline as _);
+            slot.dumpit = op.dumpit.map(|_| dumpit_trampoline as _);
+        }
+        let mut policy: [b::nla_policy; MAX_ATTRS + 1] =
+            core::array::from_fn(|_| Default::default());
+        for (slot, t) in policy.iter_mut().skip(1).zip(attrs.iter()) {
+            *slot = policy_entry(*t);
+        }
+        let mut inner = KBox::pin(
+            Inner {
+                family,
+                small_ops,
+                policy,
+                ops,
+                _pin: PhantomPinned,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: not moved out of the pin; we set the self-referential
+        // pointers before registering.
+        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
+        inner_mut.family.small_ops = inner_mut.small_ops.as_ptr();
+        inner_mut.family.policy = inner_mut.policy.as_ptr();
+        // SAFETY: the family and its tables are pinned until `drop`
+        // unregisters them.
+        to_result(unsafe { b::genl_register_family(&mut inner_mut.family) })?;
+        // INVARIANT: registered above.
+        Ok(Self { inner })
+    }
+}
+
+impl Drop for Family {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant). Unregistering waits for
+        // running operations (they hold the genetlink lock) and later dumps
+        // are refused; a dump in progress holds a module reference.
+        unsafe {
+            let inner = self.inner.as_mut().get_unchecked_mut();
+            b::genl_unregister_family(&inner.family);
+        }
+    }
+}
+
+fn find_op(family: *const b::genl_family, cmd: u8) -> Option<&'static Op> {
+    // SAFETY: `family` is the first field of a pinned, registered `Inner`
+    // (only our trampolines are installed in our family).
+    let inner = unsafe { &*(family as *const Inner) };
+    inner.ops.iter().find(|o| o.cmd == cmd)
+}
+
+fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_int {
+    if let (false, Some(msg)) = (extack.is_null(), e.msg) {
+        let attr = e
+            .attr
+            .and_then(|a| attrs.raw(a))
+            .map_or(core::ptr::null(), |p| p.as_ptr() as *const _);
+        // SAFETY: `extack` is the request's; `msg` is a static NUL-terminated
+        // string (checked in `NlError::new`), `attr` null or in the request.
+        unsafe { b::baton_extack_set(extack, msg.as_ptr().cast(), attr) };
+    }
+    -(e.errno.abs())
+}
+
+unsafe extern "C" fn doit_trampoline(_skb: *mut b::sk_buff, info: *mut b::genl_info) -> c_int {
+    // SAFETY: the netlink core passes a valid `genl_info` for our family.
+    let info = unsafe { &*info };
+    let family = info.family;
+    // SAFETY: `genlhdr` points into the request.
+    let cmd = unsafe { (*info.genlhdr).cmd };
+    let Some(doit) = find_op(family, cmd).and_then(|o| o.doit) else {
+        return -EOPNOTSUPP_ERRNO;
+    };
+    let req = Request {
+        info,
+        // SAFETY: `family` is our registered family.
+        family: unsafe { &*family },
+    };
+    match doit(&req) {
+        Ok(()) => 0,
+        Err(e) => report(info.extack, req.attrs(), e),
+    }
+}
+
+unsafe extern "C" fn dumpit_trampoline(
+    skb: *mut b::sk_buff,
+    cb: *mut b::netlink_callback,
+) -> c_int {
+    // SAFETY: the core passes our dump's callback; the dump info it carries
+    // (family, attributes) is valid while the dump runs.
+    let info = unsafe { &*b::baton_genl_info_dump(cb) };
+    let (Some(skb), Some(cb)) = (NonNull::new(skb), unsafe { cb.as_mut() }) else {
+        return -(EINVAL.to_errno().abs());
+    };
+    // SAFETY: `genlhdr` points into the request.
+    let cmd = unsafe { (*info.genlhdr).cmd };
+    let Some(dumpit) = find_op(info.family, cmd).and_then(|o| o.dumpit) else {
+        return -EOPNOTSUPP_ERRNO;
+    };
+    let mut dump = Dump {
+        skb,
+        cb,
+        // SAFETY: `family` is our registered family.
+        family: unsafe { &*info.family },
+        info,
+    };
+    match dumpit(&mut dump) {
+        // Entries were added: the core calls again until one returns 0.
+        Ok(_) => dump.len(),
+        Err(e) => report(core::ptr::null_mut(), dump.attrs(), e),
+    }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-network-namespace state (`register_pernet_subsys` with a
+//! `net_generic` slot): created when a namespace appears (and for every
+//! existing one at registration), dropped when it goes away.
+
+use core::{cell::UnsafeCell, marker::PhantomPinned, pin::Pin};
+
+use kernel::{alloc::KBox, error::to_result, prelude::*};
+
+use super::netdev::Net;
+use crate::bindings as b;
+
+/// State kept for every network namespace.
+pub(crate) trait PernetState: Send + Sync + Sized + 'static {
+    /// Creates the state of a new namespace. May sleep.
+    fn new(net: Net) -> Result<Pin<KBox<Self>>>;
+
+    /// The slot holding the `net_generic` id of this kind of state.
+    fn id() -> &'static PernetId;
+}
+
+/// The `net_generic` id of one kind of per-net state, filled in by the
+/// kernel at registration.
+pub(crate) struct PernetId(UnsafeCell<core::ffi::c_uint>);
+
+// SAFETY: the kernel writes the id once, during `register_pernet_subsys`,
+// before any reader can run; afterwards it is only read.
+unsafe impl Sync for PernetId {}
+
+impl PernetId {
+    /// An unassigned id.
+    pub(crate) const fn new() -> Self {
+        Self(UnsafeCell::new(0))
+    }
+
+    fn get(&self) -> core::ffi::c_uint {
+        // SAFETY: see the `Sync` impl: no concurrent write after registration.
+        unsafe { *self.0.get() }
+    }
+}
+
+/// Runs `f` on the state of namespace `net`, if it has one.
+///
+/// Callers are requests, hooks and handlers of `net`, which keep it alive
+/// (and with it the state) while they run.
+pub(crate) fn with_state<T: PernetState, R>(net: Net, f: impl FnOnce(&T) -> R) -> Option<R> {
+    // SAFETY: `net` is alive (its invariant) and the slot was registered
+    // with size `size_of::<*const T>()`.
+    let slot = unsafe { b::baton_net_generic(net.as_raw(), T::id().get()) } as *const *const T;
+    if slot.is_null() {
+        return None;
+    }
+    // SAFETY: the slot holds the pointer `init_trampoline` stored, or null
+    // before init / after exit.
+    let ptr = unsafe { *slot };
+    // SAFETY: a non-null pointer is a live `T` until `exit_trampoline`,
+    // which only runs once no request or hook of `net` can run any more;
+    // the reference does not outlive `f`.
+    unsafe { ptr.as_ref() }.map(f)
+}
+
+#[repr(C)]
+struct Inner {
+    ops: b::pernet_operations,
+    _pin: PhantomPinned,
+}
+
+/// A registered per-net subsystem for state `T`; unregistering drops the
+/// state of every namespace.
+///
+/// # Invariants
+///
+/// `inner.ops` is registered and pinned.
+pub(crate) struct Registration<T: PernetState> {
+    inner: Pin<KBox<Inner>>,
+    _t: core::marker::PhantomData<T>,
+}
+
+// SAFETY: only the kernel uses the registered operations.
+unsafe impl<T: PernetState> Send for Registration<T> {}
+// SAFETY: as above.
+unsafe impl<T: PernetState> Sync for Registration<T> {}
+
+impl<T: PernetState> Registration<T> {
+    /// Registers; `T::new` runs for every existing namespace before this
+    /// returns.
+    pub(crate) fn new() -> Result<Self> {
+        let ops = b::pernet_operations {
+            init: Some(init_trampoline::<T>),
+            exit: Some(exit_trampoline::<T>),
+            id: T::id().0.get(),
+            size: core::mem::size_of::<*const T>(),
+            ..Default::default()
+        };
+        let mut inner = KBox::pin(
+            Inner {
+                ops,
+                _pin: PhantomPinned,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: pinned, not moved; registered until `drop`.
+        to_result(unsafe {
+            b::register_pernet_subsys(&mut inner.as_mut().get_unchecked_mut().ops)
+        })?;
+        // INVARIANT: registered above.
+        Ok(Self {
+            inner,
+            _t: core::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: PernetState> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant); runs `exit` for every
+        // namespace.
+        unsafe { b::unregister_pernet_subsys(&mut self.inner.as_mut().get_unchecked_mut().ops) };
+    }
+}
+
+unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::ffi::c_int {
+    // SAFETY: the namespace being initialised is alive.
+    let n = unsafe { Net::from_raw(net) };
+    match T::new(n) {
+        Ok(state) => {
+            // SAFETY: the kernel allocated the slot (zeroed) for this id.
+            let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *const T;
+            // The pin is kept by never moving out of the raw pointer; the
+            // box is rebuilt in `exit_trampoline`.
+            // SAFETY: `into_raw` of a pinned box: we never move the value.
+            let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(state) });
+            // SAFETY: `slot` is the zeroed `net_generic` slot of `net`.
+            unsafe { *slot = ptr };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+unsafe extern "C" fn exit_trampoline<T: PernetState>(net: *mut b::net) {
+    // SAFETY: the slot of a namespace we initialised.
+    let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *mut T;
+    // SAFETY: as above.
+    let ptr = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) };
+    if !ptr.is_null() {
+        // SAFETY: `ptr` came from `KBox::into_raw` in `init_trampoline`;
+        // no request or hook of the dying namespace can run any more.
+        drop(unsafe { KBox::from_raw(ptr) });
+    }
+}
