@@ -31,7 +31,7 @@ mod stats;
 #[cfg(CONFIG_KUNIT)]
 mod tests;
 
-use wrap::{genl, packet, pernet};
+use wrap::{genl, notifier, packet, pernet};
 
 module! {
     type: Baton,
@@ -45,6 +45,7 @@ module! {
 /// the order of the fields (netlink first, per-namespace state last).
 struct Baton {
     _family: genl::Family,
+    _interfaces: notifier::Registration<netstate::InterfaceWatch>,
     _handoff: packet::Registration<frames::FrameGate>,
     _sync: packet::Registration<frames::FrameGate>,
     _pernet: pernet::Registration<netstate::NetState>,
@@ -65,6 +66,7 @@ impl kernel::Module for Baton {
             None,
             frames::FrameGate::new(frames::Network::Sync),
         )?;
+        let interfaces = notifier::Registration::new(netstate::InterfaceWatch)?;
         let family = nl::register(module)?;
         pr_info!(
             "loaded: generic netlink family {}, handoff ethertype {:#06x}, sync ethertype {:#06x}\n",
@@ -74,6 +76,7 @@ impl kernel::Module for Baton {
         );
         Ok(Baton {
             _family: family,
+            _interfaces: interfaces,
             _handoff: handoff,
             _sync: sync,
             _pernet: pernet,

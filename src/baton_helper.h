@@ -44,6 +44,7 @@ void baton_dev_hold(struct net_device *dev);
 void baton_dev_put(struct net_device *dev);
 struct net *baton_dev_net(const struct net_device *dev);
 int baton_dev_ifindex(const struct net_device *dev);
+struct net_device *baton_notifier_info_to_dev(void *ptr);
 
 /* timers and time */
 void baton_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *));

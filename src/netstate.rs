@@ -13,7 +13,8 @@ use crate::{
     wrap::{
         netdev::Net,
         netfilter::{self, HookPoint},
-        pernet::{PernetId, PernetState},
+        notifier::{NetdevEvent, NetdevHandler},
+        pernet::{with_state, PernetId, PernetState},
     },
 };
 
@@ -30,6 +31,26 @@ pub(crate) struct NetState {
 }
 
 static NET_ID: PernetId = PernetId::new();
+
+/// Clears the roles of interfaces that go away, in their namespace's
+/// configuration.
+pub(crate) struct InterfaceWatch;
+
+impl NetdevHandler for InterfaceWatch {
+    fn event(&self, net: Net, ifindex: i32, event: NetdevEvent) {
+        let NetdevEvent::Unregister = event;
+        let Ok(ifindex) = u32::try_from(ifindex) else {
+            return;
+        };
+        let cleared = with_state::<NetState, _>(net, |s| s.config.lock().interface_gone(ifindex));
+        if cleared == Some(true) {
+            pr_info!(
+                "interface {} went away: its role is now unassigned\n",
+                ifindex
+            );
+        }
+    }
+}
 
 impl PernetState for NetState {
     fn new(net: Net) -> Result<Pin<KBox<Self>>> {

@@ -23,6 +23,7 @@ void baton_dev_hold(struct net_device *dev) { dev_hold(dev); }
 void baton_dev_put(struct net_device *dev) { dev_put(dev); }
 struct net *baton_dev_net(const struct net_device *dev) { return dev_net(dev); }
 int baton_dev_ifindex(const struct net_device *dev) { return dev->ifindex; }
+struct net_device *baton_notifier_info_to_dev(void *ptr) { return netdev_notifier_info_to_dev(ptr); }
 
 void baton_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *)) { timer_setup(timer, fn, 0); }
 unsigned long baton_jiffies(void) { return jiffies; }

@@ -15,6 +15,7 @@ pub(crate) mod genl;
 pub(crate) mod kunit;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
+pub(crate) mod notifier;
 pub(crate) mod packet;
 pub(crate) mod param;
 pub(crate) mod percpu;
