@@ -46,8 +46,8 @@ numbered! {
         NodeNew = 2,
         /// Change this node's configuration.
         NodeSet = 3,
-        /// Delete this node's configuration (and with it all peers,
-        /// services and keys).
+        /// Delete this node's configuration (id and roles; peers,
+        /// services and keys stay).
         NodeDel = 4,
         /// Read one peer (`PeerId`) or dump all.
         PeerGet = 5,

@@ -56,9 +56,15 @@ fn prefix_of_a_longer_packet() {
     // Padding beyond the total length is still cut off.
     let mut padded = pkt.clone();
     padded.extend_from_slice(&[0xee; 6]);
-    assert_eq!(Ipv4Packet::parse_prefix(&padded).unwrap().payload(), &[7u8; 100]);
+    assert_eq!(
+        Ipv4Packet::parse_prefix(&padded).unwrap().payload(),
+        &[7u8; 100]
+    );
     // The header itself must be complete.
-    assert_eq!(Ipv4Packet::parse_prefix(&pkt[..19]), Err(ParseError::Truncated));
+    assert_eq!(
+        Ipv4Packet::parse_prefix(&pkt[..19]),
+        Err(ParseError::Truncated)
+    );
 }
 
 #[test]

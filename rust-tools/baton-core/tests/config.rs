@@ -1,0 +1,710 @@
+//! Host tests of the configuration rules (`baton_core::config`): every
+//! `ConfigError` path, and property tests that random request sequences
+//! keep the invariants and that a refused request changes nothing.
+
+use baton_core::config::{
+    Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec, EBUSY, EEXIST, EINVAL, ENODEV,
+    ENOENT, ENOSPC, ERANGE,
+};
+use baton_core::genl::{limits, AdminState, Attr, Policy, Protocol};
+use proptest::prelude::*;
+
+fn node(id: u32) -> NodeSpec {
+    NodeSpec {
+        id: Some(id),
+        ..NodeSpec::default()
+    }
+}
+
+fn peer(id: u32, last: u8) -> PeerSpec {
+    PeerSpec {
+        id: Some(id),
+        mac: Some([2, 0, 0, 0, (id >> 8) as u8, last]),
+        weight: None,
+        admin: None,
+    }
+}
+
+fn svc(last: u8, port: u16) -> ServiceSpec<'static> {
+    ServiceSpec {
+        vip: Some([192, 0, 2, last]),
+        port: Some(port),
+        protocol: None,
+        policy: None,
+    }
+}
+
+const SECRET: &[u8] = &[7; 32];
+
+fn key(id: u32) -> KeySpec<'static> {
+    KeySpec {
+        id: Some(id),
+        secret: Some(SECRET),
+        active: false,
+    }
+}
+
+/// A configuration with node 1, peers 2 and 3, one service and keys 1
+/// (active) and 2.
+fn base() -> Config {
+    let mut c = Config::new();
+    c.node_new(&NodeSpec {
+        id: Some(1),
+        public_ifindex: Some(2),
+        redist_ifindex: Some(3),
+        sync_ifindex: Some(4),
+    })
+    .unwrap();
+    c.peer_new(&peer(2, 2)).unwrap();
+    c.peer_new(&peer(3, 3)).unwrap();
+    c.service_new(&svc(10, 80)).unwrap();
+    c.key_new(&key(1)).unwrap();
+    c.key_new(&key(2)).unwrap();
+    c
+}
+
+/// Runs `f` on a copy of `c`, expects `want`, and checks nothing changed.
+#[track_caller]
+fn refused(c: &Config, want: ConfigError, f: impl FnOnce(&mut Config) -> Result<(), ConfigError>) {
+    let mut copy = *c;
+    assert_eq!(f(&mut copy), Err(want));
+    assert_eq!(&copy, c, "a refused request changed the configuration");
+}
+
+#[test]
+fn missing_attributes() {
+    let c = base();
+    let empty = Config::new();
+    refused(&empty, ConfigError::Missing(Attr::NodeId), |c| {
+        c.node_new(&NodeSpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::PeerId), |c| {
+        c.peer_new(&PeerSpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::Mac), |c| {
+        c.peer_new(&PeerSpec {
+            id: Some(9),
+            ..PeerSpec::default()
+        })
+    });
+    refused(&c, ConfigError::Missing(Attr::PeerId), |c| {
+        c.peer_set(&PeerSpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::PeerId), |c| c.peer_del(None));
+    refused(&c, ConfigError::Missing(Attr::Vip), |c| {
+        c.service_new(&ServiceSpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::Port), |c| {
+        c.service_new(&ServiceSpec {
+            port: None,
+            ..svc(10, 80)
+        })
+    });
+    refused(&c, ConfigError::Missing(Attr::Policy), |c| {
+        c.service_set(&svc(10, 80))
+    });
+    refused(&c, ConfigError::Missing(Attr::Vip), |c| {
+        c.service_del(&ServiceSpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::KeyId), |c| {
+        c.key_new(&KeySpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::KeySecret), |c| {
+        c.key_new(&KeySpec {
+            id: Some(9),
+            ..KeySpec::default()
+        })
+    });
+    refused(&c, ConfigError::Missing(Attr::KeyId), |c| {
+        c.key_set(&KeySpec::default())
+    });
+    refused(&c, ConfigError::Missing(Attr::KeyId), |c| c.key_del(None));
+}
+
+#[test]
+fn node_errors() {
+    let c = base();
+    let empty = Config::new();
+    refused(&c, ConfigError::NodeExists, |c| c.node_new(&node(5)));
+    refused(&empty, ConfigError::NoNode, |c| c.node_set(&node(5)));
+    refused(&empty, ConfigError::NoNode, |c| c.node_del());
+    refused(&empty, ConfigError::NodeIdRange, |c| c.node_new(&node(0)));
+    refused(&empty, ConfigError::NodeIdRange, |c| {
+        c.node_new(&node(limits::NODE_ID_MAX + 1))
+    });
+    refused(&c, ConfigError::NodeIdRange, |c| c.node_set(&node(0)));
+    refused(&empty, ConfigError::SameInterfaceTwice, |c| {
+        c.node_new(&NodeSpec {
+            id: Some(1),
+            public_ifindex: Some(5),
+            sync_ifindex: Some(5),
+            ..NodeSpec::default()
+        })
+    });
+    refused(&c, ConfigError::SameInterfaceTwice, |c| {
+        c.node_set(&NodeSpec {
+            redist_ifindex: Some(2),
+            ..NodeSpec::default()
+        })
+    });
+    // A node id that a peer has.
+    refused(&c, ConfigError::PeerIsSelf, |c| c.node_set(&node(2)));
+    let mut peers_only = Config::new();
+    peers_only.peer_new(&peer(7, 7)).unwrap();
+    refused(&peers_only, ConfigError::PeerIsSelf, |c| {
+        c.node_new(&node(7))
+    });
+
+    // What works: 0 means unassigned and may repeat; the limit is valid.
+    let mut ok = Config::new();
+    ok.node_new(&NodeSpec {
+        id: Some(limits::NODE_ID_MAX),
+        public_ifindex: Some(0),
+        redist_ifindex: Some(0),
+        sync_ifindex: Some(0),
+    })
+    .unwrap();
+    ok.node_set(&NodeSpec {
+        public_ifindex: Some(3),
+        ..NodeSpec::default()
+    })
+    .unwrap();
+    assert_eq!(ok.node().unwrap().public_ifindex, 3);
+    assert!(ok.interface_gone(3));
+    assert_eq!(ok.node().unwrap().public_ifindex, 0);
+    assert!(!ok.interface_gone(3));
+    assert!(!ok.interface_gone(0));
+    ok.node_del().unwrap();
+    assert!(ok.node().is_none());
+}
+
+#[test]
+fn peer_errors() {
+    let c = base();
+    refused(&c, ConfigError::NodeIdRange, |c| c.peer_new(&peer(0, 9)));
+    refused(&c, ConfigError::NodeIdRange, |c| {
+        c.peer_new(&peer(limits::NODE_ID_MAX + 1, 9))
+    });
+    refused(&c, ConfigError::PeerExists, |c| c.peer_new(&peer(2, 9)));
+    refused(&c, ConfigError::PeerIsSelf, |c| c.peer_new(&peer(1, 9)));
+    refused(&c, ConfigError::NoSuchPeer, |c| c.peer_set(&peer(9, 9)));
+    refused(&c, ConfigError::NoSuchPeer, |c| c.peer_del(Some(9)));
+    for bad in [
+        [0u8; 6],
+        [0xff; 6],
+        [1, 0, 0x5e, 0, 0, 1],
+        [3, 0, 0, 0, 0, 1],
+    ] {
+        refused(&c, ConfigError::BadMac, |c| {
+            c.peer_new(&PeerSpec {
+                mac: Some(bad),
+                ..peer(9, 9)
+            })
+        });
+        refused(&c, ConfigError::BadMac, |c| {
+            c.peer_set(&PeerSpec {
+                mac: Some(bad),
+                ..PeerSpec {
+                    id: Some(2),
+                    ..PeerSpec::default()
+                }
+            })
+        });
+    }
+    refused(&c, ConfigError::MacInUse, |c| {
+        c.peer_new(&PeerSpec {
+            mac: peer(2, 2).mac,
+            ..peer(9, 9)
+        })
+    });
+    refused(&c, ConfigError::MacInUse, |c| {
+        c.peer_set(&PeerSpec {
+            id: Some(3),
+            mac: peer(2, 2).mac,
+            ..PeerSpec::default()
+        })
+    });
+    for w in [0, limits::WEIGHT_MAX + 1] {
+        refused(&c, ConfigError::WeightRange, |c| {
+            c.peer_new(&PeerSpec {
+                weight: Some(w),
+                ..peer(9, 9)
+            })
+        });
+        refused(&c, ConfigError::WeightRange, |c| {
+            c.peer_set(&PeerSpec {
+                id: Some(2),
+                weight: Some(w),
+                ..PeerSpec::default()
+            })
+        });
+    }
+    refused(&c, ConfigError::BadAdminState, |c| {
+        c.peer_new(&PeerSpec {
+            admin: Some(2),
+            ..peer(9, 9)
+        })
+    });
+    refused(&c, ConfigError::BadAdminState, |c| {
+        c.peer_set(&PeerSpec {
+            id: Some(2),
+            admin: Some(255),
+            ..PeerSpec::default()
+        })
+    });
+    // Defaults, and a set keeping its own MAC.
+    let p = c.peer(2).unwrap();
+    assert_eq!(p.weight, limits::WEIGHT_DEFAULT);
+    assert_eq!(p.admin, AdminState::Active);
+    let mut ok = c;
+    ok.peer_set(&PeerSpec {
+        id: Some(2),
+        mac: peer(2, 2).mac,
+        weight: Some(limits::WEIGHT_MAX),
+        admin: Some(AdminState::Drain as u8),
+    })
+    .unwrap();
+    assert_eq!(ok.peer(2).unwrap().admin, AdminState::Drain);
+}
+
+#[test]
+fn peer_table_full() {
+    let mut c = Config::new();
+    for id in 1..=limits::PEERS_MAX as u32 {
+        c.peer_new(&peer(id, id as u8)).unwrap();
+    }
+    assert_eq!(c.peers().len(), limits::PEERS_MAX);
+    refused(&c, ConfigError::TableFull, |c| c.peer_new(&peer(1000, 1)));
+}
+
+#[test]
+fn service_errors() {
+    let c = base();
+    for vip in [
+        [0, 0, 0, 0],
+        [127, 0, 0, 1],
+        [224, 0, 0, 1],
+        [255, 255, 255, 255],
+    ] {
+        refused(&c, ConfigError::BadVip, |c| {
+            c.service_new(&ServiceSpec {
+                vip: Some(vip),
+                ..svc(1, 80)
+            })
+        });
+    }
+    refused(&c, ConfigError::BadPort, |c| c.service_new(&svc(1, 0)));
+    refused(&c, ConfigError::BadProtocol, |c| {
+        c.service_new(&ServiceSpec {
+            protocol: Some(1),
+            ..svc(1, 80)
+        })
+    });
+    refused(&c, ConfigError::UnknownPolicy, |c| {
+        c.service_new(&ServiceSpec {
+            policy: Some(b"fastest"),
+            ..svc(1, 80)
+        })
+    });
+    let udp = ServiceSpec {
+        protocol: Some(Protocol::Udp as u8),
+        policy: Some(b"http-rules"),
+        ..svc(1, 53)
+    };
+    refused(&c, ConfigError::PolicyNeedsTcp, |c| c.service_new(&udp));
+    refused(&c, ConfigError::ServiceExists, |c| {
+        c.service_new(&svc(10, 80))
+    });
+    refused(&c, ConfigError::NoSuchService, |c| {
+        c.service_set(&ServiceSpec {
+            policy: Some(b"hash"),
+            ..svc(11, 80)
+        })
+    });
+    refused(&c, ConfigError::NoSuchService, |c| {
+        c.service_del(&svc(11, 80))
+    });
+    // Same VIP and port over UDP is another service.
+    refused(&c, ConfigError::NoSuchService, |c| {
+        c.service_del(&ServiceSpec {
+            protocol: Some(Protocol::Udp as u8),
+            ..svc(10, 80)
+        })
+    });
+    let mut ok = c;
+    ok.service_new(&ServiceSpec {
+        protocol: Some(Protocol::Udp as u8),
+        policy: Some(b"hash"),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    refused(&ok, ConfigError::PolicyNeedsTcp, |c| {
+        c.service_set(&ServiceSpec {
+            protocol: Some(Protocol::Udp as u8),
+            policy: Some(b"http-rules"),
+            ..svc(10, 80)
+        })
+    });
+    ok.service_set(&ServiceSpec {
+        policy: Some(b"http-rules"),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    let key = Config::service_key(&svc(10, 80)).unwrap();
+    assert_eq!(ok.service(&key).unwrap().policy, Policy::HttpRules);
+    assert_eq!(key.protocol, Protocol::Tcp, "tcp when absent");
+}
+
+#[test]
+fn service_table_full() {
+    let mut c = Config::new();
+    for i in 0..limits::SERVICES_MAX as u16 {
+        c.service_new(&svc(1, 1 + i)).unwrap();
+    }
+    refused(&c, ConfigError::TableFull, |c| c.service_new(&svc(2, 80)));
+}
+
+#[test]
+fn key_errors() {
+    let c = base();
+    assert_eq!(c.active_key().unwrap().id, 1, "the first key is active");
+    for id in [0, limits::KEY_ID_MAX + 1] {
+        refused(&c, ConfigError::KeyIdRange, |c| c.key_new(&key(id)));
+        refused(&c, ConfigError::KeyIdRange, |c| {
+            c.key_set(&KeySpec {
+                active: true,
+                ..key(id)
+            })
+        });
+        refused(&c, ConfigError::KeyIdRange, |c| c.key_del(Some(id)));
+    }
+    refused(&c, ConfigError::KeyExists, |c| c.key_new(&key(2)));
+    refused(&c, ConfigError::NoSuchKey, |c| {
+        c.key_set(&KeySpec {
+            active: true,
+            ..key(9)
+        })
+    });
+    refused(&c, ConfigError::NoSuchKey, |c| c.key_del(Some(9)));
+    let short = [1u8; limits::KEY_SECRET_MIN - 1];
+    let long = [1u8; limits::KEY_SECRET_MAX + 1];
+    refused(&c, ConfigError::KeyTooShort, |c| {
+        c.key_new(&KeySpec {
+            secret: Some(&short),
+            ..key(9)
+        })
+    });
+    refused(&c, ConfigError::KeyTooLong, |c| {
+        c.key_new(&KeySpec {
+            secret: Some(&long),
+            ..key(9)
+        })
+    });
+    refused(&c, ConfigError::KeyActive, |c| c.key_del(Some(1)));
+    refused(&c, ConfigError::KeyDeactivate, |c| c.key_set(&key(1)));
+    refused(&c, ConfigError::KeyDeactivate, |c| c.key_set(&key(2)));
+
+    // Rotation: activate 2, then 1 can go; the last key can go too.
+    let mut ok = c;
+    ok.key_set(&KeySpec {
+        active: true,
+        ..key(2)
+    })
+    .unwrap();
+    assert_eq!(ok.active_key().unwrap().id, 2);
+    ok.key_del(Some(1)).unwrap();
+    ok.key_del(Some(2)).unwrap();
+    assert!(ok.keys().is_empty());
+    // Secrets of both extreme lengths are kept exactly.
+    let min = [3u8; limits::KEY_SECRET_MIN];
+    let max = [4u8; limits::KEY_SECRET_MAX];
+    ok.key_new(&KeySpec {
+        secret: Some(&min),
+        ..key(1)
+    })
+    .unwrap();
+    ok.key_new(&KeySpec {
+        secret: Some(&max),
+        active: true,
+        ..key(limits::KEY_ID_MAX)
+    })
+    .unwrap();
+    assert_eq!(ok.key(1).unwrap().secret(), &min);
+    assert_eq!(ok.key(limits::KEY_ID_MAX).unwrap().secret(), &max);
+    assert_eq!(ok.active_key().unwrap().id, limits::KEY_ID_MAX);
+    // The secret never appears in debug output.
+    assert!(!format!("{:?}", ok.key(1).unwrap()).contains("3, 3"));
+}
+
+#[test]
+fn key_table_full() {
+    let mut c = Config::new();
+    for id in 1..=limits::KEYS_MAX as u32 {
+        c.key_new(&key(id)).unwrap();
+    }
+    refused(&c, ConfigError::TableFull, |c| {
+        c.key_new(&KeySpec {
+            active: true,
+            ..key(100)
+        })
+    });
+}
+
+#[test]
+fn every_error_has_a_message_and_an_errno() {
+    use ConfigError::*;
+    let all = [
+        (Missing(Attr::NodeId), EINVAL),
+        (NodeExists, EEXIST),
+        (NoNode, ENOENT),
+        (NodeIdRange, ERANGE),
+        (SameInterfaceTwice, EINVAL),
+        (NoSuchInterface, ENODEV),
+        (PeerExists, EEXIST),
+        (NoSuchPeer, ENOENT),
+        (PeerIsSelf, EINVAL),
+        (BadMac, EINVAL),
+        (MacInUse, EEXIST),
+        (WeightRange, ERANGE),
+        (BadAdminState, EINVAL),
+        (TableFull, ENOSPC),
+        (BadVip, EINVAL),
+        (BadPort, EINVAL),
+        (BadProtocol, EINVAL),
+        (UnknownPolicy, EINVAL),
+        (PolicyNeedsTcp, EINVAL),
+        (ServiceExists, EEXIST),
+        (NoSuchService, ENOENT),
+        (KeyIdRange, ERANGE),
+        (KeyExists, EEXIST),
+        (NoSuchKey, ENOENT),
+        (KeyTooShort, EINVAL),
+        (KeyTooLong, EINVAL),
+        (KeyActive, EBUSY),
+        (KeyDeactivate, EINVAL),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (e, errno) in all {
+        assert_eq!(e.errno(), errno, "{e:?}");
+        let m = e.message();
+        assert!(!m.is_empty() && !m.contains('\0'), "{e:?}");
+        assert_eq!(e.message_nul(), format!("{m}\0"), "{e:?}");
+        assert!(seen.insert(m), "{e:?}: message not unique");
+    }
+    for a in Attr::ALL {
+        let m = Missing(*a).message();
+        assert!(m.starts_with("missing attribute: "), "{a:?}");
+        assert!(Missing(*a).message_nul().ends_with('\0'));
+        assert_eq!(Missing(*a).errno(), EINVAL);
+    }
+}
+
+/// One request of any kind, with small id / MAC / VIP ranges so that
+/// collisions (and so refusals) are frequent.
+#[derive(Clone, Debug)]
+enum Req {
+    NodeNew(NodeSpec),
+    NodeSet(NodeSpec),
+    NodeDel,
+    PeerNew(PeerSpec),
+    PeerSet(PeerSpec),
+    PeerDel(Option<u32>),
+    ServiceNew(Option<[u8; 4]>, Option<u16>, Option<u8>, Option<usize>),
+    ServiceSet(Option<[u8; 4]>, Option<u16>, Option<u8>, Option<usize>),
+    ServiceDel(Option<[u8; 4]>, Option<u16>, Option<u8>),
+    KeyNew(Option<u32>, usize, bool),
+    KeySet(Option<u32>, bool),
+    KeyDel(Option<u32>),
+    IfGone(u32),
+}
+
+const POLICIES: [&[u8]; 7] = [
+    b"local",
+    b"round-robin",
+    b"weighted-round-robin",
+    b"hash",
+    b"http-rules",
+    b"bogus",
+    b"",
+];
+
+fn arb_req() -> impl Strategy<Value = Req> {
+    let id = prop_oneof![Just(None), (0u32..6).prop_map(Some), Just(Some(70000))];
+    let ifx = proptest::option::of(0u32..4);
+    let node = (id.clone(), ifx.clone(), ifx.clone(), ifx).prop_map(|(id, p, r, s)| NodeSpec {
+        id,
+        public_ifindex: p,
+        redist_ifindex: r,
+        sync_ifindex: s,
+    });
+    let mac = proptest::option::of(prop_oneof![
+        (0u8..4).prop_map(|b| [2, 0, 0, 0, 0, b]),
+        Just([1, 0, 0x5e, 0, 0, 1]),
+        Just([0xff; 6]),
+        Just([0; 6]),
+    ]);
+    let peer = (
+        id.clone(),
+        mac,
+        proptest::option::of(prop_oneof![Just(0u32), 1u32..=1000, Just(1001)]),
+        proptest::option::of(0u8..3),
+    )
+        .prop_map(|(id, mac, weight, admin)| PeerSpec {
+            id,
+            mac,
+            weight,
+            admin,
+        });
+    let vip = proptest::option::of(prop_oneof![
+        (1u8..4).prop_map(|b| [10, 0, 0, b]),
+        Just([127, 0, 0, 1]),
+        Just([0; 4]),
+    ]);
+    let port = proptest::option::of(prop_oneof![Just(0u16), 80u16..83]);
+    let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17u8), Just(1u8)]);
+    let policy = proptest::option::of(0..POLICIES.len());
+    let key_id = prop_oneof![Just(None), (0u32..7).prop_map(Some), Just(Some(256))];
+    prop_oneof![
+        node.clone().prop_map(Req::NodeNew),
+        node.prop_map(Req::NodeSet),
+        Just(Req::NodeDel),
+        peer.clone().prop_map(Req::PeerNew),
+        peer.prop_map(Req::PeerSet),
+        id.prop_map(Req::PeerDel),
+        (vip.clone(), port.clone(), proto.clone(), policy.clone())
+            .prop_map(|(v, p, pr, po)| Req::ServiceNew(v, p, pr, po)),
+        (vip.clone(), port.clone(), proto.clone(), policy)
+            .prop_map(|(v, p, pr, po)| Req::ServiceSet(v, p, pr, po)),
+        (vip, port, proto).prop_map(|(v, p, pr)| Req::ServiceDel(v, p, pr)),
+        (key_id.clone(), 0usize..70, any::<bool>()).prop_map(|(i, l, a)| Req::KeyNew(i, l, a)),
+        (key_id.clone(), any::<bool>()).prop_map(|(i, a)| Req::KeySet(i, a)),
+        key_id.prop_map(Req::KeyDel),
+        (0u32..4).prop_map(Req::IfGone),
+    ]
+}
+
+fn apply(c: &mut Config, r: &Req) -> Result<(), ConfigError> {
+    let secret = [9u8; 70];
+    let svc = |v, p, pr, po: Option<usize>| ServiceSpec {
+        vip: v,
+        port: p,
+        protocol: pr,
+        policy: po.map(|i| POLICIES[i]),
+    };
+    match r {
+        Req::NodeNew(s) => c.node_new(s),
+        Req::NodeSet(s) => c.node_set(s),
+        Req::NodeDel => c.node_del(),
+        Req::PeerNew(s) => c.peer_new(s),
+        Req::PeerSet(s) => c.peer_set(s),
+        Req::PeerDel(id) => c.peer_del(*id),
+        Req::ServiceNew(v, p, pr, po) => c.service_new(&svc(*v, *p, *pr, *po)),
+        Req::ServiceSet(v, p, pr, po) => c.service_set(&svc(*v, *p, *pr, *po)),
+        Req::ServiceDel(v, p, pr) => c.service_del(&svc(*v, *p, *pr, None)),
+        Req::KeyNew(id, len, active) => c.key_new(&KeySpec {
+            id: *id,
+            secret: Some(&secret[..*len]),
+            active: *active,
+        }),
+        Req::KeySet(id, active) => c.key_set(&KeySpec {
+            id: *id,
+            secret: None,
+            active: *active,
+        }),
+        Req::KeyDel(id) => c.key_del(*id),
+        Req::IfGone(i) => {
+            c.interface_gone(*i);
+            Ok(())
+        }
+    }
+}
+
+fn check_invariants(c: &Config) -> Result<(), TestCaseError> {
+    let peers: Vec<_> = c.peers().iter().collect();
+    prop_assert!(peers.len() <= limits::PEERS_MAX);
+    prop_assert!(c.services().len() <= limits::SERVICES_MAX);
+    prop_assert!(c.keys().len() <= limits::KEYS_MAX);
+    for (i, p) in peers.iter().enumerate() {
+        prop_assert!(p.id >= 1 && p.id <= limits::NODE_ID_MAX);
+        prop_assert!((limits::WEIGHT_MIN..=limits::WEIGHT_MAX).contains(&p.weight));
+        prop_assert!(!p.mac.is_zero() && !p.mac.is_multicast());
+        for q in &peers[i + 1..] {
+            prop_assert_ne!(p.id, q.id, "duplicate peer id");
+            prop_assert_ne!(p.mac, q.mac, "duplicate MAC");
+        }
+        if let Some(n) = c.node() {
+            prop_assert_ne!(p.id, n.id, "peer with the node's id");
+        }
+    }
+    if let Some(n) = c.node() {
+        prop_assert!(n.id >= 1 && n.id <= limits::NODE_ID_MAX);
+        let r = [n.public_ifindex, n.redist_ifindex, n.sync_ifindex];
+        for i in 0..3 {
+            for j in i + 1..3 {
+                prop_assert!(r[i] == 0 || r[i] != r[j], "interface twice: {:?}", r);
+            }
+        }
+    }
+    let services: Vec<_> = c.services().iter().collect();
+    for (i, s) in services.iter().enumerate() {
+        prop_assert!(s.key.port != 0);
+        prop_assert!(!(s.policy == Policy::HttpRules && s.key.protocol != Protocol::Tcp));
+        for t in &services[i + 1..] {
+            prop_assert_ne!(s.key, t.key, "duplicate service");
+        }
+    }
+    let keys: Vec<_> = c.keys().iter().collect();
+    let active = keys.iter().filter(|k| k.active).count();
+    if keys.is_empty() {
+        prop_assert_eq!(active, 0);
+    } else {
+        prop_assert_eq!(active, 1, "exactly one active key");
+    }
+    for (i, k) in keys.iter().enumerate() {
+        prop_assert!(k.id >= 1 && k.id <= limits::KEY_ID_MAX);
+        let len = k.secret().len();
+        prop_assert!((limits::KEY_SECRET_MIN..=limits::KEY_SECRET_MAX).contains(&len));
+        for l in &keys[i + 1..] {
+            prop_assert_ne!(k.id, l.id, "duplicate key id");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Any sequence of requests keeps every invariant, and a refused
+    /// request leaves the configuration exactly as it was.
+    #[test]
+    fn random_requests_keep_invariants(reqs in proptest::collection::vec(arb_req(), 1..120)) {
+        let mut c = Config::new();
+        for r in &reqs {
+            let before = c;
+            match apply(&mut c, r) {
+                Ok(()) => {}
+                Err(e) => {
+                    prop_assert_eq!(c, before, "{:?} refused with {:?} but changed the config", r, e);
+                    prop_assert!(!e.message().is_empty());
+                }
+            }
+            check_invariants(&c)?;
+        }
+    }
+
+    /// Tables fill up to their limits and no further.
+    #[test]
+    fn tables_never_exceed_limits(n in 60usize..80) {
+        let mut c = Config::new();
+        for i in 0..n {
+            let id = i as u32 + 1;
+            let _ = c.peer_new(&peer(id, id as u8));
+            let _ = c.service_new(&svc(1, 1 + i as u16));
+            let _ = c.key_new(&key(id));
+        }
+        prop_assert_eq!(c.peers().len(), n.min(limits::PEERS_MAX));
+        prop_assert_eq!(c.services().len(), n.min(limits::SERVICES_MAX));
+        prop_assert_eq!(c.keys().len(), limits::KEYS_MAX);
+        check_invariants(&c)?;
+    }
+}

@@ -1,0 +1,296 @@
+//! The objects of the `baton` family as batonctl sees them, and the
+//! operations that change them.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use baton_core::genl::{AdminState, Protocol};
+use serde::Serialize;
+
+/// A MAC address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl std::str::FromStr for Mac {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid MAC address '{s}' (expected xx:xx:xx:xx:xx:xx)");
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for b in &mut out {
+            let p = parts.next().ok_or_else(bad)?;
+            if p.len() != 2 {
+                return Err(bad());
+            }
+            *b = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+        }
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(Mac(out))
+    }
+}
+
+impl Serialize for Mac {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// This node's configuration (ifindex 0 = role unassigned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeInfo {
+    /// Node id.
+    pub id: u32,
+    /// Public interface.
+    pub public_ifindex: u32,
+    /// Redistribution interface.
+    pub redist_ifindex: u32,
+    /// Sync interface.
+    pub sync_ifindex: u32,
+}
+
+/// A peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Node id of the peer.
+    pub id: u32,
+    /// MAC of its redistribution port.
+    pub mac: Mac,
+    /// Weight.
+    pub weight: u32,
+    /// Admin state.
+    pub state: AdminState,
+}
+
+/// What identifies a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceId {
+    /// Virtual IPv4 address.
+    pub vip: Ipv4Addr,
+    /// Port.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "vip {} port {} proto {}",
+            self.vip,
+            self.port,
+            self.protocol.name()
+        )
+    }
+}
+
+/// A service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Identity.
+    pub id: ServiceId,
+    /// Policy name as the kernel reported it.
+    pub policy: String,
+}
+
+/// A key (the secret is write-only and never read back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// Key id.
+    pub id: u32,
+    /// Whether it signs outgoing frames.
+    pub active: bool,
+}
+
+/// One counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// Name.
+    pub name: String,
+    /// Value.
+    pub value: u64,
+}
+
+/// One attribute of a connection-table entry, decoded generically (the
+/// family does not specify connection attributes yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnAttr {
+    /// Attribute name (from the main set) or `attr-N`.
+    pub name: String,
+    /// Rendered value.
+    pub value: String,
+}
+
+/// One connection-table entry.
+pub type ConnInfo = Vec<ConnAttr>;
+
+/// The configuration of one namespace as read from the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct State {
+    /// This node, if configured.
+    pub node: Option<NodeInfo>,
+    /// Peers.
+    pub peers: Vec<PeerInfo>,
+    /// Services.
+    pub services: Vec<ServiceInfo>,
+    /// Keys.
+    pub keys: Vec<KeyInfo>,
+}
+
+/// Node attributes of a create or change request (`None` = absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeFields {
+    /// `NodeId`.
+    pub id: Option<u32>,
+    /// `PublicIfindex` (0 = unassign).
+    pub public: Option<u32>,
+    /// `RedistIfindex` (0 = unassign).
+    pub redist: Option<u32>,
+    /// `SyncIfindex` (0 = unassign).
+    pub sync: Option<u32>,
+}
+
+/// Peer attributes of a create or change request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerFields {
+    /// `PeerId` (always present).
+    pub id: u32,
+    /// `Mac`.
+    pub mac: Option<Mac>,
+    /// `Weight`.
+    pub weight: Option<u32>,
+    /// `AdminState`.
+    pub state: Option<AdminState>,
+}
+
+/// Service attributes of a create or change request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceFields {
+    /// Identity.
+    pub id: ServiceId,
+    /// `Policy` name (checked against `baton_core::genl::Policy` names before sending,
+    /// unless prechecks are off).
+    pub policy: Option<String>,
+}
+
+/// A state-changing request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `NodeNew`.
+    NodeNew(NodeFields),
+    /// `NodeSet`.
+    NodeSet(NodeFields),
+    /// `NodeDel`.
+    NodeDel,
+    /// `PeerNew`.
+    PeerNew(PeerFields),
+    /// `PeerSet`.
+    PeerSet(PeerFields),
+    /// `PeerDel`.
+    PeerDel(u32),
+    /// `ServiceNew`.
+    ServiceNew(ServiceFields),
+    /// `ServiceSet`.
+    ServiceSet(ServiceFields),
+    /// `ServiceDel`.
+    ServiceDel(ServiceId),
+    /// `KeyNew`.
+    KeyNew {
+        /// Key id.
+        id: u32,
+        /// Secret bytes.
+        secret: Vec<u8>,
+        /// Make it the active key.
+        active: bool,
+    },
+    /// `KeySet` with `KeyActive`.
+    KeyActivate(u32),
+    /// `KeyDel`.
+    KeyDel(u32),
+}
+
+impl fmt::Debug for Op {
+    // Never print a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe(&|i| i.to_string()))
+    }
+}
+
+fn push_if(out: &mut String, role: &str, v: Option<u32>, ifname: &dyn Fn(u32) -> String) {
+    if let Some(i) = v {
+        let name = if i == 0 {
+            "none".to_string()
+        } else {
+            ifname(i)
+        };
+        out.push_str(&format!(" {role} {name}"));
+    }
+}
+
+impl Op {
+    /// The command-line words of this request (`peer add id 2 ...`), with
+    /// interface names from `ifname` and the secret redacted.
+    pub fn describe(&self, ifname: &dyn Fn(u32) -> String) -> String {
+        let node = |verb: &str, n: &NodeFields| {
+            let mut s = format!("node {verb}");
+            if let Some(id) = n.id {
+                s.push_str(&format!(" id {id}"));
+            }
+            push_if(&mut s, "public", n.public, ifname);
+            push_if(&mut s, "redist", n.redist, ifname);
+            push_if(&mut s, "sync", n.sync, ifname);
+            s
+        };
+        let peer = |verb: &str, p: &PeerFields| {
+            let mut s = format!("peer {verb} id {}", p.id);
+            if let Some(m) = p.mac {
+                s.push_str(&format!(" mac {m}"));
+            }
+            if let Some(w) = p.weight {
+                s.push_str(&format!(" weight {w}"));
+            }
+            if let Some(a) = p.state {
+                s.push_str(&format!(" state {}", a.name()));
+            }
+            s
+        };
+        let service = |verb: &str, f: &ServiceFields| {
+            let mut s = format!("service {verb} {}", f.id);
+            if let Some(p) = &f.policy {
+                s.push_str(&format!(" policy {p}"));
+            }
+            s
+        };
+        match self {
+            Op::NodeNew(n) => node("add", n),
+            Op::NodeSet(n) => node("set", n),
+            Op::NodeDel => "node del".to_string(),
+            Op::PeerNew(p) => peer("add", p),
+            Op::PeerSet(p) => peer("set", p),
+            Op::PeerDel(id) => format!("peer del id {id}"),
+            Op::ServiceNew(f) => service("add", f),
+            Op::ServiceSet(f) => service("set", f),
+            Op::ServiceDel(id) => format!("service del {id}"),
+            Op::KeyNew { id, active, .. } => format!(
+                "key add id {id} secret <redacted>{}",
+                if *active { " active" } else { "" }
+            ),
+            Op::KeyActivate(id) => format!("key set id {id} active"),
+            Op::KeyDel(id) => format!("key del id {id}"),
+        }
+    }
+}

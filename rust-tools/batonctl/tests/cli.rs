@@ -1,0 +1,353 @@
+//! The command-line grammar, without a kernel.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use baton_core::genl::{AdminState, Protocol};
+use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
+use batonctl::model::{Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
+use batonctl::Error;
+
+fn parse(line: &str) -> Result<cli::Parsed, ParseError> {
+    cli::parse(std::iter::once("batonctl").chain(line.split_whitespace()))
+}
+
+fn cmd(line: &str) -> Command {
+    match parse(line) {
+        Ok(p) => p.command,
+        Err(e) => panic!("{line}: {e}"),
+    }
+}
+
+fn ready(line: &str) -> Op {
+    match cmd(line) {
+        Command::Change(Pending::Ready(op)) => op,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// A usage error's message (clap's or ours), and that it is one.
+fn usage_err(line: &str) -> String {
+    match parse(line) {
+        Ok(p) => panic!("{line}: parsed as {p:?}"),
+        Err(ParseError::Usage(Error::Usage(m))) => m,
+        Err(ParseError::Usage(e)) => panic!("{line}: not a usage error: {e:?}"),
+        Err(ParseError::Clap(e)) => {
+            assert_eq!(e.exit_code(), 2, "{line}: clap exit code");
+            e.to_string()
+        }
+    }
+}
+
+const MAC: Mac = Mac([0x52, 0x54, 0, 0, 0, 2]);
+
+#[test]
+fn node_commands() {
+    assert_eq!(cmd("node"), Command::Show(Show::Node));
+    assert_eq!(cmd("node show"), Command::Show(Show::Node));
+    assert_eq!(cmd("node list"), Command::Show(Show::Node));
+    assert_eq!(
+        cmd("node add id 1 public eth0 redist eth1 sync none"),
+        Command::Change(Pending::Node {
+            new: true,
+            args: NodeArgs {
+                id: Some(1),
+                public: Some(IfRef::Name("eth0".into())),
+                redist: Some(IfRef::Name("eth1".into())),
+                sync: Some(IfRef::None),
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set sync eth2"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                sync: Some(IfRef::Name("eth2".into())),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(ready("node del"), Op::NodeDel);
+    assert_eq!(ready("node delete"), Op::NodeDel);
+}
+
+#[test]
+fn peer_commands() {
+    assert_eq!(cmd("peer"), Command::Show(Show::Peers(None)));
+    assert_eq!(cmd("peer show id 7"), Command::Show(Show::Peers(Some(7))));
+    assert_eq!(
+        ready("peer add id 2 mac 52:54:00:00:00:02"),
+        Op::PeerNew(PeerFields {
+            id: 2,
+            mac: Some(MAC),
+            weight: None,
+            state: None
+        })
+    );
+    assert_eq!(
+        ready("peer add state drain weight 5 mac 52-54-00-00-00-02 id 2"),
+        Op::PeerNew(PeerFields {
+            id: 2,
+            mac: Some(MAC),
+            weight: Some(5),
+            state: Some(AdminState::Drain)
+        })
+    );
+    assert_eq!(
+        ready("peer set id 2 state active"),
+        Op::PeerSet(PeerFields {
+            id: 2,
+            mac: None,
+            weight: None,
+            state: Some(AdminState::Active)
+        })
+    );
+    assert_eq!(ready("peer del id 2"), Op::PeerDel(2));
+}
+
+#[test]
+fn service_commands() {
+    let id = ServiceId {
+        vip: Ipv4Addr::new(192, 0, 2, 10),
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    assert_eq!(cmd("service"), Command::Show(Show::Services(None)));
+    assert_eq!(
+        cmd("service show vip 192.0.2.10 port 80"),
+        Command::Show(Show::Services(Some(id)))
+    );
+    assert_eq!(
+        ready("service add vip 192.0.2.10 port 80"),
+        Op::ServiceNew(ServiceFields { id, policy: None })
+    );
+    assert_eq!(
+        ready("service set vip 192.0.2.10 port 53 proto udp policy hash"),
+        Op::ServiceSet(ServiceFields {
+            id: ServiceId {
+                port: 53,
+                protocol: Protocol::Udp,
+                ..id
+            },
+            policy: Some("hash".into())
+        })
+    );
+    assert_eq!(
+        ready("service del vip 192.0.2.10 port 80 proto tcp"),
+        Op::ServiceDel(id)
+    );
+}
+
+#[test]
+fn key_commands() {
+    assert_eq!(cmd("key"), Command::Show(Show::Keys(None)));
+    assert_eq!(cmd("key show id 3"), Command::Show(Show::Keys(Some(3))));
+    let hex = "00112233445566778899aabbccddeeff";
+    match cmd(&format!("key add id 1 secret {hex} active")) {
+        Command::Change(Pending::KeyNew { id, secret, active }) => {
+            assert_eq!(id, 1);
+            assert!(active);
+            assert_eq!(secret, Secret::Bytes(cli::parse_hex(hex).unwrap()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cmd("key add id 2 secret @/etc/baton/k2"),
+        Command::Change(Pending::KeyNew {
+            id: 2,
+            secret: Secret::File(PathBuf::from("/etc/baton/k2")),
+            active: false
+        })
+    );
+    assert_eq!(ready("key set id 2 active"), Op::KeyActivate(2));
+    assert_eq!(ready("key del id 2"), Op::KeyDel(2));
+}
+
+#[test]
+fn stats_conn_apply_and_global_options() {
+    assert_eq!(cmd("stats"), Command::Show(Show::Stats));
+    assert_eq!(cmd("stats show"), Command::Show(Show::Stats));
+    assert_eq!(cmd("conn show"), Command::Show(Show::Conns));
+    assert_eq!(
+        cmd("apply farm.toml --dry-run"),
+        Command::Apply {
+            file: "farm.toml".into(),
+            dry_run: true
+        }
+    );
+    let p = parse("stats --json").unwrap();
+    assert!(p.json);
+    let p = parse("--json peer show").unwrap();
+    assert!(p.json && !p.no_precheck);
+    assert_eq!(p.context, "peer show");
+    let p = parse("peer add id 2 --no-precheck mac 52:54:00:00:00:02 --json").unwrap();
+    assert!(p.json && p.no_precheck);
+    assert_eq!(p.context, "peer add");
+}
+
+#[test]
+fn help_everywhere() {
+    for line in [
+        "--help",
+        "node --help",
+        "node add --help",
+        "peer add --help",
+        "service set --help",
+        "key add --help",
+        "stats --help",
+        "conn show --help",
+        "apply --help",
+    ] {
+        match parse(line) {
+            Err(ParseError::Clap(e)) => {
+                assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{line}");
+                assert_eq!(e.exit_code(), 0);
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    let Err(ParseError::Clap(e)) = parse("peer add --help") else {
+        panic!()
+    };
+    let text = e.render().to_string();
+    assert!(text.contains("mac MAC"), "{text}");
+    assert!(text.contains("state active|drain"), "{text}");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let cases = [
+        ("", "Usage"),
+        ("frobnicate", "frobnicate"),
+        ("node add", "node add: missing 'id'"),
+        ("node add id", "'id' needs a value"),
+        ("node add id x", "invalid id 'x'"),
+        ("node add id 1 id 2", "'id' given twice"),
+        ("node add id 1 color red", "unknown keyword 'color'"),
+        ("node set", "nothing to change"),
+        ("peer add id 2", "peer add: missing 'mac'"),
+        ("peer add mac 52:54:00:00:00:02", "missing 'id'"),
+        ("peer add id 2 mac 52:54:00:00:00", "invalid MAC address"),
+        ("peer add id 2 mac zz:54:00:00:00:02", "invalid MAC address"),
+        (
+            "peer add id 2 mac 52:54:00:00:00:02 state sleeping",
+            "invalid state",
+        ),
+        (
+            "peer add id 99999999999 mac 52:54:00:00:00:02",
+            "invalid id",
+        ),
+        ("peer set id 2", "nothing to change"),
+        ("peer del", "missing 'id'"),
+        ("peer show id", "'id' needs a value"),
+        ("service add vip 192.0.2.300 port 80", "invalid vip"),
+        ("service add port 80", "missing 'vip'"),
+        ("service add vip 192.0.2.1", "missing 'port'"),
+        ("service add vip 192.0.2.1 port 70000", "invalid port"),
+        (
+            "service add vip 192.0.2.1 port 80 proto sctp",
+            "invalid proto",
+        ),
+        ("service set vip 192.0.2.1 port 80", "missing 'policy'"),
+        ("key add id 1", "missing 'secret'"),
+        ("key add id 1 secret 0g", "hex digits"),
+        ("key add id 1 secret abc", "hex digits"),
+        ("key set id 1", "key cannot be deactivated"),
+        ("stats extra", "extra"),
+        ("apply", "FILE"),
+    ];
+    for (line, want) in cases {
+        let msg = usage_err(line);
+        assert!(msg.contains(want), "{line:?}: {msg:?} lacks {want:?}");
+    }
+}
+
+#[test]
+fn prechecks_use_baton_core_rules() {
+    let check = |line: &str| match cmd(line) {
+        Command::Change(Pending::Ready(op)) => cli::precheck(&op),
+        Command::Change(Pending::KeyNew {
+            id,
+            secret: Secret::Bytes(secret),
+            active,
+        }) => cli::precheck(&Op::KeyNew { id, secret, active }),
+        other => panic!("{other:?}"),
+    };
+    let msg = |line: &str| match check(line) {
+        Err(Error::Usage(m)) => m,
+        other => panic!("{line}: {other:?}"),
+    };
+    assert!(check("peer add id 2 mac 52:54:00:00:00:02 weight 1000").is_ok());
+    assert_eq!(
+        msg("peer add id 0 mac 52:54:00:00:00:02"),
+        "node id must be 1..=65535"
+    );
+    assert_eq!(
+        msg("peer add id 2 mac 52:54:00:00:00:02 weight 0"),
+        "weight must be 1..=1000"
+    );
+    assert_eq!(
+        msg("peer add id 2 mac ff:ff:ff:ff:ff:ff"),
+        "MAC must be a unicast, non-zero address"
+    );
+    assert_eq!(
+        msg("peer add id 2 mac 00:00:00:00:00:00"),
+        "MAC must be a unicast, non-zero address"
+    );
+    assert!(msg("service add vip 127.0.0.1 port 80").starts_with("VIP must be"));
+    assert!(msg("service add vip 224.0.0.1 port 80").starts_with("VIP must be"));
+    assert_eq!(
+        msg("service add vip 192.0.2.1 port 0"),
+        "port must be 1..=65535"
+    );
+    assert!(msg("service add vip 192.0.2.1 port 80 policy fastest").starts_with("unknown policy"));
+    assert_eq!(
+        msg("service add vip 192.0.2.1 port 53 proto udp policy http-rules"),
+        "http-rules applies to TCP services only"
+    );
+    assert!(check("service add vip 192.0.2.1 port 80 policy http-rules").is_ok());
+    assert_eq!(
+        msg("key add id 1 secret 00112233"),
+        "key secret must be at least 16 bytes"
+    );
+    assert_eq!(
+        msg(&format!("key add id 1 secret {}", "ab".repeat(65))),
+        "key secret must be at most 64 bytes"
+    );
+    assert_eq!(
+        msg(&format!("key add id 256 secret {}", "ab".repeat(16))),
+        "key id must be 1..=255"
+    );
+    assert_eq!(
+        cli::precheck(&Op::NodeNew(NodeFields {
+            id: Some(1),
+            public: Some(2),
+            redist: Some(2),
+            sync: None
+        })),
+        Err(Error::Usage(
+            "public, redist and sync must be different interfaces".into()
+        ))
+    );
+}
+
+#[test]
+fn errors_print_kernel_message_and_errno_name() {
+    let e = Error::Kernel {
+        errno: libc::EEXIST,
+        msg: Some("peer already exists".into()),
+    };
+    assert_eq!(e.to_string(), "peer already exists (EEXIST)");
+    assert_eq!(e.exit_code(), 1);
+    let e = Error::Kernel {
+        errno: libc::EPERM,
+        msg: None,
+    };
+    assert_eq!(e.to_string(), "Operation not permitted (EPERM)");
+    assert_eq!(Error::NotLoaded.exit_code(), 3);
+    assert!(Error::NotLoaded
+        .to_string()
+        .starts_with("baton module not loaded"));
+    assert_eq!(Error::Usage(String::new()).exit_code(), 2);
+}

@@ -1,0 +1,189 @@
+//! Golden tests of the table and JSON output of every object, from fixed
+//! data. `UPDATE_GOLDEN=1 cargo test -p batonctl --test output` rewrites
+//! the files in `tests/golden/` (review the diff).
+
+use std::net::Ipv4Addr;
+
+use baton_core::genl::{AdminState, Protocol};
+use batonctl::model::{
+    ConnAttr, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceId, ServiceInfo,
+};
+use batonctl::output;
+
+fn golden(name: &str, actual: &str) {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(actual, want, "{name} differs from its golden file");
+}
+
+fn names(i: u32) -> Option<String> {
+    match i {
+        2 => Some("eth0".into()),
+        3 => Some("eth1".into()),
+        _ => None,
+    }
+}
+
+fn node() -> NodeInfo {
+    NodeInfo {
+        id: 1,
+        public_ifindex: 2,
+        redist_ifindex: 3,
+        sync_ifindex: 0,
+    }
+}
+
+fn peers() -> Vec<PeerInfo> {
+    vec![
+        PeerInfo {
+            id: 2,
+            mac: Mac([0x52, 0x54, 0, 0, 0, 0x02]),
+            weight: 100,
+            state: AdminState::Active,
+        },
+        PeerInfo {
+            id: 65535,
+            mac: Mac([0x02, 0xab, 0xcd, 0xef, 0x01, 0x23]),
+            weight: 5,
+            state: AdminState::Drain,
+        },
+    ]
+}
+
+fn services() -> Vec<ServiceInfo> {
+    vec![
+        ServiceInfo {
+            id: ServiceId {
+                vip: Ipv4Addr::new(192, 0, 2, 10),
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+            policy: "weighted-round-robin".into(),
+        },
+        ServiceInfo {
+            id: ServiceId {
+                vip: Ipv4Addr::new(198, 51, 100, 7),
+                port: 53,
+                protocol: Protocol::Udp,
+            },
+            policy: "hash".into(),
+        },
+    ]
+}
+
+fn keys() -> Vec<KeyInfo> {
+    vec![
+        KeyInfo {
+            id: 1,
+            active: false,
+        },
+        KeyInfo {
+            id: 2,
+            active: true,
+        },
+    ]
+}
+
+fn counters() -> Vec<Counter> {
+    [
+        ("syns_answered", 12345u64),
+        ("handoffs", 7),
+        ("frames_rejected_bad_mac", 0),
+    ]
+    .iter()
+    .map(|(n, v)| Counter {
+        name: n.to_string(),
+        value: *v,
+    })
+    .collect()
+}
+
+#[test]
+fn node_output() {
+    let n = node();
+    golden("node.txt", &output::node_table(&n, &names));
+    golden(
+        "node.json",
+        &output::json_text(&output::node_json(&n, &names)),
+    );
+    // A role whose interface has no name any more shows its ifindex.
+    let gone = NodeInfo {
+        sync_ifindex: 9,
+        ..n
+    };
+    assert!(output::node_table(&gone, &names).contains("ifindex 9"));
+}
+
+#[test]
+fn peers_output() {
+    golden("peers.txt", &output::peers_table(&peers()));
+    golden(
+        "peers.json",
+        &output::json_text(&output::peers_json(&peers())),
+    );
+    assert_eq!(output::peers_table(&[]), "ID  MAC  WEIGHT  STATE\n");
+    assert_eq!(output::json_text(&output::peers_json(&[])), "[]\n");
+}
+
+#[test]
+fn services_output() {
+    golden("services.txt", &output::services_table(&services()));
+    golden(
+        "services.json",
+        &output::json_text(&output::services_json(&services())),
+    );
+}
+
+#[test]
+fn keys_output() {
+    golden("keys.txt", &output::keys_table(&keys()));
+    golden("keys.json", &output::json_text(&output::keys_json(&keys())));
+}
+
+#[test]
+fn stats_output() {
+    golden("stats.txt", &output::stats_table(&counters()));
+    golden(
+        "stats.json",
+        &output::json_text(&output::stats_json(&counters())),
+    );
+}
+
+#[test]
+fn conns_output() {
+    let conns = vec![vec![
+        ConnAttr {
+            name: "vip".into(),
+            value: "192.0.2.10".into(),
+        },
+        ConnAttr {
+            name: "port".into(),
+            value: "80".into(),
+        },
+    ]];
+    golden("conns.txt", &output::conns_table(&conns));
+    golden(
+        "conns.json",
+        &output::json_text(&output::conns_json(&conns)),
+    );
+    assert_eq!(output::conns_table(&[]), "0 connections\n");
+}
+
+#[test]
+fn json_is_valid_json() {
+    for v in [
+        output::node_json(&node(), &names),
+        output::peers_json(&peers()),
+        output::services_json(&services()),
+        output::keys_json(&keys()),
+        output::stats_json(&counters()),
+    ] {
+        let text = output::json_text(&v);
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+    }
+}
