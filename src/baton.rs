@@ -66,7 +66,7 @@ impl kernel::Module for Baton {
             None,
             frames::FrameGate::new(frames::Network::Sync),
         )?;
-        let interfaces = notifier::Registration::new(netstate::InterfaceWatch)?;
+        let interfaces = notifier::Registration::new(netstate::InterfaceWatch::new())?;
         let family = nl::register(module)?;
         pr_info!(
             "loaded: generic netlink family {}, handoff ethertype {:#06x}, sync ethertype {:#06x}\n",
@@ -86,6 +86,7 @@ impl kernel::Module for Baton {
 
 impl Drop for Baton {
     fn drop(&mut self) {
+        self._interfaces.handler().unloading();
         pr_info!("unloading\n");
     }
 }

@@ -4,6 +4,8 @@
 //! counters and its IPv4 hook. Created when the namespace appears (or at
 //! load for existing ones), torn down with it (or at unload).
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 use crate::{
@@ -34,11 +36,31 @@ static NET_ID: PernetId = PernetId::new();
 
 /// Clears the roles of interfaces that go away, in their namespace's
 /// configuration.
-pub(crate) struct InterfaceWatch;
+pub(crate) struct InterfaceWatch {
+    // Unregistering the notifier replays an unregister event for every
+    // device; at module unload those are not news.
+    unloading: AtomicBool,
+}
+
+impl InterfaceWatch {
+    pub(crate) fn new() -> Self {
+        Self {
+            unloading: AtomicBool::new(false),
+        }
+    }
+
+    /// The module is going away: ignore the replayed events.
+    pub(crate) fn unloading(&self) {
+        self.unloading.store(true, Ordering::Relaxed);
+    }
+}
 
 impl NetdevHandler for InterfaceWatch {
     fn event(&self, net: Net, ifindex: i32, event: NetdevEvent) {
         let NetdevEvent::Unregister = event;
+        if self.unloading.load(Ordering::Relaxed) {
+            return;
+        }
         let Ok(ifindex) = u32::try_from(ifindex) else {
             return;
         };

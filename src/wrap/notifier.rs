@@ -75,6 +75,13 @@ impl<H: NetdevHandler> Registration<H> {
     }
 }
 
+impl<H: NetdevHandler> Registration<H> {
+    /// The handler.
+    pub(crate) fn handler(&self) -> &H {
+        &self.inner.handler
+    }
+}
+
 impl<H: NetdevHandler> Drop for Registration<H> {
     fn drop(&mut self) {
         // SAFETY: registered (type invariant); unregistering waits for
