@@ -45,7 +45,7 @@ module! {
 /// the order of the fields (netlink first, per-namespace state last).
 struct Baton {
     _family: genl::Family,
-    _interfaces: notifier::Registration<netstate::InterfaceWatch>,
+    interfaces: notifier::Registration<netstate::InterfaceWatch>,
     _handoff: packet::Registration<frames::FrameGate>,
     _sync: packet::Registration<frames::FrameGate>,
     _pernet: pernet::Registration<netstate::NetState>,
@@ -76,7 +76,7 @@ impl kernel::Module for Baton {
         );
         Ok(Baton {
             _family: family,
-            _interfaces: interfaces,
+            interfaces: interfaces,
             _handoff: handoff,
             _sync: sync,
             _pernet: pernet,
@@ -86,7 +86,7 @@ impl kernel::Module for Baton {
 
 impl Drop for Baton {
     fn drop(&mut self) {
-        self._interfaces.handler().unloading();
+        self.interfaces.handler().unloading();
         pr_info!("unloading\n");
     }
 }
