@@ -1,0 +1,115 @@
+#!/bin/bash
+# PID 1 of every baton farm VM (see rust-tools/farm, the host side).
+#
+# The VM's root is the host's root filesystem, read-only over virtio-9p. This
+# script makes the writable bits (tmpfs on /run and /tmp, overlays on /etc
+# and /var), mounts its run directory (9p tag "farm") on /run/farm, configures
+# hostname, NICs and routes from /run/farm/config, and then serves as the
+# command agent: it runs every command file the host drops into
+# /run/farm/cmd/ and writes the results to /run/farm/out/. The protocol is
+# described in rust-tools/farm/src/mailbox.rs.
+#
+# Every exec costs about a second of guest time here (TCG, KASAN, libraries
+# read over 9p), so mounts and network set-up are batched into few commands
+# and the agent loop uses builtins only.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/run TERM=dumb LC_ALL=C
+SHARE=/run/farm
+export BATON_SHARE=$SHARE
+
+log() { echo "baton-init: $*" > /dev/console; }
+
+# Something fatal: say so, then end the VM (qemu runs with -no-reboot).
+die() { log "FATAL: $*"; echo b > /proc/sysrq-trigger; sleep 10; exit 1; }
+
+# The filesystems of qemu/vm-fstab (beside this script), in two batches.
+mount_fs() {
+  local fstab=${0%/*}/vm-fstab
+  mount -t proc proc /proc || die "mount /proc"
+  [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev || die "mount /dev"
+  mount -n -a -T "$fstab" -O x-baton-early || die "early mounts"
+  mkdir -p /run/lock /run/user /run/overlay/{etc,var}/{upper,work} || die "mkdir in /run"
+  mount -n -a -T "$fstab" -O x-baton-overlay || die "overlays on /etc and /var"
+}
+
+# The name of the interface with MAC $1.
+iface_by_mac() {
+  local d mac
+  for d in /sys/class/net/*; do
+    read -r mac < "$d/address"
+    [ "$mac" = "$1" ] && { echo "${d##*/}"; return 0; }
+  done
+  return 1
+}
+
+# Applies /run/farm/config (written by the host: see topology.rs), the
+# network part with a single `ip -batch`.
+configure() {
+  local cfg=$SHARE/config kw a b c dev hosts="" nl=$'\n'
+  local ipcmds="link set lo up$nl"
+  [ -r "$cfg" ] || die "no $cfg"
+  while read -r kw a b c; do
+    case "$kw" in
+      hostname)
+        BATON_VM=$a
+        echo "$a" > /proc/sys/kernel/hostname
+        echo "$a" > /etc/hostname ;;
+      nic)  # nic MAC NAME ADDR/PREFIX
+        dev=$(iface_by_mac "$a") || die "no NIC with MAC $a"
+        ipcmds+="link set dev $dev name $b$nl"
+        ipcmds+="addr add $c dev $b$nl"
+        ipcmds+="link set $b up$nl" ;;
+      route)  # route default GW
+        ipcmds+="route add $a via $b$nl" ;;
+      forward)
+        echo "$a" > /proc/sys/net/ipv4/ip_forward ;;
+      host)
+        hosts+="$a $b$nl" ;;
+      '') ;;
+      *) log "config: unknown directive $kw" ;;
+    esac
+  done < "$cfg"
+  ip -batch - <<< "$ipcmds" || die "network configuration failed"
+  printf '127.0.0.1 localhost %s\n%s' "$BATON_VM" "$hosts" > /etc/hosts
+  export BATON_VM
+}
+
+# Runs command file $SHARE/run/$1.sh; the result code is written last, by
+# rename, so that the host never reads a partial result.
+run_one() {
+  local id=$1 f=$SHARE/run/$1.sh out=$SHARE/out/$1 tag secs rc
+  read -r _ tag secs < "$f"
+  [ "$tag" = baton-timeout ] || secs=60
+  (cd /run && exec timeout -k 5 "$secs" bash "$f") < /dev/null > "$out.out" 2> "$out.err"
+  rc=$?
+  echo "$rc" > "$out.rc.tmp" && mv "$out.rc.tmp" "$out.rc"
+}
+
+# Polls the mailbox every 0.1 s; `read -t` on an idle fifo sleeps without
+# forking (the host's cores are shared by every VM). Each command runs in
+# the background, so a long one does not block the others.
+agent() {
+  local f id
+  mkfifo /run/agent.tick
+  exec 9<> /run/agent.tick
+  shopt -s nullglob
+  : > "$SHARE/ready"
+  log "ready"
+  while [ ! -e "$SHARE/shutdown" ]; do
+    for f in "$SHARE"/cmd/*.sh; do
+      id=${f##*/}; id=${id%.sh}
+      mv "$f" "$SHARE/run/$id.sh" 2>/dev/null || continue
+      run_one "$id" &
+    done
+    read -t 0.1 -u 9 _
+  done
+  log "shutdown requested"
+  sync
+  reboot -f 2>/dev/null
+  echo b > /proc/sysrq-trigger
+}
+
+mount_fs
+configure
+agent

@@ -1,0 +1,351 @@
+//! A running farm: its namespace, bridges, taps and VMs, booted together
+//! and torn down together.
+
+use crate::cleanup::{self, Registration};
+use crate::error::{Context, Error, Result};
+use crate::mailbox::Mailbox;
+use crate::netns::{self, Netns};
+use crate::qemu::{self, MachineConfig, Qemu};
+use crate::rundir;
+use crate::topology::{Role, Topology};
+use crate::vm::Vm;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Time limits of a farm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From starting qemu to every agent being ready.
+    pub boot: Duration,
+    /// Default timeout of [`Vm::sh`].
+    pub command: Duration,
+    /// How long a VM may take to end after being asked to.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            boot: Duration::from_secs(180),
+            command: Duration::from_secs(60),
+            shutdown: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything needed to boot a farm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FarmConfig {
+    /// The kernel: a `bzImage`, or a kernel build directory containing
+    /// `arch/x86/boot/bzImage`.
+    pub kernel: PathBuf,
+    /// `baton.ko` to make available to the VMs (copied into the run
+    /// directory; see [`Farm::module_path`]).
+    pub module: Option<PathBuf>,
+    /// The VMs to boot.
+    pub topology: Topology,
+    /// Where run directories are created (e.g. `<repo>/farm-runs`).
+    pub run_root: PathBuf,
+    /// The VMs' init (`<repo>/qemu/vm-init.sh`).
+    pub init: PathBuf,
+    /// Memory per VM in MiB.
+    pub memory_mb: u32,
+    /// Virtual CPUs per VM.
+    pub smp: u8,
+    /// Extra kernel command-line arguments.
+    pub extra_append: String,
+    /// Time limits.
+    pub timeouts: Timeouts,
+}
+
+impl FarmConfig {
+    /// The standard topology with `nodes` nodes, for the repository at
+    /// `repo` (init `qemu/vm-init.sh`, runs in `farm-runs/`), and defaults.
+    pub fn new(kernel: impl Into<PathBuf>, repo: &Path, nodes: u8) -> Self {
+        FarmConfig {
+            kernel: kernel.into(),
+            module: None,
+            topology: Topology::standard(nodes),
+            run_root: repo.join("farm-runs"),
+            init: repo.join("qemu/vm-init.sh"),
+            memory_mb: 1024,
+            smp: 1,
+            extra_append: String::new(),
+            timeouts: Timeouts::default(),
+        }
+    }
+
+    fn bzimage(&self) -> Result<PathBuf> {
+        let k = if self.kernel.is_dir() {
+            self.kernel.join("arch/x86/boot/bzImage")
+        } else {
+            self.kernel.clone()
+        };
+        if !k.is_file() {
+            crate::bail!("no kernel image at {}", k.display());
+        }
+        Ok(k)
+    }
+}
+
+/// A booted farm. Dropping it stops the VMs and deletes the namespace.
+///
+/// Boot it from a thread that outlives it (qemu's parent-death signal
+/// follows the spawning thread).
+#[derive(Debug)]
+pub struct Farm {
+    // Field order is drop order: VMs before the namespace they live in.
+    vms: Vec<Vm>,
+    netns: Netns,
+    _registration: Registration,
+    run_dir: PathBuf,
+    module: Option<PathBuf>,
+    timeouts: Timeouts,
+    shut_down: bool,
+}
+
+impl Farm {
+    /// Creates the namespace, bridges and taps, starts every VM and waits
+    /// until all are ready (or one fails, or `timeouts.boot` passes).
+    /// Stale namespaces of dead harness processes are swept first.
+    pub fn boot(cfg: &FarmConfig) -> Result<Farm> {
+        cleanup::install_signal_handler();
+        for n in netns::sweep_stale() {
+            crate::log(&format!("deleted stale namespace {n}"));
+        }
+        let kernel = cfg.bzimage()?;
+        if !cfg.init.is_file() {
+            crate::bail!("no VM init script at {}", cfg.init.display());
+        }
+        if cfg.topology.vms.is_empty() {
+            crate::bail!("empty topology");
+        }
+        let run_dir = rundir::create(&cfg.run_root)?;
+        let module = match &cfg.module {
+            Some(m) => Some(copy_module(m, &run_dir)?),
+            None => None,
+        };
+
+        let netns = Netns::create()?;
+        let registration = Registration::new(netns.name());
+        // Registered before this check: an interrupt either sees the
+        // namespace or stops this boot.
+        if cleanup::interrupted() {
+            crate::bail!("interrupted");
+        }
+        for seg in cfg.topology.segments() {
+            netns.add_bridge(&seg.bridge())?;
+        }
+        let machine = MachineConfig {
+            kernel,
+            init: cfg.init.canonicalize().context("resolve init script")?,
+            memory_mb: cfg.memory_mb,
+            smp: cfg.smp,
+            extra_append: cfg.extra_append.clone(),
+        };
+        crate::log(&format!(
+            "booting {} VMs in namespace {} (run dir {})",
+            cfg.topology.vms.len(),
+            netns.name(),
+            run_dir.display()
+        ));
+        let mut vms = Vec::new();
+        for spec in &cfg.topology.vms {
+            for nic in &spec.nics {
+                netns.add_tap(&qemu::tap_name(spec, nic), &nic.segment.bridge())?;
+            }
+            let dir = run_dir.join(spec.name());
+            let mailbox = Mailbox::create(&dir, &cfg.topology.vm_config(spec))?;
+            let cmd = qemu::command(&netns, &machine, spec, &dir);
+            let q = Qemu::spawn(cmd, &dir.join("qemu.log"))
+                .with_context(|| format!("start {}", spec.name()))?;
+            registration.add_pid(q.pid());
+            vms.push(Vm::new(spec.clone(), mailbox, q, cfg.timeouts.command));
+        }
+        let mut farm = Farm {
+            vms,
+            netns,
+            _registration: registration,
+            run_dir,
+            module,
+            timeouts: cfg.timeouts,
+            shut_down: false,
+        };
+        farm.wait_ready(cfg.timeouts.boot)?;
+        Ok(farm)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let mut pending: Vec<usize> = (0..self.vms.len()).collect();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for i in pending {
+                let vm = &self.vms[i];
+                if vm.mailbox().ready() {
+                    crate::log(&format!(
+                        "{} ready after {:.1} s",
+                        vm.name(),
+                        start.elapsed().as_secs_f64()
+                    ));
+                } else if !vm.alive() {
+                    return Err(vm.died().context("boot"));
+                } else {
+                    still.push(i);
+                }
+            }
+            pending = still;
+            if !pending.is_empty() && start.elapsed() > timeout {
+                let vm = &self.vms[pending[0]];
+                let names: Vec<&str> = pending.iter().map(|&i| self.vms[i].name()).collect();
+                let tail = vm.console_tail(30);
+                return Err(Error::new(format!(
+                    "boot: {} not ready after {timeout:?}; {} console ({}) ends with:\n{}",
+                    names.join(", "),
+                    vm.name(),
+                    vm.console_log().display(),
+                    if tail.is_empty() {
+                        "(nothing yet)".into()
+                    } else {
+                        tail
+                    }
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// The VM called `name`.
+    pub fn vm(&self, name: &str) -> Result<&Vm> {
+        self.vms
+            .iter()
+            .find(|v| v.name() == name)
+            .ok_or_else(|| Error::new(format!("no VM called {name} in this farm")))
+    }
+
+    /// All VMs, in topology order.
+    pub fn vms(&self) -> &[Vm] {
+        &self.vms
+    }
+
+    /// The farm nodes.
+    pub fn nodes(&self) -> impl Iterator<Item = &Vm> {
+        self.vms
+            .iter()
+            .filter(|v| matches!(v.spec().role, Role::Node(_)))
+    }
+
+    /// The names of the farm nodes.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes().map(|v| v.name()).collect()
+    }
+
+    /// Runs `f` on each named VM concurrently; all results in order, or an
+    /// error listing every VM that failed.
+    pub fn par<T: Send>(
+        &self,
+        names: &[&str],
+        f: impl Fn(&Vm) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        let vms = names
+            .iter()
+            .map(|n| self.vm(n))
+            .collect::<Result<Vec<_>>>()?;
+        let results: Vec<Result<T>> = std::thread::scope(|s| {
+            let handles: Vec<_> = vms.iter().map(|vm| s.spawn(|| f(vm))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::new("worker thread panicked")))
+                })
+                .collect()
+        });
+        let mut ok = Vec::new();
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(v) => ok.push(v),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(ok)
+        } else {
+            Err(Error::new(errors.join("\n")))
+        }
+    }
+
+    /// Copies `path` from VM `vm` to the host; returns the host path.
+    pub fn collect(&self, vm: &str, path: &str) -> Result<PathBuf> {
+        self.vm(vm)?.collect(path)
+    }
+
+    /// The path of `baton.ko` as the VMs see it, if a module was given.
+    pub fn module_path(&self) -> Option<&Path> {
+        self.module.as_deref()
+    }
+
+    /// This farm's run directory (one subdirectory per VM).
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// The namespace the farm lives in.
+    pub fn netns(&self) -> &str {
+        self.netns.name()
+    }
+
+    /// Stops every VM (asks each agent to end it, kills what is left after
+    /// the shutdown timeout; a VM whose agent never came up is killed at
+    /// once) and deletes the namespace.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        self.shut_down = true;
+        for vm in &self.vms {
+            if vm.mailbox().ready() {
+                vm.mailbox().request_shutdown();
+            } else {
+                vm.qemu().kill();
+            }
+        }
+        let deadline = Instant::now() + self.timeouts.shutdown;
+        for vm in &self.vms {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut q = vm.qemu();
+            if !q.wait_timeout(left) {
+                q.kill();
+            }
+        }
+        self.netns.delete();
+        crate::log(&format!(
+            "farm stopped, namespace {} deleted",
+            self.netns.name()
+        ));
+    }
+}
+
+impl Drop for Farm {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Copies the module into the run directory so that the VMs load a stable
+/// snapshot, not a file being rebuilt; returns the copy's path.
+fn copy_module(module: &Path, run_dir: &Path) -> Result<PathBuf> {
+    let name = module
+        .file_name()
+        .ok_or_else(|| Error::new(format!("bad module path {}", module.display())))?;
+    let dst = run_dir.join(name);
+    fs::copy(module, &dst).with_context(|| format!("copy module {}", module.display()))?;
+    Ok(dst)
+}

@@ -1,0 +1,54 @@
+//! `baton-farm`: boots a farm of QEMU/TCG virtual machines on separate L2
+//! segments inside a private network namespace, runs commands in them and
+//! checks their kernel logs.
+//!
+//! ```no_run
+//! use baton_farm::{Farm, FarmConfig};
+//! use std::{path::Path, time::Duration};
+//!
+//! let mut cfg = FarmConfig::new("/path/to/kernel/build", Path::new("/work/main"), 3);
+//! cfg.module = Some("/work/main/baton.ko".into());
+//! let farm = Farm::boot(&cfg)?;
+//! let ko = farm.module_path().unwrap().display().to_string();
+//! farm.par(&farm.node_names(), |vm| vm.sh(&format!("insmod {ko}")))?;
+//! println!("{}", farm.vm("client")?.run_ok("ping -c1 203.0.113.11", Duration::from_secs(30))?);
+//! farm.assert_dmesg_clean()?;
+//! farm.shutdown();
+//! # Ok::<(), baton_farm::Error>(())
+//! ```
+//!
+//! Layout: [`topology`] (who is where), [`netns`] (bridges and taps in a
+//! namespace), [`qemu`] (one VM process), [`mailbox`] (the host side of the
+//! in-VM agent, `qemu/vm-init.sh`), [`vm`] (running commands), [`farm`]
+//! (boot and teardown), [`dmesg`] (kernel-log checks), [`cleanup`] (signals
+//! and stale state), [`rundir`] (per-run directories).
+
+pub mod cleanup;
+pub mod dmesg;
+pub mod error;
+pub mod farm;
+pub mod host;
+pub mod mailbox;
+pub mod netns;
+pub mod qemu;
+pub mod rundir;
+pub mod topology;
+pub mod vm;
+
+pub use dmesg::Finding;
+pub use error::{Context, Error, Result};
+pub use farm::{Farm, FarmConfig, Timeouts};
+pub use mailbox::Output;
+pub use topology::{Role, Segment, Topology, VmSpec};
+pub use vm::Vm;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Prints a progress line to stderr, stamped with the time since the
+/// harness started: `  [  12.3s] farm: msg`.
+pub fn log(msg: &str) {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
+    eprintln!("  [{t:6.1}s] {msg}");
+}

@@ -1,0 +1,180 @@
+//! One QEMU/TCG virtual machine process.
+//!
+//! The VM boots the test kernel directly (no initramfs) with the host's root
+//! filesystem as its read-only root over virtio-9p, a writable 9p share of
+//! its own run directory (tag `farm`: the command mailbox), one virtio-net
+//! NIC per segment on a tap in the farm's namespace, and its serial console
+//! in `console.log`. PID 1 is `qemu/vm-init.sh`. The root share is mounted
+//! with `cache=loose` (the page cache makes exec over 9p fast enough under
+//! TCG): the VMs see host files as they were when first read.
+
+use crate::error::{Context, Result};
+use crate::host;
+use crate::netns::Netns;
+use crate::topology::{Nic, VmSpec};
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How each VM is sized and booted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// The kernel image (`bzImage`).
+    pub kernel: PathBuf,
+    /// The init script, as a path on the host (and so in the VM).
+    pub init: PathBuf,
+    /// Memory in MiB (KASAN needs room: 1024 by default).
+    pub memory_mb: u32,
+    /// Virtual CPUs (1 by default: the VMs share the host's cores).
+    pub smp: u8,
+    /// Extra kernel command-line arguments.
+    pub extra_append: String,
+}
+
+/// The tap device of `nic`: `tapVVSS` (MAC id, segment id), unique per farm.
+pub fn tap_name(vm: &VmSpec, nic: &Nic) -> String {
+    format!("tap{:02x}{:02x}", vm.role.mac_id(), nic.segment.id)
+}
+
+/// The full qemu command line (run inside `netns`) for `vm`, whose run
+/// directory is `dir`.
+pub fn command(netns: &Netns, m: &MachineConfig, vm: &VmSpec, dir: &Path) -> Command {
+    let append = format!(
+        "console=ttyS0 root=/dev/root rootfstype=9p \
+         rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro \
+         init={} panic=-1 no_timer_check dummy.numdummies=0 {}",
+        m.init.display(),
+        m.extra_append
+    );
+    let mut c = netns.exec("qemu-system-x86_64");
+    c.args([
+        "-name",
+        &vm.name(),
+        "-machine",
+        "pc",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+    ]);
+    c.args(["-smp", &m.smp.to_string(), "-m", &m.memory_mb.to_string()]);
+    c.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    c.arg("-kernel").arg(&m.kernel).arg("-append").arg(append);
+    c.arg("-serial")
+        .arg(format!("file:{}", dir.join("console.log").display()));
+    c.args([
+        "-fsdev",
+        "local,id=root,path=/,readonly=on,security_model=none,multidevs=remap",
+        "-device",
+        "virtio-9p-pci,fsdev=root,mount_tag=/dev/root,addr=0x8",
+    ]);
+    c.arg("-fsdev").arg(format!(
+        "local,id=farm,path={},security_model=none,multidevs=remap",
+        dir.display()
+    ));
+    c.args([
+        "-device",
+        "virtio-9p-pci,fsdev=farm,mount_tag=farm,addr=0x9",
+    ]);
+    c.args(["-device", "virtio-rng-pci,addr=0xa"]);
+    for nic in &vm.nics {
+        let id = format!("net-{}", nic.segment.name);
+        c.arg("-netdev").arg(format!(
+            "tap,id={id},ifname={},script=no,downscript=no",
+            tap_name(vm, nic)
+        ));
+        c.arg("-device").arg(format!(
+            "virtio-net-pci,netdev={id},mac={},addr=0x{:x}",
+            nic.mac,
+            0x10 + nic.segment.id
+        ));
+    }
+    c
+}
+
+/// A running qemu; killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
+pub struct Qemu {
+    child: Child,
+    exited: Option<ExitStatus>,
+}
+
+impl Qemu {
+    /// Starts `cmd` with stdout/stderr to `log`, in its own process group
+    /// (a terminal's Ctrl-C reaches only the harness, which cleans up), and
+    /// with `PR_SET_PDEATHSIG` so that it dies with the harness even on
+    /// SIGKILL. The death signal follows the *thread* that spawns: spawn from
+    /// a thread that outlives the VM (e.g. the main thread).
+    pub fn spawn(mut cmd: Command, log: &Path) -> Result<Self> {
+        let out = File::create(log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone().context("dup log file")?;
+        cmd.stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls prctl(2), which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", host::describe(&cmd)))?;
+        Ok(Qemu {
+            child,
+            exited: None,
+        })
+    }
+
+    /// The qemu process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().ok().flatten();
+        }
+        self.exited
+    }
+
+    /// Waits up to `timeout` for qemu to exit; true if it did.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.exited().is_none() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    }
+
+    /// Kills qemu (if running) and reaps it.
+    pub fn kill(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            self.exited = self.child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

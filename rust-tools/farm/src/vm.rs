@@ -1,0 +1,219 @@
+//! A booted VM: run commands in it, fetch files from it.
+
+use crate::error::{Context, Error, Result};
+use crate::mailbox::{Mailbox, Output};
+use crate::qemu::Qemu;
+use crate::topology::VmSpec;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How much longer than a command's own timeout the host waits for its
+/// result: the agent needs time to kill it and report, and TCG is slow.
+const HOST_GRACE: Duration = Duration::from_secs(30);
+
+/// Lines of the serial console quoted when a VM dies.
+const CONSOLE_TAIL_LINES: usize = 40;
+
+/// One VM of a running farm. Commands may be run from several threads.
+#[derive(Debug)]
+pub struct Vm {
+    name: String,
+    spec: VmSpec,
+    mailbox: Mailbox,
+    qemu: Mutex<Qemu>,
+    default_timeout: Duration,
+}
+
+impl Vm {
+    pub(crate) fn new(
+        spec: VmSpec,
+        mailbox: Mailbox,
+        qemu: Qemu,
+        default_timeout: Duration,
+    ) -> Self {
+        Vm {
+            name: spec.name(),
+            spec,
+            mailbox,
+            qemu: Mutex::new(qemu),
+            default_timeout,
+        }
+    }
+
+    /// The VM's name (`client`, `router`, `nodeN`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its place in the topology: role, NICs, addresses.
+    pub fn spec(&self) -> &VmSpec {
+        &self.spec
+    }
+
+    /// Its run directory on the host (console log, mailbox, collected files).
+    pub fn dir(&self) -> &Path {
+        self.mailbox.dir()
+    }
+
+    /// Its serial console log on the host.
+    pub fn console_log(&self) -> PathBuf {
+        self.dir().join("console.log")
+    }
+
+    /// The last `n` lines of its serial console.
+    pub fn console_tail(&self, n: usize) -> String {
+        let text = fs::read(self.console_log())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    pub(crate) fn qemu(&self) -> MutexGuard<'_, Qemu> {
+        self.qemu.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+
+    /// Whether qemu is still running.
+    pub fn alive(&self) -> bool {
+        self.qemu().exited().is_none()
+    }
+
+    /// An error saying the VM died, with the end of its console.
+    pub(crate) fn died(&self) -> Error {
+        let status = self
+            .qemu()
+            .exited()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        Error::new(format!(
+            "{}: VM is gone (qemu {status}); console ({}) ends with:\n{}",
+            self.name,
+            self.console_log().display(),
+            indent(&self.console_tail(CONSOLE_TAIL_LINES))
+        ))
+    }
+
+    /// Runs `script` with bash in the VM, as root, cwd `/run`, and waits
+    /// for it. The agent kills it after `timeout`. `Err` only if the
+    /// harness failed (VM dead, no answer); a failing command is an `Ok`
+    /// with its non-zero status.
+    pub fn run(&self, script: &str, timeout: Duration) -> Result<Output> {
+        let id = self
+            .mailbox
+            .post(script, timeout)
+            .with_context(|| format!("{}: post command", self.name))?;
+        let deadline = Instant::now() + timeout + HOST_GRACE;
+        loop {
+            if let Some(out) = self.mailbox.poll(id)? {
+                return Ok(out);
+            }
+            if !self.alive() {
+                return Err(self.died().context(format!("`{}`", first_line(script))));
+            }
+            if Instant::now() >= deadline {
+                let (stdout, stderr) = self.mailbox.partial(id);
+                let state = if self.mailbox.taken(id) {
+                    "running"
+                } else {
+                    "never picked up"
+                };
+                return Err(Error::new(format!(
+                    "{}: `{}` gave no result within {:?} ({state}){}",
+                    self.name,
+                    first_line(script),
+                    timeout + HOST_GRACE,
+                    describe_streams(&stdout, &stderr)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs `script` and returns its stdout; a non-zero exit is an error
+    /// quoting the command, its status, stdout and stderr.
+    pub fn run_ok(&self, script: &str, timeout: Duration) -> Result<String> {
+        let out = self.run(script, timeout)?;
+        if !out.success() {
+            return Err(Error::new(format!(
+                "{}: `{}` exited with status {}{}",
+                self.name,
+                first_line(script),
+                out.status,
+                describe_streams(&out.stdout, &out.stderr)
+            )));
+        }
+        Ok(out.stdout)
+    }
+
+    /// [`Vm::run_ok`] with the farm's default command timeout.
+    pub fn sh(&self, script: &str) -> Result<String> {
+        self.run_ok(script, self.default_timeout)
+    }
+
+    /// Copies `path` (a file or directory in the VM) to the VM's
+    /// `collected/` directory on the host and returns the host path
+    /// (`<run dir>/<vm>/collected/<path>`).
+    pub fn collect(&self, path: &str) -> Result<PathBuf> {
+        if !path.starts_with('/') {
+            return Err(Error::new(format!(
+                "{}: collect: {path} is not absolute",
+                self.name
+            )));
+        }
+        let q = shell_quote(path);
+        self.sh(&format!(
+            "d=\"$BATON_SHARE/collected$(dirname {q})\"; mkdir -p \"$d\" && cp -a {q} \"$d/\""
+        ))
+        .with_context(|| format!("collect {path}"))?;
+        Ok(self.dir().join("collected").join(&path[1..]))
+    }
+}
+
+/// Quotes `s` for bash.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn first_line(script: &str) -> &str {
+    script.trim().lines().next().unwrap_or("")
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn describe_streams(stdout: &str, stderr: &str) -> String {
+    let mut s = String::new();
+    for (name, text) in [("stdout", stdout), ("stderr", stderr)] {
+        if !text.trim().is_empty() {
+            s += &format!("\n  {name}:\n{}", indent(text.trim_end()));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/var/log/x"), "'/var/log/x'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn streams_are_indented() {
+        assert_eq!(describe_streams("", "boom\n"), "\n  stderr:\n    boom");
+        assert_eq!(describe_streams(" \n", ""), "");
+    }
+}

@@ -1,0 +1,49 @@
+//! The registry of named farm scenarios.
+
+mod farm_smoke;
+mod harness_selftest;
+mod kunit_baton;
+
+use crate::context::Context;
+use baton_farm::Result;
+
+/// A named end-to-end scenario. It boots the VMs it needs, checks
+/// something, ends with the kernel-log check, and shuts the VMs down.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Its name, as printed in `ok NAME` and accepted on the command line.
+    pub name: &'static str,
+    /// One line on what it checks.
+    pub about: &'static str,
+    /// The check itself.
+    pub run: fn(&Context) -> Result<()>,
+}
+
+/// The scenarios `xtask check` runs when none is named, in order.
+pub const DEFAULT: &[&str] = &["kunit_baton", "farm_smoke"];
+
+/// Every scenario.
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "kunit_baton",
+        about: "one node: insmod baton.ko, its KUnit suite `baton` passes, rmmod, clean dmesg",
+        run: kunit_baton::run,
+    },
+    Scenario {
+        name: "farm_smoke",
+        about: "whole farm: boots, baton loads on every node, the four networks connect \
+                their members and only them, rmmod is clean, clean dmesg everywhere",
+        run: farm_smoke::run,
+    },
+    Scenario {
+        name: "harness_selftest",
+        about: "one VM: the harness itself (results, errors, timeouts, collect, \
+                overlays, and the dmesg check catching an injected WARNING)",
+        run: harness_selftest::run,
+    },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.name == name)
+}
