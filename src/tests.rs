@@ -9,9 +9,16 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
+    baton_core::{
+        config::{Config, ConfigError, NodeSpec, PeerSpec},
+        genl::Attr,
+    },
     frames::{judge, Network, MIN_FRAME_BODY},
+    netstate::NetState,
+    nl::config_error,
     observer::Ipv4Observer,
     stats::{Stat, Stats},
+    wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
         kunit::{kassert, kassert_eq, kunit_suite, Test},
         netdev::{Net, NetDevice},
@@ -34,6 +41,10 @@ kunit_suite!(
         netdev_ingress_hook_registers_on_lo,
         packet_type_registers,
         timer_fires_and_rearms,
+        netstate_exists_for_init_net,
+        config_lifecycle_in_kernel,
+        config_errors_become_extack,
+        attrs_are_read_safely,
     ]
 );
 
@@ -229,4 +240,70 @@ fn timer_fires_and_rearms(t: &Test) {
     armed.start(1);
     crate::wrap::sleep_ms(20);
     drop(armed);
+}
+
+fn netstate_exists_for_init_net(t: &Test) {
+    // The pernet registration created the state of the initial namespace
+    // before the suite ran (it runs at the end of module load).
+    let nodes = with_state::<NetState, _>(Net::init(), |s| s.config.lock().node().is_some());
+    kassert_eq!(t, nodes, Some(false));
+}
+
+fn config_lifecycle_in_kernel(t: &Test) {
+    // The shared rules, as compiled into the module: create, refuse a
+    // duplicate without change, change, delete.
+    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let node = NodeSpec {
+        id: Some(1),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    let peer = PeerSpec {
+        id: Some(2),
+        mac: Some([0x52, 0x54, 0, 3, 0, 12]),
+        ..Default::default()
+    };
+    kassert!(t, c.peer_new(&peer).is_ok());
+    let before = *c;
+    kassert_eq!(t, c.peer_new(&peer), Err(ConfigError::PeerExists));
+    kassert!(t, *c == before);
+    let heavier = PeerSpec {
+        id: Some(2),
+        weight: Some(500),
+        ..Default::default()
+    };
+    kassert!(t, c.peer_set(&heavier).is_ok());
+    kassert_eq!(t, c.peer(2).map(|p| p.weight), Some(500));
+    kassert!(t, c.peer_del(Some(2)).is_ok());
+    kassert_eq!(t, c.peers().len(), 0);
+    kassert!(t, c.node_del().is_ok());
+}
+
+fn config_errors_become_extack(t: &Test) {
+    let e = config_error(ConfigError::Missing(Attr::PeerId));
+    kassert_eq!(t, e.errno(), 22);
+    kassert_eq!(t, e.attr(), Some(Attr::PeerId as u16));
+    kassert_eq!(t, e.message(), Some("missing attribute: peer id"));
+    let e = config_error(ConfigError::PeerExists);
+    kassert_eq!(t, e.errno(), 17);
+    kassert_eq!(t, e.attr(), None);
+}
+
+fn attrs_are_read_safely(t: &Test) {
+    // A u32 PeerId, a 5-byte Mac (one short) and a string Policy.
+    let Ok(mut b) = KBox::new(AttrBuilder::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    b.put(Attr::PeerId as u16, &7u32.to_ne_bytes());
+    b.put(Attr::Mac as u16, &[0x52, 0x54, 0, 3, 0]);
+    b.put(Attr::Policy as u16, b"hash\0");
+    let attrs = b.attrs();
+    kassert_eq!(t, attrs.u32(Attr::PeerId as u16), Some(7));
+    kassert!(t, attrs.array::<6>(Attr::Mac as u16).is_err());
+    kassert_eq!(t, attrs.str(Attr::Policy as u16), Some(&b"hash"[..]));
+    kassert_eq!(t, attrs.u32(Attr::Weight as u16), None);
+    // Out of the table's range: absent, not a read past its end.
+    kassert_eq!(t, attrs.u32(200), None);
 }

@@ -51,6 +51,21 @@ impl NlError {
         }
     }
 
+    /// The errno (positive).
+    pub(crate) fn errno(&self) -> i32 {
+        self.errno
+    }
+
+    /// The message for the requester, without its NUL.
+    pub(crate) fn message(&self) -> Option<&'static str> {
+        self.msg.map(|m| m.trim_end_matches('\0'))
+    }
+
+    /// The attribute the error points at.
+    pub(crate) fn attr(&self) -> Option<u16> {
+        self.attr
+    }
+
     /// Points the error at attribute `attr` of the request.
     pub(crate) fn at(mut self, attr: u16) -> Self {
         self.attr = Some(attr);
@@ -96,6 +111,66 @@ pub(crate) struct Attrs<'a> {
     table: *const *mut b::nlattr,
     max: u16,
     _life: core::marker::PhantomData<&'a b::nlattr>,
+}
+
+/// Builds attributes the way the netlink core lays them out, for tests of
+/// the handlers' attribute reading.
+#[cfg(CONFIG_KUNIT)]
+pub(crate) struct AttrBuilder {
+    bufs: [[u8; 4 + 64]; MAX_ATTRS + 1],
+    present: [bool; MAX_ATTRS + 1],
+    table: [*mut b::nlattr; MAX_ATTRS + 1],
+}
+
+#[cfg(CONFIG_KUNIT)]
+impl AttrBuilder {
+    /// No attributes.
+    pub(crate) fn new() -> Self {
+        Self {
+            bufs: [[0; 4 + 64]; MAX_ATTRS + 1],
+            present: [false; MAX_ATTRS + 1],
+            table: [core::ptr::null_mut(); MAX_ATTRS + 1],
+        }
+    }
+
+    /// Adds attribute `attr` with `payload` (at most 64 bytes).
+    pub(crate) fn put(&mut self, attr: u16, payload: &[u8]) {
+        let (Some(buf), Some(present)) = (
+            self.bufs.get_mut(usize::from(attr)),
+            self.present.get_mut(usize::from(attr)),
+        ) else {
+            return;
+        };
+        let n = payload.len().min(64);
+        buf[..2].copy_from_slice(&((4 + n) as u16).to_ne_bytes());
+        buf[2..4].copy_from_slice(&attr.to_ne_bytes());
+        buf[4..4 + n].copy_from_slice(&payload[..n]);
+        *present = true;
+    }
+
+    /// The attributes added so far.
+    pub(crate) fn attrs(&mut self) -> Attrs<'_> {
+        for ((slot, buf), present) in self
+            .table
+            .iter_mut()
+            .zip(self.bufs.iter_mut())
+            .zip(self.present)
+        {
+            *slot = if present {
+                buf.as_mut_ptr().cast()
+            } else {
+                core::ptr::null_mut()
+            };
+        }
+        // INVARIANT: `MAX_ATTRS + 1` entries, each null or pointing at a
+        // buffer holding a header whose `nla_len` covers only the buffer;
+        // the buffers are borrowed with `self`.
+        Attrs {
+            table: self.table.as_ptr(),
+            max: MAX_ATTRS as u16,
+            _life: core::marker::PhantomData,
+        }
+    }
 }
 
 impl<'a> Attrs<'a> {
