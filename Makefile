@@ -65,6 +65,7 @@ check: deps kernel
 
 demo: deps kernel-plain
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh plain)
+	$(CARGO) build --quiet --release -p batonctl
 	$(XTASK) demo --kernel $$($(ROOT)/scripts/build-kernel.sh plain) \
 	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh plain))/baton.ko
 

@@ -78,6 +78,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     show(&net::segments_separate(&farm)?);
 
     if farm.module_path().is_some() {
+        show_control_plane(&farm, &ctx.repo.join("target/release/batonctl"))?;
         heading("Unloading baton");
         module::unload_on(&farm, &farm.node_names())?;
         println!("   rmmod baton: clean on every node");
@@ -121,6 +122,80 @@ fn show_module(farm: &Farm) -> Result<()> {
         for l in msgs.lines() {
             println!("      {l}");
         }
+    }
+    Ok(())
+}
+
+/// The farm configuration of node `n` (1-based) of `count`, as batonctl
+/// applies it: roles by interface name, the other nodes as peers with the
+/// MACs of their redist ports, one service, one key.
+fn farm_toml(n: u8, count: u8) -> String {
+    let mut t =
+        format!("[node]\nid = {n}\npublic = \"public\"\nredist = \"redist\"\nsync = \"sync\"\n");
+    for p in (1..=count).filter(|&p| p != n) {
+        t += &format!(
+            "\n[[peer]]\nid = {p}\nmac = \"52:54:00:03:00:{:02x}\"\nweight = {}\n",
+            10 + p,
+            100 * u32::from(p)
+        );
+    }
+    t += "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\npolicy = \"round-robin\"\n";
+    t += "\n[[key]]\nid = 1\nsecret = \"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"\n";
+    t
+}
+
+fn show_control_plane(farm: &Farm, batonctl: &std::path::Path) -> Result<()> {
+    if !batonctl.exists() {
+        println!(
+            "\n   ({} not built: skipping the control plane)",
+            batonctl.display()
+        );
+        return Ok(());
+    }
+    let b = batonctl.display();
+    let nodes = farm.node_names();
+    let count = nodes.len() as u8;
+    heading("Configuring every node with `batonctl apply` (generic netlink)");
+    farm.par(&nodes, |vm| {
+        let n: u8 = vm.name().trim_start_matches("node").parse().unwrap_or(1);
+        vm.sh(&format!(
+            "cat > /run/farm.toml <<'EOF'\n{}EOF\n{b} apply /run/farm.toml",
+            farm_toml(n, count)
+        ))
+    })?
+    .iter()
+    .zip(&nodes)
+    .for_each(|(out, name)| {
+        println!("   {name}:");
+        for l in out.lines() {
+            println!("      {l}");
+        }
+    });
+    let first = farm.vm(nodes[0])?;
+    for what in ["node", "peer", "service", "key"] {
+        println!("   {} $ batonctl {what} show", nodes[0]);
+        for l in first.sh(&format!("{b} {what} show"))?.lines() {
+            println!("      {l}");
+        }
+    }
+    println!("   a refused request gets the kernel's reason:");
+    let refused = first.run(
+        &format!("{b} peer add id 2 mac 52:54:00:03:00:0c"),
+        std::time::Duration::from_secs(30),
+    )?;
+    for l in refused.stderr.lines() {
+        println!("      $ batonctl peer add id 2 mac 52:54:00:03:00:0c -> {l}");
+    }
+
+    heading("Counters move with traffic (client -> node1's public address)");
+    let client = farm.vm("client")?;
+    client.sh("ping -c 3 -i 0.2 -W 1 203.0.113.11 >/dev/null; for i in 1 2 3; do timeout 2 bash -c 'exec 3<>/dev/tcp/203.0.113.11/80' 2>/dev/null; done; true")?;
+    println!("   {} $ batonctl stats   (non-zero counters)", nodes[0]);
+    for l in first
+        .sh(&format!("{b} stats | awk 'NR==1 || $2 != 0'"))?
+        .lines()
+    {
+        println!("      {l}");
     }
     Ok(())
 }
