@@ -74,6 +74,10 @@ void baton_extack_set(struct netlink_ext_ack *extack, const char *msg, const str
 struct net *baton_cb_net(struct netlink_callback *cb);
 unsigned int baton_skb_len(const struct sk_buff *skb);
 
+/* RCU */
+void baton_rcu_read_lock(void);
+void baton_rcu_read_unlock(void);
+
 /* network namespaces */
 void *baton_net_generic(const struct net *net, unsigned int id);
 

@@ -59,7 +59,9 @@ impl FrameHandler for FrameGate {
     fn receive(&self, skb: &mut SkBuff<'_>) -> RxVerdict {
         let len = skb.len();
         skb.net()
-            .and_then(|net| with_state::<NetState, _>(net, |s| judge(&s.stats, self.network, len)))
+            .and_then(|net| {
+                with_state::<NetState, _>(net, |s| judge(&s.shared.stats, self.network, len))
+            })
             .unwrap_or(RxVerdict::Dropped)
     }
 }

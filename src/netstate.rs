@@ -11,25 +11,60 @@ use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 use crate::{
     baton_core::config::Config,
     observer::{self, Ipv4Observer},
-    stats::Stats,
+    stats::{ServiceStats, Stats},
     wrap::{
         netdev::Net,
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
         pernet::{with_state, PernetId, PernetState},
+        rcu::RcuBox,
     },
 };
 
+/// What the namespace's packet path reads: shared between the state and
+/// its hooks, so it outlives every hook call.
+pub(crate) struct Shared {
+    /// The namespace's counters.
+    pub(crate) stats: Stats,
+    /// Per-service counters, by service slot.
+    pub(crate) service_stats: ServiceStats,
+    /// The configuration as the packet path sees it: a copy published with
+    /// RCU after every change (readers take no lock).
+    pub(crate) snapshot: RcuBox<Config>,
+}
+
 /// Per-namespace state.
+///
+/// Fields drop in order: the hook goes first (waiting for running calls),
+/// so nothing else is in use when it is freed.
 #[pin_data]
 pub(crate) struct NetState {
-    /// The namespace's farm configuration. Writers are serialised by the
-    /// generic netlink lock as well; the mutex makes readers safe too.
+    _ipv4: netfilter::Registration<Ipv4Observer>,
+    /// The namespace's farm configuration; changes are made under this
+    /// mutex (the generic netlink lock serialises them too) and then
+    /// published to `shared.snapshot`.
     #[pin]
     pub(crate) config: Mutex<Config>,
-    /// The namespace's counters.
-    pub(crate) stats: Arc<Stats>,
-    _ipv4: netfilter::Registration<Ipv4Observer>,
+    /// What the packet path reads.
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl NetState {
+    /// Applies `f` to the configuration; when it succeeds, publishes the
+    /// new configuration to the packet path and returns `f`'s value.
+    /// Process context (publishing waits for an RCU grace period).
+    pub(crate) fn change<R, E>(
+        &self,
+        f: impl FnOnce(&mut Config) -> Result<R, E>,
+    ) -> Result<Result<R, E>> {
+        let mut config = self.config.lock();
+        let r = f(&mut config);
+        if r.is_ok() {
+            let copy = KBox::new(*config, GFP_KERNEL)?;
+            self.shared.snapshot.replace(copy);
+        }
+        Ok(r)
+    }
 }
 
 static NET_ID: PernetId = PernetId::new();
@@ -64,8 +99,16 @@ impl NetdevHandler for InterfaceWatch {
         let Ok(ifindex) = u32::try_from(ifindex) else {
             return;
         };
-        let cleared = with_state::<NetState, _>(net, |s| s.config.lock().interface_gone(ifindex));
-        if cleared == Some(true) {
+        let cleared = with_state::<NetState, _>(net, |s| {
+            s.change(|c| {
+                if c.interface_gone(ifindex) {
+                    Ok(())
+                } else {
+                    Err(())
+                }
+            })
+        });
+        if let Some(Ok(Ok(()))) = cleared {
             pr_info!(
                 "interface {} went away: its role is now unassigned\n",
                 ifindex
@@ -76,19 +119,26 @@ impl NetdevHandler for InterfaceWatch {
 
 impl PernetState for NetState {
     fn new(net: Net) -> Result<Pin<KBox<Self>>> {
-        let stats = Arc::new(Stats::new()?, GFP_KERNEL)?;
+        let shared = Arc::new(
+            Shared {
+                stats: Stats::new()?,
+                service_stats: ServiceStats::new()?,
+                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
+            },
+            GFP_KERNEL,
+        )?;
         let ipv4 = netfilter::Registration::new(
             net,
             HookPoint::Ipv4PreRouting {
                 priority: observer::PRIORITY,
             },
-            Ipv4Observer::new(stats.clone()),
+            Ipv4Observer::new(shared.clone()),
         )?;
         KBox::pin_init(
             pin_init!(NetState {
-                config <- new_mutex!(Config::new(), "baton::config"),
-                stats,
                 _ipv4: ipv4,
+                config <- new_mutex!(Config::new(), "baton::config"),
+                shared,
             }),
             GFP_KERNEL,
         )

@@ -29,7 +29,7 @@ use crate::{
 
 /// The request policy: the type of every attribute of `Attr`, in number
 /// order (attribute `i + 1` is entry `i`).
-const ATTR_TYPES: [AttrType; 18] = [
+const ATTR_TYPES: [AttrType; 19] = [
     AttrType::U32,                                    // NodeId
     AttrType::U32,                                    // PublicIfindex
     AttrType::U32,                                    // RedistIfindex
@@ -48,6 +48,7 @@ const ATTR_TYPES: [AttrType; 18] = [
     AttrType::Nested,                                 // Stats (replies only)
     AttrType::Nested,                                 // Counter (replies only)
     AttrType::U32,                                    // Count
+    AttrType::Nested,                                 // ServiceStats (replies only)
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
@@ -106,23 +107,27 @@ pub(crate) fn config_error(e: ConfigError) -> NlError {
     }
 }
 
-/// Runs `f` on the configuration of `net` under its lock.
-pub(crate) fn with_config<R>(net: Net, f: impl FnOnce(&mut Config) -> R) -> Result<R, NlError> {
-    with_state::<NetState, _>(net, |s| f(&mut s.config.lock())).ok_or_else(|| {
-        NlError::new(
-            ENODEV.to_errno().abs(),
-            "baton has no state for this network namespace\0",
-        )
-    })
+fn no_state() -> NlError {
+    NlError::new(
+        ENODEV.to_errno().abs(),
+        "baton has no state for this network namespace\0",
+    )
 }
 
-/// Applies a configuration change for a request; refusals carry the rule's
-/// message.
+/// Runs `f` on the configuration of `net` under its lock.
+pub(crate) fn with_config<R>(net: Net, f: impl FnOnce(&Config) -> R) -> Result<R, NlError> {
+    with_state::<NetState, _>(net, |s| f(&s.config.lock())).ok_or_else(no_state)
+}
+
+/// Applies a configuration change for a request and publishes it to the
+/// packet path; refusals carry the rule's message.
 pub(crate) fn change(
     req: &Request<'_>,
     f: impl FnOnce(&mut Config) -> Result<(), ConfigError>,
 ) -> Result<(), NlError> {
-    with_config(req.net(), f)?.map_err(config_error)
+    with_state::<NetState, _>(req.net(), |s| s.change(f))
+        .ok_or_else(no_state)??
+        .map_err(config_error)
 }
 
 /// Dumps entries `cursor..` of a table, one message each, until the buffer

@@ -8,7 +8,8 @@ use kernel::sync::Arc;
 
 use crate::{
     baton_core::{ipv4, tcp, udp},
-    stats::{Stat, Stats},
+    netstate::Shared,
+    stats::{ServiceStat, Stat},
     wrap::{
         netfilter::{Hook, Verdict},
         skb::SkBuff,
@@ -18,50 +19,78 @@ use crate::{
 /// Netfilter priority: after conntrack and defragmentation, before mangle.
 pub(crate) const PRIORITY: i32 = -180;
 
-/// Counts IPv4/TCP/UDP packets at pre-routing.
+/// Counts IPv4/TCP/UDP packets at pre-routing, and those to configured
+/// services per service.
 pub(crate) struct Ipv4Observer {
-    stats: Arc<Stats>,
+    shared: Arc<Shared>,
 }
 
 impl Ipv4Observer {
-    pub(crate) fn new(stats: Arc<Stats>) -> Self {
-        Self { stats }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    /// Counts a packet to `dst:port` over `proto` for its service, if any.
+    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool) {
+        let slot = self
+            .shared
+            .snapshot
+            .read(|c| c.service_for(dst, port, proto).map(|(slot, _)| slot));
+        if let Some(slot) = slot {
+            self.shared.service_stats.inc(slot, ServiceStat::Packets);
+            if syn {
+                self.shared.service_stats.inc(slot, ServiceStat::Syns);
+            }
+        }
     }
 
     /// Classifies one IPv4 packet and counts it. `packet` starts at the
     /// network header and may be only a prefix of the packet (the headers):
     /// the IPv4 receive path has validated the total length already.
     pub(crate) fn observe(&self, packet: &[u8]) {
-        self.stats.inc(Stat::Ipv4Packets);
+        self.shared.stats.inc(Stat::Ipv4Packets);
         let ip = match ipv4::Ipv4Packet::parse_prefix(packet) {
             Ok(ip) => ip,
-            Err(_) => return self.stats.inc(Stat::MalformedIpv4),
+            Err(_) => return self.shared.stats.inc(Stat::MalformedIpv4),
         };
         if ip.is_fragment() {
             return;
         }
         match ip.protocol() {
             ipv4::IPPROTO_TCP => {
-                self.stats.inc(Stat::TcpSegments);
+                self.shared.stats.inc(Stat::TcpSegments);
                 match tcp::TcpSegment::parse(ip.payload()) {
                     Ok(seg) => {
                         let f = seg.flags();
-                        if f.contains(tcp::TcpFlags::SYN) && !f.contains(tcp::TcpFlags::ACK) {
-                            self.stats.inc(Stat::TcpSyns);
+                        let syn = f.contains(tcp::TcpFlags::SYN) && !f.contains(tcp::TcpFlags::ACK);
+                        self.count_service(
+                            ip.dst().octets(),
+                            seg.dst_port(),
+                            ipv4::IPPROTO_TCP,
+                            syn,
+                        );
+                        if syn {
+                            self.shared.stats.inc(Stat::TcpSyns);
                             // A SYN's options are what a handshake negotiates:
                             // one that cannot be parsed makes the SYN malformed.
                             if tcp::TcpOptions::parse(seg.options()).is_err() {
-                                self.stats.inc(Stat::MalformedTcp);
+                                self.shared.stats.inc(Stat::MalformedTcp);
                             }
                         }
                     }
-                    Err(_) => self.stats.inc(Stat::MalformedTcp),
+                    Err(_) => self.shared.stats.inc(Stat::MalformedTcp),
                 }
             }
             ipv4::IPPROTO_UDP => {
-                self.stats.inc(Stat::UdpDatagrams);
-                if udp::UdpDatagram::parse(ip.payload()).is_err() {
-                    self.stats.inc(Stat::MalformedUdp);
+                self.shared.stats.inc(Stat::UdpDatagrams);
+                match udp::UdpDatagram::parse(ip.payload()) {
+                    Ok(d) => self.count_service(
+                        ip.dst().octets(),
+                        d.dst_port(),
+                        ipv4::IPPROTO_UDP,
+                        false,
+                    ),
+                    Err(_) => self.shared.stats.inc(Stat::MalformedUdp),
                 }
             }
             _ => {}
@@ -78,8 +107,8 @@ impl Hook for Ipv4Observer {
         match skb.header(want) {
             Some(headers) => self.observe(headers),
             None => {
-                self.stats.inc(Stat::Ipv4Packets);
-                self.stats.inc(Stat::MalformedIpv4);
+                self.shared.stats.inc(Stat::Ipv4Packets);
+                self.shared.stats.inc(Stat::MalformedIpv4);
             }
         }
         Verdict::Accept

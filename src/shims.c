@@ -51,6 +51,9 @@ void baton_extack_set(struct netlink_ext_ack *extack, const char *msg, const str
 struct net *baton_cb_net(struct netlink_callback *cb) { return sock_net(cb->skb->sk); }
 unsigned int baton_skb_len(const struct sk_buff *skb) { return skb->len; }
 
+void baton_rcu_read_lock(void) { rcu_read_lock(); }
+void baton_rcu_read_unlock(void) { rcu_read_unlock(); }
+
 void *baton_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }
 
 #if IS_ENABLED(CONFIG_KUNIT)

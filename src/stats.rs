@@ -84,3 +84,80 @@ impl Stats {
         self.get(Stat::MalformedIpv4) + self.get(Stat::MalformedTcp) + self.get(Stat::MalformedUdp)
     }
 }
+
+macro_rules! service_stats {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// One per-service counter.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(usize)]
+        pub(crate) enum ServiceStat {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ServiceStat {
+            /// Every per-service counter, in index order.
+            pub(crate) const ALL: &'static [ServiceStat] = &[$(ServiceStat::$variant,)*];
+
+            /// The counter's name as operators see it.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(ServiceStat::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+service_stats! {
+    /// IPv4 packets to the service (VIP, port, protocol).
+    Packets => "packets",
+    /// TCP SYNs (without ACK) to the service.
+    Syns => "tcp_syns",
+}
+
+const NSERVICES: usize = crate::baton_core::genl::limits::SERVICES_MAX;
+const NSVCSTATS: usize = ServiceStat::ALL.len();
+
+/// Per-service counters, indexed by the service's slot in the
+/// configuration (stable while the service exists).
+pub(crate) struct ServiceStats {
+    counters: PerCpuCounters<{ NSERVICES * NSVCSTATS }>,
+}
+
+impl ServiceStats {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            counters: PerCpuCounters::new()?,
+        })
+    }
+
+    fn index(slot: usize, stat: ServiceStat) -> usize {
+        slot * NSVCSTATS + stat as usize
+    }
+
+    /// Counts one event for the service in `slot`. Lock-free, any context.
+    #[inline]
+    pub(crate) fn inc(&self, slot: usize, stat: ServiceStat) {
+        if slot < NSERVICES {
+            self.counters.add(Self::index(slot, stat), 1);
+        }
+    }
+
+    /// The current total of one counter of the service in `slot`.
+    pub(crate) fn get(&self, slot: usize, stat: ServiceStat) -> u64 {
+        if slot < NSERVICES {
+            self.counters.sum(Self::index(slot, stat))
+        } else {
+            0
+        }
+    }
+
+    /// Zeroes the counters of `slot` (a new service took it).
+    pub(crate) fn reset(&self, slot: usize) {
+        if slot < NSERVICES {
+            for &stat in ServiceStat::ALL {
+                self.counters.reset(Self::index(slot, stat));
+            }
+        }
+    }
+}

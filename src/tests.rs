@@ -10,15 +10,15 @@ use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
     baton_core::{
-        config::{Config, ConfigError, NodeSpec, PeerSpec},
+        config::{Config, ConfigError, NodeSpec, PeerSpec, ServiceSpec},
         genl::Attr,
     },
     frames::{judge, Network, MIN_FRAME_BODY},
-    netstate::NetState,
+    netstate::{NetState, Shared},
     nl::config_error,
     observer::Ipv4Observer,
-    stats::{Stat, Stats},
-    wrap::{genl::AttrBuilder, pernet::with_state},
+    stats::{ServiceStat, ServiceStats, Stat, Stats},
+    wrap::{genl::AttrBuilder, pernet::with_state, rcu::RcuBox},
     wrap::{
         kunit::{kassert, kassert_eq, kunit_suite, Test},
         netdev::{Net, NetDevice},
@@ -45,6 +45,7 @@ kunit_suite!(
         config_lifecycle_in_kernel,
         config_errors_become_extack,
         attrs_are_read_safely,
+        observer_counts_per_service_from_the_rcu_snapshot,
     ]
 );
 
@@ -113,9 +114,27 @@ fn with_ip_checksum(mut p: [u8; 60]) -> [u8; 60] {
     p
 }
 
+fn new_shared(t: &Test) -> Option<Arc<Shared>> {
+    let shared = (|| -> Result<Arc<Shared>> {
+        Ok(Arc::new(
+            Shared {
+                stats: Stats::new()?,
+                service_stats: ServiceStats::new()?,
+                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
+            },
+            GFP_KERNEL,
+        )?)
+    })();
+    if shared.is_err() {
+        t.fail(file!(), line!(), format_args!("allocation failed"));
+    }
+    shared.ok()
+}
+
 fn observer_counts_and_survives_garbage(t: &Test) {
-    let Some(stats) = new_stats(t) else { return };
-    let obs = Ipv4Observer::new(stats.clone());
+    let Some(shared) = new_shared(t) else { return };
+    let stats = &shared.stats;
+    let obs = Ipv4Observer::new(shared.clone());
     let syn = with_ip_checksum(SYN);
     obs.observe(&syn);
     kassert_eq!(t, stats.get(Stat::Ipv4Packets), 1);
@@ -306,4 +325,33 @@ fn attrs_are_read_safely(t: &Test) {
     kassert_eq!(t, attrs.u32(Attr::Weight as u16), None);
     // Out of the table's range: absent, not a read past its end.
     kassert_eq!(t, attrs.u32(200), None);
+}
+
+fn observer_counts_per_service_from_the_rcu_snapshot(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let obs = Ipv4Observer::new(shared.clone());
+    let syn = with_ip_checksum(SYN);
+    // No service yet: nothing per service.
+    obs.observe(&syn);
+    kassert_eq!(t, shared.service_stats.get(0, ServiceStat::Packets), 0);
+    // Publish a configuration with the SYN's service in slot 1.
+    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    for port in [443u16, 80] {
+        let spec = ServiceSpec {
+            vip: Some([203, 0, 113, 100]),
+            port: Some(port),
+            ..Default::default()
+        };
+        kassert!(t, c.service_new(&spec).is_ok());
+    }
+    shared.snapshot.replace(c);
+    obs.observe(&syn);
+    obs.observe(&syn);
+    kassert_eq!(t, shared.service_stats.get(1, ServiceStat::Packets), 2);
+    kassert_eq!(t, shared.service_stats.get(1, ServiceStat::Syns), 2);
+    kassert_eq!(t, shared.service_stats.get(0, ServiceStat::Packets), 0);
+    shared.service_stats.reset(1);
+    kassert_eq!(t, shared.service_stats.get(1, ServiceStat::Packets), 0);
 }

@@ -20,6 +20,7 @@ pub(crate) mod packet;
 pub(crate) mod param;
 pub(crate) mod percpu;
 pub(crate) mod pernet;
+pub(crate) mod rcu;
 pub(crate) mod skb;
 pub(crate) mod timer;
 

@@ -8,7 +8,9 @@ use crate::{
         config::{Config, ConfigError, Service, ServiceSpec},
         genl::{Attr, Cmd},
     },
+    netstate::NetState,
     wrap::genl::{Attrs, Dump, Message, NlError, Request},
+    wrap::pernet::with_state,
 };
 
 fn spec<'a>(a: &Attrs<'a>) -> ServiceSpec<'a> {
@@ -29,7 +31,23 @@ fn fill(msg: &mut Message<'_>, s: &Service) -> Result<(), NlError> {
 
 pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
     let spec = spec(&req.attrs());
-    change(req, |c| c.service_new(&spec))
+    change(req, |c| c.service_new(&spec))?;
+    // The new service may take the slot of a deleted one: start its
+    // counters from zero.
+    let key = Config::service_key(&spec).map_err(config_error)?;
+    with_state::<NetState, _>(req.net(), |s| {
+        let slot = s
+            .config
+            .lock()
+            .services()
+            .slots()
+            .find(|(_, svc)| svc.key == key)
+            .map(|(i, _)| i);
+        if let Some(slot) = slot {
+            s.shared.service_stats.reset(slot);
+        }
+    });
+    Ok(())
 }
 
 pub(super) fn set(req: &Request<'_>) -> Result<(), NlError> {

@@ -1,35 +1,76 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `STATS_GET`: the namespace's counters, summed over CPUs.
+//! `STATS_GET`: the namespace's counters and each service's, summed over
+//! CPUs.
 
 use kernel::prelude::*;
 
 use crate::{
-    baton_core::genl::{Attr, Cmd, CounterAttr},
+    baton_core::{
+        config::ServiceKey,
+        genl::{limits, Attr, Cmd, CounterAttr},
+    },
     netstate::NetState,
-    stats::Stat,
+    stats::{ServiceStat, Stat},
     wrap::{
-        genl::{NlError, Request},
+        genl::{Message, NlError, Request},
         pernet::with_state,
     },
 };
 
+/// One service's identity and counters, read before the reply is built.
+#[derive(Clone, Copy)]
+struct ServiceValues {
+    key: ServiceKey,
+    values: [u64; ServiceStat::ALL.len()],
+}
+
+fn put_counter(msg: &mut Message<'_>, name: &str, value: u64) -> Result<(), NlError> {
+    let counter = msg.nest(Attr::Counter as u16)?;
+    msg.put_str(CounterAttr::Name as u16, name)?;
+    msg.put_u64(CounterAttr::Value as u16, value)?;
+    msg.end_nest(counter);
+    Ok(())
+}
+
 pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut values = [0u64; Stat::ALL.len()];
+    let mut services: KVec<ServiceValues> =
+        KVec::with_capacity(limits::SERVICES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     with_state::<NetState, _>(req.net(), |s| {
         for (v, &stat) in values.iter_mut().zip(Stat::ALL) {
-            *v = s.stats.get(stat);
+            *v = s.shared.stats.get(stat);
+        }
+        let config = s.config.lock();
+        for (slot, svc) in config.services().slots() {
+            let mut sv = ServiceValues {
+                key: svc.key,
+                values: [0; ServiceStat::ALL.len()],
+            };
+            for (v, &stat) in sv.values.iter_mut().zip(ServiceStat::ALL) {
+                *v = s.shared.service_stats.get(slot, stat);
+            }
+            // Capacity for every service was reserved above: no allocation.
+            let _ = services.push(sv, GFP_ATOMIC);
         }
     })
     .ok_or(ENODEV)?;
+
     let mut msg = req.reply(Cmd::StatsGet as u8)?;
     let stats = msg.nest(Attr::Stats as u16)?;
     for (&v, &stat) in values.iter().zip(Stat::ALL) {
-        let counter = msg.nest(Attr::Counter as u16)?;
-        msg.put_str(CounterAttr::Name as u16, stat.name())?;
-        msg.put_u64(CounterAttr::Value as u16, v)?;
-        msg.end_nest(counter);
+        put_counter(&mut msg, stat.name(), v)?;
     }
     msg.end_nest(stats);
+    for sv in services.iter() {
+        let nest = msg.nest(Attr::ServiceStats as u16)?;
+        msg.put_u32(Attr::Vip as u16, u32::from_ne_bytes(sv.key.vip))?;
+        msg.put_u16(Attr::Port as u16, sv.key.port)?;
+        msg.put_u8(Attr::Protocol as u16, sv.key.protocol as u8)?;
+        for (&v, &stat) in sv.values.iter().zip(ServiceStat::ALL) {
+            put_counter(&mut msg, stat.name(), v)?;
+        }
+        msg.end_nest(nest);
+    }
     msg.send()
 }

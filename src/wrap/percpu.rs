@@ -48,6 +48,26 @@ impl<const N: usize> PerCpuCounters<N> {
         }
     }
 
+    /// Zeroes counter `idx` on every CPU. An increment racing with it on
+    /// another CPU may survive; callers reset counters nothing uses yet.
+    pub(crate) fn reset(&self, idx: usize) {
+        if idx >= N {
+            return;
+        }
+        // SAFETY: reading a kernel variable that is fixed after boot.
+        let nr = unsafe { b::baton_nr_cpu_ids() };
+        for cpu in 0..nr {
+            // SAFETY: `cpu` is below `nr_cpu_ids`.
+            if !unsafe { b::baton_cpu_possible(cpu) } {
+                continue;
+            }
+            // SAFETY: as in `sum`; an aligned 64-bit store is atomic.
+            unsafe {
+                core::ptr::write_volatile(b::baton_per_cpu_ptr(self.base.as_ptr(), cpu).add(idx), 0)
+            };
+        }
+    }
+
     /// The sum of counter `idx` over all possible CPUs.
     pub(crate) fn sum(&self, idx: usize) -> u64 {
         if idx >= N {

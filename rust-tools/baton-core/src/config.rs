@@ -171,6 +171,7 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::Stats => "missing attribute: stats\0",
         Attr::Counter => "missing attribute: counter\0",
         Attr::Count => "missing attribute: count\0",
+        Attr::ServiceStats => "missing attribute: service stats\0",
     }
 }
 
@@ -314,6 +315,16 @@ impl<T: Copy, const N: usize> Table<T, N> {
     /// The entries, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.slots.iter().flatten()
+    }
+
+    /// The entries with their slot numbers (`0..N`). A slot number is
+    /// stable while its entry exists, so per-entry state (counters) can be
+    /// kept in arrays indexed by it.
+    pub fn slots(&self) -> impl Iterator<Item = (usize, &T)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|t| (i, t)))
     }
 
     /// Number of entries.
@@ -598,6 +609,14 @@ impl Config {
             return Err(ConfigError::PolicyNeedsTcp);
         }
         Ok(policy)
+    }
+
+    /// The service a packet to `vip:port` over `protocol` belongs to, with
+    /// its slot number. The packet path calls this.
+    pub fn service_for(&self, vip: [u8; 4], port: u16, protocol: u8) -> Option<(usize, &Service)> {
+        self.services.slots().find(|(_, s)| {
+            s.key.vip == vip && s.key.port == port && s.key.protocol as u8 == protocol
+        })
     }
 
     /// The service with `key`.

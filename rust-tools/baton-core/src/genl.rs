@@ -119,6 +119,9 @@ numbered! {
         Counter = 17,
         /// u32: number of entries (in a table-size reply).
         Count = 18,
+        /// nest: one service's counters (multi-attr in a `StatsGet`
+        /// reply): `Vip`, `Port`, `Protocol` and `Counter` nests.
+        ServiceStats = 19,
     }
 }
 
@@ -133,7 +136,7 @@ numbered! {
 }
 
 /// The highest attribute number of [`Attr`].
-pub const ATTR_MAX: u16 = Attr::Count as u16;
+pub const ATTR_MAX: u16 = Attr::ServiceStats as u16;
 /// The highest attribute number of [`CounterAttr`].
 pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
 

@@ -708,3 +708,36 @@ proptest! {
         check_invariants(&c)?;
     }
 }
+
+#[test]
+fn service_for_finds_the_slot_of_a_packet() {
+    use baton_core::config::{Config, ServiceSpec};
+    let mut c = Config::new();
+    for port in [80u16, 443] {
+        c.service_new(&ServiceSpec {
+            vip: Some([203, 0, 113, 100]),
+            port: Some(port),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let (slot, svc) = c.service_for([203, 0, 113, 100], 443, 6).unwrap();
+    assert_eq!((slot, svc.key.port), (1, 443));
+    assert!(c.service_for([203, 0, 113, 100], 443, 17).is_none());
+    assert!(c.service_for([203, 0, 113, 101], 80, 6).is_none());
+    // Slots are stable: deleting the first service keeps the second's.
+    c.service_del(&ServiceSpec {
+        vip: Some([203, 0, 113, 100]),
+        port: Some(80),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        c.service_for([203, 0, 113, 100], 443, 6).map(|(s, _)| s),
+        Some(1)
+    );
+    assert_eq!(
+        c.services().slots().map(|(s, _)| s).collect::<Vec<_>>(),
+        vec![1]
+    );
+}

@@ -8,7 +8,8 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
 
 use crate::model::{
-    ConnAttr, ConnInfo, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceId, ServiceInfo,
+    ConnAttr, ConnInfo, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters, ServiceId,
+    ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -74,7 +75,7 @@ pub fn wire_type(a: Attr) -> WireType {
         Attr::Port => WireType::U16,
         Attr::Policy => WireType::String,
         Attr::KeyActive => WireType::Flag,
-        Attr::Stats | Attr::Counter => WireType::Nest,
+        Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
 }
 
@@ -441,9 +442,37 @@ pub fn decode_key(attrs: &RawAttrs) -> Result<KeyInfo, DecodeError> {
 
 /// A `StatsGet` reply: the counters of its `Stats` nest, in order.
 pub fn decode_stats(attrs: &RawAttrs) -> Result<Vec<Counter>, DecodeError> {
-    let stats = parse_attrs(need(attrs, Attr::Stats)?)?;
+    decode_counters(&parse_attrs(need(attrs, Attr::Stats)?)?)
+}
+
+/// A `StatsGet` reply: each `ServiceStats` nest (service and counters).
+pub fn decode_service_stats(attrs: &RawAttrs) -> Result<Vec<ServiceCounters>, DecodeError> {
     let mut out = Vec::new();
-    for (ty, payload) in &stats {
+    for (ty, payload) in attrs {
+        if *ty != Attr::ServiceStats as u16 {
+            continue;
+        }
+        let nest = parse_attrs(payload)?;
+        let vip: [u8; 4] = need(&nest, Attr::Vip)?
+            .try_into()
+            .map_err(|_| bad("Vip: expected 4 bytes"))?;
+        let raw = u8_of(need(&nest, Attr::Protocol)?, "Protocol")?;
+        out.push(ServiceCounters {
+            service: ServiceId {
+                vip: Ipv4Addr::from(vip),
+                port: u16_of(need(&nest, Attr::Port)?, "Port")?,
+                protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
+            },
+            counters: decode_counters(&nest)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The `Counter` nests among `attrs`, in order.
+fn decode_counters(attrs: &RawAttrs) -> Result<Vec<Counter>, DecodeError> {
+    let mut out = Vec::new();
+    for (ty, payload) in attrs {
         if *ty != Attr::Counter as u16 {
             continue;
         }

@@ -197,10 +197,14 @@ fn run(p: &Parsed) -> Result<(), Error> {
                     for c in decode_all(&r, codec::decode_stats)? {
                         v.extend(c);
                     }
+                    let mut s = Vec::new();
+                    for c in decode_all(&r, codec::decode_service_stats)? {
+                        s.extend(c);
+                    }
                     print(
                         p.json,
-                        || output::stats_table(&v),
-                        || output::stats_json(&v),
+                        || output::stats_table(&v, &s),
+                        || output::stats_json(&v, &s),
                     );
                 }
                 Show::Conns => {

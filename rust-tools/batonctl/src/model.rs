@@ -116,6 +116,15 @@ pub struct KeyInfo {
     pub active: bool,
 }
 
+/// One service's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceCounters {
+    /// The service.
+    pub service: ServiceId,
+    /// Its counters, in the kernel's order.
+    pub counters: Vec<Counter>,
+}
+
 /// One counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counter {

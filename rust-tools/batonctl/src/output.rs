@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::{ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, ServiceInfo};
+use crate::model::{ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, ServiceCounters, ServiceInfo};
 
 /// Interface name lookup (`if_indextoname`), injected for testing.
 pub type IfName<'a> = &'a dyn Fn(u32) -> Option<String>;
@@ -157,20 +157,53 @@ pub fn keys_json(keys: &[KeyInfo]) -> Value {
     json!(keys)
 }
 
-/// `stats`.
-pub fn stats_table(counters: &[Counter]) -> String {
+/// `stats`: the namespace's counters, then each service's.
+pub fn stats_table(counters: &[Counter], services: &[ServiceCounters]) -> String {
     let rows: Vec<Vec<String>> = counters
         .iter()
         .map(|c| vec![c.name.clone(), c.value.to_string()])
         .collect();
-    table(&["COUNTER", "VALUE"], &rows, &[1])
+    let mut out = table(&["COUNTER", "VALUE"], &rows, &[1]);
+    if !services.is_empty() {
+        let rows: Vec<Vec<String>> = services
+            .iter()
+            .flat_map(|s| {
+                s.counters
+                    .iter()
+                    .map(|c| vec![s.service.to_string(), c.name.clone(), c.value.to_string()])
+            })
+            .collect();
+        out.push('\n');
+        out += &table(&["SERVICE", "COUNTER", "VALUE"], &rows, &[2]);
+    }
+    out
 }
 
-/// `stats --json`: an object of counter name → value.
-pub fn stats_json(counters: &[Counter]) -> Value {
+fn counters_object(counters: &[Counter]) -> Map<String, Value> {
     let mut m = Map::new();
     for c in counters {
         m.insert(c.name.clone(), json!(c.value));
+    }
+    m
+}
+
+/// `stats --json`: an object of counter name → value; with services, also
+/// `"services"`: a list of `{vip, port, proto, counters}`.
+pub fn stats_json(counters: &[Counter], services: &[ServiceCounters]) -> Value {
+    let mut m = counters_object(counters);
+    if !services.is_empty() {
+        let list: Vec<Value> = services
+            .iter()
+            .map(|s| {
+                json!({
+                    "vip": s.service.vip.to_string(),
+                    "port": s.service.port,
+                    "proto": s.service.protocol.name(),
+                    "counters": Value::Object(counters_object(&s.counters)),
+                })
+            })
+            .collect();
+        m.insert("services".into(), Value::Array(list));
     }
     Value::Object(m)
 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::model::{
-    ConnAttr, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceId, ServiceInfo,
+    ConnAttr, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId, ServiceInfo,
 };
 use batonctl::output;
 
@@ -146,10 +146,42 @@ fn keys_output() {
 
 #[test]
 fn stats_output() {
-    golden("stats.txt", &output::stats_table(&counters()));
+    golden("stats.txt", &output::stats_table(&counters(), &[]));
     golden(
         "stats.json",
-        &output::json_text(&output::stats_json(&counters())),
+        &output::json_text(&output::stats_json(&counters(), &[])),
+    );
+}
+
+fn service_counters() -> Vec<ServiceCounters> {
+    vec![ServiceCounters {
+        service: ServiceId {
+            vip: Ipv4Addr::new(203, 0, 113, 100),
+            port: 80,
+            protocol: Protocol::Tcp,
+        },
+        counters: vec![
+            Counter {
+                name: "packets".into(),
+                value: 42,
+            },
+            Counter {
+                name: "tcp_syns".into(),
+                value: 3,
+            },
+        ],
+    }]
+}
+
+#[test]
+fn stats_with_services_output() {
+    golden(
+        "stats-services.txt",
+        &output::stats_table(&counters(), &service_counters()),
+    );
+    golden(
+        "stats-services.json",
+        &output::json_text(&output::stats_json(&counters(), &service_counters())),
     );
 }
 
@@ -180,7 +212,7 @@ fn json_is_valid_json() {
         output::peers_json(&peers()),
         output::services_json(&services()),
         output::keys_json(&keys()),
-        output::stats_json(&counters()),
+        output::stats_json(&counters(), &[]),
     ] {
         let text = output::json_text(&v);
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
