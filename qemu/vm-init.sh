@@ -2,8 +2,8 @@
 # PID 1 of every baton farm VM (see rust-tools/farm, the host side).
 #
 # The VM's root is the host's root filesystem, read-only over virtio-9p. This
-# script makes the writable bits (tmpfs on /run and /tmp, overlays on /etc
-# and /var), mounts its run directory (9p tag "farm") on /run/farm, configures
+# script makes the writable bits (tmpfs on /run, overlays on /etc, /var and
+# /tmp), mounts its run directory (9p tag "farm") on /run/farm, configures
 # hostname, NICs and routes from /run/farm/config, and then serves as the
 # command agent: it runs every command file the host drops into
 # /run/farm/cmd/ and writes the results to /run/farm/out/. The protocol is
@@ -29,8 +29,8 @@ mount_fs() {
   mount -t proc proc /proc || die "mount /proc"
   [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev || die "mount /dev"
   mount -n -a -T "$fstab" -O x-baton-early || die "early mounts"
-  mkdir -p /run/lock /run/user /run/overlay/{etc,var}/{upper,work} || die "mkdir in /run"
-  mount -n -a -T "$fstab" -O x-baton-overlay || die "overlays on /etc and /var"
+  mkdir -p /run/lock /run/user /run/overlay/{etc,var,tmp}/{upper,work} || die "mkdir in /run"
+  mount -n -a -T "$fstab" -O x-baton-overlay || die "overlays on /etc, /var and /tmp"
 }
 
 # The name of the interface with MAC $1.
