@@ -16,12 +16,17 @@
 //!
 //! [`as_str`]: error::ParseError::as_str
 
+pub mod auth;
 pub mod config;
+pub mod cookie;
 pub mod csum;
 pub mod error;
 pub mod ether;
 pub mod genl;
 pub mod ipv4;
 pub mod seq;
+pub mod siphash;
+pub mod synack;
 pub mod tcp;
 pub mod udp;
+pub mod wire;
