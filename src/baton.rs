@@ -22,6 +22,7 @@ mod wrap;
 pub mod baton_core;
 
 mod frames;
+mod frontend;
 mod netstate;
 mod nl;
 mod observer;

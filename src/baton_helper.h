@@ -39,17 +39,29 @@ int baton_skb_ifindex(const struct sk_buff *skb);
 struct net *baton_skb_dev_net(const struct sk_buff *skb);
 int baton_skb_mac_header_len(const struct sk_buff *skb);
 
+/* building and sending frames */
+struct sk_buff *baton_alloc_skb(unsigned int len);
+unsigned char *baton_skb_put(struct sk_buff *skb, unsigned int len);
+unsigned int baton_skb_tailroom(const struct sk_buff *skb);
+void baton_skb_prepare_xmit(struct sk_buff *skb, struct net_device *dev);
+int baton_dev_queue_xmit(struct sk_buff *skb);
+struct net_device *baton_skb_dev(const struct sk_buff *skb);
+
 /* net_device references */
 void baton_dev_hold(struct net_device *dev);
 void baton_dev_put(struct net_device *dev);
 struct net *baton_dev_net(const struct net_device *dev);
 int baton_dev_ifindex(const struct net_device *dev);
+unsigned int baton_dev_mtu(const struct net_device *dev);
+bool baton_dev_is_registered(const struct net_device *dev);
 struct net_device *baton_notifier_info_to_dev(void *ptr);
 
 /* timers and time */
 void baton_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *));
 unsigned long baton_jiffies(void);
 unsigned long baton_msecs_to_jiffies(unsigned int ms);
+u64 baton_boottime_secs(void);
+u32 baton_boottime_ms(void);
 
 /* per-CPU counters */
 void __percpu *baton_alloc_percpu(size_t size, size_t align);

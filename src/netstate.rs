@@ -9,15 +9,18 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 use crate::{
-    baton_core::config::Config,
+    baton_core::{config::Config, siphash::SipKey},
+    frontend::{self, FrontEnd},
     observer::{self, Ipv4Observer},
     stats::{ServiceStats, Stats},
     wrap::{
-        netdev::Net,
+        netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
         pernet::{with_state, PernetId, PernetState},
+        random_bytes,
         rcu::RcuBox,
+        Rtnl,
     },
 };
 
@@ -31,6 +34,33 @@ pub(crate) struct Shared {
     /// The configuration as the packet path sees it: a copy published with
     /// RCU after every change (readers take no lock).
     pub(crate) snapshot: RcuBox<Config>,
+    /// The SYN-cookie key (random per namespace and load).
+    pub(crate) cookie_key: SipKey,
+    /// Offset of our TCP timestamp clock (random, like Linux's per-
+    /// connection offsets, so uptime does not leak).
+    pub(crate) ts_offset: u32,
+}
+
+impl Shared {
+    /// Zeroed counters, an empty configuration, fresh random secrets.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Shared {
+                stats: Stats::new()?,
+                service_stats: ServiceStats::new()?,
+                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
+                cookie_key: random_bytes(),
+                ts_offset: u32::from_ne_bytes(random_bytes()),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+}
+
+/// The front-end hook and the interface it is attached to.
+struct FrontEndHook {
+    ifindex: u32,
+    _reg: netfilter::Registration<FrontEnd>,
 }
 
 /// Per-namespace state.
@@ -47,9 +77,51 @@ pub(crate) struct NetState {
     pub(crate) config: Mutex<Config>,
     /// What the packet path reads.
     pub(crate) shared: Arc<Shared>,
+    /// The front-end hook on the public interface, when there is one.
+    #[pin]
+    frontend: Mutex<Option<FrontEndHook>>,
 }
 
 impl NetState {
+    /// Attaches the front-end hook to the configured public interface, or
+    /// moves or detaches it, to match the configuration. Process context;
+    /// `rtnl_held` says whether the caller holds RTNL (device events do),
+    /// which keeps the device from going away meanwhile.
+    pub(crate) fn sync_frontend(&self, net: Net, rtnl_held: bool) -> Result {
+        let _rtnl = (!rtnl_held).then(Rtnl::lock);
+        let want = self.config.lock().node().map_or(0, |n| n.public_ifindex);
+        let mut hook = self.frontend.lock();
+        if hook.as_ref().map_or(0, |h| h.ifindex) == want {
+            return Ok(());
+        }
+        // Unregisters the old hook (and waits for it) first.
+        *hook = None;
+        let Some(dev) = i32::try_from(want)
+            .ok()
+            .filter(|&i| i != 0)
+            .and_then(|i| NetDevice::by_index(net, i))
+        else {
+            return Ok(());
+        };
+        if !dev.is_registered() {
+            return Ok(());
+        }
+        let reg = netfilter::Registration::new(
+            net,
+            HookPoint::NetdevIngress {
+                dev,
+                priority: frontend::PRIORITY,
+            },
+            FrontEnd::new(self.shared.clone()),
+        )?;
+        *hook = Some(FrontEndHook {
+            ifindex: want,
+            _reg: reg,
+        });
+        pr_info!("front-end attached to interface {}\n", want);
+        Ok(())
+    }
+
     /// Applies `f` to the configuration; when it succeeds, publishes the
     /// new configuration to the packet path and returns `f`'s value.
     /// Process context (publishing waits for an RCU grace period).
@@ -113,20 +185,17 @@ impl NetdevHandler for InterfaceWatch {
                 "interface {} went away: its role is now unassigned\n",
                 ifindex
             );
+            // RTNL is held by the notifier chain.
+            if let Some(Err(e)) = with_state::<NetState, _>(net, |s| s.sync_frontend(net, true)) {
+                pr_warn!("front-end hook not updated: {:?}\n", e);
+            }
         }
     }
 }
 
 impl PernetState for NetState {
     fn new(net: Net) -> Result<Pin<KBox<Self>>> {
-        let shared = Arc::new(
-            Shared {
-                stats: Stats::new()?,
-                service_stats: ServiceStats::new()?,
-                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
-            },
-            GFP_KERNEL,
-        )?;
+        let shared = Shared::new()?;
         let ipv4 = netfilter::Registration::new(
             net,
             HookPoint::Ipv4PreRouting {
@@ -139,6 +208,7 @@ impl PernetState for NetState {
                 _ipv4: ipv4,
                 config <- new_mutex!(Config::new(), "baton::config"),
                 shared,
+                frontend <- new_mutex!(None, "baton::frontend"),
             }),
             GFP_KERNEL,
         )

@@ -17,7 +17,7 @@ use kernel::prelude::*;
 use crate::{
     baton_core::{
         config::{Config, ConfigError},
-        genl::{limits, Attr, Cmd, FAMILY_NAME_NUL, FAMILY_VERSION},
+        genl::{Attr, Cmd, FAMILY_NAME_NUL, FAMILY_VERSION},
     },
     netstate::NetState,
     wrap::{
@@ -28,27 +28,29 @@ use crate::{
 };
 
 /// The request policy: the type of every attribute of `Attr`, in number
-/// order (attribute `i + 1` is entry `i`).
+/// order (attribute `i + 1` is entry `i`). Lengths of variable-size
+/// attributes are left to the configuration rules, whose refusals name the
+/// limit (the core's own would only say "failed policy validation").
 const ATTR_TYPES: [AttrType; 19] = [
-    AttrType::U32,                                    // NodeId
-    AttrType::U32,                                    // PublicIfindex
-    AttrType::U32,                                    // RedistIfindex
-    AttrType::U32,                                    // SyncIfindex
-    AttrType::U32,                                    // PeerId
-    AttrType::Binary(6),                              // Mac
-    AttrType::U32,                                    // Weight
-    AttrType::U8,                                     // AdminState
-    AttrType::U32,                                    // Vip
-    AttrType::U16,                                    // Port
-    AttrType::U8,                                     // Protocol
-    AttrType::String(limits::POLICY_NAME_MAX as u16), // Policy
-    AttrType::U32,                                    // KeyId
-    AttrType::Binary(limits::KEY_SECRET_MAX as u16),  // KeySecret
-    AttrType::Flag,                                   // KeyActive
-    AttrType::Nested,                                 // Stats (replies only)
-    AttrType::Nested,                                 // Counter (replies only)
-    AttrType::U32,                                    // Count
-    AttrType::Nested,                                 // ServiceStats (replies only)
+    AttrType::U32,       // NodeId
+    AttrType::U32,       // PublicIfindex
+    AttrType::U32,       // RedistIfindex
+    AttrType::U32,       // SyncIfindex
+    AttrType::U32,       // PeerId
+    AttrType::Binary(0), // Mac (length: config rules)
+    AttrType::U32,       // Weight
+    AttrType::U8,        // AdminState
+    AttrType::U32,       // Vip
+    AttrType::U16,       // Port
+    AttrType::U8,        // Protocol
+    AttrType::String(0), // Policy (name: config rules)
+    AttrType::U32,       // KeyId
+    AttrType::Binary(0), // KeySecret (length: config rules)
+    AttrType::Flag,      // KeyActive
+    AttrType::Nested,    // Stats (replies only)
+    AttrType::Nested,    // Counter (replies only)
+    AttrType::U32,       // Count
+    AttrType::Nested,    // ServiceStats (replies only)
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());

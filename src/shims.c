@@ -19,15 +19,27 @@ int baton_skb_ifindex(const struct sk_buff *skb) { return skb->dev ? skb->dev->i
 struct net *baton_skb_dev_net(const struct sk_buff *skb) { return skb->dev ? dev_net(skb->dev) : NULL; }
 int baton_skb_mac_header_len(const struct sk_buff *skb) { return skb_mac_header_len(skb); }
 
+struct sk_buff *baton_alloc_skb(unsigned int len) { return alloc_skb(len, GFP_ATOMIC); }
+unsigned char *baton_skb_put(struct sk_buff *skb, unsigned int len) { return skb_put(skb, len); }
+unsigned int baton_skb_tailroom(const struct sk_buff *skb) { return skb_tailroom(skb); }
+/* What dev_queue_xmit() expects of a frame built from its Ethernet header on. */
+void baton_skb_prepare_xmit(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; skb->protocol = htons(ETH_P_IP); skb_reset_mac_header(skb); skb_set_network_header(skb, ETH_HLEN); }
+int baton_dev_queue_xmit(struct sk_buff *skb) { return dev_queue_xmit(skb); }
+struct net_device *baton_skb_dev(const struct sk_buff *skb) { return skb->dev; }
+
 void baton_dev_hold(struct net_device *dev) { dev_hold(dev); }
 void baton_dev_put(struct net_device *dev) { dev_put(dev); }
 struct net *baton_dev_net(const struct net_device *dev) { return dev_net(dev); }
 int baton_dev_ifindex(const struct net_device *dev) { return dev->ifindex; }
+unsigned int baton_dev_mtu(const struct net_device *dev) { return READ_ONCE(dev->mtu); }
+bool baton_dev_is_registered(const struct net_device *dev) { return dev->reg_state == NETREG_REGISTERED; }
 struct net_device *baton_notifier_info_to_dev(void *ptr) { return netdev_notifier_info_to_dev(ptr); }
 
 void baton_timer_setup(struct timer_list *timer, void (*fn)(struct timer_list *)) { timer_setup(timer, fn, 0); }
 unsigned long baton_jiffies(void) { return jiffies; }
 unsigned long baton_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
+u64 baton_boottime_secs(void) { return ktime_get_boottime_seconds(); }
+u32 baton_boottime_ms(void) { return (u32)ktime_to_ms(ktime_get_boottime()); }
 
 void __percpu *baton_alloc_percpu(size_t size, size_t align) { return __alloc_percpu(size, align); }
 void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val) { this_cpu_add(base[idx], val); }

@@ -52,6 +52,13 @@ stats! {
     FramesRejectedNoKey => "frames_rejected_no_key",
     /// Frames rejected because they are too short to carry a header.
     FramesRejectedShort => "frames_rejected_short",
+    /// IPv4 packets seen by the front-end at the public interface's ingress.
+    FrontendPackets => "frontend_packets",
+    /// SYNs to a service answered with a SYN-cookie SYN-ACK.
+    SynsAnswered => "syns_answered",
+    /// SYN-ACKs that could not be allocated or queued (the SYN is dropped;
+    /// the client retries).
+    SynAckFailed => "synack_failed",
 }
 
 const NSTATS: usize = Stat::ALL.len();
@@ -111,8 +118,10 @@ macro_rules! service_stats {
 service_stats! {
     /// IPv4 packets to the service (VIP, port, protocol).
     Packets => "packets",
-    /// TCP SYNs (without ACK) to the service.
+    /// TCP SYNs (without ACK) to the service, seen at IPv4 pre-routing.
     Syns => "tcp_syns",
+    /// SYNs to the service answered by the front-end.
+    SynsAnswered => "syns_answered",
 }
 
 const NSERVICES: usize = crate::baton_core::genl::limits::SERVICES_MAX;

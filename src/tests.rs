@@ -17,8 +17,8 @@ use crate::{
     netstate::{NetState, Shared},
     nl::config_error,
     observer::Ipv4Observer,
-    stats::{ServiceStat, ServiceStats, Stat, Stats},
-    wrap::{genl::AttrBuilder, pernet::with_state, rcu::RcuBox},
+    stats::{ServiceStat, Stat, Stats},
+    wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
         kunit::{kassert, kassert_eq, kunit_suite, Test},
         netdev::{Net, NetDevice},
@@ -115,16 +115,7 @@ fn with_ip_checksum(mut p: [u8; 60]) -> [u8; 60] {
 }
 
 fn new_shared(t: &Test) -> Option<Arc<Shared>> {
-    let shared = (|| -> Result<Arc<Shared>> {
-        Ok(Arc::new(
-            Shared {
-                stats: Stats::new()?,
-                service_stats: ServiceStats::new()?,
-                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
-            },
-            GFP_KERNEL,
-        )?)
-    })();
+    let shared = Shared::new();
     if shared.is_err() {
         t.fail(file!(), line!(), format_args!("allocation failed"));
     }

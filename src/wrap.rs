@@ -30,3 +30,42 @@ pub(crate) fn sleep_ms(ms: u32) {
     // process-context configuration and test code.
     unsafe { crate::bindings::msleep(ms) };
 }
+
+/// `N` random bytes from the kernel's CSPRNG.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // SAFETY: `buf` is writable for `N` bytes.
+    unsafe { crate::bindings::get_random_bytes(buf.as_mut_ptr().cast(), N) };
+    buf
+}
+
+/// Seconds since boot (monotonic, counts suspend).
+pub(crate) fn boottime_secs() -> u64 {
+    // SAFETY: reads a clock; any context.
+    unsafe { crate::bindings::baton_boottime_secs() }
+}
+
+/// Milliseconds since boot, truncated to 32 bits (a TCP timestamp clock).
+pub(crate) fn boottime_ms() -> u32 {
+    // SAFETY: reads a clock; any context.
+    unsafe { crate::bindings::baton_boottime_ms() }
+}
+
+/// The RTNL lock, held until dropped. Process context only.
+pub(crate) struct Rtnl(());
+
+impl Rtnl {
+    /// Takes the RTNL lock (sleeps).
+    pub(crate) fn lock() -> Self {
+        // SAFETY: process context (caller's contract); released in `drop`.
+        unsafe { crate::bindings::rtnl_lock() };
+        Rtnl(())
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: taken in `lock`.
+        unsafe { crate::bindings::rtnl_unlock() };
+    }
+}

@@ -10,9 +10,11 @@ use crate::{
         config::{ConfigError, Node, NodeSpec},
         genl::{Attr, Cmd},
     },
+    netstate::NetState,
     wrap::{
         genl::{Attrs, NlError, Request},
         netdev::{Net, NetDevice},
+        pernet::with_state,
     },
 };
 
@@ -48,20 +50,31 @@ fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
     Ok(())
 }
 
+/// Moves the front-end hook to the (new) public interface.
+fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
+    let net = req.net();
+    with_state::<NetState, _>(net, |s| s.sync_frontend(net, false))
+        .unwrap_or(Ok(()))
+        .map_err(NlError::from)
+}
+
 pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
     let spec = spec(&req.attrs());
     check_interfaces(req.net(), &spec)?;
-    change(req, |c| c.node_new(&spec))
+    change(req, |c| c.node_new(&spec))?;
+    sync_frontend(req)
 }
 
 pub(super) fn set(req: &Request<'_>) -> Result<(), NlError> {
     let spec = spec(&req.attrs());
     check_interfaces(req.net(), &spec)?;
-    change(req, |c| c.node_set(&spec))
+    change(req, |c| c.node_set(&spec))?;
+    sync_frontend(req)
 }
 
 pub(super) fn del(req: &Request<'_>) -> Result<(), NlError> {
-    change(req, |c| c.node_del())
+    change(req, |c| c.node_del())?;
+    sync_frontend(req)
 }
 
 pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {

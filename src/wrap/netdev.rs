@@ -97,6 +97,13 @@ impl NetDevice {
         unsafe { b::baton_dev_ifindex(self.ptr.as_ptr()) }
     }
 
+    /// Whether the device is registered (not on its way out). Stable while
+    /// the RTNL lock is held.
+    pub(crate) fn is_registered(&self) -> bool {
+        // SAFETY: `ptr` is valid by the type invariant.
+        unsafe { b::baton_dev_is_registered(self.ptr.as_ptr()) }
+    }
+
     /// The namespace the device belongs to.
     pub(crate) fn net(&self) -> Net {
         // SAFETY: `ptr` is valid by the type invariant.

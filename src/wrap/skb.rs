@@ -121,3 +121,80 @@ impl SkBuff<'_> {
         }
     }
 }
+
+/// A socket buffer we built and own: freed on drop unless sent.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid `sk_buff` that nothing else references.
+pub(crate) struct OwnedSkb {
+    ptr: NonNull<b::sk_buff>,
+}
+
+// SAFETY: an unshared skb may move between contexts.
+unsafe impl Send for OwnedSkb {}
+
+impl OwnedSkb {
+    /// Allocates room for a `len`-byte frame (atomic allocation: usable on
+    /// the packet path). `None` when memory is short.
+    pub(crate) fn new(len: usize) -> Option<Self> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: plain allocation; null on failure.
+        let ptr = NonNull::new(unsafe { b::baton_alloc_skb(len) })?;
+        // INVARIANT: freshly allocated, ours alone.
+        Some(Self { ptr })
+    }
+
+    /// Appends `data` to the frame. `None` (and nothing appended) if it does
+    /// not fit the allocation.
+    pub(crate) fn append(&mut self, data: &[u8]) -> Option<()> {
+        let skb = self.ptr.as_ptr();
+        let len = u32::try_from(data.len()).ok()?;
+        // SAFETY: `skb` is valid and ours (type invariant); we check the
+        // tailroom (`end - tail`) before `skb_put`, which would BUG() past it.
+        unsafe {
+            if b::baton_skb_tailroom(skb) < len {
+                return None;
+            }
+            let dst = b::baton_skb_put(skb, len);
+            core::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        }
+        Some(())
+    }
+}
+
+impl Drop for OwnedSkb {
+    fn drop(&mut self) {
+        // SAFETY: we own the skb (type invariant) and it was not sent.
+        unsafe { b::baton_kfree_skb(self.ptr.as_ptr()) };
+    }
+}
+
+impl SkBuff<'_> {
+    /// Sends `frame` (an Ethernet frame carrying IPv4) out of the device
+    /// this packet arrived on. Returns whether the device queued it.
+    pub(crate) fn reply(&self, frame: OwnedSkb) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); the device of a packet
+        // being received stays registered during the hook.
+        let dev = unsafe { b::baton_skb_dev(self.ptr.as_ptr()) };
+        if dev.is_null() {
+            return false;
+        }
+        let skb = frame.ptr.as_ptr();
+        core::mem::forget(frame);
+        // SAFETY: we own `skb`; `dev_queue_xmit` consumes it whatever it
+        // returns.
+        unsafe {
+            b::baton_skb_prepare_xmit(skb, dev);
+            b::baton_dev_queue_xmit(skb) == 0
+        }
+    }
+
+    /// The MTU of the device this packet arrived on.
+    pub(crate) fn dev_mtu(&self) -> Option<u32> {
+        // SAFETY: as in `reply`.
+        let dev = unsafe { b::baton_skb_dev(self.ptr.as_ptr()) };
+        // SAFETY: a non-null device of a packet being received is valid.
+        (!dev.is_null()).then(|| unsafe { b::baton_dev_mtu(dev) })
+    }
+}
