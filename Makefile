@@ -60,6 +60,7 @@ lint:
 check: deps kernel
 	$(MAKE) lint host-test
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
+	$(CARGO) build --quiet --release -p batonctl
 	$(XTASK) check --kernel $$($(ROOT)/scripts/build-kernel.sh debug) \
 	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh debug))/baton.ko
 

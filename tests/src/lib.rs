@@ -5,6 +5,7 @@
 //! Every scenario boots what it needs, checks, ends with the kernel-log
 //! check (`Farm::assert_dmesg_clean`) and shuts its VMs down.
 
+pub mod batonctl;
 pub mod context;
 pub mod ktap;
 pub mod module;

@@ -28,6 +28,7 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 pub struct Conn {
     sock: NlSocketHandle,
     family: u16,
+    name: String,
     seq: u32,
 }
 
@@ -74,6 +75,7 @@ impl Conn {
         let mut conn = Conn {
             sock,
             family: codec::ctrl::GENL_ID_CTRL,
+            name: name.to_string(),
             seq: 0,
         };
         let replies = match conn.exchange(&codec::ctrl::get_family(name), false) {
@@ -97,8 +99,29 @@ impl Conn {
 
     /// Sends `req` and returns the generic netlink payload of every reply
     /// message (none for a plain ack).
+    ///
+    /// A module being unloaded since [`Conn::open`] is [`Error::NotLoaded`]
+    /// too, not a confusing errno: the generic netlink core refuses a dump
+    /// with a bare `EPROTONOSUPPORT` while the module is going away (it
+    /// cannot take a reference on it), and any request with a bare `ENOENT`
+    /// once the family is unregistered.
     pub fn transact(&mut self, req: &Request) -> Result<Vec<Vec<u8>>, Error> {
-        self.exchange(&req.encode(), req.dump)
+        match self.exchange(&req.encode(), req.dump) {
+            Err(Error::Kernel { errno, msg: None })
+                if errno == libc::EPROTONOSUPPORT && req.dump =>
+            {
+                Err(Error::NotLoaded)
+            }
+            Err(Error::Kernel { errno, msg: None })
+                if errno == libc::ENOENT && self.family != codec::ctrl::GENL_ID_CTRL =>
+            {
+                match Self::open_family(&self.name) {
+                    Err(Error::NotLoaded) => Err(Error::NotLoaded),
+                    _ => Err(Error::Kernel { errno, msg: None }),
+                }
+            }
+            r => r,
+        }
     }
 
     /// Sends a raw generic netlink payload (`genlmsghdr` + attributes) to

@@ -1,6 +1,8 @@
 //! The registry of named farm scenarios.
 
+mod control_plane;
 mod farm_smoke;
+mod frontend_syn;
 mod harness_selftest;
 mod kunit_baton;
 
@@ -20,7 +22,7 @@ pub struct Scenario {
 }
 
 /// The scenarios `xtask check` runs when none is named, in order.
-pub const DEFAULT: &[&str] = &["kunit_baton", "farm_smoke"];
+pub const DEFAULT: &[&str] = &["kunit_baton", "farm_smoke", "control_plane", "frontend_syn"];
 
 /// Every scenario.
 pub const ALL: &[Scenario] = &[
@@ -34,6 +36,20 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: boots, baton loads on every node, the four networks connect \
                 their members and only them, rmmod is clean, clean dmesg everywhere",
         run: farm_smoke::run,
+    },
+    Scenario {
+        name: "control_plane",
+        about: "whole farm: batonctl apply/read back/change/delete on every node, counters \
+                move with traffic, invalid and non-admin requests refused with state unchanged, \
+                rmmod under a batonctl loop, per-namespace config, clean dmesg/kmemleak",
+        run: control_plane::run,
+    },
+    Scenario {
+        name: "frontend_syn",
+        about: "client + router + node1: node1's front-end answers the handshake to the VIP \
+                itself (SYN-cookie SYN-ACK with MSS, SACK, timestamps, window scale), counted; \
+                without a service or public role the kernel refuses",
+        run: frontend_syn::run,
     },
     Scenario {
         name: "harness_selftest",
