@@ -6,30 +6,33 @@ use kernel::prelude::*;
 
 use crate::wrap::percpu::PerCpuCounters;
 
-macro_rules! stats {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
-        /// One counter.
+/// Declares an enum of counters with their operator-visible names.
+macro_rules! counters {
+    ($(#[$edoc:meta])* $enum:ident { $($(#[$doc:meta])* $variant:ident => $name:literal,)* }) => {
+        $(#[$edoc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[repr(usize)]
-        pub(crate) enum Stat {
+        pub(crate) enum $enum {
             $($(#[$doc])* $variant,)*
         }
 
-        impl Stat {
+        impl $enum {
             /// Every counter, in index order.
-            pub(crate) const ALL: &'static [Stat] = &[$(Stat::$variant,)*];
+            pub(crate) const ALL: &'static [$enum] = &[$($enum::$variant,)*];
 
             /// The counter's name as operators see it.
             pub(crate) fn name(self) -> &'static str {
                 match self {
-                    $(Stat::$variant => $name,)*
+                    $($enum::$variant => $name,)*
                 }
             }
         }
     };
 }
 
-stats! {
+counters! {
+    /// One counter of a namespace.
+    Stat {
     /// IPv4 packets seen at pre-routing.
     Ipv4Packets => "ipv4_packets",
     /// TCP segments among them.
@@ -59,7 +62,7 @@ stats! {
     /// SYN-ACKs that could not be allocated or queued (the SYN is dropped;
     /// the client retries).
     SynAckFailed => "synack_failed",
-}
+}}
 
 const NSTATS: usize = Stat::ALL.len();
 
@@ -92,37 +95,16 @@ impl Stats {
     }
 }
 
-macro_rules! service_stats {
-    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
-        /// One per-service counter.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        #[repr(usize)]
-        pub(crate) enum ServiceStat {
-            $($(#[$doc])* $variant,)*
-        }
-
-        impl ServiceStat {
-            /// Every per-service counter, in index order.
-            pub(crate) const ALL: &'static [ServiceStat] = &[$(ServiceStat::$variant,)*];
-
-            /// The counter's name as operators see it.
-            pub(crate) fn name(self) -> &'static str {
-                match self {
-                    $(ServiceStat::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-service_stats! {
+counters! {
+    /// One per-service counter.
+    ServiceStat {
     /// IPv4 packets to the service (VIP, port, protocol).
     Packets => "packets",
     /// TCP SYNs (without ACK) to the service, seen at IPv4 pre-routing.
     Syns => "tcp_syns",
     /// SYNs to the service answered by the front-end.
     SynsAnswered => "syns_answered",
-}
+}}
 
 const NSERVICES: usize = crate::baton_core::genl::limits::SERVICES_MAX;
 const NSVCSTATS: usize = ServiceStat::ALL.len();

@@ -38,29 +38,11 @@ impl<'a> Ipv4Packet<'a> {
     /// Parses the IPv4 header at the start of `buf`. Bytes beyond the total
     /// length (e.g. Ethernet padding) are ignored.
     pub fn parse(buf: &'a [u8]) -> Result<Self, ParseError> {
-        let fixed = buf
-            .first_chunk::<IPV4_MIN_HLEN>()
-            .ok_or(ParseError::Truncated)?;
-        if fixed[0] >> 4 != 4 {
-            return Err(ParseError::BadVersion);
+        let p = Self::parse_prefix(buf)?;
+        if usize::from(p.total_len()) > buf.len() {
+            return Err(ParseError::Truncated);
         }
-        let hlen = usize::from(fixed[0] & 0x0f) * 4;
-        if hlen < IPV4_MIN_HLEN {
-            return Err(ParseError::BadHeaderLength);
-        }
-        let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
-        if total < hlen {
-            return Err(ParseError::BadTotalLength);
-        }
-        let packet = buf.get(..total).ok_or(ParseError::Truncated)?;
-        let (header, payload) = packet.split_at_checked(hlen).ok_or(ParseError::Truncated)?;
-        let options = header.get(IPV4_MIN_HLEN..).unwrap_or(&[]);
-        Ok(Ipv4Packet {
-            fixed,
-            header,
-            options,
-            payload,
-        })
+        Ok(p)
     }
 
     /// Like [`Ipv4Packet::parse`], for a buffer that holds only the start of
