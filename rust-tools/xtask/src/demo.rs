@@ -187,12 +187,26 @@ fn show_control_plane(farm: &Farm, batonctl: &std::path::Path) -> Result<()> {
         println!("      $ batonctl peer add id 2 mac 52:54:00:03:00:0c -> {l}");
     }
 
-    heading("Counters move with traffic (client -> node1's public address)");
+    heading("node1's front-end answers the handshake to the VIP itself");
     let client = farm.vm("client")?;
+    first.sh("ip addr add 203.0.113.100/32 dev public")?;
+    let handshake = client.sh(
+        "tcpdump -i internet -n -v -l -c 2 'host 203.0.113.100 and tcp[tcpflags] & tcp-syn != 0' \
+           > /tmp/syn.txt 2>/dev/null & sleep 2; \
+         python3 -c \"import socket; socket.create_connection(('203.0.113.100', 80), timeout=3); \
+print('connect() to 203.0.113.100:80 completed (nothing listens there: baton answered)')\" \
+           || echo 'connect() failed'; sleep 1; kill %1 2>/dev/null; wait; \
+         grep -A1 '203.0.113.100.80 >' /tmp/syn.txt | tr -s ' ' | tr '\\n' ' '; echo",
+    )?;
+    for l in handshake.lines() {
+        println!("   {}", l.trim());
+    }
+
+    heading("Counters move with traffic (client -> node1)");
     client.sh("ping -c 3 -i 0.2 -W 1 203.0.113.11 >/dev/null; for i in 1 2 3; do timeout 2 bash -c 'exec 3<>/dev/tcp/203.0.113.11/80' 2>/dev/null; done; true")?;
     println!("   {} $ batonctl stats   (non-zero counters)", nodes[0]);
     for l in first
-        .sh(&format!("{b} stats | awk 'NR==1 || $2 != 0'"))?
+        .sh(&format!("{b} stats | awk 'NR==1 || $NF != 0'"))?
         .lines()
     {
         println!("      {l}");
