@@ -66,9 +66,16 @@ impl FrontEnd {
         ))
     }
 
-    fn answer(&self, skb: &mut SkBuff<'_>, slot: usize) -> Verdict {
-        let stats = &self.shared.stats;
-        let mtu = skb.dev_mtu().unwrap_or(1500);
+    /// Builds the SYN-ACK answering the SYN whose headers are `headers`
+    /// into `frame`; returns its length, or the verdict for the SYN when
+    /// there is nothing to send.
+    fn build_synack(
+        &self,
+        eth: &[u8; 14],
+        headers: &[u8],
+        mtu: u32,
+        frame: &mut [u8; SYNACK_MAX_LEN],
+    ) -> Result<usize, Verdict> {
         let params = SynAckParams {
             key: self.shared.cookie_key,
             now_secs: boottime_secs(),
@@ -77,41 +84,14 @@ impl FrontEnd {
             our_wscale: OUR_WSCALE,
             window: u16::MAX,
         };
-        let mut frame = [0u8; SYNACK_MAX_LEN];
-        let want = skb.len().min(MAX_HEADERS);
-        let Some(eth) = skb
-            .mac_header()
-            .and_then(|m| m.first_chunk::<14>())
-            .copied()
-        else {
-            return Verdict::Accept;
-        };
-        let Some(headers) = skb.header(want) else {
-            return Verdict::Accept;
-        };
-        let len = match answer_syn(&eth, headers, &params, &mut frame) {
-            Ok(a) => a.len,
+        match answer_syn(eth, headers, &params, frame) {
+            Ok(a) => Ok(a.len),
             Err(NotASyn::Malformed) => {
-                stats.inc(Stat::MalformedTcp);
-                return Verdict::Drop;
+                self.shared.stats.inc(Stat::MalformedTcp);
+                Err(Verdict::Drop)
             }
-            Err(_) => return Verdict::Accept,
-        };
-        let sent = OwnedSkb::new(len).and_then(|mut out| {
-            out.append(frame.get(..len)?)?;
-            Some(skb.reply(out))
-        });
-        match sent {
-            Some(true) => {
-                stats.inc(Stat::SynsAnswered);
-                self.shared
-                    .service_stats
-                    .inc(slot, ServiceStat::SynsAnswered);
-            }
-            // Dropping the SYN is right either way: the client retries.
-            _ => stats.inc(Stat::SynAckFailed),
+            Err(_) => Err(Verdict::Accept),
         }
-        Verdict::Drop
     }
 }
 
@@ -122,13 +102,37 @@ impl Hook for FrontEnd {
         }
         self.shared.stats.inc(Stat::FrontendPackets);
         let want = skb.len().min(MAX_HEADERS);
-        let Some((slot, syn)) = skb.header(want).and_then(|h| self.classify(h)) else {
+        let Some((slot, true)) = skb.header(want).and_then(|h| self.classify(h)) else {
             return Verdict::Accept;
         };
-        if syn {
-            self.answer(skb, slot)
-        } else {
-            Verdict::Accept
+        // Only SYNs to a service get here. `header()` has made the headers
+        // linear, so they are read again without another pull.
+        let (Some(eth), Some(headers)) = (
+            skb.mac_header().and_then(|m| m.first_chunk::<14>()),
+            skb.linear().get(..want),
+        ) else {
+            return Verdict::Accept;
+        };
+        let mtu = skb.dev_mtu().unwrap_or(1500);
+        let mut frame = [0u8; SYNACK_MAX_LEN];
+        let len = match self.build_synack(eth, headers, mtu, &mut frame) {
+            Ok(len) => len,
+            Err(verdict) => return verdict,
+        };
+        let sent = OwnedSkb::new(len).and_then(|mut out| {
+            out.append(frame.get(..len)?)?;
+            Some(skb.reply(out))
+        });
+        match sent {
+            Some(true) => {
+                self.shared.stats.inc(Stat::SynsAnswered);
+                self.shared
+                    .service_stats
+                    .inc(slot, ServiceStat::SynsAnswered);
+            }
+            // Dropping the SYN is right either way: the client retries.
+            _ => self.shared.stats.inc(Stat::SynAckFailed),
         }
+        Verdict::Drop
     }
 }

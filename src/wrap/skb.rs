@@ -73,18 +73,15 @@ impl SkBuff<'_> {
     /// The bytes of the linear area, starting at `skb->data`.
     pub(crate) fn linear(&self) -> &[u8] {
         let skb = self.ptr.as_ptr();
-        // SAFETY: `ptr` is valid by the type invariant; `data` points to at
-        // least `skb_headlen()` initialised bytes, which stay in place while
-        // the returned borrow of `self` lives (only `&mut self` methods can
-        // reallocate the head).
-        unsafe {
-            let len = b::baton_skb_headlen(skb) as usize;
-            let data = (*skb).data;
-            if data.is_null() || len == 0 {
-                return &[];
-            }
-            core::slice::from_raw_parts(data, len)
+        // SAFETY: `ptr` is valid by the type invariant.
+        let (data, len) = unsafe { ((*skb).data, b::baton_skb_headlen(skb) as usize) };
+        if data.is_null() || len == 0 {
+            return &[];
         }
+        // SAFETY: `data` points to `skb_headlen()` initialised bytes, which
+        // stay in place while the returned borrow of `self` lives (only
+        // `&mut self` methods can reallocate the head).
+        unsafe { core::slice::from_raw_parts(data, len) }
     }
 
     /// The first `len` bytes from `skb->data`, pulled into the linear area
