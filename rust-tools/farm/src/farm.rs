@@ -109,7 +109,55 @@ impl Farm {
     /// Creates the namespace, bridges and taps, starts every VM and waits
     /// until all are ready (or one fails, or `timeouts.boot` passes).
     /// Stale namespaces of dead harness processes are swept first.
+    ///
+    /// A kernel that reports a problem (KASAN, WARN, …) while booting, before
+    /// any scenario has run or loaded baton, is not baton's doing: the farm is
+    /// stopped and booted once more, the report logged and kept in the first
+    /// run directory. A second boot with a report fails.
     pub fn boot(cfg: &FarmConfig) -> Result<Farm> {
+        let farm = Self::boot_once(cfg)?;
+        let findings = farm.boot_findings();
+        if findings.is_empty() {
+            return Ok(farm);
+        }
+        crate::log(&format!(
+            "kernel reported a problem while booting (before any test step; console logs kept in {}), booting the farm again:\n{}",
+            farm.run_dir.display(),
+            list(&findings)
+        ));
+        farm.shutdown();
+        let farm = Self::boot_once(cfg)?;
+        let findings = farm.boot_findings();
+        if findings.is_empty() {
+            return Ok(farm);
+        }
+        crate::bail!(
+            "kernel reported a problem while booting, twice:\n{}",
+            list(&findings)
+        )
+    }
+
+    /// Suspicious lines in the serial consoles so far.
+    fn boot_findings(&self) -> Vec<crate::dmesg::Finding> {
+        let mut f = Vec::new();
+        for vm in &self.vms {
+            let text = fs::read(vm.console_log())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            f.extend(
+                crate::dmesg::suspicious_lines(&text)
+                    .into_iter()
+                    .map(|l| crate::dmesg::Finding {
+                        vm: vm.name().to_string(),
+                        source: "console",
+                        text: l,
+                    }),
+            );
+        }
+        f
+    }
+
+    fn boot_once(cfg: &FarmConfig) -> Result<Farm> {
         cleanup::install_signal_handler();
         for n in netns::sweep_stale() {
             crate::log(&format!("deleted stale namespace {n}"));
@@ -348,4 +396,9 @@ fn copy_module(module: &Path, run_dir: &Path) -> Result<PathBuf> {
     let dst = run_dir.join(name);
     fs::copy(module, &dst).with_context(|| format!("copy module {}", module.display()))?;
     Ok(dst)
+}
+
+fn list(findings: &[crate::dmesg::Finding]) -> String {
+    let l: Vec<String> = findings.iter().map(|f| format!("  {f}")).collect();
+    l.join("\n")
 }
