@@ -25,6 +25,7 @@ pub mod error;
 pub mod ether;
 pub mod genl;
 pub mod ipv4;
+pub mod policy;
 pub mod seq;
 pub mod siphash;
 pub mod synack;

@@ -1,0 +1,270 @@
+//! Choosing the node that serves a new connection, by the service's
+//! [`Policy`].
+//!
+//! The candidates are the configured peers whose admin state is
+//! [`AdminState::Active`] and whose id is not in the request's `exclude`
+//! list (peers already tried for this connection, when a handoff failed
+//! and is retried). With no candidate, or with [`Policy::Local`], the
+//! connection is served locally ([`Choice::Local`]). This node itself is
+//! never a candidate of the other policies.
+//!
+//! * [`Policy::RoundRobin`]: the candidates in peer-slot order (the order
+//!   [`Table::slots`] gives, which is creation order with reuse of deleted
+//!   slots), one after the other; the cursor is the slot after the last
+//!   choice, so a drained or excluded peer is skipped and the cycle goes
+//!   on after it.
+//! * [`Policy::WeightedRoundRobin`]: nginx's smooth weighted round robin.
+//!   Each pick adds every candidate's weight to its current weight, picks
+//!   the largest current weight (the first in slot order on a tie) and
+//!   subtracts the candidates' total weight from the winner's. Over a
+//!   period of `total` picks each peer is chosen exactly `weight` times,
+//!   interleaved (weights 5, 1, 1 give a a b a c a a). The current weights
+//!   live in [`PolicyState`], per peer slot. When the set of active peers
+//!   or one of their weights changes (a peer drained, undrained, added,
+//!   deleted, reweighted), every current weight restarts from zero, so the
+//!   new distribution is exact from the next period on. Excluding a peer
+//!   for a retry does not restart them: that pick runs over the others
+//!   only, which shifts the sequence slightly; the long-run shares stay
+//!   the weights.
+//! * [`Policy::Hash`]: rendezvous (highest random weight) hashing. The
+//!   client's address and port are hashed once with SipHash-2-4 under the
+//!   service's secret key; each candidate's score mixes that hash with the
+//!   candidate's id, and the highest score wins (the lower id on a tie). A
+//!   client keeps its node as long as that node stays a candidate, and
+//!   removing a candidate moves only the clients it had. Weights are not
+//!   used.
+//! * [`Policy::HttpRules`]: for now exactly [`Policy::RoundRobin`]; the
+//!   HTTP rules are not implemented yet.
+//!
+//! Everything is O(peers) per choice, allocation-free and panic-free.
+
+use super::config::{Peer, Table};
+use super::ether::MacAddr;
+use super::genl::{limits, AdminState, Policy};
+use super::ipv4::Ipv4Addr;
+use super::siphash::{SipHasher, SipKey};
+
+/// The peer table of a configuration ([`super::config::Config::peers`]).
+pub type PeerTable = Table<Peer, { limits::PEERS_MAX }>;
+
+/// Current weights are kept within `±WRR_CLAMP`. In steady state they
+/// stay within the total weight (at most 64 × 1000); the clamp only
+/// bounds drift while the candidate set changes.
+const WRR_CLAMP: i32 = 1 << 20;
+
+/// Where a new connection goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// Serve it on this node.
+    Local,
+    /// Hand it off to a peer.
+    Peer {
+        /// The peer's node id.
+        id: u32,
+        /// The MAC of the peer's redistribution port.
+        mac: MacAddr,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WrrSlot {
+    /// The peer and weight this current weight was computed for (0: none).
+    id: u32,
+    weight: u32,
+    current: i32,
+}
+
+impl WrrSlot {
+    const ZERO: Self = WrrSlot {
+        id: 0,
+        weight: 0,
+        current: 0,
+    };
+}
+
+// One bit per peer slot in `PolicyState::wrr_active`.
+const _: () = assert!(limits::PEERS_MAX <= 64);
+
+/// The mutable state of one service's policy: the round-robin cursor and
+/// the smooth-WRR current weight of each peer slot. Keep one per service
+/// (under the lock that serialises its choices); reset it with
+/// [`PolicyState::new`] when the service is recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyState {
+    /// The peer slot where the next round-robin search starts.
+    rr_next: usize,
+    /// The peer slots that were active at the last weighted pick.
+    wrr_active: u64,
+    wrr: [WrrSlot; limits::PEERS_MAX],
+}
+
+impl PolicyState {
+    /// The initial state.
+    pub const fn new() -> Self {
+        PolicyState {
+            rr_next: 0,
+            wrr_active: 0,
+            wrr: [WrrSlot::ZERO; limits::PEERS_MAX],
+        }
+    }
+}
+
+impl Default for PolicyState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What is known of the connection being placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// Client address (for [`Policy::Hash`]).
+    pub client: Ipv4Addr,
+    /// Client port (for [`Policy::Hash`]).
+    pub client_port: u16,
+    /// Peer ids already tried for this connection: never chosen again.
+    pub exclude: &'a [u32],
+}
+
+fn is_candidate(p: &Peer, exclude: &[u32]) -> bool {
+    p.admin == AdminState::Active && !exclude.contains(&p.id)
+}
+
+fn peer_choice(p: &Peer) -> Choice {
+    Choice::Peer {
+        id: p.id,
+        mac: p.mac,
+    }
+}
+
+/// Chooses where a new connection of a service with `policy` goes (see
+/// the [module documentation](self)). `state` is the service's
+/// [`PolicyState`] (updated by the round-robin policies); `hash_key` keys
+/// [`Policy::Hash`].
+pub fn choose(
+    policy: Policy,
+    peers: &PeerTable,
+    state: &mut PolicyState,
+    hash_key: &SipKey,
+    req: &Request<'_>,
+) -> Choice {
+    let chosen = match policy {
+        Policy::Local => None,
+        Policy::RoundRobin | Policy::HttpRules => round_robin(peers, state, req.exclude),
+        Policy::WeightedRoundRobin => smooth_wrr(peers, state, req.exclude),
+        Policy::Hash => rendezvous(peers, hash_key, req),
+    };
+    chosen.map_or(Choice::Local, peer_choice)
+}
+
+fn round_robin<'p>(
+    peers: &'p PeerTable,
+    state: &mut PolicyState,
+    exclude: &[u32],
+) -> Option<&'p Peer> {
+    let start = state.rr_next;
+    let mut cands = peers.slots().filter(|(_, p)| is_candidate(p, exclude));
+    let mut first = None;
+    let mut chosen = None;
+    for (i, p) in &mut cands {
+        if first.is_none() {
+            first = Some((i, p));
+        }
+        if i >= start {
+            chosen = Some((i, p));
+            break;
+        }
+    }
+    let (slot, p) = chosen.or(first)?;
+    state.rr_next = slot.wrapping_add(1);
+    Some(p)
+}
+
+fn smooth_wrr<'p>(
+    peers: &'p PeerTable,
+    state: &mut PolicyState,
+    exclude: &[u32],
+) -> Option<&'p Peer> {
+    // The active peers (excluded or not) and their weights: when they
+    // change, every current weight restarts from zero.
+    let mut active = 0u64;
+    let mut changed = false;
+    for (i, p) in peers.slots() {
+        if p.admin != AdminState::Active {
+            continue;
+        }
+        active |= 1u64.checked_shl(i as u32).unwrap_or(0);
+        let w = state.wrr.get(i);
+        changed |= w.is_none_or(|w| w.id != p.id || w.weight != p.weight);
+    }
+    if changed || active != state.wrr_active {
+        state.wrr_active = active;
+        state.wrr = [WrrSlot::ZERO; limits::PEERS_MAX];
+        for (i, p) in peers.slots() {
+            if let Some(w) = state.wrr.get_mut(i) {
+                w.id = p.id;
+                w.weight = p.weight;
+            }
+        }
+    }
+
+    let mut total: i32 = 0;
+    // (slot, current weight after adding the weight, peer)
+    let mut best: Option<(usize, i32, &'p Peer)> = None;
+    for (i, p) in peers.slots().filter(|(_, p)| is_candidate(p, exclude)) {
+        let Some(w) = state.wrr.get_mut(i) else {
+            continue;
+        };
+        // Weights are at most 1000 (clamped here in case the table holds
+        // more): no overflow below.
+        let weight = i32::try_from(p.weight.min(limits::WEIGHT_MAX)).unwrap_or(0);
+        total = total.saturating_add(weight);
+        w.current = w
+            .current
+            .saturating_add(weight)
+            .clamp(-WRR_CLAMP, WRR_CLAMP);
+        if best.is_none_or(|(_, c, _)| w.current > c) {
+            best = Some((i, w.current, p));
+        }
+    }
+    let (slot, _, p) = best?;
+    if let Some(w) = state.wrr.get_mut(slot) {
+        w.current = w.current.saturating_sub(total).clamp(-WRR_CLAMP, WRR_CLAMP);
+    }
+    Some(p)
+}
+
+/// A 64-bit finaliser (splitmix64's): a bijection that spreads every input
+/// bit over the output.
+const fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The rendezvous score of peer `id` for a client whose keyed hash is
+/// `client_hash`.
+fn hrw_score(client_hash: u64, id: u32) -> u64 {
+    mix64(client_hash ^ mix64(u64::from(id).wrapping_add(0x9e37_79b9_7f4a_7c15)))
+}
+
+/// The keyed hash of a client address and port that [`Policy::Hash`] uses.
+pub fn client_hash(hash_key: &SipKey, client: Ipv4Addr, client_port: u16) -> u64 {
+    let [a0, a1, a2, a3] = client.octets();
+    let [p0, p1] = client_port.to_be_bytes();
+    let mut h = SipHasher::new(hash_key);
+    h.write(&[a0, a1, a2, a3, p0, p1]);
+    h.finish()
+}
+
+fn rendezvous<'p>(peers: &'p PeerTable, hash_key: &SipKey, req: &Request<'_>) -> Option<&'p Peer> {
+    let h = client_hash(hash_key, req.client, req.client_port);
+    let mut best: Option<(u64, &'p Peer)> = None;
+    for (_, p) in peers.slots().filter(|(_, p)| is_candidate(p, req.exclude)) {
+        let s = hrw_score(h, p.id);
+        if best.is_none_or(|(bs, bp)| s > bs || (s == bs && p.id < bp.id)) {
+            best = Some((s, p));
+        }
+    }
+    best.map(|(_, p)| p)
+}
