@@ -8,21 +8,21 @@
 //! connection is served locally ([`Choice::Local`]). This node itself is
 //! never a candidate of the other policies.
 //!
-//! * [`Policy::RoundRobin`]: the candidates in peer-slot order (the order
-//!   [`Table::slots`] gives, which is creation order with reuse of deleted
-//!   slots), one after the other; the cursor is the slot after the last
-//!   choice, so a drained or excluded peer is skipped and the cycle goes
-//!   on after it.
+//! * [`Policy::RoundRobin`]: the candidates in ascending id order, one
+//!   after the other: the next choice is the smallest candidate id above
+//!   the last choice's (wrapping to the smallest), so a drained or excluded
+//!   peer is skipped and the cycle goes on after it, and adding or deleting
+//!   peers does not restart it.
 //! * [`Policy::WeightedRoundRobin`]: nginx's smooth weighted round robin.
 //!   Each pick adds every candidate's weight to its current weight, picks
-//!   the largest current weight (the first in slot order on a tie) and
+//!   the largest current weight (the first in table order on a tie) and
 //!   subtracts the candidates' total weight from the winner's. Over a
 //!   period of `total` picks each peer is chosen exactly `weight` times,
 //!   interleaved (weights 5, 1, 1 give a a b a c a a). The current weights
-//!   live in [`PolicyState`], per peer slot. When the set of active peers
-//!   or one of their weights changes (a peer drained, undrained, added,
-//!   deleted, reweighted), every current weight restarts from zero, so the
-//!   new distribution is exact from the next period on. Excluding a peer
+//!   live in [`PolicyState`], per position in the peer table. When the set
+//!   of active peers or one of their weights changes (a peer drained,
+//!   undrained, added, deleted, reweighted), every current weight restarts
+//!   from zero, so the new distribution is exact from the next period on. Excluding a peer
 //!   for a retry does not restart them: that pick runs over the others
 //!   only, which shifts the sequence slightly; the long-run shares stay
 //!   the weights.
@@ -82,18 +82,19 @@ impl WrrSlot {
     };
 }
 
-// One bit per peer slot in `PolicyState::wrr_active`.
+// One bit per peer-table position in `PolicyState::wrr_active`.
 const _: () = assert!(limits::PEERS_MAX <= 64);
 
 /// The mutable state of one service's policy: the round-robin cursor and
-/// the smooth-WRR current weight of each peer slot. Keep one per service
+/// the smooth-WRR current weight of each peer. Keep one per service
 /// (under the lock that serialises its choices); reset it with
 /// [`PolicyState::new`] when the service is recreated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PolicyState {
-    /// The peer slot where the next round-robin search starts.
-    rr_next: usize,
-    /// The peer slots that were active at the last weighted pick.
+    /// The id of the last round-robin choice (0: none yet).
+    rr_last: u32,
+    /// The peer-table positions that were active at the last weighted
+    /// pick.
     wrr_active: u64,
     wrr: [WrrSlot; limits::PEERS_MAX],
 }
@@ -102,7 +103,7 @@ impl PolicyState {
     /// The initial state.
     pub const fn new() -> Self {
         PolicyState {
-            rr_next: 0,
+            rr_last: 0,
             wrr_active: 0,
             wrr: [WrrSlot::ZERO; limits::PEERS_MAX],
         }
@@ -157,26 +158,32 @@ pub fn choose(
     chosen.map_or(Choice::Local, peer_choice)
 }
 
+// The loops below walk the table with `Table::iter`, zipped with ranges for
+// positions: `Table::slots`'s `enumerate` leaves an overflow-check panic
+// path in optimised code.
+
 fn round_robin<'p>(
     peers: &'p PeerTable,
     state: &mut PolicyState,
     exclude: &[u32],
 ) -> Option<&'p Peer> {
-    let start = state.rr_next;
-    let mut cands = peers.slots().filter(|(_, p)| is_candidate(p, exclude));
-    let mut first = None;
-    let mut chosen = None;
-    for (i, p) in &mut cands {
-        if first.is_none() {
-            first = Some((i, p));
+    let last = state.rr_last;
+    // The smallest candidate id, and the smallest above `last`.
+    let mut lowest: Option<&'p Peer> = None;
+    let mut next: Option<&'p Peer> = None;
+    for p in peers.iter() {
+        if !is_candidate(p, exclude) {
+            continue;
         }
-        if i >= start {
-            chosen = Some((i, p));
-            break;
+        if lowest.is_none_or(|l| p.id < l.id) {
+            lowest = Some(p);
+        }
+        if p.id > last && next.is_none_or(|n| p.id < n.id) {
+            next = Some(p);
         }
     }
-    let (slot, p) = chosen.or(first)?;
-    state.rr_next = slot.wrapping_add(1);
+    let p = next.or(lowest)?;
+    state.rr_last = p.id;
     Some(p)
 }
 
@@ -189,32 +196,28 @@ fn smooth_wrr<'p>(
     // change, every current weight restarts from zero.
     let mut active = 0u64;
     let mut changed = false;
-    for (i, p) in peers.slots() {
-        if p.admin != AdminState::Active {
-            continue;
+    for (bit, (w, p)) in (0..64u32).zip(state.wrr.iter().zip(peers.iter())) {
+        if p.admin == AdminState::Active {
+            active |= 1u64.checked_shl(bit).unwrap_or(0);
+            changed |= w.id != p.id || w.weight != p.weight;
         }
-        active |= 1u64.checked_shl(i as u32).unwrap_or(0);
-        let w = state.wrr.get(i);
-        changed |= w.is_none_or(|w| w.id != p.id || w.weight != p.weight);
     }
     if changed || active != state.wrr_active {
         state.wrr_active = active;
         state.wrr = [WrrSlot::ZERO; limits::PEERS_MAX];
-        for (i, p) in peers.slots() {
-            if let Some(w) = state.wrr.get_mut(i) {
-                w.id = p.id;
-                w.weight = p.weight;
-            }
+        for (w, p) in state.wrr.iter_mut().zip(peers.iter()) {
+            w.id = p.id;
+            w.weight = p.weight;
         }
     }
 
     let mut total: i32 = 0;
-    // (slot, current weight after adding the weight, peer)
+    // (position, current weight after adding the weight, peer)
     let mut best: Option<(usize, i32, &'p Peer)> = None;
-    for (i, p) in peers.slots().filter(|(_, p)| is_candidate(p, exclude)) {
-        let Some(w) = state.wrr.get_mut(i) else {
+    for (pos, (w, p)) in (0..limits::PEERS_MAX).zip(state.wrr.iter_mut().zip(peers.iter())) {
+        if !is_candidate(p, exclude) {
             continue;
-        };
+        }
         // Weights are at most 1000 (clamped here in case the table holds
         // more): no overflow below.
         let weight = i32::try_from(p.weight.min(limits::WEIGHT_MAX)).unwrap_or(0);
@@ -224,11 +227,11 @@ fn smooth_wrr<'p>(
             .saturating_add(weight)
             .clamp(-WRR_CLAMP, WRR_CLAMP);
         if best.is_none_or(|(_, c, _)| w.current > c) {
-            best = Some((i, w.current, p));
+            best = Some((pos, w.current, p));
         }
     }
-    let (slot, _, p) = best?;
-    if let Some(w) = state.wrr.get_mut(slot) {
+    let (pos, _, p) = best?;
+    if let Some(w) = state.wrr.get_mut(pos) {
         w.current = w.current.saturating_sub(total).clamp(-WRR_CLAMP, WRR_CLAMP);
     }
     Some(p)
@@ -260,7 +263,10 @@ pub fn client_hash(hash_key: &SipKey, client: Ipv4Addr, client_port: u16) -> u64
 fn rendezvous<'p>(peers: &'p PeerTable, hash_key: &SipKey, req: &Request<'_>) -> Option<&'p Peer> {
     let h = client_hash(hash_key, req.client, req.client_port);
     let mut best: Option<(u64, &'p Peer)> = None;
-    for (_, p) in peers.slots().filter(|(_, p)| is_candidate(p, req.exclude)) {
+    for p in peers.iter() {
+        if !is_candidate(p, req.exclude) {
+            continue;
+        }
         let s = hrw_score(h, p.id);
         if best.is_none_or(|(bs, bp)| s > bs || (s == bs && p.id < bp.id)) {
             best = Some((s, p));

@@ -138,6 +138,51 @@ fn round_robin_cycles_in_order_and_skips() {
 }
 
 #[test]
+fn round_robin_goes_by_id_whatever_the_creation_order() {
+    let mut c = config(&[(30, 100), (10, 100), (20, 100)]);
+    let mut st = PolicyState::new();
+    assert_eq!(
+        picks(&c, Policy::RoundRobin, &mut st, &[], 4),
+        [10, 20, 30, 10]
+    );
+    // A new peer joins the cycle at its place.
+    c.peer_new(&PeerSpec {
+        id: Some(15),
+        mac: Some(mac(15)),
+        weight: None,
+        admin: None,
+    })
+    .unwrap();
+    assert_eq!(
+        picks(&c, Policy::RoundRobin, &mut st, &[], 5),
+        [15, 20, 30, 10, 15]
+    );
+}
+
+#[test]
+fn smooth_wrr_restarts_on_reweight() {
+    let mut c = config(&[(1, 1), (2, 1), (3, 5)]);
+    let mut st = PolicyState::new();
+    picks(&c, Policy::WeightedRoundRobin, &mut st, &[], 3);
+    c.peer_set(&PeerSpec {
+        id: Some(1),
+        weight: Some(5),
+        ..PeerSpec::default()
+    })
+    .unwrap();
+    c.peer_set(&PeerSpec {
+        id: Some(3),
+        weight: Some(1),
+        ..PeerSpec::default()
+    })
+    .unwrap();
+    assert_eq!(
+        picks(&c, Policy::WeightedRoundRobin, &mut st, &[], 7),
+        [1, 1, 2, 1, 3, 1, 1]
+    );
+}
+
+#[test]
 fn round_robin_survives_peer_deletion() {
     let mut c = config(&[(1, 100), (2, 100), (3, 100)]);
     let mut st = PolicyState::new();
