@@ -24,6 +24,7 @@ pub mod csum;
 pub mod error;
 pub mod ether;
 pub mod genl;
+pub mod handoff;
 pub mod ipv4;
 pub mod policy;
 pub mod seq;
