@@ -21,12 +21,16 @@ mod wrap;
 #[path = "../rust-tools/baton-core/src/lib.rs"]
 pub mod baton_core;
 
+mod backend;
+mod conns;
+mod expiry;
 mod frames;
 mod frontend;
 mod netstate;
 mod nl;
 mod observer;
 mod params;
+mod redist;
 mod stats;
 
 #[cfg(CONFIG_KUNIT)]

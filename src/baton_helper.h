@@ -24,6 +24,9 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/sock.h>
+#include <net/tcp.h>
+#include <net/inet_hashtables.h>
+#include <net/request_sock.h>
 
 /* sk_buff */
 bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len);
@@ -95,5 +98,42 @@ void *baton_net_generic(const struct net *net, unsigned int id);
 
 /* KUnit */
 void baton_kunit_set_failure(struct kunit *test);
+
+
+/* receiving a packet we built, forwarding a received one */
+void baton_skb_reserve(struct sk_buff *skb, int len);
+void baton_skb_prepare_rx(struct sk_buff *skb, struct net_device *dev);
+unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len);
+void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev);
+const unsigned char *baton_dev_addr(const struct net_device *dev);
+void baton_skb_set_protocol(struct sk_buff *skb, u16 proto);
+struct sock *baton_skb_sk(const struct sk_buff *skb);
+bool baton_skb_csum_unnecessary(const struct sk_buff *skb);
+
+/*
+ * Rebuilding a TCP socket through the request-sock path that
+ * bpf_sk_assign_tcp_reqsk() uses (net/core/filter.c): the setters below are
+ * plain stores into inet_request_sock/tcp_request_sock bitfields, which
+ * bindgen cannot express; the order and checks live in Rust (wrap/tcp.rs).
+ */
+struct sock *baton_tcp_listener(struct net *net, struct sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif);
+struct sock *baton_tcp_established(struct net *net, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif);
+struct request_sock *baton_reqsk_alloc(struct sock *listener);
+void baton_reqsk_set_listener(struct request_sock *req, struct sock *listener);
+void baton_reqsk_set_mss(struct request_sock *req, u16 mss);
+void baton_reqsk_set_ts(struct request_sock *req, u32 ts_recent, u32 ts_off);
+void baton_ireq_set_wscale(struct request_sock *req, bool ok, u8 snd, u8 rcv);
+void baton_ireq_set_flags(struct request_sock *req, bool tstamp_ok, bool sack_ok, bool ecn_ok);
+void baton_skb_set_reqsk(struct sk_buff *skb, struct request_sock *req);
+void baton_reqsk_free(struct request_sock *req);
+u32 baton_tcp_ts_now(void);
+int baton_sysctl_tcp_syncookies(const struct net *net);
+int baton_sysctl_tcp_timestamps(const struct net *net);
+int baton_sysctl_tcp_sack(const struct net *net);
+int baton_sysctl_tcp_window_scaling(const struct net *net);
+
+/* spinlocks shared with softirq context */
+void baton_local_bh_disable(void);
+void baton_local_bh_enable(void);
 
 #endif

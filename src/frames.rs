@@ -3,12 +3,13 @@
 //! Reception of baton's own frames (handoff and sync ethertypes).
 //!
 //! Every frame on these ethertypes must be authenticated with a configured
-//! key. Authentication and the frame formats come with the handoff and sync
-//! protocols; until then each frame is counted in its namespace and
-//! dropped: nothing unauthenticated is ever acted on.
+//! key. Handoff frames go to [`redist`]; the sync protocol is still to come,
+//! so its frames are counted in their namespace and dropped: nothing
+//! unauthenticated is ever acted on.
 
 use crate::{
     netstate::NetState,
+    redist,
     stats::{Stat, Stats},
     wrap::{
         packet::{FrameHandler, RxVerdict},
@@ -57,11 +58,13 @@ impl FrameGate {
 
 impl FrameHandler for FrameGate {
     fn receive(&self, skb: &mut SkBuff<'_>) -> RxVerdict {
-        let len = skb.len();
-        skb.net()
-            .and_then(|net| {
-                with_state::<NetState, _>(net, |s| judge(&s.shared.stats, self.network, len))
-            })
-            .unwrap_or(RxVerdict::Dropped)
+        let Some(net) = skb.net() else {
+            return RxVerdict::Dropped;
+        };
+        with_state::<NetState, _>(net, |s| match self.network {
+            Network::Redistribution => redist::receive(&s.shared, net, skb),
+            Network::Sync => judge(&s.shared.stats, self.network, skb.len()),
+        })
+        .unwrap_or(RxVerdict::Dropped)
     }
 }

@@ -1,28 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The front-end path on the public interface, at netdev ingress (before
-//! the IP stack): packets to a configured service are baton's. A SYN is
-//! answered here with a SYN-cookie SYN-ACK (`baton_core::synack`), which
-//! keeps no state, so a SYN flood costs no memory. Everything else passes
-//! untouched after one RCU lookup.
+//! the IP stack). Packets to a configured TCP service are baton's:
 //!
-//! The rest of the handshake and the handoff (the ACK's cookie check, the
-//! connection record, reading the request, handing it off) is the data
-//! path still to come: until then the ACK continues to the local stack.
+//! * a SYN is answered here with a SYN-cookie SYN-ACK
+//!   (`baton_core::synack`), which keeps no state, so a SYN flood costs no
+//!   memory;
+//! * the ACK completing the handshake (its cookie checked) creates the
+//!   connection record;
+//! * the first data segment (the request) is given to the service's policy:
+//!   served here, the segment goes up the local stack carrying a request
+//!   sock (`wrap::tcp`) so the listener gets the socket; handed to a peer,
+//!   the record and the request travel to it on the redistribution network
+//!   and the segment is dropped (the peer acknowledges it);
+//! * later packets of a handed-off connection are forwarded to the owner by
+//!   rewriting their Ethernet header.
+//!
+//! Everything else passes untouched after one RCU lookup.
 
 use kernel::sync::Arc;
 
 use crate::{
+    backend::{attrs_of, tuple_of},
     baton_core::{
-        ether::ETH_P_IP,
+        conntable::{ConnKey, InsertError},
+        ether::{MacAddr, ETH_P_IP},
+        genl::Policy,
+        handoff::{ack_record, AckError, AckParams},
         ipv4::{self, Ipv4Packet},
+        policy::{choose, Choice, PolicyState, Request},
+        seq::SeqNum,
         synack::{answer_syn, NotASyn, SynAckParams, SYNACK_MAX_LEN},
         tcp::{TcpFlags, TcpSegment},
+        wire::{Handoff, Message, HANDOFF_CHUNK_MAX},
     },
+    conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms, boottime_secs,
+        netdev::Net,
         netfilter::{Hook, Verdict},
         skb::{OwnedSkb, SkBuff},
     },
@@ -35,35 +52,33 @@ pub(crate) const PRIORITY: i32 = 0;
 const MAX_HEADERS: usize = 60 + 60;
 
 /// The window scale we offer (Linux's default for large buffers).
-const OUR_WSCALE: u8 = 7;
+pub(crate) const OUR_WSCALE: u8 = 7;
+
+/// How long a handoff may wait for its confirmation.
+pub(crate) const HANDOFF_TIMEOUT_MS: u32 = 1000;
 
 /// The front-end hook of one public interface.
 pub(crate) struct FrontEnd {
     shared: Arc<Shared>,
 }
 
+/// What the record says to do with a packet.
+enum Next {
+    /// Let it go up the local stack.
+    Accept,
+    /// Drop it.
+    Drop,
+    /// Forward it to the owner.
+    Forward(MacAddr),
+    /// Serve the connection here: attach a request sock and accept.
+    ServeLocally(Conn),
+    /// Hand the connection to a peer with this segment's payload.
+    HandOff(Conn, MacAddr),
+}
+
 impl FrontEnd {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
-    }
-
-    /// The slot of the service a TCP segment is addressed to, and whether
-    /// it is a SYN.
-    fn classify(&self, headers: &[u8]) -> Option<(usize, bool)> {
-        let ip = Ipv4Packet::parse_prefix(headers).ok()?;
-        if ip.protocol() != ipv4::IPPROTO_TCP || ip.is_fragment() {
-            return None;
-        }
-        let seg = TcpSegment::parse(ip.payload()).ok()?;
-        let slot = self.shared.snapshot.read(|c| {
-            c.service_for(ip.dst().octets(), seg.dst_port(), ipv4::IPPROTO_TCP)
-                .map(|(slot, _)| slot)
-        })?;
-        let f = seg.flags();
-        Some((
-            slot,
-            f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK),
-        ))
     }
 
     /// Builds the SYN-ACK answering the SYN whose headers are `headers`
@@ -93,20 +108,10 @@ impl FrontEnd {
             Err(_) => Err(Verdict::Accept),
         }
     }
-}
 
-impl Hook for FrontEnd {
-    fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
-        if skb.protocol() != ETH_P_IP {
-            return Verdict::Accept;
-        }
-        self.shared.stats.inc(Stat::FrontendPackets);
-        let want = skb.len().min(MAX_HEADERS);
-        let Some((slot, true)) = skb.header(want).and_then(|h| self.classify(h)) else {
-            return Verdict::Accept;
-        };
-        // Only SYNs to a service get here. `header()` has made the headers
-        // linear, so they are read again without another pull.
+    fn syn(&self, skb: &mut SkBuff<'_>, slot: usize, want: usize) -> Verdict {
+        // `header()` has made the headers linear, so they are read again
+        // without another pull.
         let (Some(eth), Some(headers)) = (
             skb.mac_header().and_then(|m| m.first_chunk::<14>()),
             skb.linear().get(..want),
@@ -135,4 +140,331 @@ impl Hook for FrontEnd {
         }
         Verdict::Drop
     }
+
+    /// The decision for the record of a packet, made under the table lock.
+    fn next_for(&self, c: &mut Conn, s: &Seg, policies: &mut [PolicyState], now: u32) -> Next {
+        c.last_ms = now;
+        if s.flags.intersects(TcpFlags::FIN | TcpFlags::RST) {
+            c.client_done = true;
+        }
+        match c.state {
+            ConnState::Handed { mac, .. } => Next::Forward(mac),
+            ConnState::Local | ConnState::Owned { .. } => Next::Accept,
+            ConnState::Pending { since_ms, .. }
+                if now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS =>
+            {
+                Next::Drop
+            }
+            ConnState::Pending { .. } | ConnState::AwaitRequest | ConnState::Retry => {
+                if let ConnState::Pending { .. } = c.state {
+                    self.shared.stats.inc(Stat::HandoffsFailed);
+                    c.state = ConnState::Retry;
+                }
+                // Only a segment at the client's ISN + 1 can carry the
+                // socket: the request's first one, or (for policy local,
+                // which needs no request) the handshake's ACK.
+                if s.seq != (c.record.client_isn + 1) || (s.payload == 0 && !self.is_local(c.service))
+                {
+                    Next::Drop
+                } else {
+                    self.decide(c, policies, s.payload, now)
+                }
+            }
+        }
+    }
+
+    /// Whether the service in `slot` is served locally whatever the
+    /// request (policy local): its socket is built at the handshake's ACK.
+    fn is_local(&self, slot: usize) -> bool {
+        self.shared.snapshot.read(|cfg| {
+            cfg.services()
+                .slots()
+                .any(|(i, svc)| i == slot && svc.policy == Policy::Local)
+        })
+    }
+
+    /// Picks the node for a connection whose request has arrived and moves
+    /// its record on accordingly (under the table lock).
+    fn decide(&self, c: &mut Conn, policies: &mut [PolicyState], payload: usize, now: u32) -> Next {
+        let choice = self.shared.snapshot.read(|cfg| {
+            let policy = cfg
+                .services()
+                .slots()
+                .find(|(slot, _)| *slot == c.service)
+                .map(|(_, svc)| svc.policy);
+            match (policy, policies.get_mut(c.service)) {
+                (Some(p), Some(state)) => choose(
+                    p,
+                    cfg.peers(),
+                    state,
+                    &self.shared.cookie_key,
+                    &Request {
+                        client: c.record.client,
+                        client_port: c.record.client_port,
+                        exclude: c.tried(),
+                    },
+                ),
+                _ => Choice::Local,
+            }
+        });
+        match choice {
+            // One frame per request for now: a larger first segment is
+            // served here. After `MAX_TRIES` failed handoffs, so is the
+            // connection.
+            Choice::Peer { id, mac } if payload <= HANDOFF_CHUNK_MAX && c.note_try(id) => {
+                c.state = ConnState::Pending {
+                    peer: id,
+                    mac,
+                    since_ms: now,
+                };
+                Next::HandOff(*c, mac)
+            }
+            _ => {
+                c.state = ConnState::Local;
+                Next::ServeLocally(*c)
+            }
+        }
+    }
+
+    /// A non-SYN segment to the service in `slot`, whose headers
+    /// (`want` bytes) are linear.
+    fn segment(&self, skb: &mut SkBuff<'_>, net: Net, slot: usize, want: usize) -> Verdict {
+        let now = boottime_ms();
+        let Some(headers) = skb.linear().get(..want) else {
+            return Verdict::Accept;
+        };
+        let (Ok(ip), Some(s)) = (
+            Ipv4Packet::parse_prefix(headers),
+            Ipv4Packet::parse_prefix(headers)
+                .ok()
+                .and_then(|ip| Seg::parse(&ip)),
+        ) else {
+            return Verdict::Accept;
+        };
+        let known = self.shared.conns.with(|store| {
+            let (mut table, policies) = store.parts()?;
+            let c = table.get_mut(&s.key)?;
+            Some(self.next_for(c, &s, policies, now))
+        });
+        let next = match known {
+            Some(n) => n,
+            None => match TcpSegment::parse(ip.payload())
+                .ok()
+                .and_then(|seg| self.new_connection(&ip, &seg, &s, slot, now))
+            {
+                Some(n) => n,
+                None => return Verdict::Accept,
+            },
+        };
+        self.act(skb, net, &s, next)
+    }
+
+    /// A segment without a record: if it completes a handshake we answered
+    /// (valid cookie), records the connection, and decides if it already
+    /// carries the request. `None`: not ours, the stack has it.
+    fn new_connection(
+        &self,
+        ip: &Ipv4Packet<'_>,
+        seg: &TcpSegment<'_>,
+        s: &Seg,
+        slot: usize,
+        now: u32,
+    ) -> Option<Next> {
+        let params = AckParams {
+            key: self.shared.cookie_key,
+            now_secs: boottime_secs(),
+            our_wscale: OUR_WSCALE,
+            ts_offset: self.shared.ts_offset,
+            conn_id: 0,
+        };
+        let record = match ack_record(ip, seg, &params) {
+            Ok(r) => r,
+            Err(AckError::NotAck) => return None,
+            Err(_) => {
+                // A connection of the local stack, or a forged ACK: the
+                // stack answers it as it would without baton.
+                self.shared.stats.inc(Stat::CookiesRejected);
+                return None;
+            }
+        };
+        self.shared.stats.inc(Stat::CookiesValidated);
+        let conn = Conn {
+            record,
+            state: ConnState::AwaitRequest,
+            service: slot,
+            created_ms: now,
+            last_ms: now,
+            client_done: false,
+            tried: [0; MAX_TRIES],
+        };
+        self.shared.conns.with(|store| {
+            let (mut table, policies) = store.parts()?;
+            match table.insert(s.key, conn) {
+                Ok(_) => {}
+                // Another CPU recorded it first: the client's retransmission
+                // will find that record.
+                Err(InsertError::Exists) => return Some(Next::Drop),
+                Err(InsertError::Full) => {
+                    // Served here without a record: later segments fail the
+                    // cookie check and go to the local socket anyway.
+                    self.shared.stats.inc(Stat::ConnTableFull);
+                    return Some(Next::ServeLocally(conn));
+                }
+            }
+            self.shared.stats.inc(Stat::ConnsCreated);
+            let index = table.index_of(&s.key)?;
+            let id = self.shared.conns.id_of(index);
+            let (_, c) = table.get_at_mut(index)?;
+            c.record.conn_id = id;
+            Some(if s.payload == 0 && !self.is_local(c.service) {
+                Next::Drop
+            } else {
+                self.decide(c, policies, s.payload, now)
+            })
+        })
+    }
+
+    /// Carries out `next` for the packet `skb` (segment `s`).
+    fn act(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, next: Next) -> Verdict {
+        match next {
+            Next::Accept => Verdict::Accept,
+            Next::Drop => Verdict::Drop,
+            Next::Forward(mac) => {
+                let ifindex = self
+                    .shared
+                    .snapshot
+                    .read(|c| c.node().map_or(0, |n| n.redist_ifindex));
+                self.shared.stats.inc(Stat::PacketsForwarded);
+                Verdict::Forward {
+                    ifindex: i32::try_from(ifindex).unwrap_or(0),
+                    dst: mac.octets(),
+                }
+            }
+            Next::ServeLocally(c) => {
+                match skb.attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record)) {
+                    Ok(()) => {
+                        self.shared.stats.inc(Stat::ConnsServedLocally);
+                        self.shared.stats.inc(Stat::SocketsRebuilt);
+                        self.shared
+                            .service_stats
+                            .inc(c.service, ServiceStat::ServedLocally);
+                    }
+                    // The stack answers the segment as it would without
+                    // baton (a reset when nothing listens).
+                    Err(_) => {
+                        self.shared.stats.inc(Stat::RebuildFailed);
+                        self.shared
+                            .conns
+                            .with(|st| st.table().map(|mut t| t.remove(&s.key)));
+                    }
+                }
+                Verdict::Accept
+            }
+            Next::HandOff(c, mac) => {
+                if self.hand_off(skb, net, s, &c, mac).is_err() {
+                    self.shared.stats.inc(Stat::HandoffsFailed);
+                    // The client retransmits the request; that copy tries
+                    // the next node.
+                    self.shared.conns.update(&s.key, |c| c.state = ConnState::Retry);
+                }
+                // The serving node acknowledges the request.
+                Verdict::Drop
+            }
+        }
+    }
+
+    /// Sends the record and the request (the payload of `skb`) to `mac`.
+    fn hand_off(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, c: &Conn, mac: MacAddr) -> Result<(), ()> {
+        let end = s.hdr_len.checked_add(s.payload).ok_or(())?;
+        let trusted = skb.checksum_trusted();
+        let packet = skb.header(end).ok_or(())?;
+        // The serving node checksums the segment it rebuilds afresh: a
+        // corrupted request must be caught here (the client retransmits).
+        let ip = Ipv4Packet::parse_prefix(packet).map_err(|_| ())?;
+        let seg = ip.payload().get(..end - ip.header_len()).ok_or(())?;
+        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst())) {
+            self.shared.stats.inc(Stat::MalformedTcp);
+            return Err(());
+        }
+        let request = packet.get(s.hdr_len..).ok_or(())?;
+        let len = u32::try_from(request.len()).map_err(|_| ())?;
+        let mut record = c.record;
+        record.rcv_nxt = record.client_isn + 1 + len;
+        let msg = Message::Handoff(Handoff {
+            record,
+            request_len: len,
+            offset: 0,
+            chunk: request,
+        });
+        self.shared
+            .redist
+            .send(&self.shared, net, mac, &msg)
+            .map_err(|_| ())?;
+        self.shared.stats.inc(Stat::HandoffsSent);
+        Ok(())
+    }
+}
+
+/// What the front-end needs of a TCP segment.
+struct Seg {
+    key: ConnKey,
+    flags: TcpFlags,
+    seq: SeqNum,
+    /// IPv4 + TCP header length.
+    hdr_len: usize,
+    /// Payload length (from the IPv4 total length).
+    payload: usize,
+}
+
+impl Seg {
+    fn parse(ip: &Ipv4Packet<'_>) -> Option<Self> {
+        let seg = TcpSegment::parse(ip.payload()).ok()?;
+        let hdr_len = ip.header_len().checked_add(seg.header_len())?;
+        Some(Seg {
+            key: ConnKey::inbound(ip, &seg),
+            flags: seg.flags(),
+            seq: seg.seq(),
+            hdr_len,
+            payload: usize::from(ip.total_len()).checked_sub(hdr_len)?,
+        })
+    }
+}
+
+impl Hook for FrontEnd {
+    fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
+        if skb.protocol() != ETH_P_IP || skb.has_socket() {
+            return Verdict::Accept;
+        }
+        self.shared.stats.inc(Stat::FrontendPackets);
+        let want = skb.len().min(MAX_HEADERS);
+        let Some((slot, syn)) = skb.header(want).and_then(|h| classify(&self.shared, h)) else {
+            return Verdict::Accept;
+        };
+        if syn {
+            return self.syn(skb, slot, want);
+        }
+        let Some(net) = skb.net() else {
+            return Verdict::Accept;
+        };
+        self.segment(skb, net, slot, want)
+    }
+}
+
+/// The slot of the TCP service a packet's headers are addressed to, and
+/// whether it is a SYN.
+fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, bool)> {
+    let ip = Ipv4Packet::parse_prefix(headers).ok()?;
+    if ip.protocol() != ipv4::IPPROTO_TCP || ip.is_fragment() {
+        return None;
+    }
+    let seg = TcpSegment::parse(ip.payload()).ok()?;
+    let slot = shared.snapshot.read(|c| {
+        c.service_for(ip.dst().octets(), seg.dst_port(), ipv4::IPPROTO_TCP)
+            .map(|(slot, _)| slot)
+    })?;
+    let f = seg.flags();
+    Some((
+        slot,
+        f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK),
+    ))
 }

@@ -10,7 +10,11 @@ use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 use crate::{
     baton_core::{config::Config, siphash::SipKey},
+    conns::Conns,
+    expiry::Expiry,
     frontend::{self, FrontEnd},
+    params,
+    redist::Redist,
     observer::{self, Ipv4Observer},
     stats::{ServiceStats, Stats},
     wrap::{
@@ -18,14 +22,16 @@ use crate::{
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
         pernet::{with_state, PernetId, PernetState},
-        random_bytes,
+        boottime_secs, random_bytes,
         rcu::RcuBox,
+        timer::Timer,
         Rtnl,
     },
 };
 
 /// What the namespace's packet path reads: shared between the state and
 /// its hooks, so it outlives every hook call.
+#[pin_data]
 pub(crate) struct Shared {
     /// The namespace's counters.
     pub(crate) stats: Stats,
@@ -39,21 +45,33 @@ pub(crate) struct Shared {
     /// Offset of our TCP timestamp clock (random, like Linux's per-
     /// connection offsets, so uptime does not leak).
     pub(crate) ts_offset: u32,
+    /// The connection table.
+    #[pin]
+    pub(crate) conns: Conns,
+    /// The redistribution network (handoff frames).
+    #[pin]
+    pub(crate) redist: Redist,
 }
 
 impl Shared {
     /// Zeroed counters, an empty configuration, fresh random secrets.
     pub(crate) fn new() -> Result<Arc<Self>> {
-        Ok(Arc::new(
-            Shared {
+        let capacity = params::conn_table_max.get() as usize;
+        // Seconds since boot in the high bits: a reloaded module speaks
+        // with a higher epoch than before, as peers' replay windows expect.
+        let epoch = ((boottime_secs() as u32) << 8) | u32::from(random_bytes::<1>()[0]);
+        Arc::pin_init(
+            try_pin_init!(Shared {
                 stats: Stats::new()?,
                 service_stats: ServiceStats::new()?,
                 snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
                 cookie_key: random_bytes(),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
-            },
+                conns <- Conns::new(capacity)?,
+                redist <- Redist::new(epoch),
+            }? Error),
             GFP_KERNEL,
-        )?)
+        )
     }
 }
 
@@ -70,6 +88,8 @@ struct FrontEndHook {
 #[pin_data]
 pub(crate) struct NetState {
     _ipv4: netfilter::Registration<Ipv4Observer>,
+    /// Expires connection records; stopped before anything else goes.
+    _expiry: Timer<Expiry>,
     /// The namespace's farm configuration; changes are made under this
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
@@ -203,9 +223,12 @@ impl PernetState for NetState {
             },
             Ipv4Observer::new(shared.clone()),
         )?;
+        let expiry = Timer::new(Expiry::new(shared.clone()))?;
+        expiry.start(crate::expiry::PERIOD_MS);
         KBox::pin_init(
             pin_init!(NetState {
                 _ipv4: ipv4,
+                _expiry: expiry,
                 config <- new_mutex!(Config::new(), "baton::config"),
                 shared,
                 frontend <- new_mutex!(None, "baton::frontend"),

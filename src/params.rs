@@ -8,7 +8,7 @@ use crate::wrap::param::uint_params;
 
 uint_params! {
     /// Maximum number of connection records per network namespace.
-    conn_table_max: "maximum connection records per namespace" = 65536, 64..=16777216;
+    conn_table_max: "maximum connection records per namespace (read when a namespace appears)" = 16384, 64..=4194304;
     /// Pending handshakes kept before answering SYNs with cookies only.
     syn_table_max: "pending handshakes before SYN cookies take over" = 4096, 0..=1048576;
     /// Idle timeout of an established connection record, in seconds.

@@ -71,3 +71,33 @@ void *baton_net_generic(const struct net *net, unsigned int id) { return net_gen
 #if IS_ENABLED(CONFIG_KUNIT)
 void baton_kunit_set_failure(struct kunit *test) { kunit_set_failure(test); }
 #endif
+
+void baton_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
+/* What the receive path expects of an IPv4 packet built from its network header on. */
+void baton_skb_prepare_rx(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; skb->protocol = htons(ETH_P_IP); skb->pkt_type = PACKET_HOST; skb_reset_network_header(skb); skb_reset_mac_header(skb); }
+unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len) { return skb_push(skb, len); }
+void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
+const unsigned char *baton_dev_addr(const struct net_device *dev) { return dev->dev_addr; }
+void baton_skb_set_protocol(struct sk_buff *skb, u16 proto) { skb->protocol = htons(proto); }
+struct sock *baton_skb_sk(const struct sk_buff *skb) { return skb->sk; }
+bool baton_skb_csum_unnecessary(const struct sk_buff *skb) { return skb_csum_unnecessary(skb); }
+
+struct sock *baton_tcp_listener(struct net *net, struct sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return inet_lookup_listener(net, net->ipv4.tcp_death_row.hashinfo, skb, 0, saddr, sport, daddr, dport, dif, 0); }
+struct sock *baton_tcp_established(struct net *net, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return __inet_lookup_established(net, net->ipv4.tcp_death_row.hashinfo, saddr, sport, daddr, ntohs(dport), dif, 0); }
+struct request_sock *baton_reqsk_alloc(struct sock *listener) { return inet_reqsk_alloc(listener->sk_prot->rsk_prot, listener, false); }
+void baton_reqsk_set_listener(struct request_sock *req, struct sock *listener) { req->rsk_listener = listener; req->syncookie = 1; }
+void baton_reqsk_set_mss(struct request_sock *req, u16 mss) { req->mss = mss; }
+void baton_reqsk_set_ts(struct request_sock *req, u32 ts_recent, u32 ts_off) { req->ts_recent = ts_recent; tcp_rsk(req)->ts_off = ts_off; tcp_rsk(req)->req_usec_ts = 0; }
+void baton_ireq_set_wscale(struct request_sock *req, bool ok, u8 snd, u8 rcv) { inet_rsk(req)->wscale_ok = ok; inet_rsk(req)->snd_wscale = snd; inet_rsk(req)->rcv_wscale = rcv; }
+void baton_ireq_set_flags(struct request_sock *req, bool tstamp_ok, bool sack_ok, bool ecn_ok) { inet_rsk(req)->tstamp_ok = tstamp_ok; inet_rsk(req)->sack_ok = sack_ok; inet_rsk(req)->ecn_ok = ecn_ok; }
+/* As bpf_sk_assign_tcp_reqsk(): the skb carries the request sock to cookie_v4_check(). */
+void baton_skb_set_reqsk(struct sk_buff *skb, struct request_sock *req) { skb_orphan(skb); skb->sk = req_to_sk(req); skb->destructor = sock_pfree; }
+void baton_reqsk_free(struct request_sock *req) { reqsk_free(req); }
+u32 baton_tcp_ts_now(void) { return tcp_ns_to_ts(false, tcp_clock_ns()); }
+int baton_sysctl_tcp_syncookies(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_syncookies); }
+int baton_sysctl_tcp_timestamps(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_timestamps); }
+int baton_sysctl_tcp_sack(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_sack); }
+int baton_sysctl_tcp_window_scaling(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_window_scaling); }
+
+void baton_local_bh_disable(void) { local_bh_disable(); }
+void baton_local_bh_enable(void) { local_bh_enable(); }

@@ -62,6 +62,45 @@ counters! {
     /// SYN-ACKs that could not be allocated or queued (the SYN is dropped;
     /// the client retries).
     SynAckFailed => "synack_failed",
+    /// ACKs to a service whose SYN cookie checked out.
+    CookiesValidated => "cookies_validated",
+    /// ACKs to a service with no connection record and a cookie that did
+    /// not check out (passed to the local stack, which resets them).
+    CookiesRejected => "cookies_rejected",
+    /// Connection records created (handshakes completed at the front-end).
+    ConnsCreated => "conns_created",
+    /// Connections served on this node (front-end policy chose it).
+    ConnsServedLocally => "conns_served_locally",
+    /// Handoffs sent to a peer.
+    HandoffsSent => "handoffs_sent",
+    /// Handoffs a peer confirmed.
+    HandoffsConfirmed => "handoffs_confirmed",
+    /// Handoffs a peer refused, or that timed out.
+    HandoffsFailed => "handoffs_failed",
+    /// Client packets forwarded to the owning peer.
+    PacketsForwarded => "packets_forwarded",
+    /// Connections reset because no node could take them.
+    ConnsReset => "conns_reset",
+    /// Connection records removed after FIN/RST or a close notice.
+    ConnsClosed => "conns_closed",
+    /// Connection records removed by a timeout.
+    ConnsExpired => "conns_expired",
+    /// Connections not recorded because the table was full.
+    ConnTableFull => "conn_table_full",
+    /// Handoffs received from a front-end and rebuilt here.
+    HandoffsReceived => "handoffs_received",
+    /// Sockets rebuilt for a listener (handed off or served locally).
+    SocketsRebuilt => "sockets_rebuilt",
+    /// Rebuilds that failed (no listener, accept queue full, no memory).
+    RebuildFailed => "rebuild_failed",
+    /// Frames sent on the redistribution network.
+    HandoffFramesSent => "handoff_frames_tx",
+    /// Frames that failed authentication or replay checks, or were
+    /// malformed.
+    FramesRejected => "frames_rejected",
+    /// Frames that arrived on an interface other than the redistribution
+    /// one.
+    FramesWrongInterface => "frames_wrong_interface",
 }}
 
 const NSTATS: usize = Stat::ALL.len();
@@ -84,6 +123,14 @@ impl Stats {
         self.counters.add(stat as usize, 1);
     }
 
+    /// Counts `n` events. Lock-free, any context.
+    #[inline]
+    pub(crate) fn add(&self, stat: Stat, n: u64) {
+        if n != 0 {
+            self.counters.add(stat as usize, n);
+        }
+    }
+
     /// The current total of one counter.
     pub(crate) fn get(&self, stat: Stat) -> u64 {
         self.counters.sum(stat as usize)
@@ -104,6 +151,10 @@ counters! {
     Syns => "tcp_syns",
     /// SYNs to the service answered by the front-end.
     SynsAnswered => "syns_answered",
+    /// Connections of the service handed off to a peer.
+    HandedOff => "handed_off",
+    /// Connections of the service served on this node.
+    ServedLocally => "served_locally",
 }}
 
 const NSERVICES: usize = crate::baton_core::genl::limits::SERVICES_MAX;

@@ -22,6 +22,7 @@ pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod rcu;
 pub(crate) mod skb;
+pub(crate) mod tcp;
 pub(crate) mod timer;
 
 /// Sleeps for at least `ms` milliseconds. Process context only.
@@ -67,5 +68,30 @@ impl Drop for Rtnl {
     fn drop(&mut self) {
         // SAFETY: taken in `lock`.
         unsafe { crate::bindings::rtnl_unlock() };
+    }
+}
+
+/// Bottom halves (softirqs) disabled on this CPU until dropped: taken
+/// around locks that softirq context also takes. Any context.
+pub(crate) struct BhDisabled {
+    // Not Send: re-enabling must happen on the same CPU.
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl BhDisabled {
+    /// Disables bottom halves (nests).
+    pub(crate) fn new() -> Self {
+        // SAFETY: pairs with the enable in `drop`.
+        unsafe { crate::bindings::baton_local_bh_disable() };
+        Self {
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for BhDisabled {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the disable in `new`.
+        unsafe { crate::bindings::baton_local_bh_enable() };
     }
 }

@@ -127,3 +127,44 @@ impl Drop for NetDevice {
         unsafe { b::baton_dev_put(self.ptr.as_ptr()) };
     }
 }
+
+/// A device found by index inside an RCU read-side section, usable for the
+/// duration of that section only (no reference is taken: packet path).
+///
+/// # Invariants
+///
+/// `ptr` is a registered device whose memory stays valid while the RCU
+/// read-side section of lifetime `'a` lasts.
+pub(crate) struct DevRcu<'a> {
+    ptr: NonNull<b::net_device>,
+    _rcu: core::marker::PhantomData<&'a ()>,
+}
+
+impl DevRcu<'_> {
+    /// The device's hardware address (Ethernet devices).
+    pub(crate) fn mac(&self) -> [u8; 6] {
+        // SAFETY: `ptr` is valid (type invariant); Ethernet devices have a
+        // 6-byte `dev_addr`, which is what baton's roles are assigned to.
+        unsafe { *(b::baton_dev_addr(self.ptr.as_ptr()) as *const [u8; 6]) }
+    }
+
+    /// The raw pointer, for the rest of the wrapper layer.
+    pub(crate) fn as_raw(&self) -> *mut b::net_device {
+        self.ptr.as_ptr()
+    }
+}
+
+/// Runs `f` on device `ifindex` of `net`, if it exists, without taking a
+/// reference: `f` runs inside an RCU read-side section (any context).
+pub(crate) fn with_dev_rcu<R>(net: Net, ifindex: i32, f: impl FnOnce(&DevRcu<'_>) -> R) -> Option<R> {
+    let _rcu = super::rcu::ReadGuard::new();
+    // SAFETY: `net` is alive (its invariant); the lookup needs the RCU read
+    // lock, held by `_rcu`.
+    let ptr = NonNull::new(unsafe { b::dev_get_by_index_rcu(net.as_raw(), ifindex) })?;
+    // INVARIANT: found under `_rcu`, which outlives the borrow given to `f`.
+    let dev = DevRcu {
+        ptr,
+        _rcu: core::marker::PhantomData,
+    };
+    Some(f(&dev))
+}

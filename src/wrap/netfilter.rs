@@ -8,7 +8,7 @@ use kernel::{alloc::KBox, error::to_result, prelude::*};
 
 use super::{
     netdev::{Net, NetDevice},
-    skb::SkBuff,
+    skb::{self, SkBuff},
 };
 use crate::bindings as b;
 
@@ -19,15 +19,15 @@ pub(crate) enum Verdict {
     Accept,
     /// Drop the packet (netfilter frees it).
     Drop,
-}
-
-impl Verdict {
-    fn to_raw(self) -> u32 {
-        match self {
-            Verdict::Accept => b::NF_ACCEPT,
-            Verdict::Drop => b::NF_DROP,
-        }
-    }
+    /// Send the frame, as received, out of another Ethernet device of the
+    /// same namespace to `dst`: only its MAC header is rewritten (source:
+    /// that device's address). Netdev ingress hooks only.
+    Forward {
+        /// The device to send on.
+        ifindex: i32,
+        /// The destination MAC.
+        dst: [u8; 6],
+    },
 }
 
 /// A netfilter hook handler. Called in softirq context: it must not sleep.
@@ -160,6 +160,19 @@ unsafe extern "C" fn hook_trampoline<H: Hook>(
     let handler = unsafe { &*(priv_ as *const H) };
     // SAFETY: netfilter hands the hook an skb it owns and does not share for
     // the duration of the call.
-    let mut skb = unsafe { SkBuff::from_raw(skb) };
-    handler.hook(&mut skb).to_raw()
+    let mut view = unsafe { SkBuff::from_raw(skb) };
+    match handler.hook(&mut view) {
+        Verdict::Accept => b::NF_ACCEPT,
+        Verdict::Drop => b::NF_DROP,
+        Verdict::Forward { ifindex, dst } => {
+            let net = view.net();
+            drop(view);
+            // SAFETY: netfilter gave us `skb`; `forward` consumes it only
+            // when it returns true, which we report as stolen.
+            match net.map(|net| unsafe { skb::forward(skb.as_ptr(), net, ifindex, dst) }) {
+                Some(true) => b::NF_STOLEN,
+                _ => b::NF_DROP,
+            }
+        }
+    }
 }

@@ -69,3 +69,28 @@ impl<T: Send + Sync> Drop for RcuBox<T> {
         drop(unsafe { KBox::from_raw(p) });
     }
 }
+
+/// An RCU read-side critical section, left when dropped. Any context; the
+/// holder must not sleep.
+pub(crate) struct ReadGuard {
+    // Not Send: the section belongs to this CPU/task.
+    _not_send: core::marker::PhantomData<*const ()>,
+}
+
+impl ReadGuard {
+    /// Enters a read-side section.
+    pub(crate) fn new() -> Self {
+        // SAFETY: pairs with the unlock in `drop`.
+        unsafe { b::baton_rcu_read_lock() };
+        Self {
+            _not_send: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for ReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the lock in `new`.
+        unsafe { b::baton_rcu_read_unlock() };
+    }
+}

@@ -4,8 +4,16 @@
 
 use core::{marker::PhantomData, ptr::NonNull};
 
-use super::netdev::Net;
+use super::{
+    netdev::{with_dev_rcu, DevRcu, Net},
+    tcp::{self, RebuildError, RequestAttrs, Tuple},
+};
 use crate::bindings as b;
+
+/// Ethernet header length.
+const ETH_HLEN: u32 = 14;
+/// Headroom left in front of packets we build for the receive path.
+const RX_HEADROOM: u32 = 64;
 
 /// A socket buffer lent to a handler (a netfilter hook or a packet type) for
 /// the duration of one call.
@@ -158,6 +166,117 @@ impl OwnedSkb {
         }
         Some(())
     }
+
+    /// Appends `len` zero bytes and returns them for the caller to fill.
+    /// `None` (and nothing appended) if they do not fit the allocation.
+    pub(crate) fn put_zeroed(&mut self, len: usize) -> Option<&mut [u8]> {
+        let skb = self.ptr.as_ptr();
+        let n = u32::try_from(len).ok()?;
+        // SAFETY: `skb` is valid and ours (type invariant); the tailroom is
+        // checked before `skb_put`. The `len` bytes it returns are inside
+        // the buffer, zeroed here, and borrowed mutably from `self`.
+        unsafe {
+            if b::baton_skb_tailroom(skb) < n {
+                return None;
+            }
+            let dst = b::baton_skb_put(skb, n);
+            core::ptr::write_bytes(dst, 0, len);
+            Some(core::slice::from_raw_parts_mut(dst, len))
+        }
+    }
+}
+
+impl OwnedSkb {
+    /// Allocates room for a `len`-byte IPv4 packet to be received (see
+    /// [`OwnedSkb::receive`]). `None` when memory is short.
+    pub(crate) fn new_rx(len: usize) -> Option<Self> {
+        let len = u32::try_from(len).ok()?.checked_add(RX_HEADROOM)?;
+        // SAFETY: plain allocation; null on failure.
+        let ptr = NonNull::new(unsafe { b::baton_alloc_skb(len) })?;
+        // SAFETY: a fresh skb has `len` bytes of tailroom; reserving moves
+        // `RX_HEADROOM` of it to headroom.
+        unsafe { b::baton_skb_reserve(ptr.as_ptr(), RX_HEADROOM as i32) };
+        // INVARIANT: freshly allocated, ours alone.
+        Some(Self { ptr })
+    }
+
+    /// Attaches a request sock for the listener of `t` (see
+    /// [`tcp::attach_request_sock`]); the packet must then go to
+    /// [`OwnedSkb::receive`] within the same RCU read-side section, which
+    /// the caller holds (packet handlers run in one).
+    pub(crate) fn attach_request_sock(
+        &mut self,
+        net: Net,
+        t: &Tuple,
+        a: &RequestAttrs,
+    ) -> Result<(), RebuildError> {
+        // SAFETY: we own the skb; `receive` hands it to the IPv4 receive
+        // path synchronously (the caller's contract above).
+        unsafe { tcp::attach_request_sock(self.ptr.as_ptr(), net, t, a) }
+    }
+
+    /// Hands the IPv4 packet built in this buffer to the receive path as if
+    /// it had arrived on `dev`, synchronously (no RPS, no backlog). Softirq
+    /// context with interrupts enabled (packet handlers). Returns whether
+    /// the stack accepted it.
+    pub(crate) fn receive(self, dev: &DevRcu<'_>) -> bool {
+        let skb = self.ptr.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: we own `skb`; `netif_receive_skb_core` consumes it. Its
+        // context requirement is the caller's contract.
+        unsafe {
+            b::baton_skb_prepare_rx(skb, dev.as_raw());
+            b::netif_receive_skb_core(skb) == b::NET_RX_SUCCESS as i32
+        }
+    }
+
+    /// Sends the Ethernet frame built in this buffer (ethertype
+    /// `protocol`) out of `dev`. Returns whether the device queued it.
+    pub(crate) fn transmit(self, dev: &DevRcu<'_>, protocol: u16) -> bool {
+        let skb = self.ptr.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: we own `skb`; `dev_queue_xmit` consumes it whatever it
+        // returns; `dev` is valid in the caller's RCU section.
+        unsafe {
+            b::baton_skb_prepare_xmit(skb, dev.as_raw());
+            b::baton_skb_set_protocol(skb, protocol);
+            b::baton_dev_queue_xmit(skb) == 0
+        }
+    }
+}
+
+/// Sends the received frame `skb` (at netdev ingress: `data` at the network
+/// header, a 14-byte MAC header in front) out of device `ifindex` of `net`
+/// to `dst`, from that device's address. Returns true if `skb` was consumed
+/// (sent, or dropped by the device); false leaves it to the caller.
+///
+/// # Safety
+///
+/// `skb` must be valid and owned by the caller, as a netfilter hook's is.
+pub(super) unsafe fn forward(skb: *mut b::sk_buff, net: Net, ifindex: i32, dst: [u8; 6]) -> bool {
+    with_dev_rcu(net, ifindex, |dev| {
+        // SAFETY: `skb` is valid and ours (caller). The MAC header sits
+        // right in front of `data` when it was set with length 14; after the
+        // push, `skb_ensure_writable` un-shares the head (a packet socket
+        // may hold a clone) before we write into it.
+        unsafe {
+            if !b::baton_skb_mac_header_was_set(skb) || b::baton_skb_mac_header_len(skb) != 14 {
+                return false;
+            }
+            b::baton_skb_push(skb, ETH_HLEN);
+            if b::skb_ensure_writable(skb, ETH_HLEN) != 0 {
+                return false;
+            }
+            let head = (*skb).data;
+            let src = dev.mac();
+            core::ptr::copy_nonoverlapping(dst.as_ptr(), head, 6);
+            core::ptr::copy_nonoverlapping(src.as_ptr(), head.add(6), 6);
+            b::baton_skb_set_dev(skb, dev.as_raw());
+            b::baton_dev_queue_xmit(skb);
+        }
+        true
+    })
+    .unwrap_or(false)
 }
 
 impl Drop for OwnedSkb {
@@ -185,6 +304,36 @@ impl SkBuff<'_> {
             b::baton_skb_prepare_xmit(skb, dev);
             b::baton_dev_queue_xmit(skb) == 0
         }
+    }
+
+    /// Attaches a request sock for the listener of `t` (see
+    /// [`tcp::attach_request_sock`]) to this packet, which continues to the
+    /// IPv4 receive path after the hook (netdev ingress: synchronously,
+    /// inside the hook's RCU section).
+    pub(crate) fn attach_request_sock(
+        &mut self,
+        net: Net,
+        t: &Tuple,
+        a: &RequestAttrs,
+    ) -> Result<(), RebuildError> {
+        // SAFETY: the skb is ours for the hook (type invariant); it goes on
+        // to the receive path synchronously (the caller's contract).
+        unsafe { tcp::attach_request_sock(self.ptr.as_ptr(), net, t, a) }
+    }
+
+    /// Whether the device (or a virtual link whose sender offloaded the
+    /// checksum) vouches for the transport checksum, so that the checksum
+    /// field need not be, or cannot be, verified in software.
+    pub(crate) fn checksum_trusted(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { b::baton_skb_csum_unnecessary(self.ptr.as_ptr()) }
+    }
+
+    /// Whether the packet already carries a socket (one we attached to a
+    /// packet we built and are receiving).
+    pub(crate) fn has_socket(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { tcp::has_socket(self.ptr.as_ptr()) }
     }
 
     /// The MTU of the device this packet arrived on.

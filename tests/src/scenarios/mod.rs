@@ -3,6 +3,7 @@
 mod control_plane;
 mod farm_smoke;
 mod frontend_syn;
+mod handoff_http;
 mod harness_selftest;
 mod kunit_baton;
 
@@ -22,7 +23,13 @@ pub struct Scenario {
 }
 
 /// The scenarios `xtask check` runs when none is named, in order.
-pub const DEFAULT: &[&str] = &["kunit_baton", "farm_smoke", "control_plane", "frontend_syn"];
+pub const DEFAULT: &[&str] = &[
+    "kunit_baton",
+    "farm_smoke",
+    "control_plane",
+    "frontend_syn",
+    "handoff_http",
+];
 
 /// Every scenario.
 pub const ALL: &[Scenario] = &[
@@ -50,6 +57,15 @@ pub const ALL: &[Scenario] = &[
                 itself (SYN-cookie SYN-ACK with MSS, SACK, timestamps, window scale), counted; \
                 without a service or public role the kernel refuses",
         run: frontend_syn::run,
+    },
+    Scenario {
+        name: "handoff_http",
+        about: "whole farm: node1 answers each handshake, reads the request and hands the \
+                connection to node2/node3 (round-robin) over the redistribution network; their \
+                unmodified nginx answers the client directly from the VIP (bodies, a 512 KiB \
+                checksum, who sent the responses, frames on redist, counters); policy local \
+                serves on node1 through the same socket rebuild",
+        run: handoff_http::run,
     },
     Scenario {
         name: "harness_selftest",

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The serving node's side of a handoff: a verified HANDOFF frame becomes
+//! the ACK that would have completed the handshake here, carrying the
+//! request bytes and a request sock with the recorded options
+//! (`wrap::tcp`); it enters the IPv4 receive path on the redistribution
+//! interface, and the kernel builds the socket with the front-end's
+//! sequence numbers, queues it for `accept()` and queues the request for
+//! `read()`. The application answers the client directly, from the VIP.
+
+use crate::{
+    baton_core::{
+        handoff::{rebuild_len, rebuild_segment},
+        wire::{AckStatus, ConnRecord, Handoff, RefuseReason},
+    },
+    netstate::Shared,
+    stats::Stat,
+    wrap::{
+        netdev::{with_dev_rcu, Net},
+        rcu::ReadGuard,
+        skb::OwnedSkb,
+        tcp::{connection_exists, RebuildError, RequestAttrs, Tuple},
+    },
+};
+
+/// The socket a record describes, from the serving node's side.
+pub(crate) fn tuple_of(r: &ConnRecord) -> Tuple {
+    Tuple {
+        client: r.client.octets(),
+        client_port: r.client_port,
+        local: r.vip.octets(),
+        local_port: r.vip_port,
+    }
+}
+
+/// What the rebuilt socket inherits from the record.
+pub(crate) fn attrs_of(r: &ConnRecord) -> RequestAttrs {
+    RequestAttrs {
+        mss: r.mss,
+        wscale: r.wscale.map(|w| (w.snd, w.rcv)),
+        sack: r.sack,
+        ecn: r.ecn,
+        timestamps: r.timestamps.map(|t| (t.recent, t.last_sent)),
+    }
+}
+
+fn refusal(e: RebuildError) -> RefuseReason {
+    match e {
+        RebuildError::NoListener => RefuseReason::NO_LISTENER,
+        RebuildError::NoMemory => RefuseReason::NO_MEMORY,
+        RebuildError::Sysctl | RebuildError::BadAttrs => RefuseReason::BAD_RECORD,
+    }
+}
+
+/// Rebuilds the socket of handoff `h`, received on interface `ifindex`.
+/// Softirq context (the frame handler). Returns the answer for the
+/// front-end.
+pub(crate) fn rebuild(shared: &Shared, net: Net, ifindex: i32, h: &Handoff<'_>) -> AckStatus {
+    shared.stats.inc(Stat::HandoffsReceived);
+    let r = &h.record;
+    // One frame per request for now: larger requests are refused, and the
+    // front-end serves them itself.
+    if usize::try_from(h.request_len).ok() != Some(h.chunk.len()) {
+        return AckStatus::Refused(RefuseReason::REASSEMBLY);
+    }
+    let tuple = tuple_of(r);
+    // A front-end that did not hear our confirmation sends the same
+    // handoff again: the socket is there, confirm again.
+    if connection_exists(net, &tuple) {
+        return AckStatus::Accepted;
+    }
+    let status = inject(net, ifindex, r, h.chunk, &tuple);
+    match status {
+        AckStatus::Accepted => shared.stats.inc(Stat::SocketsRebuilt),
+        AckStatus::Refused(_) => shared.stats.inc(Stat::RebuildFailed),
+    }
+    status
+}
+
+fn inject(net: Net, ifindex: i32, r: &ConnRecord, request: &[u8], tuple: &Tuple) -> AckStatus {
+    // The listener found for the request sock is not referenced: it must
+    // stay alive until the packet reaches it, inside this section.
+    let _rcu = ReadGuard::new();
+    let len = rebuild_len(request.len(), r.timestamps.is_some());
+    let Some(mut skb) = OwnedSkb::new_rx(len) else {
+        return AckStatus::Refused(RefuseReason::NO_MEMORY);
+    };
+    let built = skb
+        .put_zeroed(len)
+        .and_then(|buf| rebuild_segment(r, request, buf).ok());
+    if built != Some(len) {
+        return AckStatus::Refused(RefuseReason::BAD_RECORD);
+    }
+    if let Err(e) = skb.attach_request_sock(net, tuple, &attrs_of(r)) {
+        return AckStatus::Refused(refusal(e));
+    }
+    // The packet enters the stack on the interface the handoff came in on,
+    // where the front-end's later packets of the connection arrive too.
+    if with_dev_rcu(net, ifindex, |dev| skb.receive(dev)).is_none() {
+        return AckStatus::Refused(RefuseReason::NO_LISTENER);
+    }
+    // `receive` ran the whole IPv4/TCP receive synchronously: the socket
+    // exists now unless the listener refused it (accept queue full).
+    if connection_exists(net, tuple) {
+        AckStatus::Accepted
+    } else {
+        AckStatus::Refused(RefuseReason::QUEUE_FULL)
+    }
+}

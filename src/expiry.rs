@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Expiry of connection records, once a second per namespace (a timer, so
+//! softirq context): a handoff not confirmed in time is marked failed (the
+//! client's retransmission tries the next node); records whose client sent
+//! FIN or RST go after a short linger, records waiting for a request after
+//! a request timeout, the rest after the idle timeout (`conn_idle_timeout_s`).
+
+use kernel::sync::Arc;
+
+use crate::{
+    conns::ConnState,
+    frontend::HANDOFF_TIMEOUT_MS,
+    netstate::Shared,
+    params,
+    stats::Stat,
+    wrap::{
+        boottime_ms,
+        timer::{Rearm, TimerHandler},
+    },
+};
+
+/// Interval between scans.
+pub(crate) const PERIOD_MS: u32 = 1000;
+/// How long a record stays after its client sent FIN or RST (its last
+/// ACKs still need forwarding).
+const CLOSED_LINGER_MS: u32 = 10_000;
+/// How long a connection may take to send its request.
+const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
+/// The expiry timer's handler.
+pub(crate) struct Expiry {
+    shared: Arc<Shared>,
+}
+
+impl Expiry {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl TimerHandler for Expiry {
+    fn expired(&self) -> Rearm {
+        let now = boottime_ms();
+        let idle_limit = params::conn_idle_timeout_s.get().saturating_mul(1000);
+        let (mut failed, mut closed, mut expired) = (0u64, 0u64, 0u64);
+        self.shared.conns.with(|store| {
+            let Some(mut table) = store.table() else {
+                return;
+            };
+            table.retain(|_, c| {
+                if let ConnState::Pending { since_ms, .. } = c.state {
+                    if now.wrapping_sub(since_ms) >= HANDOFF_TIMEOUT_MS {
+                        c.state = ConnState::Retry;
+                        failed += 1;
+                    }
+                }
+                let idle = now.wrapping_sub(c.last_ms);
+                if c.client_done && idle >= CLOSED_LINGER_MS {
+                    closed += 1;
+                    return false;
+                }
+                let limit = match c.state {
+                    ConnState::AwaitRequest | ConnState::Retry | ConnState::Pending { .. } => {
+                        REQUEST_TIMEOUT_MS
+                    }
+                    _ => idle_limit,
+                };
+                if idle >= limit {
+                    expired += 1;
+                    return false;
+                }
+                true
+            });
+        });
+        self.shared.stats.add(Stat::HandoffsFailed, failed);
+        self.shared.stats.add(Stat::ConnsClosed, closed);
+        self.shared.stats.add(Stat::ConnsExpired, expired);
+        Rearm::AfterMs(PERIOD_MS)
+    }
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The redistribution network: baton's handoff frames (ethertype 0x88B5,
+//! format in `Documentation/wire-protocol.md`, encoded and checked by
+//! `baton_core::wire`) between a front-end and the node that serves a
+//! connection. Every frame is authenticated with the configured key and
+//! replay-checked per sender; anything else is counted and dropped.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use kernel::{new_spinlock, prelude::*, sync::SpinLock};
+
+use crate::{
+    backend,
+    baton_core::{
+        auth::{derive_key, KeyPurpose, ReplayTable},
+        conntable::{ConnKey, InsertError},
+        ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_HANDOFF},
+        genl::limits,
+        ipv4::IPPROTO_TCP,
+        wire::{
+            self, AckStatus, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
+            WireError, ETH_MIN_PAYLOAD,
+        },
+    },
+    conns::{Conn, ConnState, MAX_TRIES},
+    netstate::Shared,
+    stats::{ServiceStat, Stat},
+    wrap::{
+        boottime_ms,
+        netdev::{with_dev_rcu, Net},
+        packet::RxVerdict,
+        skb::{OwnedSkb, SkBuff},
+    },
+};
+
+/// Senders tracked by the replay windows (one per peer).
+const SENDERS: usize = limits::PEERS_MAX;
+
+/// This node's side of the redistribution network in one namespace.
+#[pin_data]
+pub(crate) struct Redist {
+    /// Replay windows of the senders we heard from (softirq only).
+    #[pin]
+    replay: SpinLock<ReplayTable<SENDERS>>,
+    /// Sequence number of the next frame we send.
+    seq: AtomicU64,
+    /// Our epoch: distinguishes this load of the module from earlier ones,
+    /// so that peers accept our sequence numbers starting over.
+    epoch: u32,
+}
+
+/// Why a frame was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// This node, its redistribution interface or an active key is not
+    /// configured.
+    NotConfigured,
+    /// The message does not encode (a bug, or an oversized request).
+    Encode(WireError),
+    /// No memory for the frame, or the device refused it.
+    Device,
+}
+
+impl Redist {
+    /// Fresh state; `epoch` should grow across loads (seconds since boot
+    /// mixed with randomness will do).
+    pub(crate) fn new(epoch: u32) -> impl PinInit<Self> {
+        pin_init!(Redist {
+            replay <- new_spinlock!(ReplayTable::new(), "baton::replay"),
+            seq: AtomicU64::new(1),
+            epoch,
+        })
+    }
+
+    /// Opens a received frame body (`buf`, after the Ethernet header):
+    /// parses it, checks its sender's replay window, verifies the tag with
+    /// the key it names and decodes it. Softirq context.
+    pub(crate) fn open<'a>(
+        &self,
+        shared: &Shared,
+        buf: &'a [u8],
+    ) -> Result<(Header, Message<'a>), WireError> {
+        let mut replay = self.replay.lock();
+        wire::open(
+            buf,
+            Network::Handoff,
+            |id| {
+                shared.snapshot.read(|c| {
+                    c.key(u32::from(id))
+                        .and_then(|k| derive_key(k.secret(), KeyPurpose::Handoff).ok())
+                })
+            },
+            &mut replay,
+        )
+    }
+
+    /// Sends `msg` to `dst` on the redistribution interface. Any context.
+    pub(crate) fn send(
+        &self,
+        shared: &Shared,
+        net: Net,
+        dst: MacAddr,
+        msg: &Message<'_>,
+    ) -> Result<(), SendError> {
+        let (node, ifindex, key) = shared
+            .snapshot
+            .read(|c| {
+                let node = c.node()?;
+                let key = c.active_key()?;
+                Some((
+                    u16::try_from(node.id).ok()?,
+                    i32::try_from(node.redist_ifindex).ok().filter(|&i| i > 0)?,
+                    (
+                        u8::try_from(key.id).ok()?,
+                        derive_key(key.secret(), KeyPurpose::Handoff).ok()?,
+                    ),
+                ))
+            })
+            .ok_or(SendError::NotConfigured)?;
+        let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
+        let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
+        let params = FrameParams {
+            key_id: key.0,
+            sender: node,
+            epoch: self.epoch,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        let sent = with_dev_rcu(net, ifindex, |dev| {
+            let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
+            let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
+            let (eth, body) = buf.split_at_mut(ETH_HLEN);
+            EthernetRepr {
+                dst,
+                src: MacAddr(dev.mac()),
+                ethertype: ETH_P_BATON_HANDOFF,
+            }
+            .emit(eth)
+            .map_err(|_| SendError::Device)?;
+            wire::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
+            if skb.transmit(dev, ETH_P_BATON_HANDOFF) {
+                Ok(())
+            } else {
+                Err(SendError::Device)
+            }
+        })
+        .unwrap_or(Err(SendError::NotConfigured));
+        if sent.is_ok() {
+            shared.stats.inc(Stat::HandoffFramesSent);
+        }
+        sent
+    }
+}
+
+/// Receives one frame of the handoff ethertype (`skb` after the Ethernet
+/// header) in namespace `net`. Softirq context.
+pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerdict {
+    shared.stats.inc(Stat::HandoffFrames);
+    let redist = shared
+        .snapshot
+        .read(|c| c.node().map_or(0, |n| n.redist_ifindex));
+    let Some(ifindex) = skb.ifindex().filter(|&i| i as u32 == redist && redist != 0) else {
+        shared.stats.inc(Stat::FramesWrongInterface);
+        return RxVerdict::Dropped;
+    };
+    let Some(from) = skb
+        .mac_header()
+        .and_then(|m| m.get(6..12))
+        .and_then(|m| <[u8; 6]>::try_from(m).ok())
+        .map(MacAddr)
+    else {
+        shared.stats.inc(Stat::FramesRejected);
+        return RxVerdict::Dropped;
+    };
+    let len = skb.len();
+    if len > wire::MAX_FRAME_LEN {
+        shared.stats.inc(Stat::FramesRejected);
+        return RxVerdict::Dropped;
+    }
+    let Some(buf) = skb.header(len) else {
+        shared.stats.inc(Stat::FramesRejectedShort);
+        return RxVerdict::Dropped;
+    };
+    let msg = match shared.redist.open(shared, buf) {
+        Ok((_, msg)) => msg,
+        Err(e) => {
+            shared.stats.inc(match e {
+                WireError::UnknownKey => Stat::FramesRejectedNoKey,
+                WireError::Truncated => Stat::FramesRejectedShort,
+                _ => Stat::FramesRejected,
+            });
+            return RxVerdict::Dropped;
+        }
+    };
+    match msg {
+        Message::Handoff(h) => {
+            let status = backend::rebuild(shared, net, ifindex, &h);
+            if status == AckStatus::Accepted {
+                record_owned(shared, &h.record, from);
+            }
+            let ack = Message::HandoffAck(HandoffAck {
+                conn_id: h.record.conn_id,
+                status,
+            });
+            // A lost confirmation makes the front-end resend the handoff,
+            // which is confirmed again.
+            let _ = shared.redist.send(shared, net, from, &ack);
+        }
+        Message::HandoffAck(a) => confirm(shared, &a),
+        Message::Close(c) => {
+            let gone = shared.conns.with(|store| {
+                let index = shared.conns.index_of_id(c.conn_id)?;
+                let mut table = store.table()?;
+                let (_, conn) = table.get_at(index)?;
+                (conn.record.conn_id == c.conn_id).then_some(())?;
+                table.remove_at(index)
+            });
+            if gone.is_some() {
+                shared.stats.inc(Stat::ConnsClosed);
+            }
+        }
+        // Sync messages never parse on this network.
+        _ => shared.stats.inc(Stat::FramesRejected),
+    }
+    RxVerdict::Consumed
+}
+
+/// Records a connection handed to this node.
+fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
+    let now = boottime_ms();
+    let service = shared
+        .snapshot
+        .read(|c| {
+            c.service_for(record.vip.octets(), record.vip_port, IPPROTO_TCP)
+                .map(|(slot, _)| slot)
+        })
+        .unwrap_or(0);
+    let conn = Conn {
+        record: *record,
+        state: ConnState::Owned { front_end },
+        service,
+        created_ms: now,
+        last_ms: now,
+        client_done: false,
+        tried: [0; MAX_TRIES],
+    };
+    let full = shared.conns.with(|store| {
+        let mut table = store.table()?;
+        match table.insert(ConnKey::from(record), conn) {
+            Ok(_) | Err(InsertError::Exists) => None,
+            Err(InsertError::Full) => Some(()),
+        }
+    });
+    if full.is_some() {
+        shared.stats.inc(Stat::ConnTableFull);
+    }
+}
+
+/// Applies a peer's answer to one of our handoffs.
+fn confirm(shared: &Shared, a: &HandoffAck) {
+    let outcome = shared.conns.with(|store| {
+        let index = shared.conns.index_of_id(a.conn_id)?;
+        let mut table = store.table()?;
+        let (_, c) = table.get_at_mut(index)?;
+        if c.record.conn_id != a.conn_id {
+            return None;
+        }
+        let ConnState::Pending { peer, mac, .. } = c.state else {
+            return None;
+        };
+        c.state = match a.status {
+            AckStatus::Accepted => ConnState::Handed { peer, mac },
+            // The client's retransmission of its request tries another node.
+            AckStatus::Refused(_) => ConnState::Retry,
+        };
+        Some((a.status, c.service))
+    });
+    match outcome {
+        Some((AckStatus::Accepted, service)) => {
+            shared.stats.inc(Stat::HandoffsConfirmed);
+            shared.service_stats.inc(service, ServiceStat::HandedOff);
+        }
+        Some((AckStatus::Refused(_), _)) => shared.stats.inc(Stat::HandoffsFailed),
+        None => {}
+    }
+}

@@ -1,0 +1,306 @@
+//! `handoff_http`: connections handed off across the farm. node1 holds the
+//! VIP and is the front-end; node2 and node3 hold it on `lo` (LVS direct
+//! routing style: no ARP for it) and run an unmodified nginx, as does node1.
+//! With policy round-robin, node1 answers each client handshake itself,
+//! reads the request and hands the connection to node2 or node3 over the
+//! redistribution network; their nginx accepts it and answers the client
+//! directly from the VIP. Checked from the client's side (the bodies say
+//! who served them, a large download's checksum), on the wire (who sent the
+//! responses to the router, baton frames on the redistribution network) and
+//! in the counters. Then policy local: node1 serves through the same
+//! socket rebuild.
+
+use crate::batonctl;
+use crate::context::Context;
+use crate::module;
+use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
+use serde_json::Value;
+use std::time::Duration;
+
+const VIP: &str = "203.0.113.100";
+const KEY: &str = "68616e646f66662d7363656e6172696f2d6b6579"; // 20 bytes
+const T: Duration = Duration::from_secs(90);
+/// Requests of the round-robin round.
+const REQUESTS: usize = 6;
+/// Size of the large download, in KiB.
+const BIG_KIB: usize = 512;
+
+fn node_id(vm: &Vm) -> Result<u32> {
+    vm.name()
+        .strip_prefix("node")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::new(format!("{} is not a node", vm.name())))
+}
+
+fn mac(vm: &Vm, seg: Segment) -> Result<String> {
+    vm.spec()
+        .nic(seg)
+        .map(|n| n.mac.clone())
+        .ok_or_else(|| Error::new(format!("{} has no {seg:?} NIC", vm.name())))
+}
+
+/// `vm`'s farm file: every other node a peer, the service round-robin.
+fn farm_file(farm: &Farm, vm: &Vm) -> Result<String> {
+    let mut t = format!(
+        "[node]\nid = {}\npublic = \"public\"\nredist = \"redist\"\nsync = \"sync\"\n",
+        node_id(vm)?
+    );
+    for other in farm.nodes().filter(|o| o.name() != vm.name()) {
+        t += &format!(
+            "\n[[peer]]\nid = {}\nmac = \"{}\"\n",
+            node_id(other)?,
+            mac(other, Segment::REDIST)?
+        );
+    }
+    t += &format!(
+        "\n[[service]]\nvip = \"{VIP}\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\
+         \n[[key]]\nid = 1\nsecret = \"{KEY}\"\n"
+    );
+    Ok(t)
+}
+
+/// nginx, unmodified, serving /tmp/www on port 80 of every address.
+fn start_nginx(vm: &Vm) -> Result<()> {
+    let name = vm.name();
+    vm.sh(&format!(
+        "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
+         head -c {} /dev/urandom > /tmp/www/big.bin && \
+         cat > /tmp/nginx/nginx.conf <<'EOF'
+user root;
+worker_processes 1;
+pid /tmp/nginx/nginx.pid;
+error_log /tmp/nginx/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log /tmp/nginx/access.log;
+    client_body_temp_path /tmp/nginx/body;
+    proxy_temp_path /tmp/nginx/proxy;
+    fastcgi_temp_path /tmp/nginx/fastcgi;
+    uwsgi_temp_path /tmp/nginx/uwsgi;
+    scgi_temp_path /tmp/nginx/scgi;
+    server {{
+        listen 80;
+        root /tmp/www;
+    }}
+}}
+EOF
+nginx -c /tmp/nginx/nginx.conf",
+        BIG_KIB * 1024
+    ))?;
+    Ok(())
+}
+
+fn stats(vm: &Vm, b: &str) -> Result<Value> {
+    serde_json::from_str(&vm.sh(&format!("{b} --json stats"))?)
+        .map_err(|e| Error::new(format!("{} stats JSON: {e}", vm.name())))
+}
+
+fn counter(v: &Value, name: &str) -> u64 {
+    v[name].as_u64().unwrap_or(0)
+}
+
+fn diagnose(farm: &Farm, b: &str) -> String {
+    let mut d = String::new();
+    for n in ["node1", "node2", "node3"] {
+        if let Ok(vm) = farm.vm(n) {
+            d += &format!(
+                "--- {n}\n{}\n",
+                vm.sh(&format!(
+                    "{b} stats 2>&1 | grep -v ' 0$'; ss -tan | head -20; \
+                     tail -3 /tmp/nginx/access.log /tmp/nginx/error.log 2>/dev/null; \
+                     dmesg | tail -5"
+                ))
+                .unwrap_or_else(|e| e.to_string())
+            );
+        }
+    }
+    d
+}
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let farm = ctx.boot_standard()?;
+    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let client = farm.vm("client")?;
+    let router = farm.vm("router")?;
+    let nodes: Vec<&Vm> = farm.nodes().collect();
+    module::load_on(&farm, &["node1", "node2", "node3"])?;
+    for vm in &nodes {
+        start_nginx(vm)?;
+        let file = farm_file(&farm, vm)?;
+        vm.sh(&format!(
+            "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml"
+        ))?;
+    }
+    // The front-end holds the VIP; the serving nodes hold it on lo without
+    // answering ARP for it (LVS-DR), and accept the front-end's forwarded
+    // packets on their redistribution interface (loose reverse-path check).
+    farm.vm("node1")?
+        .sh(&format!("ip addr add {VIP}/32 dev public"))?;
+    for n in ["node2", "node3"] {
+        farm.vm(n)?.sh(&format!(
+            "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+               net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.redist.rp_filter=2 && \
+             ip addr add {VIP}/32 dev lo"
+        ))?;
+    }
+    log("nginx on node1..3; node1 holds the VIP, node2/node3 hold it on lo; policy round-robin");
+
+    // Who sends the responses to the router: captured on its public side.
+    router.sh(
+        "tcpdump -i public -n -e -l 'tcp src port 80' > /tmp/resp.txt 2>/dev/null & \
+         echo $! > /tmp/resp.pid",
+    )?;
+    farm.vm("node1")?.sh(
+        "tcpdump -i redist -n -e -l 'ether proto 0x88b5' > /tmp/frames.txt 2>/dev/null & \
+         echo $! > /tmp/frames.pid; sleep 2",
+    )?;
+
+    let out = client.run(
+        &format!(
+            "for i in $(seq {REQUESTS}); do curl -s --max-time 10 http://{VIP}/who.txt || echo curl-failed-$?; done"
+        ),
+        T,
+    )?;
+    let answers: Vec<&str> = out.stdout.lines().collect();
+    if answers.len() != REQUESTS
+        || !answers
+            .iter()
+            .all(|a| *a == "served-by-node2" || *a == "served-by-node3")
+    {
+        bail!(
+            "the client's requests were not all served by node2/node3: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    let by2 = answers.iter().filter(|a| **a == "served-by-node2").count();
+    if by2 != REQUESTS / 2 {
+        bail!("round robin should alternate node2/node3: {answers:?}");
+    }
+    log(&format!("{REQUESTS} requests to the VIP: {answers:?}"));
+
+    let sums = client.run(
+        &format!(
+            "curl -s --max-time 60 http://{VIP}/big.bin | sha256sum | cut -c1-64"
+        ),
+        T,
+    )?;
+    let got = sums.stdout.trim().to_string();
+    let mut served_by = None;
+    for n in ["node2", "node3"] {
+        let want = farm.vm(n)?.sh("sha256sum /tmp/www/big.bin | cut -c1-64")?;
+        if want.trim() == got {
+            served_by = Some(n);
+        }
+    }
+    let Some(big_node) = served_by else {
+        bail!(
+            "the {BIG_KIB} KiB download matches no back-end's file (sha256 {got})\n{}",
+            diagnose(&farm, &b)
+        );
+    };
+    log(&format!("{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}", &got[..16]));
+
+    // The unmodified nginx saw the client's own address.
+    for n in ["node2", "node3"] {
+        let log_line = farm.vm(n)?.sh("head -1 /tmp/nginx/access.log")?;
+        if !log_line.starts_with("198.51.100.") {
+            bail!("{n}'s nginx did not log the client's address: {log_line:?}");
+        }
+    }
+
+    router.sh("kill $(cat /tmp/resp.pid); sleep 1")?;
+    farm.vm("node1")?
+        .sh("kill $(cat /tmp/frames.pid); sleep 1")?;
+    let resp = router.sh("cat /tmp/resp.txt")?;
+    let node1_mac = mac(farm.vm("node1")?, Segment::PUBLIC)?;
+    // `tcpdump -e` lines: "TIME SRC_MAC > DST_MAC, ethertype …".
+    let sent_by = |mac: &str| {
+        let m = format!(" {mac} > ");
+        resp.lines().filter(move |l| l.contains(&m))
+    };
+    let from_node1 = sent_by(&node1_mac).count();
+    let mut from_backends = 0;
+    for n in ["node2", "node3"] {
+        let m = mac(farm.vm(n)?, Segment::PUBLIC)?;
+        let c = sent_by(&m)
+            .filter(|l| l.contains(&format!("{VIP}.80 > ")))
+            .count();
+        if c == 0 {
+            bail!(
+                "no response packet from {n} ({m}) reached the router; first lines:\n{}",
+                resp.lines().take(12).collect::<Vec<_>>().join("\n")
+            );
+        }
+        from_backends += c;
+    }
+    // node1 sends only the SYN-ACKs, one per connection.
+    let synacks = sent_by(&node1_mac).filter(|l| l.contains("Flags [S.]")).count();
+    if from_node1 != synacks || synacks != REQUESTS + 1 {
+        bail!(
+            "node1 sent {from_node1} packets from port 80, {synacks} of them SYN-ACKs; \
+             expected exactly {} SYN-ACKs",
+            REQUESTS + 1
+        );
+    }
+    let frames = farm.vm("node1")?.sh("grep -c 0x88b5 /tmp/frames.txt || true")?;
+    let frames: usize = frames.trim().parse().unwrap_or(0);
+    if frames < 2 * (REQUESTS + 1) {
+        bail!("expected a handoff and its confirmation per connection on redist, saw {frames} frames");
+    }
+    log(&format!(
+        "router saw {from_backends} response packets from node2/node3 (source VIP) and {from_node1} \
+         (SYN-ACKs) from node1; {frames} baton frames crossed node1's redist port"
+    ));
+
+    let s1 = stats(farm.vm("node1")?, &b)?;
+    let conns = (REQUESTS + 1) as u64;
+    for (name, min) in [
+        ("cookies_validated", conns),
+        ("conns_created", conns),
+        ("handoffs_sent", conns),
+        ("handoffs_confirmed", conns),
+        ("packets_forwarded", conns),
+    ] {
+        if counter(&s1, name) < min {
+            bail!("node1 {name} = {} < {min}: {s1}", counter(&s1, name));
+        }
+    }
+    let mut rebuilt = 0;
+    for n in ["node2", "node3"] {
+        rebuilt += counter(&stats(farm.vm(n)?, &b)?, "sockets_rebuilt");
+    }
+    if rebuilt != conns {
+        bail!("node2+node3 rebuilt {rebuilt} sockets, expected {conns}");
+    }
+    log(&format!(
+        "node1: {} handoffs confirmed, {} packets forwarded; node2+node3: {rebuilt} sockets rebuilt",
+        counter(&s1, "handoffs_confirmed"),
+        counter(&s1, "packets_forwarded")
+    ));
+
+    // Policy local: node1 serves through the same socket rebuild.
+    farm.vm("node1")?.sh(&format!(
+        "{b} service set vip {VIP} port 80 policy local"
+    ))?;
+    let local = client.run(&format!("curl -s --max-time 10 http://{VIP}/who.txt"), T)?;
+    if local.stdout.trim() != "served-by-node1" {
+        bail!(
+            "policy local: expected node1 to serve, got {:?}\n{}",
+            local.stdout,
+            diagnose(&farm, &b)
+        );
+    }
+    let s1 = stats(farm.vm("node1")?, &b)?;
+    if counter(&s1, "conns_served_locally") < 1 {
+        bail!("policy local: conns_served_locally did not move: {s1}");
+    }
+    log("policy local: node1's own nginx served the request through the rebuilt socket");
+
+    for vm in &nodes {
+        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
+    }
+    module::unload_on(&farm, &["node1", "node2", "node3"])?;
+    farm.assert_dmesg_clean()?;
+    farm.shutdown();
+    Ok(())
+}
