@@ -163,7 +163,8 @@ impl FrontEnd {
                 // Only a segment at the client's ISN + 1 can carry the
                 // socket: the request's first one, or (for policy local,
                 // which needs no request) the handshake's ACK.
-                if s.seq != (c.record.client_isn + 1) || (s.payload == 0 && !self.is_local(c.service))
+                if s.seq != (c.record.client_isn + 1)
+                    || (s.payload == 0 && !self.is_local(c.service))
                 {
                     Next::Drop
                 } else {
@@ -365,7 +366,9 @@ impl FrontEnd {
                     self.shared.stats.inc(Stat::HandoffsFailed);
                     // The client retransmits the request; that copy tries
                     // the next node.
-                    self.shared.conns.update(&s.key, |c| c.state = ConnState::Retry);
+                    self.shared
+                        .conns
+                        .update(&s.key, |c| c.state = ConnState::Retry);
                 }
                 // The serving node acknowledges the request.
                 Verdict::Drop
@@ -374,7 +377,14 @@ impl FrontEnd {
     }
 
     /// Sends the record and the request (the payload of `skb`) to `mac`.
-    fn hand_off(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, c: &Conn, mac: MacAddr) -> Result<(), ()> {
+    fn hand_off(
+        &self,
+        skb: &mut SkBuff<'_>,
+        net: Net,
+        s: &Seg,
+        c: &Conn,
+        mac: MacAddr,
+    ) -> Result<(), ()> {
         let end = s.hdr_len.checked_add(s.payload).ok_or(())?;
         let trusted = skb.checksum_trusted();
         let packet = skb.header(end).ok_or(())?;
@@ -382,7 +392,8 @@ impl FrontEnd {
         // corrupted request must be caught here (the client retransmits).
         let ip = Ipv4Packet::parse_prefix(packet).map_err(|_| ())?;
         let seg = ip.payload().get(..end - ip.header_len()).ok_or(())?;
-        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst())) {
+        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
+        {
             self.shared.stats.inc(Stat::MalformedTcp);
             return Err(());
         }

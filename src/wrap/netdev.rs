@@ -156,7 +156,11 @@ impl DevRcu<'_> {
 
 /// Runs `f` on device `ifindex` of `net`, if it exists, without taking a
 /// reference: `f` runs inside an RCU read-side section (any context).
-pub(crate) fn with_dev_rcu<R>(net: Net, ifindex: i32, f: impl FnOnce(&DevRcu<'_>) -> R) -> Option<R> {
+pub(crate) fn with_dev_rcu<R>(
+    net: Net,
+    ifindex: i32,
+    f: impl FnOnce(&DevRcu<'_>) -> R,
+) -> Option<R> {
     let _rcu = super::rcu::ReadGuard::new();
     // SAFETY: `net` is alive (its invariant); the lookup needs the RCU read
     // lock, held by `_rcu`.

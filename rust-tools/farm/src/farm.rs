@@ -144,15 +144,13 @@ impl Farm {
             let text = fs::read(vm.console_log())
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            f.extend(
-                crate::dmesg::suspicious_lines(&text)
-                    .into_iter()
-                    .map(|l| crate::dmesg::Finding {
-                        vm: vm.name().to_string(),
-                        source: "console",
-                        text: l,
-                    }),
-            );
+            f.extend(crate::dmesg::suspicious_lines(&text).into_iter().map(|l| {
+                crate::dmesg::Finding {
+                    vm: vm.name().to_string(),
+                    source: "console",
+                    text: l,
+                }
+            }));
         }
         f
     }

@@ -179,9 +179,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     log(&format!("{REQUESTS} requests to the VIP: {answers:?}"));
 
     let sums = client.run(
-        &format!(
-            "curl -s --max-time 60 http://{VIP}/big.bin | sha256sum | cut -c1-64"
-        ),
+        &format!("curl -s --max-time 60 http://{VIP}/big.bin | sha256sum | cut -c1-64"),
         T,
     )?;
     let got = sums.stdout.trim().to_string();
@@ -198,7 +196,10 @@ pub fn run(ctx: &Context) -> Result<()> {
             diagnose(&farm, &b)
         );
     };
-    log(&format!("{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}", &got[..16]));
+    log(&format!(
+        "{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}",
+        &got[..16]
+    ));
 
     // The unmodified nginx saw the client's own address.
     for n in ["node2", "node3"] {
@@ -234,7 +235,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         from_backends += c;
     }
     // node1 sends only the SYN-ACKs, one per connection.
-    let synacks = sent_by(&node1_mac).filter(|l| l.contains("Flags [S.]")).count();
+    let synacks = sent_by(&node1_mac)
+        .filter(|l| l.contains("Flags [S.]"))
+        .count();
     if from_node1 != synacks || synacks != REQUESTS + 1 {
         bail!(
             "node1 sent {from_node1} packets from port 80, {synacks} of them SYN-ACKs; \
@@ -242,10 +245,14 @@ pub fn run(ctx: &Context) -> Result<()> {
             REQUESTS + 1
         );
     }
-    let frames = farm.vm("node1")?.sh("grep -c 0x88b5 /tmp/frames.txt || true")?;
+    let frames = farm
+        .vm("node1")?
+        .sh("grep -c 0x88b5 /tmp/frames.txt || true")?;
     let frames: usize = frames.trim().parse().unwrap_or(0);
     if frames < 2 * (REQUESTS + 1) {
-        bail!("expected a handoff and its confirmation per connection on redist, saw {frames} frames");
+        bail!(
+            "expected a handoff and its confirmation per connection on redist, saw {frames} frames"
+        );
     }
     log(&format!(
         "router saw {from_backends} response packets from node2/node3 (source VIP) and {from_node1} \
@@ -279,9 +286,8 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
 
     // Policy local: node1 serves through the same socket rebuild.
-    farm.vm("node1")?.sh(&format!(
-        "{b} service set vip {VIP} port 80 policy local"
-    ))?;
+    farm.vm("node1")?
+        .sh(&format!("{b} service set vip {VIP} port 80 policy local"))?;
     let local = client.run(&format!("curl -s --max-time 10 http://{VIP}/who.txt"), T)?;
     if local.stdout.trim() != "served-by-node1" {
         bail!(
