@@ -4,11 +4,13 @@
 //! softirq context): a handoff not confirmed in time is marked failed (the
 //! client's retransmission tries the next node); records whose client sent
 //! FIN or RST go after a short linger, records waiting for a request after
-//! a request timeout, the rest after the idle timeout (`conn_idle_timeout_s`).
+//! a request timeout, UDP flows after a minute without datagrams, the rest
+//! after the idle timeout (`conn_idle_timeout_s`).
 
 use kernel::sync::Arc;
 
 use crate::{
+    baton_core::ipv4::IPPROTO_UDP,
     conns::ConnState,
     frontend::HANDOFF_TIMEOUT_MS,
     netstate::Shared,
@@ -27,6 +29,8 @@ pub(crate) const PERIOD_MS: u32 = 1000;
 const CLOSED_LINGER_MS: u32 = 10_000;
 /// How long a connection may take to send its request.
 const REQUEST_TIMEOUT_MS: u32 = 30_000;
+/// How long a UDP flow lives without datagrams.
+const UDP_IDLE_MS: u32 = 60_000;
 
 /// The expiry timer's handler.
 pub(crate) struct Expiry {
@@ -48,7 +52,7 @@ impl TimerHandler for Expiry {
             let Some(mut table) = store.table() else {
                 return;
             };
-            table.retain(|_, c| {
+            table.retain(|key, c| {
                 if let ConnState::Pending { since_ms, .. } = c.state {
                     if now.wrapping_sub(since_ms) >= HANDOFF_TIMEOUT_MS {
                         c.state = ConnState::Retry;
@@ -61,6 +65,7 @@ impl TimerHandler for Expiry {
                     return false;
                 }
                 let limit = match c.state {
+                    _ if key.protocol == IPPROTO_UDP => UDP_IDLE_MS,
                     ConnState::AwaitRequest | ConnState::Retry | ConnState::Pending { .. } => {
                         REQUEST_TIMEOUT_MS
                     }

@@ -32,7 +32,8 @@ use crate::{
         seq::SeqNum,
         synack::{answer_syn, NotASyn, SynAckParams, SYNACK_MAX_LEN},
         tcp::{TcpFlags, TcpSegment},
-        wire::{Handoff, Message, HANDOFF_CHUNK_MAX},
+        udp::UdpDatagram,
+        wire::{ConnRecord, Handoff, Message, HANDOFF_CHUNK_MAX},
     },
     conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
@@ -187,27 +188,8 @@ impl FrontEnd {
     /// Picks the node for a connection whose request has arrived and moves
     /// its record on accordingly (under the table lock).
     fn decide(&self, c: &mut Conn, policies: &mut [PolicyState], payload: usize, now: u32) -> Next {
-        let choice = self.shared.snapshot.read(|cfg| {
-            let policy = cfg
-                .services()
-                .slots()
-                .find(|(slot, _)| *slot == c.service)
-                .map(|(_, svc)| svc.policy);
-            match (policy, policies.get_mut(c.service)) {
-                (Some(p), Some(state)) => choose(
-                    p,
-                    cfg.peers(),
-                    state,
-                    &self.shared.cookie_key,
-                    &Request {
-                        client: c.record.client,
-                        client_port: c.record.client_port,
-                        exclude: c.tried(),
-                    },
-                ),
-                _ => Choice::Local,
-            }
-        });
+        let key = ConnKey::from(&c.record);
+        let choice = self.choose(c.service, &key, c.tried(), policies);
         match choice {
             // One frame per request for now: a larger first segment is
             // served here. After `MAX_TRIES` failed handoffs, so is the
@@ -330,17 +312,7 @@ impl FrontEnd {
         match next {
             Next::Accept => Verdict::Accept,
             Next::Drop => Verdict::Drop,
-            Next::Forward(mac) => {
-                let ifindex = self
-                    .shared
-                    .snapshot
-                    .read(|c| c.node().map_or(0, |n| n.redist_ifindex));
-                self.shared.stats.inc(Stat::PacketsForwarded);
-                Verdict::Forward {
-                    ifindex: i32::try_from(ifindex).unwrap_or(0),
-                    dst: mac.octets(),
-                }
-            }
+            Next::Forward(mac) => self.forward(mac),
             Next::ServeLocally(c) => {
                 match skb.attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record)) {
                     Ok(()) => {
@@ -416,6 +388,132 @@ impl FrontEnd {
     }
 }
 
+impl FrontEnd {
+    /// A UDP datagram of flow `key` to the service in `slot`: the flow's
+    /// first datagram picks its node (the service's policy), and every
+    /// datagram of the flow goes there: forwarded like a handed-off
+    /// connection's packets, or up the local stack. The serving node needs
+    /// no state: its socket (bound to the VIP) answers the client directly.
+    fn datagram(&self, key: ConnKey, slot: usize) -> Verdict {
+        let now = boottime_ms();
+        let next = self.shared.conns.with(|store| {
+            let (mut table, policies) = store.parts()?;
+            if let Some(c) = table.get_mut(&key) {
+                c.last_ms = now;
+                return Some(match c.state {
+                    ConnState::Handed { mac, .. } => Next::Forward(mac),
+                    _ => Next::Accept,
+                });
+            }
+            let choice = self.choose(slot, &key, &[], policies);
+            let state = match choice {
+                Choice::Peer { id, mac } => ConnState::Handed { peer: id, mac },
+                Choice::Local => ConnState::Local,
+            };
+            let flow = Conn {
+                record: flow_record(&key),
+                state,
+                service: slot,
+                created_ms: now,
+                last_ms: now,
+                client_done: false,
+                tried: [0; MAX_TRIES],
+            };
+            match table.insert(key, flow) {
+                Ok(_) => self.shared.stats.inc(Stat::UdpFlows),
+                // Without a record the flow stays here: its datagrams go up
+                // the local stack.
+                Err(_) => {
+                    self.shared.stats.inc(Stat::ConnTableFull);
+                    return Some(Next::Accept);
+                }
+            }
+            let stat = match state {
+                ConnState::Handed { .. } => ServiceStat::HandedOff,
+                _ => ServiceStat::ServedLocally,
+            };
+            self.shared.service_stats.inc(slot, stat);
+            Some(match state {
+                ConnState::Handed { mac, .. } => Next::Forward(mac),
+                _ => Next::Accept,
+            })
+        });
+        match next {
+            Some(Next::Forward(mac)) => self.forward(mac),
+            _ => Verdict::Accept,
+        }
+    }
+
+    /// Runs the policy of the service in `slot` for `key`.
+    fn choose(
+        &self,
+        slot: usize,
+        key: &ConnKey,
+        exclude: &[u32],
+        policies: &mut [PolicyState],
+    ) -> Choice {
+        self.shared.snapshot.read(|cfg| {
+            let policy = cfg
+                .services()
+                .slots()
+                .find(|(i, _)| *i == slot)
+                .map(|(_, svc)| svc.policy);
+            match (policy, policies.get_mut(slot)) {
+                (Some(p), Some(state)) => choose(
+                    p,
+                    cfg.peers(),
+                    state,
+                    &self.shared.cookie_key,
+                    &Request {
+                        client: key.client,
+                        client_port: key.client_port,
+                        exclude,
+                    },
+                ),
+                _ => Choice::Local,
+            }
+        })
+    }
+
+    /// The verdict forwarding a packet to `mac` on the redistribution
+    /// interface.
+    fn forward(&self, mac: MacAddr) -> Verdict {
+        let ifindex = self
+            .shared
+            .snapshot
+            .read(|c| c.node().map_or(0, |n| n.redist_ifindex));
+        self.shared.stats.inc(Stat::PacketsForwarded);
+        Verdict::Forward {
+            ifindex: i32::try_from(ifindex).unwrap_or(0),
+            dst: mac.octets(),
+        }
+    }
+}
+
+/// The record of a UDP flow: its addresses (no sequence numbers).
+fn flow_record(key: &ConnKey) -> ConnRecord {
+    let zero = SeqNum::new(0);
+    ConnRecord {
+        conn_id: 0,
+        client: key.client,
+        client_port: key.client_port,
+        vip: key.vip,
+        vip_port: key.vip_port,
+        client_isn: zero,
+        our_isn: zero,
+        rcv_nxt: zero,
+        snd_nxt: zero,
+        snd_una: zero,
+        client_window: 0,
+        our_window: 0,
+        mss: 0,
+        wscale: None,
+        sack: false,
+        timestamps: None,
+        ecn: false,
+    }
+}
+
 /// What the front-end needs of a TCP segment.
 struct Seg {
     key: ConnKey,
@@ -448,34 +546,63 @@ impl Hook for FrontEnd {
         }
         self.shared.stats.inc(Stat::FrontendPackets);
         let want = skb.len().min(MAX_HEADERS);
-        let Some((slot, syn)) = skb.header(want).and_then(|h| classify(&self.shared, h)) else {
+        let Some((slot, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h)) else {
             return Verdict::Accept;
         };
-        if syn {
+        if kind == Kind::Syn {
             return self.syn(skb, slot, want);
         }
         let Some(net) = skb.net() else {
             return Verdict::Accept;
         };
-        self.segment(skb, net, slot, want)
+        match kind {
+            Kind::Udp(key) => self.datagram(key, slot),
+            _ => self.segment(skb, net, slot, want),
+        }
     }
 }
 
-/// The slot of the TCP service a packet's headers are addressed to, and
-/// whether it is a SYN.
-fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, bool)> {
+/// What a packet to a service is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A TCP SYN (without ACK).
+    Syn,
+    /// Another TCP segment.
+    Tcp,
+    /// A UDP datagram of flow `key`.
+    Udp(ConnKey),
+}
+
+/// The slot of the service a packet's headers are addressed to, and what
+/// the packet is.
+fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Kind)> {
     let ip = Ipv4Packet::parse_prefix(headers).ok()?;
-    if ip.protocol() != ipv4::IPPROTO_TCP || ip.is_fragment() {
+    if ip.is_fragment() {
         return None;
     }
-    let seg = TcpSegment::parse(ip.payload()).ok()?;
+    let (port, kind) = match ip.protocol() {
+        ipv4::IPPROTO_TCP => {
+            let seg = TcpSegment::parse(ip.payload()).ok()?;
+            let f = seg.flags();
+            let syn = f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK);
+            (seg.dst_port(), if syn { Kind::Syn } else { Kind::Tcp })
+        }
+        ipv4::IPPROTO_UDP => {
+            let d = UdpDatagram::parse(ip.payload()).ok()?;
+            let key = ConnKey {
+                client: ip.src(),
+                client_port: d.src_port(),
+                vip: ip.dst(),
+                vip_port: d.dst_port(),
+                protocol: ipv4::IPPROTO_UDP,
+            };
+            (d.dst_port(), Kind::Udp(key))
+        }
+        _ => return None,
+    };
     let slot = shared.snapshot.read(|c| {
-        c.service_for(ip.dst().octets(), seg.dst_port(), ipv4::IPPROTO_TCP)
+        c.service_for(ip.dst().octets(), port, ip.protocol())
             .map(|(slot, _)| slot)
     })?;
-    let f = seg.flags();
-    Some((
-        slot,
-        f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK),
-    ))
+    Some((slot, kind))
 }

@@ -101,6 +101,8 @@ counters! {
     /// Frames that arrived on an interface other than the redistribution
     /// one.
     FramesWrongInterface => "frames_wrong_interface",
+    /// UDP flows recorded (their first datagram picked the node).
+    UdpFlows => "udp_flows",
 }}
 
 const NSTATS: usize = Stat::ALL.len();

@@ -9,10 +9,20 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
+    backend::{attrs_of, tuple_of},
     baton_core::{
-        config::{Config, ConfigError, NodeSpec, PeerSpec, ServiceSpec},
+        auth::{derive_key, KeyPurpose},
+        config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
+        conntable::ConnKey,
         genl::Attr,
+        handoff::{rebuild_len, rebuild_segment},
+        seq::SeqNum,
+        wire::{
+            self, AckStatus, ConnRecord, FrameParams, HandoffAck, Message, Timestamps, WindowScale,
+            WireError,
+        },
     },
+    conns::{Conn, ConnState, MAX_TRIES},
     frames::{judge, Network, MIN_FRAME_BODY},
     netstate::{NetState, Shared},
     nl::config_error,
@@ -26,7 +36,9 @@ use crate::{
         packet::{self, FrameHandler, RxVerdict},
         param::{parse_u32, UintParam},
         percpu::PerCpuCounters,
-        skb::SkBuff,
+        rcu::ReadGuard,
+        skb::{OwnedSkb, SkBuff},
+        tcp::RebuildError,
         timer::{Rearm, Timer, TimerHandler},
     },
 };
@@ -46,6 +58,9 @@ kunit_suite!(
         config_errors_become_extack,
         attrs_are_read_safely,
         observer_counts_per_service_from_the_rcu_snapshot,
+        conn_ids_name_their_slot,
+        rebuild_without_listener_is_refused,
+        handoff_frames_authenticated_and_replay_checked,
     ]
 );
 
@@ -345,4 +360,151 @@ fn observer_counts_per_service_from_the_rcu_snapshot(t: &Test) {
     kassert_eq!(t, shared.service_stats.get(0, ServiceStat::Packets), 0);
     shared.service_stats.reset(1);
     kassert_eq!(t, shared.service_stats.get(1, ServiceStat::Packets), 0);
+}
+
+/// A record of a connection from 198.51.100.2:40000 to `vip`:`port`.
+fn record(vip: [u8; 4], port: u16) -> ConnRecord {
+    let isn = SeqNum::new(1000);
+    let ours = SeqNum::new(5000);
+    ConnRecord {
+        conn_id: 1,
+        client: [198, 51, 100, 2].into(),
+        client_port: 40000,
+        vip: vip.into(),
+        vip_port: port,
+        client_isn: isn,
+        our_isn: ours,
+        rcv_nxt: isn + 1,
+        snd_nxt: ours + 1,
+        snd_una: ours + 1,
+        client_window: 65535,
+        our_window: 65535,
+        mss: 1460,
+        wscale: Some(WindowScale { snd: 7, rcv: 7 }),
+        sack: true,
+        timestamps: Some(Timestamps {
+            offset: 0,
+            recent: 77,
+            last_sent: 88,
+        }),
+        ecn: false,
+    }
+}
+
+fn conn_ids_name_their_slot(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let r = record([203, 0, 113, 100], 80);
+    let key = ConnKey::from(&r);
+    let conn = Conn {
+        record: r,
+        state: ConnState::Local,
+        service: 0,
+        created_ms: 0,
+        last_ms: 0,
+        client_done: false,
+        tried: [0; MAX_TRIES],
+    };
+    let index = shared.conns.with(|s| {
+        let mut table = s.table()?;
+        table.insert(key, conn).ok()?;
+        table.index_of(&key)
+    });
+    kassert!(t, index.is_some());
+    let index = index.unwrap_or(0);
+    let id = shared.conns.id_of(index);
+    kassert_eq!(t, shared.conns.index_of_id(id), Some(index));
+    // An id of another table (other high half) names nothing here.
+    kassert_eq!(t, shared.conns.index_of_id(id ^ (1 << 40)), None);
+    let removed = shared
+        .conns
+        .with(|s| s.table().and_then(|mut t| t.remove(&key)));
+    kassert!(t, removed.is_some());
+    kassert_eq!(
+        t,
+        shared.conns.with(|s| s.table().map(|t| t.len())),
+        Some(0)
+    );
+}
+
+fn rebuild_without_listener_is_refused(t: &Test) {
+    // Nothing listens on 127.0.0.1:9 in the test's namespace: the request
+    // sock is refused before anything is attached, and the packet (freed on
+    // drop) leaks nothing.
+    let r = record([127, 0, 0, 1], 9);
+    let len = rebuild_len(3, true);
+    let Some(mut skb) = OwnedSkb::new_rx(len) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let built = skb
+        .put_zeroed(len)
+        .and_then(|buf| rebuild_segment(&r, b"GET", buf).ok());
+    kassert_eq!(t, built, Some(len));
+    let _rcu = ReadGuard::new();
+    let res = skb.attach_request_sock(Net::init(), &tuple_of(&r), &attrs_of(&r));
+    kassert_eq!(t, res, Err(RebuildError::NoListener));
+    // Out-of-range attributes are refused whatever listens.
+    let mut bad = attrs_of(&r);
+    bad.mss = 100;
+    let res = skb.attach_request_sock(Net::init(), &tuple_of(&r), &bad);
+    kassert_eq!(t, res, Err(RebuildError::BadAttrs));
+}
+
+fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let secret = *b"0123456789abcdef0123";
+    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let spec = KeySpec {
+        id: Some(1),
+        secret: Some(&secret),
+        active: true,
+    };
+    kassert!(t, c.key_new(&spec).is_ok());
+    shared.snapshot.replace(c);
+    let Ok(key) = derive_key(&secret, KeyPurpose::Handoff) else {
+        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+    };
+    let msg = Message::HandoffAck(HandoffAck {
+        conn_id: 42,
+        status: AckStatus::Accepted,
+    });
+    let mut buf = [0u8; 64];
+    let params = FrameParams {
+        key_id: 1,
+        sender: 2,
+        epoch: 9,
+        seq: 1,
+    };
+    let len = wire::encode(&mut buf, &params, &msg, &key).unwrap_or(0);
+    kassert!(t, len > 0);
+    let frame = &buf[..len];
+    // A flipped bit anywhere fails the tag (or the header checks) and
+    // leaves the replay window alone: the intact frame still opens once.
+    for i in [5usize, 20, len - 1] {
+        let mut bad = buf;
+        bad[i] ^= 1;
+        kassert!(t, shared.redist.open(&shared, &bad[..len]).is_err());
+    }
+    kassert!(t, shared.redist.open(&shared, frame).is_ok());
+    kassert_eq!(
+        t,
+        shared.redist.open(&shared, frame).err(),
+        Some(WireError::Duplicate)
+    );
+    // Truncated, and garbage.
+    kassert!(t, shared.redist.open(&shared, &buf[..len - 1]).is_err());
+    kassert!(t, shared.redist.open(&shared, &[0xba; 40]).is_err());
+    // A key id nobody configured.
+    let other = FrameParams {
+        key_id: 7,
+        seq: 2,
+        ..params
+    };
+    let len = wire::encode(&mut buf, &other, &msg, &key).unwrap_or(0);
+    kassert_eq!(
+        t,
+        shared.redist.open(&shared, &buf[..len]).err(),
+        Some(WireError::UnknownKey)
+    );
 }

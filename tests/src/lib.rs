@@ -7,6 +7,7 @@
 
 pub mod batonctl;
 pub mod context;
+pub mod farmsetup;
 pub mod ktap;
 pub mod module;
 pub mod net;

@@ -12,110 +12,18 @@
 
 use crate::batonctl;
 use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
 use crate::module;
-use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
-use serde_json::Value;
+use baton_farm::{bail, log, Result, Segment, Vm};
 use std::time::Duration;
 
-const VIP: &str = "203.0.113.100";
-const KEY: &str = "68616e646f66662d7363656e6172696f2d6b6579"; // 20 bytes
 const T: Duration = Duration::from_secs(90);
 /// Requests of the round-robin round.
 const REQUESTS: usize = 6;
 /// Size of the large download, in KiB.
 const BIG_KIB: usize = 512;
 
-fn node_id(vm: &Vm) -> Result<u32> {
-    vm.name()
-        .strip_prefix("node")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Error::new(format!("{} is not a node", vm.name())))
-}
-
-fn mac(vm: &Vm, seg: Segment) -> Result<String> {
-    vm.spec()
-        .nic(seg)
-        .map(|n| n.mac.clone())
-        .ok_or_else(|| Error::new(format!("{} has no {seg:?} NIC", vm.name())))
-}
-
-/// `vm`'s farm file: every other node a peer, the service round-robin.
-fn farm_file(farm: &Farm, vm: &Vm) -> Result<String> {
-    let mut t = format!(
-        "[node]\nid = {}\npublic = \"public\"\nredist = \"redist\"\nsync = \"sync\"\n",
-        node_id(vm)?
-    );
-    for other in farm.nodes().filter(|o| o.name() != vm.name()) {
-        t += &format!(
-            "\n[[peer]]\nid = {}\nmac = \"{}\"\n",
-            node_id(other)?,
-            mac(other, Segment::REDIST)?
-        );
-    }
-    t += &format!(
-        "\n[[service]]\nvip = \"{VIP}\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\
-         \n[[key]]\nid = 1\nsecret = \"{KEY}\"\n"
-    );
-    Ok(t)
-}
-
-/// nginx, unmodified, serving /tmp/www on port 80 of every address.
-fn start_nginx(vm: &Vm) -> Result<()> {
-    let name = vm.name();
-    vm.sh(&format!(
-        "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
-         head -c {} /dev/urandom > /tmp/www/big.bin && \
-         cat > /tmp/nginx/nginx.conf <<'EOF'
-user root;
-worker_processes 1;
-pid /tmp/nginx/nginx.pid;
-error_log /tmp/nginx/error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log /tmp/nginx/access.log;
-    client_body_temp_path /tmp/nginx/body;
-    proxy_temp_path /tmp/nginx/proxy;
-    fastcgi_temp_path /tmp/nginx/fastcgi;
-    uwsgi_temp_path /tmp/nginx/uwsgi;
-    scgi_temp_path /tmp/nginx/scgi;
-    server {{
-        listen 80;
-        root /tmp/www;
-    }}
-}}
-EOF
-nginx -c /tmp/nginx/nginx.conf",
-        BIG_KIB * 1024
-    ))?;
-    Ok(())
-}
-
-fn stats(vm: &Vm, b: &str) -> Result<Value> {
-    serde_json::from_str(&vm.sh(&format!("{b} --json stats"))?)
-        .map_err(|e| Error::new(format!("{} stats JSON: {e}", vm.name())))
-}
-
-fn counter(v: &Value, name: &str) -> u64 {
-    v[name].as_u64().unwrap_or(0)
-}
-
-fn diagnose(farm: &Farm, b: &str) -> String {
-    let mut d = String::new();
-    for n in ["node1", "node2", "node3"] {
-        if let Ok(vm) = farm.vm(n) {
-            d += &format!(
-                "--- {n}\n{}\n",
-                vm.sh(&format!(
-                    "{b} stats 2>&1 | grep -v ' 0$'; ss -tan | head -20; \
-                     tail -3 /tmp/nginx/access.log /tmp/nginx/error.log 2>/dev/null; \
-                     dmesg | tail -5"
-                ))
-                .unwrap_or_else(|e| e.to_string())
-            );
-        }
-    }
-    d
-}
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
 pub fn run(ctx: &Context) -> Result<()> {
     let farm = ctx.boot_standard()?;
@@ -125,24 +33,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     let nodes: Vec<&Vm> = farm.nodes().collect();
     module::load_on(&farm, &["node1", "node2", "node3"])?;
     for vm in &nodes {
-        start_nginx(vm)?;
-        let file = farm_file(&farm, vm)?;
-        vm.sh(&format!(
-            "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml"
-        ))?;
+        farmsetup::start_nginx(vm, BIG_KIB)?;
     }
-    // The front-end holds the VIP; the serving nodes hold it on lo without
-    // answering ARP for it (LVS-DR), and accept the front-end's forwarded
-    // packets on their redistribution interface (loose reverse-path check).
-    farm.vm("node1")?
-        .sh(&format!("ip addr add {VIP}/32 dev public"))?;
-    for n in ["node2", "node3"] {
-        farm.vm(n)?.sh(&format!(
-            "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-               net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.redist.rp_filter=2 && \
-             ip addr add {VIP}/32 dev lo"
-        ))?;
-    }
+    farmsetup::configure(&farm, &b, SERVICES)?;
     log("nginx on node1..3; node1 holds the VIP, node2/node3 hold it on lo; policy round-robin");
 
     // Who sends the responses to the router: captured on its public side.

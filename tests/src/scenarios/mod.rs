@@ -3,9 +3,11 @@
 mod control_plane;
 mod farm_smoke;
 mod frontend_syn;
+mod handoff_bad_frames;
 mod handoff_http;
 mod harness_selftest;
 mod kunit_baton;
+mod udp_flows;
 
 use crate::context::Context;
 use baton_farm::Result;
@@ -29,6 +31,8 @@ pub const DEFAULT: &[&str] = &[
     "control_plane",
     "frontend_syn",
     "handoff_http",
+    "handoff_bad_frames",
+    "udp_flows",
 ];
 
 /// Every scenario.
@@ -66,6 +70,20 @@ pub const ALL: &[Scenario] = &[
                 checksum, who sent the responses, frames on redist, counters); policy local \
                 serves on node1 through the same socket rebuild",
         run: handoff_http::run,
+    },
+    Scenario {
+        name: "handoff_bad_frames",
+        about: "whole farm: a captured handoff replayed, bit-flipped (header, record, tag), \
+                truncated, oversized and garbage frames sent to node2 are all dropped and \
+                counted, no socket is created, and handoffs continue",
+        run: handoff_bad_frames::run,
+    },
+    Scenario {
+        name: "udp_flows",
+        about: "whole farm: a UDP echo service with policy round-robin; each flow's first \
+                datagram picks node2 or node3, node1 forwards the flow's datagrams there, the \
+                answers come straight from the VIP; counters",
+        run: udp_flows::run,
     },
     Scenario {
         name: "harness_selftest",

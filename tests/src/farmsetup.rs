@@ -1,0 +1,130 @@
+//! Farm set-up shared by the data-path scenarios: every node a baton node
+//! with the others as peers, one shared key, the VIP held by node1 (the
+//! front-end) on `public` and by the others on `lo`, LVS-DR style.
+
+use baton_farm::{Error, Farm, Result, Segment, Vm};
+use serde_json::Value;
+
+/// The service address.
+pub const VIP: &str = "203.0.113.100";
+/// The shared secret of key 1 (20 bytes, hex).
+pub const KEY: &str = "68616e646f66662d7363656e6172696f2d6b6579";
+
+/// The node id of `vm` (`nodeN` → N).
+pub fn node_id(vm: &Vm) -> Result<u32> {
+    vm.name()
+        .strip_prefix("node")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| Error::new(format!("{} is not a node", vm.name())))
+}
+
+/// The MAC of `vm`'s NIC on `seg`, from the topology.
+pub fn mac(vm: &Vm, seg: Segment) -> Result<String> {
+    vm.spec()
+        .nic(seg)
+        .map(|n| n.mac.clone())
+        .ok_or_else(|| Error::new(format!("{} has no {seg:?} NIC", vm.name())))
+}
+
+/// `vm`'s farm file: its roles, every other node as a peer, key 1, and
+/// `services` (TOML `[[service]]` tables).
+pub fn farm_file(farm: &Farm, vm: &Vm, services: &str) -> Result<String> {
+    let mut t = format!(
+        "[node]\nid = {}\npublic = \"public\"\nredist = \"redist\"\nsync = \"sync\"\n",
+        node_id(vm)?
+    );
+    for other in farm.nodes().filter(|o| o.name() != vm.name()) {
+        t += &format!(
+            "\n[[peer]]\nid = {}\nmac = \"{}\"\n",
+            node_id(other)?,
+            mac(other, Segment::REDIST)?
+        );
+    }
+    t += services;
+    t += &format!("\n[[key]]\nid = 1\nsecret = \"{KEY}\"\n");
+    Ok(t)
+}
+
+/// Applies each node's farm file (with `services`) through `batonctl`
+/// (`b`), and puts the VIP in place: on node1's `public`, on the others'
+/// `lo` without ARP, with loose reverse-path filtering on `redist` for the
+/// forwarded packets.
+pub fn configure(farm: &Farm, b: &str, services: &str) -> Result<()> {
+    for vm in farm.nodes() {
+        let file = farm_file(farm, vm, services)?;
+        vm.sh(&format!(
+            "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml"
+        ))?;
+        if vm.name() == "node1" {
+            vm.sh(&format!("ip addr add {VIP}/32 dev public"))?;
+        } else {
+            vm.sh(&format!(
+                "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                   net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.redist.rp_filter=2 && \
+                 ip addr add {VIP}/32 dev lo"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// nginx, unmodified, serving /tmp/www on port 80 of every address:
+/// `who.txt` ("served-by-NODE") and `big.bin` (`big_kib` KiB of random
+/// bytes).
+pub fn start_nginx(vm: &Vm, big_kib: usize) -> Result<()> {
+    let name = vm.name();
+    vm.sh(&format!(
+        "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
+         head -c {} /dev/urandom > /tmp/www/big.bin && \
+         cat > /tmp/nginx/nginx.conf <<'EOF'
+user root;
+worker_processes 1;
+pid /tmp/nginx/nginx.pid;
+error_log /tmp/nginx/error.log;
+events {{ worker_connections 256; }}
+http {{
+    access_log /tmp/nginx/access.log;
+    client_body_temp_path /tmp/nginx/body;
+    proxy_temp_path /tmp/nginx/proxy;
+    fastcgi_temp_path /tmp/nginx/fastcgi;
+    uwsgi_temp_path /tmp/nginx/uwsgi;
+    scgi_temp_path /tmp/nginx/scgi;
+    server {{
+        listen 80;
+        root /tmp/www;
+    }}
+}}
+EOF
+nginx -c /tmp/nginx/nginx.conf",
+        big_kib * 1024
+    ))?;
+    Ok(())
+}
+
+/// `batonctl --json stats` on `vm`.
+pub fn stats(vm: &Vm, b: &str) -> Result<Value> {
+    serde_json::from_str(&vm.sh(&format!("{b} --json stats"))?)
+        .map_err(|e| Error::new(format!("{} stats JSON: {e}", vm.name())))
+}
+
+/// A global counter of a stats reply (0 when absent).
+pub fn counter(v: &Value, name: &str) -> u64 {
+    v[name].as_u64().unwrap_or(0)
+}
+
+/// Non-zero counters, sockets and recent kernel messages of every node,
+/// for failure reports.
+pub fn diagnose(farm: &Farm, b: &str) -> String {
+    let mut d = String::new();
+    for vm in farm.nodes() {
+        d += &format!(
+            "--- {}\n{}\n",
+            vm.name(),
+            vm.sh(&format!(
+                "{b} stats 2>&1 | grep -v ' 0$'; ss -tuan | head -20; dmesg | tail -5"
+            ))
+            .unwrap_or_else(|e| e.to_string())
+        );
+    }
+    d
+}

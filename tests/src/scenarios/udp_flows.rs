@@ -1,0 +1,146 @@
+//! `udp_flows`: a UDP service spread over the farm (claims 17 and 34). The
+//! first datagram of each flow (client address and port) picks its node
+//! with the service's policy (round-robin here); node1, the front-end,
+//! forwards every datagram of the flow to that node by rewriting the
+//! Ethernet header, and the node's echo server, bound to the VIP, answers
+//! the client directly. Checked on the client (every datagram of a flow
+//! answered by the same node, flows alternating node2/node3, answers from
+//! the VIP), on the wire (the answers reach the router from node2/node3)
+//! and in node1's counters.
+
+use crate::batonctl;
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
+use crate::module;
+use baton_farm::{bail, log, Result, Segment};
+use std::time::Duration;
+
+const PORT: u16 = 7000;
+const FLOWS: usize = 6;
+const DATAGRAMS: usize = 5;
+const T: Duration = Duration::from_secs(90);
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 7000\nproto = \"udp\"\npolicy = \"round-robin\"\n";
+
+/// A UDP echo server on VIP:PORT that prefixes its answers with `name`.
+fn echo_server(name: &str) -> String {
+    format!(
+        "nohup python3 -c \"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('{VIP}', {PORT}))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(b'{name} ' + d, a)
+\" >/dev/null 2>&1 &"
+    )
+}
+
+/// The client: `FLOWS` flows from distinct source ports, each sending
+/// `DATAGRAMS` datagrams on a socket connected to the VIP (so only answers
+/// from VIP:PORT are received); prints one line per flow: the names of the
+/// nodes that answered, or `lost`.
+fn client_script() -> String {
+    format!(
+        "python3 -c \"
+import socket
+for f in range({FLOWS}):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', 41000 + f))
+    s.connect(('{VIP}', {PORT}))
+    s.settimeout(3)
+    names = []
+    for i in range({DATAGRAMS}):
+        s.send(b'flow %d datagram %d' % (f, i))
+        try:
+            d = s.recv(2048).decode()
+            want = 'flow %d datagram %d' % (f, i)
+            names.append(d.split(' ', 1)[0] if d.endswith(want) else 'garbled')
+        except socket.timeout:
+            names.append('lost')
+    print(' '.join(names))
+\""
+    )
+}
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let farm = ctx.boot_standard()?;
+    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let client = farm.vm("client")?;
+    let router = farm.vm("router")?;
+    module::load_on(&farm, &["node1", "node2", "node3"])?;
+    farmsetup::configure(&farm, &b, SERVICES)?;
+    for vm in farm.nodes() {
+        vm.sh(&echo_server(vm.name()))?;
+    }
+    log("UDP echo on VIP:7000 on node1..3; node1 holds the VIP; policy round-robin");
+    router.sh(&format!(
+        "tcpdump -i public -n -e -l 'udp src port {PORT}' > /tmp/udp.txt 2>/dev/null & \
+         echo $! > /tmp/udp.pid; sleep 2"
+    ))?;
+
+    let out = client.run(&client_script(), T)?;
+    let flows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let mut owners = Vec::new();
+    for (i, names) in flows.iter().enumerate() {
+        let first = names.first().copied().unwrap_or("none");
+        if names.len() != DATAGRAMS || names.iter().any(|n| *n != first) {
+            bail!(
+                "flow {i}: every datagram should be answered by one node: {names:?}\n{}",
+                diagnose(&farm, &b)
+            );
+        }
+        owners.push(first);
+    }
+    if owners.len() != FLOWS {
+        bail!("expected {FLOWS} flows, got {flows:?}");
+    }
+    let expected: Vec<&str> = (0..FLOWS)
+        .map(|i| if i % 2 == 0 { "node2" } else { "node3" })
+        .collect();
+    if owners != expected {
+        bail!("round-robin flows should alternate node2/node3: {owners:?}");
+    }
+    log(&format!(
+        "{FLOWS} flows x {DATAGRAMS} datagrams, each flow answered by one node: {owners:?}"
+    ));
+
+    router.sh("kill $(cat /tmp/udp.pid); sleep 1")?;
+    let cap = router.sh("cat /tmp/udp.txt")?;
+    for n in ["node2", "node3"] {
+        let m = mac(farm.vm(n)?, Segment::PUBLIC)?;
+        let c = cap
+            .lines()
+            .filter(|l| l.contains(&format!(" {m} > ")) && l.contains(&format!("{VIP}.{PORT} > ")))
+            .count();
+        if c != FLOWS / 2 * DATAGRAMS {
+            bail!(
+                "the router saw {c} answers from {n} (source VIP), expected {}:\n{cap}",
+                FLOWS / 2 * DATAGRAMS
+            );
+        }
+    }
+    let node1_mac = mac(farm.vm("node1")?, Segment::PUBLIC)?;
+    if cap.lines().any(|l| l.contains(&format!(" {node1_mac} > "))) {
+        bail!("node1 answered datagrams itself:\n{cap}");
+    }
+    let s1 = stats(farm.vm("node1")?, &b)?;
+    if counter(&s1, "udp_flows") != FLOWS as u64
+        || counter(&s1, "packets_forwarded") < (FLOWS * DATAGRAMS) as u64
+    {
+        bail!("node1's counters: {s1}");
+    }
+    log(&format!(
+        "answers reached the router from node2/node3 only; node1 recorded {} flows and forwarded {} datagrams",
+        counter(&s1, "udp_flows"),
+        counter(&s1, "packets_forwarded")
+    ));
+    module::unload_on(&farm, &["node1", "node2", "node3"])?;
+    farm.assert_dmesg_clean()?;
+    farm.shutdown();
+    Ok(())
+}
