@@ -184,6 +184,7 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
     let msg = match shared.redist.open(shared, buf) {
         Ok((_, msg)) => msg,
         Err(e) => {
+            shared.stats.reject(e);
             shared.stats.inc(match e {
                 WireError::UnknownKey => Stat::FramesRejectedNoKey,
                 WireError::Truncated => Stat::FramesRejectedShort,

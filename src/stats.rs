@@ -4,7 +4,7 @@
 
 use kernel::prelude::*;
 
-use crate::wrap::percpu::PerCpuCounters;
+use crate::{baton_core::wire::WireError, wrap::percpu::PerCpuCounters};
 
 /// Declares an enum of counters with their operator-visible names.
 macro_rules! counters {
@@ -107,16 +107,31 @@ counters! {
 
 const NSTATS: usize = Stat::ALL.len();
 
+const NWIRE: usize = WireError::COUNT;
+
 /// The module's counters.
 pub(crate) struct Stats {
     counters: PerCpuCounters<NSTATS>,
+    /// Handoff frames rejected, by reason.
+    rejects: PerCpuCounters<NWIRE>,
 }
 
 impl Stats {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             counters: PerCpuCounters::new()?,
+            rejects: PerCpuCounters::new()?,
         })
+    }
+
+    /// Counts a handoff frame rejected for `reason`. Lock-free, any context.
+    pub(crate) fn reject(&self, reason: WireError) {
+        self.rejects.add(reason.index(), 1);
+    }
+
+    /// Handoff frames rejected for `reason` so far.
+    pub(crate) fn rejected(&self, reason: WireError) -> u64 {
+        self.rejects.sum(reason.index())
     }
 
     /// Counts one event. Lock-free, any context.

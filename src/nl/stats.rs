@@ -9,6 +9,7 @@ use crate::{
     baton_core::{
         config::ServiceKey,
         genl::{limits, Attr, Cmd, CounterAttr},
+        wire::WireError,
     },
     netstate::NetState,
     stats::{ServiceStat, Stat},
@@ -25,6 +26,18 @@ struct ServiceValues {
     values: [u64; ServiceStat::ALL.len()],
 }
 
+/// Writes `parts` one after the other into `buf`; returns the length
+/// (truncated at `buf`'s end).
+fn concat(buf: &mut [u8], parts: &[&str]) -> usize {
+    let mut n = 0;
+    for b in parts.iter().flat_map(|p| p.bytes()) {
+        let Some(slot) = buf.get_mut(n) else { break };
+        *slot = b;
+        n += 1;
+    }
+    n
+}
+
 fn put_counter(msg: &mut Message<'_>, name: &str, value: u64) -> Result<(), NlError> {
     let counter = msg.nest(Attr::Counter as u16)?;
     msg.put_str(CounterAttr::Name as u16, name)?;
@@ -35,12 +48,21 @@ fn put_counter(msg: &mut Message<'_>, name: &str, value: u64) -> Result<(), NlEr
 
 pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut values = [0u64; Stat::ALL.len()];
+    let mut rejects = [0u64; WireError::COUNT];
+    let mut table = (0u64, 0u64);
     let mut services: KVec<ServiceValues> =
         KVec::with_capacity(limits::SERVICES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     with_state::<NetState, _>(req.net(), |s| {
         for (v, &stat) in values.iter_mut().zip(Stat::ALL) {
             *v = s.shared.stats.get(stat);
         }
+        for (v, &e) in rejects.iter_mut().zip(WireError::ALL.iter()) {
+            *v = s.shared.stats.rejected(e);
+        }
+        table = s.shared.conns.with(|st| {
+            st.table()
+                .map_or((0, 0), |t| (t.len() as u64, t.capacity() as u64))
+        });
         let config = s.config.lock();
         for (slot, svc) in config.services().slots() {
             let mut sv = ServiceValues {
@@ -60,6 +82,14 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let stats = msg.nest(Attr::Stats as u16)?;
     for (&v, &stat) in values.iter().zip(Stat::ALL) {
         put_counter(&mut msg, stat.name(), v)?;
+    }
+    // Gauges, then the handoff frames rejected by reason.
+    put_counter(&mut msg, "conn_table_entries", table.0)?;
+    put_counter(&mut msg, "conn_table_capacity", table.1)?;
+    for (&v, e) in rejects.iter().zip(WireError::ALL.iter()) {
+        let mut name = [0u8; 48];
+        let n = concat(&mut name, &["handoff_rejected_", e.as_str()]);
+        put_counter(&mut msg, core::str::from_utf8(&name[..n]).unwrap_or("?"), v)?;
     }
     msg.end_nest(stats);
     for sv in services.iter() {
