@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The IPv4 pre-routing observer: parses every IPv4 packet's headers with
-//! `baton-core` and counts what it sees (and what is malformed). It never
-//! changes or drops a packet; the handoff front-end replaces it.
+//! `baton-core` and counts what it sees (and what is malformed); a client's
+//! FIN or RST marks its connection record for expiry (on a serving node
+//! that is where the front-end's forwarded packets are seen). It never
+//! changes or drops a packet.
 
 use kernel::sync::Arc;
 
 use crate::{
-    baton_core::{ipv4, tcp, udp},
+    baton_core::{conntable::ConnKey, ipv4, tcp, udp},
     netstate::Shared,
     stats::{ServiceStat, Stat},
     wrap::{
+        boottime_ms,
         netfilter::{Hook, Verdict},
         skb::SkBuff,
     },
@@ -30,8 +33,9 @@ impl Ipv4Observer {
         Self { shared }
     }
 
-    /// Counts a packet to `dst:port` over `proto` for its service, if any.
-    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool) {
+    /// Counts a packet to `dst:port` over `proto` for its service, if any;
+    /// returns whether there is one.
+    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool) -> bool {
         let slot = self
             .shared
             .snapshot
@@ -42,6 +46,18 @@ impl Ipv4Observer {
                 self.shared.service_stats.inc(slot, ServiceStat::Syns);
             }
         }
+        slot.is_some()
+    }
+
+    /// The client of connection `key` sent FIN or RST: a record of it
+    /// (here the serving node's, as forwarded packets arrive on the
+    /// redistribution interface) expires after a short linger.
+    fn client_done(&self, key: ConnKey) {
+        let now = boottime_ms();
+        self.shared.conns.update(&key, |c| {
+            c.client_done = true;
+            c.last_ms = now;
+        });
     }
 
     /// Classifies one IPv4 packet and counts it. `packet` starts at the
@@ -63,12 +79,15 @@ impl Ipv4Observer {
                     Ok(seg) => {
                         let f = seg.flags();
                         let syn = f.contains(tcp::TcpFlags::SYN) && !f.contains(tcp::TcpFlags::ACK);
-                        self.count_service(
+                        let service = self.count_service(
                             ip.dst().octets(),
                             seg.dst_port(),
                             ipv4::IPPROTO_TCP,
                             syn,
                         );
+                        if service && f.intersects(tcp::TcpFlags::FIN | tcp::TcpFlags::RST) {
+                            self.client_done(ConnKey::inbound(&ip, &seg));
+                        }
                         if syn {
                             self.shared.stats.inc(Stat::TcpSyns);
                             // A SYN's options are what a handshake negotiates:
@@ -84,12 +103,14 @@ impl Ipv4Observer {
             ipv4::IPPROTO_UDP => {
                 self.shared.stats.inc(Stat::UdpDatagrams);
                 match udp::UdpDatagram::parse(ip.payload()) {
-                    Ok(d) => self.count_service(
-                        ip.dst().octets(),
-                        d.dst_port(),
-                        ipv4::IPPROTO_UDP,
-                        false,
-                    ),
+                    Ok(d) => {
+                        self.count_service(
+                            ip.dst().octets(),
+                            d.dst_port(),
+                            ipv4::IPPROTO_UDP,
+                            false,
+                        );
+                    }
                     Err(_) => self.shared.stats.inc(Stat::MalformedUdp),
                 }
             }

@@ -21,7 +21,10 @@ const T: Duration = Duration::from_secs(90);
 /// Requests of the round-robin round.
 const REQUESTS: usize = 6;
 /// Size of the large download, in KiB.
-const BIG_KIB: usize = 512;
+const BIG_KIB: usize = 8 * 1024;
+/// Connections the scenario makes before policy local: the round, the
+/// large download, the keep-alive connection, the options probe.
+const CONNS: usize = REQUESTS + 3;
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
@@ -71,10 +74,20 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log(&format!("{REQUESTS} requests to the VIP: {answers:?}"));
 
+    let node1 = farm.vm("node1")?;
+    let tx = |vm: &Vm| -> Result<u64> {
+        Ok(vm
+            .sh("cat /sys/class/net/public/statistics/tx_bytes")?
+            .trim()
+            .parse()
+            .unwrap_or(0))
+    };
+    let tx_before = tx(node1)?;
     let sums = client.run(
-        &format!("curl -s --max-time 60 http://{VIP}/big.bin | sha256sum | cut -c1-64"),
-        T,
+        &format!("curl -s --max-time 120 http://{VIP}/big.bin | sha256sum | cut -c1-64"),
+        Duration::from_secs(150),
     )?;
+    let node1_sent = tx(node1)? - tx_before;
     let got = sums.stdout.trim().to_string();
     let mut served_by = None;
     for n in ["node2", "node3"] {
@@ -89,10 +102,67 @@ pub fn run(ctx: &Context) -> Result<()> {
             diagnose(&farm, &b)
         );
     };
+    // The response bypassed the front-end: node1's public interface sent
+    // only the SYN-ACK (and whatever else, ARP) meanwhile.
+    if node1_sent > (BIG_KIB as u64 * 1024) / 100 {
+        bail!("node1's public interface sent {node1_sent} bytes during the {BIG_KIB} KiB download");
+    }
     log(&format!(
-        "{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}",
+        "{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}; node1's public \
+         interface sent {node1_sent} bytes meanwhile",
         &got[..16]
     ));
+
+    // Keep-alive: three requests on one connection, one handoff.
+    let created = counter(&stats(node1, &b)?, "conns_created");
+    let keep = client.run(
+        &format!(
+            "curl -s --max-time 20 http://{VIP}/who.txt http://{VIP}/who.txt http://{VIP}/who.txt"
+        ),
+        T,
+    )?;
+    let bodies: Vec<&str> = keep.stdout.lines().collect();
+    let created_now = counter(&stats(node1, &b)?, "conns_created");
+    if bodies.len() != 3 || bodies.iter().any(|l| *l != bodies[0]) || created_now != created + 1 {
+        bail!(
+            "keep-alive: three answers from one node over one connection expected; got {bodies:?}, \
+             {} connection(s)",
+            created_now - created
+        );
+    }
+    log(&format!(
+        "keep-alive: 3 requests on one handed-off connection, all answered by {}",
+        &bodies[0][10..]
+    ));
+
+    // The rebuilt socket negotiated what the handshake did: a slow download
+    // keeps it open while `ss` looks at it on the serving node.
+    client.sh(&format!(
+        "(curl -s --limit-rate 100k --max-time 8 -o /dev/null http://{VIP}/big.bin &) ; sleep 3"
+    ))?;
+    let mut info = String::new();
+    for n in ["node2", "node3"] {
+        info += &farm
+            .vm(n)?
+            .sh("ss -tinH state established '( sport = :80 )'")?;
+    }
+    for want in ["ts ", "sack", "wscale:7,7"] {
+        if !info.contains(want) {
+            bail!("the rebuilt socket lacks `{want}`: {info}");
+        }
+    }
+    log(&format!(
+        "rebuilt socket (ss -ti on the serving node): {}",
+        info.split_whitespace()
+            .filter(|w| w.starts_with("wscale")
+                || *w == "ts"
+                || *w == "sack"
+                || w.starts_with("mss")
+                || w.starts_with("rto"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    client.sh("sleep 6")?;
 
     // The unmodified nginx saw the client's own address.
     for n in ["node2", "node3"] {
@@ -131,18 +201,17 @@ pub fn run(ctx: &Context) -> Result<()> {
     let synacks = sent_by(&node1_mac)
         .filter(|l| l.contains("Flags [S.]"))
         .count();
-    if from_node1 != synacks || synacks != REQUESTS + 1 {
+    if from_node1 != synacks || synacks != CONNS {
         bail!(
             "node1 sent {from_node1} packets from port 80, {synacks} of them SYN-ACKs; \
-             expected exactly {} SYN-ACKs",
-            REQUESTS + 1
+             expected exactly {CONNS} SYN-ACKs"
         );
     }
     let frames = farm
         .vm("node1")?
         .sh("grep -c 0x88b5 /tmp/frames.txt || true")?;
     let frames: usize = frames.trim().parse().unwrap_or(0);
-    if frames < 2 * (REQUESTS + 1) {
+    if frames < 2 * CONNS {
         bail!(
             "expected a handoff and its confirmation per connection on redist, saw {frames} frames"
         );
@@ -153,7 +222,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
 
     let s1 = stats(farm.vm("node1")?, &b)?;
-    let conns = (REQUESTS + 1) as u64;
+    let conns = CONNS as u64;
     for (name, min) in [
         ("cookies_validated", conns),
         ("conns_created", conns),
@@ -195,6 +264,27 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log("policy local: node1's own nginx served the request through the rebuilt socket");
 
+    // Clean-up: every record goes once its client has closed (FIN/RST seen
+    // by the front-end, and by the serving node on forwarded packets) and
+    // the linger has passed.
+    let mut left = Vec::new();
+    for _ in 0..30 {
+        left.clear();
+        for vm in &nodes {
+            let n = counter(&stats(vm, &b)?, "conn_table_entries");
+            if n != 0 {
+                left.push(format!("{} {n}", vm.name()));
+            }
+        }
+        if left.is_empty() {
+            break;
+        }
+        client.sh("sleep 2")?;
+    }
+    if !left.is_empty() {
+        bail!("connection records left a minute after the clients closed: {left:?}");
+    }
+    log("every node's connection table is empty again");
     for vm in &nodes {
         vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
     }
