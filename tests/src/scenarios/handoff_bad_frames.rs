@@ -5,7 +5,8 @@
 //! and plain garbage, each on the handoff ethertype to node2's
 //! redistribution MAC. node2 must drop and count every one, create no
 //! socket, and keep serving: a new client request handed to it afterwards
-//! still succeeds.
+//! still succeeds. Finally node3 stops listening: its refusals send the
+//! clients' retransmitted requests to node2.
 
 use crate::batonctl;
 use crate::context::Context;
@@ -143,6 +144,29 @@ pub fn run(ctx: &Context) -> Result<()> {
         );
     }
     log(&format!("handoffs continue afterwards: {answers:?}"));
+
+    // A refused handoff goes to the next node: with nothing listening on
+    // node3, its refusals (no listener) send the client's retransmitted
+    // request to node2.
+    node3.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
+    let failed = counter(&stats(farm.vm("node1")?, &b)?, "handoffs_failed");
+    let out = client.run(
+        &format!("for i in 1 2; do curl -s --max-time 15 http://{VIP}/who.txt; done"),
+        T,
+    )?;
+    let answers: Vec<&str> = out.stdout.lines().collect();
+    let failed_now = counter(&stats(farm.vm("node1")?, &b)?, "handoffs_failed");
+    if answers != ["served-by-node2", "served-by-node2"] || failed_now <= failed {
+        bail!(
+            "with node3 refusing, node2 should serve after a retry: {answers:?}, \
+             handoffs_failed {failed} -> {failed_now}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!(
+        "node3 refused (nothing listens): {} handoff(s) failed, the retransmitted requests went to node2",
+        failed_now - failed
+    ));
     for vm in farm.nodes() {
         vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
     }
