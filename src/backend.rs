@@ -11,7 +11,7 @@
 use crate::{
     baton_core::{
         handoff::{rebuild_len, rebuild_segment},
-        wire::{AckStatus, ConnRecord, Handoff, RefuseReason},
+        wire::{AckStatus, ConnRecord, RefuseReason},
     },
     netstate::Shared,
     stats::Stat,
@@ -52,24 +52,24 @@ fn refusal(e: RebuildError) -> RefuseReason {
     }
 }
 
-/// Rebuilds the socket of handoff `h`, received on interface `ifindex`.
-/// Softirq context (the frame handler). Returns the answer for the
-/// front-end.
-pub(crate) fn rebuild(shared: &Shared, net: Net, ifindex: i32, h: &Handoff<'_>) -> AckStatus {
+/// Rebuilds the socket of the handed-off connection `r` whose request is
+/// `request` (whole), received on interface `ifindex`. Softirq context (the
+/// frame handler). Returns the answer for the front-end.
+pub(crate) fn rebuild(
+    shared: &Shared,
+    net: Net,
+    ifindex: i32,
+    r: &ConnRecord,
+    request: &[u8],
+) -> AckStatus {
     shared.stats.inc(Stat::HandoffsReceived);
-    let r = &h.record;
-    // One frame per request for now: larger requests are refused, and the
-    // front-end serves them itself.
-    if usize::try_from(h.request_len).ok() != Some(h.chunk.len()) {
-        return AckStatus::Refused(RefuseReason::REASSEMBLY);
-    }
     let tuple = tuple_of(r);
     // A front-end that did not hear our confirmation sends the same
     // handoff again: the socket is there, confirm again.
     if connection_exists(net, &tuple) {
         return AckStatus::Accepted;
     }
-    let status = inject(net, ifindex, r, h.chunk, &tuple);
+    let status = inject(net, ifindex, r, request, &tuple);
     match status {
         AckStatus::Accepted => shared.stats.inc(Stat::SocketsRebuilt),
         AckStatus::Refused(_) => shared.stats.inc(Stat::RebuildFailed),

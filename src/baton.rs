@@ -30,6 +30,7 @@ mod netstate;
 mod nl;
 mod observer;
 mod params;
+mod reasm;
 mod redist;
 mod stats;
 

@@ -21,6 +21,8 @@ use crate::{
 
 /// Handoffs tried per connection before the front-end serves it itself.
 pub(crate) const MAX_TRIES: usize = 3;
+/// Times a peer that did not answer in time is asked again.
+pub(crate) const MAX_RESENDS: u8 = 2;
 
 /// Where a connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +40,13 @@ pub(crate) enum ConnState {
         since_ms: u32,
     },
     /// Front-end: the last handoff failed; the client's retransmission of
-    /// its request picks another node.
-    Retry,
+    /// its request asks `again` once more if it did not answer in time (it
+    /// may be slow rather than gone: asking another node could leave two
+    /// sockets), else picks another node.
+    Retry {
+        /// The peer that did not answer, and its MAC.
+        again: Option<(u32, MacAddr)>,
+    },
     /// Front-end: served by `peer`; the client's packets are forwarded.
     Handed {
         /// Peer id.
@@ -74,9 +81,21 @@ pub(crate) struct Conn {
     pub(crate) client_done: bool,
     /// Peers a handoff was sent to, in order (0 = none).
     pub(crate) tried: [u32; MAX_TRIES],
+    /// Handoffs sent again to a peer that had not answered.
+    pub(crate) resends: u8,
 }
 
 impl Conn {
+    /// A handoff to the peer in `self.state` (pending) got no answer in
+    /// time: ask it again on the client's next retransmission.
+    pub(crate) fn timed_out(&mut self) {
+        if let ConnState::Pending { peer, mac, .. } = self.state {
+            self.state = ConnState::Retry {
+                again: Some((peer, mac)),
+            };
+        }
+    }
+
     /// The peers tried so far.
     pub(crate) fn tried(&self) -> &[u32] {
         let n = self.tried.iter().take_while(|&&p| p != 0).count();

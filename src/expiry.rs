@@ -55,7 +55,7 @@ impl TimerHandler for Expiry {
             table.retain(|key, c| {
                 if let ConnState::Pending { since_ms, .. } = c.state {
                     if now.wrapping_sub(since_ms) >= HANDOFF_TIMEOUT_MS {
-                        c.state = ConnState::Retry;
+                        c.timed_out();
                         failed += 1;
                     }
                 }
@@ -66,9 +66,9 @@ impl TimerHandler for Expiry {
                 }
                 let limit = match c.state {
                     _ if key.protocol == IPPROTO_UDP => UDP_IDLE_MS,
-                    ConnState::AwaitRequest | ConnState::Retry | ConnState::Pending { .. } => {
-                        REQUEST_TIMEOUT_MS
-                    }
+                    ConnState::AwaitRequest
+                    | ConnState::Retry { .. }
+                    | ConnState::Pending { .. } => REQUEST_TIMEOUT_MS,
                     _ => idle_limit,
                 };
                 if idle >= limit {

@@ -33,10 +33,11 @@ use crate::{
         synack::{answer_syn, NotASyn, SynAckParams, SYNACK_MAX_LEN},
         tcp::{TcpFlags, TcpSegment},
         udp::UdpDatagram,
-        wire::{ConnRecord, Handoff, Message, HANDOFF_CHUNK_MAX},
+        wire::{ConnRecord, Handoff, Message, RequestChunks},
     },
-    conns::{Conn, ConnState, MAX_TRIES},
+    conns::{Conn, ConnState, MAX_RESENDS, MAX_TRIES},
     netstate::Shared,
+    reasm,
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms, boottime_secs,
@@ -156,10 +157,10 @@ impl FrontEnd {
             {
                 Next::Drop
             }
-            ConnState::Pending { .. } | ConnState::AwaitRequest | ConnState::Retry => {
+            ConnState::Pending { .. } | ConnState::AwaitRequest | ConnState::Retry { .. } => {
                 if let ConnState::Pending { .. } = c.state {
                     self.shared.stats.inc(Stat::HandoffsFailed);
-                    c.state = ConnState::Retry;
+                    c.timed_out();
                 }
                 // Only a segment at the client's ISN + 1 can carry the
                 // socket: the request's first one, or (for policy local,
@@ -188,13 +189,27 @@ impl FrontEnd {
     /// Picks the node for a connection whose request has arrived and moves
     /// its record on accordingly (under the table lock).
     fn decide(&self, c: &mut Conn, policies: &mut [PolicyState], payload: usize, now: u32) -> Next {
+        if let ConnState::Retry {
+            again: Some((peer, mac)),
+        } = c.state
+        {
+            if c.resends < MAX_RESENDS {
+                c.resends += 1;
+                c.state = ConnState::Pending {
+                    peer,
+                    mac,
+                    since_ms: now,
+                };
+                return Next::HandOff(*c, mac);
+            }
+        }
         let key = ConnKey::from(&c.record);
         let choice = self.choose(c.service, &key, c.tried(), policies);
         match choice {
-            // One frame per request for now: a larger first segment is
-            // served here. After `MAX_TRIES` failed handoffs, so is the
-            // connection.
-            Choice::Peer { id, mac } if payload <= HANDOFF_CHUNK_MAX && c.note_try(id) => {
+            // A first segment larger than a serving node reassembles is
+            // served here; so is the connection after `MAX_TRIES` failed
+            // handoffs.
+            Choice::Peer { id, mac } if payload <= reasm::REQUEST_MAX && c.note_try(id) => {
                 c.state = ConnState::Pending {
                     peer: id,
                     mac,
@@ -279,6 +294,7 @@ impl FrontEnd {
             last_ms: now,
             client_done: false,
             tried: [0; MAX_TRIES],
+            resends: 0,
         };
         self.shared.conns.with(|store| {
             let (mut table, policies) = store.parts()?;
@@ -340,7 +356,7 @@ impl FrontEnd {
                     // the next node.
                     self.shared
                         .conns
-                        .update(&s.key, |c| c.state = ConnState::Retry);
+                        .update(&s.key, |c| c.state = ConnState::Retry { again: None });
                 }
                 // The serving node acknowledges the request.
                 Verdict::Drop
@@ -373,16 +389,18 @@ impl FrontEnd {
         let len = u32::try_from(request.len()).map_err(|_| ())?;
         let mut record = c.record;
         record.rcv_nxt = record.client_isn + 1 + len;
-        let msg = Message::Handoff(Handoff {
-            record,
-            request_len: len,
-            offset: 0,
-            chunk: request,
-        });
-        self.shared
-            .redist
-            .send(&self.shared, net, mac, &msg)
-            .map_err(|_| ())?;
+        for (offset, chunk) in RequestChunks::new(request) {
+            let msg = Message::Handoff(Handoff {
+                record,
+                request_len: len,
+                offset,
+                chunk,
+            });
+            self.shared
+                .redist
+                .send(&self.shared, net, mac, &msg)
+                .map_err(|_| ())?;
+        }
         self.shared.stats.inc(Stat::HandoffsSent);
         Ok(())
     }
@@ -418,6 +436,7 @@ impl FrontEnd {
                 last_ms: now,
                 client_done: false,
                 tried: [0; MAX_TRIES],
+                resends: 0,
             };
             match table.insert(key, flow) {
                 Ok(_) => self.shared.stats.inc(Stat::UdpFlows),

@@ -15,6 +15,7 @@ use crate::{
     frontend::{self, FrontEnd},
     observer::{self, Ipv4Observer},
     params,
+    reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
     wrap::{
@@ -52,6 +53,9 @@ pub(crate) struct Shared {
     /// The redistribution network (handoff frames).
     #[pin]
     pub(crate) redist: Redist,
+    /// Requests being reassembled from several handoff frames.
+    #[pin]
+    pub(crate) reasm: Reassemblies,
 }
 
 impl Shared {
@@ -70,6 +74,7 @@ impl Shared {
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
                 redist <- Redist::new(epoch),
+                reasm <- Reassemblies::new(),
             }? Error),
             GFP_KERNEL,
         )

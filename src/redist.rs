@@ -20,17 +20,19 @@ use crate::{
         ipv4::IPPROTO_TCP,
         wire::{
             self, AckStatus, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
-            WireError, ETH_MIN_PAYLOAD,
+            RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
     conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
+    reasm::Outcome,
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
         skb::{OwnedSkb, SkBuff},
+        BhDisabled,
     },
 };
 
@@ -75,12 +77,15 @@ impl Redist {
 
     /// Opens a received frame body (`buf`, after the Ethernet header):
     /// parses it, checks its sender's replay window, verifies the tag with
-    /// the key it names and decodes it. Softirq context.
+    /// the key it names and decodes it. Any context (the frame handler's
+    /// softirq, or tests): bottom halves are off while the windows are
+    /// locked.
     pub(crate) fn open<'a>(
         &self,
         shared: &Shared,
         buf: &'a [u8],
     ) -> Result<(Header, Message<'a>), WireError> {
+        let _bh = BhDisabled::new();
         let mut replay = self.replay.lock();
         wire::open(
             buf,
@@ -195,7 +200,18 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
     };
     match msg {
         Message::Handoff(h) => {
-            let status = backend::rebuild(shared, net, ifindex, &h);
+            let status = if h.chunk.len() == h.request_len as usize {
+                backend::rebuild(shared, net, ifindex, &h.record, h.chunk)
+            } else {
+                match shared.reasm.push(from, &h, boottime_ms()) {
+                    // The confirmation follows the last chunk.
+                    Ok(Outcome::Incomplete) => return RxVerdict::Consumed,
+                    Ok(Outcome::Complete(request)) => {
+                        backend::rebuild(shared, net, ifindex, &h.record, &request)
+                    }
+                    Err(_) => AckStatus::Refused(RefuseReason::REASSEMBLY),
+                }
+            };
             if status == AckStatus::Accepted {
                 record_owned(shared, &h.record, from);
             }
@@ -207,7 +223,7 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
             // which is confirmed again.
             let _ = shared.redist.send(shared, net, from, &ack);
         }
-        Message::HandoffAck(a) => confirm(shared, &a),
+        Message::HandoffAck(a) => confirm(shared, &a, from),
         Message::Close(c) => {
             let gone = shared.conns.with(|store| {
                 let index = shared.conns.index_of_id(c.conn_id)?;
@@ -244,6 +260,7 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
         last_ms: now,
         client_done: false,
         tried: [0; MAX_TRIES],
+        resends: 0,
     };
     let full = shared.conns.with(|store| {
         let mut table = store.table()?;
@@ -257,8 +274,11 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
     }
 }
 
-/// Applies a peer's answer to one of our handoffs.
-fn confirm(shared: &Shared, a: &HandoffAck) {
+/// Applies the answer of the peer at `from` to one of our handoffs: the
+/// one pending, or one that timed out and waits to be asked again (a late
+/// confirmation still means the socket is there). An answer from another
+/// peer than the one asked changes nothing.
+fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
     let outcome = shared.conns.with(|store| {
         let index = shared.conns.index_of_id(a.conn_id)?;
         let mut table = store.table()?;
@@ -266,13 +286,20 @@ fn confirm(shared: &Shared, a: &HandoffAck) {
         if c.record.conn_id != a.conn_id {
             return None;
         }
-        let ConnState::Pending { peer, mac, .. } = c.state else {
-            return None;
+        let (peer, mac) = match c.state {
+            ConnState::Pending { peer, mac, .. } => (peer, mac),
+            ConnState::Retry {
+                again: Some((peer, mac)),
+            } => (peer, mac),
+            _ => return None,
         };
+        if mac != from {
+            return None;
+        }
         c.state = match a.status {
             AckStatus::Accepted => ConnState::Handed { peer, mac },
             // The client's retransmission of its request tries another node.
-            AckStatus::Refused(_) => ConnState::Retry,
+            AckStatus::Refused(_) => ConnState::Retry { again: None },
         };
         Some((a.status, c.service))
     });

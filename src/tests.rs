@@ -403,6 +403,7 @@ fn conn_ids_name_their_slot(t: &Test) {
         last_ms: 0,
         client_done: false,
         tried: [0; MAX_TRIES],
+        resends: 0,
     };
     let index = shared.conns.with(|s| {
         let mut table = s.table()?;

@@ -1,9 +1,10 @@
 //! `handoff_bad_frames`: only authenticated, fresh handoff frames act. A
 //! real handoff from node1 to node2 is captured on node2's redistribution
 //! port; then node3 sends node2 that frame again (a replay), the frame with
-//! one bit flipped in its body, its tag or its header, cut short, oversized
-//! and plain garbage, each on the handoff ethertype to node2's
-//! redistribution MAC. node2 must drop and count every one, create no
+//! one bit flipped in its body, its tag or its header, cut short, with bytes
+//! after its tag, and plain garbage, each on the handoff ethertype to
+//! node2's redistribution MAC (one more, too large for the link, cannot
+//! even be sent). node2 must drop and count every one, create no
 //! socket, and keep serving: a new client request handed to it afterwards
 //! still succeeds. Finally node3 stops listening: its refusals send the
 //! clients' retransmitted requests to node2.
@@ -39,7 +40,8 @@ forged.append(body)                                   # replay
 for i in (8, 30, len(body) - 1):                      # header (epoch), record, tag
     b = bytearray(body); b[i] ^= 1; forged.append(bytes(b))
 forged.append(body[:40])                               # truncated
-forged.append(body + bytes(1400))                      # over the frame limit
+forged.append(body + bytes(1400))                      # over the MTU: not sent
+forged.append(body + bytes(1100))                      # bytes after the tag
 forged.append(bytes([0xba, 0x70]) + bytes(58))         # magic, then zeros
 forged.append(bytes(range(256)) * 2)                   # garbage
 sent = 0
@@ -67,10 +69,11 @@ pub fn run(ctx: &Context) -> Result<()> {
     farmsetup::configure(&farm, &b, SERVICES)?;
 
     // Capture the first handoff frame reaching node2.
-    node2.sh(
-        "tcpdump -i redist -n -x -c 1 'ether proto 0x88b5 and inbound' > /tmp/cap.txt 2>/dev/null & \
-         echo $! > /tmp/cap.pid; sleep 2",
-    )?;
+    let node1_redist = mac(farm.vm("node1")?, Segment::REDIST)?;
+    node2.sh(&format!(
+        "tcpdump -i redist -n -x -c 1 'ether proto 0x88b5 and ether src {node1_redist}' \
+           > /tmp/cap.txt 2>/tmp/cap.err & echo $! > /tmp/cap.pid; sleep 2"
+    ))?;
     let first = client.run(&format!("curl -s --max-time 10 http://{VIP}/who.txt"), T)?;
     if first.stdout.trim() != "served-by-node2" {
         bail!(
@@ -89,11 +92,15 @@ pub fn run(ctx: &Context) -> Result<()> {
         .flat_map(|h| h.split_whitespace())
         .collect();
     if hex.len() < 2 * 100 {
-        bail!("no handoff frame captured on node2:\n{dump}");
+        let err = node2.sh("cat /tmp/cap.err")?;
+        bail!("no handoff frame captured on node2:\n{dump}\n{err}");
     }
     let dst = mac(node2, Segment::REDIST)?;
-    let src = mac(farm.vm("node1")?, Segment::REDIST)?;
-    let eth = format!("{}{}88b5", dst.replace(':', ""), src.replace(':', ""));
+    let eth = format!(
+        "{}{}88b5",
+        dst.replace(':', ""),
+        node1_redist.replace(':', "")
+    );
     node3.sh(&format!("echo {eth}{hex} > /tmp/h.hex"))?;
     log(&format!(
         "captured node1's handoff to node2 ({} bytes)",

@@ -135,32 +135,37 @@ pub fn run(ctx: &Context) -> Result<()> {
         &bodies[0][10..]
     ));
 
-    // The rebuilt socket negotiated what the handshake did: a slow download
-    // keeps it open while `ss` looks at it on the serving node.
+    // The rebuilt socket has the options the client's side negotiated with
+    // the front-end: a slow download keeps the connection open while `ss`
+    // looks at both ends.
     client.sh(&format!(
         "(curl -s --limit-rate 100k --max-time 8 -o /dev/null http://{VIP}/big.bin &) ; sleep 3"
     ))?;
-    let mut info = String::new();
+    let mut server_side = String::new();
     for n in ["node2", "node3"] {
-        info += &farm
+        server_side += &farm
             .vm(n)?
             .sh("ss -tinH state established '( sport = :80 )'")?;
     }
-    for want in ["ts ", "sack", "wscale:7,7"] {
-        if !info.contains(want) {
-            bail!("the rebuilt socket lacks `{want}`: {info}");
-        }
+    let client_side = client.sh("ss -tinH state established '( dport = :80 )'")?;
+    let opts = |info: &str| -> Vec<String> {
+        info.split_whitespace()
+            .filter(|w| *w == "ts" || *w == "sack" || *w == "ecn" || w.starts_with("wscale:"))
+            .map(|w| {
+                // The client's wscale reads "snd,rcv" the other way round.
+                w.to_string()
+            })
+            .collect()
+    };
+    let (so, co) = (opts(&server_side), opts(&client_side));
+    if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
+        bail!(
+            "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}"
+        );
     }
     log(&format!(
-        "rebuilt socket (ss -ti on the serving node): {}",
-        info.split_whitespace()
-            .filter(|w| w.starts_with("wscale")
-                || *w == "ts"
-                || *w == "sack"
-                || w.starts_with("mss")
-                || w.starts_with("rto"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        "rebuilt socket's options match the client's: {}",
+        so.join(" ")
     ));
     client.sh("sleep 6")?;
 
@@ -201,6 +206,15 @@ pub fn run(ctx: &Context) -> Result<()> {
     let synacks = sent_by(&node1_mac)
         .filter(|l| l.contains("Flags [S.]"))
         .count();
+    let with_ts = resp
+        .lines()
+        .filter(|l| !l.contains(&format!(" {node1_mac} > ")) && l.contains("TS val"))
+        .count();
+    if with_ts == 0 {
+        bail!(
+            "no response from node2/node3 carried TCP timestamps (negotiated by node1's SYN-ACK)"
+        );
+    }
     if from_node1 != synacks || synacks != CONNS {
         bail!(
             "node1 sent {from_node1} packets from port 80, {synacks} of them SYN-ACKs; \

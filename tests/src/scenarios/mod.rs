@@ -5,6 +5,7 @@ mod farm_smoke;
 mod frontend_syn;
 mod handoff_bad_frames;
 mod handoff_http;
+mod handoff_split_request;
 mod harness_selftest;
 mod kunit_baton;
 mod udp_flows;
@@ -32,6 +33,7 @@ pub const DEFAULT: &[&str] = &[
     "frontend_syn",
     "handoff_http",
     "handoff_bad_frames",
+    "handoff_split_request",
     "udp_flows",
 ];
 
@@ -66,9 +68,10 @@ pub const ALL: &[Scenario] = &[
         name: "handoff_http",
         about: "whole farm: node1 answers each handshake, reads the request and hands the \
                 connection to node2/node3 (round-robin) over the redistribution network; their \
-                unmodified nginx answers the client directly from the VIP (bodies, a 512 KiB \
-                checksum, who sent the responses, frames on redist, counters); policy local \
-                serves on node1 through the same socket rebuild",
+                unmodified nginx answers the client directly from the VIP (bodies, an 8 MiB \
+                checksum with node1's public interface nearly silent, who sent the responses, \
+                frames on redist, counters), keep-alive, the rebuilt socket's options, policy \
+                local through the same rebuild, tables empty again afterwards",
         run: handoff_http::run,
     },
     Scenario {
@@ -77,6 +80,13 @@ pub const ALL: &[Scenario] = &[
                 truncated, oversized and garbage frames sent to node2 are all dropped and \
                 counted, no socket is created, and handoffs continue",
         run: handoff_bad_frames::run,
+    },
+    Scenario {
+        name: "handoff_split_request",
+        about: "whole farm: POSTs of 20 000 bytes with a 3 000-byte header through the VIP: \
+                the first segment goes to node2/node3 in two handoff frames (reassembled), \
+                the rest follows the connection; the application sees every byte",
+        run: handoff_split_request::run,
     },
     Scenario {
         name: "udp_flows",

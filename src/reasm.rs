@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reassembly of requests handed off in several frames, on the serving
+//! node: a small, fixed number of slots (one per handoff in progress), each
+//! with its own buffer, allocated when a handoff's first chunk arrives and
+//! freed when it completes, fails or times out. The chunk logic is
+//! `baton_core::wire::Reassembly`.
+
+use kernel::{new_spinlock, prelude::*, sync::SpinLock};
+
+use crate::{
+    baton_core::{
+        ether::MacAddr,
+        wire::{Handoff, Progress, Reassembly, ReassemblyError},
+    },
+    wrap::BhDisabled,
+};
+
+/// Handoffs reassembled at once per namespace.
+pub(crate) const SLOTS: usize = 16;
+/// Longest request reassembled (bytes).
+pub(crate) const REQUEST_MAX: usize = 16 * 1024;
+/// A reassembly not completed in this time is dropped (the front-end's
+/// handoff times out and is retried).
+pub(crate) const TIMEOUT_MS: u32 = 2000;
+
+struct Slot {
+    /// The front-end and its connection id.
+    from: MacAddr,
+    conn_id: u64,
+    started_ms: u32,
+    state: Reassembly,
+    buf: KVVec<u8>,
+}
+
+/// What a chunk completed.
+pub(crate) enum Outcome {
+    /// More chunks to come.
+    Incomplete,
+    /// The whole request.
+    Complete(KVVec<u8>),
+}
+
+/// The namespace's reassembly slots.
+#[pin_data]
+pub(crate) struct Reassemblies {
+    #[pin]
+    slots: SpinLock<[Option<Slot>; SLOTS]>,
+}
+
+impl Reassemblies {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Reassemblies {
+            slots <- new_spinlock!([const { None }; SLOTS], "baton::reasm"),
+        })
+    }
+
+    /// Adds chunk `h` of connection `h.record.conn_id` from `from`.
+    /// Softirq context. An error means the handoff must be refused; its
+    /// slot is freed.
+    pub(crate) fn push(
+        &self,
+        from: MacAddr,
+        h: &Handoff<'_>,
+        now: u32,
+    ) -> Result<Outcome, ReassemblyError> {
+        let total = h.request_len as usize;
+        if total > REQUEST_MAX {
+            return Err(ReassemblyError::TooLarge);
+        }
+        let id = h.record.conn_id;
+        // Allocated before the lock: used only if this is a new handoff.
+        let mut fresh = KVVec::from_elem(0u8, total, GFP_ATOMIC).ok();
+        let _bh = BhDisabled::new();
+        let mut slots = self.slots.lock();
+        let index = match slots.iter().position(|s| {
+            s.as_ref()
+                .is_some_and(|s| s.from == from && s.conn_id == id)
+        }) {
+            Some(i) => i,
+            None => {
+                // A free slot, or one whose handoff timed out.
+                let i = slots
+                    .iter()
+                    .position(|s| {
+                        s.as_ref()
+                            .is_none_or(|s| now.wrapping_sub(s.started_ms) >= TIMEOUT_MS)
+                    })
+                    .ok_or(ReassemblyError::TooLarge)?;
+                let buf = fresh.take().ok_or(ReassemblyError::TooLarge)?;
+                let slot = slots.get_mut(i).ok_or(ReassemblyError::TooLarge)?;
+                *slot = Some(Slot {
+                    from,
+                    conn_id: id,
+                    started_ms: now,
+                    state: Reassembly::new(),
+                    buf,
+                });
+                i
+            }
+        };
+        let entry = slots.get_mut(index).ok_or(ReassemblyError::TooLarge)?;
+        let result = match entry.as_mut() {
+            Some(s) => s.state.push(&mut s.buf, h),
+            None => Err(ReassemblyError::TooLarge),
+        };
+        match result {
+            Ok(Progress::Incomplete { .. }) => Ok(Outcome::Incomplete),
+            Ok(Progress::Complete { .. }) => match entry.take() {
+                Some(s) => Ok(Outcome::Complete(s.buf)),
+                None => Err(ReassemblyError::TooLarge),
+            },
+            Err(e) => {
+                *entry = None;
+                Err(e)
+            }
+        }
+    }
+}
