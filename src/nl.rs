@@ -31,7 +31,7 @@ use crate::{
 /// order (attribute `i + 1` is entry `i`). Lengths of variable-size
 /// attributes are left to the configuration rules, whose refusals name the
 /// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 19] = [
+const ATTR_TYPES: [AttrType; 30] = [
     AttrType::U32,       // NodeId
     AttrType::U32,       // PublicIfindex
     AttrType::U32,       // RedistIfindex
@@ -51,6 +51,17 @@ const ATTR_TYPES: [AttrType; 19] = [
     AttrType::Nested,    // Counter (replies only)
     AttrType::U32,       // Count
     AttrType::Nested,    // ServiceStats (replies only)
+    AttrType::U64,       // ConnId
+    AttrType::U32,       // Client
+    AttrType::U16,       // ClientPort
+    AttrType::U8,        // ConnState (value: conninfo rules)
+    AttrType::U32,       // ClientIsn
+    AttrType::U32,       // OurIsn
+    AttrType::U32,       // RcvNxt
+    AttrType::U32,       // SndNxt
+    AttrType::U32,       // AgeMs
+    AttrType::U32,       // IdleMs
+    AttrType::Flag,      // ClientDone
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());

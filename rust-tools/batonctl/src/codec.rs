@@ -69,12 +69,20 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::Weight
         | Attr::KeyId
         | Attr::Count
-        | Attr::Vip => WireType::U32,
+        | Attr::Vip
+        | Attr::Client
+        | Attr::ClientIsn
+        | Attr::OurIsn
+        | Attr::RcvNxt
+        | Attr::SndNxt
+        | Attr::AgeMs
+        | Attr::IdleMs => WireType::U32,
+        Attr::ConnId => WireType::U64,
         Attr::Mac | Attr::KeySecret => WireType::Binary,
-        Attr::AdminState | Attr::Protocol => WireType::U8,
-        Attr::Port => WireType::U16,
+        Attr::AdminState | Attr::Protocol | Attr::ConnState => WireType::U8,
+        Attr::Port | Attr::ClientPort => WireType::U16,
         Attr::Policy => WireType::String,
-        Attr::KeyActive => WireType::Flag,
+        Attr::KeyActive | Attr::ClientDone => WireType::Flag,
         Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
 }
