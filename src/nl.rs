@@ -71,15 +71,11 @@ const fn op(
     doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
     dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
 ) -> Op {
-    // Reads are open to everyone; changes need CAP_NET_ADMIN. Key reads
-    // never carry secrets, but still only admins may list keys.
-    let admin = !matches!(
-        cmd,
-        Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet | Cmd::ConnGet
-    );
+    // Configuration and counter reads are open to everyone; changes, key
+    // reads and the connection table need CAP_NET_ADMIN (`Cmd::admin`).
     Op {
         cmd: cmd as u8,
-        admin,
+        admin: cmd.admin(),
         doit,
         dumpit,
     }

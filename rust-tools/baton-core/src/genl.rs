@@ -246,6 +246,19 @@ impl ConnState {
     }
 }
 
+impl Cmd {
+    /// Whether the command needs `CAP_NET_ADMIN` in the namespace: every
+    /// change, and the reads that disclose more than configuration (keys,
+    /// even without their secrets; connections, whose sequence numbers
+    /// would let a local user help inject into a client's connection).
+    pub const fn admin(self) -> bool {
+        !matches!(
+            self,
+            Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet
+        )
+    }
+}
+
 impl Policy {
     /// The policy's name on the wire and in `batonctl`.
     pub const fn name(self) -> &'static str {
