@@ -7,6 +7,8 @@
 
 mod conn;
 mod key;
+
+pub(crate) use conn::filter as conn_filter;
 mod node;
 mod peer;
 mod service;
