@@ -276,7 +276,7 @@ impl Conns {
     /// `from` on, into `out` (see [`select_from`]), under one hold of the
     /// lock. Any context.
     pub(crate) fn select(&self, from: usize, filter: &ConnFilter, out: &mut Selection) -> Scan {
-        self.with(|store| {
+        let scan = self.with(|store| {
             // Read under the lock: every `last_ms` written before is older.
             let now = boottime_ms();
             match store.table() {
@@ -286,7 +286,15 @@ impl Conns {
                     Scan::Done
                 }
             }
-        })
+        });
+        // UDP flows carry no id of their own (no handoff frames name them):
+        // they go by their slot's.
+        for (index, info) in out.iter_mut().flatten() {
+            if info.id == 0 {
+                info.id = self.id_of(*index);
+            }
+        }
+        scan
     }
 
     /// Looks `key` up and applies `f` to its record, if any.

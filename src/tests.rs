@@ -623,8 +623,16 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
         ),
     );
     let f = conn_record(0xf, 1, 40006, 100, 80, handed(2));
+    // A UDP flow: no id of its own, no sequence numbers.
+    let g = {
+        let (mut k, mut v) = conn_record(0, 5, 5353, 100, 53, handed(3));
+        k.protocol = 17;
+        v.record.client_isn = SeqNum(0);
+        (k, v)
+    };
     // Slots are handed out in order from an empty table: a..e in 0..=4,
-    // fillers in 5..=298, f in 299; fillers past slot 14 are then removed.
+    // fillers in 5..=298, f in 299, g in 300; fillers past slot 14 are then
+    // removed.
     let inserted = conns.with(|s| {
         let mut table = s.table()?;
         let mut ok = true;
@@ -643,6 +651,7 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
             ok &= table.insert(k, v).is_ok();
         }
         ok &= table.insert(f.0, f.1).is_ok();
+        ok &= table.insert(g.0, g.1).is_ok();
         for n in 10..294u16 {
             let (k, _) = conn_record(0, 9, 1000 + n, 200, 8080, ConnState::Local);
             ok &= table.remove(&k).is_some();
@@ -650,7 +659,7 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
         if let Some(d) = table.get_mut(&d.0) {
             d.client_done = true;
         }
-        Some(ok && table.index_of(&f.0) == Some(299) && table.len() == 16)
+        Some(ok && table.index_of(&f.0) == Some(299) && table.len() == 17)
     });
     kassert_eq!(t, inserted, Some(true));
 
@@ -701,8 +710,8 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
 
     // Whole walks through the lock, as the dump does.
     let all = select_all(t, &conns, &none);
-    kassert_eq!(t, all.len(), 16);
-    kassert_eq!(t, all.iter().map(|(i, _)| *i).last(), Some(299));
+    kassert_eq!(t, all.len(), 17);
+    kassert_eq!(t, all.iter().map(|(i, _)| *i).last(), Some(300));
     kassert!(t, all.windows(2).all(|w| w[0].0 < w[1].0));
 
     use crate::baton_core::conninfo::ConnFilterSpec as Spec;
@@ -720,7 +729,7 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
         state: Some(WireState::HandedOff as u8),
         ..Default::default()
     });
-    kassert_eq!(t, &got[..], &[2usize, 299][..]);
+    kassert_eq!(t, &got[..], &[2usize, 299, 300][..]);
     let got = slots(Spec {
         peer: Some(2),
         ..Default::default()
@@ -748,6 +757,22 @@ fn conn_dump_selects_in_batches_and_filters(t: &Test) {
         ..Default::default()
     });
     kassert_eq!(t, &got[..], &[0usize, 299][..]);
+    // The UDP flow goes by its slot's id; it has no sequence numbers.
+    let got = by(Spec {
+        port: Some(53),
+        ..Default::default()
+    });
+    kassert_eq!(
+        t,
+        got.first()
+            .map(|(i, c)| (*i, c.id, c.key.protocol, c.has_seq(), c.peer)),
+        Some((300, conns.id_of(300), 17, false, Some(3)))
+    );
+    kassert!(
+        t,
+        all.iter()
+            .all(|(_, c)| c.has_seq() == (c.key.protocol == 6))
+    );
     let got = by(Spec {
         state: Some(WireState::Owned as u8),
         ..Default::default()

@@ -56,10 +56,12 @@ fn fill(msg: &mut Message<'_>, c: &ConnInfo) -> Result<(), NlError> {
     if let Some(mac) = c.front_end {
         msg.put_bytes(Attr::Mac as u16, &mac.0)?;
     }
-    msg.put_u32(Attr::ClientIsn as u16, c.client_isn)?;
-    msg.put_u32(Attr::OurIsn as u16, c.our_isn)?;
-    msg.put_u32(Attr::RcvNxt as u16, c.rcv_nxt)?;
-    msg.put_u32(Attr::SndNxt as u16, c.snd_nxt)?;
+    if c.has_seq() {
+        msg.put_u32(Attr::ClientIsn as u16, c.client_isn)?;
+        msg.put_u32(Attr::OurIsn as u16, c.our_isn)?;
+        msg.put_u32(Attr::RcvNxt as u16, c.rcv_nxt)?;
+        msg.put_u32(Attr::SndNxt as u16, c.snd_nxt)?;
+    }
     msg.put_u32(Attr::AgeMs as u16, c.age_ms)?;
     msg.put_u32(Attr::IdleMs as u16, c.idle_ms)?;
     if c.client_done {

@@ -12,13 +12,14 @@ use super::config::{EINVAL, ERANGE};
 use super::conntable::ConnKey;
 use super::ether::MacAddr;
 use super::genl::{limits, Attr, ConnState};
-use super::ipv4::Ipv4Addr;
+use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
 
 /// One connection as a dump reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
     /// Connection id (`ConnId`): chosen by the connection's front-end (for
-    /// a connection handed to this node, the front-end's id).
+    /// a connection handed to this node, the front-end's id; for a UDP
+    /// flow, this node's id of its table slot).
     pub id: u64,
     /// Client and service addresses, ports and protocol.
     pub key: ConnKey,
@@ -29,7 +30,8 @@ pub struct ConnInfo {
     pub peer: Option<u32>,
     /// The front-end's redistribution MAC (owned only).
     pub front_end: Option<MacAddr>,
-    /// The client's initial sequence number.
+    /// The client's initial sequence number (this and the next three: TCP
+    /// only, see [`ConnInfo::has_seq`]).
     pub client_isn: u32,
     /// Our initial sequence number.
     pub our_isn: u32,
@@ -44,6 +46,14 @@ pub struct ConnInfo {
     pub idle_ms: u32,
     /// The client sent FIN or RST.
     pub client_done: bool,
+}
+
+impl ConnInfo {
+    /// Whether the sequence numbers mean anything: TCP connections only
+    /// (a UDP flow's record has none, and a dump leaves them out).
+    pub fn has_seq(&self) -> bool {
+        self.key.protocol == IPPROTO_TCP
+    }
 }
 
 /// The filter attributes of a dump request, as they arrived (`None`:

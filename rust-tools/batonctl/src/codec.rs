@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
 
 use crate::model::{
-    ConnInfo, ConnQuery, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters, ServiceId,
-    ServiceInfo,
+    ConnInfo, ConnQuery, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters,
+    ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -526,10 +526,16 @@ pub fn decode_conn(attrs: &RawAttrs) -> Result<ConnInfo, DecodeError> {
             .map(|p| u32_of(p, "PeerId"))
             .transpose()?,
         front_end,
-        client_isn: u32_attr(Attr::ClientIsn)?,
-        our_isn: u32_attr(Attr::OurIsn)?,
-        rcv_nxt: u32_attr(Attr::RcvNxt)?,
-        snd_nxt: u32_attr(Attr::SndNxt)?,
+        // All four or none (UDP flows).
+        seq: match find(attrs, Attr::ClientIsn as u16) {
+            None => None,
+            Some(_) => Some(ConnSeq {
+                client_isn: u32_attr(Attr::ClientIsn)?,
+                our_isn: u32_attr(Attr::OurIsn)?,
+                rcv_nxt: u32_attr(Attr::RcvNxt)?,
+                snd_nxt: u32_attr(Attr::SndNxt)?,
+            }),
+        },
         age_ms: u32_attr(Attr::AgeMs)?,
         idle_ms: u32_attr(Attr::IdleMs)?,
         client_done: find(attrs, Attr::ClientDone as u16).is_some(),

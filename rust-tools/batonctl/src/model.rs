@@ -186,6 +186,19 @@ pub struct ConnInfo {
     pub peer: Option<u32>,
     /// The front-end's redistribution MAC (owned).
     pub front_end: Option<Mac>,
+    /// Sequence numbers (TCP connections; `None` for UDP flows).
+    pub seq: Option<ConnSeq>,
+    /// Milliseconds since the record was created.
+    pub age_ms: u32,
+    /// Milliseconds since its last packet or event.
+    pub idle_ms: u32,
+    /// The client sent FIN or RST.
+    pub client_done: bool,
+}
+
+/// A TCP connection's sequence numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnSeq {
     /// The client's initial sequence number.
     pub client_isn: u32,
     /// Our initial sequence number.
@@ -194,12 +207,6 @@ pub struct ConnInfo {
     pub rcv_nxt: u32,
     /// Our next sequence number.
     pub snd_nxt: u32,
-    /// Milliseconds since the record was created.
-    pub age_ms: u32,
-    /// Milliseconds since its last packet or event.
-    pub idle_ms: u32,
-    /// The client sent FIN or RST.
-    pub client_done: bool,
 }
 
 impl ConnInfo {

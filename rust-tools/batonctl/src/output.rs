@@ -234,7 +234,8 @@ fn endpoint(addr: std::net::Ipv4Addr, port: u16) -> String {
 
 /// `conn show`: one line per connection. PEER is the peer a connection is
 /// handed to (pending, handed-off) or, on the serving node, the front-end's
-/// MAC (owned); ISN C/S the client's and our initial sequence numbers.
+/// MAC (owned); ISN C/S the client's and our initial sequence numbers
+/// (`-` for a UDP flow).
 pub fn conns_table(conns: &[ConnInfo]) -> String {
     let rows: Vec<Vec<String>> = conns
         .iter()
@@ -256,7 +257,10 @@ pub fn conns_table(conns: &[ConnInfo]) -> String {
                 peer,
                 duration(c.age_ms),
                 duration(c.idle_ms),
-                format!("{}/{}", c.client_isn, c.our_isn),
+                c.seq.map_or_else(
+                    || "-".to_string(),
+                    |q| format!("{}/{}", q.client_isn, q.our_isn),
+                ),
             ]
         })
         .collect();
@@ -269,7 +273,9 @@ pub fn conns_table(conns: &[ConnInfo]) -> String {
     )
 }
 
-/// `conn show --json`: every field always present (`null` when absent).
+/// `conn show --json`: every field always present (`null` when absent:
+/// `peer` but for pending and handed-off connections, `front_end` but for
+/// owned ones, the sequence numbers for UDP flows).
 pub fn conns_json(conns: &[ConnInfo]) -> Value {
     Value::Array(
         conns
@@ -285,10 +291,10 @@ pub fn conns_json(conns: &[ConnInfo]) -> Value {
                     "state": c.state_name(),
                     "peer": c.peer,
                     "front_end": c.front_end,
-                    "client_isn": c.client_isn,
-                    "our_isn": c.our_isn,
-                    "rcv_nxt": c.rcv_nxt,
-                    "snd_nxt": c.snd_nxt,
+                    "client_isn": c.seq.map(|q| q.client_isn),
+                    "our_isn": c.seq.map(|q| q.our_isn),
+                    "rcv_nxt": c.seq.map(|q| q.rcv_nxt),
+                    "snd_nxt": c.seq.map(|q| q.snd_nxt),
                     "age_ms": c.age_ms,
                     "idle_ms": c.idle_ms,
                     "client_done": c.client_done,

@@ -4,7 +4,9 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol, FAMILY_VERSION};
 use batonctl::codec::{self, parse_attrs, parse_genl, put_attr, wire_type, Value};
-use batonctl::model::{ConnQuery, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
+use batonctl::model::{
+    ConnQuery, ConnSeq, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId,
+};
 
 fn svc() -> ServiceId {
     ServiceId {
@@ -289,8 +291,13 @@ fn decodes_conn_entries() {
         ("pending", Some(2), None)
     );
     assert_eq!(
-        (c.client_isn, c.our_isn, c.rcv_nxt, c.snd_nxt),
-        (100, 200, 101, 201)
+        c.seq,
+        Some(ConnSeq {
+            client_isn: 100,
+            our_isn: 200,
+            rcv_nxt: 101,
+            snd_nxt: 201
+        })
     );
     assert_eq!((c.age_ms, c.idle_ms, c.client_done), (1500, 20, false));
 
@@ -310,6 +317,23 @@ fn decodes_conn_entries() {
     assert_eq!(c.peer, None);
     assert_eq!(c.front_end, Some(Mac([0x52, 0x54, 0, 0, 1, 1])));
     assert!(c.client_done);
+
+    // A UDP flow: no sequence numbers. Some but not all of them is an
+    // error.
+    let mut attrs: Vec<(Attr, Vec<u8>)> = conn_attrs()
+        .into_iter()
+        .filter(|(a, _)| ![Attr::ClientIsn, Attr::OurIsn, Attr::RcvNxt, Attr::SndNxt].contains(a))
+        .collect();
+    attrs[5].1 = vec![17];
+    let r = reply(Cmd::ConnGet, &attrs);
+    let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!((c.protocol, c.seq), (Protocol::Udp, None));
+    let attrs: Vec<(Attr, Vec<u8>)> = conn_attrs()
+        .into_iter()
+        .filter(|(a, _)| *a != Attr::SndNxt)
+        .collect();
+    let r = reply(Cmd::ConnGet, &attrs);
+    assert!(codec::decode_conn(&parse_genl(&r).unwrap().1).is_err());
 
     // A state number from a newer module still decodes.
     let mut attrs = conn_attrs();

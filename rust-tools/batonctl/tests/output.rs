@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::model::{
-    ConnInfo, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId, ServiceInfo,
+    ConnInfo, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId,
+    ServiceInfo,
 };
 use batonctl::output;
 
@@ -196,10 +197,12 @@ fn conns() -> Vec<ConnInfo> {
         state: 1,
         peer: Some(2),
         front_end: None,
-        client_isn: 16909060,
-        our_isn: 3735928559,
-        rcv_nxt: 16909141,
-        snd_nxt: 3735928560,
+        seq: Some(ConnSeq {
+            client_isn: 16909060,
+            our_isn: 3735928559,
+            rcv_nxt: 16909141,
+            snd_nxt: 3735928560,
+        }),
         age_ms: 850,
         idle_ms: 120,
         client_done: false,
@@ -213,8 +216,12 @@ fn conns() -> Vec<ConnInfo> {
             port: 443,
             state: 3,
             peer: Some(65535),
-            client_isn: 1,
-            our_isn: 4294967295,
+            seq: Some(ConnSeq {
+                client_isn: 1,
+                our_isn: 4294967295,
+                rcv_nxt: 2,
+                snd_nxt: 0,
+            }),
             age_ms: 12_345,
             idle_ms: 3_000,
             ..base
@@ -235,6 +242,19 @@ fn conns() -> Vec<ConnInfo> {
             front_end: Some(Mac([0x52, 0x54, 0, 0, 1, 1])),
             age_ms: 11_100_000,
             idle_ms: 0,
+            ..base
+        },
+        ConnInfo {
+            id: 0x2b7e_0151_0000_0009,
+            client: Ipv4Addr::new(198, 51, 100, 53),
+            client_port: 5353,
+            port: 53,
+            protocol: Protocol::Udp,
+            state: 3,
+            peer: Some(3),
+            seq: None,
+            age_ms: 42,
+            idle_ms: 42,
             ..base
         },
         ConnInfo {
