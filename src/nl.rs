@@ -7,12 +7,13 @@
 
 mod conn;
 mod key;
-
-pub(crate) use conn::filter as conn_filter;
 mod node;
 mod peer;
 mod service;
 mod stats;
+
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use conn::filter as conn_filter;
 
 use kernel::prelude::*;
 

@@ -16,7 +16,7 @@ use crate::{
         conninfo::{ConnFilter, ConnFilterSpec, ConnInfo, FilterError},
         genl::{Attr, Cmd},
     },
-    conns::{Scan, Selection},
+    conns::{Scan, Selection, SELECT_BATCH},
     netstate::NetState,
     wrap::{
         genl::{Attrs, Dump, Message, NlError},
@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// The extended-ack error for a refused filter, pointing at its attribute.
-pub(crate) fn filter_error(e: FilterError) -> NlError {
+fn filter_error(e: FilterError) -> NlError {
     NlError::new(e.errno(), e.message_nul()).at(e.attr() as u16)
 }
 
@@ -78,7 +78,7 @@ pub(super) fn dump(dump: &mut Dump<'_>) -> Result<bool, NlError> {
     let shared =
         with_state::<NetState, _>(dump.net(), |s| s.shared.clone()).ok_or_else(no_state)?;
     let mut from = dump.cursor();
-    let mut batch: Selection = [None; crate::conns::SELECT_BATCH];
+    let mut batch: Selection = [None; SELECT_BATCH];
     loop {
         let scan = shared.conns.select(from, &filter, &mut batch);
         for (index, info) in batch.iter().flatten() {
