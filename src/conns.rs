@@ -10,13 +10,14 @@ use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
+        conninfo::{ConnFilter, ConnInfo},
         conntable::{buckets_for, ConnKey, ConnTable, ConnTableState, Slot},
         ether::MacAddr,
-        genl::limits,
+        genl::{self, limits},
         policy::PolicyState,
         wire::ConnRecord,
     },
-    wrap::{random_bytes, BhDisabled},
+    wrap::{boottime_ms, random_bytes, BhDisabled},
 };
 
 /// Handoffs tried per connection before the front-end serves it itself.
@@ -63,6 +64,20 @@ pub(crate) enum ConnState {
     },
 }
 
+impl ConnState {
+    /// The state's number on the wire (`ConnState` attribute).
+    pub(crate) fn wire(&self) -> genl::ConnState {
+        match self {
+            ConnState::AwaitRequest => genl::ConnState::AwaitRequest,
+            ConnState::Pending { .. } => genl::ConnState::Pending,
+            ConnState::Retry { .. } => genl::ConnState::Retry,
+            ConnState::Handed { .. } => genl::ConnState::HandedOff,
+            ConnState::Local => genl::ConnState::Local,
+            ConnState::Owned { .. } => genl::ConnState::Owned,
+        }
+    }
+}
+
 /// One connection record.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Conn {
@@ -73,7 +88,6 @@ pub(crate) struct Conn {
     /// The service's configuration slot.
     pub(crate) service: usize,
     /// Creation time (boot-time milliseconds).
-    #[allow(dead_code)] // TEMP: read by the CONN_GET dump
     pub(crate) created_ms: u32,
     /// Last packet or event (boot-time milliseconds).
     pub(crate) last_ms: u32,
@@ -102,6 +116,31 @@ impl Conn {
         self.tried.get(..n).unwrap_or(&[])
     }
 
+    /// What a dump reports of this record, stored under `key`, at boot-time
+    /// millisecond `now`.
+    pub(crate) fn info(&self, key: &ConnKey, now: u32) -> ConnInfo {
+        let (peer, front_end) = match self.state {
+            ConnState::Pending { peer, .. } | ConnState::Handed { peer, .. } => (Some(peer), None),
+            ConnState::Owned { front_end } => (None, Some(front_end)),
+            _ => (None, None),
+        };
+        let r = &self.record;
+        ConnInfo {
+            id: r.conn_id,
+            key: *key,
+            state: self.state.wire(),
+            peer,
+            front_end,
+            client_isn: r.client_isn.0,
+            our_isn: r.our_isn.0,
+            rcv_nxt: r.rcv_nxt.0,
+            snd_nxt: r.snd_nxt.0,
+            age_ms: now.wrapping_sub(self.created_ms),
+            idle_ms: now.wrapping_sub(self.last_ms),
+            client_done: self.client_done,
+        }
+    }
+
     /// Records a handoff to `peer`; false if the tries are used up.
     pub(crate) fn note_try(&mut self, peer: u32) -> bool {
         match self.tried.iter_mut().find(|p| **p == 0) {
@@ -111,6 +150,68 @@ impl Conn {
             }
             None => false,
         }
+    }
+}
+
+/// Records a dump copies per lock hold ([`Conns::select`]): a batch of
+/// them sits on the dump's stack.
+pub(crate) const SELECT_BATCH: usize = 8;
+
+/// Slots [`Conns::select`] looks at per lock hold at most, so that bottom
+/// halves are never disabled for long, however large and sparse the table.
+pub(crate) const SELECT_SCAN: usize = 256;
+
+/// A batch of selected records with their slot indices (`None`: unused).
+pub(crate) type Selection = [Option<(usize, ConnInfo)>; SELECT_BATCH];
+
+// A batch stays small enough for the stack of a netlink dump callback.
+const _: () = assert!(core::mem::size_of::<Selection>() <= 768);
+
+/// Where [`Conns::select`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// Slots from this index on are still to be looked at.
+    More(usize),
+    /// Every slot has been looked at.
+    Done,
+}
+
+/// Copies into `out` the records in slots `from..` that `filter` keeps,
+/// each with its slot index, in slot order, until `out` is full or
+/// [`SELECT_SCAN`] slots were looked at; `now` is the time their ages are
+/// taken at. The rest of `out` is cleared. Pure selection logic: the caller
+/// holds the lock.
+pub(crate) fn select_from(
+    table: &ConnTable<'_, Conn>,
+    from: usize,
+    filter: &ConnFilter,
+    now: u32,
+    out: &mut Selection,
+) -> Scan {
+    out.fill(None);
+    let capacity = table.capacity();
+    let end = from.saturating_add(SELECT_SCAN).min(capacity);
+    let mut free = out.iter_mut();
+    // Slot by slot (`get_at`) rather than `iter_from`, which would walk on
+    // past `end` through free slots until it found a record.
+    for index in from..end {
+        let Some((key, conn)) = table.get_at(index) else {
+            continue;
+        };
+        let info = conn.info(key, now);
+        if !filter.matches(&info) {
+            continue;
+        }
+        let Some(slot) = free.next() else {
+            // `out` is full: this record is the first of the next batch.
+            return Scan::More(index);
+        };
+        *slot = Some((index, info));
+    }
+    if end < capacity {
+        Scan::More(end)
+    } else {
+        Scan::Done
     }
 }
 
@@ -188,6 +289,31 @@ impl Conns {
     /// The slot index a connection id of this table names, if it is one.
     pub(crate) fn index_of_id(&self, id: u64) -> Option<usize> {
         (id & !0xffff_ffff == self.id_base).then_some((id & 0xffff_ffff) as usize)
+    }
+
+    /// Copies the next batch of records that `filter` keeps, from slot
+    /// `from` on, into `out` (see [`select_from`]), under one hold of the
+    /// lock. Any context.
+    pub(crate) fn select(&self, from: usize, filter: &ConnFilter, out: &mut Selection) -> Scan {
+        let scan = self.with(|store| {
+            // Read under the lock: every `last_ms` written before is older.
+            let now = boottime_ms();
+            match store.table() {
+                Some(table) => select_from(&table, from, filter, now, out),
+                None => {
+                    out.fill(None);
+                    Scan::Done
+                }
+            }
+        });
+        // UDP flows carry no id of their own (no handoff frames name them):
+        // they go by their slot's.
+        for (index, info) in out.iter_mut().flatten() {
+            if info.id == 0 {
+                info.id = self.id_of(*index);
+            }
+        }
+        scan
     }
 
     /// Looks `key` up and applies `f` to its record, if any.

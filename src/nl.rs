@@ -12,6 +12,9 @@ mod peer;
 mod service;
 mod stats;
 
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use conn::filter as conn_filter;
+
 use kernel::prelude::*;
 
 use crate::{
@@ -31,7 +34,7 @@ use crate::{
 /// order (attribute `i + 1` is entry `i`). Lengths of variable-size
 /// attributes are left to the configuration rules, whose refusals name the
 /// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 19] = [
+const ATTR_TYPES: [AttrType; 30] = [
     AttrType::U32,       // NodeId
     AttrType::U32,       // PublicIfindex
     AttrType::U32,       // RedistIfindex
@@ -51,6 +54,17 @@ const ATTR_TYPES: [AttrType; 19] = [
     AttrType::Nested,    // Counter (replies only)
     AttrType::U32,       // Count
     AttrType::Nested,    // ServiceStats (replies only)
+    AttrType::U64,       // ConnId
+    AttrType::U32,       // Client
+    AttrType::U16,       // ClientPort
+    AttrType::U8,        // ConnState (value: conninfo rules)
+    AttrType::U32,       // ClientIsn
+    AttrType::U32,       // OurIsn
+    AttrType::U32,       // RcvNxt
+    AttrType::U32,       // SndNxt
+    AttrType::U32,       // AgeMs
+    AttrType::U32,       // IdleMs
+    AttrType::Flag,      // ClientDone
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
@@ -60,15 +74,11 @@ const fn op(
     doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
     dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
 ) -> Op {
-    // Reads are open to everyone; changes need CAP_NET_ADMIN. Key reads
-    // never carry secrets, but still only admins may list keys.
-    let admin = !matches!(
-        cmd,
-        Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet | Cmd::ConnGet
-    );
+    // Configuration and counter reads are open to everyone; changes, key
+    // reads and the connection table need CAP_NET_ADMIN (`Cmd::admin`).
     Op {
         cmd: cmd as u8,
-        admin,
+        admin: cmd.admin(),
         doit,
         dumpit,
     }

@@ -13,19 +13,22 @@ use crate::{
     baton_core::{
         auth::{derive_key, KeyPurpose},
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
+        conninfo::{ConnFilter, ConnInfo},
         conntable::ConnKey,
-        genl::Attr,
+        ether::MacAddr,
+        genl::{Attr, ConnState as WireState},
         handoff::{rebuild_len, rebuild_segment},
+        ipv4::Ipv4Addr,
         seq::SeqNum,
         wire::{
             self, AckStatus, ConnRecord, FrameParams, HandoffAck, Message, Timestamps, WindowScale,
             WireError,
         },
     },
-    conns::{Conn, ConnState, MAX_TRIES},
+    conns::{select_from, Conn, ConnState, Conns, Scan, Selection, MAX_TRIES, SELECT_BATCH},
     frames::{judge, Network, MIN_FRAME_BODY},
     netstate::{NetState, Shared},
-    nl::config_error,
+    nl::{config_error, conn_filter},
     observer::Ipv4Observer,
     stats::{ServiceStat, Stat, Stats},
     wrap::{genl::AttrBuilder, pernet::with_state},
@@ -61,6 +64,8 @@ kunit_suite!(
         conn_ids_name_their_slot,
         rebuild_without_listener_is_refused,
         handoff_frames_authenticated_and_replay_checked,
+        conn_dump_selects_in_batches_and_filters,
+        conn_dump_filter_attributes,
     ]
 );
 
@@ -507,5 +512,346 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
         t,
         shared.redist.open(&shared, &buf[..len]).err(),
         Some(WireError::UnknownKey)
+    );
+}
+
+const FE_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 1, 1]);
+const PEER_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 1, 2]);
+
+/// A record of client `198.51.100.<client>:<cport>` to `203.0.113.<vip>:<port>`,
+/// created at 1000 ms and last seen at 1500 ms (boot time).
+fn conn_record(
+    id: u64,
+    client: u8,
+    cport: u16,
+    vip: u8,
+    port: u16,
+    state: ConnState,
+) -> (ConnKey, Conn) {
+    let key = ConnKey {
+        client: Ipv4Addr::new(198, 51, 100, client),
+        client_port: cport,
+        vip: Ipv4Addr::new(203, 0, 113, vip),
+        vip_port: port,
+        protocol: 6,
+    };
+    let record = ConnRecord {
+        conn_id: id,
+        client: key.client,
+        client_port: cport,
+        vip: key.vip,
+        vip_port: port,
+        client_isn: SeqNum(100),
+        our_isn: SeqNum(200),
+        rcv_nxt: SeqNum(101 + u32::from(client)),
+        snd_nxt: SeqNum(201),
+        snd_una: SeqNum(201),
+        client_window: 65535,
+        our_window: 65535,
+        mss: 1460,
+        wscale: None,
+        sack: false,
+        timestamps: None,
+        ecn: false,
+    };
+    let conn = Conn {
+        record,
+        state,
+        service: 0,
+        created_ms: 1000,
+        last_ms: 1500,
+        client_done: false,
+        tried: [0; MAX_TRIES],
+        resends: 0,
+    };
+    (key, conn)
+}
+
+/// Every record `filter` keeps, batch after batch, as the dump walks them.
+fn select_all(t: &Test, conns: &Conns, filter: &ConnFilter) -> KVec<(usize, ConnInfo)> {
+    let mut all = KVec::new();
+    let mut batch: Selection = [None; SELECT_BATCH];
+    let mut from = 0;
+    // Bounded: a 600-slot table takes at most 3 windows and 3 full batches.
+    for _ in 0..16 {
+        let scan = conns.select(from, filter, &mut batch);
+        for e in batch.iter().flatten() {
+            if all.push(*e, GFP_KERNEL).is_err() {
+                t.fail(file!(), line!(), format_args!("allocation failed"));
+            }
+        }
+        match scan {
+            Scan::More(next) => from = next,
+            Scan::Done => return all,
+        }
+    }
+    t.fail(file!(), line!(), format_args!("select never finished"));
+    all
+}
+
+fn indices(v: &[(usize, ConnInfo)]) -> KVec<usize> {
+    let mut out = KVec::new();
+    for (i, _) in v {
+        let _ = out.push(*i, GFP_KERNEL);
+    }
+    out
+}
+
+fn conn_dump_selects_in_batches_and_filters(t: &Test) {
+    let Ok(conns) = Conns::new(600).and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let pending = ConnState::Pending {
+        peer: 2,
+        mac: PEER_MAC,
+        since_ms: 1400,
+    };
+    let handed = |peer| ConnState::Handed {
+        peer,
+        mac: PEER_MAC,
+    };
+    let (a, b, c, d, e) = (
+        conn_record(0xa, 1, 40001, 100, 80, ConnState::AwaitRequest),
+        conn_record(0xb, 2, 40002, 100, 80, pending),
+        conn_record(0xc, 1, 40003, 100, 443, handed(3)),
+        conn_record(0xd, 3, 40004, 101, 80, ConnState::Local),
+        conn_record(
+            0xe,
+            4,
+            40005,
+            100,
+            80,
+            ConnState::Owned { front_end: FE_MAC },
+        ),
+    );
+    let f = conn_record(0xf, 1, 40006, 100, 80, handed(2));
+    // A UDP flow: no id of its own, no sequence numbers.
+    let g = {
+        let (mut k, mut v) = conn_record(0, 5, 5353, 100, 53, handed(3));
+        k.protocol = 17;
+        v.record.client_isn = SeqNum(0);
+        (k, v)
+    };
+    // Slots are handed out in order from an empty table: a..e in 0..=4,
+    // fillers in 5..=298, f in 299, g in 300; fillers past slot 14 are then
+    // removed.
+    let inserted = conns.with(|s| {
+        let mut table = s.table()?;
+        let mut ok = true;
+        for (k, v) in [a, b, c, d, e] {
+            ok &= table.insert(k, v).is_ok();
+        }
+        for n in 0..294u16 {
+            let (k, v) = conn_record(
+                0x100 + u64::from(n),
+                9,
+                1000 + n,
+                200,
+                8080,
+                ConnState::Local,
+            );
+            ok &= table.insert(k, v).is_ok();
+        }
+        ok &= table.insert(f.0, f.1).is_ok();
+        ok &= table.insert(g.0, g.1).is_ok();
+        for n in 10..294u16 {
+            let (k, _) = conn_record(0, 9, 1000 + n, 200, 8080, ConnState::Local);
+            ok &= table.remove(&k).is_some();
+        }
+        if let Some(d) = table.get_mut(&d.0) {
+            d.client_done = true;
+        }
+        Some(ok && table.index_of(&f.0) == Some(299) && table.len() == 17)
+    });
+    kassert_eq!(t, inserted, Some(true));
+
+    // The selection itself: a full batch of 8 stops at the 9th match.
+    let mut batch: Selection = [None; SELECT_BATCH];
+    let none = ConnFilter::default();
+    let scan = conns.with(|s| {
+        s.table()
+            .map(|tb| select_from(&tb, 0, &none, 2000, &mut batch))
+    });
+    kassert_eq!(t, scan, Some(Scan::More(8)));
+    kassert_eq!(t, batch.iter().flatten().count(), 8);
+    let Some((0, first)) = batch[0] else {
+        return t.fail(file!(), line!(), format_args!("slot 0 not first"));
+    };
+    kassert_eq!(t, first.id, 0xa);
+    kassert_eq!(t, first.key, a.0);
+    kassert_eq!(t, first.state, WireState::AwaitRequest);
+    kassert_eq!(t, (first.age_ms, first.idle_ms), (1000, 500));
+    kassert_eq!(t, (first.client_isn, first.our_isn), (100, 200));
+    kassert_eq!(t, (first.rcv_nxt, first.snd_nxt), (102, 201));
+    kassert_eq!(t, (first.peer, first.front_end), (None, None));
+    // Ages wrap with the 32-bit millisecond clock.
+    let scan = conns.with(|s| {
+        s.table()
+            .map(|tb| select_from(&tb, 0, &none, 500, &mut batch))
+    });
+    kassert_eq!(t, scan, Some(Scan::More(8)));
+    kassert_eq!(
+        t,
+        batch[0].map(|(_, i)| i.age_ms),
+        Some(500u32.wrapping_sub(1000))
+    );
+    // A window ends after SELECT_SCAN slots, even with room in the batch.
+    let scan = conns.with(|s| {
+        s.table()
+            .map(|tb| select_from(&tb, 8, &none, 2000, &mut batch))
+    });
+    kassert_eq!(t, scan, Some(Scan::More(8 + crate::conns::SELECT_SCAN)));
+    kassert_eq!(t, batch.iter().flatten().count(), 7);
+    // Past the end: nothing, done.
+    let scan = conns.with(|s| {
+        s.table()
+            .map(|tb| select_from(&tb, usize::MAX, &none, 0, &mut batch))
+    });
+    kassert_eq!(t, scan, Some(Scan::Done));
+    kassert_eq!(t, batch.iter().flatten().count(), 0);
+
+    // Whole walks through the lock, as the dump does.
+    let all = select_all(t, &conns, &none);
+    kassert_eq!(t, all.len(), 17);
+    kassert_eq!(t, all.iter().map(|(i, _)| *i).last(), Some(300));
+    kassert!(t, all.windows(2).all(|w| w[0].0 < w[1].0));
+
+    use crate::baton_core::conninfo::ConnFilterSpec as Spec;
+    let by = |spec: Spec| -> KVec<(usize, ConnInfo)> {
+        match ConnFilter::new(&spec) {
+            Ok(flt) => select_all(t, &conns, &flt),
+            Err(e) => {
+                t.fail(file!(), line!(), format_args!("filter refused: {e:?}"));
+                KVec::new()
+            }
+        }
+    };
+    let slots = |spec: Spec| indices(&by(spec));
+    let got = slots(Spec {
+        state: Some(WireState::HandedOff as u8),
+        ..Default::default()
+    });
+    kassert_eq!(t, &got[..], &[2usize, 299, 300][..]);
+    let got = slots(Spec {
+        peer: Some(2),
+        ..Default::default()
+    });
+    kassert_eq!(t, &got[..], &[1usize, 299][..]);
+    let got = by(Spec {
+        vip: Some([203, 0, 113, 101]),
+        ..Default::default()
+    });
+    kassert_eq!(t, &indices(&got)[..], &[3usize][..]);
+    kassert_eq!(t, got.first().map(|(_, i)| i.client_done), Some(true));
+    let got = slots(Spec {
+        port: Some(443),
+        ..Default::default()
+    });
+    kassert_eq!(t, &got[..], &[2usize][..]);
+    let got = slots(Spec {
+        client: Some([198, 51, 100, 1]),
+        ..Default::default()
+    });
+    kassert_eq!(t, &got[..], &[0usize, 2, 299][..]);
+    let got = slots(Spec {
+        client: Some([198, 51, 100, 1]),
+        port: Some(80),
+        ..Default::default()
+    });
+    kassert_eq!(t, &got[..], &[0usize, 299][..]);
+    // The UDP flow goes by its slot's id; it has no sequence numbers.
+    let got = by(Spec {
+        port: Some(53),
+        ..Default::default()
+    });
+    kassert_eq!(
+        t,
+        got.first()
+            .map(|(i, c)| (*i, c.id, c.key.protocol, c.has_seq(), c.peer)),
+        Some((300, conns.id_of(300), 17, false, Some(3)))
+    );
+    kassert!(
+        t,
+        all.iter()
+            .all(|(_, c)| c.has_seq() == (c.key.protocol == 6))
+    );
+    let got = by(Spec {
+        state: Some(WireState::Owned as u8),
+        ..Default::default()
+    });
+    kassert_eq!(
+        t,
+        got.first().map(|(_, i)| (i.id, i.peer, i.front_end)),
+        Some((0xe, None, Some(FE_MAC)))
+    );
+    let got = by(Spec {
+        state: Some(WireState::Pending as u8),
+        ..Default::default()
+    });
+    kassert_eq!(
+        t,
+        got.first().map(|(_, i)| (i.peer, i.front_end)),
+        Some((Some(2), None))
+    );
+}
+
+fn conn_dump_filter_attributes(t: &Test) {
+    let Ok(mut b) = KBox::new(AttrBuilder::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    // No attributes: no criterion.
+    kassert!(t, conn_filter(&b.attrs()).is_ok_and(|f| f.is_empty()));
+    b.put(Attr::ConnState as u16, &[WireState::Retry as u8]);
+    b.put(Attr::PeerId as u16, &7u32.to_ne_bytes());
+    b.put(Attr::Vip as u16, &[203, 0, 113, 100]);
+    b.put(Attr::Port as u16, &80u16.to_ne_bytes());
+    b.put(Attr::Client as u16, &[198, 51, 100, 2]);
+    let f = conn_filter(&b.attrs()).ok();
+    kassert_eq!(t, f.map(|f| f.state), Some(Some(WireState::Retry)));
+    kassert_eq!(t, f.map(|f| f.peer), Some(Some(7)));
+    kassert_eq!(
+        t,
+        f.map(|f| f.vip),
+        Some(Some(Ipv4Addr::new(203, 0, 113, 100)))
+    );
+    kassert_eq!(t, f.map(|f| f.port), Some(Some(80)));
+    kassert_eq!(
+        t,
+        f.map(|f| f.client),
+        Some(Some(Ipv4Addr::new(198, 51, 100, 2)))
+    );
+    // Present but invalid: the rule's message, errno and attribute.
+    b.put(Attr::ConnState as u16, &[9]);
+    let e = conn_filter(&b.attrs()).err();
+    kassert_eq!(
+        t,
+        e.map(|e| (e.errno(), e.attr())),
+        Some((22, Some(Attr::ConnState as u16)))
+    );
+    kassert!(
+        t,
+        e.and_then(|e| e.message())
+            .is_some_and(|m| m.starts_with("unknown connection state"))
+    );
+    b.put(Attr::ConnState as u16, &[WireState::Owned as u8]);
+    b.put(Attr::PeerId as u16, &70000u32.to_ne_bytes());
+    let e = conn_filter(&b.attrs()).err();
+    kassert_eq!(
+        t,
+        e.map(|e| (e.errno(), e.attr())),
+        Some((34, Some(Attr::PeerId as u16)))
+    );
+    b.put(Attr::PeerId as u16, &1u32.to_ne_bytes());
+    b.put(Attr::Port as u16, &0u16.to_ne_bytes());
+    let e = conn_filter(&b.attrs()).err();
+    kassert_eq!(
+        t,
+        e.map(|e| (e.errno(), e.attr())),
+        Some((22, Some(Attr::Port as u16)))
+    );
+    kassert_eq!(
+        t,
+        e.and_then(|e| e.message()),
+        Some("port in filter must be 1..=65535")
     );
 }

@@ -623,14 +623,17 @@ fn find_op(family: *const b::genl_family, cmd: u8) -> Option<&'static Op> {
     inner.ops.iter().find(|o| o.cmd == cmd)
 }
 
+/// Sets the extended ack (null: none) from `e` and returns its errno.
 fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_int {
     if let (false, Some(msg)) = (extack.is_null(), e.msg) {
         let attr = e
             .attr
             .and_then(|a| attrs.raw(a))
             .map_or(core::ptr::null(), |p| p.as_ptr() as *const _);
-        // SAFETY: `extack` is the request's; `msg` is a static NUL-terminated
-        // string (checked in `NlError::new`), `attr` null or in the request.
+        // SAFETY: `extack` is the request's (a do's `info->extack`, or the
+        // `cb->extack` the core set for this dump call); `msg` is a static
+        // NUL-terminated string (checked in `NlError::new`), `attr` null or
+        // in the request.
         unsafe { b::baton_extack_set(extack, msg.as_ptr().cast(), attr) };
     }
     -(e.errno.abs())
@@ -681,6 +684,8 @@ unsafe extern "C" fn dumpit_trampoline(
     match dumpit(&mut dump) {
         // Entries were added: the core calls again until one returns 0.
         Ok(_) => dump.len(),
-        Err(e) => report(core::ptr::null_mut(), dump.attrs(), e),
+        // The core sets `cb->extack` around each call and sends what it
+        // holds with the error in the dump's NLMSG_DONE.
+        Err(e) => report(dump.cb.extack, dump.attrs(), e),
     }
 }

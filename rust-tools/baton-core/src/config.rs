@@ -172,6 +172,17 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::Counter => "missing attribute: counter\0",
         Attr::Count => "missing attribute: count\0",
         Attr::ServiceStats => "missing attribute: service stats\0",
+        Attr::ConnId => "missing attribute: connection id\0",
+        Attr::Client => "missing attribute: client address\0",
+        Attr::ClientPort => "missing attribute: client port\0",
+        Attr::ConnState => "missing attribute: connection state\0",
+        Attr::ClientIsn => "missing attribute: client ISN\0",
+        Attr::OurIsn => "missing attribute: our ISN\0",
+        Attr::RcvNxt => "missing attribute: rcv_nxt\0",
+        Attr::SndNxt => "missing attribute: snd_nxt\0",
+        Attr::AgeMs => "missing attribute: age\0",
+        Attr::IdleMs => "missing attribute: idle time\0",
+        Attr::ClientDone => "missing attribute: client-done flag\0",
     }
 }
 

@@ -6,7 +6,9 @@
 //! Every object (node, peer, service, key) has four commands: `*_NEW`
 //! creates (fails if it exists), `*_SET` changes (fails if it does not),
 //! `*_DEL` deletes, `*_GET` reads one (do) or all (dump). Attributes are one
-//! flat set (`Attr`); counters are nested (`CounterAttr`).
+//! flat set (`Attr`); counters are nested (`CounterAttr`). `CONN_GET` dumps
+//! the connection table, one message per connection, filtered by the
+//! attributes of the dump request (see [`super::conninfo`]).
 
 /// Family name.
 pub const FAMILY_NAME: &str = "baton";
@@ -75,7 +77,9 @@ numbered! {
         KeyDel = 16,
         /// Read the counters (`Stats`).
         StatsGet = 17,
-        /// Dump the connection table.
+        /// Dump the connection table (one message per connection), filtered
+        /// by the request's `ConnState`, `PeerId`, `Vip`, `Port` and
+        /// `Client` when present.
         ConnGet = 18,
     }
 }
@@ -122,6 +126,28 @@ numbered! {
         /// nest: one service's counters (multi-attr in a `StatsGet`
         /// reply): `Vip`, `Port`, `Protocol` and `Counter` nests.
         ServiceStats = 19,
+        /// u64: a connection's id (chosen by its front-end).
+        ConnId = 20,
+        /// u32, network byte order: a connection's client IPv4 address.
+        Client = 21,
+        /// u16: a connection's client port.
+        ClientPort = 22,
+        /// u8: [`ConnState`], where a connection stands.
+        ConnState = 23,
+        /// u32: the client's initial sequence number.
+        ClientIsn = 24,
+        /// u32: our initial sequence number (the SYN-ACK's).
+        OurIsn = 25,
+        /// u32: the next sequence number expected from the client.
+        RcvNxt = 26,
+        /// u32: our next sequence number.
+        SndNxt = 27,
+        /// u32: milliseconds since the connection was recorded.
+        AgeMs = 28,
+        /// u32: milliseconds since the connection's last packet or event.
+        IdleMs = 29,
+        /// flag: the client sent FIN or RST.
+        ClientDone = 30,
     }
 }
 
@@ -136,7 +162,7 @@ numbered! {
 }
 
 /// The highest attribute number of [`Attr`].
-pub const ATTR_MAX: u16 = Attr::ServiceStats as u16;
+pub const ATTR_MAX: u16 = Attr::ClientDone as u16;
 /// The highest attribute number of [`CounterAttr`].
 pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
 
@@ -173,6 +199,63 @@ numbered! {
         Hash = 4,
         /// HTTP Host / path-prefix rules.
         HttpRules = 5,
+    }
+}
+
+numbered! {
+    /// Where a connection stands (`ConnState` attribute).
+    pub enum ConnState: u8 {
+        /// Front-end: handshake completed, waiting for the request.
+        AwaitRequest = 0,
+        /// Front-end: handed to a peer, waiting for its confirmation.
+        Pending = 1,
+        /// Front-end: the last handoff failed; the client's retransmission
+        /// of its request picks another node.
+        Retry = 2,
+        /// Front-end: served by a peer; the client's packets are forwarded.
+        HandedOff = 3,
+        /// Front-end: served by this node's own stack.
+        Local = 4,
+        /// Serving node: handed to this node by a front-end.
+        Owned = 5,
+    }
+}
+
+impl ConnState {
+    /// The state's name on the wire spec and in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ConnState::AwaitRequest => "await-request",
+            ConnState::Pending => "pending",
+            ConnState::Retry => "retry",
+            ConnState::HandedOff => "handed-off",
+            ConnState::Local => "local",
+            ConnState::Owned => "owned",
+        }
+    }
+
+    /// The state called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// Whether a connection in this state has a peer (`PeerId`): the node
+    /// it is being handed to or is served by.
+    pub const fn has_peer(self) -> bool {
+        matches!(self, ConnState::Pending | ConnState::HandedOff)
+    }
+}
+
+impl Cmd {
+    /// Whether the command needs `CAP_NET_ADMIN` in the namespace: every
+    /// change, and the reads that disclose more than configuration (keys,
+    /// even without their secrets; connections, whose sequence numbers
+    /// would let a local user help inject into a client's connection).
+    pub const fn admin(self) -> bool {
+        !matches!(
+            self,
+            Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet
+        )
     }
 }
 

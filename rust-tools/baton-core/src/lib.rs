@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod conninfo;
 pub mod conntable;
 pub mod cookie;
 pub mod csum;

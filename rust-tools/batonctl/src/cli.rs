@@ -8,10 +8,11 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use baton_core::config::ConfigError;
-use baton_core::genl::{limits, AdminState, Policy, Protocol};
+use baton_core::conninfo::ConnFilter;
+use baton_core::genl::{limits, AdminState, ConnState, Policy, Protocol};
 use clap::{Parser, Subcommand};
 
-use crate::model::{Mac, Op, PeerFields, ServiceFields, ServiceId};
+use crate::model::{ConnQuery, Mac, Op, PeerFields, ServiceFields, ServiceId};
 use crate::Error;
 
 const NODE_KW: &str = "Keywords:
@@ -38,6 +39,15 @@ const KEY_KW: &str = "Keywords:
   secret HEX|@FILE   16..=64 bytes, as hex digits or a file holding hex
                      digits (whitespace ignored); add only
   active             make it the key that signs outgoing frames";
+
+const CONN_KW: &str = "Keywords (filters, all optional; a connection is shown when it matches
+every one given):
+  state S     await-request, pending, retry, handed-off, local or owned
+              (or the state's number)
+  peer ID     handed (pending or handed-off) to peer ID (1..=65535)
+  vip A       to service address A
+  port P      to service port P (1..=65535)
+  client A    from client address A";
 
 const TOP_HELP: &str = "Exit status: 0 success, 1 the kernel refused the request, 2 usage or input
 error, 3 baton module not loaded, 4 other failure.
@@ -110,7 +120,7 @@ pub enum Object {
     Conn {
         /// Verb (default: show).
         #[command(subcommand)]
-        verb: Option<ShowOnly>,
+        verb: Option<ConnVerb>,
     },
     /// Apply a declarative farm configuration (TOML) idempotently.
     Apply {
@@ -203,7 +213,16 @@ verbs!(
     KEY_KW
 );
 
-/// The only verb of `stats` and `conn`.
+/// The only verb of `conn`.
+#[derive(Subcommand, Debug)]
+pub enum ConnVerb {
+    /// Show the connection table, or the connections matching every filter:
+    /// show [state S] [peer ID] [vip A] [port P] [client A]
+    #[command(visible_alias = "list", after_help = CONN_KW)]
+    Show(Words),
+}
+
+/// The only verb of `stats`.
 #[derive(Subcommand, Debug)]
 pub enum ShowOnly {
     /// Show.
@@ -288,8 +307,8 @@ pub enum Show {
     Keys(Option<u32>),
     /// `stats`.
     Stats,
-    /// `conn show`.
-    Conns,
+    /// `conn show [state S] [peer ID] [vip A] [port P] [client A]`.
+    Conns(ConnQuery),
 }
 
 /// What to do.
@@ -452,9 +471,46 @@ pub fn parse_hex(s: &str) -> Result<Vec<u8>, Error> {
         .collect()
 }
 
-fn parse_vip(s: &str) -> Result<Ipv4Addr, Error> {
+fn parse_addr(kw: &str, s: &str) -> Result<Ipv4Addr, Error> {
     s.parse()
-        .map_err(|_| usage(format!("invalid vip '{s}': not an IPv4 address")))
+        .map_err(|_| usage(format!("invalid {kw} '{s}': not an IPv4 address")))
+}
+
+fn parse_vip(s: &str) -> Result<Ipv4Addr, Error> {
+    parse_addr("vip", s)
+}
+
+/// Parses a connection state: its name or its number (any number: the
+/// precheck, not the grammar, refuses unknown ones).
+pub fn parse_conn_state(s: &str) -> Result<u8, Error> {
+    if let Some(c) = ConnState::from_name(s) {
+        return Ok(c as u8);
+    }
+    s.parse::<u8>().map_err(|_| {
+        let names: Vec<&str> = ConnState::ALL.iter().map(|c| c.name()).collect();
+        usage(format!(
+            "invalid state '{s}' (expected {})",
+            names.join(", ")
+        ))
+    })
+}
+
+fn conn_query(words: &[String], no_precheck: bool) -> Result<ConnQuery, Error> {
+    let kw = Kw::parse(words, &["state", "peer", "vip", "port", "client"], &[])?;
+    let q = ConnQuery {
+        state: kw.get("state").map(parse_conn_state).transpose()?,
+        peer: kw.num("peer")?,
+        vip: kw.get("vip").map(parse_vip).transpose()?,
+        port: kw.num("port")?,
+        client: kw
+            .get("client")
+            .map(|a| parse_addr("client", a))
+            .transpose()?,
+    };
+    if !no_precheck {
+        ConnFilter::new(&q.spec()).map_err(|e| usage(e.message()))?;
+    }
+    Ok(q)
 }
 
 fn service_id(kw: &Kw) -> Result<ServiceId, Error> {
@@ -640,7 +696,13 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
             KeyVerb::Del(w) => change(Op::KeyDel(Kw::parse(&w.words, &["id"], &[])?.need("id")?)),
         },
         Object::Stats { .. } => Ok(Command::Show(Show::Stats)),
-        Object::Conn { .. } => Ok(Command::Show(Show::Conns)),
+        Object::Conn { verb } => match verb {
+            None => Ok(Command::Show(Show::Conns(ConnQuery::default()))),
+            Some(ConnVerb::Show(w)) => Ok(Command::Show(Show::Conns(conn_query(
+                &w.words,
+                no_precheck,
+            )?))),
+        },
         Object::Apply { file, dry_run } => Ok(Command::Apply { file, dry_run }),
     }
 }

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
 
 use crate::model::{
-    ConnAttr, ConnInfo, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters, ServiceId,
-    ServiceInfo,
+    ConnInfo, ConnQuery, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters,
+    ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -69,12 +69,20 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::Weight
         | Attr::KeyId
         | Attr::Count
-        | Attr::Vip => WireType::U32,
+        | Attr::Vip
+        | Attr::Client
+        | Attr::ClientIsn
+        | Attr::OurIsn
+        | Attr::RcvNxt
+        | Attr::SndNxt
+        | Attr::AgeMs
+        | Attr::IdleMs => WireType::U32,
+        Attr::ConnId => WireType::U64,
         Attr::Mac | Attr::KeySecret => WireType::Binary,
-        Attr::AdminState | Attr::Protocol => WireType::U8,
-        Attr::Port => WireType::U16,
+        Attr::AdminState | Attr::Protocol | Attr::ConnState => WireType::U8,
+        Attr::Port | Attr::ClientPort => WireType::U16,
         Attr::Policy => WireType::String,
-        Attr::KeyActive => WireType::Flag,
+        Attr::KeyActive | Attr::ClientDone => WireType::Flag,
         Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
 }
@@ -488,39 +496,50 @@ fn decode_counters(attrs: &RawAttrs) -> Result<Vec<Counter>, DecodeError> {
     Ok(out)
 }
 
-/// A `ConnGet` dump entry, decoded generically by attribute type.
-pub fn decode_conn(attrs: &RawAttrs) -> ConnInfo {
-    attrs
-        .iter()
-        .map(|(ty, p)| {
-            let (name, value) = match Attr::from_raw(*ty) {
-                Some(a) => {
-                    let value = match (wire_type(a), p.len()) {
-                        (_, 4) if a == Attr::Vip => {
-                            Ipv4Addr::from([p[0], p[1], p[2], p[3]]).to_string()
-                        }
-                        (WireType::U32, 4) => {
-                            u32_of(p, "").map(|v| v.to_string()).unwrap_or_default()
-                        }
-                        (WireType::U16, 2) => {
-                            u16_of(p, "").map(|v| v.to_string()).unwrap_or_default()
-                        }
-                        (WireType::U8, 1) => p[0].to_string(),
-                        (WireType::String, _) => str_of(p),
-                        _ => hex(p),
-                    };
-                    (kebab(&format!("{a:?}")), value)
-                }
-                None => (format!("attr-{ty}"), hex(p)),
-            };
-            ConnAttr { name, value }
-        })
-        .collect()
+fn ipv4_of(p: &[u8], what: &str) -> Result<Ipv4Addr, DecodeError> {
+    let b: [u8; 4] = p
+        .try_into()
+        .map_err(|_| bad(format!("{what}: expected 4 bytes, got {}", p.len())))?;
+    Ok(Ipv4Addr::from(b))
 }
 
-/// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// A `ConnGet` dump entry. Attributes batonctl does not know are ignored.
+pub fn decode_conn(attrs: &RawAttrs) -> Result<ConnInfo, DecodeError> {
+    let u32_attr =
+        |a: Attr| -> Result<u32, DecodeError> { u32_of(need(attrs, a)?, &format!("{a:?}")) };
+    let raw = u8_of(need(attrs, Attr::Protocol)?, "Protocol")?;
+    let front_end = match find(attrs, Attr::Mac as u16) {
+        None => None,
+        Some(p) => Some(Mac(p
+            .try_into()
+            .map_err(|_| bad("Mac: expected 6 bytes"))?)),
+    };
+    Ok(ConnInfo {
+        id: u64_of(need(attrs, Attr::ConnId)?, "ConnId")?,
+        client: ipv4_of(need(attrs, Attr::Client)?, "Client")?,
+        client_port: u16_of(need(attrs, Attr::ClientPort)?, "ClientPort")?,
+        vip: ipv4_of(need(attrs, Attr::Vip)?, "Vip")?,
+        port: u16_of(need(attrs, Attr::Port)?, "Port")?,
+        protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
+        state: u8_of(need(attrs, Attr::ConnState)?, "ConnState")?,
+        peer: find(attrs, Attr::PeerId as u16)
+            .map(|p| u32_of(p, "PeerId"))
+            .transpose()?,
+        front_end,
+        // All four or none (UDP flows).
+        seq: match find(attrs, Attr::ClientIsn as u16) {
+            None => None,
+            Some(_) => Some(ConnSeq {
+                client_isn: u32_attr(Attr::ClientIsn)?,
+                our_isn: u32_attr(Attr::OurIsn)?,
+                rcv_nxt: u32_attr(Attr::RcvNxt)?,
+                snd_nxt: u32_attr(Attr::SndNxt)?,
+            }),
+        },
+        age_ms: u32_attr(Attr::AgeMs)?,
+        idle_ms: u32_attr(Attr::IdleMs)?,
+        client_done: find(attrs, Attr::ClientDone as u16).is_some(),
+    })
 }
 
 /// `NodeGet` → `node-get`: the YAML spec's name of an enum variant.
@@ -576,6 +595,16 @@ pub fn service_get(id: Option<&ServiceId>) -> Request {
         Some(id) => service_key(Request::new(Cmd::ServiceGet), id),
         None => dump(Cmd::ServiceGet),
     }
+}
+
+/// `ConnGet`: a dump, filtered by the criteria of `q`.
+pub fn conn_get(q: &ConnQuery) -> Request {
+    dump(Cmd::ConnGet)
+        .with_opt(Attr::ConnState, q.state, Value::U8)
+        .with_opt(Attr::PeerId, q.peer, Value::U32)
+        .with_opt(Attr::Vip, q.vip, Value::Ipv4)
+        .with_opt(Attr::Port, q.port, Value::U16)
+        .with_opt(Attr::Client, q.client, Value::Ipv4)
 }
 
 /// `KeyGet`: do for one id, dump for all.

@@ -4,7 +4,6 @@ use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::process::exit;
 
-use baton_core::genl::Cmd;
 use batonctl::apply::{self, Env};
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Parsed, Pending, Secret, Show};
 use batonctl::codec::{self, RawAttrs};
@@ -207,9 +206,9 @@ fn run(p: &Parsed) -> Result<(), Error> {
                         || output::stats_json(&v, &s),
                     );
                 }
-                Show::Conns => {
-                    let r = conn.transact(&codec::dump(Cmd::ConnGet))?;
-                    let v = decode_all(&r, |a| Ok(codec::decode_conn(a)))?;
+                Show::Conns(q) => {
+                    let r = conn.transact(&codec::conn_get(q))?;
+                    let v = decode_all(&r, codec::decode_conn)?;
                     print(
                         p.json,
                         || output::conns_table(&v),

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use baton_core::genl::{AdminState, Protocol};
+use baton_core::conninfo::ConnFilterSpec;
+use baton_core::genl::{AdminState, ConnState, Protocol};
 use serde::Serialize;
 
 /// A MAC address.
@@ -134,18 +135,89 @@ pub struct Counter {
     pub value: u64,
 }
 
-/// One attribute of a connection-table entry, decoded generically (the
-/// family does not specify connection attributes yet).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnAttr {
-    /// Attribute name (from the main set) or `attr-N`.
-    pub name: String,
-    /// Rendered value.
-    pub value: String,
+/// The filters of `conn show` (`None`: absent). The state is a raw number,
+/// so that with `--no-precheck` any value reaches the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConnQuery {
+    /// `ConnState`.
+    pub state: Option<u8>,
+    /// `PeerId`.
+    pub peer: Option<u32>,
+    /// `Vip`.
+    pub vip: Option<Ipv4Addr>,
+    /// `Port` (the service's).
+    pub port: Option<u16>,
+    /// `Client`.
+    pub client: Option<Ipv4Addr>,
+}
+
+impl ConnQuery {
+    /// The filter as baton-core's rules see it (for the precheck).
+    pub fn spec(&self) -> ConnFilterSpec {
+        ConnFilterSpec {
+            state: self.state,
+            peer: self.peer,
+            vip: self.vip.map(|a| a.octets()),
+            port: self.port,
+            client: self.client.map(|a| a.octets()),
+        }
+    }
 }
 
 /// One connection-table entry.
-pub type ConnInfo = Vec<ConnAttr>;
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// Connection id (chosen by the front-end).
+    pub id: u64,
+    /// Client address.
+    pub client: Ipv4Addr,
+    /// Client port.
+    pub client_port: u16,
+    /// Service address.
+    pub vip: Ipv4Addr,
+    /// Service port.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// State number ([`ConnState`]); kept raw so that a state added by a
+    /// newer module still shows.
+    pub state: u8,
+    /// The peer it is handed to or served by (pending, handed-off).
+    pub peer: Option<u32>,
+    /// The front-end's redistribution MAC (owned).
+    pub front_end: Option<Mac>,
+    /// Sequence numbers (TCP connections; `None` for UDP flows).
+    pub seq: Option<ConnSeq>,
+    /// Milliseconds since the record was created.
+    pub age_ms: u32,
+    /// Milliseconds since its last packet or event.
+    pub idle_ms: u32,
+    /// The client sent FIN or RST.
+    pub client_done: bool,
+}
+
+/// A TCP connection's sequence numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnSeq {
+    /// The client's initial sequence number.
+    pub client_isn: u32,
+    /// Our initial sequence number.
+    pub our_isn: u32,
+    /// Next sequence number expected from the client.
+    pub rcv_nxt: u32,
+    /// Our next sequence number.
+    pub snd_nxt: u32,
+}
+
+impl ConnInfo {
+    /// The state's name (`state-N` for a number batonctl does not know).
+    pub fn state_name(&self) -> String {
+        match ConnState::from_raw(self.state) {
+            Some(s) => s.name().to_string(),
+            None => format!("state-{}", self.state),
+        }
+    }
+}
 
 /// The configuration of one namespace as read from the kernel.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

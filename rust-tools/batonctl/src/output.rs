@@ -1,5 +1,6 @@
 //! Human-readable tables and JSON, from fixed data (no I/O).
 
+use baton_core::genl::Protocol;
 use serde_json::{json, Map, Value};
 
 use crate::model::{ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, ServiceCounters, ServiceInfo};
@@ -208,34 +209,96 @@ pub fn stats_json(counters: &[Counter], services: &[ServiceCounters]) -> Value {
     Value::Object(m)
 }
 
-/// `conn show`: one line per connection, `name=value` pairs.
-pub fn conns_table(conns: &[ConnInfo]) -> String {
-    let mut out = match conns.len() {
-        1 => "1 connection\n".to_string(),
-        n => format!("{n} connections\n"),
-    };
-    for c in conns {
-        let words: Vec<String> = c
-            .iter()
-            .map(|a| format!("{}={}", a.name, a.value))
-            .collect();
-        out.push_str(&words.join(" "));
-        out.push('\n');
+/// A duration in milliseconds, short: `850ms`, `12.3s`, `5m07s`, `3h05m`,
+/// `2d03h`.
+pub fn duration(ms: u32) -> String {
+    let ms = u64::from(ms);
+    match ms {
+        0..=999 => format!("{ms}ms"),
+        1_000..=59_999 => format!("{}.{}s", ms / 1000, ms % 1000 / 100),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
+        3_600_000..=86_399_999 => format!("{}h{:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+        _ => format!("{}d{:02}h", ms / 86_400_000, ms % 86_400_000 / 3_600_000),
     }
-    out
 }
 
-/// `conn show --json`.
+/// A connection id: 16 hex digits (the high half is random per front-end
+/// load, the low half its table slot).
+pub fn conn_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+fn endpoint(addr: std::net::Ipv4Addr, port: u16) -> String {
+    format!("{addr}:{port}")
+}
+
+/// `conn show`: one line per connection. PEER is the peer a connection is
+/// handed to (pending, handed-off) or, on the serving node, the front-end's
+/// MAC (owned); ISN C/S the client's and our initial sequence numbers
+/// (`-` for a UDP flow).
+pub fn conns_table(conns: &[ConnInfo]) -> String {
+    let rows: Vec<Vec<String>> = conns
+        .iter()
+        .map(|c| {
+            let mut service = endpoint(c.vip, c.port);
+            if c.protocol != Protocol::Tcp {
+                service = format!("{service}/{}", c.protocol.name());
+            }
+            let peer = match (c.peer, c.front_end) {
+                (Some(p), _) => p.to_string(),
+                (None, Some(mac)) => mac.to_string(),
+                (None, None) => "-".to_string(),
+            };
+            vec![
+                conn_id(c.id),
+                endpoint(c.client, c.client_port),
+                service,
+                c.state_name(),
+                peer,
+                duration(c.age_ms),
+                duration(c.idle_ms),
+                c.seq.map_or_else(
+                    || "-".to_string(),
+                    |q| format!("{}/{}", q.client_isn, q.our_isn),
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "CLIENT", "SERVICE", "STATE", "PEER", "AGE", "IDLE", "ISN C/S",
+        ],
+        &rows,
+        &[5, 6],
+    )
+}
+
+/// `conn show --json`: every field always present (`null` when absent:
+/// `peer` but for pending and handed-off connections, `front_end` but for
+/// owned ones, the sequence numbers for UDP flows).
 pub fn conns_json(conns: &[ConnInfo]) -> Value {
     Value::Array(
         conns
             .iter()
             .map(|c| {
-                let mut m = Map::new();
-                for a in c {
-                    m.insert(a.name.clone(), json!(a.value));
-                }
-                Value::Object(m)
+                json!({
+                    "id": conn_id(c.id),
+                    "client": c.client.to_string(),
+                    "client_port": c.client_port,
+                    "vip": c.vip.to_string(),
+                    "port": c.port,
+                    "protocol": c.protocol.name(),
+                    "state": c.state_name(),
+                    "peer": c.peer,
+                    "front_end": c.front_end,
+                    "client_isn": c.seq.map(|q| q.client_isn),
+                    "our_isn": c.seq.map(|q| q.our_isn),
+                    "rcv_nxt": c.seq.map(|q| q.rcv_nxt),
+                    "snd_nxt": c.seq.map(|q| q.snd_nxt),
+                    "age_ms": c.age_ms,
+                    "idle_ms": c.idle_ms,
+                    "client_done": c.client_done,
+                })
             })
             .collect(),
     )

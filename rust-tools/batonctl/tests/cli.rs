@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
-use batonctl::model::{Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
+use batonctl::model::{ConnQuery, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
 use batonctl::Error;
 
 fn parse(line: &str) -> Result<cli::Parsed, ParseError> {
@@ -168,7 +168,10 @@ fn key_commands() {
 fn stats_conn_apply_and_global_options() {
     assert_eq!(cmd("stats"), Command::Show(Show::Stats));
     assert_eq!(cmd("stats show"), Command::Show(Show::Stats));
-    assert_eq!(cmd("conn show"), Command::Show(Show::Conns));
+    assert_eq!(
+        cmd("conn show"),
+        Command::Show(Show::Conns(ConnQuery::default()))
+    );
     assert_eq!(
         cmd("apply farm.toml --dry-run"),
         Command::Apply {
@@ -184,6 +187,66 @@ fn stats_conn_apply_and_global_options() {
     let p = parse("peer add id 2 --no-precheck mac 52:54:00:00:00:02 --json").unwrap();
     assert!(p.json && p.no_precheck);
     assert_eq!(p.context, "peer add");
+}
+
+#[test]
+fn conn_show_filters() {
+    let all = Command::Show(Show::Conns(ConnQuery::default()));
+    assert_eq!(cmd("conn"), all);
+    assert_eq!(cmd("conn list"), all);
+    assert_eq!(
+        cmd("conn show state handed-off peer 3 vip 203.0.113.100 port 443 client 198.51.100.2"),
+        Command::Show(Show::Conns(ConnQuery {
+            state: Some(3),
+            peer: Some(3),
+            vip: Some(Ipv4Addr::new(203, 0, 113, 100)),
+            port: Some(443),
+            client: Some(Ipv4Addr::new(198, 51, 100, 2)),
+        }))
+    );
+    for (name, n) in [
+        ("await-request", 0),
+        ("pending", 1),
+        ("retry", 2),
+        ("handed-off", 3),
+        ("local", 4),
+        ("owned", 5),
+        ("5", 5),
+    ] {
+        assert_eq!(
+            cmd(&format!("conn show state {name}")),
+            Command::Show(Show::Conns(ConnQuery {
+                state: Some(n),
+                ..ConnQuery::default()
+            })),
+            "{name}"
+        );
+    }
+    // The precheck refuses what the kernel would, with its words (exit
+    // code 2); --no-precheck sends it so that the kernel answers.
+    assert_eq!(
+        usage_err("conn show state 9"),
+        "conn show: unknown connection state in filter (0..=5: await-request, pending, retry, handed-off, local, owned)"
+    );
+    assert_eq!(
+        usage_err("conn show peer 0"),
+        "conn show: peer id in filter must be 1..=65535"
+    );
+    assert_eq!(
+        usage_err("conn show port 0"),
+        "conn show: port in filter must be 1..=65535"
+    );
+    let p = parse("--no-precheck conn show state 9 peer 0 port 0").unwrap();
+    assert_eq!(
+        p.command,
+        Command::Show(Show::Conns(ConnQuery {
+            state: Some(9),
+            peer: Some(0),
+            port: Some(0),
+            ..ConnQuery::default()
+        }))
+    );
+    assert_eq!(p.context, "conn show");
 }
 
 #[test]
@@ -213,6 +276,12 @@ fn help_everywhere() {
     let text = e.render().to_string();
     assert!(text.contains("mac MAC"), "{text}");
     assert!(text.contains("state active|drain"), "{text}");
+    let Err(ParseError::Clap(e)) = parse("conn show --help") else {
+        panic!()
+    };
+    let text = e.render().to_string();
+    assert!(text.contains("handed-off"), "{text}");
+    assert!(text.contains("client A"), "{text}");
 }
 
 #[test]
@@ -255,6 +324,17 @@ fn bad_arguments_are_usage_errors() {
         ("key add id 1 secret abc", "hex digits"),
         ("key set id 1", "key cannot be deactivated"),
         ("stats extra", "extra"),
+        (
+            "conn show state closing",
+            "invalid state 'closing' (expected await-request, pending",
+        ),
+        ("conn show state 256", "invalid state '256'"),
+        ("conn show client 198.51.100", "invalid client '198.51.100'"),
+        ("conn show vip x", "invalid vip 'x'"),
+        ("conn show port 70000", "invalid port"),
+        ("conn show peer", "'peer' needs a value"),
+        ("conn show id 5", "unknown keyword 'id'"),
+        ("conn port 80", "port"),
         ("apply", "FILE"),
     ];
     for (line, want) in cases {

@@ -2,9 +2,11 @@
 
 use std::net::Ipv4Addr;
 
-use baton_core::genl::{AdminState, Attr, Cmd, CounterAttr, Protocol, FAMILY_VERSION};
+use baton_core::genl::{AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol, FAMILY_VERSION};
 use batonctl::codec::{self, parse_attrs, parse_genl, put_attr, wire_type, Value};
-use batonctl::model::{Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
+use batonctl::model::{
+    ConnQuery, ConnSeq, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId,
+};
 
 fn svc() -> ServiceId {
     ServiceId {
@@ -212,15 +214,131 @@ fn malformed_replies_are_errors_not_panics() {
     assert!(codec::decode_peer(&parse_genl(&r).unwrap().1).is_err());
     let r = reply(Cmd::NodeGet, &[]);
     assert!(codec::decode_node(&parse_genl(&r).unwrap().1).is_err());
-    // Unknown attributes are ignored by typed decoders, shown by conn.
+    // A connection without its id, or with a short address.
     let r = reply(Cmd::ConnGet, &[(Attr::Vip, vec![192, 0, 2, 1])]);
-    let mut r2 = r.clone();
-    put_attr(&mut r2, 99, &[1, 2]);
-    let c = codec::decode_conn(&parse_genl(&r2).unwrap().1);
-    assert_eq!(c[0].name, "vip");
-    assert_eq!(c[0].value, "192.0.2.1");
+    assert!(codec::decode_conn(&parse_genl(&r).unwrap().1).is_err());
+    let mut attrs = conn_attrs();
+    attrs[1].1 = vec![198, 51, 100];
+    let r = reply(Cmd::ConnGet, &attrs);
+    let e = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap_err();
+    assert!(e.to_string().contains("Client"), "{e}");
+}
+
+/// A pending connection's attributes, in the kernel's order.
+fn conn_attrs() -> Vec<(Attr, Vec<u8>)> {
+    vec![
+        (
+            Attr::ConnId,
+            0x9f3a_1c22_0000_0005u64.to_ne_bytes().to_vec(),
+        ),
+        (Attr::Client, vec![198, 51, 100, 2]),
+        (Attr::ClientPort, 40000u16.to_ne_bytes().to_vec()),
+        (Attr::Vip, vec![203, 0, 113, 100]),
+        (Attr::Port, 80u16.to_ne_bytes().to_vec()),
+        (Attr::Protocol, vec![6]),
+        (Attr::ConnState, vec![ConnState::Pending as u8]),
+        (Attr::PeerId, 2u32.to_ne_bytes().to_vec()),
+        (Attr::ClientIsn, 100u32.to_ne_bytes().to_vec()),
+        (Attr::OurIsn, 200u32.to_ne_bytes().to_vec()),
+        (Attr::RcvNxt, 101u32.to_ne_bytes().to_vec()),
+        (Attr::SndNxt, 201u32.to_ne_bytes().to_vec()),
+        (Attr::AgeMs, 1500u32.to_ne_bytes().to_vec()),
+        (Attr::IdleMs, 20u32.to_ne_bytes().to_vec()),
+    ]
+}
+
+#[test]
+fn conn_get_request_carries_the_filters() {
+    let r = codec::conn_get(&ConnQuery::default());
+    assert!(r.dump);
+    assert_eq!(r.cmd, Cmd::ConnGet);
+    assert!(r.attrs.is_empty());
+    let q = ConnQuery {
+        state: Some(ConnState::HandedOff as u8),
+        peer: Some(3),
+        vip: Some(Ipv4Addr::new(203, 0, 113, 100)),
+        port: Some(443),
+        client: Some(Ipv4Addr::new(198, 51, 100, 2)),
+    };
+    let r = codec::conn_get(&q);
+    for (a, v) in &r.attrs {
+        assert_eq!(v.wire_type(), wire_type(*a), "{a:?}");
+    }
+    let mut want = vec![Cmd::ConnGet as u8, FAMILY_VERSION, 0, 0];
+    put_attr(&mut want, Attr::ConnState as u16, &[3]);
+    put_attr(&mut want, Attr::PeerId as u16, &3u32.to_ne_bytes());
+    put_attr(&mut want, Attr::Vip as u16, &[203, 0, 113, 100]);
+    put_attr(&mut want, Attr::Port as u16, &443u16.to_ne_bytes());
+    put_attr(&mut want, Attr::Client as u16, &[198, 51, 100, 2]);
+    assert_eq!(r.encode(), want);
+}
+
+#[test]
+fn decodes_conn_entries() {
+    let r = reply(Cmd::ConnGet, &conn_attrs());
+    let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!(c.id, 0x9f3a_1c22_0000_0005);
     assert_eq!(
-        (c[1].name.as_str(), c[1].value.as_str()),
-        ("attr-99", "0102")
+        (c.client, c.client_port),
+        (Ipv4Addr::new(198, 51, 100, 2), 40000)
     );
+    assert_eq!(
+        (c.vip, c.port, c.protocol),
+        (Ipv4Addr::new(203, 0, 113, 100), 80, Protocol::Tcp)
+    );
+    assert_eq!(
+        (c.state_name().as_str(), c.peer, c.front_end),
+        ("pending", Some(2), None)
+    );
+    assert_eq!(
+        c.seq,
+        Some(ConnSeq {
+            client_isn: 100,
+            our_isn: 200,
+            rcv_nxt: 101,
+            snd_nxt: 201
+        })
+    );
+    assert_eq!((c.age_ms, c.idle_ms, c.client_done), (1500, 20, false));
+
+    // Owned: the front-end's MAC instead of a peer; the client-done flag;
+    // an attribute batonctl does not know is ignored.
+    let mut attrs: Vec<(Attr, Vec<u8>)> = conn_attrs()
+        .into_iter()
+        .filter(|(a, _)| *a != Attr::PeerId)
+        .collect();
+    attrs[6].1 = vec![ConnState::Owned as u8];
+    attrs.push((Attr::Mac, vec![0x52, 0x54, 0, 0, 1, 1]));
+    attrs.push((Attr::ClientDone, vec![]));
+    let mut r = reply(Cmd::ConnGet, &attrs);
+    put_attr(&mut r, 99, &[1, 2]);
+    let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!(c.state_name(), "owned");
+    assert_eq!(c.peer, None);
+    assert_eq!(c.front_end, Some(Mac([0x52, 0x54, 0, 0, 1, 1])));
+    assert!(c.client_done);
+
+    // A UDP flow: no sequence numbers. Some but not all of them is an
+    // error.
+    let mut attrs: Vec<(Attr, Vec<u8>)> = conn_attrs()
+        .into_iter()
+        .filter(|(a, _)| ![Attr::ClientIsn, Attr::OurIsn, Attr::RcvNxt, Attr::SndNxt].contains(a))
+        .collect();
+    attrs[5].1 = vec![17];
+    let r = reply(Cmd::ConnGet, &attrs);
+    let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!((c.protocol, c.seq), (Protocol::Udp, None));
+    let attrs: Vec<(Attr, Vec<u8>)> = conn_attrs()
+        .into_iter()
+        .filter(|(a, _)| *a != Attr::SndNxt)
+        .collect();
+    let r = reply(Cmd::ConnGet, &attrs);
+    assert!(codec::decode_conn(&parse_genl(&r).unwrap().1).is_err());
+
+    // A state number from a newer module still decodes.
+    let mut attrs = conn_attrs();
+    attrs[6].1 = vec![42];
+    let r = reply(Cmd::ConnGet, &attrs);
+    let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!(c.state_name(), "state-42");
 }

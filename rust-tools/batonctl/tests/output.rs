@@ -6,7 +6,8 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::model::{
-    ConnAttr, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId, ServiceInfo,
+    ConnInfo, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId,
+    ServiceInfo,
 };
 use batonctl::output;
 
@@ -185,24 +186,125 @@ fn stats_with_services_output() {
     );
 }
 
+fn conns() -> Vec<ConnInfo> {
+    let base = ConnInfo {
+        id: 0x9f3a_1c22_0000_0005,
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: 40000,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        port: 80,
+        protocol: Protocol::Tcp,
+        state: 1,
+        peer: Some(2),
+        front_end: None,
+        seq: Some(ConnSeq {
+            client_isn: 16909060,
+            our_isn: 3735928559,
+            rcv_nxt: 16909141,
+            snd_nxt: 3735928560,
+        }),
+        age_ms: 850,
+        idle_ms: 120,
+        client_done: false,
+    };
+    vec![
+        base,
+        ConnInfo {
+            id: 0x9f3a_1c22_0000_0011,
+            client: Ipv4Addr::new(192, 0, 2, 200),
+            client_port: 51234,
+            port: 443,
+            state: 3,
+            peer: Some(65535),
+            seq: Some(ConnSeq {
+                client_isn: 1,
+                our_isn: 4294967295,
+                rcv_nxt: 2,
+                snd_nxt: 0,
+            }),
+            age_ms: 12_345,
+            idle_ms: 3_000,
+            ..base
+        },
+        ConnInfo {
+            id: 0x0000_0001_0000_0000,
+            state: 4,
+            peer: None,
+            age_ms: 307_000,
+            idle_ms: 65_500,
+            client_done: true,
+            ..base
+        },
+        ConnInfo {
+            id: 0x7777_0000_0000_0003,
+            state: 5,
+            peer: None,
+            front_end: Some(Mac([0x52, 0x54, 0, 0, 1, 1])),
+            age_ms: 11_100_000,
+            idle_ms: 0,
+            ..base
+        },
+        ConnInfo {
+            id: 0x2b7e_0151_0000_0009,
+            client: Ipv4Addr::new(198, 51, 100, 53),
+            client_port: 5353,
+            port: 53,
+            protocol: Protocol::Udp,
+            state: 3,
+            peer: Some(3),
+            seq: None,
+            age_ms: 42,
+            idle_ms: 42,
+            ..base
+        },
+        ConnInfo {
+            id: 0x7777_0000_0000_0004,
+            state: 0,
+            peer: None,
+            age_ms: 200_000_000,
+            idle_ms: 999,
+            ..base
+        },
+    ]
+}
+
 #[test]
 fn conns_output() {
-    let conns = vec![vec![
-        ConnAttr {
-            name: "vip".into(),
-            value: "192.0.2.10".into(),
-        },
-        ConnAttr {
-            name: "port".into(),
-            value: "80".into(),
-        },
-    ]];
-    golden("conns.txt", &output::conns_table(&conns));
+    golden("conns.txt", &output::conns_table(&conns()));
     golden(
         "conns.json",
-        &output::json_text(&output::conns_json(&conns)),
+        &output::json_text(&output::conns_json(&conns())),
     );
-    assert_eq!(output::conns_table(&[]), "0 connections\n");
+    assert_eq!(
+        output::conns_table(&[]),
+        "ID  CLIENT  SERVICE  STATE  PEER  AGE  IDLE  ISN C/S\n"
+    );
+    assert_eq!(output::json_text(&output::conns_json(&[])), "[]\n");
+    // A state this batonctl does not know still shows, by number.
+    let odd = ConnInfo {
+        state: 9,
+        ..conns()[0]
+    };
+    assert!(output::conns_table(&[odd]).contains("state-9"));
+    assert_eq!(output::conns_json(&[odd])[0]["state"], "state-9");
+}
+
+#[test]
+fn durations() {
+    for (ms, want) in [
+        (0, "0ms"),
+        (999, "999ms"),
+        (1_000, "1.0s"),
+        (59_999, "59.9s"),
+        (60_000, "1m00s"),
+        (3_599_999, "59m59s"),
+        (3_600_000, "1h00m"),
+        (86_399_999, "23h59m"),
+        (86_400_000, "1d00h"),
+        (u32::MAX, "49d17h"),
+    ] {
+        assert_eq!(output::duration(ms), want, "{ms}");
+    }
 }
 
 #[test]
@@ -213,6 +315,7 @@ fn json_is_valid_json() {
         output::services_json(&services()),
         output::keys_json(&keys()),
         output::stats_json(&counters(), &[]),
+        output::conns_json(&conns()),
     ] {
         let text = output::json_text(&v);
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();

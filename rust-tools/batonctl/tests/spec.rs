@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use baton_core::genl::{self, limits, AdminState, Attr, Cmd, CounterAttr, Protocol};
+use baton_core::genl::{self, limits, AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol};
 use batonctl::codec::{counter_wire_type, kebab, wire_type};
 use serde_yaml_ng::Value;
 
@@ -86,8 +86,13 @@ fn operations_match_cmd() {
             .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("admin-perm")));
         let changes = name.ends_with("-new") || name.ends_with("-set") || name.ends_with("-del");
         assert_eq!(
-            admin, changes,
-            "{name}: admin-perm exactly on state changes"
+            admin,
+            cmd.admin(),
+            "{name}: admin-perm as the kernel's Cmd::admin"
+        );
+        assert!(
+            !changes || admin,
+            "{name}: every state change needs admin-perm"
         );
         assert!(
             op.get("do").is_some() || op.get("dump").is_some(),
@@ -175,6 +180,8 @@ fn main_attribute_set_matches_attr() {
     );
     assert_eq!(check(&spec, attr(Attr::Port), "min"), Some(1));
     assert_eq!(s(attr(Attr::Vip), "byte-order"), "big-endian");
+    assert_eq!(s(attr(Attr::Client), "byte-order"), "big-endian");
+    assert_eq!(s(attr(Attr::ConnState), "enum"), "conn-state");
     assert_eq!(s(attr(Attr::AdminState), "enum"), "admin-state");
     assert_eq!(s(attr(Attr::Protocol), "enum"), "protocol");
     assert_eq!(s(attr(Attr::Stats), "nested-attributes"), "stats");
@@ -218,6 +225,11 @@ fn enums_and_limits_match() {
         .map(|p| (p.name().to_string(), *p as u64))
         .collect();
     assert_eq!(entries("protocol"), proto);
+    let states: BTreeMap<String, u64> = ConnState::ALL
+        .iter()
+        .map(|c| (c.name().to_string(), *c as u64))
+        .collect();
+    assert_eq!(entries("conn-state"), states);
     let c = consts(&spec);
     assert_eq!(c["node-id-max"], u64::from(limits::NODE_ID_MAX));
     assert_eq!(c["weight-max"], u64::from(limits::WEIGHT_MAX));
@@ -228,4 +240,61 @@ fn enums_and_limits_match() {
     assert_eq!(c["peers-max"], limits::PEERS_MAX as u64);
     assert_eq!(c["services-max"], limits::SERVICES_MAX as u64);
     assert_eq!(c["keys-max"], limits::KEYS_MAX as u64);
+}
+
+fn names(v: Option<&Value>) -> Vec<String> {
+    v.and_then(|v| v.get("attributes"))
+        .and_then(Value::as_sequence)
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn conn_get_filters_and_reply() {
+    let spec = spec();
+    let ops = list(spec.get("operations").expect("operations"), "list");
+    let dump = by_name(ops, "conn-get").get("dump").expect("conn-get dump");
+    // The filters the kernel reads (src/nl/conn.rs), in the order
+    // baton_core::conninfo checks them.
+    let filters = [
+        Attr::ConnState,
+        Attr::PeerId,
+        Attr::Vip,
+        Attr::Port,
+        Attr::Client,
+    ];
+    let want: Vec<String> = filters.iter().map(|a| kebab(&format!("{a:?}"))).collect();
+    assert_eq!(names(dump.get("request")), want);
+    // Every connection attribute is in the reply, and the reply carries
+    // nothing but connection attributes.
+    let reply = names(dump.get("reply"));
+    let conn_attrs = [
+        Attr::ConnId,
+        Attr::Client,
+        Attr::ClientPort,
+        Attr::Vip,
+        Attr::Port,
+        Attr::Protocol,
+        Attr::ConnState,
+        Attr::PeerId,
+        Attr::Mac,
+        Attr::ClientIsn,
+        Attr::OurIsn,
+        Attr::RcvNxt,
+        Attr::SndNxt,
+        Attr::AgeMs,
+        Attr::IdleMs,
+        Attr::ClientDone,
+    ];
+    let want: Vec<String> = conn_attrs
+        .iter()
+        .map(|a| kebab(&format!("{a:?}")))
+        .collect();
+    assert_eq!(reply, want);
+    for a in Attr::ALL
+        .iter()
+        .filter(|a| **a as u16 >= Attr::ConnId as u16)
+    {
+        assert!(conn_attrs.contains(a), "{a:?} not in the conn-get reply");
+    }
 }

@@ -677,7 +677,8 @@ fn invalid_cases(ids: &Ids) -> Vec<Invalid> {
             "peer id is this node's id (EINVAL)",
         ),
     ]);
-    // Callers without CAP_NET_ADMIN: no change, no key list.
+    // Callers without CAP_NET_ADMIN: no change, no key list, no
+    // connection table.
     for (args, ctx) in [
         (format!("peer add id {new} mac {mac}"), "peer add"),
         (format!("peer set id {peer_a} weight 7"), "peer set"),
@@ -685,6 +686,7 @@ fn invalid_cases(ids: &Ids) -> Vec<Invalid> {
         (format!("key add id 3 secret {key16}"), "key add"),
         ("node del".to_string(), "node del"),
         ("key show".to_string(), "key show"),
+        ("conn show".to_string(), "conn show"),
     ] {
         v.push(inv(
             format!("{NOBODY} \"$B\" {args}"),
@@ -710,7 +712,8 @@ fn invalid_requests(vm: &Vm, b: &Path, cases: &[Invalid]) -> Result<(usize, Vec<
         cmds.push(c.cmd.clone());
         cmds.push(STATE.to_string());
     }
-    // Reads are open to non-admins (except keys, checked above).
+    // Reads are open to non-admins (except keys and connections, checked
+    // above).
     let reads = ["node", "peer", "service"];
     for what in reads {
         cmds.push(format!("\"$B\" --json {what}"));

@@ -4,6 +4,7 @@ mod control_plane;
 mod farm_smoke;
 mod frontend_syn;
 mod handoff_bad_frames;
+mod handoff_concurrency;
 mod handoff_http;
 mod handoff_split_request;
 mod harness_selftest;
@@ -87,6 +88,13 @@ pub const ALL: &[Scenario] = &[
                 the first segment goes to node2/node3 in two handoff frames (reassembled), \
                 the rest follows the connection; the application sees every byte",
         run: handoff_split_request::run,
+    },
+    Scenario {
+        name: "handoff_concurrency",
+        about: "whole farm: wrk with 200 keep-alive connections for 20 s through the VIP: \
+                no errors, node2 and node3 both serve, every connection handed off, tables \
+                drain afterwards",
+        run: handoff_concurrency::run,
     },
     Scenario {
         name: "udp_flows",

@@ -1,0 +1,93 @@
+//! `handoff_concurrency`: wrk keeps 200 connections to the VIP busy for
+//! 20 s (keep-alive, so each connection is one handoff followed by many
+//! forwarded requests). Every request must succeed (no socket errors, no
+//! non-2xx answers), node2 and node3 must both serve (round-robin), node1
+//! must have handed off every connection, and the connection tables must
+//! drain afterwards.
+
+use crate::batonctl;
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, stats, VIP};
+use crate::module;
+use baton_farm::{bail, log, Result};
+use std::time::Duration;
+
+const CONNECTIONS: usize = 200;
+const SECONDS: u32 = 20;
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let farm = ctx.boot_standard()?;
+    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let client = farm.vm("client")?;
+    module::load_on(&farm, &["node1", "node2", "node3"])?;
+    for vm in farm.nodes() {
+        farmsetup::start_nginx(vm, 4)?;
+    }
+    farmsetup::configure(&farm, &b, SERVICES)?;
+    let out = client.run(
+        &format!(
+            "ulimit -n 4096; wrk -t 2 -c {CONNECTIONS} -d {SECONDS}s --timeout 15s http://{VIP}/who.txt 2>&1"
+        ),
+        Duration::from_secs(u64::from(SECONDS) + 120),
+    )?;
+    let report = out.stdout;
+    let requests: u64 = report
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if requests == 0 || report.contains("Socket errors") || report.contains("Non-2xx") {
+        bail!("wrk through the VIP:\n{report}\n{}", diagnose(&farm, &b));
+    }
+    let mut served = Vec::new();
+    for n in ["node2", "node3"] {
+        let lines: u64 = farm
+            .vm(n)?
+            .sh("wc -l < /tmp/nginx/access.log")?
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if lines == 0 {
+            bail!("{n} served nothing:\n{report}");
+        }
+        served.push(format!("{n} {lines}"));
+    }
+    let s1 = stats(farm.vm("node1")?, &b)?;
+    let confirmed = counter(&s1, "handoffs_confirmed");
+    if confirmed < CONNECTIONS as u64 || counter(&s1, "conns_served_locally") != 0 {
+        bail!("node1 should have handed off all {CONNECTIONS} connections: {s1}");
+    }
+    log(&format!(
+        "wrk, {CONNECTIONS} connections for {SECONDS} s: {requests} requests, no errors; served: {}; node1: {confirmed} handoffs confirmed, {} packets forwarded",
+        served.join(", "),
+        counter(&s1, "packets_forwarded")
+    ));
+    let mut left = Vec::new();
+    for _ in 0..30 {
+        left.clear();
+        for vm in farm.nodes() {
+            let n = counter(&stats(vm, &b)?, "conn_table_entries");
+            if n != 0 {
+                left.push(format!("{} {n}", vm.name()));
+            }
+        }
+        if left.is_empty() {
+            break;
+        }
+        client.sh("sleep 2")?;
+    }
+    if !left.is_empty() {
+        bail!("connection records left after wrk finished: {left:?}");
+    }
+    log("every node's connection table is empty again");
+    for vm in farm.nodes() {
+        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
+    }
+    module::unload_on(&farm, &["node1", "node2", "node3"])?;
+    farm.assert_dmesg_clean()?;
+    farm.shutdown();
+    Ok(())
+}
