@@ -167,6 +167,33 @@ pub fn run(ctx: &Context) -> Result<()> {
         "rebuilt socket's options match the client's: {}",
         so.join(" ")
     ));
+    // The open connection in both tables: handed off on node1, owned on the
+    // serving node, with the same sequence numbers.
+    let fronted: serde_json::Value =
+        serde_json::from_str(&node1.sh(&format!("{b} --json conn show state handed-off port 80"))?)
+            .map_err(|e| baton_farm::Error::new(format!("conn show JSON: {e}")))?;
+    let Some(entry) = fronted.as_array().and_then(|a| a.first()) else {
+        bail!("node1 lists no handed-off connection while one is open: {fronted}");
+    };
+    let peer = entry["peer"].as_u64().unwrap_or(0);
+    let owner = farm.vm(&format!("node{peer}"))?;
+    let owned: serde_json::Value =
+        serde_json::from_str(&owner.sh(&format!("{b} --json conn show state owned"))?)
+            .map_err(|e| baton_farm::Error::new(format!("conn show JSON: {e}")))?;
+    let same = owned.as_array().is_some_and(|a| {
+        a.iter().any(|o| {
+            o["client_port"] == entry["client_port"]
+                && o["our_isn"] == entry["our_isn"]
+                && o["client_isn"] == entry["client_isn"]
+        })
+    });
+    if entry["client"] != "198.51.100.2" || !same {
+        bail!("conn show: node1 {entry}, node{peer} {owned}");
+    }
+    log(&format!(
+        "batonctl conn show: node1 has it handed off to node{peer}, node{peer} owns it (ISNs {} / {})",
+        entry["client_isn"], entry["our_isn"]
+    ));
     client.sh("sleep 6")?;
 
     // The unmodified nginx saw the client's own address.

@@ -35,6 +35,7 @@ pub const DEFAULT: &[&str] = &[
     "handoff_http",
     "handoff_bad_frames",
     "handoff_split_request",
+    "handoff_concurrency",
     "udp_flows",
 ];
 
