@@ -100,6 +100,20 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// A new record of service slot `service` in `state`, created at `now`.
+    pub(crate) fn new(record: ConnRecord, state: ConnState, service: usize, now: u32) -> Self {
+        Conn {
+            record,
+            state,
+            service,
+            created_ms: now,
+            last_ms: now,
+            client_done: false,
+            tried: [0; MAX_TRIES],
+            resends: 0,
+        }
+    }
+
     /// A handoff to the peer in `self.state` (pending) got no answer in
     /// time: ask it again on the client's next retransmission.
     pub(crate) fn timed_out(&mut self) {

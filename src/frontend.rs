@@ -35,7 +35,7 @@ use crate::{
         udp::UdpDatagram,
         wire::{ConnRecord, Handoff, Message, RequestChunks},
     },
-    conns::{Conn, ConnState, MAX_RESENDS, MAX_TRIES},
+    conns::{Conn, ConnState, MAX_RESENDS},
     netstate::Shared,
     reasm,
     stats::{ServiceStat, Stat},
@@ -286,16 +286,7 @@ impl FrontEnd {
             }
         };
         self.shared.stats.inc(Stat::CookiesValidated);
-        let conn = Conn {
-            record,
-            state: ConnState::AwaitRequest,
-            service: slot,
-            created_ms: now,
-            last_ms: now,
-            client_done: false,
-            tried: [0; MAX_TRIES],
-            resends: 0,
-        };
+        let conn = Conn::new(record, ConnState::AwaitRequest, slot, now);
         self.shared.conns.with(|store| {
             let (mut table, policies) = store.parts()?;
             match table.insert(s.key, conn) {
@@ -428,16 +419,7 @@ impl FrontEnd {
                 Choice::Peer { id, mac } => ConnState::Handed { peer: id, mac },
                 Choice::Local => ConnState::Local,
             };
-            let flow = Conn {
-                record: flow_record(&key),
-                state,
-                service: slot,
-                created_ms: now,
-                last_ms: now,
-                client_done: false,
-                tried: [0; MAX_TRIES],
-                resends: 0,
-            };
+            let flow = Conn::new(flow_record(&key), state, slot, now);
             match table.insert(key, flow) {
                 Ok(_) => self.shared.stats.inc(Stat::UdpFlows),
                 // Without a record the flow stays here: its datagrams go up

@@ -23,7 +23,7 @@ use crate::{
             RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
-    conns::{Conn, ConnState, MAX_TRIES},
+    conns::{Conn, ConnState},
     netstate::Shared,
     reasm::Outcome,
     stats::{ServiceStat, Stat},
@@ -252,16 +252,7 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
                 .map(|(slot, _)| slot)
         })
         .unwrap_or(0);
-    let conn = Conn {
-        record: *record,
-        state: ConnState::Owned { front_end },
-        service,
-        created_ms: now,
-        last_ms: now,
-        client_done: false,
-        tried: [0; MAX_TRIES],
-        resends: 0,
-    };
+    let conn = Conn::new(*record, ConnState::Owned { front_end }, service, now);
     let full = shared.conns.with(|store| {
         let mut table = store.table()?;
         match table.insert(ConnKey::from(record), conn) {

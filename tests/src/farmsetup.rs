@@ -2,7 +2,8 @@
 //! with the others as peers, one shared key, the VIP held by node1 (the
 //! front-end) on `public` and by the others on `lo`, LVS-DR style.
 
-use baton_farm::{Error, Farm, Result, Segment, Vm};
+use crate::module;
+use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
 use serde_json::Value;
 
 /// The service address.
@@ -127,4 +128,38 @@ pub fn diagnose(farm: &Farm, b: &str) -> String {
         );
     }
     d
+}
+
+/// Waits (up to a minute) until every node's connection table is empty:
+/// records go once their client has closed (FIN/RST seen by the front-end,
+/// and by the serving node on forwarded packets) and the linger has passed.
+pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
+    let mut left = Vec::new();
+    for _ in 0..30 {
+        left.clear();
+        for vm in farm.nodes() {
+            let n = counter(&stats(vm, b)?, "conn_table_entries");
+            if n != 0 {
+                left.push(format!("{} {n}", vm.name()));
+            }
+        }
+        if left.is_empty() {
+            log("every node's connection table is empty again");
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    bail!("connection records left a minute after the clients closed: {left:?}")
+}
+
+/// Stops nginx on every node, unloads baton, checks every kernel log and
+/// shuts the farm down.
+pub fn finish(farm: Farm) -> Result<()> {
+    for vm in farm.nodes() {
+        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")?;
+    }
+    module::unload_on(&farm, &farm.node_names())?;
+    farm.assert_dmesg_clean()?;
+    farm.shutdown();
+    Ok(())
 }

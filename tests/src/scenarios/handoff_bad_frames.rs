@@ -174,11 +174,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         "node3 refused (nothing listens): {} handoff(s) failed, the retransmitted requests went to node2",
         failed_now - failed
     ));
-    for vm in farm.nodes() {
-        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
-    }
-    module::unload_on(&farm, &["node1", "node2", "node3"])?;
-    farm.assert_dmesg_clean()?;
-    farm.shutdown();
-    Ok(())
+    farmsetup::finish(farm)
 }

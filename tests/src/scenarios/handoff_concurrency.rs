@@ -65,29 +65,6 @@ pub fn run(ctx: &Context) -> Result<()> {
         served.join(", "),
         counter(&s1, "packets_forwarded")
     ));
-    let mut left = Vec::new();
-    for _ in 0..30 {
-        left.clear();
-        for vm in farm.nodes() {
-            let n = counter(&stats(vm, &b)?, "conn_table_entries");
-            if n != 0 {
-                left.push(format!("{} {n}", vm.name()));
-            }
-        }
-        if left.is_empty() {
-            break;
-        }
-        client.sh("sleep 2")?;
-    }
-    if !left.is_empty() {
-        bail!("connection records left after wrk finished: {left:?}");
-    }
-    log("every node's connection table is empty again");
-    for vm in farm.nodes() {
-        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
-    }
-    module::unload_on(&farm, &["node1", "node2", "node3"])?;
-    farm.assert_dmesg_clean()?;
-    farm.shutdown();
-    Ok(())
+    farmsetup::assert_tables_drain(&farm, &b)?;
+    farmsetup::finish(farm)
 }

@@ -305,32 +305,6 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log("policy local: node1's own nginx served the request through the rebuilt socket");
 
-    // Clean-up: every record goes once its client has closed (FIN/RST seen
-    // by the front-end, and by the serving node on forwarded packets) and
-    // the linger has passed.
-    let mut left = Vec::new();
-    for _ in 0..30 {
-        left.clear();
-        for vm in &nodes {
-            let n = counter(&stats(vm, &b)?, "conn_table_entries");
-            if n != 0 {
-                left.push(format!("{} {n}", vm.name()));
-            }
-        }
-        if left.is_empty() {
-            break;
-        }
-        client.sh("sleep 2")?;
-    }
-    if !left.is_empty() {
-        bail!("connection records left a minute after the clients closed: {left:?}");
-    }
-    log("every node's connection table is empty again");
-    for vm in &nodes {
-        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit; sleep 1")?;
-    }
-    module::unload_on(&farm, &["node1", "node2", "node3"])?;
-    farm.assert_dmesg_clean()?;
-    farm.shutdown();
-    Ok(())
+    farmsetup::assert_tables_drain(&farm, &b)?;
+    farmsetup::finish(farm)
 }
