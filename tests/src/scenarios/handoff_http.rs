@@ -139,7 +139,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     // the front-end: a slow download keeps the connection open while `ss`
     // looks at both ends.
     client.sh(&format!(
-        "(curl -s --limit-rate 100k --max-time 8 -o /dev/null http://{VIP}/big.bin &) ; sleep 3"
+        "setsid nohup tcpdump -i internet -n -v -c 2 'host {VIP} and tcp[tcpflags] & tcp-syn != 0' \
+           > /tmp/probe-syn.txt 2>/dev/null < /dev/null & sleep 2; \
+         setsid nohup curl -s --limit-rate 100k --max-time 10 -o /dev/null http://{VIP}/big.bin \
+           > /dev/null 2>&1 < /dev/null & sleep 3"
     ))?;
     let mut server_side = String::new();
     for n in ["node2", "node3"] {
@@ -159,8 +162,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     };
     let (so, co) = (opts(&server_side), opts(&client_side));
     if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
+        let syn = client.sh("cat /tmp/probe-syn.txt")?;
         bail!(
-            "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}"
+            "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}\nhandshake:\n{syn}"
         );
     }
     log(&format!(

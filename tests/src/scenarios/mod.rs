@@ -6,6 +6,7 @@ mod frontend_syn;
 mod handoff_bad_frames;
 mod handoff_concurrency;
 mod handoff_http;
+mod handoff_options;
 mod handoff_split_request;
 mod harness_selftest;
 mod kunit_baton;
@@ -82,6 +83,13 @@ pub const ALL: &[Scenario] = &[
                 truncated, oversized and garbage frames sent to node2 are all dropped and \
                 counted, no socket is created, and handoffs continue",
         run: handoff_bad_frames::run,
+    },
+    Scenario {
+        name: "handoff_options",
+        about: "whole farm: an 8 MiB download through the VIP under 1% loss, reordering and \
+                delay (netem on the router) arrives intact; a client without timestamps, SACK \
+                and window scaling gets an MSS-only SYN-ACK and its download arrives intact",
+        run: handoff_options::run,
     },
     Scenario {
         name: "handoff_split_request",

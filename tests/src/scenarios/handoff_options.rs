@@ -1,0 +1,98 @@
+//! `handoff_options`: handed-off connections under adverse conditions.
+//! With 1 % loss, reordering and delay injected by netem on the router's
+//! public side (both directions of the farm's traffic cross it), an 8 MiB
+//! download through the VIP completes with the serving node's checksum:
+//! retransmissions and SACK work across the handoff (the client's packets
+//! still reach the owner through node1's forwarding). Then a client with
+//! timestamps, SACK and window scaling turned off: the SYN-cookie handshake
+//! carries only the MSS, and the rebuilt socket works without the options.
+
+use crate::batonctl;
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, stats, VIP};
+use crate::module;
+use baton_farm::{bail, log, Result};
+use std::time::Duration;
+
+const BIG_KIB: usize = 8 * 1024;
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let farm = ctx.boot_standard()?;
+    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let client = farm.vm("client")?;
+    let router = farm.vm("router")?;
+    module::load_on(&farm, &["node1", "node2", "node3"])?;
+    for vm in farm.nodes() {
+        farmsetup::start_nginx(vm, BIG_KIB)?;
+    }
+    farmsetup::configure(&farm, &b, SERVICES)?;
+    let sha_of = |n: &str| -> Result<String> {
+        Ok(farm
+            .vm(n)?
+            .sh("sha256sum /tmp/www/big.bin | cut -c1-64")?
+            .trim()
+            .to_string())
+    };
+    let (sha2, sha3) = (sha_of("node2")?, sha_of("node3")?);
+
+    router.sh(
+        "tc qdisc add dev public root netem delay 5ms 2ms loss 1% reorder 10% && \
+         tc qdisc add dev internet root netem delay 5ms 2ms loss 1% reorder 10%",
+    )?;
+    let got = client
+        .run(
+            &format!("curl -s --max-time 240 http://{VIP}/big.bin | sha256sum | cut -c1-64"),
+            Duration::from_secs(270),
+        )?
+        .stdout
+        .trim()
+        .to_string();
+    let lost = router.sh("tc -s qdisc show dev public | grep -o 'dropped [0-9]*' | head -1")?;
+    let client_tcp = client.sh("nstat -az TcpRetransSegs TcpExtTCPSACKRecv | awk 'NR>1{print $1, $2}'")?;
+    if got != sha2 && got != sha3 {
+        bail!(
+            "the {BIG_KIB} KiB download under loss does not match node2's or node3's file ({got})\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!(
+        "{BIG_KIB} KiB under 1% loss, 10% reordering and delay both ways: intact ({}; router public {}; client {})",
+        if got == sha2 { "node2" } else { "node3" },
+        lost.trim(),
+        client_tcp.split_whitespace().collect::<Vec<_>>().join(" ")
+    ));
+    router.sh("tc qdisc del dev public root; tc qdisc del dev internet root")?;
+
+    // A client without timestamps, SACK and window scaling.
+    client.sh(
+        "sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0",
+    )?;
+    let out = client.run(
+        &format!(
+            "tcpdump -i internet -n -v -l -c 1 'host {VIP} and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack != 0' \
+               > /tmp/synack.txt 2>/dev/null & sleep 2; \
+             curl -s --max-time 120 http://{VIP}/big.bin | sha256sum | cut -c1-64; sleep 1; \
+             kill %1 2>/dev/null; wait; cat /tmp/synack.txt"
+        ),
+        Duration::from_secs(150),
+    )?;
+    let mut lines = out.stdout.lines();
+    let got = lines.next().unwrap_or("").trim().to_string();
+    let synack: String = lines.collect::<Vec<_>>().join(" ");
+    if got != sha2 && got != sha3 {
+        bail!("a client without options: download does not match ({got})\n{}", diagnose(&farm, &b));
+    }
+    if !synack.contains("options [mss") || synack.contains("TS val") || synack.contains("wscale") || synack.contains("sackOK") {
+        bail!("the SYN-ACK to a client without options should carry only the MSS: {synack}");
+    }
+    let s1 = stats(farm.vm("node1")?, &b)?;
+    log(&format!(
+        "client without timestamps/SACK/window scaling: SYN-ACK with MSS only, {BIG_KIB} KiB intact; node1 handed off {} connections",
+        counter(&s1, "handoffs_confirmed")
+    ));
+    client.sh("sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1")?;
+    farmsetup::assert_tables_drain(&farm, &b)?;
+    farmsetup::finish(farm)
+}
