@@ -198,7 +198,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         "batonctl conn show: node1 has it handed off to node{peer}, node{peer} owns it (ISNs {} / {})",
         entry["client_isn"], entry["our_isn"]
     ));
-    client.sh("sleep 6")?;
+    client.sh("sleep 8")?;
 
     // The unmodified nginx saw the client's own address.
     for n in ["node2", "node3"] {
