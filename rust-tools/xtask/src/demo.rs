@@ -204,6 +204,19 @@ fn show_control_plane(farm: &Farm, batonctl: &std::path::Path) -> Result<()> {
         BIG_KIB
     );
 
+    heading("The connection tables while a slow download runs");
+    client.sh(
+        "setsid nohup curl -s --limit-rate 200k --max-time 8 -o /dev/null http://203.0.113.100/big.bin \
+           > /dev/null 2>&1 < /dev/null & sleep 2",
+    )?;
+    for n in &nodes {
+        println!("   {n} $ batonctl conn show");
+        for l in farm.vm(n)?.sh(&format!("{b} conn show"))?.lines() {
+            println!("      {l}");
+        }
+    }
+    println!("   node1 answered the handshake and forwards the client's packets; the serving node owns the socket");
+
     heading("Counters on every node (non-zero)");
     for n in &nodes {
         println!("   {n} $ batonctl stats");
