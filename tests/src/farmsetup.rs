@@ -2,7 +2,7 @@
 //! with the others as peers, one shared key, the VIP held by node1 (the
 //! front-end) on `public` and by the others on `lo`, LVS-DR style.
 
-use crate::module;
+use crate::{batonctl, module, Context};
 use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
 use serde_json::Value;
 
@@ -10,6 +10,23 @@ use serde_json::Value;
 pub const VIP: &str = "203.0.113.100";
 /// The shared secret of key 1 (20 bytes, hex).
 pub const KEY: &str = "68616e646f66662d7363656e6172696f2d6b6579";
+
+/// Boots the standard farm, loads baton on every node, starts nginx
+/// (serving a `nginx_kib` KiB `big.bin`) on every node if asked, and
+/// configures every node with `services` (see [`configure`]). Returns the
+/// farm and the path of `batonctl`.
+pub fn start(ctx: &Context, services: &str, nginx_kib: Option<usize>) -> Result<(Farm, String)> {
+    let farm = ctx.boot_standard()?;
+    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    module::load_on(&farm, &farm.node_names())?;
+    if let Some(kib) = nginx_kib {
+        for vm in farm.nodes() {
+            start_nginx(vm, kib)?;
+        }
+    }
+    configure(&farm, &b, services)?;
+    Ok((farm, b))
+}
 
 /// The node id of `vm` (`nodeN` → N).
 pub fn node_id(vm: &Vm) -> Result<u32> {

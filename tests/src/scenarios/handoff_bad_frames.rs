@@ -9,10 +9,8 @@
 //! still succeeds. Finally node3 stops listening: its refusals send the
 //! clients' retransmitted requests to node2.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result, Segment};
 use std::time::Duration;
 
@@ -57,16 +55,10 @@ EOF",
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(4))?;
     let client = farm.vm("client")?;
     let node2 = farm.vm("node2")?;
     let node3 = farm.vm("node3")?;
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    for vm in farm.nodes() {
-        farmsetup::start_nginx(vm, 4)?;
-    }
-    farmsetup::configure(&farm, &b, SERVICES)?;
 
     // Capture the first handoff frame reaching node2.
     let node1_redist = mac(farm.vm("node1")?, Segment::REDIST)?;

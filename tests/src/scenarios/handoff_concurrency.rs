@@ -7,10 +7,8 @@
 //! (round-robin), node1 must have handed off every connection, and the
 //! connection tables must drain afterwards.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result};
 use std::time::Duration;
 
@@ -20,14 +18,8 @@ const SECONDS: u32 = 20;
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(4))?;
     let client = farm.vm("client")?;
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    for vm in farm.nodes() {
-        farmsetup::start_nginx(vm, 4)?;
-    }
-    farmsetup::configure(&farm, &b, SERVICES)?;
     let out = client.run(
         &format!(
             "ulimit -n 4096; wrk -t 2 -c {CONNECTIONS} -d {SECONDS}s --timeout 60s http://{VIP}/who.txt 2>&1"

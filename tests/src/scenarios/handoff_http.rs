@@ -10,10 +10,8 @@
 //! in the counters. Then policy local: node1 serves through the same
 //! socket rebuild.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result, Segment, Vm};
 use std::time::Duration;
 
@@ -29,16 +27,9 @@ const CONNS: usize = REQUESTS + 3;
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
     let client = farm.vm("client")?;
     let router = farm.vm("router")?;
-    let nodes: Vec<&Vm> = farm.nodes().collect();
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    for vm in &nodes {
-        farmsetup::start_nginx(vm, BIG_KIB)?;
-    }
-    farmsetup::configure(&farm, &b, SERVICES)?;
     log("nginx on node1..3; node1 holds the VIP, node2/node3 hold it on lo; policy round-robin");
 
     // Who sends the responses to the router: captured on its public side.

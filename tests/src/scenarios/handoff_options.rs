@@ -7,10 +7,8 @@
 //! timestamps, SACK and window scaling turned off: the SYN-cookie handshake
 //! carries only the MSS, and the rebuilt socket works without the options.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result};
 use std::time::Duration;
 
@@ -19,15 +17,9 @@ const BIG_KIB: usize = 8 * 1024;
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
     let client = farm.vm("client")?;
     let router = farm.vm("router")?;
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    for vm in farm.nodes() {
-        farmsetup::start_nginx(vm, BIG_KIB)?;
-    }
-    farmsetup::configure(&farm, &b, SERVICES)?;
     let sha_of = |n: &str| -> Result<String> {
         Ok(farm
             .vm(n)?
@@ -50,7 +42,8 @@ pub fn run(ctx: &Context) -> Result<()> {
         .trim()
         .to_string();
     let lost = router.sh("tc -s qdisc show dev public | grep -o 'dropped [0-9]*' | head -1")?;
-    let client_tcp = client.sh("nstat -az TcpRetransSegs TcpExtTCPSACKRecv | awk 'NR>1{print $1, $2}'")?;
+    let client_tcp =
+        client.sh("nstat -az TcpRetransSegs TcpExtTCPSACKRecv | awk 'NR>1{print $1, $2}'")?;
     if got != sha2 && got != sha3 {
         bail!(
             "the {BIG_KIB} KiB download under loss does not match node2's or node3's file ({got})\n{}",
@@ -82,9 +75,16 @@ pub fn run(ctx: &Context) -> Result<()> {
     let got = lines.next().unwrap_or("").trim().to_string();
     let synack: String = lines.collect::<Vec<_>>().join(" ");
     if got != sha2 && got != sha3 {
-        bail!("a client without options: download does not match ({got})\n{}", diagnose(&farm, &b));
+        bail!(
+            "a client without options: download does not match ({got})\n{}",
+            diagnose(&farm, &b)
+        );
     }
-    if !synack.contains("options [mss") || synack.contains("TS val") || synack.contains("wscale") || synack.contains("sackOK") {
+    if !synack.contains("options [mss")
+        || synack.contains("TS val")
+        || synack.contains("wscale")
+        || synack.contains("sackOK")
+    {
         bail!("the SYN-ACK to a client without options should carry only the MSS: {synack}");
     }
     let s1 = stats(farm.vm("node1")?, &b)?;
@@ -92,7 +92,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         "client without timestamps/SACK/window scaling: SYN-ACK with MSS only, {BIG_KIB} KiB intact; node1 handed off {} connections",
         counter(&s1, "handoffs_confirmed")
     ));
-    client.sh("sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1")?;
+    client.sh(
+        "sysctl -qw net.ipv4.tcp_timestamps=1 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1",
+    )?;
     farmsetup::assert_tables_drain(&farm, &b)?;
     farmsetup::finish(farm)
 }

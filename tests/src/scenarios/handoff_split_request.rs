@@ -8,10 +8,8 @@
 //! length and SHA-256 and the header's length, which must match what the
 //! client sent.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result};
 use std::time::Duration;
 
@@ -46,11 +44,8 @@ http.server.HTTPServer(('0.0.0.0', {PORT}), H).serve_forever()
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, None)?;
     let client = farm.vm("client")?;
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    farmsetup::configure(&farm, &b, SERVICES)?;
     for vm in farm.nodes() {
         vm.sh(&app(vm.name()))?;
     }
@@ -114,8 +109,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         "node1 sent {} handoff frames for {REQUESTS} connections; node2+node3 rebuilt {received}",
         counter(&s1, "handoff_frames_tx")
     ));
-    module::unload_on(&farm, &["node1", "node2", "node3"])?;
-    farm.assert_dmesg_clean()?;
-    farm.shutdown();
-    Ok(())
+    farmsetup::finish(farm)
 }

@@ -8,10 +8,8 @@
 //! the VIP), on the wire (the answers reach the router from node2/node3)
 //! and in node1's counters.
 
-use crate::batonctl;
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
-use crate::module;
 use baton_farm::{bail, log, Result, Segment};
 use std::time::Duration;
 
@@ -64,12 +62,9 @@ for f in range({FLOWS}):
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let farm = ctx.boot_standard()?;
-    let b = batonctl::locate(&ctx.repo)?.display().to_string();
+    let (farm, b) = farmsetup::start(ctx, SERVICES, None)?;
     let client = farm.vm("client")?;
     let router = farm.vm("router")?;
-    module::load_on(&farm, &["node1", "node2", "node3"])?;
-    farmsetup::configure(&farm, &b, SERVICES)?;
     for vm in farm.nodes() {
         vm.sh(&echo_server(vm.name()))?;
     }
@@ -139,8 +134,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         counter(&s1, "udp_flows"),
         counter(&s1, "packets_forwarded")
     ));
-    module::unload_on(&farm, &["node1", "node2", "node3"])?;
-    farm.assert_dmesg_clean()?;
-    farm.shutdown();
-    Ok(())
+    farmsetup::finish(farm)
 }
