@@ -35,6 +35,7 @@ pub const DEFAULT: &[&str] = &[
     "frontend_syn",
     "handoff_http",
     "handoff_bad_frames",
+    "handoff_options",
     "handoff_split_request",
     "handoff_concurrency",
     "udp_flows",
