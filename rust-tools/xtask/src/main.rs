@@ -1,7 +1,7 @@
 //! `xtask`: the developer entry point behind `make check` and `make demo`.
 //!
 //! ```text
-//! xtask check [OPTIONS] [SCENARIO...]   run scenarios (default: kunit_baton farm_smoke)
+//! xtask check [OPTIONS] [SCENARIO...]   run scenarios (default: the set `make check` runs)
 //! xtask demo  [OPTIONS]                 boot the farm, show baton, shut down
 //! xtask run   [OPTIONS] VM COMMAND...   boot the farm, run COMMAND in VM, shut down
 //! xtask list                            list the scenarios
@@ -19,7 +19,7 @@ use std::time::Duration;
 const USAGE: &str = "usage: xtask <command> [options]
 
 commands:
-  check [SCENARIO...]   run farm scenarios (default: kunit_baton farm_smoke),
+  check [SCENARIO...]   run farm scenarios (default: those `xtask list` marks *),
                         report ok/not ok each and `N passed, N failed`
   demo                  boot the farm, load baton, show what it does, shut down
   run VM COMMAND...     boot the farm, run COMMAND with bash in VM, shut down
@@ -54,8 +54,14 @@ fn main() -> ExitCode {
         "run" => run(&opts),
         "list" => {
             for s in baton_scenarios::ALL {
-                println!("{:<12} {}", s.name, s.about);
+                let mark = if baton_scenarios::DEFAULT.contains(&s.name) {
+                    "*"
+                } else {
+                    " "
+                };
+                println!("{mark} {:<22} {}", s.name, s.about);
             }
+            println!("(* in the default set of `xtask check` / `make check`)");
             Ok(ExitCode::SUCCESS)
         }
         "clean" => clean(),
