@@ -780,9 +780,9 @@ fn invalid_requests(vm: &Vm, b: &Path, cases: &[Invalid]) -> Result<(usize, Vec<
 
 /// Step 5 on node2: `rmmod` while batonctl reads and writes in a loop.
 fn rmmod_under_load(vm: &Vm, b: &Path, f: &mut Failures) -> Result<()> {
-    // Three workers (stats, peer show, peer set) log "<worker> <status>"
-    // per call; rmmod is retried while the module is in use, at most 150
-    // times.
+    // Four workers (stats, peer show, and two writers setting the same
+    // peer's weight to different values) log "<worker> <status>" per call;
+    // rmmod is retried while the module is in use, at most 150 times.
     let script = format!(
         "B={b}
 peer=$(\"$B\" --json peer | sed -n 's/.*\"id\": \\([0-9]*\\).*/\\1/p' | head -1)
@@ -793,6 +793,7 @@ work() {{ # NAME BATONCTL-ARGS...
   done
 }}
 work stats stats & work show peer show & work set peer set id \"$peer\" weight 321 &
+work set2 peer set id \"$peer\" weight 123 &
 sleep 2
 tries=0
 while :; do
@@ -838,7 +839,7 @@ echo '--- after'; \"$B\" stats 2>&1; echo \"status: $?\"",
     // Per worker: status 0 while loaded, then 3 (module not loaded), never
     // a 0 after a 3 and nothing else.
     let mut total = 0;
-    for worker in ["stats", "show", "set"] {
+    for worker in ["stats", "show", "set", "set2"] {
         let statuses: Vec<i32> = loop_log
             .lines()
             .filter_map(|l| l.split_once(' '))
