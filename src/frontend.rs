@@ -224,37 +224,39 @@ impl FrontEnd {
         }
     }
 
-    /// A non-SYN segment to the service in `slot`, whose headers
-    /// (`want` bytes) are linear.
-    fn segment(&self, skb: &mut SkBuff<'_>, net: Net, slot: usize, want: usize) -> Verdict {
+    /// A non-SYN segment `s` to the service in `slot`, whose headers
+    /// (`want` bytes) are linear. Parsed once by [`classify`]; only a
+    /// segment without a record has its headers read again, for the cookie
+    /// check.
+    fn segment(
+        &self,
+        skb: &mut SkBuff<'_>,
+        net: Net,
+        s: &Seg,
+        slot: usize,
+        want: usize,
+    ) -> Verdict {
         let now = boottime_ms();
-        let Some(headers) = skb.linear().get(..want) else {
-            return Verdict::Accept;
-        };
-        let (Ok(ip), Some(s)) = (
-            Ipv4Packet::parse_prefix(headers),
-            Ipv4Packet::parse_prefix(headers)
-                .ok()
-                .and_then(|ip| Seg::parse(&ip)),
-        ) else {
-            return Verdict::Accept;
-        };
         let known = self.shared.conns.with(|store| {
             let (mut table, policies) = store.parts()?;
             let c = table.get_mut(&s.key)?;
-            Some(self.next_for(c, &s, policies, now))
+            Some(self.next_for(c, s, policies, now))
         });
         let next = match known {
             Some(n) => n,
-            None => match TcpSegment::parse(ip.payload())
-                .ok()
-                .and_then(|seg| self.new_connection(&ip, &seg, &s, slot, now))
-            {
-                Some(n) => n,
-                None => return Verdict::Accept,
-            },
+            None => {
+                let parsed = skb.linear().get(..want).and_then(|h| {
+                    let ip = Ipv4Packet::parse_prefix(h).ok()?;
+                    let seg = TcpSegment::parse(ip.payload()).ok()?;
+                    self.new_connection(&ip, &seg, s, slot, now)
+                });
+                match parsed {
+                    Some(n) => n,
+                    None => return Verdict::Accept,
+                }
+            }
         };
-        self.act(skb, net, &s, next)
+        self.act(skb, net, s, next)
     }
 
     /// A segment without a record: if it completes a handshake we answered
@@ -527,11 +529,10 @@ struct Seg {
 }
 
 impl Seg {
-    fn parse(ip: &Ipv4Packet<'_>) -> Option<Self> {
-        let seg = TcpSegment::parse(ip.payload()).ok()?;
+    fn new(ip: &Ipv4Packet<'_>, seg: &TcpSegment<'_>) -> Option<Self> {
         let hdr_len = ip.header_len().checked_add(seg.header_len())?;
         Some(Seg {
-            key: ConnKey::inbound(ip, &seg),
+            key: ConnKey::inbound(ip, seg),
             flags: seg.flags(),
             seq: seg.seq(),
             hdr_len,
@@ -550,26 +551,23 @@ impl Hook for FrontEnd {
         let Some((slot, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h)) else {
             return Verdict::Accept;
         };
-        if kind == Kind::Syn {
-            return self.syn(skb, slot, want);
-        }
-        let Some(net) = skb.net() else {
-            return Verdict::Accept;
-        };
         match kind {
+            Kind::Syn => self.syn(skb, slot, want),
             Kind::Udp(key) => self.datagram(key, slot),
-            _ => self.segment(skb, net, slot, want),
+            Kind::Tcp(s) => match skb.net() {
+                Some(net) => self.segment(skb, net, &s, slot, want),
+                None => Verdict::Accept,
+            },
         }
     }
 }
 
 /// What a packet to a service is.
-#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// A TCP SYN (without ACK).
     Syn,
     /// Another TCP segment.
-    Tcp,
+    Tcp(Seg),
     /// A UDP datagram of flow `key`.
     Udp(ConnKey),
 }
@@ -585,8 +583,12 @@ fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Kind)> {
         ipv4::IPPROTO_TCP => {
             let seg = TcpSegment::parse(ip.payload()).ok()?;
             let f = seg.flags();
-            let syn = f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK);
-            (seg.dst_port(), if syn { Kind::Syn } else { Kind::Tcp })
+            let kind = if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) {
+                Kind::Syn
+            } else {
+                Kind::Tcp(Seg::new(&ip, &seg)?)
+            };
+            (seg.dst_port(), kind)
         }
         ipv4::IPPROTO_UDP => {
             let d = UdpDatagram::parse(ip.payload()).ok()?;

@@ -630,10 +630,8 @@ fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_in
             .attr
             .and_then(|a| attrs.raw(a))
             .map_or(core::ptr::null(), |p| p.as_ptr() as *const _);
-        // SAFETY: `extack` is the request's (a do's `info->extack`, or the
-        // `cb->extack` the core set for this dump call); `msg` is a static
-        // NUL-terminated string (checked in `NlError::new`), `attr` null or
-        // in the request.
+        // SAFETY: `extack` is this request's (do or dump), `msg` a static
+        // NUL-terminated string (`NlError::new`), `attr` null or inside it.
         unsafe { b::baton_extack_set(extack, msg.as_ptr().cast(), attr) };
     }
     -(e.errno.abs())

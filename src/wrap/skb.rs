@@ -255,22 +255,33 @@ impl OwnedSkb {
 /// `skb` must be valid and owned by the caller, as a netfilter hook's is.
 pub(super) unsafe fn forward(skb: *mut b::sk_buff, net: Net, ifindex: i32, dst: [u8; 6]) -> bool {
     with_dev_rcu(net, ifindex, |dev| {
-        // SAFETY: `skb` is valid and ours (caller). The MAC header sits
-        // right in front of `data` when it was set with length 14; after the
-        // push, `skb_ensure_writable` un-shares the head (a packet socket
-        // may hold a clone) before we write into it.
-        unsafe {
-            if !b::baton_skb_mac_header_was_set(skb) || b::baton_skb_mac_header_len(skb) != 14 {
-                return false;
-            }
+        // SAFETY: `skb` is valid and ours (caller).
+        let has_eth = unsafe {
+            b::baton_skb_mac_header_was_set(skb) && b::baton_skb_mac_header_len(skb) == 14
+        };
+        if !has_eth {
+            return false;
+        }
+        // SAFETY: the 14-byte MAC header sits right in front of `data`, so
+        // the push stays in the head; `skb_ensure_writable` then un-shares
+        // it (a packet socket may hold a clone) before we write.
+        let writable = unsafe {
             b::baton_skb_push(skb, ETH_HLEN);
-            if b::skb_ensure_writable(skb, ETH_HLEN) != 0 {
-                return false;
-            }
+            b::skb_ensure_writable(skb, ETH_HLEN) == 0
+        };
+        if !writable {
+            return false;
+        }
+        let src = dev.mac();
+        // SAFETY: `data` now points at 14 writable bytes (above).
+        unsafe {
             let head = (*skb).data;
-            let src = dev.mac();
             core::ptr::copy_nonoverlapping(dst.as_ptr(), head, 6);
             core::ptr::copy_nonoverlapping(src.as_ptr(), head.add(6), 6);
+        }
+        // SAFETY: `skb` is ours and `dev` valid in this RCU section;
+        // `dev_queue_xmit` consumes the skb whatever it returns.
+        unsafe {
             b::baton_skb_set_dev(skb, dev.as_raw());
             b::baton_dev_queue_xmit(skb);
         }
