@@ -77,7 +77,16 @@ pub(crate) fn rebuild(
     status
 }
 
-fn inject(net: Net, ifindex: i32, r: &ConnRecord, request: &[u8], tuple: &Tuple) -> AckStatus {
+/// Builds the segment replaying the handshake's ACK of `r` with `request`,
+/// attaches its request sock and receives it on `ifindex`: the socket
+/// exists afterwards unless refused. Softirq context.
+pub(crate) fn inject(
+    net: Net,
+    ifindex: i32,
+    r: &ConnRecord,
+    request: &[u8],
+    tuple: &Tuple,
+) -> AckStatus {
     // The listener found for the request sock is not referenced: it must
     // stay alive until the packet reaches it, inside this section.
     let _rcu = ReadGuard::new();

@@ -22,6 +22,7 @@ mod wrap;
 pub mod baton_core;
 
 mod backend;
+mod closewatch;
 mod conns;
 mod expiry;
 mod frames;
@@ -32,7 +33,9 @@ mod observer;
 mod params;
 mod reasm;
 mod redist;
+mod reqbuf;
 mod stats;
+mod syns;
 
 #[cfg(CONFIG_KUNIT)]
 mod tests;

@@ -17,6 +17,7 @@ use crate::{
         policy::PolicyState,
         wire::ConnRecord,
     },
+    reqbuf::{BufIndex, RequestBuffers},
     wrap::{boottime_ms, random_bytes, BhDisabled},
 };
 
@@ -91,12 +92,19 @@ pub(crate) struct Conn {
     pub(crate) created_ms: u32,
     /// Last packet or event (boot-time milliseconds).
     pub(crate) last_ms: u32,
-    /// The client sent FIN or RST.
+    /// The client sent FIN or RST (or, on the front-end, the owner sent a
+    /// close notice).
     pub(crate) client_done: bool,
+    /// Serving node: the front-end was told the connection closed.
+    pub(crate) close_noticed: bool,
     /// Peers a handoff was sent to, in order (0 = none).
     pub(crate) tried: [u32; MAX_TRIES],
     /// Handoffs sent again to a peer that had not answered.
     pub(crate) resends: u8,
+    /// Content policies: the buffer holding the request read so far.
+    pub(crate) buf: Option<BufIndex>,
+    /// Bytes of request in `buf` (from the client's ISN + 1 on).
+    pub(crate) buffered: u16,
 }
 
 impl Conn {
@@ -109,8 +117,11 @@ impl Conn {
             created_ms: now,
             last_ms: now,
             client_done: false,
+            close_noticed: false,
             tried: [0; MAX_TRIES],
             resends: 0,
+            buf: None,
+            buffered: 0,
         }
     }
 
@@ -229,11 +240,40 @@ pub(crate) fn select_from(
     }
 }
 
-/// The storage behind the lock.
-pub(crate) struct Store {
-    slots: KVVec<Slot<Conn>>,
+/// The storage of one `baton_core::conntable` table, allocated once.
+pub(crate) struct Storage<V: Copy> {
+    slots: KVVec<Slot<V>>,
     buckets: KVVec<u32>,
     state: ConnTableState,
+}
+
+impl<V: Copy> Storage<V> {
+    /// Storage for `capacity` entries, hashed with a random key. Process
+    /// context.
+    pub(crate) fn new(capacity: usize) -> Result<Self> {
+        let mut slots = KVVec::from_elem(Slot::EMPTY, capacity, GFP_KERNEL)?;
+        let mut buckets = KVVec::from_elem(0u32, buckets_for(capacity), GFP_KERNEL)?;
+        let mut state = ConnTableState::new();
+        ConnTable::init(&mut slots, &mut buckets, &mut state, random_bytes())
+            .map_err(|_| EINVAL)?;
+        Ok(Self {
+            slots,
+            buckets,
+            state,
+        })
+    }
+
+    /// The table view.
+    pub(crate) fn table(&mut self) -> Option<ConnTable<'_, V>> {
+        ConnTable::attach(&mut self.slots, &mut self.buckets, &mut self.state)
+    }
+}
+
+/// The storage behind the lock.
+pub(crate) struct Store {
+    conns: Storage<Conn>,
+    /// Requests being read by the front-end (content policies).
+    bufs: RequestBuffers,
     /// Per-service state of the distribution policies, by service slot
     /// (about 1 KiB each: on the heap, never on the stack).
     policies: KVVec<PolicyState>,
@@ -242,13 +282,20 @@ pub(crate) struct Store {
 impl Store {
     /// The table view.
     pub(crate) fn table(&mut self) -> Option<ConnTable<'_, Conn>> {
-        ConnTable::attach(&mut self.slots, &mut self.buckets, &mut self.state)
+        self.conns.table()
     }
 
-    /// The table view and the policy states, borrowed together.
-    pub(crate) fn parts(&mut self) -> Option<(ConnTable<'_, Conn>, &mut [PolicyState])> {
-        let t = ConnTable::attach(&mut self.slots, &mut self.buckets, &mut self.state)?;
-        Some((t, &mut self.policies))
+    /// Request buffers in use.
+    pub(crate) fn buffers_used(&self) -> usize {
+        self.bufs.used()
+    }
+
+    /// The table view, the policy states and the request buffers,
+    /// borrowed together.
+    pub(crate) fn parts(
+        &mut self,
+    ) -> Option<(ConnTable<'_, Conn>, &mut [PolicyState], &mut RequestBuffers)> {
+        Some((self.conns.table()?, &mut self.policies, &mut self.bufs))
     }
 }
 
@@ -265,19 +312,15 @@ pub(crate) struct Conns {
 impl Conns {
     /// A table for `capacity` records. Process context.
     pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self, Error>> {
-        let mut slots = KVVec::from_elem(Slot::EMPTY, capacity, GFP_KERNEL)?;
-        let mut buckets = KVVec::from_elem(0u32, buckets_for(capacity), GFP_KERNEL)?;
-        let mut state = ConnTableState::new();
-        ConnTable::init(&mut slots, &mut buckets, &mut state, random_bytes())
-            .map_err(|_| EINVAL)?;
+        let conns = Storage::new(capacity)?;
+        let bufs = RequestBuffers::new()?;
         let policies = KVVec::from_elem(PolicyState::new(), limits::SERVICES_MAX, GFP_KERNEL)?;
         let id_base = u64::from(u32::from_ne_bytes(random_bytes())) << 32;
         Ok(try_pin_init!(Conns {
             store <- new_spinlock!(
                 Store {
-                    slots,
-                    buckets,
-                    state,
+                    conns,
+                    bufs,
                     policies,
                 },
                 "baton::conns"

@@ -48,8 +48,9 @@ impl TimerHandler for Expiry {
         let now = boottime_ms();
         let idle_limit = params::conn_idle_timeout_s.get().saturating_mul(1000);
         let (mut failed, mut closed, mut expired) = (0u64, 0u64, 0u64);
-        self.shared.conns.with(|store| {
-            let Some(mut table) = store.table() else {
+        let conns = &self.shared.conns;
+        conns.with(|store| {
+            let Some((mut table, _, bufs)) = store.parts() else {
                 return;
             };
             table.retain(|key, c| {
@@ -77,7 +78,26 @@ impl TimerHandler for Expiry {
                 }
                 true
             });
+            // A request buffer stays with its record while the request may
+            // still have to be handed (again): until the handoff is
+            // confirmed or the connection served here.
+            bufs.sweep(|owner, b| {
+                conns
+                    .index_of_id(owner)
+                    .and_then(|i| table.get_at(i))
+                    .is_some_and(|(_, c)| {
+                        c.buf == Some(b)
+                            && matches!(
+                                c.state,
+                                ConnState::AwaitRequest
+                                    | ConnState::Pending { .. }
+                                    | ConnState::Retry { .. }
+                            )
+                    })
+            });
         });
+        let syns = self.shared.syns.expire(now);
+        self.shared.stats.add(Stat::SynsPendingExpired, syns as u64);
         self.shared.stats.add(Stat::HandoffsFailed, failed);
         self.shared.stats.add(Stat::ConnsClosed, closed);
         self.shared.stats.add(Stat::ConnsExpired, expired);

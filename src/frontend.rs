@@ -3,11 +3,12 @@
 //! The front-end path on the public interface, at netdev ingress (before
 //! the IP stack). Packets to a configured TCP service are baton's:
 //!
-//! * a SYN is answered here with a SYN-cookie SYN-ACK
-//!   (`baton_core::synack`), which keeps no state, so a SYN flood costs no
-//!   memory;
-//! * the ACK completing the handshake (its cookie checked) creates the
-//!   connection record;
+//! * a SYN is answered here with a SYN-ACK (`baton_core::synack`) and
+//!   remembered in the bounded pending-handshake table (`syns`); when that
+//!   is full, with a SYN cookie and nothing remembered, so a SYN flood
+//!   costs no memory;
+//! * the ACK completing the handshake (checked against its pending entry,
+//!   or its cookie) creates the connection record;
 //! * the first data segment (the request) is given to the service's policy:
 //!   served here, the segment goes up the local stack carrying a request
 //!   sock (`wrap::tcp`) so the listener gets the socket; handed to a peer,
@@ -18,26 +19,28 @@
 //!
 //! Everything else passes untouched after one RCU lookup.
 
-use kernel::sync::Arc;
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::{attrs_of, tuple_of},
+    backend::{attrs_of, inject, tuple_of},
     baton_core::{
         conntable::{ConnKey, InsertError},
         ether::{MacAddr, ETH_P_IP},
         genl::Policy,
-        handoff::{ack_record, AckError, AckParams},
+        handoff::{ack_frame, ack_frame_len, ack_record, pending_record, AckError, AckParams},
+        http::{self, Head},
         ipv4::{self, Ipv4Packet},
         policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
-        synack::{answer_syn, NotASyn, SynAckParams, SYNACK_MAX_LEN},
-        tcp::{TcpFlags, TcpSegment},
+        synack::{answer_syn, Answered, NotASyn, SynAckParams, SynMode, SYNACK_MAX_LEN},
+        tcp::{TcpFlags, TcpOptions, TcpSegment},
         udp::UdpDatagram,
-        wire::{ConnRecord, Handoff, Message, RequestChunks},
+        wire::{AckStatus, ConnRecord, Handoff, Message, RequestChunks},
     },
     conns::{Conn, ConnState, MAX_RESENDS},
     netstate::Shared,
     reasm,
+    reqbuf::{BufIndex, RequestBuffers},
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms, boottime_secs,
@@ -59,6 +62,9 @@ pub(crate) const OUR_WSCALE: u8 = 7;
 /// How long a handoff may wait for its confirmation.
 pub(crate) const HANDOFF_TIMEOUT_MS: u32 = 1000;
 
+/// The largest acknowledgement the front-end sends (with timestamps).
+const ACK_FRAME_MAX: usize = ack_frame_len(true);
+
 /// The front-end hook of one public interface.
 pub(crate) struct FrontEnd {
     shared: Arc<Shared>,
@@ -76,6 +82,47 @@ enum Next {
     ServeLocally(Conn),
     /// Hand the connection to a peer with this segment's payload.
     HandOff(Conn, MacAddr),
+    /// Serve the connection here with its buffered request.
+    ServeBuffered(Conn, KVec<u8>),
+    /// Hand the connection to a peer with its buffered request.
+    HandOffBuffered(Conn, MacAddr, KVec<u8>),
+    /// Acknowledge the buffered request bytes before `acked` (timestamp
+    /// `tsval`); the segment is dropped (it is in the buffer).
+    Ack {
+        record: ConnRecord,
+        acked: SeqNum,
+        tsval: u32,
+    },
+}
+
+/// Where a connection goes.
+enum Place {
+    /// To the peer with this redistribution MAC.
+    Peer(MacAddr),
+    /// Served here.
+    Local,
+}
+
+/// What a decision uses under the table lock besides the record.
+struct Locked<'a> {
+    policies: &'a mut [PolicyState],
+    bufs: &'a mut RequestBuffers,
+    /// The service's policy.
+    policy: Policy,
+    /// Boot-time milliseconds.
+    now: u32,
+}
+
+/// Returns `c`'s request buffer, if it has one: its request is placed.
+fn release_buffer(c: &mut Conn, bufs: &mut RequestBuffers) {
+    if let Some(b) = c.buf.take() {
+        bufs.free(b);
+    }
+}
+
+/// The MAC address at `off` of an Ethernet header.
+fn mac_at(eth: &[u8; 14], off: usize) -> Option<MacAddr> {
+    Some(MacAddr(*eth.get(off..off + 6)?.first_chunk::<6>()?))
 }
 
 impl FrontEnd {
@@ -84,17 +131,19 @@ impl FrontEnd {
     }
 
     /// Builds the SYN-ACK answering the SYN whose headers are `headers`
-    /// into `frame`; returns its length, or the verdict for the SYN when
-    /// there is nothing to send.
+    /// into `frame`, in `mode`; returns what it answered, or the verdict
+    /// for the SYN when there is nothing to send.
     fn build_synack(
         &self,
         eth: &[u8; 14],
         headers: &[u8],
         mtu: u32,
+        mode: SynMode,
         frame: &mut [u8; SYNACK_MAX_LEN],
-    ) -> Result<usize, Verdict> {
+    ) -> Result<Answered, Verdict> {
         let params = SynAckParams {
             key: self.shared.cookie_key,
+            mode,
             now_secs: boottime_secs(),
             now_ts: boottime_ms().wrapping_add(self.shared.ts_offset),
             our_mss: u16::try_from(mtu.saturating_sub(40)).unwrap_or(u16::MAX),
@@ -102,7 +151,7 @@ impl FrontEnd {
             window: u16::MAX,
         };
         match answer_syn(eth, headers, &params, frame) {
-            Ok(a) => Ok(a.len),
+            Ok(a) => Ok(a),
             Err(NotASyn::Malformed) => {
                 self.shared.stats.inc(Stat::MalformedTcp);
                 Err(Verdict::Drop)
@@ -111,7 +160,7 @@ impl FrontEnd {
         }
     }
 
-    fn syn(&self, skb: &mut SkBuff<'_>, slot: usize, want: usize) -> Verdict {
+    fn syn(&self, skb: &mut SkBuff<'_>, key: &ConnKey, slot: usize, want: usize) -> Verdict {
         // `header()` has made the headers linear, so they are read again
         // without another pull.
         let (Some(eth), Some(headers)) = (
@@ -122,8 +171,16 @@ impl FrontEnd {
         };
         let mtu = skb.dev_mtu().unwrap_or(1500);
         let mut frame = [0u8; SYNACK_MAX_LEN];
-        let len = match self.build_synack(eth, headers, mtu, &mut frame) {
-            Ok(len) => len,
+        let answered = self.shared.syns.answer(key, boottime_ms(), |mode| {
+            self.build_synack(eth, headers, mtu, mode, &mut frame)
+        });
+        let len = match answered {
+            Ok((a, cookie)) => {
+                if cookie {
+                    self.shared.stats.inc(Stat::SynCookiesSent);
+                }
+                a.len
+            }
             Err(verdict) => return verdict,
         };
         let sent = OwnedSkb::new(len).and_then(|mut out| {
@@ -143,17 +200,24 @@ impl FrontEnd {
         Verdict::Drop
     }
 
-    /// The decision for the record of a packet, made under the table lock.
-    fn next_for(&self, c: &mut Conn, s: &Seg, policies: &mut [PolicyState], now: u32) -> Next {
-        c.last_ms = now;
+    /// The decision for the record `c` of segment `s` (request bytes
+    /// `data`, read only for content policies), made under the table lock.
+    fn next_for(&self, c: &mut Conn, s: &Seg, data: Option<&[u8]>, l: &mut Locked<'_>) -> Next {
+        c.last_ms = l.now;
         if s.flags.intersects(TcpFlags::FIN | TcpFlags::RST) {
             c.client_done = true;
         }
         match c.state {
-            ConnState::Handed { mac, .. } => Next::Forward(mac),
-            ConnState::Local | ConnState::Owned { .. } => Next::Accept,
+            ConnState::Handed { mac, .. } => {
+                release_buffer(c, l.bufs);
+                Next::Forward(mac)
+            }
+            ConnState::Local | ConnState::Owned { .. } => {
+                release_buffer(c, l.bufs);
+                Next::Accept
+            }
             ConnState::Pending { since_ms, .. }
-                if now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS =>
+                if l.now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS =>
             {
                 Next::Drop
             }
@@ -162,33 +226,168 @@ impl FrontEnd {
                     self.shared.stats.inc(Stat::HandoffsFailed);
                     c.timed_out();
                 }
+                if l.policy.needs_content() {
+                    return self.read_request(c, s, data, l);
+                }
                 // Only a segment at the client's ISN + 1 can carry the
                 // socket: the request's first one, or (for policy local,
                 // which needs no request) the handshake's ACK.
                 if s.seq != (c.record.client_isn + 1)
-                    || (s.payload == 0 && !self.is_local(c.service))
+                    || (s.payload == 0 && l.policy != Policy::Local)
                 {
                     Next::Drop
                 } else {
-                    self.decide(c, policies, s.payload, now)
+                    self.decide(c, None, s.payload, l)
                 }
             }
         }
     }
 
-    /// Whether the service in `slot` is served locally whatever the
-    /// request (policy local): its socket is built at the handshake's ACK.
-    fn is_local(&self, slot: usize) -> bool {
-        self.shared.snapshot.read(|cfg| {
-            cfg.services()
-                .slots()
-                .any(|(i, svc)| i == slot && svc.policy == Policy::Local)
-        })
+    /// A content policy's connection whose request is being read: the
+    /// next in-order bytes go to its buffer and are acknowledged until the
+    /// request head is complete (or cannot be), then the policy decides on
+    /// the whole buffer. A retransmission of buffered bytes after a failed
+    /// or timed-out handoff places the buffer again.
+    fn read_request(&self, c: &mut Conn, s: &Seg, data: Option<&[u8]>, l: &mut Locked<'_>) -> Next {
+        let start = c.record.client_isn + 1;
+        let next = start + u32::from(c.buffered);
+        let buffered = c.buf.is_some() && c.buffered != 0;
+        let within = buffered && s.seq.after_eq(start) && s.seq.before(next);
+        if s.payload == 0 {
+            return Next::Drop;
+        }
+        if !matches!(c.state, ConnState::AwaitRequest) {
+            // The client retransmits what nobody acknowledged yet: the last
+            // buffered segment, or the one after a buffer that was full.
+            let again = within || (buffered && s.seq == next);
+            return match (again, c.buf) {
+                (true, Some(b)) => self.decide_buffered(c, b, l),
+                // Nothing buffered: decided on the first segment alone.
+                _ if s.seq == start => self.decide(c, None, s.payload, l),
+                _ => Next::Drop,
+            };
+        }
+        if s.seq != next {
+            // Our acknowledgement got lost: say it again. A gap: wait for
+            // the missing bytes.
+            return if within {
+                self.ack(c, l.now)
+            } else {
+                Next::Drop
+            };
+        }
+        // Unreadable or corrupt: the client sends it again.
+        let Some(data) = data else {
+            return Next::Drop;
+        };
+        let b = match c.buf {
+            Some(b) => b,
+            None => match l.bufs.alloc(c.record.conn_id) {
+                Some(b) => {
+                    c.buf = Some(b);
+                    b
+                }
+                // Every buffer busy: decided on this segment alone.
+                None => {
+                    self.shared.stats.inc(Stat::RequestBuffersBusy);
+                    return self.decide(c, None, s.payload, l);
+                }
+            },
+        };
+        let fits = u16::try_from(data.len())
+            .ok()
+            .and_then(|n| c.buffered.checked_add(n))
+            .filter(|_| l.bufs.write(b, usize::from(c.buffered), data).is_some());
+        let Some(total) = fits else {
+            // The head does not fit: decided on what is buffered; this
+            // segment, unacknowledged, comes again and follows the
+            // connection.
+            self.shared.stats.inc(Stat::RequestHeadTooLarge);
+            return self.decide_buffered(c, b, l);
+        };
+        c.buffered = total;
+        if let (Some(ts), Some(tsval)) = (c.record.timestamps.as_mut(), s.tsval) {
+            ts.recent = tsval;
+        }
+        self.shared.stats.inc(Stat::RequestSegmentsBuffered);
+        let complete = l
+            .bufs
+            .bytes(b, usize::from(total))
+            .is_some_and(|bytes| !matches!(http::parse(bytes), http::Status::Incomplete));
+        if complete {
+            self.decide_buffered(c, b, l)
+        } else {
+            self.ack(c, l.now)
+        }
     }
 
-    /// Picks the node for a connection whose request has arrived and moves
-    /// its record on accordingly (under the table lock).
-    fn decide(&self, c: &mut Conn, policies: &mut [PolicyState], payload: usize, now: u32) -> Next {
+    /// The acknowledgement of everything `c` has buffered, sent at `now`.
+    fn ack(&self, c: &mut Conn, now: u32) -> Next {
+        let tsval = now.wrapping_add(self.shared.ts_offset);
+        // The serving node's clock continues from our latest tsval.
+        if let Some(ts) = c.record.timestamps.as_mut() {
+            ts.last_sent = tsval;
+        }
+        Next::Ack {
+            record: c.record,
+            acked: c.record.client_isn + 1 + u32::from(c.buffered),
+            tsval,
+        }
+    }
+
+    /// Picks the node for `c` on its buffered request (buffer `b`) and
+    /// moves its record on: the request travels from a copy of the buffer,
+    /// which stays with the record until the handoff is confirmed.
+    fn decide_buffered(&self, c: &mut Conn, b: BufIndex, l: &mut Locked<'_>) -> Next {
+        let len = usize::from(c.buffered);
+        let Some(bytes) = l.bufs.bytes(b, len) else {
+            return Next::Drop;
+        };
+        let head = match http::parse(bytes) {
+            http::Status::Complete(head) => Some(head),
+            _ => None,
+        };
+        let place = self.place(c, head, len, l.policies, l.now);
+        // One copy per decision, not per packet. Without memory the
+        // decision stands and the client's retransmission places it again
+        // (after the handoff timeout).
+        let mut request = KVec::new();
+        if request.extend_from_slice(bytes, GFP_ATOMIC).is_err() {
+            self.shared.stats.inc(Stat::HandoffsFailed);
+            return Next::Drop;
+        }
+        match place {
+            Place::Peer(mac) => Next::HandOffBuffered(*c, mac, request),
+            Place::Local => Next::ServeBuffered(*c, request),
+        }
+    }
+
+    /// Picks the node for a connection whose request (`payload` bytes, the
+    /// segment's) has arrived, and moves its record on.
+    fn decide(
+        &self,
+        c: &mut Conn,
+        head: Option<Head<'_>>,
+        payload: usize,
+        l: &mut Locked<'_>,
+    ) -> Next {
+        match self.place(c, head, payload, l.policies, l.now) {
+            Place::Peer(mac) => Next::HandOff(*c, mac),
+            Place::Local => Next::ServeLocally(*c),
+        }
+    }
+
+    /// Where the connection `c` with a request of `len` bytes goes (the
+    /// request's head `head`, for content policies); its record moves on
+    /// accordingly (under the table lock).
+    fn place(
+        &self,
+        c: &mut Conn,
+        head: Option<Head<'_>>,
+        len: usize,
+        policies: &mut [PolicyState],
+        now: u32,
+    ) -> Place {
         if let ConnState::Retry {
             again: Some((peer, mac)),
         } = c.state
@@ -200,55 +399,78 @@ impl FrontEnd {
                     mac,
                     since_ms: now,
                 };
-                return Next::HandOff(*c, mac);
+                return Place::Peer(mac);
             }
         }
         let key = ConnKey::from(&c.record);
-        let choice = self.choose(c.service, &key, c.tried(), policies);
+        let choice = self.choose(c.service, &key, c.tried(), head, policies);
         match choice {
-            // A first segment larger than a serving node reassembles is
-            // served here; so is the connection after `MAX_TRIES` failed
-            // handoffs.
-            Choice::Peer { id, mac } if payload <= reasm::REQUEST_MAX && c.note_try(id) => {
+            // A request larger than a serving node reassembles is served
+            // here; so is the connection after `MAX_TRIES` failed handoffs.
+            Choice::Peer { id, mac } if len <= reasm::REQUEST_MAX && c.note_try(id) => {
                 c.state = ConnState::Pending {
                     peer: id,
                     mac,
                     since_ms: now,
                 };
-                Next::HandOff(*c, mac)
+                Place::Peer(mac)
             }
             _ => {
                 c.state = ConnState::Local;
-                Next::ServeLocally(*c)
+                Place::Local
             }
         }
     }
 
-    /// A non-SYN segment `s` to the service in `slot`, whose headers
-    /// (`want` bytes) are linear. Parsed once by [`classify`]; only a
-    /// segment without a record has its headers read again, for the cookie
-    /// check.
+    /// A non-SYN segment `s` to the service in `slot` (policy `policy`),
+    /// whose headers (`want` bytes) are linear. Parsed once by
+    /// [`classify`]; only a segment without a record has its headers read
+    /// again, for the handshake check; a content policy's segment is read
+    /// whole.
+    #[allow(clippy::too_many_arguments)]
     fn segment(
         &self,
         skb: &mut SkBuff<'_>,
         net: Net,
         s: &Seg,
         slot: usize,
+        policy: Policy,
         want: usize,
     ) -> Verdict {
         let now = boottime_ms();
+        let content = policy.needs_content() && s.payload != 0;
+        let trusted = skb.checksum_trusted();
+        let end = if content {
+            s.hdr_len.saturating_add(s.payload)
+        } else {
+            want
+        };
+        let Some(packet) = skb.header(end) else {
+            return Verdict::Accept;
+        };
+        let data = if content {
+            self.request_bytes(packet, s, trusted)
+        } else {
+            None
+        };
         let known = self.shared.conns.with(|store| {
-            let (mut table, policies) = store.parts()?;
+            let (mut table, policies, bufs) = store.parts()?;
             let c = table.get_mut(&s.key)?;
-            Some(self.next_for(c, s, policies, now))
+            let mut l = Locked {
+                policies,
+                bufs,
+                policy,
+                now,
+            };
+            Some(self.next_for(c, s, data, &mut l))
         });
         let next = match known {
             Some(n) => n,
             None => {
-                let parsed = skb.linear().get(..want).and_then(|h| {
+                let parsed = packet.get(..want).and_then(|h| {
                     let ip = Ipv4Packet::parse_prefix(h).ok()?;
                     let seg = TcpSegment::parse(ip.payload()).ok()?;
-                    self.new_connection(&ip, &seg, s, slot, now)
+                    self.new_connection(&ip, &seg, s, data, slot, policy, now)
                 });
                 match parsed {
                     Some(n) => n,
@@ -259,15 +481,36 @@ impl FrontEnd {
         self.act(skb, net, s, next)
     }
 
+    /// The payload of segment `s` (the whole IPv4 packet `packet`), its
+    /// checksum verified unless the device did (`trusted`): request bytes
+    /// are copied on (the serving node checksums the segment it rebuilds
+    /// afresh), so a corrupted one must be caught here (the client
+    /// retransmits it).
+    fn request_bytes<'a>(&self, packet: &'a [u8], s: &Seg, trusted: bool) -> Option<&'a [u8]> {
+        let end = s.hdr_len.checked_add(s.payload)?;
+        let ip = Ipv4Packet::parse_prefix(packet).ok()?;
+        let seg = ip.payload().get(..end.checked_sub(ip.header_len())?)?;
+        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
+        {
+            self.shared.stats.inc(Stat::MalformedTcp);
+            return None;
+        }
+        packet.get(s.hdr_len..end)
+    }
+
     /// A segment without a record: if it completes a handshake we answered
-    /// (valid cookie), records the connection, and decides if it already
-    /// carries the request. `None`: not ours, the stack has it.
+    /// (its pending entry, or a valid cookie), records the connection, and
+    /// decides if it already carries the request. `None`: not ours, the
+    /// stack has it.
+    #[allow(clippy::too_many_arguments)]
     fn new_connection(
         &self,
         ip: &Ipv4Packet<'_>,
         seg: &TcpSegment<'_>,
         s: &Seg,
+        data: Option<&[u8]>,
         slot: usize,
+        policy: Policy,
         now: u32,
     ) -> Option<Next> {
         let params = AckParams {
@@ -277,20 +520,33 @@ impl FrontEnd {
             ts_offset: self.shared.ts_offset,
             conn_id: 0,
         };
-        let record = match ack_record(ip, seg, &params) {
-            Ok(r) => r,
-            Err(AckError::NotAck) => return None,
-            Err(_) => {
-                // A connection of the local stack, or a forged ACK: the
-                // stack answers it as it would without baton.
-                self.shared.stats.inc(Stat::CookiesRejected);
-                return None;
+        let pending = self
+            .shared
+            .syns
+            .complete(&s.key, |p| pending_record(ip, seg, p, &params));
+        let record = match pending {
+            Some(Ok(r)) => {
+                self.shared.stats.inc(Stat::SynsPendingCompleted);
+                r
             }
+            // Not the ACK of a pending handshake: maybe a cookie's.
+            _ => match ack_record(ip, seg, &params) {
+                Ok(r) => {
+                    self.shared.stats.inc(Stat::CookiesValidated);
+                    r
+                }
+                Err(AckError::NotAck) => return None,
+                Err(_) => {
+                    // A connection of the local stack, or a forged ACK: the
+                    // stack answers it as it would without baton.
+                    self.shared.stats.inc(Stat::CookiesRejected);
+                    return None;
+                }
+            },
         };
-        self.shared.stats.inc(Stat::CookiesValidated);
         let conn = Conn::new(record, ConnState::AwaitRequest, slot, now);
         self.shared.conns.with(|store| {
-            let (mut table, policies) = store.parts()?;
+            let (mut table, policies, bufs) = store.parts()?;
             match table.insert(s.key, conn) {
                 Ok(_) => {}
                 // Another CPU recorded it first: the client's retransmission
@@ -298,7 +554,7 @@ impl FrontEnd {
                 Err(InsertError::Exists) => return Some(Next::Drop),
                 Err(InsertError::Full) => {
                     // Served here without a record: later segments fail the
-                    // cookie check and go to the local socket anyway.
+                    // handshake check and go to the local socket anyway.
                     self.shared.stats.inc(Stat::ConnTableFull);
                     return Some(Next::ServeLocally(conn));
                 }
@@ -308,11 +564,13 @@ impl FrontEnd {
             let id = self.shared.conns.id_of(index);
             let (_, c) = table.get_at_mut(index)?;
             c.record.conn_id = id;
-            Some(if s.payload == 0 && !self.is_local(c.service) {
-                Next::Drop
-            } else {
-                self.decide(c, policies, s.payload, now)
-            })
+            let mut l = Locked {
+                policies,
+                bufs,
+                policy,
+                now,
+            };
+            Some(self.next_for(c, s, data, &mut l))
         })
     }
 
@@ -323,63 +581,105 @@ impl FrontEnd {
             Next::Drop => Verdict::Drop,
             Next::Forward(mac) => self.forward(mac),
             Next::ServeLocally(c) => {
-                match skb.attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record)) {
-                    Ok(()) => {
-                        self.shared.stats.inc(Stat::ConnsServedLocally);
-                        self.shared.stats.inc(Stat::SocketsRebuilt);
-                        self.shared
-                            .service_stats
-                            .inc(c.service, ServiceStat::ServedLocally);
-                    }
-                    // The stack answers the segment as it would without
-                    // baton (a reset when nothing listens).
-                    Err(_) => {
-                        self.shared.stats.inc(Stat::RebuildFailed);
-                        self.shared
-                            .conns
-                            .with(|st| st.table().map(|mut t| t.remove(&s.key)));
-                    }
-                }
+                let served = skb
+                    .attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record))
+                    .is_ok();
+                self.served_locally(&c, s, served);
+                // Not served: the stack answers the segment as it would
+                // without baton (a reset when nothing listens).
                 Verdict::Accept
             }
+            Next::ServeBuffered(c, request) => {
+                let mut record = c.record;
+                record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
+                let served = skb.ifindex().is_some_and(|ifindex| {
+                    inject(net, ifindex, &record, &request, &tuple_of(&record))
+                        == AckStatus::Accepted
+                });
+                self.served_locally(&c, s, served);
+                // The request reached the socket whole, this segment with it.
+                Verdict::Drop
+            }
             Next::HandOff(c, mac) => {
-                if self.hand_off(skb, net, s, &c, mac).is_err() {
-                    self.shared.stats.inc(Stat::HandoffsFailed);
-                    // The client retransmits the request; that copy tries
-                    // the next node.
-                    self.shared
-                        .conns
-                        .update(&s.key, |c| c.state = ConnState::Retry { again: None });
-                }
+                let trusted = skb.checksum_trusted();
+                let sent = s
+                    .hdr_len
+                    .checked_add(s.payload)
+                    .and_then(|end| skb.header(end))
+                    .and_then(|packet| self.request_bytes(packet, s, trusted))
+                    .and_then(|request| self.hand_off(net, &c, mac, request));
+                self.handed_off(s, sent);
                 // The serving node acknowledges the request.
+                Verdict::Drop
+            }
+            Next::HandOffBuffered(c, mac, request) => {
+                let sent = self.hand_off(net, &c, mac, &request);
+                self.handed_off(s, sent);
+                Verdict::Drop
+            }
+            Next::Ack {
+                record,
+                acked,
+                tsval,
+            } => {
+                self.send_ack(skb, &record, acked, tsval);
                 Verdict::Drop
             }
         }
     }
 
-    /// Sends the record and the request (the payload of `skb`) to `mac`.
-    fn hand_off(
-        &self,
-        skb: &mut SkBuff<'_>,
-        net: Net,
-        s: &Seg,
-        c: &Conn,
-        mac: MacAddr,
-    ) -> Result<(), ()> {
-        let end = s.hdr_len.checked_add(s.payload).ok_or(())?;
-        let trusted = skb.checksum_trusted();
-        let packet = skb.header(end).ok_or(())?;
-        // The serving node checksums the segment it rebuilds afresh: a
-        // corrupted request must be caught here (the client retransmits).
-        let ip = Ipv4Packet::parse_prefix(packet).map_err(|_| ())?;
-        let seg = ip.payload().get(..end - ip.header_len()).ok_or(())?;
-        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
-        {
-            self.shared.stats.inc(Stat::MalformedTcp);
-            return Err(());
+    /// Counts a connection served here (`served`) or forgets it.
+    fn served_locally(&self, c: &Conn, s: &Seg, served: bool) {
+        if served {
+            self.shared.stats.inc(Stat::ConnsServedLocally);
+            self.shared.stats.inc(Stat::SocketsRebuilt);
+            self.shared
+                .service_stats
+                .inc(c.service, ServiceStat::ServedLocally);
+        } else {
+            self.shared.stats.inc(Stat::RebuildFailed);
+            self.shared
+                .conns
+                .with(|st| st.table().map(|mut t| t.remove(&s.key)));
         }
-        let request = packet.get(s.hdr_len..).ok_or(())?;
-        let len = u32::try_from(request.len()).map_err(|_| ())?;
+    }
+
+    /// After a handoff was sent (`sent`) or not.
+    fn handed_off(&self, s: &Seg, sent: Option<()>) {
+        if sent.is_none() {
+            self.shared.stats.inc(Stat::HandoffsFailed);
+            // The client retransmits the request; that copy tries the next
+            // node.
+            self.shared
+                .conns
+                .update(&s.key, |c| c.state = ConnState::Retry { again: None });
+        }
+    }
+
+    /// Acknowledges buffered request bytes to the client of `skb`.
+    fn send_ack(&self, skb: &SkBuff<'_>, record: &ConnRecord, acked: SeqNum, tsval: u32) {
+        let tsecr = record.timestamps.map_or(0, |t| t.recent);
+        let mut frame = [0u8; ACK_FRAME_MAX];
+        let sent = skb
+            .mac_header()
+            .and_then(|m| m.first_chunk::<14>())
+            .and_then(|eth| {
+                let (dst, src) = (mac_at(eth, 6)?, mac_at(eth, 0)?);
+                ack_frame(dst, src, record, acked, tsval, tsecr, &mut frame).ok()
+            })
+            .and_then(|len| {
+                let mut out = OwnedSkb::new(len)?;
+                out.append(frame.get(..len)?)?;
+                Some(skb.reply(out))
+            });
+        if sent == Some(true) {
+            self.shared.stats.inc(Stat::RequestAcksSent);
+        }
+    }
+
+    /// Sends the record and the request to `mac`.
+    fn hand_off(&self, net: Net, c: &Conn, mac: MacAddr, request: &[u8]) -> Option<()> {
+        let len = u32::try_from(request.len()).ok()?;
         let mut record = c.record;
         record.rcv_nxt = record.client_isn + 1 + len;
         for (offset, chunk) in RequestChunks::new(request) {
@@ -389,13 +689,10 @@ impl FrontEnd {
                 offset,
                 chunk,
             });
-            self.shared
-                .redist
-                .send(&self.shared, net, mac, &msg)
-                .map_err(|_| ())?;
+            self.shared.redist.send(&self.shared, net, mac, &msg).ok()?;
         }
         self.shared.stats.inc(Stat::HandoffsSent);
-        Ok(())
+        Some(())
     }
 }
 
@@ -408,7 +705,7 @@ impl FrontEnd {
     fn datagram(&self, key: ConnKey, slot: usize) -> Verdict {
         let now = boottime_ms();
         let next = self.shared.conns.with(|store| {
-            let (mut table, policies) = store.parts()?;
+            let (mut table, policies, _) = store.parts()?;
             if let Some(c) = table.get_mut(&key) {
                 c.last_ms = now;
                 return Some(match c.state {
@@ -416,7 +713,7 @@ impl FrontEnd {
                     _ => Next::Accept,
                 });
             }
-            let choice = self.choose(slot, &key, &[], policies);
+            let choice = self.choose(slot, &key, &[], None, policies);
             let state = match choice {
                 Choice::Peer { id, mac } => ConnState::Handed { peer: id, mac },
                 Choice::Local => ConnState::Local,
@@ -453,6 +750,7 @@ impl FrontEnd {
         slot: usize,
         key: &ConnKey,
         exclude: &[u32],
+        _head: Option<Head<'_>>,
         policies: &mut [PolicyState],
     ) -> Choice {
         self.shared.snapshot.read(|cfg| {
@@ -526,6 +824,8 @@ struct Seg {
     hdr_len: usize,
     /// Payload length (from the IPv4 total length).
     payload: usize,
+    /// The timestamp option's tsval, if any.
+    tsval: Option<u32>,
 }
 
 impl Seg {
@@ -537,6 +837,9 @@ impl Seg {
             seq: seg.seq(),
             hdr_len,
             payload: usize::from(ip.total_len()).checked_sub(hdr_len)?,
+            tsval: TcpOptions::parse_lenient(seg.options())
+                .timestamp
+                .map(|(tsval, _)| tsval),
         })
     }
 }
@@ -548,14 +851,15 @@ impl Hook for FrontEnd {
         }
         self.shared.stats.inc(Stat::FrontendPackets);
         let want = skb.len().min(MAX_HEADERS);
-        let Some((slot, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h)) else {
+        let Some((slot, policy, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h))
+        else {
             return Verdict::Accept;
         };
         match kind {
-            Kind::Syn => self.syn(skb, slot, want),
+            Kind::Syn(key) => self.syn(skb, &key, slot, want),
             Kind::Udp(key) => self.datagram(key, slot),
             Kind::Tcp(s) => match skb.net() {
-                Some(net) => self.segment(skb, net, &s, slot, want),
+                Some(net) => self.segment(skb, net, &s, slot, policy, want),
                 None => Verdict::Accept,
             },
         }
@@ -564,17 +868,17 @@ impl Hook for FrontEnd {
 
 /// What a packet to a service is.
 enum Kind {
-    /// A TCP SYN (without ACK).
-    Syn,
+    /// A TCP SYN (without ACK) of connection `key`.
+    Syn(ConnKey),
     /// Another TCP segment.
     Tcp(Seg),
     /// A UDP datagram of flow `key`.
     Udp(ConnKey),
 }
 
-/// The slot of the service a packet's headers are addressed to, and what
-/// the packet is.
-fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Kind)> {
+/// The slot and policy of the service a packet's headers are addressed
+/// to, and what the packet is.
+fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Policy, Kind)> {
     let ip = Ipv4Packet::parse_prefix(headers).ok()?;
     if ip.is_fragment() {
         return None;
@@ -584,7 +888,7 @@ fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Kind)> {
             let seg = TcpSegment::parse(ip.payload()).ok()?;
             let f = seg.flags();
             let kind = if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) {
-                Kind::Syn
+                Kind::Syn(ConnKey::inbound(&ip, &seg))
             } else {
                 Kind::Tcp(Seg::new(&ip, &seg)?)
             };
@@ -603,9 +907,9 @@ fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Kind)> {
         }
         _ => return None,
     };
-    let slot = shared.snapshot.read(|c| {
+    let (slot, policy) = shared.snapshot.read(|c| {
         c.service_for(ip.dst().octets(), port, ip.protocol())
-            .map(|(slot, _)| slot)
+            .map(|(slot, svc)| (slot, svc.policy))
     })?;
-    Some((slot, kind))
+    Some((slot, policy, kind))
 }

@@ -10,6 +10,7 @@ use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
 
 use crate::{
     baton_core::{config::Config, siphash::SipKey},
+    closewatch::{self, CloseWatch},
     conns::Conns,
     expiry::Expiry,
     frontend::{self, FrontEnd},
@@ -18,6 +19,7 @@ use crate::{
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
+    syns::Syns,
     wrap::{
         boottime_secs,
         netdev::{Net, NetDevice},
@@ -50,6 +52,9 @@ pub(crate) struct Shared {
     /// The connection table.
     #[pin]
     pub(crate) conns: Conns,
+    /// Pending handshakes.
+    #[pin]
+    pub(crate) syns: Syns,
     /// The redistribution network (handoff frames).
     #[pin]
     pub(crate) redist: Redist,
@@ -73,6 +78,7 @@ impl Shared {
                 cookie_key: random_bytes(),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
+                syns <- Syns::new(params::syn_table_max.get() as usize)?,
                 redist <- Redist::new(epoch),
                 reasm <- Reassemblies::new(),
             }? Error),
@@ -94,6 +100,7 @@ struct FrontEndHook {
 #[pin_data]
 pub(crate) struct NetState {
     _ipv4: netfilter::Registration<Ipv4Observer>,
+    _local_out: netfilter::Registration<CloseWatch>,
     /// Expires connection records; stopped before anything else goes.
     _expiry: Timer<Expiry>,
     /// The namespace's farm configuration; changes are made under this
@@ -229,11 +236,19 @@ impl PernetState for NetState {
             },
             Ipv4Observer::new(shared.clone()),
         )?;
+        let local_out = netfilter::Registration::new(
+            net,
+            HookPoint::Ipv4LocalOut {
+                priority: closewatch::PRIORITY,
+            },
+            CloseWatch::new(shared.clone()),
+        )?;
         let expiry = Timer::new(Expiry::new(shared.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
         KBox::pin_init(
             pin_init!(NetState {
                 _ipv4: ipv4,
+                _local_out: local_out,
                 _expiry: expiry,
                 config <- new_mutex!(Config::new(), "baton::config"),
                 shared,

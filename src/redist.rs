@@ -19,7 +19,7 @@ use crate::{
         genl::limits,
         ipv4::IPPROTO_TCP,
         wire::{
-            self, AckStatus, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
+            self, AckStatus, Close, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
             RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
@@ -224,22 +224,35 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
             let _ = shared.redist.send(shared, net, from, &ack);
         }
         Message::HandoffAck(a) => confirm(shared, &a, from),
-        Message::Close(c) => {
-            let gone = shared.conns.with(|store| {
-                let index = shared.conns.index_of_id(c.conn_id)?;
-                let mut table = store.table()?;
-                let (_, conn) = table.get_at(index)?;
-                (conn.record.conn_id == c.conn_id).then_some(())?;
-                table.remove_at(index)
-            });
-            if gone.is_some() {
-                shared.stats.inc(Stat::ConnsClosed);
-            }
-        }
+        Message::Close(c) => closed(shared, &c, from),
         // Sync messages never parse on this network.
         _ => shared.stats.inc(Stat::FramesRejected),
     }
     RxVerdict::Consumed
+}
+
+/// The owner at `from` closed a connection we handed to it: its record
+/// lingers like one whose client sent FIN or RST (the client's last packets
+/// still go to the owner), then expires. A notice from another node than
+/// the owner changes nothing.
+fn closed(shared: &Shared, c: &Close, from: MacAddr) {
+    let now = boottime_ms();
+    let known = shared.conns.with(|store| {
+        let index = shared.conns.index_of_id(c.conn_id)?;
+        let mut table = store.table()?;
+        let (_, conn) = table.get_at_mut(index)?;
+        match conn.state {
+            ConnState::Handed { mac, .. } if mac == from && conn.record.conn_id == c.conn_id => {
+                conn.client_done = true;
+                conn.last_ms = now;
+                Some(())
+            }
+            _ => None,
+        }
+    });
+    if known.is_some() {
+        shared.stats.inc(Stat::CloseNoticesReceived);
+    }
 }
 
 /// Records a connection handed to this node.

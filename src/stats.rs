@@ -62,6 +62,9 @@ counters! {
     /// SYN-ACKs that could not be allocated or queued (the SYN is dropped;
     /// the client retries).
     SynAckFailed => "synack_failed",
+    SynCookiesSent => "syn_cookies_sent",
+    SynsPendingCompleted => "syn_pending_completed",
+    SynsPendingExpired => "syn_pending_expired",
     /// ACKs to a service whose SYN cookie checked out.
     CookiesValidated => "cookies_validated",
     /// ACKs to a service with no connection record and a cookie that did
@@ -103,6 +106,12 @@ counters! {
     FramesWrongInterface => "frames_wrong_interface",
     /// UDP flows recorded (their first datagram picked the node).
     UdpFlows => "udp_flows",
+    CloseNoticesSent => "close_notices_tx",
+    CloseNoticesReceived => "close_notices_rx",
+    RequestSegmentsBuffered => "request_segments_buffered",
+    RequestAcksSent => "request_acks_sent",
+    RequestBuffersBusy => "request_buffers_busy",
+    RequestHeadTooLarge => "request_head_too_large",
 }}
 
 const NSTATS: usize = Stat::ALL.len();

@@ -15,22 +15,26 @@ use crate::{
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
         conninfo::{ConnFilter, ConnInfo},
         conntable::ConnKey,
+        cookie::FourTuple,
         ether::MacAddr,
         genl::{Attr, ConnState as WireState},
         handoff::{rebuild_len, rebuild_segment},
         ipv4::Ipv4Addr,
         seq::SeqNum,
+        synack::{Answered, SynMode, SynOptions},
         wire::{
             self, AckStatus, ConnRecord, FrameParams, HandoffAck, Message, Timestamps, WindowScale,
             WireError,
         },
     },
-    conns::{select_from, Conn, ConnState, Conns, Scan, Selection, MAX_TRIES, SELECT_BATCH},
+    conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
     frames::{judge, Network, MIN_FRAME_BODY},
     netstate::{NetState, Shared},
     nl::{config_error, conn_filter},
     observer::Ipv4Observer,
     stats::{ServiceStat, Stat, Stats},
+    reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
+    syns::{Syns, PENDING_TIMEOUT_MS},
     wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
         kunit::{kassert, kassert_eq, kunit_suite, Test},
@@ -66,6 +70,8 @@ kunit_suite!(
         handoff_frames_authenticated_and_replay_checked,
         conn_dump_selects_in_batches_and_filters,
         conn_dump_filter_attributes,
+        syn_table_bounded_then_cookies,
+        request_buffers_bounded_and_swept,
     ]
 );
 
@@ -400,16 +406,7 @@ fn conn_ids_name_their_slot(t: &Test) {
     let Some(shared) = new_shared(t) else { return };
     let r = record([203, 0, 113, 100], 80);
     let key = ConnKey::from(&r);
-    let conn = Conn {
-        record: r,
-        state: ConnState::Local,
-        service: 0,
-        created_ms: 0,
-        last_ms: 0,
-        client_done: false,
-        tried: [0; MAX_TRIES],
-        resends: 0,
-    };
+    let conn = Conn::new(r, ConnState::Local, 0, 0);
     let index = shared.conns.with(|s| {
         let mut table = s.table()?;
         table.insert(key, conn).ok()?;
@@ -555,14 +552,8 @@ fn conn_record(
         ecn: false,
     };
     let conn = Conn {
-        record,
-        state,
-        service: 0,
-        created_ms: 1000,
         last_ms: 1500,
-        client_done: false,
-        tried: [0; MAX_TRIES],
-        resends: 0,
+        ..Conn::new(record, state, 0, 1000)
     };
     (key, conn)
 }
@@ -854,4 +845,106 @@ fn conn_dump_filter_attributes(t: &Test) {
         e.and_then(|e| e.message()),
         Some("port in filter must be 1..=65535")
     );
+}
+
+/// A SYN answered without building a frame: our ISN says which mode.
+fn fake_synack(mode: SynMode) -> Result<Answered, ()> {
+    let vip = Ipv4Addr::new(203, 0, 113, 100);
+    Ok(Answered {
+        len: 0,
+        tuple: FourTuple {
+            client: Ipv4Addr::new(198, 51, 100, 2),
+            client_port: 1,
+            vip,
+            vip_port: 80,
+        },
+        client_isn: 1000,
+        isn: match mode {
+            SynMode::Cookie => 1,
+            SynMode::Pending(_) => 2,
+        },
+        options: SynOptions::default(),
+    })
+}
+
+fn syn_table_bounded_then_cookies(t: &Test) {
+    let Ok(syns) = Syns::new(3).and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
+        kassert!(t, false);
+        return;
+    };
+    let key = |port: u16| ConnKey {
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: port,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        vip_port: 80,
+        protocol: 6,
+    };
+    let mode = |port: u16, now: u32| {
+        syns.answer(&key(port), now, fake_synack)
+            .map(|(a, cookie)| (a.isn, cookie))
+    };
+    // Three pending handshakes fit; the fourth SYN gets a cookie and no
+    // entry; a retransmitted SYN of a pending one stays pending.
+    for port in 1..=3 {
+        kassert_eq!(t, mode(port, 0), Ok((2, false)));
+    }
+    kassert_eq!(t, mode(4, 0), Ok((1, true)));
+    kassert_eq!(t, mode(1, 5), Ok((2, false)));
+    kassert_eq!(t, syns.usage(), (3, 3));
+    // The ACK of a handshake without entry, a failed check (the entry
+    // stays) and a completed one (the entry goes).
+    kassert!(t, syns.complete(&key(4), |_| Ok::<(), ()>(())).is_none());
+    kassert_eq!(
+        t,
+        syns.complete(&key(2), |_| Err::<(), ()>(())),
+        Some(Err(()))
+    );
+    kassert_eq!(
+        t,
+        syns.complete(&key(3), |p| if p.client_isn == 1000 {
+            Ok(p.our_isn)
+        } else {
+            Err(())
+        }),
+        Some(Ok(2))
+    );
+    kassert_eq!(t, syns.usage(), (2, 3));
+    // Entries expire by the time their SYN (last) came.
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS - 1), 0);
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS), 1);
+    kassert_eq!(t, syns.usage(), (1, 3));
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS + 5), 1);
+    kassert_eq!(t, syns.usage(), (0, 3));
+}
+
+fn request_buffers_bounded_and_swept(t: &Test) {
+    let Ok(mut bufs) = RequestBuffers::new() else {
+        kassert!(t, false);
+        return;
+    };
+    // Every buffer can be taken once, by a distinct owner.
+    let mut taken = KVec::new();
+    for owner in 1..=REQUEST_BUFFERS as u64 {
+        match bufs.alloc(owner) {
+            Some(b) => kassert!(t, taken.push(b, GFP_KERNEL).is_ok()),
+            None => kassert!(t, false),
+        }
+    }
+    kassert!(t, bufs.alloc(999).is_none());
+    kassert_eq!(t, bufs.used(), REQUEST_BUFFERS);
+    // Bytes go in within the buffer only, and come back as written.
+    let b = taken[3];
+    kassert!(t, bufs.write(b, 0, b"GET / HTTP/1.1\r\n").is_some());
+    kassert!(t, bufs.write(b, 16, b"Host: a\r\n\r\n").is_some());
+    kassert_eq!(t, bufs.bytes(b, 27), Some(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..]));
+    kassert!(t, bufs.write(b, REQUEST_BUFFER_SIZE - 1, b"xy").is_none());
+    kassert!(t, bufs.write(b, usize::MAX, b"x").is_none());
+    kassert!(t, bufs.bytes(b, REQUEST_BUFFER_SIZE + 1).is_none());
+    kassert!(t, bufs.write(REQUEST_BUFFERS as u8, 0, b"x").is_none());
+    // Freed, a buffer is taken again; the sweep frees what owners let go.
+    bufs.free(b);
+    kassert_eq!(t, bufs.alloc(1000), Some(b));
+    let freed = bufs.sweep(|owner, _| owner % 2 == 0);
+    kassert_eq!(t, freed, REQUEST_BUFFERS / 2);
+    kassert_eq!(t, bufs.used(), REQUEST_BUFFERS / 2);
 }

@@ -50,6 +50,8 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut values = [0u64; Stat::ALL.len()];
     let mut rejects = [0u64; WireError::COUNT];
     let mut table = (0u64, 0u64);
+    let mut syns = (0usize, 0usize);
+    let mut bufs = 0usize;
     let mut services: KVec<ServiceValues> =
         KVec::with_capacity(limits::SERVICES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     with_state::<NetState, _>(req.net(), |s| {
@@ -59,9 +61,13 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
         for (v, &e) in rejects.iter_mut().zip(WireError::ALL.iter()) {
             *v = s.shared.stats.rejected(e);
         }
-        table = s.shared.conns.with(|st| {
-            st.table()
-                .map_or((0, 0), |t| (t.len() as u64, t.capacity() as u64))
+        syns = s.shared.syns.usage();
+        (table, bufs) = s.shared.conns.with(|st| {
+            let bufs = st.buffers_used();
+            let t = st
+                .table()
+                .map_or((0, 0), |t| (t.len() as u64, t.capacity() as u64));
+            (t, bufs)
         });
         let config = s.config.lock();
         for (slot, svc) in config.services().slots() {
@@ -86,6 +92,9 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     // Gauges, then the handoff frames rejected by reason.
     put_counter(&mut msg, "conn_table_entries", table.0)?;
     put_counter(&mut msg, "conn_table_capacity", table.1)?;
+    put_counter(&mut msg, "syn_table_entries", syns.0 as u64)?;
+    put_counter(&mut msg, "syn_table_capacity", syns.1 as u64)?;
+    put_counter(&mut msg, "request_buffers_used", bufs as u64)?;
     for (&v, e) in rejects.iter().zip(WireError::ALL.iter()) {
         let mut name = [0u8; 48];
         let n = concat(&mut name, &["handoff_rejected_", e.as_str()]);

@@ -43,6 +43,11 @@ pub(crate) enum HookPoint {
         /// Netfilter priority (lower runs first).
         priority: i32,
     },
+    /// IPv4 local-out: packets this host sends, after routing.
+    Ipv4LocalOut {
+        /// Netfilter priority (lower runs first).
+        priority: i32,
+    },
     /// Netdev ingress of one device: before the IP stack sees the packet.
     NetdevIngress {
         /// The device whose received packets the hook sees.
@@ -86,6 +91,12 @@ impl<H: Hook> Registration<H> {
             HookPoint::Ipv4PreRouting { priority } => (
                 b::NFPROTO_IPV4,
                 b::nf_inet_hooks_NF_INET_PRE_ROUTING,
+                priority,
+                None,
+            ),
+            HookPoint::Ipv4LocalOut { priority } => (
+                b::NFPROTO_IPV4,
+                b::nf_inet_hooks_NF_INET_LOCAL_OUT,
                 priority,
                 None,
             ),

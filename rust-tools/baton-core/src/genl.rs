@@ -260,6 +260,12 @@ impl Cmd {
 }
 
 impl Policy {
+    /// Whether the policy decides on the request's content (the HTTP
+    /// request head), which the front-end reads first.
+    pub const fn needs_content(self) -> bool {
+        matches!(self, Policy::HttpRules)
+    }
+
     /// The policy's name on the wire and in `batonctl`.
     pub const fn name(self) -> &'static str {
         match self {

@@ -1,8 +1,9 @@
 //! The segments of a handoff, as pure byte building (checksums filled):
 //!
-//! * on the front-end, [`ack_record`] validates the ACK that completes a
-//!   SYN-cookie handshake (answered by [`super::synack::answer_syn`]) and
-//!   turns it into the [`ConnRecord`] handed to the serving node;
+//! * on the front-end, [`pending_record`] (a handshake with a pending
+//!   entry) and [`ack_record`] (a SYN-cookie handshake) validate the ACK
+//!   that completes a handshake answered by [`super::synack::answer_syn`]
+//!   and turn it into the [`ConnRecord`] handed to the serving node;
 //! * on the serving node, [`rebuild_segment`] writes the IPv4 packet that
 //!   replays that ACK, with the client's request as payload, into the
 //!   node's own IPv4 receive path, so that Linux's SYN-cookie / BPF
@@ -19,6 +20,7 @@ use super::ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_IP};
 use super::ipv4::{Ipv4Packet, Ipv4Repr, IPPROTO_TCP, IPV4_MIN_HLEN};
 use super::seq::SeqNum;
 use super::siphash::SipKey;
+use super::synack::SynOptions;
 use super::tcp::{
     self, TcpFlags, TcpOptions, TcpRepr, TcpSegment, TCPOLEN_TIMESTAMP, TCPOPT_NOP,
     TCPOPT_TIMESTAMP, TCP_MAX_WSCALE, TCP_MIN_HLEN,
@@ -164,21 +166,103 @@ pub fn ack_record(
 
     // Like Linux, options after a malformed one are ignored.
     let theirs = TcpOptions::parse_lenient(seg.options());
-    let (timestamps, opts) = match theirs.timestamp {
+    let (timestamp, opts) = match theirs.timestamp {
         Some((tsval, tsecr)) => match cookie::ts_decode(Some(tsecr)) {
-            Some(o) => (
-                Some(Timestamps {
-                    offset: p.ts_offset,
-                    recent: tsval,
-                    last_sent: tsecr,
-                }),
-                o,
-            ),
+            Some(o) => (Some((tsval, tsecr)), o),
             None => (None, cookie::CookieOptions::default()),
         },
         None => (None, cookie::CookieOptions::default()),
     };
-    let wscale = opts.wscale.map(|snd| WindowScale {
+    let agreed = SynOptions {
+        mss,
+        wscale: opts.wscale,
+        sack: opts.sack,
+        ecn: opts.ecn,
+        tsval: None,
+    };
+    Ok(record_of(
+        &tuple, client_isn, our_isn, &agreed, timestamp, seg, p,
+    ))
+}
+
+/// A handshake answered in pending mode: what its pending entry keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PendingSyn {
+    /// The client's ISN.
+    pub client_isn: u32,
+    /// Our ISN.
+    pub our_isn: u32,
+    /// The options the SYN-ACK agreed to.
+    pub options: SynOptions,
+    /// When the SYN was answered (the caller's clock, for expiry).
+    pub born_ms: u32,
+}
+
+/// Validates the ACK completing a handshake answered in pending mode
+/// ([`super::synack::SynMode::Pending`]) against its entry `pending`, and
+/// returns the connection's record.
+///
+/// The ACK must have ACK set and SYN and RST clear, `seq = client_isn + 1`
+/// and `ack = our_isn + 1` (else [`AckError::BadCookie`]: not this
+/// handshake). The record is [`ack_record`]'s, with every option as the
+/// entry has it (the exact MSS, window scaling and SACK also without
+/// timestamps); timestamps are in effect when the SYN had them and the ACK
+/// carries them (`recent`: the ACK's tsval, `last_sent`: its tsecr).
+pub fn pending_record(
+    ip: &Ipv4Packet<'_>,
+    seg: &TcpSegment<'_>,
+    pending: &PendingSyn,
+    p: &AckParams,
+) -> Result<ConnRecord, AckError> {
+    if ip.protocol() != IPPROTO_TCP || ip.is_fragment() {
+        return Err(AckError::Malformed);
+    }
+    let f = seg.flags();
+    if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
+        return Err(AckError::NotAck);
+    }
+    let client_isn = seg.seq().wrapping_sub(1);
+    let our_isn = seg.ack().wrapping_sub(1);
+    if client_isn.get() != pending.client_isn || our_isn.get() != pending.our_isn {
+        return Err(AckError::BadCookie);
+    }
+    let tuple = FourTuple {
+        client: ip.src(),
+        client_port: seg.src_port(),
+        vip: ip.dst(),
+        vip_port: seg.dst_port(),
+    };
+    let theirs = TcpOptions::parse_lenient(seg.options());
+    let timestamp = theirs.timestamp.filter(|_| pending.options.tsval.is_some());
+    Ok(record_of(
+        &tuple,
+        client_isn,
+        our_isn,
+        &pending.options,
+        timestamp,
+        seg,
+        p,
+    ))
+}
+
+/// The record of a handshake completed by `ack` with the options
+/// `agreed`; `timestamp`: the ACK's (tsval, tsecr) when timestamps are in
+/// effect.
+fn record_of(
+    tuple: &FourTuple,
+    client_isn: SeqNum,
+    our_isn: SeqNum,
+    agreed: &SynOptions,
+    timestamp: Option<(u32, u32)>,
+    ack: &TcpSegment<'_>,
+    p: &AckParams,
+) -> ConnRecord {
+    let timestamps = timestamp.map(|(tsval, tsecr)| Timestamps {
+        offset: p.ts_offset,
+        recent: tsval,
+        last_sent: tsecr,
+    });
+    let wscale = agreed.wscale.map(|snd| WindowScale {
         snd: snd.min(TCP_MAX_WSCALE),
         rcv: p.our_wscale.min(TCP_MAX_WSCALE),
     });
@@ -187,10 +271,10 @@ pub fn ack_record(
         None => (0, 0),
     };
     // Shifts are at most 14: a 16-bit window shifted stays below 2^30.
-    let client_window = u32::from(seg.window()).wrapping_shl(snd_shift);
+    let client_window = u32::from(ack.window()).wrapping_shl(snd_shift);
     let our_window = u32::from(MAX_UNSCALED_WINDOW).wrapping_shl(rcv_shift);
     let snd_nxt = our_isn.wrapping_add(1);
-    Ok(ConnRecord {
+    ConnRecord {
         conn_id: p.conn_id,
         client: tuple.client,
         client_port: tuple.client_port,
@@ -203,12 +287,12 @@ pub fn ack_record(
         snd_una: snd_nxt,
         client_window,
         our_window,
-        mss,
+        mss: agreed.mss,
         wscale,
-        sack: opts.sack,
+        sack: agreed.sack,
         timestamps,
-        ecn: opts.ecn,
-    })
+        ecn: agreed.ecn,
+    }
 }
 
 /// Length of the packet [`rebuild_segment`] writes for a request of
@@ -279,28 +363,10 @@ pub fn rebuild_segment_at(
         return Err(ParseError::BadTotalLength);
     }
     let packet = out.get_mut(..total).ok_or(ParseError::BufferTooSmall)?;
-    let mut options = [0u8; TS_OPTIONS_LEN];
-    let optlen = match ts {
-        Some(t) => {
-            let [a0, a1, a2, a3] = t.recent.to_be_bytes();
-            let [b0, b1, b2, b3] = t.last_sent.to_be_bytes();
-            options = [
-                TCPOPT_NOP,
-                TCPOPT_NOP,
-                TCPOPT_TIMESTAMP,
-                TCPOLEN_TIMESTAMP as u8,
-                a0,
-                a1,
-                a2,
-                a3,
-                b0,
-                b1,
-                b2,
-                b3,
-            ];
-            TS_OPTIONS_LEN
-        }
-        None => 0,
+    let options = ts.map(|t| ts_option(t.recent, t.last_sent));
+    let options: &[u8] = match &options {
+        Some(o) => o,
+        None => &[],
     };
     // total <= 65535 was checked above.
     let tcp_len = total.saturating_sub(IPV4_MIN_HLEN) as u16;
@@ -331,7 +397,7 @@ pub fn rebuild_segment_at(
         window: client_window_field(record),
         urgent_ptr: 0,
     }
-    .emit(segment, options.get(..optlen).unwrap_or(&[]))?;
+    .emit(segment, options)?;
     let payload = segment.get_mut(hlen..).ok_or(ParseError::BufferTooSmall)?;
     if payload.len() != data.len() {
         return Err(ParseError::BufferTooSmall);
@@ -356,9 +422,95 @@ pub fn reset_frame(
     ack: SeqNum,
     out: &mut [u8],
 ) -> Result<usize, ParseError> {
-    let frame = out
-        .get_mut(..RESET_FRAME_LEN)
-        .ok_or(ParseError::BufferTooSmall)?;
+    let reply = Reply {
+        seq,
+        ack,
+        flags: TcpFlags::RST | TcpFlags::ACK,
+        window: 0,
+    };
+    reply_frame(eth_dst, eth_src, conn, &reply, &[], out)
+}
+
+/// Length of the frame [`ack_frame`] writes, with or without timestamps.
+pub const fn ack_frame_len(timestamps: bool) -> usize {
+    let opts = if timestamps { TS_OPTIONS_LEN } else { 0 };
+    ETH_HLEN + IPV4_MIN_HLEN + TCP_MIN_HLEN + opts
+}
+
+/// Writes into `out` the pure ACK (Ethernet frame) with which the
+/// front-end acknowledges the request bytes it buffers for connection
+/// `r`, up to `acked`, and returns its length ([`ack_frame_len`]).
+///
+/// VIP → client, `seq = snd_nxt`, the window `our_window` in the unit of
+/// our scale (at most 65535); with timestamps, `tsval` (our clock, offset
+/// included) and `tsecr` (the client's latest tsval).
+pub fn ack_frame(
+    eth_dst: MacAddr,
+    eth_src: MacAddr,
+    r: &ConnRecord,
+    acked: SeqNum,
+    tsval: u32,
+    tsecr: u32,
+    out: &mut [u8],
+) -> Result<usize, ParseError> {
+    let shift = r
+        .wscale
+        .map_or(0, |ws| u32::from(ws.rcv.min(TCP_MAX_WSCALE)));
+    let reply = Reply {
+        seq: r.snd_nxt,
+        ack: acked,
+        flags: TcpFlags::ACK,
+        window: u16::try_from(r.our_window.wrapping_shr(shift)).unwrap_or(u16::MAX),
+    };
+    let options = r.timestamps.map(|_| ts_option(tsval, tsecr));
+    let options: &[u8] = match &options {
+        Some(o) => o,
+        None => &[],
+    };
+    reply_frame(eth_dst, eth_src, &ConnKey::from(r), &reply, options, out)
+}
+
+/// The TCP header fields of a segment the front-end sends a client.
+struct Reply {
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+    window: u16,
+}
+
+/// The option block `NOP NOP TS(tsval, tsecr)`.
+fn ts_option(tsval: u32, tsecr: u32) -> [u8; TS_OPTIONS_LEN] {
+    let [a0, a1, a2, a3] = tsval.to_be_bytes();
+    let [b0, b1, b2, b3] = tsecr.to_be_bytes();
+    [
+        TCPOPT_NOP,
+        TCPOPT_NOP,
+        TCPOPT_TIMESTAMP,
+        TCPOLEN_TIMESTAMP as u8,
+        a0,
+        a1,
+        a2,
+        a3,
+        b0,
+        b1,
+        b2,
+        b3,
+    ]
+}
+
+/// Writes the frame VIP → client of connection `conn` carrying `reply`
+/// and `options` (no payload) into `out`; returns its length.
+fn reply_frame(
+    eth_dst: MacAddr,
+    eth_src: MacAddr,
+    conn: &ConnKey,
+    reply: &Reply,
+    options: &[u8],
+    out: &mut [u8],
+) -> Result<usize, ParseError> {
+    let tcp_len = TCP_MIN_HLEN + options.len();
+    let total = ETH_HLEN + IPV4_MIN_HLEN + tcp_len;
+    let frame = out.get_mut(..total).ok_or(ParseError::BufferTooSmall)?;
     EthernetRepr {
         dst: eth_dst,
         src: eth_src,
@@ -376,7 +528,8 @@ pub fn reset_frame(
         tos: 0,
         identification: 0,
         dont_fragment: true,
-        payload_len: TCP_MIN_HLEN as u16,
+        // At most 60 bytes.
+        payload_len: tcp_len as u16,
     }
     .emit(packet)?;
     let (_, segment) = packet
@@ -385,13 +538,13 @@ pub fn reset_frame(
     TcpRepr {
         src_port: conn.vip_port,
         dst_port: conn.client_port,
-        seq,
-        ack,
-        flags: TcpFlags::RST | TcpFlags::ACK,
-        window: 0,
+        seq: reply.seq,
+        ack: reply.ack,
+        flags: reply.flags,
+        window: reply.window,
         urgent_ptr: 0,
     }
-    .emit(segment, &[])?;
+    .emit(segment, options)?;
     tcp::fill_checksum(segment, conn.vip, conn.client)?;
-    Ok(RESET_FRAME_LEN)
+    Ok(total)
 }

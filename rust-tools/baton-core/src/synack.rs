@@ -1,9 +1,18 @@
-//! The front-end's answer to a client's SYN: a SYN-ACK whose ISN is a SYN
-//! cookie ([`super::cookie`]), built without keeping any state, so that a
-//! SYN flood costs no memory. The options are negotiated as Linux does in
-//! cookie mode: window scaling, SACK and ECN only when the client sent
-//! timestamps (they travel in the low bits of our tsval and come back in the
-//! client's tsecr); MSS always (encoded in the cookie).
+//! The front-end's answer to a client's SYN, in one of two modes
+//! ([`SynMode`]):
+//!
+//! * **pending** (the normal case): the front-end keeps a pending-handshake
+//!   entry with the options the SYN offered ([`SynOptions`]), so every
+//!   option is negotiated as Linux does with a request sock: MSS, window
+//!   scaling, SACK, timestamps, ECN. Our ISN is a keyed hash that is *not*
+//!   a valid cookie, so an ACK whose entry is gone is not mistaken for a
+//!   cookie handshake with fewer options;
+//! * **cookie** (when the pending table is full: a SYN flood): nothing is
+//!   kept; our ISN is a SYN cookie ([`super::cookie`]) and the options are
+//!   negotiated as Linux does in cookie mode: window scaling, SACK and ECN
+//!   only when the client sent timestamps (they travel in the low bits of
+//!   our tsval and come back in the client's tsecr); MSS always (encoded in
+//!   the cookie).
 
 use super::cookie::{self, CookieOptions, FourTuple};
 use super::ether::{EthernetFrame, EthernetRepr, ETH_HLEN, ETH_P_IP};
@@ -19,11 +28,40 @@ pub const SYNACK_MAX_LEN: usize = ETH_HLEN + 20 + 20 + 20;
 /// MSS assumed when a SYN carries none (RFC 9293).
 pub const DEFAULT_MSS: u16 = 536;
 
+/// How the state of a handshake is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynMode {
+    /// Nothing is kept: our ISN is a cookie under [`SynAckParams::key`].
+    Cookie,
+    /// The caller keeps the [`SynOptions`] of [`Answered::options`]; our
+    /// ISN is the same construction under this other key, so it does not
+    /// verify as a cookie.
+    Pending(SipKey),
+}
+
+/// What a SYN negotiated: what a pending-handshake entry keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SynOptions {
+    /// The MSS we will send with: the client's (or [`DEFAULT_MSS`]),
+    /// capped at ours.
+    pub mss: u16,
+    /// The client's window-scale shift, if window scaling is in effect.
+    pub wscale: Option<u8>,
+    /// SACK is in effect.
+    pub sack: bool,
+    /// ECN is in effect.
+    pub ecn: bool,
+    /// The tsval of the client's SYN, if timestamps are in effect.
+    pub tsval: Option<u32>,
+}
+
 /// This node's side of the handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SynAckParams {
     /// The cookie key.
     pub key: SipKey,
+    /// Cookie or pending mode.
+    pub mode: SynMode,
     /// A monotonic clock in seconds (cookie time slots).
     pub now_secs: u64,
     /// Our TCP timestamp clock (milliseconds, with the node's offset).
@@ -54,10 +92,12 @@ pub struct Answered {
     pub len: usize,
     /// The connection.
     pub tuple: FourTuple,
-    /// The cookie (our ISN).
+    /// The client's ISN.
+    pub client_isn: u32,
+    /// Our ISN (the cookie in cookie mode).
     pub isn: u32,
-    /// The client sent timestamps.
-    pub timestamps: bool,
+    /// The options in effect.
+    pub options: SynOptions,
 }
 
 /// Writes into `out` the SYN-ACK frame answering the SYN whose Ethernet
@@ -89,8 +129,12 @@ pub fn answer_syn(
     };
     let client_isn = seg.seq().get();
     let their_mss = theirs.mss.unwrap_or(DEFAULT_MSS).min(p.our_mss);
+    let (isn_key, pending) = match &p.mode {
+        SynMode::Cookie => (&p.key, false),
+        SynMode::Pending(k) => (k, true),
+    };
     let isn = cookie::cookie_make(
-        &p.key,
+        isn_key,
         &tuple,
         client_isn,
         cookie::slot_of_secs(p.now_secs),
@@ -104,19 +148,30 @@ pub fn answer_syn(
         sack_permitted: false,
         timestamp: None,
     };
-    if let Some((tsval, _)) = theirs.timestamp {
-        let ecn = f.contains(TcpFlags::ECE | TcpFlags::CWR);
-        let opts = CookieOptions {
-            wscale: theirs.wscale,
-            sack: theirs.sack_permitted,
-            ecn,
-        };
-        ours.timestamp = Some((cookie::ts_encode(p.now_ts, &opts), tsval));
-        ours.sack_permitted = theirs.sack_permitted;
-        ours.wscale = theirs.wscale.map(|_| p.our_wscale.min(tcp::TCP_MAX_WSCALE));
-        if ecn {
+    let mut agreed = SynOptions {
+        mss: their_mss,
+        ..SynOptions::default()
+    };
+    let tsval = theirs.timestamp.map(|(tsval, _)| tsval);
+    // In cookie mode the other options need the timestamp to come back in.
+    if pending || tsval.is_some() {
+        agreed.wscale = theirs.wscale.map(|s| s.min(tcp::TCP_MAX_WSCALE));
+        agreed.sack = theirs.sack_permitted;
+        agreed.ecn = f.contains(TcpFlags::ECE | TcpFlags::CWR);
+        agreed.tsval = tsval;
+        ours.sack_permitted = agreed.sack;
+        ours.wscale = agreed.wscale.map(|_| p.our_wscale.min(tcp::TCP_MAX_WSCALE));
+        if agreed.ecn {
             flags.insert(TcpFlags::ECE);
         }
+    }
+    if let Some(tsval) = tsval {
+        let opts = CookieOptions {
+            wscale: agreed.wscale,
+            sack: agreed.sack,
+            ecn: agreed.ecn,
+        };
+        ours.timestamp = Some((cookie::ts_encode(p.now_ts, &opts), tsval));
     }
 
     let mut options = [0u8; 40];
@@ -160,7 +215,8 @@ pub fn answer_syn(
     Ok(Answered {
         len: total,
         tuple,
+        client_isn,
         isn,
-        timestamps: theirs.timestamp.is_some(),
+        options: agreed,
     })
 }

@@ -9,12 +9,13 @@ use baton_core::conntable::ConnKey;
 use baton_core::cookie::{self, FourTuple};
 use baton_core::ether::{EthernetFrame, MacAddr};
 use baton_core::handoff::{
-    ack_record, rebuild_len, rebuild_max_request, rebuild_segment, rebuild_segment_at, reset_frame,
-    AckError, AckParams, RESET_FRAME_LEN,
+    ack_frame, ack_frame_len, ack_record, pending_record, rebuild_len, rebuild_max_request,
+    rebuild_segment, rebuild_segment_at, reset_frame, AckError, AckParams, PendingSyn,
+    RESET_FRAME_LEN,
 };
 use baton_core::ipv4::{Ipv4Addr, Ipv4Packet};
 use baton_core::seq::SeqNum;
-use baton_core::synack::{answer_syn, SynAckParams, SYNACK_MAX_LEN};
+use baton_core::synack::{answer_syn, SynAckParams, SynMode, SYNACK_MAX_LEN};
 use baton_core::tcp::{TcpFlags, TcpOptions, TcpSegment};
 use baton_core::wire::{ConnRecord, Timestamps, WindowScale};
 use common::{build_eth, build_ipv4, build_tcp, IpSpec, TcpSpec, LINUX_SYN};
@@ -28,6 +29,7 @@ const NOW: u64 = 100_000;
 fn syn_params() -> SynAckParams {
     SynAckParams {
         key: KEY,
+        mode: SynMode::Cookie,
         now_secs: NOW,
         now_ts: 0x0123_4567,
         our_mss: 1460,
@@ -72,13 +74,25 @@ struct Handshake {
 }
 
 fn handshake(syn: &[u8]) -> Handshake {
+    handshake_with(syn, &syn_params()).0
+}
+
+/// The handshake answered with `p`, and the entry a pending-mode caller
+/// keeps for it.
+fn handshake_with(syn: &[u8], p: &SynAckParams) -> (Handshake, PendingSyn) {
     let eth = build_eth(NODE_MAC, CLIENT_MAC, 0x0800, &[]);
     let mut out = [0u8; SYNACK_MAX_LEN];
-    let a = answer_syn(&eth, syn, &syn_params(), &mut out).unwrap();
+    let a = answer_syn(&eth, syn, p, &mut out).unwrap();
+    let pending = PendingSyn {
+        client_isn: a.client_isn,
+        our_isn: a.isn,
+        options: a.options,
+        born_ms: 0,
+    };
     let ip = Ipv4Packet::parse_checked(&out[14..a.len]).unwrap();
     let tcp = TcpSegment::parse(ip.payload()).unwrap();
     let o = TcpOptions::parse(tcp.options()).unwrap();
-    Handshake {
+    let h = Handshake {
         client: ip.dst(),
         vip: ip.src(),
         client_port: tcp.dst_port(),
@@ -86,6 +100,14 @@ fn handshake(syn: &[u8]) -> Handshake {
         client_isn: tcp.ack().get().wrapping_sub(1),
         our_isn: tcp.seq().get(),
         our_tsval: o.timestamp.map(|(v, _)| v),
+    };
+    (h, pending)
+}
+
+fn pending_params() -> SynAckParams {
+    SynAckParams {
+        mode: SynMode::Pending(*b"fedcba9876543210"),
+        ..syn_params()
     }
 }
 
@@ -223,6 +245,61 @@ fn without_timestamps_only_mss() {
         (None, false, false, None)
     );
     assert_eq!((r.client_window, r.our_window), (502, 65535));
+}
+
+#[test]
+fn pending_mode_keeps_every_option_without_timestamps() {
+    // MSS 1200, SACK_PERM, NOP, WS 3, and no timestamps: the pending entry
+    // carries window scaling and SACK, and the exact MSS.
+    let s = syn(vec![2, 4, 4, 176, 4, 2, 1, 3, 3, 3, 1, 1], 0x02);
+    let (h, pending) = handshake_with(&s, &pending_params());
+    assert_eq!(h.our_tsval, None);
+    assert_eq!(
+        (
+            pending.options.wscale,
+            pending.options.sack,
+            pending.options.mss
+        ),
+        (Some(3), true, 1200)
+    );
+    let ack = Ack::completing(&h, 0);
+    let packet = ack.packet(h.client, h.vip);
+    let ip = Ipv4Packet::parse_checked(&packet).unwrap();
+    let seg = TcpSegment::parse(ip.payload()).unwrap();
+    let r = pending_record(&ip, &seg, &pending, &ack_params(NOW)).unwrap();
+    assert_eq!(r.mss, 1200);
+    assert_eq!(r.wscale, Some(WindowScale { snd: 3, rcv: 7 }));
+    assert!(r.sack);
+    assert_eq!(r.timestamps, None);
+    assert_eq!((r.client_window, r.our_window), (502 << 3, 65535 << 7));
+    // A pending-mode ISN is not a cookie: without its entry the ACK fails.
+    assert_eq!(check(&packet, NOW).unwrap_err(), AckError::BadCookie);
+}
+
+#[test]
+fn pending_mode_with_timestamps_and_wrong_acks() {
+    let (h, pending) = handshake_with(&LINUX_SYN, &pending_params());
+    let ack = Ack::completing(&h, 777);
+    let packet = ack.packet(h.client, h.vip);
+    let ip = Ipv4Packet::parse_checked(&packet).unwrap();
+    let seg = TcpSegment::parse(ip.payload()).unwrap();
+    let r = pending_record(&ip, &seg, &pending, &ack_params(NOW)).unwrap();
+    let ts = r.timestamps.unwrap();
+    assert_eq!((ts.recent, Some(ts.last_sent)), (777, h.our_tsval));
+    assert_eq!(r.mss, 1460);
+    assert!(r.sack && r.wscale.is_some());
+    for (dseq, dack) in [(1u32, 0u32), (0, 1), (0, u32::MAX)] {
+        let mut bad = Ack::completing(&h, 777);
+        bad.seq = bad.seq.wrapping_add(dseq);
+        bad.ack = bad.ack.wrapping_add(dack);
+        let packet = bad.packet(h.client, h.vip);
+        let ip = Ipv4Packet::parse_checked(&packet).unwrap();
+        let seg = TcpSegment::parse(ip.payload()).unwrap();
+        assert_eq!(
+            pending_record(&ip, &seg, &pending, &ack_params(NOW)),
+            Err(AckError::BadCookie)
+        );
+    }
 }
 
 #[test]
@@ -558,6 +635,66 @@ fn reset_frame_is_an_rst_ack_to_the_client() {
         &mut small
     )
     .is_err());
+}
+
+#[test]
+fn ack_frame_acknowledges_buffered_request_bytes() {
+    for (timestamps, wscale) in [(true, true), (false, false), (false, true)] {
+        let r = record(timestamps, wscale);
+        let mut out = [0u8; 80];
+        let acked = SeqNum(0x0000_0200);
+        let n = ack_frame(
+            MacAddr(CLIENT_MAC),
+            MacAddr(NODE_MAC),
+            &r,
+            acked,
+            0x5555_0000,
+            0x0102_0304,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(n, ack_frame_len(timestamps));
+        let options = if timestamps {
+            vec![1, 1, 8, 10, 0x55, 0x55, 0, 0, 1, 2, 3, 4]
+        } else {
+            vec![]
+        };
+        let tcp = build_tcp(
+            r.vip,
+            r.client,
+            &TcpSpec {
+                sport: 443,
+                dport: 40000,
+                seq: 0x8000_0001,
+                ack: 0x200,
+                flags: 0x10,
+                // 65535 << 7 in units of 2^7, or the 16-bit maximum.
+                window: 65535,
+                urgent: 0,
+                options,
+                payload: vec![],
+            },
+        );
+        let ip = build_ipv4(
+            &IpSpec {
+                id: 0,
+                ..ip_spec(r.vip, r.client)
+            },
+            &tcp,
+        );
+        assert_eq!(out[..n], build_eth(CLIENT_MAC, NODE_MAC, 0x0800, &ip)[..]);
+        let mut small = [0u8; 53];
+        assert!(ack_frame(
+            MacAddr(CLIENT_MAC),
+            MacAddr(NODE_MAC),
+            &r,
+            acked,
+            0,
+            0,
+            &mut small
+        )
+        .is_err());
+    }
 }
 
 proptest! {

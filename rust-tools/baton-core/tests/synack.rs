@@ -3,7 +3,7 @@ mod common;
 use baton_core::cookie::{self, FourTuple};
 use baton_core::ether::EthernetFrame;
 use baton_core::ipv4::{Ipv4Addr, Ipv4Packet};
-use baton_core::synack::{answer_syn, NotASyn, SynAckParams, SYNACK_MAX_LEN};
+use baton_core::synack::{answer_syn, NotASyn, SynAckParams, SynMode, SYNACK_MAX_LEN};
 use baton_core::tcp::{TcpFlags, TcpOptions, TcpSegment};
 use common::{build_eth, build_ipv4, build_tcp, IpSpec, TcpSpec, LINUX_SYN};
 use proptest::prelude::*;
@@ -14,6 +14,7 @@ const NODE_MAC: [u8; 6] = [0x52, 0x54, 0, 2, 0, 0x0b];
 fn params() -> SynAckParams {
     SynAckParams {
         key: *b"0123456789abcdef",
+        mode: SynMode::Cookie,
         now_secs: 100_000,
         now_ts: 0x0123_4567,
         our_mss: 1460,

@@ -132,7 +132,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     client.sh(&format!(
         "setsid nohup tcpdump -i internet -n -v -c 2 'host {VIP} and tcp[tcpflags] & tcp-syn != 0' \
            > /tmp/probe-syn.txt 2>/dev/null < /dev/null & sleep 2; \
-         setsid nohup curl -s --limit-rate 100k --max-time 10 -o /dev/null http://{VIP}/big.bin \
+         setsid nohup curl -s --limit-rate 100k --max-time 40 -o /dev/null http://{VIP}/big.bin \
            > /dev/null 2>&1 < /dev/null & sleep 3"
     ))?;
     let mut server_side = String::new();
@@ -260,7 +260,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let s1 = stats(farm.vm("node1")?, &b)?;
     let conns = CONNS as u64;
     for (name, min) in [
-        ("cookies_validated", conns),
+        ("syn_pending_completed", conns),
         ("conns_created", conns),
         ("handoffs_sent", conns),
         ("handoffs_confirmed", conns),
@@ -301,5 +301,21 @@ pub fn run(ctx: &Context) -> Result<()> {
     log("policy local: node1's own nginx served the request through the rebuilt socket");
 
     farmsetup::assert_tables_drain(&farm, &b)?;
+    // Every handed-off connection was closed by its owner's application
+    // too (after the client's FIN, or on its own): each owner told node1.
+    let received = counter(&stats(farm.vm("node1")?, &b)?, "close_notices_rx");
+    let mut sent = 0;
+    for n in ["node2", "node3"] {
+        sent += counter(&stats(farm.vm(n)?, &b)?, "close_notices_tx");
+    }
+    if received < CONNS as u64 || received != sent {
+        bail!(
+            "close notices: node2+node3 sent {sent}, node1 received {received}, \
+             {CONNS} connections handed off"
+        );
+    }
+    log(&format!(
+        "close notices: node2+node3 sent {sent}, node1 received {received}"
+    ));
     farmsetup::finish(farm)
 }

@@ -6,8 +6,10 @@ mod frontend_syn;
 mod handoff_bad_frames;
 mod handoff_concurrency;
 mod handoff_http;
+mod handoff_http_rules;
 mod handoff_options;
 mod handoff_split_request;
+mod handoff_syn_flood;
 mod harness_selftest;
 mod kunit_baton;
 mod udp_flows;
@@ -37,7 +39,9 @@ pub const DEFAULT: &[&str] = &[
     "handoff_bad_frames",
     "handoff_options",
     "handoff_split_request",
+    "handoff_http_rules",
     "handoff_concurrency",
+    "handoff_syn_flood",
     "udp_flows",
 ];
 
@@ -100,11 +104,27 @@ pub const ALL: &[Scenario] = &[
         run: handoff_split_request::run,
     },
     Scenario {
+        name: "handoff_http_rules",
+        about: "whole farm: policy http-rules with Host and path-prefix rules on node1: each \
+                request goes where its rule says (node2, node3, node1 itself), heads spanning \
+                several segments are buffered and acknowledged by node1 first, a malformed \
+                rule is refused with its reason, request buffers are free afterwards",
+        run: handoff_http_rules::run,
+    },
+    Scenario {
         name: "handoff_concurrency",
         about: "whole farm: wrk with 200 keep-alive connections for 20 s through the VIP: \
                 no errors, node2 and node3 both serve, every connection handed off, tables \
                 drain afterwards",
         run: handoff_concurrency::run,
+    },
+    Scenario {
+        name: "handoff_syn_flood",
+        about: "whole farm: a spoofed SYN flood from the client (30 s) against the VIP while \
+                curls keep fetching through it: node1's pending-handshake table stays within \
+                syn_table_max, cookies answer the rest, no record per spoofed SYN, memory \
+                bounded, every fetch intact, pending entries expire afterwards",
+        run: handoff_syn_flood::run,
     },
     Scenario {
         name: "udp_flows",

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pending handshakes: the SYNs the front-end answered in pending mode
+//! (`baton_core::synack::SynMode::Pending`), each kept with the options it
+//! negotiated until the ACK completing the handshake takes it, or for
+//! [`PENDING_TIMEOUT_MS`]. The table holds `syn_table_max` entries at most
+//! (its storage is allocated when the namespace appears; a lower value
+//! written later takes effect at once). When it is full the front-end
+//! answers SYNs with cookies and keeps nothing, so a SYN flood never grows
+//! memory; legitimate clients then complete their handshakes through the
+//! cookie, with the options a cookie can carry.
+
+use kernel::{new_spinlock, prelude::*, sync::SpinLock};
+
+use crate::{
+    baton_core::{
+        conntable::ConnKey,
+        handoff::PendingSyn,
+        siphash::SipKey,
+        synack::{Answered, SynMode},
+    },
+    conns::Storage,
+    params,
+    wrap::{random_bytes, BhDisabled},
+};
+
+/// How long a pending handshake waits for its ACK. A client whose SYN-ACK
+/// was lost sends its SYN again (after 1, 3, 7 s with Linux's defaults),
+/// which refreshes the entry.
+pub(crate) const PENDING_TIMEOUT_MS: u32 = 10_000;
+
+/// The pending-handshake table of a namespace.
+#[pin_data]
+pub(crate) struct Syns {
+    #[pin]
+    store: SpinLock<Storage<PendingSyn>>,
+    /// Our ISNs in pending mode are keyed with this (not the cookie key),
+    /// so they never verify as cookies.
+    isn_key: SipKey,
+    /// Entries allocated.
+    capacity: usize,
+}
+
+impl Syns {
+    /// A table for `capacity` pending handshakes (at least one is
+    /// allocated; `syn_table_max = 0` means cookies only). Process context.
+    pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self, Error>> {
+        let capacity = capacity.max(1);
+        let storage = Storage::new(capacity)?;
+        Ok(try_pin_init!(Syns {
+            store <- new_spinlock!(storage, "baton::syns"),
+            isn_key: random_bytes(),
+            capacity,
+        }? Error))
+    }
+
+    /// Answers the SYN of connection `key` with `build`, in pending mode if
+    /// the SYN already has an entry (a retransmission: the entry is
+    /// refreshed) or the table has room, in cookie mode otherwise. Returns
+    /// what `build` answered and whether that was in cookie mode. Any
+    /// context.
+    pub(crate) fn answer<E>(
+        &self,
+        key: &ConnKey,
+        now_ms: u32,
+        build: impl FnOnce(SynMode) -> Result<Answered, E>,
+    ) -> Result<(Answered, bool), E> {
+        let limit = (params::syn_table_max.get() as usize).min(self.capacity);
+        let _bh = BhDisabled::new();
+        let mut storage = self.store.lock();
+        let Some(mut table) = storage.table() else {
+            return build(SynMode::Cookie).map(|a| (a, true));
+        };
+        let known = table.contains_key(key);
+        if !known && table.len() >= limit {
+            return build(SynMode::Cookie).map(|a| (a, true));
+        }
+        // Built under the lock: the entry and the SYN-ACK always agree.
+        let answered = build(SynMode::Pending(self.isn_key))?;
+        let entry = PendingSyn {
+            client_isn: answered.client_isn,
+            our_isn: answered.isn,
+            options: answered.options,
+            born_ms: now_ms,
+        };
+        match table.get_mut(key) {
+            Some(e) => *e = entry,
+            // There is room (checked above, under the same lock hold).
+            None => {
+                let _ = table.insert(*key, entry);
+            }
+        }
+        Ok((answered, false))
+    }
+
+    /// Completes the pending handshake of `key`, if there is one:
+    /// `complete` validates the ACK against the entry; the entry is removed
+    /// when it succeeds. `None`: no entry. Any context.
+    pub(crate) fn complete<R, E>(
+        &self,
+        key: &ConnKey,
+        complete: impl FnOnce(&PendingSyn) -> Result<R, E>,
+    ) -> Option<Result<R, E>> {
+        let _bh = BhDisabled::new();
+        let mut storage = self.store.lock();
+        let mut table = storage.table()?;
+        let result = complete(table.get(key)?);
+        if result.is_ok() {
+            table.remove(key);
+        }
+        Some(result)
+    }
+
+    /// Removes the entries older than [`PENDING_TIMEOUT_MS`] at `now_ms`;
+    /// returns how many. Any context.
+    pub(crate) fn expire(&self, now_ms: u32) -> usize {
+        let _bh = BhDisabled::new();
+        let mut storage = self.store.lock();
+        storage.table().map_or(0, |mut table| {
+            table.retain(|_, e| now_ms.wrapping_sub(e.born_ms) < PENDING_TIMEOUT_MS)
+        })
+    }
+
+    /// Entries in use and allocated.
+    pub(crate) fn usage(&self) -> (usize, usize) {
+        let _bh = BhDisabled::new();
+        let mut storage = self.store.lock();
+        (storage.table().map_or(0, |t| t.len()), self.capacity)
+    }
+}

@@ -1,0 +1,120 @@
+//! `handoff_http_rules`: the content policy. The service's policy is
+//! `http-rules` with three rules on node1 (the front-end): `Host:
+//! static.example` → node2, path prefix `/api` → node3, anything else →
+//! node1 itself. node1 reads each request head before deciding: a head
+//! that spans several segments (a 3 000-byte header) is buffered and
+//! acknowledged by node1 until complete, then the whole request travels
+//! to the chosen node. Unmodified nginx answers; the client sees every
+//! answer from the node its rule names, intact. A malformed rule is
+//! refused with a precise message and changes nothing. A client that
+//! resets with half a head sent leaves no record and no buffer behind.
+
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, stats, VIP};
+use baton_farm::{bail, log, Result};
+use std::time::Duration;
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"http-rules\"\n";
+const T: Duration = Duration::from_secs(120);
+
+/// (curl arguments, the answer expected) in order.
+const FETCHES: &[(&str, &str)] = &[
+    ("-H 'Host: static.example' http://203.0.113.100/who.txt", "served-by-node2"),
+    ("http://203.0.113.100/api/who.txt", "api-served-by-node3"),
+    ("http://203.0.113.100/who.txt", "served-by-node1"),
+    ("-H 'Host: STATIC.example:80' http://203.0.113.100/api/who.txt", "api-served-by-node2"),
+    ("-H \"X-Big: $(cat /tmp/xbig)\" http://203.0.113.100/api/who.txt", "api-served-by-node3"),
+    ("-H \"X-Big: $(cat /tmp/xbig)\" -H 'Host: static.example' http://203.0.113.100/who.txt", "served-by-node2"),
+];
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(64))?;
+    let client = farm.vm("client")?;
+    let node1 = farm.vm("node1")?;
+    for vm in farm.nodes() {
+        vm.sh(&format!(
+            "mkdir -p /tmp/www/api && echo api-served-by-{} > /tmp/www/api/who.txt",
+            vm.name()
+        ))?;
+    }
+    let svc = format!("{VIP}:80");
+    for rule in [
+        format!("{b} rule add {svc} id 10 host static.example peers 2"),
+        format!("{b} rule add {svc} id 20 prefix /api peers 3"),
+        format!("{b} rule add {svc} id 30 peers 1"),
+    ] {
+        node1.sh(&rule)?;
+    }
+    // A prefix that is not a path: refused, with the reason, nothing added.
+    let bad = node1.run(&format!("{b} rule add {svc} id 40 prefix api peers 2"), T)?;
+    let shown = node1.sh(&format!("{b} rule show {svc}"))?;
+    if bad.status == 0 || !bad.stderr.contains('/') || shown.lines().filter(|l| l.contains(" 40 ")).count() != 0 {
+        bail!(
+            "a prefix without '/' must be refused with a message and leave the rules alone: \
+             status {}, {:?}\n{shown}",
+            bad.status,
+            bad.stderr
+        );
+    }
+    log(&format!("rules on node1:\n{shown}\nrefused: {}", bad.stderr.trim()));
+
+    client.sh("head -c 3000 /dev/zero | tr '\\0' x > /tmp/xbig")?;
+    let mut answers = Vec::new();
+    for (args, want) in FETCHES {
+        let got = client.run_ok(&format!("curl -s --max-time 20 {args}"), T)?;
+        let got = got.trim().to_string();
+        if got != *want {
+            bail!(
+                "curl {args}: expected {want:?}, got {got:?}\n{}",
+                diagnose(&farm, &b)
+            );
+        }
+        answers.push(got);
+    }
+    log(&format!("every request went where its rule says: {answers:?}"));
+
+    let s1 = stats(node1, &b)?;
+    // Six requests, each head read first; the two 3 000-byte heads span
+    // three segments each, two of them acknowledged by node1.
+    for (name, min) in [
+        ("request_segments_buffered", FETCHES.len() as u64 + 4),
+        ("request_acks_sent", 4),
+        ("handoffs_confirmed", 5),
+        ("conns_served_locally", 1),
+    ] {
+        if counter(&s1, name) < min {
+            bail!("node1 {name} = {} < {min}:\n{s1}", counter(&s1, name));
+        }
+    }
+    log(&format!(
+        "node1 buffered {} request segments, acknowledged {} itself; {} handoffs confirmed, {} served here",
+        counter(&s1, "request_segments_buffered"),
+        counter(&s1, "request_acks_sent"),
+        counter(&s1, "handoffs_confirmed"),
+        counter(&s1, "conns_served_locally"),
+    ));
+    // A client that sends half a head and resets: its buffer is held while
+    // the head is incomplete and freed with the record.
+    client.sh(
+        "nohup python3 -c \"
+import socket, struct, time
+s = socket.create_connection(('203.0.113.100', 80))
+s.send(b'GET /who.txt HTTP/1.1\\r\\nHost: static.exa')
+time.sleep(6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+\" > /dev/null 2>&1 &
+sleep 3",
+    )?;
+    let held = counter(&stats(node1, &b)?, "request_buffers_used");
+    if held != 1 {
+        bail!("a half-sent head should hold one request buffer, not {held}");
+    }
+    log("a half-sent head holds a request buffer until its client resets");
+    farmsetup::assert_tables_drain(&farm, &b)?;
+    let s1 = stats(node1, &b)?;
+    if counter(&s1, "request_buffers_used") != 0 {
+        bail!("request buffers still in use after the connections closed:\n{s1}");
+    }
+    farmsetup::finish(farm)
+}

@@ -1,0 +1,206 @@
+//! `handoff_syn_flood`: a spoofed SYN flood against the VIP while
+//! legitimate clients keep fetching through it. The client VM sends SYNs
+//! from random addresses of its own subnet (which the router forwards) as
+//! fast as it can for [`FLOOD_SECS`] seconds; node1's pending-handshake
+//! table is limited to [`SYN_LIMIT`] entries. The flood fills it, node1
+//! answers the rest with SYN cookies (counted), its pending table never
+//! exceeds the limit, no connection record is created for a spoofed SYN,
+//! every legitimate curl during the flood gets its file (handed off to
+//! node2/node3 through the cookie handshake), and after the flood the
+//! pending entries expire.
+
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, stats, VIP};
+use baton_farm::{bail, log, Result, Vm};
+use std::time::Duration;
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
+
+/// Pending handshakes node1 keeps during the flood.
+const SYN_LIMIT: u64 = 256;
+/// How long the flood lasts.
+const FLOOD_SECS: u64 = 30;
+/// Legitimate fetches during the flood.
+const FETCHES: usize = 20;
+
+/// Spoofed SYNs from 198.51.100.10-250 (not the client's .2) with random
+/// ports and sequence numbers, an MSS option, through a raw socket; prints
+/// the number sent.
+fn flooder() -> String {
+    format!(
+        "cat > /tmp/flood.py <<'PY'
+import random, socket, struct, time
+dst = socket.inet_aton('{VIP}')
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+def csum(b):
+    if len(b) % 2:
+        b += b'\\0'
+    n = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while n >> 16:
+        n = (n & 0xffff) + (n >> 16)
+    return ~n & 0xffff
+# 4096 distinct SYNs built once, then sent round and round: far more
+# distinct handshakes than the pending table holds, at the rate the VM
+# can send.
+packets = []
+for _ in range(4096):
+    src = bytes([198, 51, 100, random.randint(10, 250)])
+    sport = random.randint(1024, 65535)
+    seq = random.getrandbits(32)
+    opts = b'\\x02\\x04\\x05\\xb4'
+    tcp = struct.pack('!HHIIBBHHH', sport, 80, seq, 0, 6 << 4, 0x02, 64240, 0, 0) + opts
+    c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
+    tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
+    packets.append(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst) + tcp)
+sent = 0
+i = 0
+end = time.time() + {FLOOD_SECS}
+while time.time() < end:
+    for p in packets[i:i + 256]:
+        try:
+            s.sendto(p, ('{VIP}', 0))
+            sent += 1
+        except OSError:
+            pass
+    i = (i + 256) % len(packets)
+print(sent)
+PY
+nohup python3 /tmp/flood.py > /tmp/flood.out 2>&1 &"
+    )
+}
+
+/// `MemAvailable` of `vm` in KiB.
+fn mem_available(vm: &Vm) -> Result<u64> {
+    let v = vm.sh("awk '/^MemAvailable:/ {print $2}' /proc/meminfo")?;
+    v.trim()
+        .parse()
+        .map_err(|e| baton_farm::Error::new(format!("MemAvailable {v:?}: {e}")))
+}
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(64))?;
+    let client = farm.vm("client")?;
+    let node1 = farm.vm("node1")?;
+    node1.sh(&format!(
+        "echo {SYN_LIMIT} > /sys/module/baton/parameters/syn_table_max"
+    ))?;
+    // Warm-up: a fetch before the flood takes the pending-handshake path.
+    client.run_ok(
+        &format!("curl -s --max-time 20 -o /dev/null http://{VIP}/big.bin"),
+        Duration::from_secs(30),
+    )?;
+    let before = stats(node1, &b)?;
+    if counter(&before, "syn_pending_completed") == 0 {
+        bail!("the warm-up fetch did not complete a pending handshake:\n{before}");
+    }
+    let mem_before = mem_available(node1)?;
+
+    client.sh(&flooder())?;
+    std::thread::sleep(Duration::from_secs(3));
+    // Legitimate fetches during the flood, one every second or so, while
+    // node1's tables are sampled.
+    // Each node serves its own random big.bin: a fetch is intact if it is
+    // byte for byte the serving node's.
+    let mut served = Vec::new();
+    for n in ["node2", "node3"] {
+        served.push(
+            farm.vm(n)?
+                .sh("sha256sum /tmp/www/big.bin | cut -c1-64")?
+                .trim()
+                .to_string(),
+        );
+    }
+    let fetch = format!(
+        "for i in $(seq {FETCHES}); do \
+           r=$(curl -s --max-time 15 -o /tmp/got -w '%{{http_code}} %{{time_total}}' http://{VIP}/big.bin); \
+           echo \"$r $(sha256sum /tmp/got | cut -c1-64)\"; rm -f /tmp/got; \
+           sleep 0.5; \
+         done"
+    );
+    let mut peak_pending = 0;
+    let mut peak_conns = 0;
+    for _ in 0..3 {
+        let s = stats(node1, &b)?;
+        peak_pending = peak_pending.max(counter(&s, "syn_table_entries"));
+        peak_conns = peak_conns.max(counter(&s, "conn_table_entries"));
+    }
+    let out = client.run_ok(&fetch, Duration::from_secs(FETCHES as u64 * 20 + 60))?;
+    let during = stats(node1, &b)?;
+    peak_pending = peak_pending.max(counter(&during, "syn_table_entries"));
+    peak_conns = peak_conns.max(counter(&during, "conn_table_entries"));
+    let mem_during = mem_available(node1)?;
+    let sent = client.run_ok(
+        &format!("sleep {FLOOD_SECS}; while pgrep -f flood.py >/dev/null; do sleep 1; done; cat /tmp/flood.out"),
+        Duration::from_secs(FLOOD_SECS + 60),
+    )?;
+    let sent: u64 = sent.trim().parse().unwrap_or(0);
+
+    let ok = out
+        .lines()
+        .filter(
+            |l| match l.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["200", _, sha] => served.iter().any(|s| s == sha),
+                _ => false,
+            },
+        )
+        .count();
+    let bad = FETCHES - ok;
+    let times: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    log(&format!(
+        "fetch times during the flood (s): {}",
+        times.join(" ")
+    ));
+    let cookies = counter(&during, "syn_cookies_sent");
+    let answered = counter(&during, "syns_answered") - counter(&before, "syns_answered");
+    log(&format!(
+        "flood: {sent} spoofed SYNs sent; node1 answered {answered} SYNs, {cookies} with cookies; \
+         pending table peak {peak_pending}/{SYN_LIMIT}, connection records peak {peak_conns}; \
+         MemAvailable {mem_before} KiB before, {mem_during} KiB during; legitimate fetches {ok} ok, {bad} failed"
+    ));
+    if bad != 0 || ok != FETCHES {
+        bail!(
+            "{bad} of {FETCHES} legitimate fetches failed during the flood (HTTP code, \
+             seconds, sha256; node2/node3 serve {served:?}):\n{out}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    if sent < 1000 || cookies == 0 {
+        bail!(
+            "the flood did not engage cookie mode ({sent} SYNs sent, {cookies} cookies):\n{during}"
+        );
+    }
+    if peak_pending > SYN_LIMIT {
+        bail!("pending table grew past its limit: {peak_pending} > {SYN_LIMIT}");
+    }
+    // Spoofed SYNs never become records: only the legitimate clients'.
+    if peak_conns > 2 * FETCHES as u64 + 2 {
+        bail!("{peak_conns} connection records during the flood");
+    }
+    // The table is preallocated and nothing per SYN is kept: what the flood
+    // costs is packets in flight. 32 MiB is far above that and far below
+    // what unbounded per-SYN state would take for the flood's SYNs.
+    if mem_before.saturating_sub(mem_during) > 32 * 1024 {
+        bail!("node1's available memory fell from {mem_before} KiB to {mem_during} KiB");
+    }
+    let mut handed = 0;
+    for n in ["node2", "node3"] {
+        handed += counter(&stats(farm.vm(n)?, &b)?, "handoffs_received");
+    }
+    if handed < FETCHES as u64 {
+        bail!("node2+node3 received {handed} handoffs for {FETCHES} fetches during the flood");
+    }
+    // After the flood the pending entries expire.
+    std::thread::sleep(Duration::from_secs(12));
+    let after = stats(node1, &b)?;
+    if counter(&after, "syn_table_entries") != 0 || counter(&after, "syn_pending_expired") == 0 {
+        bail!("pending handshakes left after the flood:\n{after}");
+    }
+    log(&format!(
+        "after the flood: {} pending handshakes expired, table empty; node2+node3 served {handed} handoffs",
+        counter(&after, "syn_pending_expired")
+    ));
+    farmsetup::finish(farm)
+}
