@@ -76,12 +76,13 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::RcvNxt
         | Attr::SndNxt
         | Attr::AgeMs
-        | Attr::IdleMs => WireType::U32,
+        | Attr::IdleMs
+        | Attr::RuleId => WireType::U32,
         Attr::ConnId => WireType::U64,
-        Attr::Mac | Attr::KeySecret => WireType::Binary,
+        Attr::Mac | Attr::KeySecret | Attr::RulePeers => WireType::Binary,
         Attr::AdminState | Attr::Protocol | Attr::ConnState => WireType::U8,
         Attr::Port | Attr::ClientPort => WireType::U16,
-        Attr::Policy => WireType::String,
+        Attr::Policy | Attr::Host | Attr::PathPrefix => WireType::String,
         Attr::KeyActive | Attr::ClientDone => WireType::Flag,
         Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
