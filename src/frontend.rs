@@ -456,21 +456,23 @@ impl FrontEnd {
         policies: &mut [PolicyState],
     ) -> Choice {
         self.shared.snapshot.read(|cfg| {
-            let policy = cfg
+            let svc = cfg
                 .services()
                 .slots()
                 .find(|(i, _)| *i == slot)
-                .map(|(_, svc)| svc.policy);
-            match (policy, policies.get_mut(slot)) {
-                (Some(p), Some(state)) => choose(
+                .map(|(_, svc)| (svc.policy, svc.key));
+            match (svc, policies.get_mut(slot)) {
+                (Some((p, svc_key)), Some(state)) => choose(
                     p,
                     cfg.peers(),
+                    &cfg.rules_of(&svc_key),
                     state,
                     &self.shared.cookie_key,
                     &Request {
                         client: key.client,
                         client_port: key.client_port,
                         exclude,
+                        http: None,
                     },
                 ),
                 _ => Choice::Local,
