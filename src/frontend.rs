@@ -750,25 +750,27 @@ impl FrontEnd {
         slot: usize,
         key: &ConnKey,
         exclude: &[u32],
-        _head: Option<Head<'_>>,
+        head: Option<Head<'_>>,
         policies: &mut [PolicyState],
     ) -> Choice {
         self.shared.snapshot.read(|cfg| {
-            let policy = cfg
+            let svc = cfg
                 .services()
                 .slots()
                 .find(|(i, _)| *i == slot)
-                .map(|(_, svc)| svc.policy);
-            match (policy, policies.get_mut(slot)) {
-                (Some(p), Some(state)) => choose(
+                .map(|(_, svc)| (svc.policy, svc.key));
+            match (svc, policies.get_mut(slot)) {
+                (Some((p, svc_key)), Some(state)) => choose(
                     p,
                     cfg.peers(),
+                    &cfg.rules_of(&svc_key),
                     state,
                     &self.shared.cookie_key,
                     &Request {
                         client: key.client,
                         client_port: key.client_port,
                         exclude,
+                        http: head,
                     },
                 ),
                 _ => Choice::Local,

@@ -74,7 +74,7 @@ impl Shared {
             try_pin_init!(Shared {
                 stats: Stats::new()?,
                 service_stats: ServiceStats::new()?,
-                snapshot: RcuBox::new(KBox::new(Config::new(), GFP_KERNEL)?),
+                snapshot: RcuBox::new(empty_config()?),
                 cookie_key: random_bytes(),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
@@ -107,7 +107,7 @@ pub(crate) struct NetState {
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
     #[pin]
-    pub(crate) config: Mutex<Config>,
+    pub(crate) config: Mutex<KBox<Config>>,
     /// What the packet path reads.
     pub(crate) shared: Arc<Shared>,
     /// The front-end hook on the public interface, when there is one.
@@ -165,11 +165,21 @@ impl NetState {
         let mut config = self.config.lock();
         let r = f(&mut config);
         if r.is_ok() {
-            let copy = KBox::new(*config, GFP_KERNEL)?;
+            let mut copy = empty_config()?;
+            // Copied from box to box (a configuration with its rule table
+            // is too large for the kernel stack).
+            *copy = **config;
             self.shared.snapshot.replace(copy);
         }
         Ok(r)
     }
+}
+
+/// An empty configuration on the heap, copied from a constant (never
+/// built on the stack: with its rule table it is about 18 KiB).
+pub(crate) fn empty_config() -> Result<KBox<Config>> {
+    const EMPTY: Config = Config::new();
+    Ok(KBox::new_uninit(GFP_KERNEL)?.write(EMPTY))
 }
 
 static NET_ID: PernetId = PernetId::new();
@@ -245,12 +255,13 @@ impl PernetState for NetState {
         )?;
         let expiry = Timer::new(Expiry::new(shared.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
+        let config = empty_config()?;
         KBox::pin_init(
             pin_init!(NetState {
                 _ipv4: ipv4,
                 _local_out: local_out,
                 _expiry: expiry,
-                config <- new_mutex!(Config::new(), "baton::config"),
+                config <- new_mutex!(config, "baton::config"),
                 shared,
                 frontend <- new_mutex!(None, "baton::frontend"),
             }),

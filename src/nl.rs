@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `baton` generic netlink family: one handler file per object (node,
-//! peer, service, key, stats, conn). Numbers, names and limits come from
+//! peer, service, key, stats, conn, rule). Numbers, names and limits come from
 //! `baton_core::genl`; the rules for changing the configuration from
 //! `baton_core::config`. `Documentation/netlink/specs/baton.yaml` is the spec.
 
@@ -9,11 +9,14 @@ mod conn;
 mod key;
 mod node;
 mod peer;
+mod rule;
 mod service;
 mod stats;
 
 #[cfg(CONFIG_KUNIT)]
 pub(crate) use conn::filter as conn_filter;
+#[cfg(CONFIG_KUNIT)]
+pub(crate) use rule::{rule_error, spec as rule_spec};
 
 use kernel::prelude::*;
 
@@ -34,7 +37,7 @@ use crate::{
 /// order (attribute `i + 1` is entry `i`). Lengths of variable-size
 /// attributes are left to the configuration rules, whose refusals name the
 /// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 30] = [
+const ATTR_TYPES: [AttrType; 34] = [
     AttrType::U32,       // NodeId
     AttrType::U32,       // PublicIfindex
     AttrType::U32,       // RedistIfindex
@@ -65,6 +68,10 @@ const ATTR_TYPES: [AttrType; 30] = [
     AttrType::U32,       // AgeMs
     AttrType::U32,       // IdleMs
     AttrType::Flag,      // ClientDone
+    AttrType::U32,       // RuleId
+    AttrType::String(0), // Host (length and characters: config rules)
+    AttrType::String(0), // PathPrefix (length and characters: config rules)
+    AttrType::Binary(0), // RulePeers (length: config rules)
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
@@ -84,7 +91,7 @@ const fn op(
     }
 }
 
-static OPS: [Op; 18] = [
+static OPS: [Op; 21] = [
     op(Cmd::NodeGet, Some(node::get), None),
     op(Cmd::NodeNew, Some(node::new), None),
     op(Cmd::NodeSet, Some(node::set), None),
@@ -103,6 +110,9 @@ static OPS: [Op; 18] = [
     op(Cmd::KeyDel, Some(key::del), None),
     op(Cmd::StatsGet, Some(stats::get), None),
     op(Cmd::ConnGet, None, Some(conn::dump)),
+    op(Cmd::RuleGet, Some(rule::get), Some(rule::dump)),
+    op(Cmd::RuleNew, Some(rule::new), None),
+    op(Cmd::RuleDel, Some(rule::del), None),
 ];
 
 /// Registers the family.

@@ -19,7 +19,9 @@ use crate::{
         ether::MacAddr,
         genl::{Attr, ConnState as WireState},
         handoff::{rebuild_len, rebuild_segment},
+        http::{self, Status},
         ipv4::Ipv4Addr,
+        policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
         synack::{Answered, SynMode, SynOptions},
         wire::{
@@ -29,8 +31,8 @@ use crate::{
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
     frames::{judge, Network, MIN_FRAME_BODY},
-    netstate::{NetState, Shared},
-    nl::{config_error, conn_filter},
+    netstate::{empty_config, NetState, Shared},
+    nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
     stats::{ServiceStat, Stat, Stats},
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
@@ -72,6 +74,7 @@ kunit_suite!(
         conn_dump_filter_attributes,
         syn_table_bounded_then_cookies,
         request_buffers_bounded_and_swept,
+        rule_attributes_and_policy,
     ]
 );
 
@@ -288,7 +291,7 @@ fn netstate_exists_for_init_net(t: &Test) {
 fn config_lifecycle_in_kernel(t: &Test) {
     // The shared rules, as compiled into the module: create, refuse a
     // duplicate without change, change, delete.
-    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+    let Ok(mut c) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     let node = NodeSpec {
@@ -302,9 +305,13 @@ fn config_lifecycle_in_kernel(t: &Test) {
         ..Default::default()
     };
     kassert!(t, c.peer_new(&peer).is_ok());
-    let before = *c;
+    // Compared box to box: a configuration is too large for the stack.
+    let Ok(mut before) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    *before = *c;
     kassert_eq!(t, c.peer_new(&peer), Err(ConfigError::PeerExists));
-    kassert!(t, *c == before);
+    kassert!(t, *c == *before);
     let heavier = PeerSpec {
         id: Some(2),
         weight: Some(500),
@@ -352,7 +359,7 @@ fn observer_counts_per_service_from_the_rcu_snapshot(t: &Test) {
     obs.observe(&syn);
     kassert_eq!(t, shared.service_stats.get(0, ServiceStat::Packets), 0);
     // Publish a configuration with the SYN's service in slot 1.
-    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+    let Ok(mut c) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     for port in [443u16, 80] {
@@ -455,7 +462,7 @@ fn rebuild_without_listener_is_refused(t: &Test) {
 fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
     let Some(shared) = new_shared(t) else { return };
     let secret = *b"0123456789abcdef0123";
-    let Ok(mut c) = KBox::new(Config::new(), GFP_KERNEL) else {
+    let Ok(mut c) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     let spec = KeySpec {
@@ -947,4 +954,86 @@ fn request_buffers_bounded_and_swept(t: &Test) {
     let freed = bufs.sweep(|owner, _| owner % 2 == 0);
     kassert_eq!(t, freed, REQUEST_BUFFERS / 2);
     kassert_eq!(t, bufs.used(), REQUEST_BUFFERS / 2);
+}
+
+fn rule_attributes_and_policy(t: &Test) {
+    let Ok(mut b) = KBox::new(AttrBuilder::new(), GFP_KERNEL) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let node = NodeSpec {
+        id: Some(1),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    let peer = PeerSpec {
+        id: Some(2),
+        mac: Some([0x52, 0x54, 0, 3, 0, 12]),
+        ..Default::default()
+    };
+    kassert!(t, c.peer_new(&peer).is_ok());
+    let svc = ServiceSpec {
+        vip: Some([203, 0, 113, 100]),
+        port: Some(80),
+        policy: Some(b"http-rules"),
+        ..Default::default()
+    };
+    kassert!(t, c.service_new(&svc).is_ok());
+    // A rule request as the netlink core lays it out.
+    b.put(Attr::Vip as u16, &[203, 0, 113, 100]);
+    b.put(Attr::Port as u16, &80u16.to_ne_bytes());
+    b.put(Attr::RuleId as u16, &10u32.to_ne_bytes());
+    b.put(Attr::Host as u16, b"WWW.example.com\0");
+    b.put(Attr::PathPrefix as u16, b"/api\0");
+    let peers: [u8; 8] = [2u32.to_ne_bytes(), 1u32.to_ne_bytes()]
+        .as_flattened()
+        .try_into()
+        .unwrap_or([0; 8]);
+    b.put(Attr::RulePeers as u16, &peers);
+    let attrs = b.attrs();
+    let spec = rule_spec(&attrs);
+    kassert!(t, c.rule_new(&spec).is_ok());
+    let Ok(key) = Config::service_key(&svc) else {
+        return t.fail(file!(), line!(), format_args!("service key"));
+    };
+    kassert_eq!(t, c.rule(&key, 10).map(|r| r.peers()), Some(&[2u32, 1][..]));
+    // Refusals point at their attribute.
+    let e = rule_error(ConfigError::BadHost);
+    kassert_eq!(t, (e.errno(), e.attr()), (22, Some(Attr::Host as u16)));
+    let e = rule_error(ConfigError::NodeIdRange);
+    kassert_eq!(t, e.attr(), Some(Attr::RulePeers as u16));
+    // The policy, as compiled into the module: the rule's set in turn
+    // (peer 2, then this node), round robin for other requests.
+    let req = b"GET /api/v1 HTTP/1.1\r\nHost: www.EXAMPLE.com:80\r\n\r\n";
+    let head = match http::parse(req) {
+        Status::Complete(h) => Some(h),
+        _ => None,
+    };
+    kassert!(t, head.is_some());
+    let mut st = PolicyState::new();
+    let mut pick = |http| {
+        let r = Request {
+            client: Ipv4Addr::new(198, 51, 100, 2),
+            client_port: 40000,
+            exclude: &[],
+            http,
+        };
+        choose(
+            crate::baton_core::genl::Policy::HttpRules,
+            c.peers(),
+            &c.rules_of(&key),
+            &mut st,
+            &[0; 16],
+            &r,
+        )
+    };
+    kassert!(t, matches!(pick(head), Choice::Local));
+    kassert!(t, matches!(pick(head), Choice::Peer { id: 2, .. }));
+    kassert!(t, matches!(pick(head), Choice::Local));
+    kassert!(t, matches!(pick(None), Choice::Peer { id: 2, .. }));
+    // Deleting the service deletes its rules.
+    kassert!(t, c.service_del(&svc).is_ok());
+    kassert_eq!(t, c.rules().len(), 0);
 }

@@ -485,7 +485,7 @@ pub(crate) struct Op {
 }
 
 const MAX_OPS: usize = 32;
-const MAX_ATTRS: usize = 32;
+const MAX_ATTRS: usize = 40;
 
 #[repr(C)]
 struct Inner {

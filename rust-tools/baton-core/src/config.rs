@@ -1,5 +1,6 @@
 //! The farm configuration of one network namespace, and the rules for
-//! changing it: this node, its peers, services and keys.
+//! changing it: this node, its peers, services, keys and the services'
+//! HTTP rules.
 //!
 //! The kernel's generic netlink handlers parse attributes into the `*Spec`
 //! types below and apply them here; every rule (ranges, uniqueness, what
@@ -71,6 +72,23 @@ pub enum ConfigError {
     KeyActive,
     /// A key can only be made active, not inactive.
     KeyDeactivate,
+    /// HTTP rules belong to TCP services.
+    RulesNeedTcp,
+    /// A rule id is 0 or above the limit.
+    RuleIdRange,
+    /// A rule's host is empty, too long or not a host name.
+    BadHost,
+    /// A rule's path prefix is empty, too long, does not start with `/`
+    /// or has spaces or control characters.
+    BadPathPrefix,
+    /// A rule's node list is empty, too long or not a list of u32.
+    BadRulePeers,
+    /// A node id appears twice in a rule's node list.
+    DuplicateRulePeer,
+    /// The service has a rule with that id.
+    RuleExists,
+    /// The service has no rule with that id.
+    NoSuchRule,
 }
 
 /// `EINVAL`.
@@ -121,6 +139,14 @@ impl ConfigError {
             ConfigError::KeyTooLong => "key secret must be at most 64 bytes\0",
             ConfigError::KeyActive => "cannot delete the active key while other keys exist (activate another first)\0",
             ConfigError::KeyDeactivate => "a key cannot be deactivated (activate another one instead)\0",
+            ConfigError::RulesNeedTcp => "rules apply to TCP services only\0",
+            ConfigError::RuleIdRange => "rule id must be 1..=65535\0",
+            ConfigError::BadHost => "host must be 1..=64 letters, digits, '-', '.' or '_' (a name without port)\0",
+            ConfigError::BadPathPrefix => "path prefix must be 1..=128 visible ASCII characters starting with '/'\0",
+            ConfigError::BadRulePeers => "peers must be a list of 1..=8 node ids\0",
+            ConfigError::DuplicateRulePeer => "a node id appears twice in the rule's peers\0",
+            ConfigError::RuleExists => "rule id already in use for this service\0",
+            ConfigError::NoSuchRule => "no such rule\0",
         }
     }
 
@@ -137,13 +163,18 @@ impl ConfigError {
             | ConfigError::PeerExists
             | ConfigError::ServiceExists
             | ConfigError::KeyExists
+            | ConfigError::RuleExists
             | ConfigError::MacInUse => EEXIST,
             ConfigError::NoNode
             | ConfigError::NoSuchPeer
             | ConfigError::NoSuchService
-            | ConfigError::NoSuchKey => ENOENT,
+            | ConfigError::NoSuchKey
+            | ConfigError::NoSuchRule => ENOENT,
             ConfigError::NoSuchInterface => ENODEV,
-            ConfigError::NodeIdRange | ConfigError::WeightRange | ConfigError::KeyIdRange => ERANGE,
+            ConfigError::NodeIdRange
+            | ConfigError::WeightRange
+            | ConfigError::KeyIdRange
+            | ConfigError::RuleIdRange => ERANGE,
             ConfigError::TableFull => ENOSPC,
             ConfigError::KeyActive => EBUSY,
             _ => EINVAL,
@@ -183,6 +214,10 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::AgeMs => "missing attribute: age\0",
         Attr::IdleMs => "missing attribute: idle time\0",
         Attr::ClientDone => "missing attribute: client-done flag\0",
+        Attr::RuleId => "missing attribute: rule id\0",
+        Attr::Host => "missing attribute: host\0",
+        Attr::PathPrefix => "missing attribute: path prefix\0",
+        Attr::RulePeers => "missing attribute: rule peers\0",
     }
 }
 
@@ -312,6 +347,170 @@ pub struct KeySpec<'a> {
     pub active: bool,
 }
 
+/// An HTTP rule of a service (used by [`Policy::HttpRules`]): requests
+/// whose `Host` is [`Rule::host`] and whose path starts with
+/// [`Rule::path_prefix`] (each only when set; a rule with neither is a
+/// catch-all) go to one of [`Rule::peers`]. A service's rules are evaluated
+/// in ascending id order; the first that matches decides.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The service the rule belongs to (a TCP service).
+    pub service: ServiceKey,
+    /// Rule id, unique per service: the order of evaluation.
+    pub id: u32,
+    host: [u8; limits::RULE_HOST_MAX],
+    host_len: u8,
+    prefix: [u8; limits::RULE_PREFIX_MAX],
+    prefix_len: u8,
+    peers: [u32; limits::RULE_PEERS_MAX],
+    peers_len: u8,
+}
+
+impl Rule {
+    /// The host the rule matches (compared case-insensitively), if any.
+    pub fn host(&self) -> Option<&[u8]> {
+        self.host
+            .get(..usize::from(self.host_len))
+            .filter(|h| !h.is_empty())
+    }
+
+    /// The path prefix the rule matches, if any.
+    pub fn path_prefix(&self) -> Option<&[u8]> {
+        self.prefix
+            .get(..usize::from(self.prefix_len))
+            .filter(|p| !p.is_empty())
+    }
+
+    /// [`Rule::host`] as text (it is ASCII).
+    pub fn host_str(&self) -> Option<&str> {
+        self.host().and_then(|h| ::core::str::from_utf8(h).ok())
+    }
+
+    /// [`Rule::path_prefix`] as text (it is ASCII).
+    pub fn path_prefix_str(&self) -> Option<&str> {
+        self.path_prefix()
+            .and_then(|p| ::core::str::from_utf8(p).ok())
+    }
+
+    /// The node ids the rule's requests go to, in the order given; this
+    /// node's own id stands for serving locally.
+    pub fn peers(&self) -> &[u32] {
+        self.peers.get(..usize::from(self.peers_len)).unwrap_or(&[])
+    }
+
+    /// Whether the rule has neither host nor path prefix.
+    pub fn is_catch_all(&self) -> bool {
+        self.host_len == 0 && self.prefix_len == 0
+    }
+
+    /// Whether a request for `host` (its `Host` without port; `None` when
+    /// it has none) and `path` (its request-target) matches the rule: the
+    /// host equal ignoring ASCII case, the path starting with the prefix
+    /// (byte for byte).
+    pub fn matches(&self, host: Option<&[u8]>, path: &[u8]) -> bool {
+        let host_ok = match self.host() {
+            None => true,
+            Some(want) => host.is_some_and(|h| h.eq_ignore_ascii_case(want)),
+        };
+        let path_ok = self.path_prefix().is_none_or(|p| path.starts_with(p));
+        host_ok && path_ok
+    }
+}
+
+impl ::core::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.debug_struct("Rule")
+            .field("service", &self.service)
+            .field("id", &self.id)
+            .field("host", &self.host_str())
+            .field("path_prefix", &self.path_prefix_str())
+            .field("peers", &self.peers())
+            .finish()
+    }
+}
+
+/// An HTTP rule request: the attributes present.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RuleSpec<'a> {
+    /// `Vip` (octets).
+    pub vip: Option<[u8; 4]>,
+    /// `Port`.
+    pub port: Option<u16>,
+    /// `Protocol` (raw); TCP when absent.
+    pub protocol: Option<u8>,
+    /// `RuleId`.
+    pub id: Option<u32>,
+    /// `Host` (bytes, without NUL).
+    pub host: Option<&'a [u8]>,
+    /// `PathPrefix` (bytes, without NUL).
+    pub path_prefix: Option<&'a [u8]>,
+    /// `RulePeers`: u32 node ids in host byte order, as the attribute's
+    /// payload.
+    pub peers: Option<&'a [u8]>,
+}
+
+impl RuleSpec<'_> {
+    fn service_spec(&self) -> ServiceSpec<'static> {
+        ServiceSpec {
+            vip: self.vip,
+            port: self.port,
+            protocol: self.protocol,
+            policy: None,
+        }
+    }
+}
+
+/// The rules of one service, as [`Policy::HttpRules`] sees them: a view
+/// of the configuration's rule table, with this node's id (which a rule
+/// names to serve locally). Get one with [`Config::rules_of`].
+#[derive(Clone, Copy, Debug)]
+pub struct RuleSet<'a> {
+    rules: Option<(&'a Table<Rule, { limits::RULES_MAX }>, ServiceKey)>,
+    local_id: Option<u32>,
+}
+
+impl<'a> RuleSet<'a> {
+    /// No rules.
+    pub const EMPTY: RuleSet<'static> = RuleSet {
+        rules: None,
+        local_id: None,
+    };
+
+    /// The service's rules with their slot numbers in the rule table
+    /// (`0..RULES_MAX`, stable while the rule exists), in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &'a Rule)> + 'a {
+        let (slots, key): (&'a [Option<Rule>], Option<ServiceKey>) = match self.rules {
+            Some((t, k)) => (&t.slots, Some(k)),
+            None => (&[], None),
+        };
+        // Positions from a range rather than `enumerate`: no overflow
+        // check (and panic path) in the packet path.
+        (0..limits::RULES_MAX)
+            .zip(slots.iter())
+            .filter_map(move |(i, s)| match s {
+                Some(r) if Some(r.service) == key => Some((i, r)),
+                _ => None,
+            })
+    }
+
+    /// This node's id, when the node is configured.
+    pub fn local_id(&self) -> Option<u32> {
+        self.local_id
+    }
+
+    /// The rule with the smallest id that matches a request for `host` and
+    /// `path` (see [`Rule::matches`]), with its slot number.
+    pub fn first_match(&self, host: Option<&[u8]>, path: &[u8]) -> Option<(usize, &'a Rule)> {
+        let mut best: Option<(usize, &'a Rule)> = None;
+        for (i, r) in self.iter() {
+            if best.is_none_or(|(_, b)| r.id < b.id) && r.matches(host, path) {
+                best = Some((i, r));
+            }
+        }
+        best
+    }
+}
+
 /// A fixed-capacity table of `N` slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table<T: Copy, const N: usize> {
@@ -379,6 +578,7 @@ pub struct Config {
     peers: Table<Peer, { limits::PEERS_MAX }>,
     services: Table<Service, { limits::SERVICES_MAX }>,
     keys: Table<Key, { limits::KEYS_MAX }>,
+    rules: Table<Rule, { limits::RULES_MAX }>,
 }
 
 impl Default for Config {
@@ -425,6 +625,28 @@ fn check_vip(vip: [u8; 4]) -> Result<[u8; 4], ConfigError> {
     }
 }
 
+fn check_rule_id(id: Option<u32>) -> Result<u32, ConfigError> {
+    let id = id.ok_or(ConfigError::Missing(Attr::RuleId))?;
+    if id == 0 || id > limits::RULE_ID_MAX {
+        Err(ConfigError::RuleIdRange)
+    } else {
+        Ok(id)
+    }
+}
+
+fn is_host_byte(b: &u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')
+}
+
+/// Copies `src` (1..=N bytes, each passing `ok`) into `dst`; its length.
+fn copy_checked<const N: usize>(dst: &mut [u8; N], src: &[u8], ok: fn(&u8) -> bool) -> Option<u8> {
+    if src.is_empty() || !src.iter().all(ok) {
+        return None;
+    }
+    dst.get_mut(..src.len())?.copy_from_slice(src);
+    u8::try_from(src.len()).ok()
+}
+
 fn check_interfaces(n: &Node) -> Result<(), ConfigError> {
     let roles = [n.public_ifindex, n.redist_ifindex, n.sync_ifindex];
     for (i, a) in roles.iter().enumerate() {
@@ -438,13 +660,16 @@ fn check_interfaces(n: &Node) -> Result<(), ConfigError> {
 }
 
 impl Config {
-    /// An empty configuration.
+    /// An empty configuration. It is large (about 18 KiB with the rule
+    /// table): the kernel copies it from a constant into a heap allocation
+    /// and copies configurations box to box, never through the stack.
     pub const fn new() -> Self {
         Self {
             node: None,
             peers: Table::new(),
             services: Table::new(),
             keys: Table::new(),
+            rules: Table::new(),
         }
     }
 
@@ -466,6 +691,11 @@ impl Config {
     /// The keys.
     pub fn keys(&self) -> &Table<Key, { limits::KEYS_MAX }> {
         &self.keys
+    }
+
+    /// The HTTP rules of every service.
+    pub fn rules(&self) -> &Table<Rule, { limits::RULES_MAX }> {
+        &self.rules
     }
 
     /// The key that signs outgoing frames.
@@ -658,13 +888,113 @@ impl Config {
         Ok(())
     }
 
-    /// Deletes a service.
+    /// Deletes a service, and its rules.
     pub fn service_del(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
         let key = Self::service_key(spec)?;
         self.services
             .remove(|s| s.key == key)
+            .ok_or(ConfigError::NoSuchService)?;
+        for slot in self.rules.slots.iter_mut() {
+            if slot.is_some_and(|r| r.service == key) {
+                *slot = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a rule request on its own (everything but whether its
+    /// service exists and its id is free) and builds the rule. `batonctl`
+    /// prechecks with this.
+    pub fn rule_check(spec: &RuleSpec<'_>) -> Result<Rule, ConfigError> {
+        let service = Self::service_key(&spec.service_spec())?;
+        if service.protocol != Protocol::Tcp {
+            return Err(ConfigError::RulesNeedTcp);
+        }
+        let id = check_rule_id(spec.id)?;
+        let mut rule = Rule {
+            service,
+            id,
+            host: [0; limits::RULE_HOST_MAX],
+            host_len: 0,
+            prefix: [0; limits::RULE_PREFIX_MAX],
+            prefix_len: 0,
+            peers: [0; limits::RULE_PEERS_MAX],
+            peers_len: 0,
+        };
+        if let Some(h) = spec.host {
+            rule.host_len =
+                copy_checked(&mut rule.host, h, is_host_byte).ok_or(ConfigError::BadHost)?;
+        }
+        if let Some(p) = spec.path_prefix {
+            if p.first() != Some(&b'/') {
+                return Err(ConfigError::BadPathPrefix);
+            }
+            rule.prefix_len = copy_checked(&mut rule.prefix, p, u8::is_ascii_graphic)
+                .ok_or(ConfigError::BadPathPrefix)?;
+        }
+        let raw = spec.peers.ok_or(ConfigError::Missing(Attr::RulePeers))?;
+        let n = raw.len() / 4;
+        if raw.len() % 4 != 0 || n == 0 || n > limits::RULE_PEERS_MAX {
+            return Err(ConfigError::BadRulePeers);
+        }
+        let mut rest = raw;
+        while let Some((b, tail)) = rest.split_first_chunk::<4>() {
+            rest = tail;
+            let id = check_node_id(u32::from_ne_bytes(*b))?;
+            if rule.peers().contains(&id) {
+                return Err(ConfigError::DuplicateRulePeer);
+            }
+            let slot = rule
+                .peers
+                .get_mut(usize::from(rule.peers_len))
+                .ok_or(ConfigError::BadRulePeers)?;
+            *slot = id;
+            rule.peers_len = rule.peers_len.saturating_add(1);
+        }
+        Ok(rule)
+    }
+
+    /// The service and id a rule request names.
+    pub fn rule_key(spec: &RuleSpec<'_>) -> Result<(ServiceKey, u32), ConfigError> {
+        let key = Self::service_key(&spec.service_spec())?;
+        Ok((key, check_rule_id(spec.id)?))
+    }
+
+    /// The rule `id` of service `key`.
+    pub fn rule(&self, key: &ServiceKey, id: u32) -> Option<&Rule> {
+        self.rules.find(|r| r.service == *key && r.id == id)
+    }
+
+    /// The rules of service `key`, for its policy.
+    pub fn rules_of(&self, key: &ServiceKey) -> RuleSet<'_> {
+        RuleSet {
+            rules: Some((&self.rules, *key)),
+            local_id: self.node.map(|n| n.id),
+        }
+    }
+
+    /// Creates an HTTP rule of an existing TCP service.
+    pub fn rule_new(&mut self, spec: &RuleSpec<'_>) -> Result<(), ConfigError> {
+        let rule = Self::rule_check(spec)?;
+        if self.service(&rule.service).is_none() {
+            return Err(ConfigError::NoSuchService);
+        }
+        if self.rule(&rule.service, rule.id).is_some() {
+            return Err(ConfigError::RuleExists);
+        }
+        self.rules.insert(rule)
+    }
+
+    /// Deletes an HTTP rule.
+    pub fn rule_del(&mut self, spec: &RuleSpec<'_>) -> Result<(), ConfigError> {
+        let (key, id) = Self::rule_key(spec)?;
+        if self.service(&key).is_none() {
+            return Err(ConfigError::NoSuchService);
+        }
+        self.rules
+            .remove(|r| r.service == key && r.id == id)
             .map(|_| ())
-            .ok_or(ConfigError::NoSuchService)
+            .ok_or(ConfigError::NoSuchRule)
     }
 
     /// The key with `id`.

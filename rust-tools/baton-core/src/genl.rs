@@ -5,7 +5,8 @@
 //!
 //! Every object (node, peer, service, key) has four commands: `*_NEW`
 //! creates (fails if it exists), `*_SET` changes (fails if it does not),
-//! `*_DEL` deletes, `*_GET` reads one (do) or all (dump). Attributes are one
+//! `*_DEL` deletes, `*_GET` reads one (do) or all (dump). HTTP rules have
+//! no `RULE_SET`: a rule is replaced by deleting and creating it. Attributes are one
 //! flat set (`Attr`); counters are nested (`CounterAttr`). `CONN_GET` dumps
 //! the connection table, one message per connection, filtered by the
 //! attributes of the dump request (see [`super::conninfo`]).
@@ -81,6 +82,13 @@ numbered! {
         /// by the request's `ConnState`, `PeerId`, `Vip`, `Port` and
         /// `Client` when present.
         ConnGet = 18,
+        /// Read one HTTP rule (`Vip`, `Port`, `Protocol`, `RuleId`) or dump
+        /// all, or (dump with `Vip` and `Port`) one service's.
+        RuleGet = 19,
+        /// Create an HTTP rule of a service.
+        RuleNew = 20,
+        /// Delete an HTTP rule.
+        RuleDel = 21,
     }
 }
 
@@ -148,6 +156,19 @@ numbered! {
         IdleMs = 29,
         /// flag: the client sent FIN or RST.
         ClientDone = 30,
+        /// u32: an HTTP rule's id (1..=65535), unique per service; rules
+        /// are evaluated in ascending id order.
+        RuleId = 31,
+        /// string: the `Host` an HTTP rule matches (case-insensitive, no
+        /// port), 1..=64 bytes.
+        Host = 32,
+        /// string: the path prefix an HTTP rule matches (starts with `/`),
+        /// 1..=128 bytes.
+        PathPrefix = 33,
+        /// binary: the node ids an HTTP rule sends its requests to, an
+        /// array of 1..=8 u32 (host byte order); this node's own id means
+        /// serving locally.
+        RulePeers = 34,
     }
 }
 
@@ -162,7 +183,7 @@ numbered! {
 }
 
 /// The highest attribute number of [`Attr`].
-pub const ATTR_MAX: u16 = Attr::ClientDone as u16;
+pub const ATTR_MAX: u16 = Attr::RulePeers as u16;
 /// The highest attribute number of [`CounterAttr`].
 pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
 
@@ -254,7 +275,7 @@ impl Cmd {
     pub const fn admin(self) -> bool {
         !matches!(
             self,
-            Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet
+            Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet | Cmd::RuleGet
         )
     }
 }
@@ -330,4 +351,14 @@ pub mod limits {
     pub const SERVICES_MAX: usize = 64;
     /// Keys per namespace.
     pub const KEYS_MAX: usize = 4;
+    /// HTTP rules per namespace, all services together.
+    pub const RULES_MAX: usize = 64;
+    /// Largest HTTP rule id.
+    pub const RULE_ID_MAX: u32 = 65535;
+    /// Longest `Host` of an HTTP rule, in bytes.
+    pub const RULE_HOST_MAX: usize = 64;
+    /// Longest path prefix of an HTTP rule, in bytes.
+    pub const RULE_PREFIX_MAX: usize = 128;
+    /// Node ids per HTTP rule.
+    pub const RULE_PEERS_MAX: usize = 8;
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod ether;
 pub mod genl;
 pub mod handoff;
+pub mod http;
 pub mod ipv4;
 pub mod policy;
 pub mod seq;

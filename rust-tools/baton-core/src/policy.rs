@@ -6,7 +6,8 @@
 //! list (peers already tried for this connection, when a handoff failed
 //! and is retried). With no candidate, or with [`Policy::Local`], the
 //! connection is served locally ([`Choice::Local`]). This node itself is
-//! never a candidate of the other policies.
+//! never a candidate of the other policies, except through an HTTP rule
+//! that names it.
 //!
 //! * [`Policy::RoundRobin`]: the candidates in ascending id order, one
 //!   after the other: the next choice is the smallest candidate id above
@@ -33,14 +34,27 @@
 //!   client keeps its node as long as that node stays a candidate, and
 //!   removing a candidate moves only the clients it had. Weights are not
 //!   used.
-//! * [`Policy::HttpRules`]: for now exactly [`Policy::RoundRobin`]; the
-//!   HTTP rules are not implemented yet.
+//! * [`Policy::HttpRules`]: the service's HTTP rules ([`RuleSet`]) are
+//!   evaluated in ascending id order against the request's head
+//!   ([`Request::http`]: its `Host` without port and its path); the first
+//!   rule that matches (host equal ignoring ASCII case, path starting with
+//!   the prefix; a rule with neither is a catch-all) decides. Its node set
+//!   is cycled through as [`Policy::RoundRobin`] does, with a cursor per
+//!   rule: its candidates are the members that are active, not excluded
+//!   peers, plus this node when the set names it (chosen as
+//!   [`Choice::Local`]). Members that are not peers (and not this node)
+//!   are skipped; a matched rule with no candidate left serves locally. When
+//!   no rule matches, or the head is unknown (`http` is `None`: not HTTP,
+//!   or too large to tell), the choice is [`Policy::RoundRobin`]'s over all
+//!   candidates.
 //!
-//! Everything is O(peers) per choice, allocation-free and panic-free.
+//! Everything is O(peers + rules × rule members) per choice, allocation-free
+//! and panic-free.
 
-use super::config::{Peer, Table};
+use super::config::{Peer, Rule, RuleSet, Table};
 use super::ether::MacAddr;
 use super::genl::{limits, AdminState, Policy};
+use super::http::Head;
 use super::ipv4::Ipv4Addr;
 use super::siphash::{SipHasher, SipKey};
 
@@ -85,8 +99,9 @@ impl WrrSlot {
 // One bit per peer-table position in `PolicyState::wrr_active`.
 const _: () = assert!(limits::PEERS_MAX <= 64);
 
-/// The mutable state of one service's policy: the round-robin cursor and
-/// the smooth-WRR current weight of each peer. Keep one per service
+/// The mutable state of one service's policy: the round-robin cursors (the
+/// service's and one per HTTP rule) and the smooth-WRR current weight of
+/// each peer. Keep one per service
 /// (under the lock that serialises its choices); reset it with
 /// [`PolicyState::new`] when the service is recreated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +112,9 @@ pub struct PolicyState {
     /// pick.
     wrr_active: u64,
     wrr: [WrrSlot; limits::PEERS_MAX],
+    /// The id of the last choice of each HTTP rule, by the rule's slot in
+    /// the rule table (0: none yet).
+    rule_last: [u32; limits::RULES_MAX],
 }
 
 impl PolicyState {
@@ -106,6 +124,7 @@ impl PolicyState {
             rr_last: 0,
             wrr_active: 0,
             wrr: [WrrSlot::ZERO; limits::PEERS_MAX],
+            rule_last: [0; limits::RULES_MAX],
         }
     }
 }
@@ -125,6 +144,9 @@ pub struct Request<'a> {
     pub client_port: u16,
     /// Peer ids already tried for this connection: never chosen again.
     pub exclude: &'a [u32],
+    /// The request's HTTP head (for [`Policy::HttpRules`]), when the
+    /// front-end has a complete one ([`super::http::parse`]).
+    pub http: Option<Head<'a>>,
 }
 
 fn is_candidate(p: &Peer, exclude: &[u32]) -> bool {
@@ -139,23 +161,79 @@ fn peer_choice(p: &Peer) -> Choice {
 }
 
 /// Chooses where a new connection of a service with `policy` goes (see
-/// the [module documentation](self)). `state` is the service's
-/// [`PolicyState`] (updated by the round-robin policies); `hash_key` keys
-/// [`Policy::Hash`].
+/// the [module documentation](self)). `rules` are the service's HTTP rules
+/// ([`super::config::Config::rules_of`]; used by [`Policy::HttpRules`]
+/// only, [`RuleSet::EMPTY`] will do for the others). `state` is the
+/// service's [`PolicyState`] (updated by the round-robin policies);
+/// `hash_key` keys [`Policy::Hash`].
 pub fn choose(
     policy: Policy,
     peers: &PeerTable,
+    rules: &RuleSet<'_>,
     state: &mut PolicyState,
     hash_key: &SipKey,
     req: &Request<'_>,
 ) -> Choice {
     let chosen = match policy {
         Policy::Local => None,
-        Policy::RoundRobin | Policy::HttpRules => round_robin(peers, state, req.exclude),
+        Policy::RoundRobin => round_robin(peers, state, req.exclude),
+        Policy::HttpRules => {
+            let matched = req
+                .http
+                .as_ref()
+                .and_then(|h| rules.first_match(h.host, h.path));
+            if let Some((slot, rule)) = matched {
+                return rule_round_robin(peers, rules.local_id(), rule, slot, state, req.exclude);
+            }
+            round_robin(peers, state, req.exclude)
+        }
         Policy::WeightedRoundRobin => smooth_wrr(peers, state, req.exclude),
         Policy::Hash => rendezvous(peers, hash_key, req),
     };
     chosen.map_or(Choice::Local, peer_choice)
+}
+
+/// Round robin over the candidates of `rule`'s node set (the rule in table
+/// slot `slot`), by id as [`round_robin`]; this node is a candidate when
+/// the set names it.
+fn rule_round_robin(
+    peers: &PeerTable,
+    local_id: Option<u32>,
+    rule: &Rule,
+    slot: usize,
+    state: &mut PolicyState,
+    exclude: &[u32],
+) -> Choice {
+    let last = state.rule_last.get(slot).copied().unwrap_or(0);
+    // The smallest candidate, and the smallest above `last`.
+    let mut lowest: Option<(u32, Choice)> = None;
+    let mut next: Option<(u32, Choice)> = None;
+    for &id in rule.peers() {
+        if exclude.contains(&id) {
+            continue;
+        }
+        let choice = if local_id == Some(id) {
+            Choice::Local
+        } else {
+            match peers.iter().find(|p| p.id == id) {
+                Some(p) if p.admin == AdminState::Active => peer_choice(p),
+                _ => continue,
+            }
+        };
+        if lowest.is_none_or(|(l, _)| id < l) {
+            lowest = Some((id, choice));
+        }
+        if id > last && next.is_none_or(|(n, _)| id < n) {
+            next = Some((id, choice));
+        }
+    }
+    let Some((id, choice)) = next.or(lowest) else {
+        return Choice::Local;
+    };
+    if let Some(l) = state.rule_last.get_mut(slot) {
+        *l = id;
+    }
+    choice
 }
 
 // The loops below walk the table with `Table::iter`, zipped with ranges for

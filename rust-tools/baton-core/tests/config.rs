@@ -3,8 +3,8 @@
 //! keep the invariants and that a refused request changes nothing.
 
 use baton_core::config::{
-    Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec, EBUSY, EEXIST, EINVAL, ENODEV,
-    ENOENT, ENOSPC, ERANGE,
+    Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec, EBUSY, EEXIST, EINVAL,
+    ENODEV, ENOENT, ENOSPC, ERANGE,
 };
 use baton_core::genl::{limits, AdminState, Attr, Policy, Protocol};
 use proptest::prelude::*;
@@ -32,6 +32,31 @@ fn svc(last: u8, port: u16) -> ServiceSpec<'static> {
         protocol: None,
         policy: None,
     }
+}
+
+/// A rule request for the service `svc(last, port)`.
+fn rule<'a>(
+    last: u8,
+    port: u16,
+    id: u32,
+    host: Option<&'a [u8]>,
+    prefix: Option<&'a [u8]>,
+    peers: &'a [u8],
+) -> RuleSpec<'a> {
+    RuleSpec {
+        vip: Some([192, 0, 2, last]),
+        port: Some(port),
+        protocol: None,
+        id: Some(id),
+        host,
+        path_prefix: prefix,
+        peers: Some(peers),
+    }
+}
+
+/// A `RulePeers` payload.
+fn ids(peers: &[u32]) -> Vec<u8> {
+    peers.iter().flat_map(|p| p.to_ne_bytes()).collect()
 }
 
 const SECRET: &[u8] = &[7; 32];
@@ -365,6 +390,179 @@ fn service_table_full() {
 }
 
 #[test]
+fn rule_errors() {
+    let c = base();
+    let two = ids(&[2]);
+    let ok = rule(10, 80, 5, Some(b"www.example.com"), Some(b"/api"), &two);
+    // The service: address, port, protocol, existence.
+    refused(&c, ConfigError::Missing(Attr::Vip), |c| {
+        c.rule_new(&RuleSpec { vip: None, ..ok })
+    });
+    refused(&c, ConfigError::Missing(Attr::Port), |c| {
+        c.rule_new(&RuleSpec { port: None, ..ok })
+    });
+    refused(&c, ConfigError::BadVip, |c| {
+        c.rule_new(&RuleSpec {
+            vip: Some([127, 0, 0, 1]),
+            ..ok
+        })
+    });
+    refused(&c, ConfigError::BadProtocol, |c| {
+        c.rule_new(&RuleSpec {
+            protocol: Some(1),
+            ..ok
+        })
+    });
+    refused(&c, ConfigError::RulesNeedTcp, |c| {
+        c.rule_new(&RuleSpec {
+            protocol: Some(Protocol::Udp as u8),
+            ..ok
+        })
+    });
+    refused(&c, ConfigError::NoSuchService, |c| {
+        c.rule_new(&rule(11, 80, 5, None, None, &two))
+    });
+    // The id.
+    refused(&c, ConfigError::Missing(Attr::RuleId), |c| {
+        c.rule_new(&RuleSpec { id: None, ..ok })
+    });
+    for id in [0, 65536] {
+        refused(&c, ConfigError::RuleIdRange, |c| {
+            c.rule_new(&RuleSpec { id: Some(id), ..ok })
+        });
+    }
+    // Host and prefix.
+    let long_host = [b'a'; 65];
+    for h in [
+        &b""[..],
+        b"www.example.com:80",
+        b"a b",
+        b"caf\xc3\xa9",
+        &long_host,
+    ] {
+        refused(&c, ConfigError::BadHost, |c| {
+            c.rule_new(&RuleSpec {
+                host: Some(h),
+                ..ok
+            })
+        });
+    }
+    let long_prefix = [b'/'; 129];
+    for p in [
+        &b""[..],
+        b"api",
+        b"/a b",
+        b"/\x01",
+        b"/\xc3\xa9",
+        &long_prefix,
+    ] {
+        refused(&c, ConfigError::BadPathPrefix, |c| {
+            c.rule_new(&RuleSpec {
+                path_prefix: Some(p),
+                ..ok
+            })
+        });
+    }
+    // The node set.
+    refused(&c, ConfigError::Missing(Attr::RulePeers), |c| {
+        c.rule_new(&RuleSpec { peers: None, ..ok })
+    });
+    let nine = ids(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for bad in [&[][..], &[1, 0, 0][..], &nine] {
+        refused(&c, ConfigError::BadRulePeers, |c| {
+            c.rule_new(&RuleSpec {
+                peers: Some(bad),
+                ..ok
+            })
+        });
+    }
+    for bad in [ids(&[0]), ids(&[2, 65536])] {
+        refused(&c, ConfigError::NodeIdRange, |c| {
+            c.rule_new(&RuleSpec {
+                peers: Some(&bad),
+                ..ok
+            })
+        });
+    }
+    let dup = ids(&[2, 3, 2]);
+    refused(&c, ConfigError::DuplicateRulePeer, |c| {
+        c.rule_new(&RuleSpec {
+            peers: Some(&dup),
+            ..ok
+        })
+    });
+    // Created; a second rule with its id is refused, another id is not.
+    let mut c = c;
+    c.rule_new(&ok).unwrap();
+    refused(&c, ConfigError::RuleExists, |c| {
+        c.rule_new(&rule(10, 80, 5, None, None, &two))
+    });
+    let eight = ids(&[1, 2, 3, 4, 5, 6, 7, 8]);
+    c.rule_new(&rule(10, 80, 65535, None, None, &eight))
+        .unwrap();
+    let key = Config::service_key(&svc(10, 80)).unwrap();
+    let r = c.rule(&key, 5).unwrap();
+    assert_eq!(r.host(), Some(&b"www.example.com"[..]));
+    assert_eq!(r.host_str(), Some("www.example.com"));
+    assert_eq!(r.path_prefix_str(), Some("/api"));
+    assert_eq!(r.peers(), &[2]);
+    assert!(!r.is_catch_all());
+    let all = c.rule(&key, 65535).unwrap();
+    assert!(all.is_catch_all() && all.host().is_none() && all.path_prefix().is_none());
+    assert_eq!(all.peers(), &[1, 2, 3, 4, 5, 6, 7, 8]);
+    // Deleting.
+    let del = |svc_last: u8, id: Option<u32>| RuleSpec {
+        id,
+        ..rule(svc_last, 80, 0, None, None, &[])
+    };
+    refused(&c, ConfigError::Missing(Attr::RuleId), |c| {
+        c.rule_del(&del(10, None))
+    });
+    refused(&c, ConfigError::RuleIdRange, |c| {
+        c.rule_del(&del(10, Some(0)))
+    });
+    refused(&c, ConfigError::NoSuchService, |c| {
+        c.rule_del(&del(11, Some(5)))
+    });
+    refused(&c, ConfigError::NoSuchRule, |c| {
+        c.rule_del(&del(10, Some(6)))
+    });
+    c.rule_del(&del(10, Some(5))).unwrap();
+    assert!(c.rule(&key, 5).is_none());
+    assert_eq!(c.rules().len(), 1);
+}
+
+#[test]
+fn rules_go_with_their_service() {
+    let mut c = base();
+    c.service_new(&svc(10, 443)).unwrap();
+    let two = ids(&[2]);
+    for id in 1..=3 {
+        c.rule_new(&rule(10, 80, id, None, None, &two)).unwrap();
+        c.rule_new(&rule(10, 443, id, None, None, &two)).unwrap();
+    }
+    // Ids are per service.
+    assert_eq!(c.rules().len(), 6);
+    // Changing the policy keeps them.
+    c.service_set(&ServiceSpec {
+        policy: Some(b"hash"),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    assert_eq!(c.rules().len(), 6);
+    c.service_del(&svc(10, 80)).unwrap();
+    let left: Vec<u16> = c.rules().iter().map(|r| r.service.port).collect();
+    assert_eq!(left, [443, 443, 443]);
+    // A service created again starts without rules.
+    c.service_new(&svc(10, 80)).unwrap();
+    let key = Config::service_key(&svc(10, 80)).unwrap();
+    assert_eq!(c.rules_of(&key).iter().count(), 0);
+    let k443 = Config::service_key(&svc(10, 443)).unwrap();
+    assert_eq!(c.rules_of(&k443).iter().count(), 3);
+    assert_eq!(c.rules_of(&k443).local_id(), Some(1));
+}
+
+#[test]
 fn key_errors() {
     let c = base();
     assert_eq!(c.active_key().unwrap().id, 1, "the first key is active");
@@ -482,6 +680,14 @@ fn every_error_has_a_message_and_an_errno() {
         (KeyTooLong, EINVAL),
         (KeyActive, EBUSY),
         (KeyDeactivate, EINVAL),
+        (RulesNeedTcp, EINVAL),
+        (RuleIdRange, ERANGE),
+        (BadHost, EINVAL),
+        (BadPathPrefix, EINVAL),
+        (BadRulePeers, EINVAL),
+        (DuplicateRulePeer, EINVAL),
+        (RuleExists, EEXIST),
+        (NoSuchRule, ENOENT),
     ];
     let mut seen = std::collections::HashSet::new();
     for (e, errno) in all {
@@ -516,6 +722,38 @@ enum Req {
     KeySet(Option<u32>, bool),
     KeyDel(Option<u32>),
     IfGone(u32),
+    RuleNew(
+        Svc,
+        Option<u32>,
+        Option<usize>,
+        Option<usize>,
+        Option<usize>,
+    ),
+    RuleDel(Svc, Option<u32>),
+}
+
+/// A service's VIP, port and protocol, as in a request.
+type Svc = (Option<[u8; 4]>, Option<u16>, Option<u8>);
+
+const HOSTS: [&[u8]; 5] = [b"a.example", b"A.Example", b"", b"bad host", &[b'h'; 65]];
+const PREFIXES: [&[u8]; 6] = [b"/", b"/api", b"api", b"", b"/a b", &[b'/'; 129]];
+
+/// `RulePeers` payloads: u32 node ids, some of them wrong.
+fn rule_peers(i: usize) -> Vec<u8> {
+    let ids: &[u32] = match i {
+        0 => &[2],
+        1 => &[1, 2, 3],
+        2 => &[],
+        3 => &[0],
+        4 => &[2, 2],
+        5 => &[1, 2, 3, 4, 5, 6, 7, 8, 9],
+        _ => &[70000],
+    };
+    let mut v: Vec<u8> = ids.iter().flat_map(|i| i.to_ne_bytes()).collect();
+    if i == 7 {
+        v.push(1);
+    }
+    v
 }
 
 const POLICIES: [&[u8]; 7] = [
@@ -564,7 +802,8 @@ fn arb_req() -> impl Strategy<Value = Req> {
     let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17u8), Just(1u8)]);
     let policy = proptest::option::of(0..POLICIES.len());
     let key_id = prop_oneof![Just(None), (0u32..7).prop_map(Some), Just(Some(256))];
-    prop_oneof![
+    let svc_key = (vip.clone(), port.clone(), proto.clone());
+    let main = prop_oneof![
         node.clone().prop_map(Req::NodeNew),
         node.prop_map(Req::NodeSet),
         Just(Req::NodeDel),
@@ -580,6 +819,19 @@ fn arb_req() -> impl Strategy<Value = Req> {
         (key_id.clone(), any::<bool>()).prop_map(|(i, a)| Req::KeySet(i, a)),
         key_id.prop_map(Req::KeyDel),
         (0u32..4).prop_map(Req::IfGone),
+    ];
+    prop_oneof![5 => main, 2 => rule_req(svc_key)]
+}
+
+fn rule_req(svc: impl Strategy<Value = Svc> + Clone) -> impl Strategy<Value = Req> {
+    let id = prop_oneof![Just(None), (0u32..4).prop_map(Some), Just(Some(65536))];
+    let host = proptest::option::of(0..HOSTS.len());
+    let prefix = proptest::option::of(0..PREFIXES.len());
+    let peers = proptest::option::of(0usize..8);
+    prop_oneof![
+        3 => (svc.clone(), id.clone(), host, prefix, peers)
+            .prop_map(|(s, i, h, p, n)| Req::RuleNew(s, i, h, p, n)),
+        1 => (svc, id).prop_map(|(s, i)| Req::RuleDel(s, i)),
     ]
 }
 
@@ -616,6 +868,25 @@ fn apply(c: &mut Config, r: &Req) -> Result<(), ConfigError> {
             c.interface_gone(*i);
             Ok(())
         }
+        Req::RuleNew((v, p, pr), id, h, pre, n) => {
+            let peers = n.map(rule_peers);
+            c.rule_new(&RuleSpec {
+                vip: *v,
+                port: *p,
+                protocol: *pr,
+                id: *id,
+                host: h.map(|i| HOSTS[i]),
+                path_prefix: pre.map(|i| PREFIXES[i]),
+                peers: peers.as_deref(),
+            })
+        }
+        Req::RuleDel((v, p, pr), id) => c.rule_del(&RuleSpec {
+            vip: *v,
+            port: *p,
+            protocol: *pr,
+            id: *id,
+            ..RuleSpec::default()
+        }),
     }
 }
 
@@ -668,6 +939,37 @@ fn check_invariants(c: &Config) -> Result<(), TestCaseError> {
             prop_assert_ne!(k.id, l.id, "duplicate key id");
         }
     }
+    let rules: Vec<_> = c.rules().iter().collect();
+    prop_assert!(rules.len() <= limits::RULES_MAX);
+    for (i, r) in rules.iter().enumerate() {
+        let svc = c.service(&r.service);
+        prop_assert!(svc.is_some(), "rule {:?} without its service", r);
+        prop_assert_eq!(r.service.protocol, Protocol::Tcp);
+        prop_assert!(r.id >= 1 && r.id <= limits::RULE_ID_MAX);
+        if let Some(h) = r.host() {
+            prop_assert!(!h.is_empty() && h.len() <= limits::RULE_HOST_MAX);
+            prop_assert!(h
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(b)));
+        }
+        if let Some(p) = r.path_prefix() {
+            prop_assert!(p.len() <= limits::RULE_PREFIX_MAX && p[0] == b'/');
+            prop_assert!(p.iter().all(u8::is_ascii_graphic));
+        }
+        let n = r.peers();
+        prop_assert!(!n.is_empty() && n.len() <= limits::RULE_PEERS_MAX);
+        for (j, id) in n.iter().enumerate() {
+            prop_assert!(*id >= 1 && *id <= limits::NODE_ID_MAX);
+            prop_assert!(!n[j + 1..].contains(id), "node twice in {:?}", r);
+        }
+        for q in &rules[i + 1..] {
+            prop_assert!(
+                (r.service, r.id) != (q.service, q.id),
+                "duplicate rule {:?}",
+                r
+            );
+        }
+    }
     Ok(())
 }
 
@@ -696,15 +998,24 @@ proptest! {
     #[test]
     fn tables_never_exceed_limits(n in 60usize..80) {
         let mut c = Config::new();
+        let two = ids(&[2]);
         for i in 0..n {
             let id = i as u32 + 1;
             let _ = c.peer_new(&peer(id, id as u8));
             let _ = c.service_new(&svc(1, 1 + i as u16));
             let _ = c.key_new(&key(id));
+            let _ = c.rule_new(&rule(1, 1, id, None, None, &two));
         }
         prop_assert_eq!(c.peers().len(), n.min(limits::PEERS_MAX));
         prop_assert_eq!(c.services().len(), n.min(limits::SERVICES_MAX));
         prop_assert_eq!(c.keys().len(), limits::KEYS_MAX);
+        prop_assert_eq!(c.rules().len(), n.min(limits::RULES_MAX));
+        if n >= limits::RULES_MAX {
+            prop_assert_eq!(
+                c.rule_new(&rule(1, 1, 1000, None, None, &two)),
+                Err(ConfigError::TableFull)
+            );
+        }
         check_invariants(&c)?;
     }
 }

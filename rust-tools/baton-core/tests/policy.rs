@@ -2,7 +2,7 @@
 //! rendezvous hashing, exclusions and drained peers, and the local
 //! fallback.
 
-use baton_core::config::{Config, PeerSpec};
+use baton_core::config::{Config, PeerSpec, RuleSet};
 use baton_core::ether::MacAddr;
 use baton_core::genl::{AdminState, Policy};
 use baton_core::ipv4::Ipv4Addr;
@@ -45,6 +45,7 @@ fn req(exclude: &[u32]) -> Request<'_> {
         client: Ipv4Addr::new(198, 51, 100, 7),
         client_port: 40000,
         exclude,
+        http: None,
     }
 }
 
@@ -57,7 +58,17 @@ fn id_of(c: Choice) -> Option<u32> {
 
 fn picks(c: &Config, policy: Policy, st: &mut PolicyState, exclude: &[u32], n: usize) -> Vec<u32> {
     (0..n)
-        .map(|_| id_of(choose(policy, c.peers(), st, &KEY, &req(exclude))).unwrap_or(0))
+        .map(|_| {
+            id_of(choose(
+                policy,
+                c.peers(),
+                &RuleSet::EMPTY,
+                st,
+                &KEY,
+                &req(exclude),
+            ))
+            .unwrap_or(0)
+        })
         .collect()
 }
 
@@ -66,7 +77,14 @@ fn peer_choice_carries_the_mac() {
     let c = config(&[(5, 100)]);
     let mut st = PolicyState::new();
     assert_eq!(
-        choose(Policy::RoundRobin, c.peers(), &mut st, &KEY, &req(&[])),
+        choose(
+            Policy::RoundRobin,
+            c.peers(),
+            &RuleSet::EMPTY,
+            &mut st,
+            &KEY,
+            &req(&[])
+        ),
         Choice::Peer {
             id: 5,
             mac: MacAddr(mac(5))
@@ -80,7 +98,14 @@ fn local_policy_is_always_local() {
     let mut st = PolicyState::new();
     for _ in 0..5 {
         assert_eq!(
-            choose(Policy::Local, c.peers(), &mut st, &KEY, &req(&[])),
+            choose(
+                Policy::Local,
+                c.peers(),
+                &RuleSet::EMPTY,
+                &mut st,
+                &KEY,
+                &req(&[])
+            ),
             Choice::Local
         );
     }
@@ -94,12 +119,26 @@ fn no_candidate_is_local() {
     for policy in Policy::ALL.iter().copied() {
         let mut st = PolicyState::new();
         assert_eq!(
-            choose(policy, empty.peers(), &mut st, &KEY, &req(&[])),
+            choose(
+                policy,
+                empty.peers(),
+                &RuleSet::EMPTY,
+                &mut st,
+                &KEY,
+                &req(&[])
+            ),
             Choice::Local
         );
         // Peer 1 drained, peer 2 excluded.
         assert_eq!(
-            choose(policy, c.peers(), &mut st, &KEY, &req(&[2])),
+            choose(
+                policy,
+                c.peers(),
+                &RuleSet::EMPTY,
+                &mut st,
+                &KEY,
+                &req(&[2])
+            ),
             Choice::Local,
             "{policy:?}"
         );
@@ -128,7 +167,7 @@ fn round_robin_cycles_in_order_and_skips() {
         picks(&c, Policy::RoundRobin, &mut st, &[], 4),
         [20, 30, 40, 10]
     );
-    // HTTP rules behave as round robin for now.
+    // HTTP rules without rules (or without a head) behave as round robin.
     let mut a = PolicyState::new();
     let mut b = PolicyState::new();
     assert_eq!(
@@ -236,9 +275,10 @@ fn hash_is_stable_and_spreads() {
             client: Ipv4Addr::new(10, 0, (port >> 8) as u8, port as u8),
             client_port: port,
             exclude: &[],
+            http: None,
         };
-        let a = choose(Policy::Hash, c.peers(), &mut st, &KEY, &r);
-        let b = choose(Policy::Hash, c.peers(), &mut st, &KEY, &r);
+        let a = choose(Policy::Hash, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &r);
+        let b = choose(Policy::Hash, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &r);
         assert_eq!(a, b);
         *counts.entry(id_of(a).unwrap()).or_default() += 1;
     }
@@ -251,11 +291,25 @@ fn hash_is_stable_and_spreads() {
         client: Ipv4Addr::new(10, 0, 0, 1),
         client_port: p,
         exclude: &[],
+        http: None,
     };
     let differ = (0..64u16)
         .filter(|&p| {
-            choose(Policy::Hash, c.peers(), &mut st, &KEY, &r(p))
-                != choose(Policy::Hash, c.peers(), &mut st, &[9; 16], &r(p))
+            choose(
+                Policy::Hash,
+                c.peers(),
+                &RuleSet::EMPTY,
+                &mut st,
+                &KEY,
+                &r(p),
+            ) != choose(
+                Policy::Hash,
+                c.peers(),
+                &RuleSet::EMPTY,
+                &mut st,
+                &[9; 16],
+                &r(p),
+            )
         })
         .count();
     assert!(differ > 16);
@@ -284,17 +338,17 @@ proptest! {
         }
         let mut st = PolicyState::new();
         for (addr, port) in clients {
-            let r0 = Request { client: Ipv4Addr::from(addr), client_port: port, exclude: &[] };
+            let r0 = Request { client: Ipv4Addr::from(addr), client_port: port, exclude: &[], http: None };
             let r1 = Request { exclude: &exclude, ..r0 };
-            let a = id_of(choose(Policy::Hash, before.peers(), &mut st, &key, &r0)).unwrap();
-            let b = id_of(choose(Policy::Hash, after.peers(), &mut st, &key, &r1)).unwrap();
+            let a = id_of(choose(Policy::Hash, before.peers(), &RuleSet::EMPTY, &mut st, &key, &r0)).unwrap();
+            let b = id_of(choose(Policy::Hash, after.peers(), &RuleSet::EMPTY, &mut st, &key, &r1)).unwrap();
             prop_assert_ne!(b, gone);
             if a != gone {
                 prop_assert_eq!(a, b);
             }
             // Adding the peer back (the reverse change) moves clients only
             // to it.
-            let c = id_of(choose(Policy::Hash, before.peers(), &mut st, &key, &r0)).unwrap();
+            let c = id_of(choose(Policy::Hash, before.peers(), &RuleSet::EMPTY, &mut st, &key, &r0)).unwrap();
             prop_assert!(c == b || c == gone);
         }
     }
@@ -323,7 +377,7 @@ proptest! {
         let total: u32 = active.iter().map(|p| p.1).sum();
         if active.is_empty() {
             prop_assert_eq!(
-                choose(Policy::WeightedRoundRobin, c.peers(), &mut st, &KEY, &req(&[])),
+                choose(Policy::WeightedRoundRobin, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &req(&[])),
                 Choice::Local
             );
         } else {
@@ -351,7 +405,7 @@ proptest! {
         let mut st = PolicyState::new();
         for (a, b) in retries {
             let exclude = [peers[a as usize % n].0, peers[b as usize % n].0];
-            let got = choose(Policy::WeightedRoundRobin, c.peers(), &mut st, &KEY, &req(&exclude));
+            let got = choose(Policy::WeightedRoundRobin, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &req(&exclude));
             match id_of(got) {
                 Some(id) => prop_assert!(!exclude.contains(&id)),
                 None => prop_assert!(n <= 2),
@@ -364,6 +418,314 @@ proptest! {
             let got = seq.iter().filter(|&&x| x == p.0).count() as i64;
             let want = i64::from(periods * p.1);
             prop_assert!((got - want).abs() <= 2, "peer {:?}: {} vs {}", p, got, want);
+        }
+    }
+}
+
+// ---- HTTP rules ----
+
+mod http_rules {
+    use super::*;
+    use baton_core::config::{NodeSpec, RuleSpec, ServiceKey, ServiceSpec};
+    use baton_core::http::Head;
+
+    const VIP: [u8; 4] = [203, 0, 113, 100];
+
+    /// Node 1 with peers 2..=5 (all active) and a TCP service on port 80
+    /// with policy http-rules.
+    fn farm() -> (Config, ServiceKey) {
+        let mut c = config(&[(2, 100), (3, 100), (4, 100), (5, 100)]);
+        c.node_new(&NodeSpec {
+            id: Some(1),
+            ..NodeSpec::default()
+        })
+        .unwrap();
+        let svc = ServiceSpec {
+            vip: Some(VIP),
+            port: Some(80),
+            protocol: None,
+            policy: Some(b"http-rules"),
+        };
+        c.service_new(&svc).unwrap();
+        (c, Config::service_key(&svc).unwrap())
+    }
+
+    fn add(c: &mut Config, id: u32, host: Option<&str>, prefix: Option<&str>, peers: &[u32]) {
+        let bytes: Vec<u8> = peers.iter().flat_map(|p| p.to_ne_bytes()).collect();
+        c.rule_new(&RuleSpec {
+            vip: Some(VIP),
+            port: Some(80),
+            protocol: None,
+            id: Some(id),
+            host: host.map(str::as_bytes),
+            path_prefix: prefix.map(str::as_bytes),
+            peers: Some(&bytes),
+        })
+        .unwrap();
+    }
+
+    fn head<'a>(host: Option<&'a str>, path: &'a str) -> Head<'a> {
+        Head {
+            method: b"GET",
+            path: path.as_bytes(),
+            host: host.map(str::as_bytes),
+            len: 0,
+        }
+    }
+
+    /// Node ids chosen for `n` requests (this node's id, 1, for local).
+    fn run(
+        c: &Config,
+        key: &ServiceKey,
+        st: &mut PolicyState,
+        http: Option<Head<'_>>,
+        exclude: &[u32],
+        n: usize,
+    ) -> Vec<u32> {
+        (0..n)
+            .map(|_| {
+                let r = Request {
+                    http,
+                    ..req(exclude)
+                };
+                id_of(choose(
+                    Policy::HttpRules,
+                    c.peers(),
+                    &c.rules_of(key),
+                    st,
+                    &KEY,
+                    &r,
+                ))
+                .unwrap_or(1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_matching_rule_by_id_decides() {
+        let (mut c, key) = farm();
+        // Created out of order: evaluation goes by id.
+        add(&mut c, 30, None, None, &[5]);
+        add(&mut c, 10, Some("api.example"), Some("/v2"), &[2]);
+        add(&mut c, 20, None, Some("/static"), &[3, 4]);
+        add(&mut c, 15, Some("api.example"), None, &[4]);
+        let mut st = PolicyState::new();
+        let h = |host, path| Some(head(host, path));
+        assert_eq!(
+            run(&c, &key, &mut st, h(Some("API.Example"), "/v2/x"), &[], 2),
+            [2, 2]
+        );
+        assert_eq!(
+            run(&c, &key, &mut st, h(Some("api.example"), "/v1"), &[], 2),
+            [4, 4]
+        );
+        // Host-only rule 15 comes before prefix rule 20.
+        assert_eq!(
+            run(
+                &c,
+                &key,
+                &mut st,
+                h(Some("api.example"), "/static/a"),
+                &[],
+                1
+            ),
+            [4]
+        );
+        assert_eq!(
+            run(
+                &c,
+                &key,
+                &mut st,
+                h(Some("www.example"), "/static/a"),
+                &[],
+                4
+            ),
+            [3, 4, 3, 4]
+        );
+        // No Host: host rules do not match.
+        assert_eq!(run(&c, &key, &mut st, h(None, "/v2"), &[], 1), [5]);
+        // Catch-all.
+        assert_eq!(run(&c, &key, &mut st, h(Some("x"), "/"), &[], 2), [5, 5]);
+        // Prefixes are byte prefixes, case-sensitive.
+        assert_eq!(run(&c, &key, &mut st, h(None, "/STATIC"), &[], 1), [5]);
+        assert_eq!(run(&c, &key, &mut st, h(None, "/staticfile"), &[], 1), [3]);
+    }
+
+    #[test]
+    fn without_head_or_match_round_robin_over_all() {
+        let (mut c, key) = farm();
+        add(&mut c, 1, Some("a.example"), None, &[5]);
+        let mut st = PolicyState::new();
+        assert_eq!(run(&c, &key, &mut st, None, &[], 5), [2, 3, 4, 5, 2]);
+        let other = Some(head(Some("b.example"), "/"));
+        assert_eq!(run(&c, &key, &mut st, other, &[], 3), [3, 4, 5]);
+        // The rule's own cursor is separate from the service's.
+        let a = Some(head(Some("a.example"), "/"));
+        assert_eq!(run(&c, &key, &mut st, a, &[], 2), [5, 5]);
+        assert_eq!(run(&c, &key, &mut st, None, &[], 1), [2]);
+        // Other policies ignore rules and heads.
+        let r = Request {
+            http: a,
+            ..req(&[])
+        };
+        let mut st = PolicyState::new();
+        let ch = choose(
+            Policy::RoundRobin,
+            c.peers(),
+            &c.rules_of(&key),
+            &mut st,
+            &KEY,
+            &r,
+        );
+        assert_eq!(id_of(ch), Some(2));
+    }
+
+    #[test]
+    fn rule_members_this_node_drained_excluded_unknown() {
+        let (mut c, key) = farm();
+        // 1 is this node, 9 is no peer.
+        add(&mut c, 1, None, Some("/a"), &[3, 1, 9, 2]);
+        let a = Some(head(None, "/a"));
+        // This node's id is a local choice.
+        let mut st = PolicyState::new();
+        assert_eq!(
+            choose(
+                Policy::HttpRules,
+                c.peers(),
+                &c.rules_of(&key),
+                &mut st,
+                &KEY,
+                &Request {
+                    http: a,
+                    ..req(&[])
+                }
+            ),
+            Choice::Local
+        );
+        assert_eq!(run(&c, &key, &mut st, a, &[], 4), [2, 3, 1, 2]);
+        set_admin(&mut c, 3, AdminState::Drain);
+        assert_eq!(run(&c, &key, &mut st, a, &[2], 3), [1, 1, 1]);
+        assert_eq!(run(&c, &key, &mut st, a, &[], 3), [2, 1, 2]);
+        // A set without candidates serves locally.
+        add(&mut c, 2, None, Some("/b"), &[3, 9]);
+        let b = Some(head(None, "/b"));
+        assert_eq!(run(&c, &key, &mut st, b, &[], 2), [1, 1]);
+        // Without a node configured, its id is just an unknown peer.
+        c.node_del().unwrap();
+        assert_eq!(run(&c, &key, &mut st, a, &[], 3), [2, 2, 2]);
+    }
+
+    /// The rule a request matches, by a naive reading of the rules.
+    fn reference(c: &Config, key: &ServiceKey, host: Option<&str>, path: &str) -> Option<u32> {
+        c.rules()
+            .iter()
+            .filter(|r| r.service == *key)
+            .filter(|r| {
+                r.host().is_none_or(|h| {
+                    host.is_some_and(|x| {
+                        x.to_ascii_lowercase().as_bytes() == h.to_ascii_lowercase()
+                    })
+                }) && r
+                    .path_prefix()
+                    .is_none_or(|p| path.as_bytes().starts_with(p))
+            })
+            .map(|r| r.id)
+            .min()
+    }
+
+    const HOSTS: [&str; 3] = ["a.example", "B.example", "c.example"];
+    const PREFIXES: [&str; 4] = ["/", "/a", "/a/b", "/b"];
+    const PATHS: [&str; 5] = ["/", "/a", "/a/b/c", "/b", "/c"];
+
+    proptest! {
+        /// The first matching rule (by id) decides: the choice is one of
+        /// its candidates (this node when named, or an active, not
+        /// excluded peer of the set), or local when it has none; without
+        /// a match the choice is an active, not excluded peer (or local
+        /// when there is none). Never a drained or excluded peer.
+        #[test]
+        fn first_match_wins_and_stays_in_the_set(
+            rules in proptest::collection::vec(
+                (1u32..20, proptest::option::of(0..HOSTS.len()),
+                 proptest::option::of(0..PREFIXES.len()),
+                 proptest::collection::btree_set(1u32..8, 1..4)),
+                0..8),
+            drained in proptest::collection::btree_set(2u32..6, 0..3),
+            exclude in proptest::collection::vec(2u32..6, 0..3),
+            reqs in proptest::collection::vec(
+                (proptest::option::of(0..HOSTS.len()), 0..PATHS.len(), any::<bool>()), 1..20),
+        ) {
+            let (mut c, key) = farm();
+            for (id, h, p, peers) in &rules {
+                let bytes: Vec<u8> = peers.iter().flat_map(|p| p.to_ne_bytes()).collect();
+                let _ = c.rule_new(&RuleSpec {
+                    vip: Some(VIP),
+                    port: Some(80),
+                    protocol: None,
+                    id: Some(*id),
+                    host: h.map(|i| HOSTS[i].as_bytes()),
+                    path_prefix: p.map(|i| PREFIXES[i].as_bytes()),
+                    peers: Some(&bytes),
+                });
+            }
+            for d in &drained {
+                set_admin(&mut c, *d, AdminState::Drain);
+            }
+            let active = |id: u32| (2..=5).contains(&id) && !drained.contains(&id) && !exclude.contains(&id);
+            let mut st = PolicyState::new();
+            for (h, p, is_http) in reqs {
+                let host = h.map(|i| HOSTS[i].to_ascii_uppercase());
+                let path = PATHS[p];
+                let http = is_http.then(|| head(host.as_deref(), path));
+                let r = Request { http, ..req(&exclude) };
+                let got = choose(Policy::HttpRules, c.peers(), &c.rules_of(&key), &mut st, &KEY, &r);
+                let matched = if is_http { reference(&c, &key, host.as_deref(), path) } else { None };
+                match matched {
+                    Some(id) => {
+                        let rule = c.rule(&key, id).unwrap();
+                        let cands: Vec<u32> = rule.peers().iter().copied()
+                            .filter(|&n| n == 1 || active(n)).collect();
+                        match got {
+                            Choice::Local => prop_assert!(cands.is_empty() || cands.contains(&1)),
+                            Choice::Peer { id: n, .. } => prop_assert!(cands.contains(&n), "{} not in {:?}", n, cands),
+                        }
+                    }
+                    None => {
+                        let any = (2..=5).any(active);
+                        match got {
+                            Choice::Local => prop_assert!(!any),
+                            Choice::Peer { id: n, .. } => prop_assert!(active(n)),
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Within a matched rule, consecutive choices cycle through its
+        /// candidates: over as many picks as it has candidates, each is
+        /// chosen once.
+        #[test]
+        fn rule_round_robin_is_fair(
+            peers in proptest::collection::btree_set(1u32..8, 1..8),
+            drained in proptest::collection::btree_set(2u32..6, 0..3),
+        ) {
+            let (mut c, key) = farm();
+            let list: Vec<u32> = peers.iter().copied().collect();
+            add(&mut c, 7, None, Some("/x"), &list);
+            for d in &drained {
+                set_admin(&mut c, *d, AdminState::Drain);
+            }
+            let cands: Vec<u32> = list.iter().copied()
+                .filter(|&n| n == 1 || ((2..=5).contains(&n) && !drained.contains(&n))).collect();
+            let mut st = PolicyState::new();
+            let x = Some(head(None, "/x/y"));
+            let mut got = run(&c, &key, &mut st, x, &[], cands.len().max(1));
+            got.sort_unstable();
+            if cands.is_empty() {
+                prop_assert_eq!(got, vec![1]);
+            } else {
+                prop_assert_eq!(got, cands);
+            }
         }
     }
 }

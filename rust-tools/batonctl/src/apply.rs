@@ -10,14 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec};
+use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
 use baton_core::genl::{limits, Protocol};
 use serde::Deserialize;
 
 use crate::cli::{parse_hex, parse_protocol, parse_state};
 use crate::model::{
-    KeyInfo, Mac, NodeFields, NodeInfo, Op, PeerFields, PeerInfo, ServiceFields, ServiceId,
-    ServiceInfo, State,
+    KeyInfo, Mac, NodeFields, NodeInfo, Op, PeerFields, PeerInfo, RuleInfo, ServiceFields,
+    ServiceId, ServiceInfo, State,
 };
 use crate::Error;
 
@@ -78,6 +78,24 @@ pub struct KeyEntry {
     pub active: bool,
 }
 
+/// `[[rule]]`: an HTTP rule of a TCP service listed in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    /// The service's VIP.
+    pub vip: String,
+    /// The service's port.
+    pub port: u16,
+    /// Rule id.
+    pub id: u32,
+    /// The `Host` it matches.
+    pub host: Option<String>,
+    /// The path prefix it matches.
+    pub prefix: Option<String>,
+    /// The node ids its requests go to.
+    pub peers: Vec<u32>,
+}
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +111,9 @@ pub struct FarmFile {
     /// Keys.
     #[serde(default)]
     pub key: Vec<KeyEntry>,
+    /// HTTP rules.
+    #[serde(default)]
+    pub rule: Vec<RuleEntry>,
 }
 
 /// A key the file asks for.
@@ -127,6 +148,8 @@ pub struct Desired {
     pub services: Vec<ServiceInfo>,
     /// Keys, in file order.
     pub keys: Vec<DesiredKey>,
+    /// HTTP rules, in file order.
+    pub rules: Vec<RuleInfo>,
 }
 
 impl Desired {
@@ -144,6 +167,7 @@ impl Desired {
                     active: k.active,
                 })
                 .collect(),
+            rules: self.rules.clone(),
         }
     }
 }
@@ -233,11 +257,32 @@ pub fn parse_file(text: &str, env: &Env<'_>) -> Result<Desired, Error> {
             "exactly one key must have active = true (found {actives})"
         )));
     }
+    let mut rules = Vec::new();
+    for r in &file.rule {
+        let vip: Ipv4Addr = r.vip.parse().map_err(|_| {
+            usage(format!(
+                "rule {} for {}:{}: vip is not an IPv4 address",
+                r.id, r.vip, r.port
+            ))
+        })?;
+        rules.push(RuleInfo {
+            service: ServiceId {
+                vip,
+                port: r.port,
+                protocol: Protocol::Tcp,
+            },
+            id: r.id,
+            host: r.host.clone(),
+            prefix: r.prefix.clone(),
+            peers: r.peers.clone(),
+        });
+    }
     let desired = Desired {
         node,
         peers,
         services,
         keys,
+        rules,
     };
     validate(&desired)?;
     Ok(desired)
@@ -302,6 +347,17 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
             active: true,
         }),
         Op::KeyDel(id) => cfg.key_del(Some(*id)),
+        Op::RuleNew(r) => {
+            let peers = r.peers_bytes();
+            cfg.rule_new(&r.spec(&peers))
+        }
+        Op::RuleDel { service, id } => cfg.rule_del(&RuleSpec {
+            vip: Some(service.vip.octets()),
+            port: Some(service.port),
+            protocol: Some(service.protocol as u8),
+            id: Some(*id),
+            ..RuleSpec::default()
+        }),
     }
 }
 
@@ -344,6 +400,21 @@ pub fn state_of(cfg: &Config) -> State {
                 active: k.active,
             })
             .collect(),
+        rules: cfg
+            .rules()
+            .iter()
+            .map(|r| RuleInfo {
+                service: ServiceId {
+                    vip: Ipv4Addr::from(r.service.vip),
+                    port: r.service.port,
+                    protocol: r.service.protocol,
+                },
+                id: r.id,
+                host: r.host_str().map(str::to_string),
+                prefix: r.path_prefix_str().map(str::to_string),
+                peers: r.peers().to_vec(),
+            })
+            .collect(),
     }
 }
 
@@ -357,8 +428,10 @@ fn changed(cur: u32, want: u32) -> Option<u32> {
 
 /// The requests that turn `current` into `desired`, in an order that the
 /// kernel's rules accept: deletions first (so ids, MACs and table slots are
-/// free), then the node, then peers, services and keys. Keys can not be read
-/// back with their secrets: a key whose id exists is kept as it is.
+/// free), then the node, then peers, services, rules and keys. Keys can not
+/// be read back with their secrets: a key whose id exists is kept as it is.
+/// A rule that differs is deleted and created again (there is no
+/// `RULE_SET`); the rules of a deleted service go with it.
 /// Planning a state against itself gives no request.
 pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
     let mut ops = Vec::new();
@@ -404,6 +477,21 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
     for c in &current.services {
         if !want_svc.contains_key(&c.id) {
             ops.push(Op::ServiceDel(c.id));
+        }
+    }
+
+    // Rules to delete (or replace) whose service stays: frees table slots.
+    let want_rule: HashMap<(ServiceId, u32), &RuleInfo> = desired
+        .rules
+        .iter()
+        .map(|r| ((r.service, r.id), r))
+        .collect();
+    for c in &current.rules {
+        if want_svc.contains_key(&c.service) && want_rule.get(&(c.service, c.id)) != Some(&c) {
+            ops.push(Op::RuleDel {
+                service: c.service,
+                id: c.id,
+            });
         }
     }
 
@@ -477,6 +565,19 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
                 id: s.id,
                 policy: Some(s.policy.clone()),
             })),
+        }
+    }
+
+    // Rules to create (or recreate), their services now in place.
+    let cur_rule: HashMap<(ServiceId, u32), &RuleInfo> = current
+        .rules
+        .iter()
+        .filter(|r| want_svc.contains_key(&r.service))
+        .map(|r| ((r.service, r.id), r))
+        .collect();
+    for r in &desired.rules {
+        if cur_rule.get(&(r.service, r.id)) != Some(&r) {
+            ops.push(Op::RuleNew(r.clone()));
         }
     }
 

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use baton_core::config::ConfigError;
+use baton_core::config::{Config, ConfigError, RuleSpec};
 use baton_core::conninfo::ConnFilter;
 use baton_core::genl::{limits, AdminState, ConnState, Policy, Protocol};
 use clap::{Parser, Subcommand};
 
-use crate::model::{ConnQuery, Mac, Op, PeerFields, ServiceFields, ServiceId};
+use crate::model::{ConnQuery, Mac, Op, PeerFields, RuleInfo, ServiceFields, ServiceId};
 use crate::Error;
 
 const NODE_KW: &str = "Keywords:
@@ -39,6 +39,18 @@ const KEY_KW: &str = "Keywords:
   secret HEX|@FILE   16..=64 bytes, as hex digits or a file holding hex
                      digits (whitespace ignored); add only
   active             make it the key that signs outgoing frames";
+
+const RULE_KW: &str = "The service comes first, as VIP:PORT (a TCP service).
+Keywords:
+  id N          rule id (1..=65535), unique per service, required; a
+                service's rules are tried in ascending id order
+  host H        the Host the rule matches (ignoring case; a name without
+                port, up to 64 letters, digits, '-', '.', '_'); add only
+  prefix /P     the path prefix the rule matches (up to 128 visible ASCII
+                characters, starting with '/'); add only
+  peers LIST    node ids separated by commas, 1 to 8 (this node's own id
+                means serving locally); add: required
+A rule with neither host nor prefix matches every request.";
 
 const CONN_KW: &str = "Keywords (filters, all optional; a connection is shown when it matches
 every one given):
@@ -115,6 +127,12 @@ pub enum Object {
         /// Verb (default: show).
         #[command(subcommand)]
         verb: Option<ShowOnly>,
+    },
+    /// HTTP rules of services with policy http-rules.
+    Rule {
+        /// Verb (default: show).
+        #[command(subcommand)]
+        verb: Option<RuleVerb>,
     },
     /// The connection table.
     Conn {
@@ -213,6 +231,30 @@ verbs!(
     KEY_KW
 );
 
+/// Verbs of `rule` (no `set`: delete and add again).
+#[derive(Subcommand, Debug)]
+pub enum RuleVerb {
+    /// Show all rules, or one service's: show [VIP:PORT]
+    #[command(visible_alias = "list", after_help = RULE_KW)]
+    Show(Words),
+    /// Create a rule: add VIP:PORT id N [host H] [prefix /P] peers ID[,ID]...
+    #[command(after_help = RULE_KW)]
+    Add(Words),
+    /// Delete a rule: del VIP:PORT id N
+    #[command(visible_alias = "delete", after_help = RULE_KW)]
+    Del(Words),
+}
+
+impl RuleVerb {
+    fn name(v: &Option<Self>) -> &'static str {
+        match v {
+            None | Some(Self::Show(_)) => "show",
+            Some(Self::Add(_)) => "add",
+            Some(Self::Del(_)) => "del",
+        }
+    }
+}
+
 /// The only verb of `conn`.
 #[derive(Subcommand, Debug)]
 pub enum ConnVerb {
@@ -305,6 +347,8 @@ pub enum Show {
     Services(Option<ServiceId>),
     /// `key show [id N]`.
     Keys(Option<u32>),
+    /// `rule show [VIP:PORT]`.
+    Rules(Option<ServiceId>),
     /// `stats`.
     Stats,
     /// `conn show [state S] [peer ID] [vip A] [port P] [client A]`.
@@ -495,6 +539,53 @@ pub fn parse_conn_state(s: &str) -> Result<u8, Error> {
     })
 }
 
+/// Parses a service written `VIP:PORT` (or `VIP:PORT/PROTO`).
+pub fn parse_service_addr(s: &str) -> Result<ServiceId, Error> {
+    let (addr, protocol) = match s.split_once('/') {
+        Some((a, p)) => (a, parse_protocol(p)?),
+        None => (s, Protocol::Tcp),
+    };
+    let (vip, port) = addr.rsplit_once(':').ok_or_else(|| {
+        usage(format!(
+            "invalid service '{s}': expected VIP:PORT (e.g. 192.0.2.10:80)"
+        ))
+    })?;
+    Ok(ServiceId {
+        vip: parse_vip(vip)?,
+        port: port
+            .parse()
+            .map_err(|_| usage(format!("invalid port '{port}': not a number in range")))?,
+        protocol,
+    })
+}
+
+/// Parses node ids separated by commas (`2,3`).
+pub fn parse_peers(s: &str) -> Result<Vec<u32>, Error> {
+    s.split(',')
+        .map(|p| {
+            p.parse::<u32>().map_err(|_| {
+                usage(format!(
+                    "invalid peers '{s}': expected node ids separated by commas (e.g. 2,3)"
+                ))
+            })
+        })
+        .collect()
+}
+
+const RULE_WORDS: &[&str] = &["id", "host", "prefix", "peers"];
+
+/// The `VIP:PORT` that starts a `rule` command, and the words after it.
+fn rule_service(words: &[String]) -> Result<(ServiceId, &[String]), Error> {
+    match words.split_first() {
+        Some((first, rest)) if !RULE_WORDS.contains(&first.as_str()) => {
+            Ok((parse_service_addr(first)?, rest))
+        }
+        _ => Err(usage(
+            "missing service: give VIP:PORT first (e.g. 192.0.2.10:80 id 1 peers 2)",
+        )),
+    }
+}
+
 fn conn_query(words: &[String], no_precheck: bool) -> Result<ConnQuery, Error> {
     let kw = Kw::parse(words, &["state", "peer", "vip", "port", "client"], &[])?;
     let q = ConnQuery {
@@ -565,6 +656,7 @@ fn context_of(o: &Object) -> String {
         Object::Service { verb: v } => format!("service {}", ServiceVerb::name(v)),
         Object::Key { verb: v } => format!("key {}", KeyVerb::name(v)),
         Object::Stats { .. } => "stats".into(),
+        Object::Rule { verb: v } => format!("rule {}", RuleVerb::name(v)),
         Object::Conn { .. } => "conn show".into(),
         Object::Apply { .. } => "apply".into(),
     }
@@ -695,6 +787,31 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
             }
             KeyVerb::Del(w) => change(Op::KeyDel(Kw::parse(&w.words, &["id"], &[])?.need("id")?)),
         },
+        Object::Rule { verb } => match verb.unwrap_or(RuleVerb::Show(Words::default())) {
+            RuleVerb::Show(w) => match w.words.as_slice() {
+                [] => Ok(Command::Show(Show::Rules(None))),
+                [svc] => Ok(Command::Show(Show::Rules(Some(parse_service_addr(svc)?)))),
+                [_, extra, ..] => Err(usage(format!("unexpected argument '{extra}'"))),
+            },
+            RuleVerb::Add(w) => {
+                let (service, rest) = rule_service(&w.words)?;
+                let kw = Kw::parse(rest, RULE_WORDS, &[])?;
+                let id = kw.need("id")?;
+                let peers = parse_peers(kw.get("peers").ok_or_else(|| usage("missing 'peers'"))?)?;
+                change(Op::RuleNew(RuleInfo {
+                    service,
+                    id,
+                    host: kw.get("host").map(str::to_string),
+                    prefix: kw.get("prefix").map(str::to_string),
+                    peers,
+                }))
+            }
+            RuleVerb::Del(w) => {
+                let (service, rest) = rule_service(&w.words)?;
+                let id = Kw::parse(rest, &["id"], &[])?.need("id")?;
+                change(Op::RuleDel { service, id })
+            }
+        },
         Object::Stats { .. } => Ok(Command::Show(Show::Stats)),
         Object::Conn { verb } => match verb {
             None => Ok(Command::Show(Show::Conns(ConnQuery::default()))),
@@ -784,6 +901,20 @@ pub fn precheck(op: &Op) -> Result<(), Error> {
             Ok(())
         }
         Op::KeyActivate(id) | Op::KeyDel(id) => key_id(*id),
+        Op::RuleNew(r) => {
+            let peers = r.peers_bytes();
+            Config::rule_check(&r.spec(&peers)).map_or_else(err, |_| Ok(()))
+        }
+        Op::RuleDel { service, id } => {
+            let spec = RuleSpec {
+                vip: Some(service.vip.octets()),
+                port: Some(service.port),
+                protocol: Some(service.protocol as u8),
+                id: Some(*id),
+                ..RuleSpec::default()
+            };
+            Config::rule_key(&spec).map_or_else(err, |_| Ok(()))
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
 
 use crate::model::{
-    ConnInfo, ConnQuery, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceCounters,
-    ServiceId, ServiceInfo,
+    ConnInfo, ConnQuery, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, RuleInfo,
+    ServiceCounters, ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -76,12 +76,13 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::RcvNxt
         | Attr::SndNxt
         | Attr::AgeMs
-        | Attr::IdleMs => WireType::U32,
+        | Attr::IdleMs
+        | Attr::RuleId => WireType::U32,
         Attr::ConnId => WireType::U64,
-        Attr::Mac | Attr::KeySecret => WireType::Binary,
+        Attr::Mac | Attr::KeySecret | Attr::RulePeers => WireType::Binary,
         Attr::AdminState | Attr::Protocol | Attr::ConnState => WireType::U8,
         Attr::Port | Attr::ClientPort => WireType::U16,
-        Attr::Policy => WireType::String,
+        Attr::Policy | Attr::Host | Attr::PathPrefix => WireType::String,
         Attr::KeyActive | Attr::ClientDone => WireType::Flag,
         Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
@@ -301,6 +302,14 @@ pub fn op_request(op: &Op) -> Request {
             .with(Attr::KeyId, Value::U32(*id))
             .with(Attr::KeyActive, Value::Flag),
         Op::KeyDel(id) => Request::new(Cmd::KeyDel).with(Attr::KeyId, Value::U32(*id)),
+        Op::RuleNew(r) => service_key(Request::new(Cmd::RuleNew), &r.service)
+            .with(Attr::RuleId, Value::U32(r.id))
+            .with_opt(Attr::Host, r.host.clone(), Value::Str)
+            .with_opt(Attr::PathPrefix, r.prefix.clone(), Value::Str)
+            .with(Attr::RulePeers, Value::Bytes(r.peers_bytes())),
+        Op::RuleDel { service, id } => {
+            service_key(Request::new(Cmd::RuleDel), service).with(Attr::RuleId, Value::U32(*id))
+        }
     }
 }
 
@@ -542,6 +551,32 @@ pub fn decode_conn(attrs: &RawAttrs) -> Result<ConnInfo, DecodeError> {
     })
 }
 
+/// A `RuleGet` reply or dump entry.
+pub fn decode_rule(attrs: &RawAttrs) -> Result<RuleInfo, DecodeError> {
+    let raw = u8_of(need(attrs, Attr::Protocol)?, "Protocol")?;
+    let ids = need(attrs, Attr::RulePeers)?;
+    if ids.len() % 4 != 0 {
+        return Err(bad(format!(
+            "RulePeers: {} bytes, not a multiple of 4",
+            ids.len()
+        )));
+    }
+    Ok(RuleInfo {
+        service: ServiceId {
+            vip: ipv4_of(need(attrs, Attr::Vip)?, "Vip")?,
+            port: u16_of(need(attrs, Attr::Port)?, "Port")?,
+            protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
+        },
+        id: u32_of(need(attrs, Attr::RuleId)?, "RuleId")?,
+        host: find(attrs, Attr::Host as u16).map(str_of),
+        prefix: find(attrs, Attr::PathPrefix as u16).map(str_of),
+        peers: ids
+            .chunks(4)
+            .map(|c| u32_of(c, "RulePeers"))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
 /// `NodeGet` → `node-get`: the YAML spec's name of an enum variant.
 pub fn kebab(camel: &str) -> String {
     let mut out = String::new();
@@ -612,5 +647,13 @@ pub fn key_get(id: Option<u32>) -> Request {
     match id {
         Some(id) => Request::new(Cmd::KeyGet).with(Attr::KeyId, Value::U32(id)),
         None => dump(Cmd::KeyGet),
+    }
+}
+
+/// `RuleGet`: a dump of every rule, or of one service's.
+pub fn rule_get(service: Option<&ServiceId>) -> Request {
+    match service {
+        Some(id) => service_key(dump(Cmd::RuleGet), id),
+        None => dump(Cmd::RuleGet),
     }
 }

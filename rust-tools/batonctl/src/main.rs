@@ -7,7 +7,7 @@ use std::process::exit;
 use batonctl::apply::{self, Env};
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Parsed, Pending, Secret, Show};
 use batonctl::codec::{self, RawAttrs};
-use batonctl::model::{NodeFields, Op, State};
+use batonctl::model::{NodeFields, Op, RuleInfo, State};
 use batonctl::nl::Conn;
 use batonctl::output;
 use batonctl::{Error, EXIT_USAGE};
@@ -140,6 +140,7 @@ fn read_state(conn: &mut Conn) -> Result<State, Error> {
             codec::decode_service,
         )?,
         keys: decode_all(&conn.transact(&codec::key_get(None))?, codec::decode_key)?,
+        rules: decode_all(&conn.transact(&codec::rule_get(None))?, codec::decode_rule)?,
     })
 }
 
@@ -189,6 +190,16 @@ fn run(p: &Parsed) -> Result<(), Error> {
                 Show::Keys(id) => {
                     let v = decode_all(&conn.transact(&codec::key_get(*id))?, codec::decode_key)?;
                     print(p.json, || output::keys_table(&v), || output::keys_json(&v));
+                }
+                Show::Rules(svc) => {
+                    let r = conn.transact(&codec::rule_get(svc.as_ref()))?;
+                    let mut v = decode_all(&r, codec::decode_rule)?;
+                    RuleInfo::sort(&mut v);
+                    print(
+                        p.json,
+                        || output::rules_table(&v),
+                        || output::rules_json(&v),
+                    );
                 }
                 Show::Stats => {
                     let r = conn.transact(&codec::stats_get())?;

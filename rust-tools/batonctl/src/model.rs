@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
+use baton_core::config::RuleSpec;
 use baton_core::conninfo::ConnFilterSpec;
 use baton_core::genl::{AdminState, ConnState, Protocol};
 use serde::Serialize;
@@ -99,6 +100,17 @@ impl fmt::Display for ServiceId {
     }
 }
 
+impl ServiceId {
+    /// The service as `rule` commands write it: `VIP:PORT`, with `/udp`
+    /// for a UDP service.
+    pub fn addr(&self) -> String {
+        match self.protocol {
+            Protocol::Tcp => format!("{}:{}", self.vip, self.port),
+            p => format!("{}:{}/{}", self.vip, self.port, p.name()),
+        }
+    }
+}
+
 /// A service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceInfo {
@@ -115,6 +127,62 @@ pub struct KeyInfo {
     pub id: u32,
     /// Whether it signs outgoing frames.
     pub active: bool,
+}
+
+/// An HTTP rule of a service (policy `http-rules`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// The service.
+    pub service: ServiceId,
+    /// Rule id (the order of evaluation within the service).
+    pub id: u32,
+    /// The `Host` it matches.
+    pub host: Option<String>,
+    /// The path prefix it matches.
+    pub prefix: Option<String>,
+    /// The node ids its requests go to (this node's own id: served
+    /// locally).
+    pub peers: Vec<u32>,
+}
+
+impl RuleInfo {
+    /// The `RulePeers` attribute payload: the ids as u32, host order.
+    pub fn peers_bytes(&self) -> Vec<u8> {
+        self.peers.iter().flat_map(|p| p.to_ne_bytes()).collect()
+    }
+
+    /// The rule as baton-core's rules see a request for it (`peers` is
+    /// [`RuleInfo::peers_bytes`]).
+    pub fn spec<'a>(&'a self, peers: &'a [u8]) -> RuleSpec<'a> {
+        RuleSpec {
+            vip: Some(self.service.vip.octets()),
+            port: Some(self.service.port),
+            protocol: Some(self.service.protocol as u8),
+            id: Some(self.id),
+            host: self.host.as_deref().map(str::as_bytes),
+            path_prefix: self.prefix.as_deref().map(str::as_bytes),
+            peers: Some(peers),
+        }
+    }
+
+    /// The order `rule show` lists rules in: by service, then id (the
+    /// order of evaluation).
+    pub fn sort(rules: &mut [RuleInfo]) {
+        rules.sort_by_key(|r| {
+            (
+                r.service.vip,
+                r.service.port,
+                r.service.protocol as u8,
+                r.id,
+            )
+        });
+    }
+
+    /// The node ids as `rule` commands write them: `2,3`.
+    pub fn peers_list(&self) -> String {
+        let ids: Vec<String> = self.peers.iter().map(u32::to_string).collect();
+        ids.join(",")
+    }
 }
 
 /// One service's counters.
@@ -230,6 +298,8 @@ pub struct State {
     pub services: Vec<ServiceInfo>,
     /// Keys.
     pub keys: Vec<KeyInfo>,
+    /// HTTP rules.
+    pub rules: Vec<RuleInfo>,
 }
 
 /// Node attributes of a create or change request (`None` = absent).
@@ -302,6 +372,15 @@ pub enum Op {
     KeyActivate(u32),
     /// `KeyDel`.
     KeyDel(u32),
+    /// `RuleNew`.
+    RuleNew(RuleInfo),
+    /// `RuleDel`.
+    RuleDel {
+        /// The service.
+        service: ServiceId,
+        /// Rule id.
+        id: u32,
+    },
 }
 
 impl fmt::Debug for Op {
@@ -372,6 +451,18 @@ impl Op {
             ),
             Op::KeyActivate(id) => format!("key set id {id} active"),
             Op::KeyDel(id) => format!("key del id {id}"),
+            Op::RuleNew(r) => {
+                let mut s = format!("rule add {} id {}", r.service.addr(), r.id);
+                if let Some(h) = &r.host {
+                    s.push_str(&format!(" host {h}"));
+                }
+                if let Some(p) = &r.prefix {
+                    s.push_str(&format!(" prefix {p}"));
+                }
+                s.push_str(&format!(" peers {}", r.peers_list()));
+                s
+            }
+            Op::RuleDel { service, id } => format!("rule del {} id {id}", service.addr()),
         }
     }
 }

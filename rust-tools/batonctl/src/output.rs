@@ -3,7 +3,9 @@
 use baton_core::genl::Protocol;
 use serde_json::{json, Map, Value};
 
-use crate::model::{ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, ServiceCounters, ServiceInfo};
+use crate::model::{
+    ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, RuleInfo, ServiceCounters, ServiceInfo,
+};
 
 /// Interface name lookup (`if_indextoname`), injected for testing.
 pub type IfName<'a> = &'a dyn Fn(u32) -> Option<String>;
@@ -133,6 +135,44 @@ pub fn services_json(services: &[ServiceInfo]) -> Value {
                     "port": s.id.port,
                     "protocol": s.id.protocol.name(),
                     "policy": s.policy,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `rule show`: one line per rule, in the order given (`-`: no host, no
+/// prefix).
+pub fn rules_table(rules: &[RuleInfo]) -> String {
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            vec![
+                r.service.addr(),
+                r.id.to_string(),
+                r.host.clone().unwrap_or_else(|| "-".into()),
+                r.prefix.clone().unwrap_or_else(|| "-".into()),
+                r.peers_list(),
+            ]
+        })
+        .collect();
+    table(&["SERVICE", "ID", "HOST", "PREFIX", "PEERS"], &rows, &[1])
+}
+
+/// `rule show --json` (`host` and `prefix` are `null` when absent).
+pub fn rules_json(rules: &[RuleInfo]) -> Value {
+    Value::Array(
+        rules
+            .iter()
+            .map(|r| {
+                json!({
+                    "vip": r.service.vip.to_string(),
+                    "port": r.service.port,
+                    "protocol": r.service.protocol.name(),
+                    "id": r.id,
+                    "host": r.host,
+                    "prefix": r.prefix,
+                    "peers": r.peers,
                 })
             })
             .collect(),

@@ -7,7 +7,9 @@ use std::path::Path;
 use baton_core::config::Config;
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::apply::{self, parse_file, plan, simulate, state_of, Desired, DesiredKey, Env};
-use batonctl::model::{KeyInfo, Mac, NodeInfo, Op, PeerInfo, ServiceId, ServiceInfo, State};
+use batonctl::model::{
+    KeyInfo, Mac, NodeInfo, Op, PeerInfo, RuleInfo, ServiceId, ServiceInfo, State,
+};
 use batonctl::Error;
 use proptest::prelude::*;
 
@@ -57,6 +59,7 @@ fn sorted(mut s: State) -> State {
     s.services
         .sort_by_key(|s| (s.id.vip, s.id.port, s.id.protocol as u8));
     s.keys.sort_by_key(|k| k.id);
+    RuleInfo::sort(&mut s.rules);
     s
 }
 
@@ -184,6 +187,7 @@ fn mac_swap_and_full_key_table_rotation() {
         peers: vec![peer(2, 2), peer(3, 3), peer(4, 4)],
         services: vec![],
         keys: vec![key(1, true), key(2, false), key(3, false), key(4, false)],
+        rules: vec![],
     };
     let after = Desired {
         node,
@@ -192,6 +196,7 @@ fn mac_swap_and_full_key_table_rotation() {
         services: vec![],
         // Keys 2, 3, 4 stay, 5 is new and active: the table is full.
         keys: vec![key(2, false), key(3, false), key(4, false), key(5, true)],
+        rules: vec![],
     };
     let mut cfg = Config::new();
     run(&mut cfg, &plan(&State::default(), &before));
@@ -245,6 +250,140 @@ fn file_errors_are_precise() {
     assert!(m.contains("missing field `node`"), "{m}");
 }
 
+const RULES_FILE: &str = r#"
+[node]
+id = 1
+
+[[peer]]
+id = 2
+mac = "02:00:00:00:00:02"
+
+[[service]]
+vip = "192.0.2.10"
+port = 80
+policy = "http-rules"
+
+[[service]]
+vip = "192.0.2.10"
+port = 8080
+
+[[rule]]
+vip = "192.0.2.10"
+port = 80
+id = 10
+host = "api.example"
+prefix = "/v2"
+peers = [2]
+
+[[rule]]
+vip = "192.0.2.10"
+port = 80
+id = 20
+peers = [1, 2]
+"#;
+
+#[test]
+fn rules_in_the_farm_file() {
+    let d = parse(RULES_FILE).unwrap();
+    assert_eq!(d.rules.len(), 2);
+    assert_eq!(d.rules[0].host.as_deref(), Some("api.example"));
+    assert_eq!(d.rules[1].peers, [1, 2]);
+    let ops = plan(&State::default(), &d);
+    let words: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+    assert_eq!(
+        words[words.len() - 2..],
+        [
+            "rule add 192.0.2.10:80 id 10 host api.example prefix /v2 peers 2",
+            "rule add 192.0.2.10:80 id 20 peers 1,2",
+        ]
+    );
+    let mut cfg = Config::new();
+    run(&mut cfg, &ops);
+    assert_eq!(sorted(state_of(&cfg)), sorted(d.state()));
+    assert_eq!(plan(&state_of(&cfg), &d), vec![]);
+
+    // Drift: rule 10 changed, an extra rule on 80 and one on 8080. The
+    // changed rule is replaced, the extra ones go.
+    let svc = |port| ServiceId {
+        vip: "192.0.2.10".parse().unwrap(),
+        port,
+        protocol: Protocol::Tcp,
+    };
+    let rule = |port, id, peers: Vec<u32>| RuleInfo {
+        service: svc(port),
+        id,
+        host: None,
+        prefix: None,
+        peers,
+    };
+    run(
+        &mut cfg,
+        &[
+            Op::RuleDel {
+                service: svc(80),
+                id: 10,
+            },
+            Op::RuleNew(rule(80, 10, vec![2])),
+            Op::RuleNew(rule(80, 30, vec![2])),
+            Op::RuleNew(rule(8080, 1, vec![2])),
+        ],
+    );
+    let ops = plan(&state_of(&cfg), &d);
+    let words: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+    assert_eq!(
+        words,
+        [
+            "rule del 192.0.2.10:80 id 10",
+            "rule del 192.0.2.10:80 id 30",
+            "rule del 192.0.2.10:8080 id 1",
+            "rule add 192.0.2.10:80 id 10 host api.example prefix /v2 peers 2",
+        ]
+    );
+    run(&mut cfg, &ops);
+    assert_eq!(sorted(state_of(&cfg)), sorted(d.state()));
+
+    // A service that goes takes its rules along: no rule del for them.
+    let without: String = RULES_FILE
+        .split("[[")
+        .filter(|part| !part.contains("port = 80\n"))
+        .collect::<Vec<_>>()
+        .join("[[");
+    let d2 = parse(&without).unwrap();
+    assert!(d2.rules.is_empty() && d2.services.len() == 1);
+    let ops = plan(&state_of(&cfg), &d2);
+    let words: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+    assert_eq!(words, ["service del vip 192.0.2.10 port 80 proto tcp"]);
+    run(&mut cfg, &ops);
+    assert_eq!(sorted(state_of(&cfg)), sorted(d2.state()));
+}
+
+#[test]
+fn rule_errors_in_the_farm_file_are_precise() {
+    let base = "[node]\nid = 1\n[[service]]\nvip = \"192.0.2.10\"\nport = 80\n";
+    let err = |extra: &str| match parse(&format!("{base}{extra}")) {
+        Err(Error::Usage(m)) => m,
+        other => panic!("{extra}: {other:?}"),
+    };
+    let rule = "[[rule]]\nvip = \"192.0.2.10\"\nport = 80\nid = 1\n";
+    assert!(err(&format!("{rule}peers = [2]\nproto = \"udp\"\n")).contains("unknown field `proto`"));
+    assert!(err(rule).contains("missing field `peers`"));
+    let m = err("[[rule]]\nvip = \"192.0.2.11\"\nport = 80\nid = 1\npeers = [2]\n");
+    assert_eq!(m, "rule add 192.0.2.11:80 id 1 peers 2: no such service");
+    assert!(err(&format!("{rule}peers = []\n")).contains("peers must be a list of 1..=8 node ids"));
+    assert!(err(&format!("{rule}peers = [2, 2]\n")).contains("appears twice"));
+    assert!(err(&format!("{rule}peers = [2]\nhost = \"a.example:80\"\n")).contains("host must be"));
+    assert!(err(&format!("{rule}peers = [2]\nprefix = \"api\"\n")).contains("path prefix must"));
+    assert!(
+        err(&format!("{rule}peers = [2]\n{rule}peers = [3]\n")).contains("rule id already in use")
+    );
+    assert!(
+        err("[[rule]]\nvip = \"x\"\nport = 80\nid = 1\npeers = [2]\n")
+            .contains("rule 1 for x:80: vip is not an IPv4 address")
+    );
+    let m = err("[[rule]]\nvip = \"192.0.2.10\"\nport = 80\nid = 0\npeers = [2]\n");
+    assert!(m.contains("rule id must be 1..=65535"), "{m}");
+}
+
 /// A random reachable configuration: random requests applied to a
 /// `Config` (refused ones are simply skipped), the node always set.
 fn arb_config(with_node: bool) -> impl Strategy<Value = Config> {
@@ -285,6 +424,34 @@ fn arb_config(with_node: bool) -> impl Strategy<Value = Config> {
         }),
         (1u32..7).prop_map(Op::KeyActivate),
         (1u32..7).prop_map(Op::KeyDel),
+        (
+            1u8..4,
+            1u32..5,
+            proptest::option::of(0usize..2),
+            proptest::option::of(0usize..2),
+            proptest::collection::btree_set(1u32..8, 1..4),
+        )
+            .prop_map(|(v, id, h, p, peers)| {
+                Op::RuleNew(RuleInfo {
+                    service: ServiceId {
+                        vip: [192, 0, 2, v].into(),
+                        port: 80,
+                        protocol: Protocol::Tcp,
+                    },
+                    id,
+                    host: h.map(|i| ["a.example", "B.example"][i].to_string()),
+                    prefix: p.map(|i| ["/", "/a"][i].to_string()),
+                    peers: peers.into_iter().collect(),
+                })
+            }),
+        (1u8..4, 1u32..5).prop_map(|(v, id)| Op::RuleDel {
+            service: ServiceId {
+                vip: [192, 0, 2, v].into(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+            id,
+        }),
     ];
     (1u32..5, 0u32..3, proptest::collection::vec(op, 0..40)).prop_map(move |(id, pub_if, ops)| {
         let mut cfg = Config::new();
@@ -320,6 +487,7 @@ fn desired_of(cfg: &Config) -> Desired {
                 active: k.active,
             })
             .collect(),
+        rules: s.rules,
     }
 }
 

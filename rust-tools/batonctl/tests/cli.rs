@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
-use batonctl::model::{ConnQuery, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId};
+use batonctl::model::{
+    ConnQuery, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId,
+};
 use batonctl::Error;
 
 fn parse(line: &str) -> Result<cli::Parsed, ParseError> {
@@ -430,4 +432,209 @@ fn errors_print_kernel_message_and_errno_name() {
         .to_string()
         .starts_with("baton module not loaded"));
     assert_eq!(Error::Usage(String::new()).exit_code(), 2);
+}
+
+fn web() -> ServiceId {
+    ServiceId {
+        vip: Ipv4Addr::new(192, 0, 2, 10),
+        port: 80,
+        protocol: Protocol::Tcp,
+    }
+}
+
+#[test]
+fn rule_commands() {
+    assert_eq!(cmd("rule"), Command::Show(Show::Rules(None)));
+    assert_eq!(cmd("rule list"), Command::Show(Show::Rules(None)));
+    assert_eq!(
+        cmd("rule show 192.0.2.10:80"),
+        Command::Show(Show::Rules(Some(web())))
+    );
+    let op = ready("rule add 192.0.2.10:80 id 10 host api.example prefix /v2 peers 2,3");
+    assert_eq!(
+        op,
+        Op::RuleNew(RuleInfo {
+            service: web(),
+            id: 10,
+            host: Some("api.example".into()),
+            prefix: Some("/v2".into()),
+            peers: vec![2, 3],
+        })
+    );
+    assert_eq!(cli::precheck(&op), Ok(()));
+    // Keywords in any order after the service; a catch-all.
+    assert_eq!(
+        ready("rule add 192.0.2.10:80 peers 1 id 99"),
+        Op::RuleNew(RuleInfo {
+            service: web(),
+            id: 99,
+            host: None,
+            prefix: None,
+            peers: vec![1],
+        })
+    );
+    assert_eq!(
+        ready("rule del 192.0.2.10:80 id 10"),
+        Op::RuleDel {
+            service: web(),
+            id: 10
+        }
+    );
+    assert_eq!(
+        ready("rule delete 192.0.2.10:53/udp id 1"),
+        Op::RuleDel {
+            service: ServiceId {
+                port: 53,
+                protocol: Protocol::Udp,
+                ..web()
+            },
+            id: 1
+        }
+    );
+    // What apply prints is what the command line takes.
+    assert_eq!(
+        format!("{op:?}"),
+        "rule add 192.0.2.10:80 id 10 host api.example prefix /v2 peers 2,3"
+    );
+    assert_eq!(
+        parse("rule add 192.0.2.10:80 id 1 peers 2")
+            .unwrap()
+            .context,
+        "rule add"
+    );
+}
+
+#[test]
+fn rule_errors_are_precise() {
+    for (line, want) in [
+        (
+            "rule add id 1 peers 2",
+            "rule add: missing service: give VIP:PORT first",
+        ),
+        ("rule add", "rule add: missing service"),
+        (
+            "rule add 192.0.2.10 id 1 peers 2",
+            "invalid service '192.0.2.10': expected VIP:PORT (e.g. 192.0.2.10:80)",
+        ),
+        (
+            "rule add 192.0.2.300:80 id 1 peers 2",
+            "invalid vip '192.0.2.300'",
+        ),
+        (
+            "rule add 192.0.2.10:http id 1 peers 2",
+            "invalid port 'http'",
+        ),
+        (
+            "rule add 192.0.2.10:80/sctp id 1 peers 2",
+            "invalid proto 'sctp'",
+        ),
+        ("rule add 192.0.2.10:80 peers 2", "rule add: missing 'id'"),
+        ("rule add 192.0.2.10:80 id 1", "rule add: missing 'peers'"),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 2,,3",
+            "invalid peers '2,,3': expected node ids separated by commas (e.g. 2,3)",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers two",
+            "invalid peers 'two'",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 2 weight 3",
+            "unknown keyword 'weight' (expected: id, host, prefix, peers)",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 2 peers 3",
+            "'peers' given twice",
+        ),
+        ("rule del 192.0.2.10:80", "rule del: missing 'id'"),
+        (
+            "rule del 192.0.2.10:80 id 1 host a",
+            "unknown keyword 'host'",
+        ),
+        ("rule show 192.0.2.10:80 id 1", "unexpected argument 'id'"),
+        ("rule set 192.0.2.10:80 id 1", "set"),
+    ] {
+        let m = usage_err(line);
+        assert!(m.contains(want), "{line}: {m}");
+    }
+    // The precheck: baton-core's rules and messages.
+    let pre = |line: &str| match cli::precheck(&ready(line)) {
+        Err(Error::Usage(m)) => m,
+        other => panic!("{line}: {other:?}"),
+    };
+    for (line, want) in [
+        (
+            "rule add 192.0.2.10:80 id 0 peers 2",
+            "rule id must be 1..=65535",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 65536 peers 2",
+            "rule id must be 1..=65535",
+        ),
+        (
+            "rule add 192.0.2.10:53/udp id 1 peers 2",
+            "rules apply to TCP services only",
+        ),
+        (
+            "rule add 127.0.0.1:80 id 1 peers 2",
+            "VIP must be a unicast IPv4 address (not 0.0.0.0, loopback, multicast or broadcast)",
+        ),
+        (
+            "rule add 192.0.2.10:0 id 1 peers 2",
+            "port must be 1..=65535",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 host a.example:8080 peers 2",
+            "host must be 1..=64 letters, digits, '-', '.' or '_' (a name without port)",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 prefix api peers 2",
+            "path prefix must be 1..=128 visible ASCII characters starting with '/'",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 1,2,3,4,5,6,7,8,9",
+            "peers must be a list of 1..=8 node ids",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 2,0",
+            "node id must be 1..=65535",
+        ),
+        (
+            "rule add 192.0.2.10:80 id 1 peers 2,3,2",
+            "a node id appears twice in the rule's peers",
+        ),
+        ("rule del 192.0.2.10:80 id 0", "rule id must be 1..=65535"),
+    ] {
+        assert_eq!(pre(line), want, "{line}");
+    }
+    // --no-precheck leaves the kernel to answer.
+    let p = parse("--no-precheck rule add 192.0.2.10:80 id 0 peers 2,2").unwrap();
+    assert!(matches!(
+        p.command,
+        Command::Change(Pending::Ready(Op::RuleNew(_)))
+    ));
+}
+
+#[test]
+fn rule_help() {
+    for line in [
+        "rule --help",
+        "rule add --help",
+        "rule del --help",
+        "rule show --help",
+    ] {
+        match parse(line) {
+            Err(ParseError::Clap(e)) => {
+                assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{line}")
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    let Err(ParseError::Clap(e)) = parse("rule add --help") else {
+        panic!()
+    };
+    let text = e.render().to_string();
+    assert!(text.contains("VIP:PORT"), "{text}");
+    assert!(text.contains("peers LIST"), "{text}");
+    assert!(text.contains("prefix /P"), "{text}");
 }

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol, FAMILY_VERSION};
 use batonctl::codec::{self, parse_attrs, parse_genl, put_attr, wire_type, Value};
 use batonctl::model::{
-    ConnQuery, ConnSeq, Mac, NodeFields, Op, PeerFields, ServiceFields, ServiceId,
+    ConnQuery, ConnSeq, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId,
 };
 
 fn svc() -> ServiceId {
@@ -50,7 +50,118 @@ fn all_ops() -> Vec<Op> {
         },
         Op::KeyActivate(1),
         Op::KeyDel(1),
+        Op::RuleNew(rule()),
+        Op::RuleDel {
+            service: rule().service,
+            id: 10,
+        },
     ]
+}
+
+fn rule() -> RuleInfo {
+    RuleInfo {
+        service: ServiceId {
+            vip: Ipv4Addr::new(192, 0, 2, 10),
+            port: 80,
+            protocol: Protocol::Tcp,
+        },
+        id: 10,
+        host: Some("api.example".into()),
+        prefix: Some("/v2".into()),
+        peers: vec![2, 65535],
+    }
+}
+
+#[test]
+fn rule_requests_bytes() {
+    let r = codec::op_request(&Op::RuleNew(rule()));
+    assert_eq!(r.cmd, Cmd::RuleNew);
+    let mut want = vec![Cmd::RuleNew as u8, FAMILY_VERSION, 0, 0];
+    put_attr(&mut want, Attr::Vip as u16, &[192, 0, 2, 10]);
+    put_attr(&mut want, Attr::Port as u16, &80u16.to_ne_bytes());
+    put_attr(&mut want, Attr::Protocol as u16, &[6]);
+    put_attr(&mut want, Attr::RuleId as u16, &10u32.to_ne_bytes());
+    put_attr(&mut want, Attr::Host as u16, b"api.example\0");
+    put_attr(&mut want, Attr::PathPrefix as u16, b"/v2\0");
+    let mut ids = 2u32.to_ne_bytes().to_vec();
+    ids.extend_from_slice(&65535u32.to_ne_bytes());
+    put_attr(&mut want, Attr::RulePeers as u16, &ids);
+    assert_eq!(r.encode(), want);
+    // A catch-all has neither host nor prefix.
+    let r = codec::op_request(&Op::RuleNew(RuleInfo {
+        host: None,
+        prefix: None,
+        ..rule()
+    }));
+    let names: Vec<Attr> = r.attrs.iter().map(|(a, _)| *a).collect();
+    assert_eq!(
+        names,
+        [
+            Attr::Vip,
+            Attr::Port,
+            Attr::Protocol,
+            Attr::RuleId,
+            Attr::RulePeers
+        ]
+    );
+    let r = codec::op_request(&Op::RuleDel {
+        service: rule().service,
+        id: 10,
+    });
+    assert_eq!(r.cmd, Cmd::RuleDel);
+    let names: Vec<Attr> = r.attrs.iter().map(|(a, _)| *a).collect();
+    assert_eq!(names, [Attr::Vip, Attr::Port, Attr::Protocol, Attr::RuleId]);
+    // Dumps: all, or one service's.
+    let all = codec::rule_get(None);
+    assert!(all.dump && all.attrs.is_empty() && all.cmd == Cmd::RuleGet);
+    let one = codec::rule_get(Some(&rule().service));
+    assert!(one.dump);
+    assert_eq!(one.attrs.len(), 3);
+}
+
+fn rule_reply() -> Vec<(Attr, Vec<u8>)> {
+    let mut ids = 2u32.to_ne_bytes().to_vec();
+    ids.extend_from_slice(&65535u32.to_ne_bytes());
+    vec![
+        (Attr::Vip, vec![192, 0, 2, 10]),
+        (Attr::Port, 80u16.to_ne_bytes().to_vec()),
+        (Attr::Protocol, vec![6]),
+        (Attr::RuleId, 10u32.to_ne_bytes().to_vec()),
+        (Attr::Host, b"api.example\0".to_vec()),
+        (Attr::PathPrefix, b"/v2\0".to_vec()),
+        (Attr::RulePeers, ids),
+    ]
+}
+
+#[test]
+fn decodes_rules() {
+    let r = reply(Cmd::RuleGet, &rule_reply());
+    assert_eq!(codec::decode_rule(&parse_genl(&r).unwrap().1), Ok(rule()));
+    // Without host and prefix.
+    let attrs: Vec<(Attr, Vec<u8>)> = rule_reply()
+        .into_iter()
+        .filter(|(a, _)| ![Attr::Host, Attr::PathPrefix].contains(a))
+        .collect();
+    let r = reply(Cmd::RuleGet, &attrs);
+    let got = codec::decode_rule(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!((got.host, got.prefix), (None, None));
+    // Malformed: peers not a multiple of 4, no peers, no id.
+    let mut attrs = rule_reply();
+    attrs[6].1.push(0);
+    let r = reply(Cmd::RuleGet, &attrs);
+    let e = codec::decode_rule(&parse_genl(&r).unwrap().1).unwrap_err();
+    assert!(e.to_string().contains("RulePeers"), "{e}");
+    for gone in [Attr::RulePeers, Attr::RuleId, Attr::Vip] {
+        let attrs: Vec<(Attr, Vec<u8>)> = rule_reply()
+            .into_iter()
+            .filter(|(a, _)| *a != gone)
+            .collect();
+        let r = reply(Cmd::RuleGet, &attrs);
+        assert!(
+            codec::decode_rule(&parse_genl(&r).unwrap().1).is_err(),
+            "{gone:?}"
+        );
+    }
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::model::{
-    ConnInfo, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, ServiceCounters, ServiceId,
-    ServiceInfo,
+    ConnInfo, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo, ServiceCounters,
+    ServiceId, ServiceInfo,
 };
 use batonctl::output;
 
@@ -76,6 +76,28 @@ fn services() -> Vec<ServiceInfo> {
     ]
 }
 
+/// Rules as the kernel dumps them (table order); `rule show` sorts.
+fn rules() -> Vec<RuleInfo> {
+    let web = |port| ServiceId {
+        vip: Ipv4Addr::new(192, 0, 2, 10),
+        port,
+        protocol: Protocol::Tcp,
+    };
+    let rule = |port, id, host: Option<&str>, prefix: Option<&str>, peers: &[u32]| RuleInfo {
+        service: web(port),
+        id,
+        host: host.map(str::to_string),
+        prefix: prefix.map(str::to_string),
+        peers: peers.to_vec(),
+    };
+    vec![
+        rule(80, 65535, None, None, &[2, 3]),
+        rule(8080, 1, Some("Static.Example"), None, &[1]),
+        rule(80, 10, Some("api.example"), Some("/v2/"), &[2]),
+        rule(80, 20, None, Some("/static"), &[1, 3, 65535]),
+    ]
+}
+
 fn keys() -> Vec<KeyInfo> {
     vec![
         KeyInfo {
@@ -128,6 +150,22 @@ fn peers_output() {
     );
     assert_eq!(output::peers_table(&[]), "ID  MAC  WEIGHT  STATE\n");
     assert_eq!(output::json_text(&output::peers_json(&[])), "[]\n");
+}
+
+#[test]
+fn rules_output() {
+    let mut r = rules();
+    RuleInfo::sort(&mut r);
+    assert_eq!(
+        r.iter().map(|r| (r.service.port, r.id)).collect::<Vec<_>>(),
+        [(80, 10), (80, 20), (80, 65535), (8080, 1)]
+    );
+    golden("rules.txt", &output::rules_table(&r));
+    golden("rules.json", &output::json_text(&output::rules_json(&r)));
+    assert_eq!(
+        output::rules_table(&[]),
+        "SERVICE  ID  HOST  PREFIX  PEERS\n"
+    );
 }
 
 #[test]

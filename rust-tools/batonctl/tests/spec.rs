@@ -127,6 +127,7 @@ fn operations_match_cmd() {
         (Cmd::KeyGet, true),
         (Cmd::StatsGet, false),
         (Cmd::ConnGet, true),
+        (Cmd::RuleGet, true),
     ] {
         let op = by_name(ops, &kebab(&format!("{cmd:?}")));
         assert_eq!(op.get("dump").is_some(), dump, "{cmd:?}");
@@ -184,6 +185,24 @@ fn main_attribute_set_matches_attr() {
     assert_eq!(s(attr(Attr::ConnState), "enum"), "conn-state");
     assert_eq!(s(attr(Attr::AdminState), "enum"), "admin-state");
     assert_eq!(s(attr(Attr::Protocol), "enum"), "protocol");
+    assert_eq!(check(&spec, attr(Attr::RuleId), "min"), Some(1));
+    assert_eq!(
+        check(&spec, attr(Attr::RuleId), "max"),
+        Some(limits::RULE_ID_MAX.into())
+    );
+    assert_eq!(
+        check(&spec, attr(Attr::Host), "max-len"),
+        Some(limits::RULE_HOST_MAX as u64)
+    );
+    assert_eq!(
+        check(&spec, attr(Attr::PathPrefix), "max-len"),
+        Some(limits::RULE_PREFIX_MAX as u64)
+    );
+    assert_eq!(
+        check(&spec, attr(Attr::RulePeers), "max-len"),
+        Some(4 * limits::RULE_PEERS_MAX as u64)
+    );
+    assert_eq!(s(attr(Attr::RulePeers), "sub-type"), "u32");
     assert_eq!(s(attr(Attr::Stats), "nested-attributes"), "stats");
     assert_eq!(s(attr(Attr::Counter), "nested-attributes"), "counter");
 }
@@ -240,6 +259,11 @@ fn enums_and_limits_match() {
     assert_eq!(c["peers-max"], limits::PEERS_MAX as u64);
     assert_eq!(c["services-max"], limits::SERVICES_MAX as u64);
     assert_eq!(c["keys-max"], limits::KEYS_MAX as u64);
+    assert_eq!(c["rules-max"], limits::RULES_MAX as u64);
+    assert_eq!(c["rule-id-max"], u64::from(limits::RULE_ID_MAX));
+    assert_eq!(c["rule-host-max"], limits::RULE_HOST_MAX as u64);
+    assert_eq!(c["rule-prefix-max"], limits::RULE_PREFIX_MAX as u64);
+    assert_eq!(c["rule-peers-max"], limits::RULE_PEERS_MAX as u64);
 }
 
 fn names(v: Option<&Value>) -> Vec<String> {
@@ -293,7 +317,7 @@ fn conn_get_filters_and_reply() {
     assert_eq!(reply, want);
     for a in Attr::ALL
         .iter()
-        .filter(|a| **a as u16 >= Attr::ConnId as u16)
+        .filter(|a| (Attr::ConnId as u16..=Attr::ClientDone as u16).contains(&(**a as u16)))
     {
         assert!(conn_attrs.contains(a), "{a:?} not in the conn-get reply");
     }
