@@ -102,7 +102,12 @@ impl Hook for CloseWatch {
         let notice = skb.header(want).and_then(|h| self.notice(h));
         if let (Some((mac, close)), Some(net)) = (notice, skb.net()) {
             let msg = Message::Close(close);
-            if self.shared.redist.send(&self.shared, net, mac, &msg).is_ok() {
+            if self
+                .shared
+                .redist
+                .send(&self.shared, net, mac, &msg)
+                .is_ok()
+            {
                 self.shared.stats.inc(Stat::CloseNoticesSent);
             }
         }

@@ -34,8 +34,8 @@ use crate::{
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
-    stats::{ServiceStat, Stat, Stats},
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
+    stats::{ServiceStat, Stat, Stats},
     syns::{Syns, PENDING_TIMEOUT_MS},
     wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
@@ -943,7 +943,11 @@ fn request_buffers_bounded_and_swept(t: &Test) {
     let b = taken[3];
     kassert!(t, bufs.write(b, 0, b"GET / HTTP/1.1\r\n").is_some());
     kassert!(t, bufs.write(b, 16, b"Host: a\r\n\r\n").is_some());
-    kassert_eq!(t, bufs.bytes(b, 27), Some(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..]));
+    kassert_eq!(
+        t,
+        bufs.bytes(b, 27),
+        Some(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..])
+    );
     kassert!(t, bufs.write(b, REQUEST_BUFFER_SIZE - 1, b"xy").is_none());
     kassert!(t, bufs.write(b, usize::MAX, b"x").is_none());
     kassert!(t, bufs.bytes(b, REQUEST_BUFFER_SIZE + 1).is_none());

@@ -154,7 +154,8 @@ pub fn run(ctx: &Context) -> Result<()> {
     let (so, co) = (opts(&server_side), opts(&client_side));
     if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
         let syn = client.sh("cat /tmp/probe-syn.txt")?;
-        let client_all = client.sh("ss -tan; pgrep -a curl; nstat -az | grep -i -e reset -e abort")?;
+        let client_all =
+            client.sh("ss -tan; pgrep -a curl; nstat -az | grep -i -e reset -e abort")?;
         bail!(
             "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}\nhandshake:\n{syn}\nclient:\n{client_all}"
         );

@@ -14,17 +14,30 @@ use crate::farmsetup::{self, counter, diagnose, stats, VIP};
 use baton_farm::{bail, log, Result};
 use std::time::Duration;
 
-const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"http-rules\"\n";
+const SERVICES: &str =
+    "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"http-rules\"\n";
 const T: Duration = Duration::from_secs(120);
 
 /// (curl arguments, the answer expected) in order.
 const FETCHES: &[(&str, &str)] = &[
-    ("-H 'Host: static.example' http://203.0.113.100/who.txt", "served-by-node2"),
+    (
+        "-H 'Host: static.example' http://203.0.113.100/who.txt",
+        "served-by-node2",
+    ),
     ("http://203.0.113.100/api/who.txt", "api-served-by-node3"),
     ("http://203.0.113.100/who.txt", "served-by-node1"),
-    ("-H 'Host: STATIC.example:80' http://203.0.113.100/api/who.txt", "api-served-by-node2"),
-    ("-H \"X-Big: $(cat /tmp/xbig)\" http://203.0.113.100/api/who.txt", "api-served-by-node3"),
-    ("-H \"X-Big: $(cat /tmp/xbig)\" -H 'Host: static.example' http://203.0.113.100/who.txt", "served-by-node2"),
+    (
+        "-H 'Host: STATIC.example:80' http://203.0.113.100/api/who.txt",
+        "api-served-by-node2",
+    ),
+    (
+        "-H \"X-Big: $(cat /tmp/xbig)\" http://203.0.113.100/api/who.txt",
+        "api-served-by-node3",
+    ),
+    (
+        "-H \"X-Big: $(cat /tmp/xbig)\" -H 'Host: static.example' http://203.0.113.100/who.txt",
+        "served-by-node2",
+    ),
 ];
 
 pub fn run(ctx: &Context) -> Result<()> {
@@ -48,7 +61,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     // A prefix that is not a path: refused, with the reason, nothing added.
     let bad = node1.run(&format!("{b} rule add {svc} id 40 prefix api peers 2"), T)?;
     let shown = node1.sh(&format!("{b} rule show {svc}"))?;
-    if bad.status == 0 || !bad.stderr.contains('/') || shown.lines().filter(|l| l.contains(" 40 ")).count() != 0 {
+    if bad.status == 0
+        || !bad.stderr.contains('/')
+        || shown.lines().filter(|l| l.contains(" 40 ")).count() != 0
+    {
         bail!(
             "a prefix without '/' must be refused with a message and leave the rules alone: \
              status {}, {:?}\n{shown}",
@@ -56,7 +72,10 @@ pub fn run(ctx: &Context) -> Result<()> {
             bad.stderr
         );
     }
-    log(&format!("rules on node1:\n{shown}\nrefused: {}", bad.stderr.trim()));
+    log(&format!(
+        "rules on node1:\n{shown}\nrefused: {}",
+        bad.stderr.trim()
+    ));
 
     client.sh("head -c 3000 /dev/zero | tr '\\0' x > /tmp/xbig")?;
     let mut answers = Vec::new();
@@ -71,7 +90,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         }
         answers.push(got);
     }
-    log(&format!("every request went where its rule says: {answers:?}"));
+    log(&format!(
+        "every request went where its rule says: {answers:?}"
+    ));
 
     let s1 = stats(node1, &b)?;
     // Six requests, each head read first; the two 3 000-byte heads span
@@ -95,8 +116,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
     // A client that sends half a head and resets: its buffer is held while
     // the head is incomplete and freed with the record.
-    client.sh(
-        "nohup python3 -c \"
+    client.sh("nohup python3 -c \"
 import socket, struct, time
 s = socket.create_connection(('203.0.113.100', 80))
 s.send(b'GET /who.txt HTTP/1.1\\r\\nHost: static.exa')
@@ -104,8 +124,7 @@ time.sleep(6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 s.close()
 \" > /dev/null 2>&1 &
-sleep 3",
-    )?;
+sleep 3")?;
     let held = counter(&stats(node1, &b)?, "request_buffers_used");
     if held != 1 {
         bail!("a half-sent head should hold one request buffer, not {held}");
