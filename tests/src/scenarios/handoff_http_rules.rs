@@ -96,10 +96,11 @@ pub fn run(ctx: &Context) -> Result<()> {
 
     let s1 = stats(node1, &b)?;
     // Six requests, each head read first; the two 3 000-byte heads span
-    // three segments each, two of them acknowledged by node1.
+    // at least two segments each (three as sent; GRO may merge two on
+    // node1's NIC), the first ones acknowledged by node1.
     for (name, min) in [
-        ("request_segments_buffered", FETCHES.len() as u64 + 4),
-        ("request_acks_sent", 4),
+        ("request_segments_buffered", FETCHES.len() as u64 + 2),
+        ("request_acks_sent", 2),
         ("handoffs_confirmed", 5),
         ("conns_served_locally", 1),
     ] {
