@@ -35,6 +35,12 @@
 //!   used.
 //! * [`Policy::HttpRules`]: for now exactly [`Policy::RoundRobin`]; the
 //!   HTTP rules are not implemented yet.
+//! * The farm-aware policies ([`Policy::LeastLoaded`],
+//!   [`Policy::LocalFirst`], [`Policy::ConsistentHash`], [`Policy::Lard`])
+//!   decide from the farm state table with
+//!   [`super::farmpolicy::choose_farm`]. Given to [`choose`], which has no
+//!   farm table, they behave exactly as [`Policy::RoundRobin`] over the
+//!   configured peers.
 //!
 //! Everything is O(peers) per choice, allocation-free and panic-free.
 
@@ -151,7 +157,12 @@ pub fn choose(
 ) -> Choice {
     let chosen = match policy {
         Policy::Local => None,
-        Policy::RoundRobin | Policy::HttpRules => round_robin(peers, state, req.exclude),
+        Policy::RoundRobin
+        | Policy::HttpRules
+        | Policy::LeastLoaded
+        | Policy::LocalFirst
+        | Policy::ConsistentHash
+        | Policy::Lard => round_robin(peers, state, req.exclude),
         Policy::WeightedRoundRobin => smooth_wrr(peers, state, req.exclude),
         Policy::Hash => rendezvous(peers, hash_key, req),
     };
@@ -247,7 +258,7 @@ const fn mix64(mut z: u64) -> u64 {
 
 /// The rendezvous score of peer `id` for a client whose keyed hash is
 /// `client_hash`.
-fn hrw_score(client_hash: u64, id: u32) -> u64 {
+pub(super) fn hrw_score(client_hash: u64, id: u32) -> u64 {
     mix64(client_hash ^ mix64(u64::from(id).wrapping_add(0x9e37_79b9_7f4a_7c15)))
 }
 
