@@ -370,7 +370,11 @@ impl<const S: usize> NodeEntry<S> {
     }
 
     const fn sig(&self) -> Sig {
-        (self.is_candidate(), self.weight())
+        if self.is_candidate() {
+            (true, self.weight())
+        } else {
+            (false, 0)
+        }
     }
 
     /// Forgets everything heard (a restart, or the entry's reuse).
@@ -688,7 +692,8 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
     /// Makes `id` this node (0: none). Its entry is created if needed; an
     /// entry the id had from the network is taken over (its announced
     /// state forgotten). The previous local entry goes unless it is a
-    /// static peer. Returns false if the table is full.
+    /// static peer. Returns false if the table is full (no entry is then
+    /// local).
     pub fn set_local(&mut self, id: u16) -> bool {
         if id == self.local {
             return true;
