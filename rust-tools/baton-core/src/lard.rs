@@ -27,13 +27,11 @@
 //! A bounded, allocation-free map from a target's 64-bit keyed hash
 //! ([`path_tag`], never 0) to a node id, over the caller's slice of
 //! [`LardSlot`]: set-associative, [`LARD_WAYS`] slots per bucket, the
-//! bucket chosen by the hash. A full bucket evicts by CLOCK (second
-//! chance) scanned from its first way: a hit sets the slot's reference
-//! bit; eviction takes the first slot whose bit is clear, clearing the
-//! bits it passes (all set: all cleared, the first way goes). A new
-//! target enters with its bit clear, so a path requested once is evicted
-//! before a path requested again (a crawl of unique paths cannot flush
-//! the popular ones). [`LARD_SLOTS_DEFAULT`] = 1024 slots (16 KiB) per
+//! bucket chosen by the hash, least-recently-used eviction within a
+//! bucket (each slot keeps its position in the bucket's LRU order, 0 =
+//! most recent; a use or an insertion makes a slot the most recent, a
+//! full bucket gives up its least recent target). [`LARD_SLOTS_DEFAULT`]
+//! = 1024 slots (16 KiB) per
 //! service keep 1024 targets. Hash collisions (2⁻⁶⁴ per pair) only make
 //! two targets share a node. An empty slice keeps nothing: every request
 //! goes to the least-loaded node.
@@ -58,7 +56,8 @@ pub struct LardSlot {
     /// The target's tag; 0 = empty.
     tag: u64,
     node: u16,
-    referenced: bool,
+    /// Position in the bucket's LRU order (0: most recently used).
+    age: u8,
 }
 
 impl LardSlot {
@@ -66,7 +65,7 @@ impl LardSlot {
     pub const EMPTY: Self = LardSlot {
         tag: 0,
         node: 0,
-        referenced: false,
+        age: 0,
     };
 
     /// The target's tag (0: empty slot).
@@ -169,46 +168,65 @@ pub fn assigned(slots: &[LardSlot], tag: u64) -> Option<u16> {
         .map(|s| s.node)
 }
 
-/// Assigns `tag` to `node` (replacing its assignment, or taking a slot by
-/// CLOCK eviction).
+/// Makes way `way` of bucket `b` the most recently used.
+fn touch_way(b: &mut [LardSlot], way: usize) {
+    let Some(age) = b.get(way).map(|s| s.age) else {
+        return;
+    };
+    for s in b.iter_mut().filter(|s| s.tag != 0 && s.age < age) {
+        s.age = s.age.saturating_add(1);
+    }
+    if let Some(s) = b.get_mut(way) {
+        s.age = 0;
+    }
+}
+
+/// Assigns `tag` to `node` (replacing its assignment, or taking an empty
+/// slot of its bucket, else the least recently used one), and makes it
+/// the bucket's most recently used target.
 pub fn assign(slots: &mut [LardSlot], tag: u64, node: u16) {
     let range = bucket(slots.len(), tag);
     let Some(b) = slots.get_mut(range) else {
         return;
     };
-    if let Some(s) = b.iter_mut().find(|s| s.tag == tag) {
-        s.node = node;
-        return;
-    }
-    let fresh = LardSlot {
-        tag,
-        node,
-        referenced: false,
-    };
-    if let Some(s) = b.iter_mut().find(|s| s.tag == 0) {
-        *s = fresh;
-        return;
-    }
-    for s in b.iter_mut() {
-        if !s.referenced {
-            *s = fresh;
-            return;
+    let hit = b.iter().position(|s| s.tag == tag && tag != 0);
+    let way = match hit {
+        Some(w) => w,
+        None => {
+            let free = b.iter().position(|s| s.tag == 0);
+            let Some(w) = free.or_else(|| {
+                (0..b.len())
+                    .zip(b.iter())
+                    .max_by_key(|(w, s)| (s.age, ::core::cmp::Reverse(*w)))
+                    .map(|(w, _)| w)
+            }) else {
+                return;
+            };
+            if let Some(s) = b.get_mut(w) {
+                // Older than every occupied slot: the touch below ages
+                // them all by one.
+                *s = LardSlot {
+                    tag,
+                    node,
+                    age: u8::MAX,
+                };
+            }
+            w
         }
-        s.referenced = false;
+    };
+    if let Some(s) = b.get_mut(way) {
+        s.node = node;
     }
-    if let Some(s) = b.first_mut() {
-        *s = fresh;
-    }
+    touch_way(b, way);
 }
 
-/// Marks `tag` as used (its slot's reference bit).
+/// Makes `tag` its bucket's most recently used target.
 fn touch(slots: &mut [LardSlot], tag: u64) {
     let range = bucket(slots.len(), tag);
-    if let Some(s) = slots
-        .get_mut(range)
-        .and_then(|b| b.iter_mut().find(|s| s.tag == tag))
-    {
-        s.referenced = true;
+    if let Some(b) = slots.get_mut(range) {
+        if let Some(w) = b.iter().position(|s| s.tag == tag && tag != 0) {
+            touch_way(b, w);
+        }
     }
 }
 
