@@ -214,10 +214,7 @@ impl<const S: usize> NodeEntry<S> {
     };
 
     fn fresh(id: u16) -> Self {
-        NodeEntry {
-            id,
-            ..Self::EMPTY
-        }
+        NodeEntry { id, ..Self::EMPTY }
     }
 
     /// The node id.
@@ -363,9 +360,7 @@ impl<const S: usize> NodeEntry<S> {
         Some(match metric {
             LoadMetric::Conns => self.owned_conns,
             LoadMetric::Cpu => u32::from(self.cpu_permille),
-            LoadMetric::Queue => service
-                .and_then(|k| self.queue(k))
-                .map_or(0, |q| q.depth),
+            LoadMetric::Queue => service.and_then(|k| self.queue(k)).map_or(0, |q| q.depth),
         })
     }
 
@@ -537,9 +532,7 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
     /// has its entry: per-node state of a caller may be kept by index
     /// (checking the id).
     pub fn iter_indexed(&self) -> impl Iterator<Item = (usize, &NodeEntry<S>)> + '_ {
-        (0..N)
-            .zip(self.nodes.iter())
-            .filter(|(_, e)| e.id != 0)
+        (0..N).zip(self.nodes.iter()).filter(|(_, e)| e.id != 0)
     }
 
     /// The candidates for new connections: alive, active, not failing.
@@ -569,7 +562,10 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
         if id == 0 {
             return None;
         }
-        (0..N).zip(self.nodes.iter()).find(|(_, e)| e.id == id).map(|(i, _)| i)
+        (0..N)
+            .zip(self.nodes.iter())
+            .find(|(_, e)| e.id == id)
+            .map(|(i, _)| i)
     }
 
     /// A free entry, else the reusable entry heard longest ago at `now`.
@@ -748,9 +744,10 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
     pub fn merge_static(&mut self, peers: &PeerTable) -> usize {
         // Peers no longer configured lose their static part.
         for i in 0..N {
-            let gone = self.nodes.get(i).is_some_and(|e| {
-                e.static_peer && !peers.iter().any(|p| u32::from(e.id) == p.id)
-            });
+            let gone = self
+                .nodes
+                .get(i)
+                .is_some_and(|e| e.static_peer && !peers.iter().any(|p| u32::from(e.id) == p.id));
             if gone {
                 self.change(i, |e| {
                     e.static_peer = false;

@@ -88,20 +88,46 @@ fn epochs_and_sequence_numbers() {
     let mut t = T::new();
     assert_eq!(t.apply_announce(3, 10, 5, &ann(3, 1), 1000), Outcome::New);
     assert_eq!(t.get(3).unwrap().owned_conns(), Some(1));
-    assert_eq!(t.apply_announce(3, 10, 6, &ann(3, 2), 1100), Outcome::Updated);
+    assert_eq!(
+        t.apply_announce(3, 10, 6, &ann(3, 2), 1100),
+        Outcome::Updated
+    );
     // Reordered or replayed: ignored, state unchanged.
-    assert_eq!(t.apply_announce(3, 10, 6, &ann(3, 9), 1150), Outcome::OutOfOrder);
-    assert_eq!(t.apply_announce(3, 10, 4, &ann(3, 9), 1150), Outcome::OutOfOrder);
+    assert_eq!(
+        t.apply_announce(3, 10, 6, &ann(3, 9), 1150),
+        Outcome::OutOfOrder
+    );
+    assert_eq!(
+        t.apply_announce(3, 10, 4, &ann(3, 9), 1150),
+        Outcome::OutOfOrder
+    );
     assert_eq!(t.get(3).unwrap().owned_conns(), Some(2));
     assert_eq!(t.get(3).unwrap().last_heard_ms(), 1100);
     // An older epoch is refused, a newer one restarts (any sequence).
-    assert_eq!(t.apply_announce(3, 9, 100, &ann(3, 9), 1200), Outcome::StaleEpoch);
-    assert_eq!(t.apply_announce(3, 11, 1, &ann(3, 0), 1200), Outcome::Restarted);
+    assert_eq!(
+        t.apply_announce(3, 9, 100, &ann(3, 9), 1200),
+        Outcome::StaleEpoch
+    );
+    assert_eq!(
+        t.apply_announce(3, 11, 1, &ann(3, 0), 1200),
+        Outcome::Restarted
+    );
     assert_eq!(t.get(3).unwrap().epoch(), 11);
-    assert_eq!(t.apply_announce(3, 10, 50, &ann(3, 9), 1250), Outcome::StaleEpoch);
-    assert_eq!(t.apply_announce(3, 11, 2, &ann(3, 4), 1300), Outcome::Updated);
+    assert_eq!(
+        t.apply_announce(3, 10, 50, &ann(3, 9), 1250),
+        Outcome::StaleEpoch
+    );
+    assert_eq!(
+        t.apply_announce(3, 11, 2, &ann(3, 4), 1300),
+        Outcome::Updated
+    );
     assert_eq!(t.apply_announce(0, 1, 1, &ann(3, 4), 1300), Outcome::BadId);
-    for o in [Outcome::New, Outcome::Updated, Outcome::Revived, Outcome::Restarted] {
+    for o in [
+        Outcome::New,
+        Outcome::Updated,
+        Outcome::Revived,
+        Outcome::Restarted,
+    ] {
         assert!(o.applied());
     }
     for o in [
@@ -133,7 +159,10 @@ fn restart_discards_the_previous_state() {
     assert_eq!(e.load(LoadMetric::Conns, None), Some(50));
     assert_eq!(e.load(LoadMetric::Cpu, None), Some(10));
     let before = e.announces();
-    assert_eq!(t.apply_announce(4, 2, 1, &ann(4, 0), 10), Outcome::Restarted);
+    assert_eq!(
+        t.apply_announce(4, 2, 1, &ann(4, 0), 10),
+        Outcome::Restarted
+    );
     let e = t.get(4).unwrap();
     assert!(e.services().is_empty());
     assert!(e.queue(&key(80)).is_none());
@@ -165,7 +194,16 @@ fn services_beyond_the_capacity_are_not_kept() {
 fn expiry_and_revival() {
     let mut t = T::new();
     t.apply_announce(1, 1, 1, &ann(1, 0), 0);
-    t.apply_announce(2, 1, 1, &Announce { interval_ms: 1000, ..ann(2, 0) }, 0);
+    t.apply_announce(
+        2,
+        1,
+        1,
+        &Announce {
+            interval_ms: 1000,
+            ..ann(2, 0)
+        },
+        0,
+    );
     let g0 = t.generation();
     let mut dead = Vec::new();
     // 3 × 100 ms: not yet at 300, dead after.
@@ -181,8 +219,14 @@ fn expiry_and_revival() {
     assert!(ids(&t).is_empty());
     // Speaking again revives, in the same epoch; a new epoch restarts.
     let g1 = t.generation();
-    assert_eq!(t.apply_announce(1, 1, 2, &ann(1, 0), 6000), Outcome::Revived);
-    assert_eq!(t.apply_announce(2, 2, 1, &ann(2, 0), 6000), Outcome::Restarted);
+    assert_eq!(
+        t.apply_announce(1, 1, 2, &ann(1, 0), 6000),
+        Outcome::Revived
+    );
+    assert_eq!(
+        t.apply_announce(2, 2, 1, &ann(2, 0), 6000),
+        Outcome::Restarted
+    );
     assert_eq!(ids(&t), [1, 2]);
     assert_ne!(t.generation(), g1);
 }
@@ -197,8 +241,14 @@ fn expiry_floor_and_wrapping_clock() {
     let start = u32::MAX - 50;
     t.apply_announce(1, 1, 1, &fast, start);
     // 3 × 1 ms is below the floor.
-    assert_eq!(t.expire(start.wrapping_add(DEAD_AFTER_MIN_MS), 3, |_| {}), 0);
-    assert_eq!(t.expire(start.wrapping_add(DEAD_AFTER_MIN_MS + 1), 3, |_| {}), 1);
+    assert_eq!(
+        t.expire(start.wrapping_add(DEAD_AFTER_MIN_MS), 3, |_| {}),
+        0
+    );
+    assert_eq!(
+        t.expire(start.wrapping_add(DEAD_AFTER_MIN_MS + 1), 3, |_| {}),
+        1
+    );
     // A clock read before the last announce is age 0, not 49 days.
     t.apply_announce(1, 1, 2, &fast, 1000);
     assert_eq!(t.expire(990, 3, |_| {}), 0);
@@ -377,7 +427,10 @@ fn a_full_table_reuses_dead_entries() {
     assert_eq!(t.apply_announce(6, 1, 1, &ann(6, 0), 1000), Outcome::New);
     assert!(t.get(2).is_none());
     // Every entry live: full again.
-    assert_eq!(t.apply_announce(7, 1, 1, &ann(7, 0), 1000), Outcome::TableFull);
+    assert_eq!(
+        t.apply_announce(7, 1, 1, &ann(7, 0), 1000),
+        Outcome::TableFull
+    );
     // Static peers are never evicted; those that do not fit are counted.
     let c = peers(&[(7, 1, AdminState::Active)]);
     assert_eq!(t.merge_static(c.peers()), 1);

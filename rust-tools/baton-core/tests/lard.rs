@@ -3,8 +3,8 @@
 //! target map and its LRU eviction; the HTTP request-line path.
 
 use baton_core::lard::{
-    assign, assigned, choose, forget_node, http_path, path_tag, LardChoice, LardNodes,
-    LardOutcome, LardSlot, Thresholds, LARD_WAYS, T_HIGH_DEFAULT, T_LOW_DEFAULT,
+    assign, assigned, choose, forget_node, http_path, path_tag, LardChoice, LardNodes, LardOutcome,
+    LardSlot, Thresholds, LARD_WAYS, T_HIGH_DEFAULT, T_LOW_DEFAULT,
 };
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -119,7 +119,10 @@ fn lru_eviction_within_a_bucket() {
     }
     let n = Nodes((1..=LARD_WAYS as u16).map(|i| (i, Some(0))).collect());
     // Tag 2 is used again: the most recent; tag 1 the least.
-    assert_eq!(choose(&mut slots, 2, &TH, &n).unwrap().outcome, LardOutcome::Kept);
+    assert_eq!(
+        choose(&mut slots, 2, &TH, &n).unwrap().outcome,
+        LardOutcome::Kept
+    );
     // New targets evict the least recently used.
     assign(&mut slots, 100, 1);
     assert_eq!(assigned(&slots, 1), None);
@@ -143,7 +146,10 @@ fn lru_eviction_within_a_bucket() {
 #[test]
 fn paths_from_request_lines() {
     let ok: &[(&[u8], &[u8])] = &[
-        (b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", b"/index.html"),
+        (
+            b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"/index.html",
+        ),
         (b"GET /a/b?x=1&y=2 HTTP/1.1\r\n", b"/a/b"),
         (b"POST /api HTTP/1.0\r\n", b"/api"),
         (b"GET http://example.com/p/q?z HTTP/1.1\r\n", b"/p/q"),
@@ -153,7 +159,12 @@ fn paths_from_request_lines() {
         (b"GET / ", b"/"),
     ];
     for (req, path) in ok {
-        assert_eq!(http_path(req), Some(*path), "{}", String::from_utf8_lossy(req));
+        assert_eq!(
+            http_path(req),
+            Some(*path),
+            "{}",
+            String::from_utf8_lossy(req)
+        );
     }
     let bad: &[&[u8]] = &[
         b"",

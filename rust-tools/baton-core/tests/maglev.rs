@@ -103,15 +103,24 @@ fn equal_weights_balance_exactly() {
         // One turn each per round: counts differ by at most one.
         assert!(hi - lo <= 1, "M={m} N={n}: {lo}..{hi}");
         assert_eq!(*lo, m / n);
-        println!("balance M={m} N={n}: entries per node {lo}..={hi} (M/N = {:.2})", m as f64 / n as f64);
+        println!(
+            "balance M={m} N={n}: entries per node {lo}..={hi} (M/N = {:.2})",
+            m as f64 / n as f64
+        );
     }
 }
 
 #[test]
 fn weights_are_proportional() {
     for (m, nodes) in [
-        (MAGLEV_SIZE, vec![(1u16, 100u16), (2, 200), (3, 300), (4, 400)]),
-        (MAGLEV_SIZE, vec![(1, 1), (2, 1000), (3, 500), (4, 250), (5, 37)]),
+        (
+            MAGLEV_SIZE,
+            vec![(1u16, 100u16), (2, 200), (3, 300), (4, 400)],
+        ),
+        (
+            MAGLEV_SIZE,
+            vec![(1, 1), (2, 1000), (3, 500), (4, 250), (5, 37)],
+        ),
         (MAGLEV_SIZE_SMALL, vec![(10, 3), (20, 1), (30, 1)]),
     ] {
         let t = build(m, &nodes);
@@ -123,7 +132,10 @@ fn weights_are_proportional() {
             let got = *c.get(&id).unwrap_or(&0) as f64;
             worst = worst.max((got - want).abs());
             // Within two entries of the exact share, at least one entry.
-            assert!((got - want).abs() <= 2.0, "M={m} {nodes:?}: node {id} {got} vs {want:.1}");
+            assert!(
+                (got - want).abs() <= 2.0,
+                "M={m} {nodes:?}: node {id} {got} vs {want:.1}"
+            );
             assert!(got >= 1.0);
         }
         println!("weights M={m} {nodes:?}: largest deviation {worst:.2} entries");
@@ -142,7 +154,12 @@ fn disruption_remove(m: usize, n: u16, gone: u16) -> f64 {
 
 #[test]
 fn disruption_when_a_node_leaves_or_joins() {
-    for (m, n) in [(MAGLEV_SIZE, 5u16), (MAGLEV_SIZE, 10), (MAGLEV_SIZE, 20), (MAGLEV_SIZE, 65)] {
+    for (m, n) in [
+        (MAGLEV_SIZE, 5u16),
+        (MAGLEV_SIZE, 10),
+        (MAGLEV_SIZE, 20),
+        (MAGLEV_SIZE, 65),
+    ] {
         let mut worst = 0f64;
         let mut sum = 0f64;
         for gone in 1..=n {
@@ -150,7 +167,10 @@ fn disruption_when_a_node_leaves_or_joins() {
             worst = worst.max(d);
             sum += d;
             // Removing one of N moves about 1/N of the entries.
-            assert!(d <= 1.0 / f64::from(n) + 0.05, "M={m} N={n} remove {gone}: {d:.4}");
+            assert!(
+                d <= 1.0 / f64::from(n) + 0.05,
+                "M={m} N={n} remove {gone}: {d:.4}"
+            );
             assert!(d >= 1.0 / f64::from(n) - 0.01);
         }
         println!(
@@ -163,7 +183,10 @@ fn disruption_when_a_node_leaves_or_joins() {
         let a = build(m, &equal(1..=n));
         let b = build(m, &equal(1..=n + 1));
         let d = changed(&a, &b) as f64 / m as f64;
-        assert!(d <= 1.0 / f64::from(n + 1) + 0.05, "M={m} N={n} join: {d:.4}");
+        assert!(
+            d <= 1.0 / f64::from(n + 1) + 0.05,
+            "M={m} N={n} join: {d:.4}"
+        );
         println!(
             "disruption M={m} N={n}: a node joining changes {d:.4} of entries (1/(N+1) = {:.4})",
             1.0 / f64::from(n + 1)
@@ -175,8 +198,16 @@ fn disruption_when_a_node_leaves_or_joins() {
 fn order_does_not_matter() {
     let mut a = vec![0u16; MAGLEV_SIZE_SMALL];
     let mut b = vec![0u16; MAGLEV_SIZE_SMALL];
-    let mut x = [MaglevNode::new(3, 7), MaglevNode::new(1, 9), MaglevNode::new(2, 1)];
-    let mut y = [MaglevNode::new(1, 9), MaglevNode::new(2, 1), MaglevNode::new(3, 7)];
+    let mut x = [
+        MaglevNode::new(3, 7),
+        MaglevNode::new(1, 9),
+        MaglevNode::new(2, 1),
+    ];
+    let mut y = [
+        MaglevNode::new(1, 9),
+        MaglevNode::new(2, 1),
+        MaglevNode::new(3, 7),
+    ];
     populate(&mut a, &mut x).unwrap();
     populate(&mut b, &mut y).unwrap();
     assert_eq!(a, b);
