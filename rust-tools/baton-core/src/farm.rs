@@ -372,19 +372,26 @@ impl<const S: usize> NodeEntry<S> {
         }
     }
 
-    /// Forgets everything heard (a restart, or the entry's reuse).
+    /// Forgets everything heard (a restart, or the entry's reuse), in
+    /// place (no copy of the entry on the stack). The id, the static and
+    /// local parts and the announce count stay.
     fn forget_heard(&mut self) {
-        let keep = *self;
-        *self = NodeEntry {
-            id: keep.id,
-            local: keep.local,
-            static_peer: keep.static_peer,
-            static_admin: keep.static_admin,
-            static_mac: keep.static_mac,
-            static_weight: keep.static_weight,
-            announces: keep.announces,
-            ..Self::EMPTY
-        };
+        self.heard = false;
+        self.alive = false;
+        self.epoch = 0;
+        self.seq = 0;
+        self.mac = MacAddr::ZERO;
+        self.weight = 0;
+        self.admin = AdminState::Active;
+        self.health = Health::Ok;
+        self.cpu_permille = 0;
+        self.owned_conns = 0;
+        self.interval_ms = 0;
+        self.last_heard_ms = 0;
+        self.n_services = 0;
+        for q in self.services.iter_mut() {
+            *q = QueueLoad::EMPTY;
+        }
     }
 
     fn apply(&mut self, a: &Announce<'_>, now: u32) {
