@@ -53,6 +53,10 @@ pub enum KeyPurpose {
     /// The SYN cookie key (see [`super::cookie`]), when it is to be shared by
     /// the farm rather than drawn at random by each node.
     SynCookie,
+    /// The key of the farm-aware policies' hashes (client address and
+    /// port for `consistent-hash`, HTTP path for `lard`), the same on
+    /// every node so that every front-end chooses alike.
+    FarmHash,
 }
 
 impl KeyPurpose {
@@ -62,6 +66,7 @@ impl KeyPurpose {
             KeyPurpose::Handoff => b"baton handoff frames v1",
             KeyPurpose::Sync => b"baton sync frames v1",
             KeyPurpose::SynCookie => b"baton syn cookies v1",
+            KeyPurpose::FarmHash => b"baton farm hash v1",
         }
     }
 }

@@ -128,8 +128,8 @@ impl ConfigError {
             ConfigError::BadVip => "VIP must be a unicast IPv4 address (not 0.0.0.0, loopback, multicast or broadcast)\0",
             ConfigError::BadPort => "port must be 1..=65535\0",
             ConfigError::BadProtocol => "protocol must be tcp (6) or udp (17)\0",
-            ConfigError::UnknownPolicy => "unknown policy (local, round-robin, weighted-round-robin, hash, http-rules)\0",
-            ConfigError::PolicyNeedsTcp => "http-rules applies to TCP services only\0",
+            ConfigError::UnknownPolicy => "unknown policy (local, round-robin, weighted-round-robin, hash, http-rules, least-loaded, local-first, consistent-hash, lard)\0",
+            ConfigError::PolicyNeedsTcp => "http-rules and lard apply to TCP services only\0",
             ConfigError::ServiceExists => "service already exists\0",
             ConfigError::NoSuchService => "no such service\0",
             ConfigError::KeyIdRange => "key id must be 1..=255\0",
@@ -846,7 +846,7 @@ impl Config {
 
     fn check_policy(key: &ServiceKey, name: &[u8]) -> Result<Policy, ConfigError> {
         let policy = Policy::from_name(name).ok_or(ConfigError::UnknownPolicy)?;
-        if policy == Policy::HttpRules && key.protocol != Protocol::Tcp {
+        if policy.needs_tcp() && key.protocol != Protocol::Tcp {
             return Err(ConfigError::PolicyNeedsTcp);
         }
         Ok(policy)

@@ -220,6 +220,18 @@ numbered! {
         Hash = 4,
         /// HTTP Host / path-prefix rules.
         HttpRules = 5,
+        /// The node with the smallest announced load per weight
+        /// ([`super::farmpolicy`]).
+        LeastLoaded = 6,
+        /// This node unless its load is above a threshold, then the
+        /// least-loaded other node ([`super::farmpolicy`]).
+        LocalFirst = 7,
+        /// Maglev consistent hashing of the client address and port over
+        /// the live nodes ([`super::farmpolicy`]).
+        ConsistentHash = 8,
+        /// Locality-aware request distribution on the HTTP path
+        /// ([`super::farmpolicy`], [`super::lard`]).
+        Lard = 9,
     }
 }
 
@@ -295,7 +307,26 @@ impl Policy {
             Policy::WeightedRoundRobin => "weighted-round-robin",
             Policy::Hash => "hash",
             Policy::HttpRules => "http-rules",
+            Policy::LeastLoaded => "least-loaded",
+            Policy::LocalFirst => "local-first",
+            Policy::ConsistentHash => "consistent-hash",
+            Policy::Lard => "lard",
         }
+    }
+
+    /// Whether the policy looks at the request's content and so applies
+    /// to TCP services only.
+    pub const fn needs_tcp(self) -> bool {
+        matches!(self, Policy::HttpRules | Policy::Lard)
+    }
+
+    /// Whether the policy decides from the farm state table
+    /// ([`super::farmpolicy::FarmPolicy`]).
+    pub const fn is_farm(self) -> bool {
+        matches!(
+            self,
+            Policy::LeastLoaded | Policy::LocalFirst | Policy::ConsistentHash | Policy::Lard
+        )
     }
 
     /// The policy called `name`.

@@ -47,6 +47,12 @@
 //!   no rule matches, or the head is unknown (`http` is `None`: not HTTP,
 //!   or too large to tell), the choice is [`Policy::RoundRobin`]'s over all
 //!   candidates.
+//! * The farm-aware policies ([`Policy::LeastLoaded`],
+//!   [`Policy::LocalFirst`], [`Policy::ConsistentHash`], [`Policy::Lard`])
+//!   decide from the farm state table with
+//!   [`super::farmpolicy::choose_farm`]. Given to [`choose`], which has no
+//!   farm table, they behave exactly as [`Policy::RoundRobin`] over the
+//!   configured peers.
 //!
 //! Everything is O(peers + rules × rule members) per choice, allocation-free
 //! and panic-free.
@@ -176,7 +182,11 @@ pub fn choose(
 ) -> Choice {
     let chosen = match policy {
         Policy::Local => None,
-        Policy::RoundRobin => round_robin(peers, state, req.exclude),
+        Policy::RoundRobin
+        | Policy::LeastLoaded
+        | Policy::LocalFirst
+        | Policy::ConsistentHash
+        | Policy::Lard => round_robin(peers, state, req.exclude),
         Policy::HttpRules => {
             let matched = req
                 .http
@@ -325,7 +335,7 @@ const fn mix64(mut z: u64) -> u64 {
 
 /// The rendezvous score of peer `id` for a client whose keyed hash is
 /// `client_hash`.
-fn hrw_score(client_hash: u64, id: u32) -> u64 {
+pub(super) fn hrw_score(client_hash: u64, id: u32) -> u64 {
     mix64(client_hash ^ mix64(u64::from(id).wrapping_add(0x9e37_79b9_7f4a_7c15)))
 }
 

@@ -18,6 +18,7 @@ fn kdf_is_the_documented_construction() {
         (KeyPurpose::Handoff, &b"baton handoff frames v1"[..]),
         (KeyPurpose::Sync, b"baton sync frames v1"),
         (KeyPurpose::SynCookie, b"baton syn cookies v1"),
+        (KeyPurpose::FarmHash, b"baton farm hash v1"),
     ] {
         assert_eq!(p.label(), label);
         assert_eq!(derive_key(SECRET, p).unwrap(), siphash24_128(&prk, label));
@@ -34,7 +35,12 @@ fn kdf_separates_purposes_and_secrets() {
         &[0u8; 64][..],
         &[0u8; 63][..],
     ] {
-        for p in [KeyPurpose::Handoff, KeyPurpose::Sync, KeyPurpose::SynCookie] {
+        for p in [
+            KeyPurpose::Handoff,
+            KeyPurpose::Sync,
+            KeyPurpose::SynCookie,
+            KeyPurpose::FarmHash,
+        ] {
             assert!(seen.insert(derive_key(s, p).unwrap()));
         }
     }

@@ -337,6 +337,12 @@ fn service_errors() {
         ..svc(1, 53)
     };
     refused(&c, ConfigError::PolicyNeedsTcp, |c| c.service_new(&udp));
+    refused(&c, ConfigError::PolicyNeedsTcp, |c| {
+        c.service_new(&ServiceSpec {
+            policy: Some(b"lard"),
+            ..udp
+        })
+    });
     refused(&c, ConfigError::ServiceExists, |c| {
         c.service_new(&svc(10, 80))
     });
@@ -377,6 +383,28 @@ fn service_errors() {
     .unwrap();
     let key = Config::service_key(&svc(10, 80)).unwrap();
     assert_eq!(ok.service(&key).unwrap().policy, Policy::HttpRules);
+    // The farm-aware policies by name; consistent-hash applies to UDP too.
+    for (name, p) in [
+        (&b"least-loaded"[..], Policy::LeastLoaded),
+        (b"local-first", Policy::LocalFirst),
+        (b"consistent-hash", Policy::ConsistentHash),
+        (b"lard", Policy::Lard),
+    ] {
+        ok.service_set(&ServiceSpec {
+            policy: Some(name),
+            ..svc(10, 80)
+        })
+        .unwrap();
+        assert_eq!(ok.service(&key).unwrap().policy, p);
+        assert_eq!(p.name().as_bytes(), name);
+        assert!(p.is_farm());
+    }
+    ok.service_set(&ServiceSpec {
+        protocol: Some(Protocol::Udp as u8),
+        policy: Some(b"consistent-hash"),
+        ..svc(10, 80)
+    })
+    .unwrap();
     assert_eq!(key.protocol, Protocol::Tcp, "tcp when absent");
 }
 
@@ -756,12 +784,16 @@ fn rule_peers(i: usize) -> Vec<u8> {
     v
 }
 
-const POLICIES: [&[u8]; 7] = [
+const POLICIES: [&[u8]; 11] = [
     b"local",
     b"round-robin",
     b"weighted-round-robin",
     b"hash",
     b"http-rules",
+    b"least-loaded",
+    b"local-first",
+    b"consistent-hash",
+    b"lard",
     b"bogus",
     b"",
 ];
@@ -919,7 +951,7 @@ fn check_invariants(c: &Config) -> Result<(), TestCaseError> {
     let services: Vec<_> = c.services().iter().collect();
     for (i, s) in services.iter().enumerate() {
         prop_assert!(s.key.port != 0);
-        prop_assert!(!(s.policy == Policy::HttpRules && s.key.protocol != Protocol::Tcp));
+        prop_assert!(!(s.policy.needs_tcp() && s.key.protocol != Protocol::Tcp));
         for t in &services[i + 1..] {
             prop_assert_ne!(s.key, t.key, "duplicate service");
         }

@@ -32,7 +32,8 @@ const SERVICE_KW: &str = "Keywords:
   port P         1..=65535, required
   proto tcp|udp  default tcp
   policy NAME    local (add: default), round-robin, weighted-round-robin,
-                 hash, http-rules (tcp only); required for set";
+                 hash, http-rules (tcp only), least-loaded, local-first,
+                 consistent-hash, lard (tcp only); required for set";
 
 const KEY_KW: &str = "Keywords:
   id N               key id (1..=255), required
@@ -881,7 +882,7 @@ pub fn precheck(op: &Op) -> Result<(), Error> {
             if let Some(name) = &f.policy {
                 match Policy::from_name(name.as_bytes()) {
                     None => return err(ConfigError::UnknownPolicy),
-                    Some(Policy::HttpRules) if f.id.protocol != Protocol::Tcp => {
+                    Some(p) if p.needs_tcp() && f.id.protocol != Protocol::Tcp => {
                         return err(ConfigError::PolicyNeedsTcp)
                     }
                     Some(_) => {}

@@ -386,8 +386,13 @@ fn prechecks_use_baton_core_rules() {
     assert!(msg("service add vip 192.0.2.1 port 80 policy fastest").starts_with("unknown policy"));
     assert_eq!(
         msg("service add vip 192.0.2.1 port 53 proto udp policy http-rules"),
-        "http-rules applies to TCP services only"
+        "http-rules and lard apply to TCP services only"
     );
+    assert_eq!(
+        msg("service add vip 192.0.2.1 port 53 proto udp policy lard"),
+        "http-rules and lard apply to TCP services only"
+    );
+    assert!(check("service add vip 192.0.2.1 port 53 proto udp policy consistent-hash").is_ok());
     assert!(check("service add vip 192.0.2.1 port 80 policy http-rules").is_ok());
     assert_eq!(
         msg("key add id 1 secret 00112233"),

@@ -548,17 +548,17 @@ fn invalid_cases(ids: &Ids) -> Vec<Invalid> {
         k(
             format!("service add vip {VIP} port 81 policy bogus"),
             "service add",
-            "unknown policy (local, round-robin, weighted-round-robin, hash, http-rules) (EINVAL)",
+            "unknown policy (local, round-robin, weighted-round-robin, hash, http-rules, least-loaded, local-first, consistent-hash, lard) (EINVAL)",
         ),
         k(
             format!("service add vip {VIP} port 81 proto udp policy http-rules"),
             "service add",
-            "http-rules applies to TCP services only (EINVAL)",
+            "http-rules and lard apply to TCP services only (EINVAL)",
         ),
         k(
             format!("service set vip {VIP} port 53 proto udp policy http-rules"),
             "service set",
-            "http-rules applies to TCP services only (EINVAL)",
+            "http-rules and lard apply to TCP services only (EINVAL)",
         ),
         k(
             format!("service set vip {VIP} port 80"),
