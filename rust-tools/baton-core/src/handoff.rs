@@ -139,21 +139,7 @@ pub fn ack_record(
     seg: &TcpSegment<'_>,
     p: &AckParams,
 ) -> Result<ConnRecord, AckError> {
-    if ip.protocol() != IPPROTO_TCP || ip.is_fragment() {
-        return Err(AckError::Malformed);
-    }
-    let f = seg.flags();
-    if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
-        return Err(AckError::NotAck);
-    }
-    let tuple = FourTuple {
-        client: ip.src(),
-        client_port: seg.src_port(),
-        vip: ip.dst(),
-        vip_port: seg.dst_port(),
-    };
-    let client_isn = seg.seq().wrapping_sub(1);
-    let our_isn = seg.ack().wrapping_sub(1);
+    let (tuple, client_isn, our_isn) = completing_ack(ip, seg)?;
     let mss = cookie::cookie_check(
         &p.key,
         &tuple,
@@ -214,24 +200,10 @@ pub fn pending_record(
     pending: &PendingSyn,
     p: &AckParams,
 ) -> Result<ConnRecord, AckError> {
-    if ip.protocol() != IPPROTO_TCP || ip.is_fragment() {
-        return Err(AckError::Malformed);
-    }
-    let f = seg.flags();
-    if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
-        return Err(AckError::NotAck);
-    }
-    let client_isn = seg.seq().wrapping_sub(1);
-    let our_isn = seg.ack().wrapping_sub(1);
+    let (tuple, client_isn, our_isn) = completing_ack(ip, seg)?;
     if client_isn.get() != pending.client_isn || our_isn.get() != pending.our_isn {
         return Err(AckError::BadCookie);
     }
-    let tuple = FourTuple {
-        client: ip.src(),
-        client_port: seg.src_port(),
-        vip: ip.dst(),
-        vip_port: seg.dst_port(),
-    };
     let theirs = TcpOptions::parse_lenient(seg.options());
     let timestamp = theirs.timestamp.filter(|_| pending.options.tsval.is_some());
     Ok(record_of(
@@ -243,6 +215,28 @@ pub fn pending_record(
         seg,
         p,
     ))
+}
+
+/// The connection, the client's ISN and ours of an ACK that may complete
+/// a handshake (ACK set, SYN and RST clear, not a fragment).
+fn completing_ack(
+    ip: &Ipv4Packet<'_>,
+    seg: &TcpSegment<'_>,
+) -> Result<(FourTuple, SeqNum, SeqNum), AckError> {
+    if ip.protocol() != IPPROTO_TCP || ip.is_fragment() {
+        return Err(AckError::Malformed);
+    }
+    let f = seg.flags();
+    if !f.contains(TcpFlags::ACK) || f.intersects(TcpFlags::SYN | TcpFlags::RST) {
+        return Err(AckError::NotAck);
+    }
+    let tuple = FourTuple {
+        client: ip.src(),
+        client_port: seg.src_port(),
+        vip: ip.dst(),
+        vip_port: seg.dst_port(),
+    };
+    Ok((tuple, seg.seq().wrapping_sub(1), seg.ack().wrapping_sub(1)))
 }
 
 /// The record of a handshake completed by `ack` with the options

@@ -132,8 +132,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     client.sh(&format!(
         "setsid nohup tcpdump -i internet -n -v -c 2 'host {VIP} and tcp[tcpflags] & tcp-syn != 0' \
            > /tmp/probe-syn.txt 2>/dev/null < /dev/null & sleep 2; \
-         setsid nohup curl -s --limit-rate 100k --max-time 40 -o /dev/null http://{VIP}/big.bin \
-           > /dev/null 2>&1 < /dev/null & sleep 3"
+         setsid nohup curl -sS --limit-rate 100k --max-time 40 -o /dev/null \
+           -w '%{{http_code}} %{{size_download}} bytes in %{{time_total}} s\\n' http://{VIP}/big.bin \
+           > /tmp/probe.out 2>&1 < /dev/null & sleep 3"
     ))?;
     let mut server_side = String::new();
     for n in ["node2", "node3"] {
@@ -154,8 +155,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let (so, co) = (opts(&server_side), opts(&client_side));
     if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
         let syn = client.sh("cat /tmp/probe-syn.txt")?;
-        let client_all =
-            client.sh("ss -tan; pgrep -a curl; nstat -az | grep -i -e reset -e abort")?;
+        let client_all = client.sh("ss -tan; pgrep -a curl; cat /tmp/probe.out; date")?;
         bail!(
             "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}\nhandshake:\n{syn}\nclient:\n{client_all}"
         );
