@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Close notices. On a serving node, the application's FIN or RST on a
-//! connection handed to it leaves through IPv4 local-out, where this hook
-//! sees it and tells the connection's front-end with a CLOSE frame, once
+//! connection handed to it leaves through IPv4 post-routing (where the
+//! packet has its device, hence its namespace), where this hook sees it and tells the connection's front-end with a CLOSE frame, once
 //! per connection. The front-end then lets the record linger and expire
 //! (the client's last packets still have to reach the owner), even when
 //! the client goes silent and never sends a FIN or RST of its own.
@@ -27,14 +27,14 @@ use crate::{
     },
 };
 
-/// Netfilter priority at IPv4 local-out: after everything that may still
-/// drop the packet (filter tables run at 0).
+/// Netfilter priority at IPv4 post-routing: after everything that may
+/// still drop the packet (filter tables run at 0).
 pub(crate) const PRIORITY: i32 = 100;
 
 /// IPv4 + TCP headers with options.
 const MAX_HEADERS: usize = 60 + 60;
 
-/// The local-out hook of a namespace.
+/// The post-routing hook of a namespace.
 pub(crate) struct CloseWatch {
     shared: Arc<Shared>,
 }

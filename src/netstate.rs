@@ -100,7 +100,7 @@ struct FrontEndHook {
 #[pin_data]
 pub(crate) struct NetState {
     _ipv4: netfilter::Registration<Ipv4Observer>,
-    _local_out: netfilter::Registration<CloseWatch>,
+    _post_routing: netfilter::Registration<CloseWatch>,
     /// Expires connection records; stopped before anything else goes.
     _expiry: Timer<Expiry>,
     /// The namespace's farm configuration; changes are made under this
@@ -246,9 +246,9 @@ impl PernetState for NetState {
             },
             Ipv4Observer::new(shared.clone()),
         )?;
-        let local_out = netfilter::Registration::new(
+        let post_routing = netfilter::Registration::new(
             net,
-            HookPoint::Ipv4LocalOut {
+            HookPoint::Ipv4PostRouting {
                 priority: closewatch::PRIORITY,
             },
             CloseWatch::new(shared.clone()),
@@ -259,7 +259,7 @@ impl PernetState for NetState {
         KBox::pin_init(
             pin_init!(NetState {
                 _ipv4: ipv4,
-                _local_out: local_out,
+                _post_routing: post_routing,
                 _expiry: expiry,
                 config <- new_mutex!(config, "baton::config"),
                 shared,

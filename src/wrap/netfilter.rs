@@ -43,8 +43,9 @@ pub(crate) enum HookPoint {
         /// Netfilter priority (lower runs first).
         priority: i32,
     },
-    /// IPv4 local-out: packets this host sends, after routing.
-    Ipv4LocalOut {
+    /// IPv4 post-routing: packets leaving through a device (`skb->dev`
+    /// set, unlike at local-out).
+    Ipv4PostRouting {
         /// Netfilter priority (lower runs first).
         priority: i32,
     },
@@ -94,9 +95,9 @@ impl<H: Hook> Registration<H> {
                 priority,
                 None,
             ),
-            HookPoint::Ipv4LocalOut { priority } => (
+            HookPoint::Ipv4PostRouting { priority } => (
                 b::NFPROTO_IPV4,
-                b::nf_inet_hooks_NF_INET_LOCAL_OUT,
+                b::nf_inet_hooks_NF_INET_POST_ROUTING,
                 priority,
                 None,
             ),
