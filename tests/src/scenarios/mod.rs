@@ -93,7 +93,8 @@ pub const ALL: &[Scenario] = &[
         name: "handoff_options",
         about: "whole farm: an 8 MiB download through the VIP under 1% loss, reordering and \
                 delay (netem on the router) arrives intact; a client without timestamps, SACK \
-                and window scaling gets an MSS-only SYN-ACK and its download arrives intact",
+                and window scaling gets an MSS-only SYN-ACK and its download arrives intact; \
+                one without timestamps keeps SACK and window scaling (pending handshake)",
         run: handoff_options::run,
     },
     Scenario {
