@@ -152,10 +152,12 @@ fn without_a_farm_table_they_are_round_robin() {
     let seq = |p: Policy| {
         let mut st = PolicyState::new();
         (0..7)
-            .map(|_| match choose(p, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &r) {
-                Choice::Local => 0,
-                Choice::Peer { id, .. } => id,
-            })
+            .map(
+                |_| match choose(p, c.peers(), &RuleSet::EMPTY, &mut st, &KEY, &r) {
+                    Choice::Local => 0,
+                    Choice::Peer { id, .. } => id,
+                },
+            )
             .collect::<Vec<_>>()
     };
     let rr = seq(Policy::RoundRobin);
