@@ -260,6 +260,8 @@ pub fn op_request(op: &Op) -> Request {
                 .with_opt(Attr::PublicIfindex, n.public, Value::U32)
                 .with_opt(Attr::RedistIfindex, n.redist, Value::U32)
                 .with_opt(Attr::SyncIfindex, n.sync, Value::U32)
+                .with_opt(Attr::Weight, n.weight, Value::U32)
+                .with_opt(Attr::AdminState, n.state.map(|a| a as u8), Value::U8)
         }
         Op::NodeDel => Request::new(Cmd::NodeDel),
         Op::PeerNew(p) | Op::PeerSet(p) => {

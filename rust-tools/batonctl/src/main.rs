@@ -81,12 +81,16 @@ fn resolve(p: &Pending) -> Result<Op, Error> {
                 public,
                 redist,
                 sync,
+                weight,
+                state,
             } = args;
             let f = NodeFields {
                 id: *id,
                 public: resolve_if(public)?,
                 redist: resolve_if(redist)?,
                 sync: resolve_if(sync)?,
+                weight: *weight,
+                state: *state,
             };
             if *new {
                 Op::NodeNew(f)

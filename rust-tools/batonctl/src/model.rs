@@ -313,6 +313,10 @@ pub struct NodeFields {
     pub redist: Option<u32>,
     /// `SyncIfindex` (0 = unassign).
     pub sync: Option<u32>,
+    /// `Weight`.
+    pub weight: Option<u32>,
+    /// `AdminState`.
+    pub state: Option<AdminState>,
 }
 
 /// Peer attributes of a create or change request.
@@ -413,6 +417,12 @@ impl Op {
             push_if(&mut s, "public", n.public, ifname);
             push_if(&mut s, "redist", n.redist, ifname);
             push_if(&mut s, "sync", n.sync, ifname);
+            if let Some(w) = n.weight {
+                s.push_str(&format!(" weight {w}"));
+            }
+            if let Some(a) = n.state {
+                s.push_str(&format!(" state {}", a.name()));
+            }
             s
         };
         let peer = |verb: &str, p: &PeerFields| {

@@ -57,6 +57,28 @@ fn node_commands() {
                 public: Some(IfRef::Name("eth0".into())),
                 redist: Some(IfRef::Name("eth1".into())),
                 sync: Some(IfRef::None),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set weight 250 drain"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                weight: Some(250),
+                state: Some(AdminState::Drain),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set state active"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                state: Some(AdminState::Active),
+                ..NodeArgs::default()
             }
         })
     );
@@ -411,7 +433,9 @@ fn prechecks_use_baton_core_rules() {
             id: Some(1),
             public: Some(2),
             redist: Some(2),
-            sync: None
+            sync: None,
+            weight: None,
+            state: None,
         })),
         Err(Error::Usage(
             "public, redist and sync must be different interfaces".into()

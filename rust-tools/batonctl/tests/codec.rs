@@ -28,6 +28,8 @@ fn all_ops() -> Vec<Op> {
         public: Some(2),
         redist: Some(3),
         sync: Some(0),
+        weight: None,
+        state: None,
     };
     let sf = ServiceFields {
         id: svc(),
