@@ -114,6 +114,11 @@ impl SyncNet {
         self.owned.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Our epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
     /// Nodes alive after the last tick.
     pub(crate) fn nodes_alive(&self) -> u32 {
         self.alive.load(Ordering::Relaxed)

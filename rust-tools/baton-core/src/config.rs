@@ -218,6 +218,15 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::Host => "missing attribute: host\0",
         Attr::PathPrefix => "missing attribute: path prefix\0",
         Attr::RulePeers => "missing attribute: rule peers\0",
+        Attr::Alive => "missing attribute: alive flag\0",
+        Attr::Health => "missing attribute: health\0",
+        Attr::OwnedConns => "missing attribute: owned connections\0",
+        Attr::CpuPermille => "missing attribute: CPU load\0",
+        Attr::LastHeardMs => "missing attribute: last heard\0",
+        Attr::Epoch => "missing attribute: epoch\0",
+        Attr::Heard => "missing attribute: heard flag\0",
+        Attr::StaticPeer => "missing attribute: static peer flag\0",
+        Attr::LocalNode => "missing attribute: local node flag\0",
     }
 }
 

@@ -139,6 +139,13 @@ pub enum Object {
         #[command(subcommand)]
         verb: Option<RuleVerb>,
     },
+    /// The farm state table: every node this node knows of, from the
+    /// sync network, the configured peers and itself.
+    Farm {
+        /// Verb (default: show).
+        #[command(subcommand)]
+        verb: Option<ShowOnly>,
+    },
     /// The connection table.
     Conn {
         /// Verb (default: show).
@@ -362,6 +369,8 @@ pub enum Show {
     Stats,
     /// `conn show [state S] [peer ID] [vip A] [port P] [client A]`.
     Conns(ConnQuery),
+    /// `farm show`.
+    Farm,
 }
 
 /// What to do.
@@ -680,6 +689,7 @@ fn context_of(o: &Object) -> String {
         Object::Service { verb: v } => format!("service {}", ServiceVerb::name(v)),
         Object::Key { verb: v } => format!("key {}", KeyVerb::name(v)),
         Object::Stats { .. } => "stats".into(),
+        Object::Farm { .. } => "farm show".into(),
         Object::Rule { verb: v } => format!("rule {}", RuleVerb::name(v)),
         Object::Conn { .. } => "conn show".into(),
         Object::Apply { .. } => "apply".into(),
@@ -837,6 +847,7 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
             }
         },
         Object::Stats { .. } => Ok(Command::Show(Show::Stats)),
+        Object::Farm { .. } => Ok(Command::Show(Show::Farm)),
         Object::Conn { verb } => match verb {
             None => Ok(Command::Show(Show::Conns(ConnQuery::default()))),
             Some(ConnVerb::Show(w)) => Ok(Command::Show(Show::Conns(conn_query(

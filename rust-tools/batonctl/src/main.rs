@@ -221,6 +221,11 @@ fn run(p: &Parsed) -> Result<(), Error> {
                         || output::stats_json(&v, &s),
                     );
                 }
+                Show::Farm => {
+                    let v =
+                        decode_all(&conn.transact(&codec::farm_get())?, codec::decode_farm_node)?;
+                    print(p.json, || output::farm_table(&v), || output::farm_json(&v));
+                }
                 Show::Conns(q) => {
                     let r = conn.transact(&codec::conn_get(q))?;
                     let v = decode_all(&r, codec::decode_conn)?;

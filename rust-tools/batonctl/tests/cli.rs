@@ -192,6 +192,9 @@ fn key_commands() {
 fn stats_conn_apply_and_global_options() {
     assert_eq!(cmd("stats"), Command::Show(Show::Stats));
     assert_eq!(cmd("stats show"), Command::Show(Show::Stats));
+    assert_eq!(cmd("farm"), Command::Show(Show::Farm));
+    assert_eq!(cmd("farm show"), Command::Show(Show::Farm));
+    assert!(parse("farm --json").unwrap().json);
     assert_eq!(
         cmd("conn show"),
         Command::Show(Show::Conns(ConnQuery::default()))
