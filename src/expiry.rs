@@ -77,7 +77,9 @@ impl TimerHandler for Expiry {
                     expired += 1;
                     return false;
                 }
-                if matches!(c.state, ConnState::Owned { .. }) {
+                // The connections this node serves: handed to it, or
+                // served locally by its front-end.
+                if matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
                     owned = owned.saturating_add(1);
                 }
                 true
@@ -100,7 +102,8 @@ impl TimerHandler for Expiry {
                     })
             });
         });
-        // Announced on the sync network; exact once a second.
+        // Announced on the sync network (the load of the farm-aware
+        // policies); exact once a second.
         self.shared.sync.set_owned(owned);
         let syns = self.shared.syns.expire(now);
         self.shared.stats.add(Stat::SynsPendingExpired, syns as u64);

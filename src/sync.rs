@@ -25,9 +25,17 @@ use kernel::{new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 use crate::{
     baton_core::{
         auth::{derive_key, KeyPurpose, ReplayTable},
+        config::ServiceKey,
         ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
         farm::{Farm, Outcome},
+        farmpolicy::{
+            choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
+        },
         genl::{limits, AdminState},
+        lard::LardSlot,
+        maglev::MAGLEV_SIZE,
+        policy::Choice,
+        siphash::SipKey,
         wire::{
             self, Announce, FrameParams, Health, List, Message, Network, WireError, ETH_MIN_PAYLOAD,
         },
@@ -47,6 +55,9 @@ use crate::{
 
 /// Senders tracked by the replay windows (every node but this one).
 const SENDERS: usize = limits::PEERS_MAX;
+/// LARD target-map slots per service (4-way sets; 4 KiB per service, so
+/// 256 KiB for the 64 services a namespace may have).
+pub(crate) const LARD_SLOTS_PER_SERVICE: usize = 256;
 
 /// What the farm lock protects.
 pub(crate) struct FarmInner {
@@ -54,6 +65,72 @@ pub(crate) struct FarmInner {
     pub(crate) farm: KVBox<Farm>,
     /// Replay windows of the sync senders heard from.
     replay: ReplayTable<SENDERS>,
+    /// The farm-aware policies' connections sent per node since its last
+    /// announcement, per service slot.
+    sent: KVVec<SentCounts>,
+    /// The LARD target maps, `LARD_SLOTS_PER_SERVICE` per service slot.
+    lard: KVVec<LardSlot>,
+    /// consistent-hash: the Maglev state and lookup table (one per
+    /// namespace: the candidates are the same for every service).
+    maglev: MaglevState,
+    maglev_table: KVVec<u16>,
+}
+
+impl FarmInner {
+    /// Runs the farm-aware `policy` of the service in `slot` for `req`.
+    fn choose(
+        &mut self,
+        policy: FarmPolicy,
+        slot: usize,
+        hash_key: &SipKey,
+        req: &FarmRequest<'_>,
+    ) -> Choice {
+        let FarmInner {
+            farm,
+            sent,
+            lard,
+            maglev,
+            maglev_table,
+            ..
+        } = self;
+        let Some(sent) = sent.get_mut(slot) else {
+            return Choice::Local;
+        };
+        let start = slot.saturating_mul(LARD_SLOTS_PER_SERVICE);
+        let lard = lard
+            .get_mut(start..start.saturating_add(LARD_SLOTS_PER_SERVICE))
+            .unwrap_or(&mut []);
+        let mut state = FarmState {
+            sent,
+            maglev: Some((maglev, &mut maglev_table[..])),
+            lard,
+        };
+        choose_farm(
+            policy,
+            farm,
+            &FarmParams::DEFAULT,
+            hash_key,
+            &mut state,
+            req,
+        )
+    }
+
+    /// Forgets the per-service policy state of `slot` (a new service took
+    /// it).
+    fn reset_service(&mut self, slot: usize) {
+        if let Some(s) = self.sent.get_mut(slot) {
+            *s = SentCounts::new();
+        }
+        let start = slot.saturating_mul(LARD_SLOTS_PER_SERVICE);
+        if let Some(l) = self
+            .lard
+            .get_mut(start..start.saturating_add(LARD_SLOTS_PER_SERVICE))
+        {
+            for x in l.iter_mut() {
+                *x = LardSlot::EMPTY;
+            }
+        }
+    }
 }
 
 /// This node's side of the sync network in one namespace.
@@ -65,8 +142,9 @@ pub(crate) struct SyncNet {
     seq: AtomicU64,
     /// Our epoch (the redistribution network's).
     epoch: u32,
-    /// Connections in state Owned, counted by the expiry scan and bumped
-    /// when one is handed to us (announced, so cheap to read).
+    /// Connections this node serves (records in state Owned or Local),
+    /// counted by the expiry scan once a second and bumped when one is
+    /// handed to us (announced, so cheap to read).
     owned: AtomicU32,
     /// Nodes alive in the table after the last tick (a gauge).
     alive: AtomicU32,
@@ -85,6 +163,14 @@ impl SyncNet {
         let inner = FarmInner {
             farm: new_farm()?,
             replay: ReplayTable::new(),
+            sent: KVVec::from_elem(SentCounts::new(), limits::SERVICES_MAX, GFP_KERNEL)?,
+            lard: KVVec::from_elem(
+                LardSlot::EMPTY,
+                limits::SERVICES_MAX * LARD_SLOTS_PER_SERVICE,
+                GFP_KERNEL,
+            )?,
+            maglev: MaglevState::new(),
+            maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
         };
         Ok(pin_init!(SyncNet {
             inner <- new_spinlock!(inner, "baton::farm"),
@@ -102,6 +188,45 @@ impl SyncNet {
         let _bh = BhDisabled::new();
         let mut inner = self.inner.lock();
         f(&mut inner)
+    }
+
+    /// Chooses the node of a new connection of the service `service` in
+    /// `slot` with the farm-aware `policy`. Takes the farm lock: may be
+    /// called with the connection-table lock held (the front-end does).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn choose(
+        &self,
+        shared: &Shared,
+        policy: FarmPolicy,
+        slot: usize,
+        service: ServiceKey,
+        client: (crate::baton_core::ipv4::Ipv4Addr, u16),
+        exclude: &[u32],
+        path: Option<&[u8]>,
+    ) -> Choice {
+        // consistent-hash and lard need a key every front-end shares:
+        // derived from the active key (without one there is no farm, and
+        // this node's own random key keeps choices stable here).
+        let hash_key = shared
+            .snapshot
+            .read(|c| {
+                c.active_key()
+                    .and_then(|k| derive_key(k.secret(), KeyPurpose::FarmHash).ok())
+            })
+            .unwrap_or(shared.cookie_key);
+        let req = FarmRequest {
+            service: Some(service),
+            client: client.0,
+            client_port: client.1,
+            path,
+            exclude,
+        };
+        self.with(|inner| inner.choose(policy, slot, &hash_key, &req))
+    }
+
+    /// A new service took `slot`: its policy state starts afresh.
+    pub(crate) fn reset_service(&self, slot: usize) {
+        self.with(|inner| inner.reset_service(slot));
     }
 
     /// Sets the number of connections this node owns (the expiry scan).

@@ -325,7 +325,7 @@ impl Policy {
     /// Whether the policy decides on the request's content (the HTTP
     /// request head), which the front-end reads first.
     pub const fn needs_content(self) -> bool {
-        matches!(self, Policy::HttpRules)
+        matches!(self, Policy::HttpRules | Policy::Lard)
     }
 
     /// The policy's name on the wire and in `batonctl`.
