@@ -178,6 +178,8 @@ impl NetState {
             // is too large for the kernel stack).
             *copy = **config;
             self.shared.snapshot.replace(copy);
+            // This node's id and the static peers, into the farm table.
+            self.shared.sync.merge_config(&self.shared);
         }
         Ok(r)
     }

@@ -5,9 +5,9 @@
 //! state table (`baton_core::farm`).
 //!
 //! Every `sync_interval_ms` a timer announces this node's state (ANNOUNCE,
-//! to the broadcast address of the sync interface), expires nodes not heard
-//! for `sync_missed_limit` of their intervals, and merges the configured
-//! peers in. Received frames are authenticated with the sync key derived
+//! to the broadcast address of the sync interface) and expires nodes not
+//! heard for `sync_missed_limit` of their intervals. Every configuration
+//! change merges this node's id and the configured peers in. Received frames are authenticated with the sync key derived
 //! from the key they name, replay-checked per sender and applied to the
 //! table; anything else is counted and dropped. OWNERSHIP frames are
 //! decoded and counted but not applied yet.
@@ -453,7 +453,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
     RxVerdict::Consumed
 }
 
-/// The sync timer's handler: announce, expire, merge the configuration.
+/// The sync timer's handler: expire silent nodes, announce.
 pub(crate) struct SyncTimer {
     shared: Arc<Shared>,
     net: Net,
@@ -471,7 +471,6 @@ impl TimerHandler for SyncTimer {
     fn expired(&self) -> Rearm {
         let shared = &*self.shared;
         let sync = &shared.sync;
-        sync.merge_config(shared);
         let now = boottime_ms();
         let missed = params::sync_missed_limit.get();
         let (died, alive) = sync.with(|inner| {

@@ -57,7 +57,6 @@ fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
 fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
     let net = req.net();
     with_state::<NetState, _>(net, |s| {
-        s.shared.sync.merge_config(&s.shared);
         // Not configured enough to announce yet: the timer tries again.
         let _ = s.shared.sync.announce(&s.shared, net);
     });
