@@ -12,13 +12,15 @@ use crate::{
     backend::{attrs_of, tuple_of},
     baton_core::{
         auth::{derive_key, KeyPurpose},
+        config::ServiceKey,
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
         conninfo::{ConnFilter, ConnInfo},
         conntable::ConnKey,
         cookie::FourTuple,
         ether::MacAddr,
         farm::Outcome,
-        genl::{AdminState, Attr, ConnState as WireState},
+        farmpolicy::FarmPolicy,
+        genl::{AdminState, Attr, ConnState as WireState, Protocol},
         handoff::{rebuild_len, rebuild_segment},
         http::{self, Status},
         ipv4::Ipv4Addr,
@@ -71,6 +73,7 @@ kunit_suite!(
         rebuild_without_listener_is_refused,
         handoff_frames_authenticated_and_replay_checked,
         sync_announce_authenticated_and_applied,
+        farm_policies_choose_from_the_table,
         conn_dump_selects_in_batches_and_filters,
         conn_dump_filter_attributes,
         syn_table_bounded_then_cookies,
@@ -596,6 +599,65 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
         Some(Applied::Announce(Outcome::OwnId))
     );
+}
+
+/// The farm-aware policies in the module: with nodes 2 and 3 announced
+/// (3 connections and none), least-loaded picks node 3, and excluding it
+/// node 2; consistent-hash keeps a client on one node.
+fn farm_policies_choose_from_the_table(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let node = NodeSpec {
+        id: Some(1),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    shared.snapshot.replace(c);
+    shared.sync.merge_config(&shared);
+    let now = crate::wrap::boottime_ms();
+    for (id, owned) in [(2u16, 3u32), (3, 0)] {
+        let a = Announce {
+            redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, id as u8]),
+            weight: 100,
+            admin: AdminState::Active,
+            health: Health::Ok,
+            cpu_permille: 0,
+            owned_conns: owned,
+            interval_ms: 100,
+            services: List::Items(&[]),
+        };
+        // This node, announcing 5 connections of its own.
+        let local = Announce {
+            owned_conns: 5,
+            redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, 1]),
+            ..a
+        };
+        let outcome = shared.sync.with(|i| {
+            i.farm.update_local(&local, now);
+            i.farm.apply_announce(id, 1, 1, &a, now)
+        });
+        kassert_eq!(t, outcome, Outcome::New);
+    }
+    let svc = ServiceKey {
+        vip: [203, 0, 113, 100],
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let client = (Ipv4Addr::new(198, 51, 100, 2), 40000);
+    let pick = |policy, exclude: &[u32]| match shared
+        .sync
+        .choose(&shared, policy, 0, svc, client, exclude, None)
+    {
+        Choice::Local => 1,
+        Choice::Peer { id, .. } => id,
+    };
+    kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[]), 3);
+    kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[3]), 2);
+    let first = pick(FarmPolicy::ConsistentHash, &[]);
+    kassert!(t, (1..=3).contains(&first));
+    kassert_eq!(t, pick(FarmPolicy::ConsistentHash, &[]), first);
 }
 
 const FE_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 1, 1]);
