@@ -35,6 +35,7 @@ mod reasm;
 mod redist;
 mod reqbuf;
 mod stats;
+mod sync;
 mod syns;
 
 #[cfg(CONFIG_KUNIT)]

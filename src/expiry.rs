@@ -48,6 +48,7 @@ impl TimerHandler for Expiry {
         let now = boottime_ms();
         let idle_limit = params::conn_idle_timeout_s.get().saturating_mul(1000);
         let (mut failed, mut closed, mut expired) = (0u64, 0u64, 0u64);
+        let mut owned = 0u32;
         let conns = &self.shared.conns;
         conns.with(|store| {
             let Some((mut table, _, bufs)) = store.parts() else {
@@ -76,6 +77,11 @@ impl TimerHandler for Expiry {
                     expired += 1;
                     return false;
                 }
+                // The connections this node serves: handed to it, or
+                // served locally by its front-end.
+                if matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
+                    owned = owned.saturating_add(1);
+                }
                 true
             });
             // A request buffer stays with its record while the request may
@@ -96,6 +102,9 @@ impl TimerHandler for Expiry {
                     })
             });
         });
+        // Announced on the sync network (the load of the farm-aware
+        // policies); exact once a second.
+        self.shared.sync.set_owned(owned);
         let syns = self.shared.syns.expire(now);
         self.shared.stats.add(Stat::SynsPendingExpired, syns as u64);
         self.shared.stats.add(Stat::HandoffsFailed, failed);

@@ -26,6 +26,7 @@ use crate::{
     baton_core::{
         conntable::{ConnKey, InsertError},
         ether::{MacAddr, ETH_P_IP},
+        farmpolicy::FarmPolicy,
         genl::Policy,
         handoff::{ack_frame, ack_frame_len, ack_record, pending_record, AckError, AckParams},
         http::{self, Head},
@@ -759,6 +760,21 @@ impl FrontEnd {
                 .slots()
                 .find(|(i, _)| *i == slot)
                 .map(|(_, svc)| (svc.policy, svc.key));
+            if let Some((p, svc_key)) = svc {
+                if let Some(fp) = FarmPolicy::from_policy(p) {
+                    // The farm lock nests inside the connection-table
+                    // lock our caller holds.
+                    return self.shared.sync.choose(
+                        &self.shared,
+                        fp,
+                        slot,
+                        svc_key,
+                        (key.client, key.client_port),
+                        exclude,
+                        head.map(|h| h.path),
+                    );
+                }
+            }
             match (svc, policies.get_mut(slot)) {
                 (Some((p, svc_key)), Some(state)) => choose(
                     p,

@@ -19,6 +19,7 @@ use crate::{
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
+    sync::{SyncNet, SyncTimer},
     syns::Syns,
     wrap::{
         boottime_secs,
@@ -61,6 +62,9 @@ pub(crate) struct Shared {
     /// Requests being reassembled from several handoff frames.
     #[pin]
     pub(crate) reasm: Reassemblies,
+    /// The sync network and the farm state table.
+    #[pin]
+    pub(crate) sync: SyncNet,
 }
 
 impl Shared {
@@ -81,6 +85,7 @@ impl Shared {
                 syns <- Syns::new(params::syn_table_max.get() as usize)?,
                 redist <- Redist::new(epoch),
                 reasm <- Reassemblies::new(),
+                sync <- SyncNet::new(epoch)?,
             }? Error),
             GFP_KERNEL,
         )
@@ -103,6 +108,9 @@ pub(crate) struct NetState {
     _post_routing: netfilter::Registration<CloseWatch>,
     /// Expires connection records; stopped before anything else goes.
     _expiry: Timer<Expiry>,
+    /// Announces this node and expires silent ones; stopped with the
+    /// expiry timer, before the state it reads goes.
+    _sync: Timer<SyncTimer>,
     /// The namespace's farm configuration; changes are made under this
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
@@ -170,6 +178,8 @@ impl NetState {
             // is too large for the kernel stack).
             *copy = **config;
             self.shared.snapshot.replace(copy);
+            // This node's id and the static peers, into the farm table.
+            self.shared.sync.merge_config(&self.shared);
         }
         Ok(r)
     }
@@ -255,12 +265,15 @@ impl PernetState for NetState {
         )?;
         let expiry = Timer::new(Expiry::new(shared.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
+        let sync = Timer::new(SyncTimer::new(shared.clone(), net))?;
+        sync.start(params::sync_interval_ms.get());
         let config = empty_config()?;
         KBox::pin_init(
             pin_init!(NetState {
                 _ipv4: ipv4,
                 _post_routing: post_routing,
                 _expiry: expiry,
+                _sync: sync,
                 config <- new_mutex!(config, "baton::config"),
                 shared,
                 frontend <- new_mutex!(None, "baton::frontend"),

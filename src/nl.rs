@@ -6,6 +6,7 @@
 //! `baton_core::config`. `Documentation/netlink/specs/baton.yaml` is the spec.
 
 mod conn;
+mod farm;
 mod key;
 mod node;
 mod peer;
@@ -37,7 +38,7 @@ use crate::{
 /// order (attribute `i + 1` is entry `i`). Lengths of variable-size
 /// attributes are left to the configuration rules, whose refusals name the
 /// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 34] = [
+const ATTR_TYPES: [AttrType; 43] = [
     AttrType::U32,       // NodeId
     AttrType::U32,       // PublicIfindex
     AttrType::U32,       // RedistIfindex
@@ -72,6 +73,15 @@ const ATTR_TYPES: [AttrType; 34] = [
     AttrType::String(0), // Host (length and characters: config rules)
     AttrType::String(0), // PathPrefix (length and characters: config rules)
     AttrType::Binary(0), // RulePeers (length: config rules)
+    AttrType::Flag,      // Alive (replies only)
+    AttrType::U8,        // Health (replies only)
+    AttrType::U32,       // OwnedConns (replies only)
+    AttrType::U32,       // CpuPermille (replies only)
+    AttrType::U32,       // LastHeardMs (replies only)
+    AttrType::U32,       // Epoch (replies only)
+    AttrType::Flag,      // Heard (replies only)
+    AttrType::Flag,      // StaticPeer (replies only)
+    AttrType::Flag,      // LocalNode (replies only)
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
@@ -91,7 +101,7 @@ const fn op(
     }
 }
 
-static OPS: [Op; 21] = [
+static OPS: [Op; 22] = [
     op(Cmd::NodeGet, Some(node::get), None),
     op(Cmd::NodeNew, Some(node::new), None),
     op(Cmd::NodeSet, Some(node::set), None),
@@ -113,6 +123,7 @@ static OPS: [Op; 21] = [
     op(Cmd::RuleGet, Some(rule::get), Some(rule::dump)),
     op(Cmd::RuleNew, Some(rule::new), None),
     op(Cmd::RuleDel, Some(rule::del), None),
+    op(Cmd::FarmGet, None, Some(farm::dump)),
 ];
 
 /// Registers the family.

@@ -269,7 +269,11 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
     let full = shared.conns.with(|store| {
         let mut table = store.table()?;
         match table.insert(ConnKey::from(record), conn) {
-            Ok(_) | Err(InsertError::Exists) => None,
+            Ok(_) => {
+                shared.sync.owned_one();
+                None
+            }
+            Err(InsertError::Exists) => None,
             Err(InsertError::Full) => Some(()),
         }
     });

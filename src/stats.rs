@@ -112,6 +112,25 @@ counters! {
     RequestAcksSent => "request_acks_sent",
     RequestBuffersBusy => "request_buffers_busy",
     RequestHeadTooLarge => "request_head_too_large",
+    /// Frames sent on the sync network (ANNOUNCEs).
+    SyncFramesSent => "sync_frames_tx",
+    /// Authenticated ANNOUNCEs received.
+    SyncAnnounces => "sync_announces_rx",
+    /// Among them: newer states of live nodes.
+    SyncAnnouncesApplied => "sync_announces_applied",
+    /// Among them: not applied (stale epoch, out of order, our own id,
+    /// table full).
+    SyncAnnouncesIgnored => "sync_announces_ignored",
+    /// Among them: a node heard for the first time.
+    SyncNodesNew => "sync_nodes_new",
+    /// Among them: a dead node heard again.
+    SyncNodesRevived => "sync_nodes_revived",
+    /// Among them: a node heard with a new epoch (it restarted).
+    SyncNodesRestarted => "sync_nodes_restarted",
+    /// Nodes declared dead (not heard for `sync_missed_limit` intervals).
+    SyncNodesDied => "sync_nodes_died",
+    /// Authenticated OWNERSHIP frames received (counted, not applied).
+    SyncOwnership => "sync_ownership_rx",
 }}
 
 const NSTATS: usize = Stat::ALL.len();
@@ -123,6 +142,8 @@ pub(crate) struct Stats {
     counters: PerCpuCounters<NSTATS>,
     /// Handoff frames rejected, by reason.
     rejects: PerCpuCounters<NWIRE>,
+    /// Sync frames rejected, by reason.
+    sync_rejects: PerCpuCounters<NWIRE>,
 }
 
 impl Stats {
@@ -130,6 +151,7 @@ impl Stats {
         Ok(Self {
             counters: PerCpuCounters::new()?,
             rejects: PerCpuCounters::new()?,
+            sync_rejects: PerCpuCounters::new()?,
         })
     }
 
@@ -141,6 +163,16 @@ impl Stats {
     /// Handoff frames rejected for `reason` so far.
     pub(crate) fn rejected(&self, reason: WireError) -> u64 {
         self.rejects.sum(reason.index())
+    }
+
+    /// Counts a sync frame rejected for `reason`. Lock-free, any context.
+    pub(crate) fn sync_reject(&self, reason: WireError) {
+        self.sync_rejects.add(reason.index(), 1);
+    }
+
+    /// Sync frames rejected for `reason` so far.
+    pub(crate) fn sync_rejected(&self, reason: WireError) -> u64 {
+        self.sync_rejects.sum(reason.index())
     }
 
     /// Counts one event. Lock-free, any context.

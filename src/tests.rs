@@ -12,12 +12,15 @@ use crate::{
     backend::{attrs_of, tuple_of},
     baton_core::{
         auth::{derive_key, KeyPurpose},
+        config::ServiceKey,
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
         conninfo::{ConnFilter, ConnInfo},
         conntable::ConnKey,
         cookie::FourTuple,
         ether::MacAddr,
-        genl::{Attr, ConnState as WireState},
+        farm::Outcome,
+        farmpolicy::FarmPolicy,
+        genl::{AdminState, Attr, ConnState as WireState, Protocol},
         handoff::{rebuild_len, rebuild_segment},
         http::{self, Status},
         ipv4::Ipv4Addr,
@@ -25,17 +28,17 @@ use crate::{
         seq::SeqNum,
         synack::{Answered, SynMode, SynOptions},
         wire::{
-            self, AckStatus, ConnRecord, FrameParams, HandoffAck, Message, Timestamps, WindowScale,
-            WireError,
+            self, AckStatus, Announce, ConnRecord, FrameParams, HandoffAck, Health, List, Message,
+            Timestamps, WindowScale, WireError,
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
-    frames::{judge, Network, MIN_FRAME_BODY},
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
-    stats::{ServiceStat, Stat, Stats},
+    stats::{ServiceStat, Stat},
+    sync::Applied,
     syns::{Syns, PENDING_TIMEOUT_MS},
     wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
@@ -58,7 +61,6 @@ kunit_suite!(
         param_parse_and_range,
         percpu_counters_sum,
         observer_counts_and_survives_garbage,
-        frame_gate_rejects_unauthenticated,
         netdev_ingress_hook_registers_on_lo,
         packet_type_registers,
         timer_fires_and_rearms,
@@ -70,6 +72,8 @@ kunit_suite!(
         conn_ids_name_their_slot,
         rebuild_without_listener_is_refused,
         handoff_frames_authenticated_and_replay_checked,
+        sync_announce_authenticated_and_applied,
+        farm_policies_choose_from_the_table,
         conn_dump_selects_in_batches_and_filters,
         conn_dump_filter_attributes,
         syn_table_bounded_then_cookies,
@@ -110,14 +114,6 @@ fn percpu_counters_sum(t: &Test) {
     kassert_eq!(t, c.sum(1), 1000);
     kassert_eq!(t, c.sum(3), 7);
     kassert_eq!(t, c.sum(4), 0);
-}
-
-fn new_stats(t: &Test) -> Option<Arc<Stats>> {
-    let stats = Stats::new().and_then(|s| Ok(Arc::new(s, GFP_KERNEL)?));
-    if stats.is_err() {
-        t.fail(file!(), line!(), format_args!("allocation failed"));
-    }
-    stats.ok()
 }
 
 /// A SYN from 198.51.100.2:40000 to 203.0.113.100:80 with Linux's options.
@@ -175,20 +171,6 @@ fn observer_counts_and_survives_garbage(t: &Test) {
     bad[40 + 1] = 1;
     obs.observe(&with_ip_checksum(bad));
     kassert_eq!(t, stats.get(Stat::MalformedTcp) >= 1, true);
-}
-
-fn frame_gate_rejects_unauthenticated(t: &Test) {
-    let Some(stats) = new_stats(t) else { return };
-    kassert_eq!(t, judge(&stats, Network::Sync, 0), RxVerdict::Dropped);
-    kassert_eq!(
-        t,
-        judge(&stats, Network::Sync, MIN_FRAME_BODY),
-        RxVerdict::Dropped
-    );
-    kassert_eq!(t, stats.get(Stat::SyncFrames), 2);
-    kassert_eq!(t, stats.get(Stat::FramesRejectedShort), 1);
-    kassert_eq!(t, stats.get(Stat::FramesRejectedNoKey), 1);
-    kassert_eq!(t, stats.get(Stat::HandoffFrames), 0);
 }
 
 struct CountingHook(AtomicU32);
@@ -517,6 +499,165 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
         shared.redist.open(&shared, &buf[..len]).err(),
         Some(WireError::UnknownKey)
     );
+}
+
+/// The sync receive path: an ANNOUNCE signed with the sync key of a
+/// configured key is applied to the farm table once; forged, replayed,
+/// truncated or wrongly keyed ones are refused and change nothing.
+fn sync_announce_authenticated_and_applied(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let secret = *b"0123456789abcdef0123";
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let spec = KeySpec {
+        id: Some(1),
+        secret: Some(&secret),
+        active: true,
+    };
+    kassert!(t, c.key_new(&spec).is_ok());
+    let node = NodeSpec {
+        id: Some(1),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    shared.snapshot.replace(c);
+    shared.sync.merge_config(&shared);
+    let (Ok(sync_key), Ok(handoff_key)) = (
+        derive_key(&secret, KeyPurpose::Sync),
+        derive_key(&secret, KeyPurpose::Handoff),
+    ) else {
+        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+    };
+    let mac = MacAddr([0x52, 0x54, 0, 0, 2, 2]);
+    let msg = Message::Announce(Announce {
+        redist_mac: mac,
+        weight: 250,
+        admin: AdminState::Active,
+        health: Health::Ok,
+        cpu_permille: 10,
+        owned_conns: 3,
+        interval_ms: 100,
+        services: List::Items(&[]),
+    });
+    let params = FrameParams {
+        key_id: 1,
+        sender: 2,
+        epoch: 9,
+        seq: 1,
+    };
+    let mut buf = [0u8; 96];
+    let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
+    kassert!(t, len > 0);
+    let known = |s: &Shared| s.sync.with(|i| i.farm.get(2).is_some());
+    // Flipped bits, a truncated frame, the handoff key: refused.
+    for i in [5usize, 30, len - 1] {
+        let mut bad = buf;
+        bad[i] ^= 1;
+        kassert!(t, shared.sync.open_and_apply(&shared, &bad[..len]).is_err());
+    }
+    kassert!(
+        t,
+        shared
+            .sync
+            .open_and_apply(&shared, &buf[..len - 1])
+            .is_err()
+    );
+    let mut other = [0u8; 96];
+    let olen = wire::encode(&mut other, &params, &msg, &handoff_key).unwrap_or(0);
+    kassert_eq!(
+        t,
+        shared.sync.open_and_apply(&shared, &other[..olen]).err(),
+        Some(WireError::BadTag)
+    );
+    kassert!(t, !known(&shared));
+    // The intact frame is applied once, then is a replay.
+    kassert_eq!(
+        t,
+        shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
+        Some(Applied::Announce(Outcome::New))
+    );
+    kassert_eq!(
+        t,
+        shared.sync.open_and_apply(&shared, &buf[..len]).err(),
+        Some(WireError::Duplicate)
+    );
+    let entry = shared.sync.with(|i| {
+        i.farm
+            .get(2)
+            .map(|e| (e.mac(), e.weight(), e.owned_conns(), e.is_alive()))
+    });
+    kassert_eq!(t, entry, Some((mac, 250, Some(3), true)));
+    // Our own id from the network is refused by the table.
+    let own = FrameParams {
+        sender: 1,
+        ..params
+    };
+    let len = wire::encode(&mut buf, &own, &msg, &sync_key).unwrap_or(0);
+    kassert_eq!(
+        t,
+        shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
+        Some(Applied::Announce(Outcome::OwnId))
+    );
+}
+
+/// The farm-aware policies in the module: with nodes 2 and 3 announced
+/// (3 connections and none), least-loaded picks node 3, and excluding it
+/// node 2; consistent-hash keeps a client on one node.
+fn farm_policies_choose_from_the_table(t: &Test) {
+    let Some(shared) = new_shared(t) else { return };
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let node = NodeSpec {
+        id: Some(1),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    shared.snapshot.replace(c);
+    shared.sync.merge_config(&shared);
+    let now = crate::wrap::boottime_ms();
+    for (id, owned) in [(2u16, 3u32), (3, 0)] {
+        let a = Announce {
+            redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, id as u8]),
+            weight: 100,
+            admin: AdminState::Active,
+            health: Health::Ok,
+            cpu_permille: 0,
+            owned_conns: owned,
+            interval_ms: 100,
+            services: List::Items(&[]),
+        };
+        // This node, announcing 5 connections of its own.
+        let local = Announce {
+            owned_conns: 5,
+            redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, 1]),
+            ..a
+        };
+        let outcome = shared.sync.with(|i| {
+            i.farm.update_local(&local, now);
+            i.farm.apply_announce(id, 1, 1, &a, now)
+        });
+        kassert_eq!(t, outcome, Outcome::New);
+    }
+    let svc = ServiceKey {
+        vip: [203, 0, 113, 100],
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let client = (Ipv4Addr::new(198, 51, 100, 2), 40000);
+    let pick = |policy, exclude: &[u32]| match shared
+        .sync
+        .choose(&shared, policy, 0, svc, client, exclude, None)
+    {
+        Choice::Local => 1,
+        Choice::Peer { id, .. } => id,
+    };
+    kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[]), 3);
+    kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[3]), 2);
+    let first = pick(FarmPolicy::ConsistentHash, &[]);
+    kassert!(t, (1..=3).contains(&first));
+    kassert_eq!(t, pick(FarmPolicy::ConsistentHash, &[]), first);
 }
 
 const FE_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 1, 1]);

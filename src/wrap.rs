@@ -95,3 +95,10 @@ impl Drop for BhDisabled {
         unsafe { crate::bindings::baton_local_bh_enable() };
     }
 }
+
+// SAFETY: the all-zero bit pattern is the empty farm table (no pointers,
+// no niches; `baton_core`'s host test `reset_and_the_zero_table` checks it).
+unsafe impl<const N: usize, const S: usize> kernel::init::Zeroable
+    for crate::baton_core::farm::FarmTable<N, S>
+{
+}

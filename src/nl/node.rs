@@ -24,6 +24,8 @@ fn spec(a: &Attrs<'_>) -> NodeSpec {
         public_ifindex: a.u32(Attr::PublicIfindex as u16),
         redist_ifindex: a.u32(Attr::RedistIfindex as u16),
         sync_ifindex: a.u32(Attr::SyncIfindex as u16),
+        weight: a.u32(Attr::Weight as u16),
+        admin: a.u8(Attr::AdminState as u16),
     }
 }
 
@@ -50,9 +52,14 @@ fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
     Ok(())
 }
 
-/// Moves the front-end hook to the (new) public interface.
+/// Moves the front-end hook to the (new) public interface, and tells the
+/// farm at once (this node's id, weight or admin state may have changed).
 fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
     let net = req.net();
+    with_state::<NetState, _>(net, |s| {
+        // Not configured enough to announce yet: the timer tries again.
+        let _ = s.shared.sync.announce(&s.shared, net);
+    });
     with_state::<NetState, _>(net, |s| s.sync_frontend(net, false))
         .unwrap_or(Ok(()))
         .map_err(NlError::from)
@@ -85,5 +92,7 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     msg.put_u32(Attr::PublicIfindex as u16, node.public_ifindex)?;
     msg.put_u32(Attr::RedistIfindex as u16, node.redist_ifindex)?;
     msg.put_u32(Attr::SyncIfindex as u16, node.sync_ifindex)?;
+    msg.put_u32(Attr::Weight as u16, node.weight)?;
+    msg.put_u8(Attr::AdminState as u16, node.admin as u8)?;
     msg.send()
 }

@@ -45,6 +45,7 @@ pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
             .map(|(i, _)| i);
         if let Some(slot) = slot {
             s.shared.service_stats.reset(slot);
+            s.shared.sync.reset_service(slot);
         }
     });
     Ok(())

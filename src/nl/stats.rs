@@ -49,6 +49,8 @@ fn put_counter(msg: &mut Message<'_>, name: &str, value: u64) -> Result<(), NlEr
 pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut values = [0u64; Stat::ALL.len()];
     let mut rejects = [0u64; WireError::COUNT];
+    let mut sync_rejects = [0u64; WireError::COUNT];
+    let mut alive = 0u32;
     let mut table = (0u64, 0u64);
     let mut syns = (0usize, 0usize);
     let mut bufs = 0usize;
@@ -61,6 +63,10 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
         for (v, &e) in rejects.iter_mut().zip(WireError::ALL.iter()) {
             *v = s.shared.stats.rejected(e);
         }
+        for (v, &e) in sync_rejects.iter_mut().zip(WireError::ALL.iter()) {
+            *v = s.shared.stats.sync_rejected(e);
+        }
+        alive = s.shared.sync.nodes_alive();
         syns = s.shared.syns.usage();
         (table, bufs) = s.shared.conns.with(|st| {
             let bufs = st.buffers_used();
@@ -95,9 +101,15 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     put_counter(&mut msg, "syn_table_entries", syns.0 as u64)?;
     put_counter(&mut msg, "syn_table_capacity", syns.1 as u64)?;
     put_counter(&mut msg, "request_buffers_used", bufs as u64)?;
+    put_counter(&mut msg, "sync_nodes_alive", u64::from(alive))?;
     for (&v, e) in rejects.iter().zip(WireError::ALL.iter()) {
         let mut name = [0u8; 48];
         let n = concat(&mut name, &["handoff_rejected_", e.as_str()]);
+        put_counter(&mut msg, core::str::from_utf8(&name[..n]).unwrap_or("?"), v)?;
+    }
+    for (&v, e) in sync_rejects.iter().zip(WireError::ALL.iter()) {
+        let mut name = [0u8; 48];
+        let n = concat(&mut name, &["sync_rejected_", e.as_str()]);
         put_counter(&mut msg, core::str::from_utf8(&name[..n]).unwrap_or("?"), v)?;
     }
     msg.end_nest(stats);

@@ -180,3 +180,94 @@ pub fn finish(farm: Farm) -> Result<()> {
     farm.shutdown();
     Ok(())
 }
+
+/// `batonctl --json farm` on `vm`: its farm state table, one object per
+/// node.
+pub fn farm_table(vm: &Vm, b: &str) -> Result<Vec<Value>> {
+    let v: Value = serde_json::from_str(&vm.sh(&format!("{b} --json farm"))?)
+        .map_err(|e| Error::new(format!("{} farm JSON: {e}", vm.name())))?;
+    match v {
+        Value::Array(a) => Ok(a),
+        other => bail!("{} farm JSON is not an array: {other}", vm.name()),
+    }
+}
+
+/// The entry of node `id` in a farm table.
+pub fn farm_node(table: &[Value], id: u32) -> Option<&Value> {
+    table
+        .iter()
+        .find(|n| n["id"].as_u64() == Some(u64::from(id)))
+}
+
+/// What is wrong with `vm`'s view of the farm, if anything: it must list
+/// exactly every node, alive, with its redistribution MAC, its own entry
+/// local, the others heard.
+pub fn farm_view_problem(farm: &Farm, vm: &Vm, table: &[Value]) -> Result<Option<String>> {
+    let me = node_id(vm)?;
+    if table.len() != farm.nodes().count() {
+        return Ok(Some(format!("{} nodes listed", table.len())));
+    }
+    for other in farm.nodes() {
+        let id = node_id(other)?;
+        let want = mac(other, Segment::REDIST)?;
+        let Some(n) = farm_node(table, id) else {
+            return Ok(Some(format!("node {id} missing")));
+        };
+        if n["alive"] != Value::Bool(true) {
+            return Ok(Some(format!("node {id} not alive")));
+        }
+        if !n["mac"]
+            .as_str()
+            .is_some_and(|m| m.eq_ignore_ascii_case(&want))
+        {
+            return Ok(Some(format!("node {id} MAC {} (want {want})", n["mac"])));
+        }
+        if n["local"] != Value::Bool(id == me) {
+            return Ok(Some(format!("node {id} local flag {}", n["local"])));
+        }
+        if id != me && n["heard"] != Value::Bool(true) {
+            return Ok(Some(format!("node {id} not heard")));
+        }
+    }
+    Ok(None)
+}
+
+/// Waits up to `limit` until every node's view of the farm is complete
+/// ([`farm_view_problem`]); returns how long it took.
+pub fn wait_farm_converged(
+    farm: &Farm,
+    b: &str,
+    limit: std::time::Duration,
+) -> Result<std::time::Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        let mut problems = Vec::new();
+        for vm in farm.nodes() {
+            let table = farm_table(vm, b)?;
+            if let Some(p) = farm_view_problem(farm, vm, &table)? {
+                problems.push(format!("{}: {p}: {}", vm.name(), Value::Array(table)));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "the farm views did not converge within {limit:?}:\n{}\n{}",
+                problems.join("\n"),
+                diagnose(farm, b)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The sum of the `sync_rejected_<reason>` counters of a stats reply.
+pub fn sync_rejected(v: &Value) -> u64 {
+    v.as_object().map_or(0, |o| {
+        o.iter()
+            .filter(|(k, _)| k.starts_with("sync_rejected_"))
+            .filter_map(|(_, v)| v.as_u64())
+            .sum()
+    })
+}

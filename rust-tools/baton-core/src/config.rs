@@ -218,12 +218,22 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::Host => "missing attribute: host\0",
         Attr::PathPrefix => "missing attribute: path prefix\0",
         Attr::RulePeers => "missing attribute: rule peers\0",
+        Attr::Alive => "missing attribute: alive flag\0",
+        Attr::Health => "missing attribute: health\0",
+        Attr::OwnedConns => "missing attribute: owned connections\0",
+        Attr::CpuPermille => "missing attribute: CPU load\0",
+        Attr::LastHeardMs => "missing attribute: last heard\0",
+        Attr::Epoch => "missing attribute: epoch\0",
+        Attr::Heard => "missing attribute: heard flag\0",
+        Attr::StaticPeer => "missing attribute: static peer flag\0",
+        Attr::LocalNode => "missing attribute: local node flag\0",
     }
 }
 
-/// This node: its id and the interfaces of its three roles (ifindex, 0 =
-/// not assigned).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// This node: its id, the interfaces of its three roles (ifindex, 0 =
+/// not assigned), and the weight and admin state it announces on the sync
+/// network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Node {
     /// Node id.
     pub id: u32,
@@ -233,6 +243,23 @@ pub struct Node {
     pub redist_ifindex: u32,
     /// Sync interface (third network).
     pub sync_ifindex: u32,
+    /// Weight announced to the farm (1..=1000).
+    pub weight: u32,
+    /// Admin state announced to the farm.
+    pub admin: AdminState,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Node {
+            id: 0,
+            public_ifindex: 0,
+            redist_ifindex: 0,
+            sync_ifindex: 0,
+            weight: limits::WEIGHT_DEFAULT,
+            admin: AdminState::Active,
+        }
+    }
 }
 
 /// A node request: the attributes present.
@@ -246,6 +273,10 @@ pub struct NodeSpec {
     pub redist_ifindex: Option<u32>,
     /// `SyncIfindex`.
     pub sync_ifindex: Option<u32>,
+    /// `Weight`.
+    pub weight: Option<u32>,
+    /// `AdminState` (raw).
+    pub admin: Option<u8>,
 }
 
 /// Another node of the farm.
@@ -717,6 +748,8 @@ impl Config {
             public_ifindex: spec.public_ifindex.unwrap_or(0),
             redist_ifindex: spec.redist_ifindex.unwrap_or(0),
             sync_ifindex: spec.sync_ifindex.unwrap_or(0),
+            weight: check_weight(spec.weight.unwrap_or(limits::WEIGHT_DEFAULT))?,
+            admin: check_admin(spec.admin.unwrap_or(AdminState::Active as u8))?,
         };
         check_interfaces(&node)?;
         self.node = Some(node);
@@ -735,6 +768,12 @@ impl Config {
         node.public_ifindex = spec.public_ifindex.unwrap_or(node.public_ifindex);
         node.redist_ifindex = spec.redist_ifindex.unwrap_or(node.redist_ifindex);
         node.sync_ifindex = spec.sync_ifindex.unwrap_or(node.sync_ifindex);
+        if let Some(w) = spec.weight {
+            node.weight = check_weight(w)?;
+        }
+        if let Some(a) = spec.admin {
+            node.admin = check_admin(a)?;
+        }
         check_interfaces(&node)?;
         self.node = Some(node);
         Ok(())

@@ -89,6 +89,10 @@ numbered! {
         RuleNew = 20,
         /// Delete an HTTP rule.
         RuleDel = 21,
+        /// Dump the farm state table (one message per node): what this
+        /// node knows of every node from the sync network, the
+        /// configured peers and itself.
+        FarmGet = 22,
     }
 }
 
@@ -169,6 +173,26 @@ numbered! {
         /// array of 1..=8 u32 (host byte order); this node's own id means
         /// serving locally.
         RulePeers = 34,
+        /// flag: the node is alive (heard recently, a static peer not yet
+        /// heard, or this node).
+        Alive = 35,
+        /// u8: the node's health as announced (0 ok, 1 degraded, 2
+        /// failing).
+        Health = 36,
+        /// u32: the connections the node owns, as announced.
+        OwnedConns = 37,
+        /// u32: the node's CPU load in permille, as announced.
+        CpuPermille = 38,
+        /// u32: milliseconds since the node's last ANNOUNCE.
+        LastHeardMs = 39,
+        /// u32: the node's epoch, as announced.
+        Epoch = 40,
+        /// flag: the node was heard on the sync network.
+        Heard = 41,
+        /// flag: the node is a configured peer.
+        StaticPeer = 42,
+        /// flag: the entry is this node's own.
+        LocalNode = 43,
     }
 }
 
@@ -183,7 +207,7 @@ numbered! {
 }
 
 /// The highest attribute number of [`Attr`].
-pub const ATTR_MAX: u16 = Attr::RulePeers as u16;
+pub const ATTR_MAX: u16 = Attr::LocalNode as u16;
 /// The highest attribute number of [`CounterAttr`].
 pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
 
@@ -287,7 +311,12 @@ impl Cmd {
     pub const fn admin(self) -> bool {
         !matches!(
             self,
-            Cmd::NodeGet | Cmd::PeerGet | Cmd::ServiceGet | Cmd::StatsGet | Cmd::RuleGet
+            Cmd::NodeGet
+                | Cmd::PeerGet
+                | Cmd::ServiceGet
+                | Cmd::StatsGet
+                | Cmd::RuleGet
+                | Cmd::FarmGet
         )
     }
 }
@@ -296,7 +325,7 @@ impl Policy {
     /// Whether the policy decides on the request's content (the HTTP
     /// request head), which the front-end reads first.
     pub const fn needs_content(self) -> bool {
-        matches!(self, Policy::HttpRules)
+        matches!(self, Policy::HttpRules | Policy::Lard)
     }
 
     /// The policy's name on the wire and in `batonctl`.

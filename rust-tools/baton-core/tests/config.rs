@@ -78,6 +78,7 @@ fn base() -> Config {
         public_ifindex: Some(2),
         redist_ifindex: Some(3),
         sync_ifindex: Some(4),
+        ..NodeSpec::default()
     })
     .unwrap();
     c.peer_new(&peer(2, 2)).unwrap();
@@ -187,6 +188,7 @@ fn node_errors() {
         public_ifindex: Some(0),
         redist_ifindex: Some(0),
         sync_ifindex: Some(0),
+        ..NodeSpec::default()
     })
     .unwrap();
     ok.node_set(&NodeSpec {
@@ -806,6 +808,7 @@ fn arb_req() -> impl Strategy<Value = Req> {
         public_ifindex: p,
         redist_ifindex: r,
         sync_ifindex: s,
+        ..NodeSpec::default()
     });
     let mac = proptest::option::of(prop_oneof![
         (0u8..4).prop_map(|b| [2, 0, 0, 0, 0, b]),

@@ -311,6 +311,8 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
         public_ifindex: n.public,
         redist_ifindex: n.redist,
         sync_ifindex: n.sync,
+        weight: n.weight,
+        admin: n.state.map(|a| a as u8),
     };
     let peer_spec = |p: &PeerFields| PeerSpec {
         id: Some(p.id),
@@ -515,12 +517,16 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
             public: nonzero(d.public_ifindex),
             redist: nonzero(d.redist_ifindex),
             sync: nonzero(d.sync_ifindex),
+            weight: None,
+            state: None,
         })),
         Some(c) if c != d => ops.push(Op::NodeSet(NodeFields {
             id: changed(c.id, d.id),
             public: changed(c.public_ifindex, d.public_ifindex),
             redist: changed(c.redist_ifindex, d.redist_ifindex),
             sync: changed(c.sync_ifindex, d.sync_ifindex),
+            weight: None,
+            state: None,
         })),
         Some(_) => {}
     }

@@ -19,7 +19,11 @@ const NODE_KW: &str = "Keywords:
   id N          this node's id (1..=65535)
   public IF     public interface (first network), or 'none'
   redist IF     redistribution interface (second network), or 'none'
-  sync IF       sync interface (third network), or 'none'";
+  sync IF       sync interface (third network), or 'none'
+  weight W      weight announced to the farm, 1..=1000 (add: default 100)
+  state active|drain
+                admin state announced to the farm (add: default active);
+                'drain' and 'active' alone mean the same";
 
 const PEER_KW: &str = "Keywords:
   id N                  the peer's node id (1..=65535), required
@@ -134,6 +138,13 @@ pub enum Object {
         /// Verb (default: show).
         #[command(subcommand)]
         verb: Option<RuleVerb>,
+    },
+    /// The farm state table: every node this node knows of, from the
+    /// sync network, the configured peers and itself.
+    Farm {
+        /// Verb (default: show).
+        #[command(subcommand)]
+        verb: Option<ShowOnly>,
     },
     /// The connection table.
     Conn {
@@ -311,6 +322,10 @@ pub struct NodeArgs {
     pub redist: Option<IfRef>,
     /// Sync interface.
     pub sync: Option<IfRef>,
+    /// Weight announced to the farm.
+    pub weight: Option<u32>,
+    /// Admin state announced to the farm.
+    pub state: Option<AdminState>,
 }
 
 /// A change request whose interface names or secret file still need
@@ -354,6 +369,8 @@ pub enum Show {
     Stats,
     /// `conn show [state S] [peer ID] [vip A] [port P] [client A]`.
     Conns(ConnQuery),
+    /// `farm show`.
+    Farm,
 }
 
 /// What to do.
@@ -621,12 +638,27 @@ fn service_id(kw: &Kw) -> Result<ServiceId, Error> {
 }
 
 fn node_args(words: &[String]) -> Result<NodeArgs, Error> {
-    let kw = Kw::parse(words, &["id", "public", "redist", "sync"], &[])?;
+    let kw = Kw::parse(
+        words,
+        &["id", "public", "redist", "sync", "weight", "state"],
+        &["drain", "active"],
+    )?;
+    let mut state = kw.get("state").map(parse_state).transpose()?;
+    for (flag, s) in [("drain", AdminState::Drain), ("active", AdminState::Active)] {
+        if kw.flag(flag) {
+            if state.is_some_and(|t| t != s) {
+                return Err(usage("conflicting admin states"));
+            }
+            state = Some(s);
+        }
+    }
     Ok(NodeArgs {
         id: kw.num("id")?,
         public: kw.get("public").map(parse_ifref),
         redist: kw.get("redist").map(parse_ifref),
         sync: kw.get("sync").map(parse_ifref),
+        weight: kw.num("weight")?,
+        state,
     })
 }
 
@@ -657,6 +689,7 @@ fn context_of(o: &Object) -> String {
         Object::Service { verb: v } => format!("service {}", ServiceVerb::name(v)),
         Object::Key { verb: v } => format!("key {}", KeyVerb::name(v)),
         Object::Stats { .. } => "stats".into(),
+        Object::Farm { .. } => "farm show".into(),
         Object::Rule { verb: v } => format!("rule {}", RuleVerb::name(v)),
         Object::Conn { .. } => "conn show".into(),
         Object::Apply { .. } => "apply".into(),
@@ -814,6 +847,7 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
             }
         },
         Object::Stats { .. } => Ok(Command::Show(Show::Stats)),
+        Object::Farm { .. } => Ok(Command::Show(Show::Farm)),
         Object::Conn { verb } => match verb {
             None => Ok(Command::Show(Show::Conns(ConnQuery::default()))),
             Some(ConnVerb::Show(w)) => Ok(Command::Show(Show::Conns(conn_query(

@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
 
 use crate::model::{
-    ConnInfo, ConnQuery, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, Op, PeerInfo, RuleInfo,
-    ServiceCounters, ServiceId, ServiceInfo,
+    ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, Op, PeerInfo,
+    RuleInfo, ServiceCounters, ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -77,13 +77,22 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::SndNxt
         | Attr::AgeMs
         | Attr::IdleMs
-        | Attr::RuleId => WireType::U32,
+        | Attr::RuleId
+        | Attr::OwnedConns
+        | Attr::CpuPermille
+        | Attr::LastHeardMs
+        | Attr::Epoch => WireType::U32,
         Attr::ConnId => WireType::U64,
         Attr::Mac | Attr::KeySecret | Attr::RulePeers => WireType::Binary,
-        Attr::AdminState | Attr::Protocol | Attr::ConnState => WireType::U8,
+        Attr::AdminState | Attr::Protocol | Attr::ConnState | Attr::Health => WireType::U8,
         Attr::Port | Attr::ClientPort => WireType::U16,
         Attr::Policy | Attr::Host | Attr::PathPrefix => WireType::String,
-        Attr::KeyActive | Attr::ClientDone => WireType::Flag,
+        Attr::KeyActive
+        | Attr::ClientDone
+        | Attr::Alive
+        | Attr::Heard
+        | Attr::StaticPeer
+        | Attr::LocalNode => WireType::Flag,
         Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
     }
 }
@@ -260,6 +269,8 @@ pub fn op_request(op: &Op) -> Request {
                 .with_opt(Attr::PublicIfindex, n.public, Value::U32)
                 .with_opt(Attr::RedistIfindex, n.redist, Value::U32)
                 .with_opt(Attr::SyncIfindex, n.sync, Value::U32)
+                .with_opt(Attr::Weight, n.weight, Value::U32)
+                .with_opt(Attr::AdminState, n.state.map(|a| a as u8), Value::U8)
         }
         Op::NodeDel => Request::new(Cmd::NodeDel),
         Op::PeerNew(p) | Op::PeerSet(p) => {
@@ -548,6 +559,46 @@ pub fn decode_conn(attrs: &RawAttrs) -> Result<ConnInfo, DecodeError> {
         age_ms: u32_attr(Attr::AgeMs)?,
         idle_ms: u32_attr(Attr::IdleMs)?,
         client_done: find(attrs, Attr::ClientDone as u16).is_some(),
+    })
+}
+
+/// The `FarmGet` dump request.
+pub fn farm_get() -> Request {
+    dump(Cmd::FarmGet)
+}
+
+/// A `FarmGet` dump entry.
+pub fn decode_farm_node(attrs: &RawAttrs) -> Result<FarmNodeInfo, DecodeError> {
+    let opt = |a: Attr| -> Result<Option<u32>, DecodeError> {
+        find(attrs, a as u16)
+            .map(|p| u32_of(p, &format!("{a:?}")))
+            .transpose()
+    };
+    let flag = |a: Attr| find(attrs, a as u16).is_some();
+    let raw = u8_of(need(attrs, Attr::AdminState)?, "AdminState")?;
+    let mac = match find(attrs, Attr::Mac as u16) {
+        None => None,
+        Some(p) => Some(Mac(p
+            .try_into()
+            .map_err(|_| bad("Mac: expected 6 bytes"))?)),
+    };
+    Ok(FarmNodeInfo {
+        id: u32_of(need(attrs, Attr::NodeId)?, "NodeId")?,
+        alive: flag(Attr::Alive),
+        heard: flag(Attr::Heard),
+        static_peer: flag(Attr::StaticPeer),
+        local: flag(Attr::LocalNode),
+        state: AdminState::from_raw(raw).ok_or_else(|| bad(format!("admin state {raw}")))?,
+        health: find(attrs, Attr::Health as u16)
+            .map(|p| u8_of(p, "Health"))
+            .transpose()?
+            .unwrap_or(0),
+        weight: u32_of(need(attrs, Attr::Weight)?, "Weight")?,
+        owned_conns: opt(Attr::OwnedConns)?,
+        cpu_permille: opt(Attr::CpuPermille)?,
+        last_heard_ms: opt(Attr::LastHeardMs)?,
+        epoch: opt(Attr::Epoch)?,
+        mac,
     })
 }
 

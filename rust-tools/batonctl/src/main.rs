@@ -81,12 +81,16 @@ fn resolve(p: &Pending) -> Result<Op, Error> {
                 public,
                 redist,
                 sync,
+                weight,
+                state,
             } = args;
             let f = NodeFields {
                 id: *id,
                 public: resolve_if(public)?,
                 redist: resolve_if(redist)?,
                 sync: resolve_if(sync)?,
+                weight: *weight,
+                state: *state,
             };
             if *new {
                 Op::NodeNew(f)
@@ -216,6 +220,11 @@ fn run(p: &Parsed) -> Result<(), Error> {
                         || output::stats_table(&v, &s),
                         || output::stats_json(&v, &s),
                     );
+                }
+                Show::Farm => {
+                    let v =
+                        decode_all(&conn.transact(&codec::farm_get())?, codec::decode_farm_node)?;
+                    print(p.json, || output::farm_table(&v), || output::farm_json(&v));
                 }
                 Show::Conns(q) => {
                     let r = conn.transact(&codec::conn_get(q))?;

@@ -232,6 +232,72 @@ impl ConnQuery {
     }
 }
 
+/// One node of the farm state table (`farm show`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FarmNodeInfo {
+    /// Node id.
+    pub id: u32,
+    /// Alive (heard recently, a configured peer not yet heard, or this
+    /// node).
+    pub alive: bool,
+    /// Heard on the sync network.
+    pub heard: bool,
+    /// A configured peer.
+    pub static_peer: bool,
+    /// This node.
+    pub local: bool,
+    /// Admin state (announced or configured drain wins).
+    pub state: AdminState,
+    /// Health number (0 ok, 1 degraded, 2 failing); raw so that a value
+    /// added by a newer module still shows.
+    pub health: u8,
+    /// Weight.
+    pub weight: u32,
+    /// Connections it owns, as announced (heard nodes).
+    pub owned_conns: Option<u32>,
+    /// CPU load in permille, as announced (heard nodes).
+    pub cpu_permille: Option<u32>,
+    /// Milliseconds since its last ANNOUNCE (heard nodes and this one).
+    pub last_heard_ms: Option<u32>,
+    /// Its epoch (heard nodes and this one).
+    pub epoch: Option<u32>,
+    /// Its redistribution MAC, if known.
+    pub mac: Option<Mac>,
+}
+
+impl FarmNodeInfo {
+    /// `alive` or `dead`.
+    pub fn liveness(&self) -> &'static str {
+        if self.alive {
+            "alive"
+        } else {
+            "dead"
+        }
+    }
+
+    /// The health's name (`health-N` for a number this batonctl does not
+    /// know).
+    pub fn health_name(&self) -> String {
+        match self.health {
+            0 => "ok".into(),
+            1 => "degraded".into(),
+            2 => "failing".into(),
+            n => format!("health-{n}"),
+        }
+    }
+
+    /// Where the entry comes from: `local`, `static`, `heard`, or
+    /// `static+heard`.
+    pub fn source(&self) -> &'static str {
+        match (self.local, self.static_peer, self.heard) {
+            (true, _, _) => "local",
+            (false, true, true) => "static+heard",
+            (false, true, false) => "static",
+            (false, false, _) => "heard",
+        }
+    }
+}
+
 /// One connection-table entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
@@ -313,6 +379,10 @@ pub struct NodeFields {
     pub redist: Option<u32>,
     /// `SyncIfindex` (0 = unassign).
     pub sync: Option<u32>,
+    /// `Weight`.
+    pub weight: Option<u32>,
+    /// `AdminState`.
+    pub state: Option<AdminState>,
 }
 
 /// Peer attributes of a create or change request.
@@ -413,6 +483,12 @@ impl Op {
             push_if(&mut s, "public", n.public, ifname);
             push_if(&mut s, "redist", n.redist, ifname);
             push_if(&mut s, "sync", n.sync, ifname);
+            if let Some(w) = n.weight {
+                s.push_str(&format!(" weight {w}"));
+            }
+            if let Some(a) = n.state {
+                s.push_str(&format!(" state {}", a.name()));
+            }
             s
         };
         let peer = |verb: &str, p: &PeerFields| {

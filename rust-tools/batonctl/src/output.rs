@@ -4,7 +4,8 @@ use baton_core::genl::Protocol;
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    ConnInfo, Counter, KeyInfo, NodeInfo, PeerInfo, RuleInfo, ServiceCounters, ServiceInfo,
+    ConnInfo, Counter, FarmNodeInfo, KeyInfo, NodeInfo, PeerInfo, RuleInfo, ServiceCounters,
+    ServiceInfo,
 };
 
 /// Interface name lookup (`if_indextoname`), injected for testing.
@@ -338,6 +339,68 @@ pub fn conns_json(conns: &[ConnInfo]) -> Value {
                     "age_ms": c.age_ms,
                     "idle_ms": c.idle_ms,
                     "client_done": c.client_done,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `farm show`: one line per node of the farm state table. LOAD is the
+/// announced CPU load in permille, OWNED the connections it owns, HEARD
+/// how long ago its last ANNOUNCE came (`-` where not known: a configured
+/// peer not heard yet); SOURCE says whether it is this node (`local`), a
+/// configured peer (`static`), heard on the sync network, or both.
+pub fn farm_table(nodes: &[FarmNodeInfo]) -> String {
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.to_string(),
+                n.liveness().to_string(),
+                n.state.name().to_string(),
+                n.health_name(),
+                n.weight.to_string(),
+                n.owned_conns.map_or_else(dash, |v| v.to_string()),
+                n.cpu_permille.map_or_else(dash, |v| v.to_string()),
+                n.last_heard_ms.map_or_else(dash, duration),
+                n.mac.map_or_else(dash, |m| m.to_string()),
+                n.epoch.map_or_else(dash, |e| e.to_string()),
+                n.source().to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "STATUS", "STATE", "HEALTH", "WEIGHT", "OWNED", "LOAD", "HEARD", "MAC", "EPOCH",
+            "SOURCE",
+        ],
+        &rows,
+        &[4, 5, 6, 7],
+    )
+}
+
+/// `farm show --json`: every field always present (`null` when not
+/// known).
+pub fn farm_json(nodes: &[FarmNodeInfo]) -> Value {
+    Value::Array(
+        nodes
+            .iter()
+            .map(|n| {
+                json!({
+                    "id": n.id,
+                    "alive": n.alive,
+                    "state": n.state.name(),
+                    "health": n.health_name(),
+                    "weight": n.weight,
+                    "owned_conns": n.owned_conns,
+                    "cpu_permille": n.cpu_permille,
+                    "last_heard_ms": n.last_heard_ms,
+                    "mac": n.mac,
+                    "epoch": n.epoch,
+                    "heard": n.heard,
+                    "static": n.static_peer,
+                    "local": n.local,
                 })
             })
             .collect(),

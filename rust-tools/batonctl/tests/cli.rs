@@ -57,6 +57,28 @@ fn node_commands() {
                 public: Some(IfRef::Name("eth0".into())),
                 redist: Some(IfRef::Name("eth1".into())),
                 sync: Some(IfRef::None),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set weight 250 drain"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                weight: Some(250),
+                state: Some(AdminState::Drain),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set state active"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                state: Some(AdminState::Active),
+                ..NodeArgs::default()
             }
         })
     );
@@ -170,6 +192,9 @@ fn key_commands() {
 fn stats_conn_apply_and_global_options() {
     assert_eq!(cmd("stats"), Command::Show(Show::Stats));
     assert_eq!(cmd("stats show"), Command::Show(Show::Stats));
+    assert_eq!(cmd("farm"), Command::Show(Show::Farm));
+    assert_eq!(cmd("farm show"), Command::Show(Show::Farm));
+    assert!(parse("farm --json").unwrap().json);
     assert_eq!(
         cmd("conn show"),
         Command::Show(Show::Conns(ConnQuery::default()))
@@ -411,7 +436,9 @@ fn prechecks_use_baton_core_rules() {
             id: Some(1),
             public: Some(2),
             redist: Some(2),
-            sync: None
+            sync: None,
+            weight: None,
+            state: None,
         })),
         Err(Error::Usage(
             "public, redist and sync must be different interfaces".into()

@@ -28,6 +28,8 @@ fn all_ops() -> Vec<Op> {
         public: Some(2),
         redist: Some(3),
         sync: Some(0),
+        weight: None,
+        state: None,
     };
     let sf = ServiceFields {
         id: svc(),
@@ -452,4 +454,69 @@ fn decodes_conn_entries() {
     let r = reply(Cmd::ConnGet, &attrs);
     let c = codec::decode_conn(&parse_genl(&r).unwrap().1).unwrap();
     assert_eq!(c.state_name(), "state-42");
+}
+
+#[test]
+fn farm_dump_request_and_entries() {
+    let r = codec::farm_get();
+    assert_eq!(r.encode(), vec![Cmd::FarmGet as u8, FAMILY_VERSION, 0, 0]);
+    let full = reply(
+        Cmd::FarmGet,
+        &[
+            (Attr::NodeId, 2u32.to_ne_bytes().to_vec()),
+            (Attr::Mac, vec![0x52, 0x54, 0, 0, 1, 2]),
+            (Attr::Weight, 250u32.to_ne_bytes().to_vec()),
+            (Attr::AdminState, vec![AdminState::Drain as u8]),
+            (Attr::Health, vec![1]),
+            (Attr::OwnedConns, 17u32.to_ne_bytes().to_vec()),
+            (Attr::CpuPermille, 5u32.to_ne_bytes().to_vec()),
+            (Attr::LastHeardMs, 85u32.to_ne_bytes().to_vec()),
+            (Attr::Epoch, 9u32.to_ne_bytes().to_vec()),
+            (Attr::Alive, vec![]),
+            (Attr::Heard, vec![]),
+            (Attr::StaticPeer, vec![]),
+        ],
+    );
+    let n = codec::decode_farm_node(&parse_genl(&full).unwrap().1).unwrap();
+    assert_eq!(
+        (n.id, n.weight, n.state, n.health),
+        (2, 250, AdminState::Drain, 1)
+    );
+    assert_eq!(n.mac, Some(Mac([0x52, 0x54, 0, 0, 1, 2])));
+    assert_eq!(
+        (n.owned_conns, n.cpu_permille, n.last_heard_ms, n.epoch),
+        (Some(17), Some(5), Some(85), Some(9))
+    );
+    assert!(n.alive && n.heard && n.static_peer && !n.local);
+    // A configured peer not heard yet: only what the configuration says.
+    let bare = reply(
+        Cmd::FarmGet,
+        &[
+            (Attr::NodeId, 4u32.to_ne_bytes().to_vec()),
+            (Attr::Weight, 100u32.to_ne_bytes().to_vec()),
+            (Attr::AdminState, vec![0]),
+        ],
+    );
+    let n = codec::decode_farm_node(&parse_genl(&bare).unwrap().1).unwrap();
+    assert_eq!((n.owned_conns, n.epoch, n.mac), (None, None, None));
+    assert!(!n.alive && !n.heard);
+    // Required attributes, and their sizes.
+    let no_weight = reply(
+        Cmd::FarmGet,
+        &[
+            (Attr::NodeId, 4u32.to_ne_bytes().to_vec()),
+            (Attr::AdminState, vec![0]),
+        ],
+    );
+    assert!(codec::decode_farm_node(&parse_genl(&no_weight).unwrap().1).is_err());
+    let bad_mac = reply(
+        Cmd::FarmGet,
+        &[
+            (Attr::NodeId, 4u32.to_ne_bytes().to_vec()),
+            (Attr::Weight, 100u32.to_ne_bytes().to_vec()),
+            (Attr::AdminState, vec![0]),
+            (Attr::Mac, vec![1, 2, 3]),
+        ],
+    );
+    assert!(codec::decode_farm_node(&parse_genl(&bad_mac).unwrap().1).is_err());
 }

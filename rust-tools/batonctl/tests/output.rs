@@ -6,8 +6,8 @@ use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
 use batonctl::model::{
-    ConnInfo, ConnSeq, Counter, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo, ServiceCounters,
-    ServiceId, ServiceInfo,
+    ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo,
+    ServiceCounters, ServiceId, ServiceInfo,
 };
 use batonctl::output;
 
@@ -359,4 +359,78 @@ fn json_is_valid_json() {
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, v);
     }
+}
+
+fn farm() -> Vec<FarmNodeInfo> {
+    let local = FarmNodeInfo {
+        id: 1,
+        alive: true,
+        heard: false,
+        static_peer: false,
+        local: true,
+        state: AdminState::Active,
+        health: 0,
+        weight: 100,
+        owned_conns: None,
+        cpu_permille: None,
+        last_heard_ms: Some(40),
+        epoch: Some(0x1234_5601),
+        mac: Some(Mac([0x52, 0x54, 0, 0, 1, 1])),
+    };
+    vec![
+        local,
+        FarmNodeInfo {
+            id: 2,
+            local: false,
+            heard: true,
+            static_peer: true,
+            weight: 250,
+            owned_conns: Some(17),
+            cpu_permille: Some(0),
+            last_heard_ms: Some(85),
+            epoch: Some(0x1234_5702),
+            mac: Some(Mac([0x52, 0x54, 0, 0, 1, 2])),
+            ..local
+        },
+        FarmNodeInfo {
+            id: 3,
+            alive: false,
+            local: false,
+            heard: true,
+            state: AdminState::Drain,
+            health: 1,
+            owned_conns: Some(0),
+            cpu_permille: Some(0),
+            last_heard_ms: Some(12_300),
+            epoch: Some(7),
+            mac: Some(Mac([0x52, 0x54, 0, 0, 1, 3])),
+            ..local
+        },
+        FarmNodeInfo {
+            id: 4,
+            local: false,
+            static_peer: true,
+            last_heard_ms: None,
+            epoch: None,
+            health: 9,
+            mac: Some(Mac([0x52, 0x54, 0, 0, 1, 4])),
+            ..local
+        },
+    ]
+}
+
+#[test]
+fn farm_output() {
+    golden("farm.txt", &output::farm_table(&farm()));
+    golden("farm.json", &output::json_text(&output::farm_json(&farm())));
+    assert_eq!(
+        output::farm_table(&[]),
+        "ID  STATUS  STATE  HEALTH  WEIGHT  OWNED  LOAD  HEARD  MAC  EPOCH  SOURCE\n"
+    );
+    assert_eq!(output::json_text(&output::farm_json(&[])), "[]\n");
+    let v = output::farm_json(&farm());
+    assert_eq!(v[0]["local"], true);
+    assert_eq!(v[2]["alive"], false);
+    assert_eq!(v[3]["owned_conns"], serde_json::Value::Null);
+    assert_eq!(v[3]["health"], "health-9");
 }

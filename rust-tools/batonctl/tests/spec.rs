@@ -128,6 +128,7 @@ fn operations_match_cmd() {
         (Cmd::StatsGet, false),
         (Cmd::ConnGet, true),
         (Cmd::RuleGet, true),
+        (Cmd::FarmGet, true),
     ] {
         let op = by_name(ops, &kebab(&format!("{cmd:?}")));
         assert_eq!(op.get("dump").is_some(), dump, "{cmd:?}");

@@ -12,6 +12,10 @@ mod handoff_split_request;
 mod handoff_syn_flood;
 mod harness_selftest;
 mod kunit_baton;
+mod policy_least_loaded;
+mod sync_bad_frames;
+mod sync_converge;
+mod sync_node_death;
 mod udp_flows;
 
 use crate::context::Context;
@@ -139,6 +143,35 @@ pub const ALL: &[Scenario] = &[
         about: "one VM: the harness itself (results, errors, timeouts, collect, \
                 overlays, and the dmesg check catching an injected WARNING)",
         run: harness_selftest::run,
+    },
+    Scenario {
+        name: "sync_converge",
+        about: "whole farm: every node's `batonctl farm` lists the three nodes alive with \
+                their redistribution MACs within a few announce intervals; handed-off \
+                connections show as the serving nodes' announced owned counts, as they count \
+                them; sync frames sent and received, none rejected",
+        run: sync_converge::run,
+    },
+    Scenario {
+        name: "sync_bad_frames",
+        about: "whole farm: forged, replayed, truncated, oversized, wrong-version and \
+                wrongly-keyed sync frames from node3 and one on the wrong interface are all \
+                dropped and counted by node2; its farm table is unchanged",
+        run: sync_bad_frames::run,
+    },
+    Scenario {
+        name: "sync_node_death",
+        about: "whole farm, least-loaded: baton unloaded on node3 -> node1 sees it dead within \
+                sync_missed_limit intervals, requests keep succeeding without it; reloaded -> \
+                alive again with a new epoch and served again",
+        run: sync_node_death::run,
+    },
+    Scenario {
+        name: "policy_least_loaded",
+        about: "whole farm, least-loaded: a burst is spread over every node, owned counts add \
+                up; a node's weight and drain are announced at once and a drained node gets \
+                nothing",
+        run: policy_least_loaded::run,
     },
 ];
 

@@ -1,0 +1,488 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sync network: baton's farm-state frames (ethertype 0x88B6, format in
+//! `Documentation/wire-protocol.md` section 4) and the namespace's farm
+//! state table (`baton_core::farm`).
+//!
+//! Every `sync_interval_ms` a timer announces this node's state (ANNOUNCE,
+//! to the broadcast address of the sync interface) and expires nodes not
+//! heard for `sync_missed_limit` of their intervals. Every configuration
+//! change merges this node's id and the configured peers in. Received frames are authenticated with the sync key derived
+//! from the key they name, replay-checked per sender and applied to the
+//! table; anything else is counted and dropped. OWNERSHIP frames are
+//! decoded and counted but not applied yet.
+//!
+//! Locking: the table, the sync replay windows and the farm-aware
+//! policies' derived state sit behind one spinlock taken with bottom
+//! halves disabled. It nests inside the connection-table lock (the
+//! front-end chooses a node while holding that lock); the connection-table
+//! lock is never taken while it is held.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use kernel::{new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
+
+use crate::{
+    baton_core::{
+        auth::{derive_key, KeyPurpose, ReplayTable},
+        config::ServiceKey,
+        ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
+        farm::{Farm, Outcome},
+        farmpolicy::{
+            choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
+        },
+        genl::{limits, AdminState},
+        lard::LardSlot,
+        maglev::MAGLEV_SIZE,
+        policy::Choice,
+        siphash::SipKey,
+        wire::{
+            self, Announce, FrameParams, Health, List, Message, Network, WireError, ETH_MIN_PAYLOAD,
+        },
+    },
+    netstate::Shared,
+    params,
+    stats::Stat,
+    wrap::{
+        boottime_ms,
+        netdev::{with_dev_rcu, Net},
+        packet::RxVerdict,
+        skb::{OwnedSkb, SkBuff},
+        timer::{Rearm, TimerHandler},
+        BhDisabled,
+    },
+};
+
+/// Senders tracked by the replay windows (every node but this one).
+const SENDERS: usize = limits::PEERS_MAX;
+/// LARD target-map slots per service (4-way sets; 4 KiB per service, so
+/// 256 KiB for the 64 services a namespace may have).
+pub(crate) const LARD_SLOTS_PER_SERVICE: usize = 256;
+
+/// What the farm lock protects.
+pub(crate) struct FarmInner {
+    /// The farm state table (on the heap: about 72 KiB).
+    pub(crate) farm: KVBox<Farm>,
+    /// Replay windows of the sync senders heard from.
+    replay: ReplayTable<SENDERS>,
+    /// The farm-aware policies' connections sent per node since its last
+    /// announcement, per service slot.
+    sent: KVVec<SentCounts>,
+    /// The LARD target maps, `LARD_SLOTS_PER_SERVICE` per service slot.
+    lard: KVVec<LardSlot>,
+    /// consistent-hash: the Maglev state and lookup table (one per
+    /// namespace: the candidates are the same for every service).
+    maglev: MaglevState,
+    maglev_table: KVVec<u16>,
+}
+
+impl FarmInner {
+    /// Runs the farm-aware `policy` of the service in `slot` for `req`.
+    fn choose(
+        &mut self,
+        policy: FarmPolicy,
+        slot: usize,
+        hash_key: &SipKey,
+        req: &FarmRequest<'_>,
+    ) -> Choice {
+        let FarmInner {
+            farm,
+            sent,
+            lard,
+            maglev,
+            maglev_table,
+            ..
+        } = self;
+        let Some(sent) = sent.get_mut(slot) else {
+            return Choice::Local;
+        };
+        let start = slot.saturating_mul(LARD_SLOTS_PER_SERVICE);
+        let lard = lard
+            .get_mut(start..start.saturating_add(LARD_SLOTS_PER_SERVICE))
+            .unwrap_or(&mut []);
+        let mut state = FarmState {
+            sent,
+            maglev: Some((maglev, &mut maglev_table[..])),
+            lard,
+        };
+        choose_farm(
+            policy,
+            farm,
+            &FarmParams::DEFAULT,
+            hash_key,
+            &mut state,
+            req,
+        )
+    }
+
+    /// Forgets the per-service policy state of `slot` (a new service took
+    /// it).
+    fn reset_service(&mut self, slot: usize) {
+        if let Some(s) = self.sent.get_mut(slot) {
+            *s = SentCounts::new();
+        }
+        let start = slot.saturating_mul(LARD_SLOTS_PER_SERVICE);
+        if let Some(l) = self
+            .lard
+            .get_mut(start..start.saturating_add(LARD_SLOTS_PER_SERVICE))
+        {
+            for x in l.iter_mut() {
+                *x = LardSlot::EMPTY;
+            }
+        }
+    }
+}
+
+/// This node's side of the sync network in one namespace.
+#[pin_data]
+pub(crate) struct SyncNet {
+    #[pin]
+    inner: SpinLock<FarmInner>,
+    /// Sequence number of the next sync frame we send.
+    seq: AtomicU64,
+    /// Our epoch (the redistribution network's).
+    epoch: u32,
+    /// Connections this node serves (records in state Owned or Local),
+    /// counted by the expiry scan once a second and bumped when one is
+    /// handed to us (announced, so cheap to read).
+    owned: AtomicU32,
+    /// Nodes alive in the table after the last tick (a gauge).
+    alive: AtomicU32,
+}
+
+/// A heap-allocated, empty farm table.
+fn new_farm() -> Result<KVBox<Farm>> {
+    let mut farm: KVBox<Farm> = KVBox::init(kernel::init::zeroed(), GFP_KERNEL)?;
+    farm.reset();
+    Ok(farm)
+}
+
+impl SyncNet {
+    /// Fresh state with an empty table.
+    pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self>> {
+        let inner = FarmInner {
+            farm: new_farm()?,
+            replay: ReplayTable::new(),
+            sent: KVVec::from_elem(SentCounts::new(), limits::SERVICES_MAX, GFP_KERNEL)?,
+            lard: KVVec::from_elem(
+                LardSlot::EMPTY,
+                limits::SERVICES_MAX * LARD_SLOTS_PER_SERVICE,
+                GFP_KERNEL,
+            )?,
+            maglev: MaglevState::new(),
+            maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
+        };
+        Ok(pin_init!(SyncNet {
+            inner <- new_spinlock!(inner, "baton::farm"),
+            seq: AtomicU64::new(1),
+            epoch,
+            owned: AtomicU32::new(0),
+            alive: AtomicU32::new(0),
+        }))
+    }
+
+    /// Runs `f` with the farm lock held (bottom halves off). Any context;
+    /// may be called with the connection-table lock held, never the other
+    /// way round.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut FarmInner) -> R) -> R {
+        let _bh = BhDisabled::new();
+        let mut inner = self.inner.lock();
+        f(&mut inner)
+    }
+
+    /// Chooses the node of a new connection of the service `service` in
+    /// `slot` with the farm-aware `policy`. Takes the farm lock: may be
+    /// called with the connection-table lock held (the front-end does).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn choose(
+        &self,
+        shared: &Shared,
+        policy: FarmPolicy,
+        slot: usize,
+        service: ServiceKey,
+        client: (crate::baton_core::ipv4::Ipv4Addr, u16),
+        exclude: &[u32],
+        path: Option<&[u8]>,
+    ) -> Choice {
+        // consistent-hash and lard need a key every front-end shares:
+        // derived from the active key (without one there is no farm, and
+        // this node's own random key keeps choices stable here).
+        let hash_key = shared
+            .snapshot
+            .read(|c| {
+                c.active_key()
+                    .and_then(|k| derive_key(k.secret(), KeyPurpose::FarmHash).ok())
+            })
+            .unwrap_or(shared.cookie_key);
+        let req = FarmRequest {
+            service: Some(service),
+            client: client.0,
+            client_port: client.1,
+            path,
+            exclude,
+        };
+        self.with(|inner| inner.choose(policy, slot, &hash_key, &req))
+    }
+
+    /// A new service took `slot`: its policy state starts afresh.
+    pub(crate) fn reset_service(&self, slot: usize) {
+        self.with(|inner| inner.reset_service(slot));
+    }
+
+    /// Sets the number of connections this node owns (the expiry scan).
+    pub(crate) fn set_owned(&self, n: u32) {
+        self.owned.store(n, Ordering::Relaxed);
+    }
+
+    /// One more connection owned (a handoff accepted).
+    pub(crate) fn owned_one(&self) {
+        self.owned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Our epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Nodes alive after the last tick.
+    pub(crate) fn nodes_alive(&self) -> u32 {
+        self.alive.load(Ordering::Relaxed)
+    }
+
+    /// Brings the table in line with the configuration (this node's id,
+    /// the static peers). Any context.
+    pub(crate) fn merge_config(&self, shared: &Shared) {
+        shared.snapshot.read(|c| {
+            let id = c.node().and_then(|n| u16::try_from(n.id).ok()).unwrap_or(0);
+            self.with(|inner| {
+                inner.farm.set_local(id);
+                inner.farm.merge_static(c.peers());
+            });
+        });
+    }
+
+    /// Builds this node's ANNOUNCE, records it as the local entry and sends
+    /// it on the sync interface. Any context.
+    pub(crate) fn announce(&self, shared: &Shared, net: Net) -> Result<(), SendError> {
+        struct Cfg {
+            node: u16,
+            redist: i32,
+            sync: i32,
+            weight: u16,
+            admin: AdminState,
+            key: Option<(u8, crate::baton_core::siphash::SipKey)>,
+        }
+        let cfg = shared
+            .snapshot
+            .read(|c| {
+                let node = c.node()?;
+                let key = c.active_key().and_then(|k| {
+                    Some((
+                        u8::try_from(k.id).ok()?,
+                        derive_key(k.secret(), KeyPurpose::Sync).ok()?,
+                    ))
+                });
+                Some(Cfg {
+                    node: u16::try_from(node.id).ok()?,
+                    redist: i32::try_from(node.redist_ifindex).ok()?,
+                    sync: i32::try_from(node.sync_ifindex).ok()?,
+                    weight: u16::try_from(
+                        node.weight.clamp(limits::WEIGHT_MIN, limits::WEIGHT_MAX),
+                    )
+                    .ok()?,
+                    admin: node.admin,
+                    key,
+                })
+            })
+            .ok_or(SendError::NotConfigured)?;
+        let redist_mac = if cfg.redist > 0 {
+            with_dev_rcu(net, cfg.redist, |d| MacAddr(d.mac()))
+        } else {
+            None
+        }
+        .ok_or(SendError::NotConfigured)?;
+        let interval = u16::try_from(params::sync_interval_ms.get()).unwrap_or(u16::MAX);
+        let a = Announce {
+            redist_mac,
+            weight: cfg.weight,
+            admin: cfg.admin,
+            health: Health::Ok,
+            cpu_permille: 0,
+            owned_conns: self.owned.load(Ordering::Relaxed),
+            interval_ms: interval.max(1),
+            // Accept-queue depths are not measured yet.
+            services: List::Items(&[]),
+        };
+        let now = boottime_ms();
+        self.with(|inner| {
+            inner.farm.update_local(&a, now);
+        });
+        let key = cfg.key.ok_or(SendError::NotConfigured)?;
+        if cfg.sync <= 0 {
+            return Err(SendError::NotConfigured);
+        }
+        let msg = Message::Announce(a);
+        let params = FrameParams {
+            key_id: key.0,
+            sender: cfg.node,
+            epoch: self.epoch,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+        };
+        let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
+        let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
+        let sent = with_dev_rcu(net, cfg.sync, |dev| {
+            let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
+            let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
+            let (eth, body) = buf.split_at_mut(ETH_HLEN);
+            EthernetRepr {
+                dst: MacAddr::BROADCAST,
+                src: MacAddr(dev.mac()),
+                ethertype: ETH_P_BATON_SYNC,
+            }
+            .emit(eth)
+            .map_err(|_| SendError::Device)?;
+            wire::encode(body, &params, &msg, &key.1).map_err(SendError::Encode)?;
+            if skb.transmit(dev, ETH_P_BATON_SYNC) {
+                Ok(())
+            } else {
+                Err(SendError::Device)
+            }
+        })
+        .unwrap_or(Err(SendError::NotConfigured));
+        if sent.is_ok() {
+            shared.stats.inc(Stat::SyncFramesSent);
+        }
+        sent
+    }
+
+    /// Opens a received sync frame body and applies it: authentication,
+    /// replay check, decoding, then the table. Any context.
+    pub(crate) fn open_and_apply(&self, shared: &Shared, buf: &[u8]) -> Result<Applied, WireError> {
+        let now = boottime_ms();
+        shared.snapshot.read(|c| {
+            self.with(|inner| {
+                let (h, msg) = wire::open(
+                    buf,
+                    Network::Sync,
+                    |id| {
+                        c.key(u32::from(id))
+                            .and_then(|k| derive_key(k.secret(), KeyPurpose::Sync).ok())
+                    },
+                    &mut inner.replay,
+                )?;
+                Ok(match msg {
+                    Message::Announce(a) => Applied::Announce(
+                        inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, now),
+                    ),
+                    Message::Ownership(_) => Applied::Ownership,
+                    // Handoff messages never parse on this network.
+                    _ => Applied::Other,
+                })
+            })
+        })
+    }
+}
+
+/// What a received sync frame did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// An ANNOUNCE, with what the table made of it.
+    Announce(Outcome),
+    /// An OWNERSHIP frame (counted, not applied yet).
+    Ownership,
+    /// Anything else (cannot happen: `wire::open` checks the network).
+    Other,
+}
+
+/// Why an ANNOUNCE was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// This node, its interfaces or an active key is not configured.
+    NotConfigured,
+    /// The message does not encode (a bug).
+    Encode(WireError),
+    /// No memory for the frame, or the device refused it.
+    Device,
+}
+
+/// Receives one frame of the sync ethertype (`skb` after the Ethernet
+/// header) in a namespace. Softirq context.
+pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
+    shared.stats.inc(Stat::SyncFrames);
+    let sync_if = shared
+        .snapshot
+        .read(|c| c.node().map_or(0, |n| n.sync_ifindex));
+    if sync_if == 0 || skb.ifindex().is_none_or(|i| i as u32 != sync_if) {
+        shared.stats.inc(Stat::FramesWrongInterface);
+        return RxVerdict::Dropped;
+    }
+    let len = skb.len();
+    if len > wire::MAX_FRAME_LEN {
+        shared.stats.sync_reject(WireError::TooLarge);
+        shared.stats.inc(Stat::FramesRejected);
+        return RxVerdict::Dropped;
+    }
+    let Some(buf) = skb.header(len) else {
+        shared.stats.sync_reject(WireError::Truncated);
+        shared.stats.inc(Stat::FramesRejectedShort);
+        return RxVerdict::Dropped;
+    };
+    match shared.sync.open_and_apply(shared, buf) {
+        Ok(Applied::Announce(outcome)) => {
+            shared.stats.inc(Stat::SyncAnnounces);
+            shared.stats.inc(match outcome {
+                Outcome::New => Stat::SyncNodesNew,
+                Outcome::Revived => Stat::SyncNodesRevived,
+                Outcome::Restarted => Stat::SyncNodesRestarted,
+                Outcome::Updated => Stat::SyncAnnouncesApplied,
+                _ => Stat::SyncAnnouncesIgnored,
+            });
+        }
+        Ok(Applied::Ownership) => shared.stats.inc(Stat::SyncOwnership),
+        Ok(Applied::Other) => shared.stats.inc(Stat::FramesRejected),
+        Err(e) => {
+            shared.stats.sync_reject(e);
+            shared.stats.inc(match e {
+                WireError::UnknownKey => Stat::FramesRejectedNoKey,
+                WireError::Truncated => Stat::FramesRejectedShort,
+                _ => Stat::FramesRejected,
+            });
+            return RxVerdict::Dropped;
+        }
+    }
+    RxVerdict::Consumed
+}
+
+/// The sync timer's handler: expire silent nodes, announce.
+pub(crate) struct SyncTimer {
+    shared: Arc<Shared>,
+    net: Net,
+}
+
+impl SyncTimer {
+    /// `net` must outlive the timer (the timer belongs to the namespace's
+    /// state, which goes before the namespace).
+    pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
+        Self { shared, net }
+    }
+}
+
+impl TimerHandler for SyncTimer {
+    fn expired(&self) -> Rearm {
+        let shared = &*self.shared;
+        let sync = &shared.sync;
+        let now = boottime_ms();
+        let missed = params::sync_missed_limit.get();
+        let (died, alive) = sync.with(|inner| {
+            let died = inner.farm.expire(now, missed, |_| {});
+            let alive = inner.farm.iter().filter(|e| e.is_alive()).count();
+            (died, alive)
+        });
+        shared.stats.add(Stat::SyncNodesDied, died as u64);
+        sync.alive
+            .store(u32::try_from(alive).unwrap_or(u32::MAX), Ordering::Relaxed);
+        // Not configured yet, or the device is gone: try again next tick.
+        let _ = sync.announce(shared, self.net);
+        Rearm::AfterMs(params::sync_interval_ms.get())
+    }
+}

@@ -1,0 +1,141 @@
+//! `sync_node_death`: a node that stops announcing is dead, and comes back.
+//! With policy least-loaded on node1, baton is unloaded on node3 (its
+//! nginx keeps running and it keeps the VIP on `lo`, so only the sync
+//! network tells): within `sync_missed_limit` announce intervals (plus
+//! slack) node1's farm table shows node3 dead and counts it
+//! (`sync_nodes_died`); concurrent requests all succeed and none is
+//! served by node3. baton is loaded and configured on node3 again: node1
+//! sees it alive with a higher epoch (`sync_nodes_restarted`), and the
+//! next burst of requests reaches it again.
+
+use crate::context::Context;
+use crate::farmsetup::{self, counter, diagnose, farm_node, farm_table, node_id, stats, VIP};
+use crate::module;
+use baton_farm::{bail, log, Result, Vm};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(90);
+const CONVERGE: Duration = Duration::from_secs(3);
+/// Concurrent requests of a burst.
+const BURST: usize = 9;
+
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"least-loaded\"\n";
+
+/// Waits up to `limit` until node1's entry for node `id` has `alive` ==
+/// `want`; returns the entry and how long it took.
+fn wait_alive(
+    node1: &Vm,
+    b: &str,
+    id: u32,
+    want: bool,
+    limit: Duration,
+) -> Result<(serde_json::Value, Duration)> {
+    let start = Instant::now();
+    loop {
+        let table = farm_table(node1, b)?;
+        if let Some(n) = farm_node(&table, id) {
+            if n["alive"] == serde_json::Value::Bool(want) {
+                return Ok((n.clone(), start.elapsed()));
+            }
+        }
+        if start.elapsed() > limit {
+            bail!(
+                "node1 does not see node {id} {} within {limit:?}: {}",
+                if want { "alive" } else { "dead" },
+                serde_json::Value::Array(table)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `BURST` concurrent requests from the client; the answers.
+fn burst(farm: &baton_farm::Farm) -> Result<Vec<String>> {
+    let out = farm.vm("client")?.run(
+        &format!(
+            "for i in $(seq {BURST}); do curl -s --max-time 15 http://{VIP}/who.txt & done; wait"
+        ),
+        T,
+    )?;
+    Ok(out.stdout.lines().map(str::to_string).collect())
+}
+
+pub fn run(ctx: &Context) -> Result<()> {
+    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(4))?;
+    farmsetup::wait_farm_converged(&farm, &b, CONVERGE)?;
+    let node1 = farm.vm("node1")?;
+    let node3 = farm.vm("node3")?;
+    let id3 = node_id(node3)?;
+    let (entry, _) = wait_alive(node1, &b, id3, true, CONVERGE)?;
+    let epoch = entry["epoch"].as_u64().unwrap_or(0);
+    let params = module::parameters(node1)?;
+    let param = |name: &str| -> u64 {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (interval, missed) = (param("sync_interval_ms"), param("sync_missed_limit"));
+    let died = counter(&stats(node1, &b)?, "sync_nodes_died");
+
+    // node3 goes silent.
+    module::unload_on(&farm, &["node3"])?;
+    let gone = Instant::now();
+    // Dead after `missed` intervals (at least 200 ms), seen at the next
+    // tick; slack for batonctl's round trips.
+    let limit = Duration::from_millis((interval * missed).max(200) + 2 * interval + 1500);
+    let (_, took) = wait_alive(node1, &b, id3, false, limit)?;
+    let died_now = counter(&stats(node1, &b)?, "sync_nodes_died");
+    if died_now <= died {
+        bail!("sync_nodes_died did not move on node1 ({died} -> {died_now})");
+    }
+    log(&format!(
+        "node1 saw node3 dead {:?} after its module went ({took:?} of polling; interval \
+         {interval} ms × {missed})",
+        gone.elapsed()
+    ));
+    let answers = burst(&farm)?;
+    if answers.len() != BURST
+        || answers.iter().any(|a| !a.starts_with("served-by-node"))
+        || answers.iter().any(|a| a == "served-by-node3")
+    {
+        bail!(
+            "with node3 dead, every request should succeed elsewhere: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!(
+        "with node3 dead the burst was served by {answers:?}"
+    ));
+
+    // node3 comes back: a new epoch.
+    module::load_on(&farm, &["node3"])?;
+    node3.sh(&format!("{b} apply /tmp/farm.toml"))?;
+    let (entry, took) = wait_alive(node1, &b, id3, true, CONVERGE)?;
+    let epoch_now = entry["epoch"].as_u64().unwrap_or(0);
+    if epoch_now <= epoch || counter(&stats(node1, &b)?, "sync_nodes_restarted") == 0 {
+        bail!(
+            "node3 is back with epoch {epoch_now} (was {epoch}); sync_nodes_restarted: {}",
+            counter(&stats(node1, &b)?, "sync_nodes_restarted")
+        );
+    }
+    log(&format!(
+        "node3 alive again after {took:?}, epoch {epoch} -> {epoch_now}"
+    ));
+    let answers = burst(&farm)?;
+    if answers.len() != BURST || answers.iter().any(|a| !a.starts_with("served-by-node")) {
+        bail!(
+            "after node3's return requests failed: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    if !answers.iter().any(|a| a == "served-by-node3") {
+        bail!(
+            "least-loaded sent node3 (the least loaded) nothing: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!("the next burst reaches node3 again: {answers:?}"));
+    farmsetup::finish(farm)
+}
