@@ -85,6 +85,8 @@ const ATTR_TYPES: [AttrType; 43] = [
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
+// The family registers only if every attribute fits its policy table.
+const _: () = assert!(ATTR_TYPES.len() <= crate::wrap::genl::MAX_ATTRS);
 
 const fn op(
     cmd: Cmd,

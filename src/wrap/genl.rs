@@ -485,7 +485,8 @@ pub(crate) struct Op {
 }
 
 const MAX_OPS: usize = 32;
-const MAX_ATTRS: usize = 40;
+/// Attributes a family may define (its policy table has one more entry).
+pub(crate) const MAX_ATTRS: usize = 64;
 
 #[repr(C)]
 struct Inner {
