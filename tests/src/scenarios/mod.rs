@@ -47,6 +47,10 @@ pub const DEFAULT: &[&str] = &[
     "handoff_concurrency",
     "handoff_syn_flood",
     "udp_flows",
+    "sync_converge",
+    "sync_bad_frames",
+    "sync_node_death",
+    "policy_least_loaded",
 ];
 
 /// Every scenario.
