@@ -50,7 +50,6 @@ pub const DEFAULT: &[&str] = &[
     "sync_converge",
     "sync_bad_frames",
     "sync_node_death",
-    "policy_least_loaded",
 ];
 
 /// Every scenario.
