@@ -127,13 +127,26 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
 
     // The rebuilt socket has the options the client's side negotiated with
-    // the front-end: a slow download keeps the connection open while `ss`
-    // looks at both ends.
+    // the front-end: a download read slowly (80 KiB/s, a small receive
+    // buffer; curl 7.88's --limit-rate does not hold back the transfer)
+    // keeps the connection open while `ss` looks at both ends.
     client.sh(&format!(
         "setsid nohup tcpdump -i internet -n -v -c 2 'host {VIP} and tcp[tcpflags] & tcp-syn != 0' \
            > /tmp/probe-syn.txt 2>/dev/null < /dev/null & sleep 2; \
-         setsid nohup curl -sS --limit-rate 100k --max-time 40 -o /dev/null \
-           -w '%{{http_code}} %{{size_download}} bytes in %{{time_total}} s\\n' http://{VIP}/big.bin \
+         setsid nohup python3 -c \"
+import socket, time
+s = socket.create_connection(('{VIP}', 80))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(b'GET /big.bin HTTP/1.1\\r\\nHost: {VIP}\\r\\n\\r\\n')
+got, end = 0, time.time() + 40
+while time.time() < end:
+    b = s.recv(4096)
+    if not b:
+        break
+    got += len(b)
+    time.sleep(0.05)
+print(got, 'bytes read slowly')
+\" \
            > /tmp/probe.out 2>&1 < /dev/null & sleep 3"
     ))?;
     let mut server_side = String::new();
