@@ -151,8 +151,8 @@ pub const ALL: &[Scenario] = &[
         name: "sync_converge",
         about: "whole farm: every node's `batonctl farm` lists the three nodes alive with \
                 their redistribution MACs within a few announce intervals; handed-off \
-                connections show as the serving nodes' announced owned counts, as they count \
-                them; sync frames sent and received, none rejected",
+                connections show in node1's view as the serving nodes' announced owned \
+                counts; sync frames sent and received, none rejected once configured",
         run: sync_converge::run,
     },
     Scenario {
