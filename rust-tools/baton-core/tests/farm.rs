@@ -440,6 +440,9 @@ fn a_full_table_reuses_dead_entries() {
 fn reset_and_the_zero_table() {
     // The kernel may allocate the table zeroed: that must be the empty
     // table.
+    // SAFETY: every field of `FarmTable` is plain data (integers, arrays,
+    // bools and enums whose zero value is a variant), as the module's
+    // `Zeroable` impl also states.
     let z: FarmTable<4, 2> = unsafe { std::mem::zeroed() };
     assert_eq!(z, FarmTable::<4, 2>::new());
     let mut t = T::new();

@@ -11,12 +11,29 @@
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
-use baton_farm::{bail, log, Result};
+use baton_farm::{bail, log, Result, Vm};
 use std::time::Duration;
 
 const BIG_KIB: usize = 8 * 1024;
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
+
+/// The client fetches big.bin through the VIP: the body's SHA-256 and
+/// the SYN-ACK it got, as tcpdump printed it.
+fn fetch_seeing_synack(client: &Vm) -> Result<(String, String)> {
+    let out = client.run(
+        &format!(
+            "tcpdump -i internet -n -v -l -c 1 'host {VIP} and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack != 0' \
+               > /tmp/synack.txt 2>/dev/null & sleep 2; \
+             curl -s --max-time 120 http://{VIP}/big.bin | sha256sum | cut -c1-64; sleep 1; \
+             kill %1 2>/dev/null; wait; cat /tmp/synack.txt"
+        ),
+        Duration::from_secs(150),
+    )?;
+    let mut lines = out.stdout.lines();
+    let got = lines.next().unwrap_or("").trim().to_string();
+    Ok((got, lines.collect::<Vec<_>>().join(" ")))
+}
 
 pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
@@ -64,18 +81,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     client.sh(
         "sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0 net.ipv4.tcp_window_scaling=0",
     )?;
-    let out = client.run(
-        &format!(
-            "tcpdump -i internet -n -v -l -c 1 'host {VIP} and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack != 0' \
-               > /tmp/synack.txt 2>/dev/null & sleep 2; \
-             curl -s --max-time 120 http://{VIP}/big.bin | sha256sum | cut -c1-64; sleep 1; \
-             kill %1 2>/dev/null; wait; cat /tmp/synack.txt"
-        ),
-        Duration::from_secs(150),
-    )?;
-    let mut lines = out.stdout.lines();
-    let got = lines.next().unwrap_or("").trim().to_string();
-    let synack: String = lines.collect::<Vec<_>>().join(" ");
+    let (got, synack) = fetch_seeing_synack(client)?;
     if got != sha2 && got != sha3 {
         bail!(
             "a client without options: download does not match ({got})\n{}",
@@ -101,18 +107,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     client.sh(
         "sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=1 net.ipv4.tcp_window_scaling=1",
     )?;
-    let out = client.run(
-        &format!(
-            "tcpdump -i internet -n -v -l -c 1 'host {VIP} and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack != 0' \
-               > /tmp/synack.txt 2>/dev/null & sleep 2; \
-             curl -s --max-time 120 http://{VIP}/big.bin | sha256sum | cut -c1-64; sleep 1; \
-             kill %1 2>/dev/null; wait; cat /tmp/synack.txt"
-        ),
-        Duration::from_secs(150),
-    )?;
-    let mut lines = out.stdout.lines();
-    let got = lines.next().unwrap_or("").trim().to_string();
-    let synack: String = lines.collect::<Vec<_>>().join(" ");
+    let (got, synack) = fetch_seeing_synack(client)?;
     if got != sha2 && got != sha3 {
         bail!(
             "a client without timestamps: download does not match ({got})\n{}",
