@@ -203,7 +203,13 @@ impl FrontEnd {
 
     /// The decision for the record `c` of segment `s` (request bytes
     /// `data`, read only for content policies), made under the table lock.
-    fn next_for(&self, c: &mut Conn, s: &Seg, data: Option<&[u8]>, l: &mut Locked<'_>) -> Next {
+    fn next_for(
+        &self,
+        c: &mut Conn,
+        s: &Seg,
+        data: Option<Payload<'_>>,
+        l: &mut Locked<'_>,
+    ) -> Next {
         c.last_ms = l.now;
         if s.flags.intersects(TcpFlags::FIN | TcpFlags::RST) {
             c.client_done = true;
@@ -249,7 +255,13 @@ impl FrontEnd {
     /// request head is complete (or cannot be), then the policy decides on
     /// the whole buffer. A retransmission of buffered bytes after a failed
     /// or timed-out handoff places the buffer again.
-    fn read_request(&self, c: &mut Conn, s: &Seg, data: Option<&[u8]>, l: &mut Locked<'_>) -> Next {
+    fn read_request(
+        &self,
+        c: &mut Conn,
+        s: &Seg,
+        data: Option<Payload<'_>>,
+        l: &mut Locked<'_>,
+    ) -> Next {
         let start = c.record.client_isn + 1;
         let next = start + u32::from(c.buffered);
         let buffered = c.buf.is_some() && c.buffered != 0;
@@ -278,7 +290,7 @@ impl FrontEnd {
             };
         }
         // Unreadable or corrupt: the client sends it again.
-        let Some(data) = data else {
+        let Some(Payload { bytes: data, tsval }) = data else {
             return Next::Drop;
         };
         let b = match c.buf {
@@ -307,7 +319,7 @@ impl FrontEnd {
             return self.decide_buffered(c, b, l);
         };
         c.buffered = total;
-        if let (Some(ts), Some(tsval)) = (c.record.timestamps.as_mut(), s.tsval) {
+        if let (Some(ts), Some(tsval)) = (c.record.timestamps.as_mut(), tsval) {
             ts.recent = tsval;
         }
         self.shared.stats.inc(Stat::RequestSegmentsBuffered);
@@ -487,16 +499,21 @@ impl FrontEnd {
     /// are copied on (the serving node checksums the segment it rebuilds
     /// afresh), so a corrupted one must be caught here (the client
     /// retransmits it).
-    fn request_bytes<'a>(&self, packet: &'a [u8], s: &Seg, trusted: bool) -> Option<&'a [u8]> {
+    fn request_bytes<'a>(&self, packet: &'a [u8], s: &Seg, trusted: bool) -> Option<Payload<'a>> {
         let end = s.hdr_len.checked_add(s.payload)?;
         let ip = Ipv4Packet::parse_prefix(packet).ok()?;
-        let seg = ip.payload().get(..end.checked_sub(ip.header_len())?)?;
-        if !trusted && !TcpSegment::parse(seg).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
-        {
+        let seg = TcpSegment::parse(ip.payload().get(..end.checked_sub(ip.header_len())?)?).ok()?;
+        if !trusted && !seg.verify_checksum(ip.src(), ip.dst()) {
             self.shared.stats.inc(Stat::MalformedTcp);
             return None;
         }
-        packet.get(s.hdr_len..end)
+        Some(Payload {
+            bytes: packet.get(s.hdr_len..end)?,
+            // Read here, not for every segment: only request bytes need it.
+            tsval: TcpOptions::parse_lenient(seg.options())
+                .timestamp
+                .map(|(tsval, _)| tsval),
+        })
     }
 
     /// A segment without a record: if it completes a handshake we answered
@@ -509,7 +526,7 @@ impl FrontEnd {
         ip: &Ipv4Packet<'_>,
         seg: &TcpSegment<'_>,
         s: &Seg,
-        data: Option<&[u8]>,
+        data: Option<Payload<'_>>,
         slot: usize,
         policy: Policy,
         now: u32,
@@ -608,7 +625,7 @@ impl FrontEnd {
                     .checked_add(s.payload)
                     .and_then(|end| skb.header(end))
                     .and_then(|packet| self.request_bytes(packet, s, trusted))
-                    .and_then(|request| self.hand_off(net, &c, mac, request));
+                    .and_then(|request| self.hand_off(net, &c, mac, request.bytes));
                 self.handed_off(s, sent);
                 // The serving node acknowledges the request.
                 Verdict::Drop
@@ -833,6 +850,13 @@ fn flow_record(key: &ConnKey) -> ConnRecord {
     }
 }
 
+/// The request bytes of a segment and its tsval, if it has one.
+#[derive(Clone, Copy)]
+struct Payload<'a> {
+    bytes: &'a [u8],
+    tsval: Option<u32>,
+}
+
 /// What the front-end needs of a TCP segment.
 struct Seg {
     key: ConnKey,
@@ -842,8 +866,6 @@ struct Seg {
     hdr_len: usize,
     /// Payload length (from the IPv4 total length).
     payload: usize,
-    /// The timestamp option's tsval, if any.
-    tsval: Option<u32>,
 }
 
 impl Seg {
@@ -855,9 +877,6 @@ impl Seg {
             seq: seg.seq(),
             hdr_len,
             payload: usize::from(ip.total_len()).checked_sub(hdr_len)?,
-            tsval: TcpOptions::parse_lenient(seg.options())
-                .timestamp
-                .map(|(tsval, _)| tsval),
         })
     }
 }

@@ -270,23 +270,34 @@ fn netstate_exists_for_init_net(t: &Test) {
     kassert_eq!(t, nodes, Some(false));
 }
 
-fn config_lifecycle_in_kernel(t: &Test) {
-    // The shared rules, as compiled into the module: create, refuse a
-    // duplicate without change, change, delete.
+/// A configuration of node 1 with peer 2 (its spec returned too).
+fn node1_with_peer2(t: &Test) -> Option<(KBox<Config>, PeerSpec)> {
     let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
+        t.fail(file!(), line!(), format_args!("allocation failed"));
+        return None;
     };
     let node = NodeSpec {
         id: Some(1),
         ..Default::default()
     };
-    kassert!(t, c.node_new(&node).is_ok());
     let peer = PeerSpec {
         id: Some(2),
         mac: Some([0x52, 0x54, 0, 3, 0, 12]),
         ..Default::default()
     };
-    kassert!(t, c.peer_new(&peer).is_ok());
+    if c.node_new(&node).is_err() || c.peer_new(&peer).is_err() {
+        t.fail(file!(), line!(), format_args!("node 1 with peer 2 refused"));
+        return None;
+    }
+    Some((c, peer))
+}
+
+fn config_lifecycle_in_kernel(t: &Test) {
+    // The shared rules, as compiled into the module: create, refuse a
+    // duplicate without change, change, delete.
+    let Some((mut c, peer)) = node1_with_peer2(t) else {
+        return;
+    };
     // Compared box to box: a configuration is too large for the stack.
     let Ok(mut before) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
@@ -1105,20 +1116,9 @@ fn rule_attributes_and_policy(t: &Test) {
     let Ok(mut b) = KBox::new(AttrBuilder::new(), GFP_KERNEL) else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    let Some((mut c, _)) = node1_with_peer2(t) else {
+        return;
     };
-    let node = NodeSpec {
-        id: Some(1),
-        ..Default::default()
-    };
-    kassert!(t, c.node_new(&node).is_ok());
-    let peer = PeerSpec {
-        id: Some(2),
-        mac: Some([0x52, 0x54, 0, 3, 0, 12]),
-        ..Default::default()
-    };
-    kassert!(t, c.peer_new(&peer).is_ok());
     let svc = ServiceSpec {
         vip: Some([203, 0, 113, 100]),
         port: Some(80),
