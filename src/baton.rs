@@ -30,6 +30,7 @@ mod frontend;
 mod netstate;
 mod nl;
 mod observer;
+mod owners;
 mod params;
 mod reasm;
 mod redist;
@@ -37,6 +38,7 @@ mod reqbuf;
 mod stats;
 mod sync;
 mod syns;
+mod vip;
 
 #[cfg(CONFIG_KUNIT)]
 mod tests;

@@ -15,7 +15,7 @@ use crate::{
         ether::MacAddr,
         genl::{self, limits},
         policy::PolicyState,
-        wire::ConnRecord,
+        wire::{ConnRecord, OwnershipEntry, OwnershipOp},
     },
     reqbuf::{BufIndex, RequestBuffers},
     wrap::{boottime_ms, random_bytes, BhDisabled},
@@ -371,6 +371,56 @@ impl Conns {
             }
         }
         scan
+    }
+
+    /// Copies the connections this node serves (records owned or local)
+    /// among the `max_slots` slots from `from` on into `out`, as OWNERSHIP
+    /// entries naming `node`, under one hold of the lock. Returns how many
+    /// it wrote and the slot to go on from (0 after the last slot). Stops
+    /// early when `out` is full. Any context.
+    pub(crate) fn owned_from(
+        &self,
+        from: usize,
+        max_slots: usize,
+        node: u16,
+        out: &mut [OwnershipEntry],
+    ) -> (usize, usize) {
+        self.with(|store| {
+            let Some(table) = store.table() else {
+                return (0, 0);
+            };
+            let end = from.saturating_add(max_slots).min(table.capacity());
+            let mut n = 0;
+            let mut next = end;
+            for (i, key, c) in table.iter_from(from) {
+                if i >= end {
+                    break;
+                }
+                if !matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
+                    continue;
+                }
+                let Some(slot) = out.get_mut(n) else {
+                    next = i;
+                    break;
+                };
+                *slot = OwnershipEntry {
+                    conn_id: if c.record.conn_id != 0 {
+                        c.record.conn_id
+                    } else {
+                        self.id_of(i)
+                    },
+                    client: key.client,
+                    client_port: key.client_port,
+                    vip: key.vip,
+                    vip_port: key.vip_port,
+                    owner: node,
+                    protocol: key.protocol,
+                    op: OwnershipOp::Opened,
+                };
+                n += 1;
+            }
+            (n, if next >= table.capacity() { 0 } else { next })
+        })
     }
 
     /// Looks `key` up and applies `f` to its record, if any.

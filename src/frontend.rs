@@ -25,7 +25,8 @@ use crate::{
     backend::{attrs_of, inject, tuple_of},
     baton_core::{
         conntable::{ConnKey, InsertError},
-        ether::{MacAddr, ETH_P_IP},
+        ether::{MacAddr, ETH_P_ARP, ETH_P_IP},
+        farm::NODES_MAX,
         farmpolicy::FarmPolicy,
         genl::Policy,
         handoff::{ack_frame, ack_frame_len, ack_record, pending_record, AckError, AckParams},
@@ -38,7 +39,7 @@ use crate::{
         udp::UdpDatagram,
         wire::{AckStatus, ConnRecord, Handoff, Message, RequestChunks},
     },
-    conns::{Conn, ConnState, MAX_RESENDS},
+    conns::{Conn, ConnState, MAX_RESENDS, MAX_TRIES},
     netstate::Shared,
     reasm,
     reqbuf::{BufIndex, RequestBuffers},
@@ -553,11 +554,18 @@ impl FrontEnd {
                     self.shared.stats.inc(Stat::CookiesValidated);
                     r
                 }
-                Err(AckError::NotAck) => return None,
-                Err(_) => {
+                Err(e) => {
+                    // A connection another node owns, handed off by a
+                    // front-end whose VIP we took over: on to its owner.
+                    if let Some(mac) = self.owner_mac(&s.key) {
+                        self.shared.stats.inc(Stat::OwnershipForwarded);
+                        return Some(Next::Forward(mac));
+                    }
                     // A connection of the local stack, or a forged ACK: the
                     // stack answers it as it would without baton.
-                    self.shared.stats.inc(Stat::CookiesRejected);
+                    if e != AckError::NotAck {
+                        self.shared.stats.inc(Stat::CookiesRejected);
+                    }
                     return None;
                 }
             },
@@ -589,6 +597,18 @@ impl FrontEnd {
                 now,
             };
             Some(self.next_for(c, s, data, &mut l))
+        })
+    }
+
+    /// The redistribution MAC of the live peer that the ownership table
+    /// says serves connection `key` (not this node: its own connections
+    /// have records).
+    fn owner_mac(&self, key: &ConnKey) -> Option<MacAddr> {
+        let node = self.shared.owners.owner_of(key)?;
+        self.shared.sync.with(|inner| {
+            let farm = &inner.farm;
+            let e = farm.get(node).filter(|e| e.is_alive() && !e.is_local())?;
+            Some(e.mac()).filter(MacAddr::is_unicast)
         })
     }
 
@@ -792,6 +812,24 @@ impl FrontEnd {
                     );
                 }
             }
+            // The static policies skip the peers the sync network found
+            // dead, as they skip those already tried.
+            let mut skip = [0u32; NODES_MAX + MAX_TRIES];
+            let mut n = 0;
+            for &id in exclude {
+                if let Some(s) = skip.get_mut(n) {
+                    *s = id;
+                    n += 1;
+                }
+            }
+            self.shared.sync.with(|inner| {
+                for e in inner.farm.iter().filter(|e| !e.is_alive()) {
+                    if let Some(s) = skip.get_mut(n) {
+                        *s = u32::from(e.id());
+                        n += 1;
+                    }
+                }
+            });
             match (svc, policies.get_mut(slot)) {
                 (Some((p, svc_key)), Some(state)) => choose(
                     p,
@@ -802,7 +840,7 @@ impl FrontEnd {
                     &Request {
                         client: key.client,
                         client_port: key.client_port,
-                        exclude,
+                        exclude: &skip[..n],
                         http: head,
                     },
                 ),
@@ -883,6 +921,10 @@ impl Seg {
 
 impl Hook for FrontEnd {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
+        if skb.protocol() == ETH_P_ARP {
+            crate::vip::arp_received(&self.shared, skb);
+            return Verdict::Accept;
+        }
         if skb.protocol() != ETH_P_IP || skb.has_socket() {
             return Verdict::Accept;
         }

@@ -15,6 +15,7 @@ use crate::{
     expiry::Expiry,
     frontend::{self, FrontEnd},
     observer::{self, Ipv4Observer},
+    owners::Owners,
     params,
     reasm::Reassemblies,
     redist::Redist,
@@ -65,6 +66,9 @@ pub(crate) struct Shared {
     /// The sync network and the farm state table.
     #[pin]
     pub(crate) sync: SyncNet,
+    /// Who serves which connection, as the farm's nodes announced it.
+    #[pin]
+    pub(crate) owners: Owners,
 }
 
 impl Shared {
@@ -86,6 +90,7 @@ impl Shared {
                 redist <- Redist::new(epoch),
                 reasm <- Reassemblies::new(),
                 sync <- SyncNet::new(epoch)?,
+                owners <- Owners::new(capacity)?,
             }? Error),
             GFP_KERNEL,
         )

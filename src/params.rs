@@ -17,4 +17,8 @@ uint_params! {
     sync_interval_ms: "interval between sync announcements (ms)" = 100, 10..=10000;
     /// Missed sync intervals after which a node is declared dead.
     sync_missed_limit: "missed sync intervals before a node is dead" = 5, 2..=100;
+    /// Front-end failover: 1 = this node takes the VIPs of its services
+    /// over (answers ARP for them, announces them with gratuitous ARP)
+    /// while every lower-numbered node of the farm is dead.
+    vip_takeover: "take the VIPs over while every lower-numbered node is dead (0/1)" = 0, 0..=1;
 }

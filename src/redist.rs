@@ -20,7 +20,7 @@ use crate::{
         ipv4::IPPROTO_TCP,
         wire::{
             self, AckStatus, Close, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
-            RefuseReason, WireError, ETH_MIN_PAYLOAD,
+            OwnershipEntry, OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
     conns::{Conn, ConnState},
@@ -258,27 +258,31 @@ fn closed(shared: &Shared, c: &Close, from: MacAddr) {
 /// Records a connection handed to this node.
 fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
     let now = boottime_ms();
-    let service = shared
-        .snapshot
-        .read(|c| {
-            c.service_for(record.vip.octets(), record.vip_port, IPPROTO_TCP)
-                .map(|(slot, _)| slot)
-        })
-        .unwrap_or(0);
-    let conn = Conn::new(*record, ConnState::Owned { front_end }, service, now);
-    let full = shared.conns.with(|store| {
-        let mut table = store.table()?;
-        match table.insert(ConnKey::from(record), conn) {
-            Ok(_) => {
-                shared.sync.owned_one();
-                None
-            }
-            Err(InsertError::Exists) => None,
-            Err(InsertError::Full) => Some(()),
-        }
+    let (service, node) = shared.snapshot.read(|c| {
+        let slot = c
+            .service_for(record.vip.octets(), record.vip_port, IPPROTO_TCP)
+            .map_or(0, |(slot, _)| slot);
+        let node = c.node().and_then(|n| u16::try_from(n.id).ok()).unwrap_or(0);
+        (slot, node)
     });
-    if full.is_some() {
-        shared.stats.inc(Stat::ConnTableFull);
+    let conn = Conn::new(*record, ConnState::Owned { front_end }, service, now);
+    let inserted = shared.conns.with(|store| {
+        let mut table = store.table()?;
+        Some(table.insert(ConnKey::from(record), conn).map(|_| ()))
+    });
+    match inserted {
+        Some(Ok(())) => shared.sync.owned_one(OwnershipEntry {
+            conn_id: record.conn_id,
+            client: record.client,
+            client_port: record.client_port,
+            vip: record.vip,
+            vip_port: record.vip_port,
+            owner: node,
+            protocol: IPPROTO_TCP,
+            op: OwnershipOp::Opened,
+        }),
+        Some(Err(InsertError::Full)) => shared.stats.inc(Stat::ConnTableFull),
+        _ => {}
     }
 }
 

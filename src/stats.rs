@@ -129,8 +129,31 @@ counters! {
     SyncNodesRestarted => "sync_nodes_restarted",
     /// Nodes declared dead (not heard for `sync_missed_limit` intervals).
     SyncNodesDied => "sync_nodes_died",
-    /// Authenticated OWNERSHIP frames received (counted, not applied).
+    /// Authenticated OWNERSHIP frames received.
     SyncOwnership => "sync_ownership_rx",
+    /// OWNERSHIP frames sent (this node's connections, a rolling refresh).
+    SyncOwnershipSent => "sync_ownership_tx",
+    /// Ownership entries learnt or refreshed from peers.
+    OwnershipOpened => "ownership_opened",
+    /// Ownership entries removed by their owner's CLOSED entry.
+    OwnershipClosed => "ownership_closed",
+    /// Ownership entries dropped: not refreshed in time, or owner dead.
+    OwnershipExpired => "ownership_expired",
+    /// Ownership entries refused: they named another node than the sender.
+    OwnershipForeign => "ownership_foreign",
+    /// New ownership entries dropped because the table was full.
+    OwnershipTableFull => "ownership_table_full",
+    /// Client packets without a record forwarded to the owner the
+    /// ownership table names (after a VIP takeover).
+    OwnershipForwarded => "ownership_forwarded",
+    /// Times this node took the VIPs over (`vip_takeover`).
+    VipTakeovers => "vip_takeovers",
+    /// Times it gave them back (a lower-numbered node is alive again).
+    VipReleases => "vip_releases",
+    /// Gratuitous ARPs sent for the VIPs.
+    GarpSent => "garp_sent",
+    /// ARP requests for a VIP answered while holding it.
+    ArpReplies => "arp_replies",
 }}
 
 const NSTATS: usize = Stat::ALL.len();

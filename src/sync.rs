@@ -9,8 +9,10 @@
 //! heard for `sync_missed_limit` of their intervals. Every configuration
 //! change merges this node's id and the configured peers in. Received frames are authenticated with the sync key derived
 //! from the key they name, replay-checked per sender and applied to the
-//! table; anything else is counted and dropped. OWNERSHIP frames are
-//! decoded and counted but not applied yet.
+//! table; anything else is counted and dropped. Each tick also sends the
+//! next slice of this node's connections in OWNERSHIP batches (see
+//! `owners`); received ones go to the ownership table. With `vip_takeover`
+//! the tick decides whether this node holds the VIPs (see `vip`).
 //!
 //! Locking: the table, the sync replay windows and the farm-aware
 //! policies' derived state sit behind one spinlock taken with bottom
@@ -18,7 +20,7 @@
 //! front-end chooses a node while holding that lock); the connection-table
 //! lock is never taken while it is held.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use kernel::{new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 
@@ -27,7 +29,7 @@ use crate::{
         auth::{derive_key, KeyPurpose, ReplayTable},
         config::ServiceKey,
         ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
-        farm::{Farm, Outcome},
+        farm::{Farm, Outcome, NODES_MAX},
         farmpolicy::{
             choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
         },
@@ -37,12 +39,15 @@ use crate::{
         policy::Choice,
         siphash::SipKey,
         wire::{
-            self, Announce, FrameParams, Health, List, Message, Network, WireError, ETH_MIN_PAYLOAD,
+            self, Announce, FrameParams, Health, List, Message, Network, Ownership, OwnershipEntry,
+            OwnershipOp, WireError, ETH_MIN_PAYLOAD, OWNERSHIP_MAX_ENTRIES,
         },
     },
     netstate::Shared,
+    owners::REFRESH_PERIOD_MS,
     params,
     stats::Stat,
+    vip,
     wrap::{
         boottime_ms,
         netdev::{with_dev_rcu, Net},
@@ -52,6 +57,27 @@ use crate::{
         BhDisabled,
     },
 };
+
+/// OWNERSHIP batches sent per tick at most (60 entries each).
+const OWNERSHIP_FRAMES_PER_TICK: usize = 16;
+
+/// A placeholder entry for the outbox's initial contents.
+const NO_ENTRY: OwnershipEntry = OwnershipEntry {
+    conn_id: 0,
+    client: crate::baton_core::ipv4::Ipv4Addr::UNSPECIFIED,
+    client_port: 0,
+    vip: crate::baton_core::ipv4::Ipv4Addr::UNSPECIFIED,
+    vip_port: 0,
+    owner: 0,
+    protocol: 0,
+    op: OwnershipOp::Opened,
+};
+
+/// Connections newly owned, waiting for the next sync tick.
+struct Fresh {
+    entries: KVVec<OwnershipEntry>,
+    len: usize,
+}
 
 /// Senders tracked by the replay windows (every node but this one).
 const SENDERS: usize = limits::PEERS_MAX;
@@ -148,6 +174,27 @@ pub(crate) struct SyncNet {
     owned: AtomicU32,
     /// Nodes alive in the table after the last tick (a gauge).
     alive: AtomicU32,
+    /// Where the next ownership refresh starts in the connection table.
+    refresh_cursor: AtomicUsize,
+    /// The entries of the OWNERSHIP batch being sent (the sync timer's;
+    /// on the heap: 60 entries are too many for a softirq stack).
+    #[pin]
+    outbox: SpinLock<KVVec<OwnershipEntry>>,
+    /// Connections handed to this node since the last tick, sent at the
+    /// next one (so that another node can forward them within a tick, not
+    /// only after the rolling refresh reaches them); when more arrive
+    /// between two ticks, the refresh covers the rest.
+    #[pin]
+    fresh: SpinLock<Fresh>,
+    /// VIP takeover: this node holds the VIPs of its services.
+    holder: AtomicBool,
+    /// Ticks since this node was last unconfigured: nobody takes a VIP
+    /// over before it has heard the farm for a while.
+    configured_ticks: AtomicU32,
+    /// Gratuitous ARPs still to send after a takeover, and when the next
+    /// is due (boot-time milliseconds).
+    garp_left: AtomicU32,
+    garp_next_ms: AtomicU32,
 }
 
 /// A heap-allocated, empty farm table.
@@ -159,7 +206,7 @@ fn new_farm() -> Result<KVBox<Farm>> {
 
 impl SyncNet {
     /// Fresh state with an empty table.
-    pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self>> {
+    pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
         let inner = FarmInner {
             farm: new_farm()?,
             replay: ReplayTable::new(),
@@ -172,13 +219,25 @@ impl SyncNet {
             maglev: MaglevState::new(),
             maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
         };
-        Ok(pin_init!(SyncNet {
+        let outbox = KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?;
+        let fresh = Fresh {
+            entries: KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?,
+            len: 0,
+        };
+        Ok(try_pin_init!(SyncNet {
             inner <- new_spinlock!(inner, "baton::farm"),
             seq: AtomicU64::new(1),
             epoch,
             owned: AtomicU32::new(0),
             alive: AtomicU32::new(0),
-        }))
+            refresh_cursor: AtomicUsize::new(0),
+            outbox <- new_spinlock!(outbox, "baton::ownership_outbox"),
+            fresh <- new_spinlock!(fresh, "baton::ownership_fresh"),
+            holder: AtomicBool::new(false),
+            configured_ticks: AtomicU32::new(0),
+            garp_left: AtomicU32::new(0),
+            garp_next_ms: AtomicU32::new(0),
+        }? Error))
     }
 
     /// Runs `f` with the farm lock held (bottom halves off). Any context;
@@ -234,14 +293,50 @@ impl SyncNet {
         self.owned.store(n, Ordering::Relaxed);
     }
 
-    /// One more connection owned (a handoff accepted).
-    pub(crate) fn owned_one(&self) {
+    /// One more connection owned (a handoff accepted), announced at the
+    /// next tick as `entry`. Any context.
+    pub(crate) fn owned_one(&self, entry: OwnershipEntry) {
         self.owned.fetch_add(1, Ordering::Relaxed);
+        let _bh = BhDisabled::new();
+        let mut fresh = self.fresh.lock();
+        let n = fresh.len;
+        if let Some(e) = fresh.entries.get_mut(n) {
+            *e = entry;
+            fresh.len = n + 1;
+        }
     }
 
     /// Our epoch.
     pub(crate) fn epoch(&self) -> u32 {
         self.epoch
+    }
+
+    /// Whether this node holds the VIPs (takeover). Any context.
+    pub(crate) fn holds_vips(&self) -> bool {
+        self.holder.load(Ordering::Relaxed)
+    }
+
+    /// Takes the VIPs over (`hold`) or gives them back, at `now`; after a
+    /// takeover, announces them with gratuitous ARPs, [`vip::GARP_COUNT`]
+    /// of them a second apart. The sync timer's, once a tick.
+    fn update_holder(&self, shared: &Shared, net: Net, hold: bool, now: u32) {
+        let was = self.holder.swap(hold, Ordering::Relaxed);
+        if hold && !was {
+            shared.stats.inc(Stat::VipTakeovers);
+            self.garp_left.store(vip::GARP_COUNT, Ordering::Relaxed);
+            self.garp_next_ms.store(now, Ordering::Relaxed);
+        } else if !hold && was {
+            shared.stats.inc(Stat::VipReleases);
+            self.garp_left.store(0, Ordering::Relaxed);
+        }
+        let left = self.garp_left.load(Ordering::Relaxed);
+        let due = now.wrapping_sub(self.garp_next_ms.load(Ordering::Relaxed)) < u32::MAX / 2;
+        if hold && left > 0 && due {
+            vip::announce(shared, net);
+            self.garp_left.store(left - 1, Ordering::Relaxed);
+            self.garp_next_ms
+                .store(now.wrapping_add(vip::GARP_INTERVAL_MS), Ordering::Relaxed);
+        }
     }
 
     /// Nodes alive after the last tick.
@@ -318,19 +413,35 @@ impl SyncNet {
             inner.farm.update_local(&a, now);
         });
         let key = cfg.key.ok_or(SendError::NotConfigured)?;
-        if cfg.sync <= 0 {
+        let sent = self.send(net, cfg.node, cfg.sync, &key, &Message::Announce(a));
+        if sent.is_ok() {
+            shared.stats.inc(Stat::SyncFramesSent);
+        }
+        sent
+    }
+
+    /// Encodes `msg` from node `node` with the sync `key` and broadcasts it
+    /// on the interface `sync_if`. Any context.
+    fn send(
+        &self,
+        net: Net,
+        node: u16,
+        sync_if: i32,
+        key: &(u8, SipKey),
+        msg: &Message<'_>,
+    ) -> Result<(), SendError> {
+        if sync_if <= 0 {
             return Err(SendError::NotConfigured);
         }
-        let msg = Message::Announce(a);
         let params = FrameParams {
             key_id: key.0,
-            sender: cfg.node,
+            sender: node,
             epoch: self.epoch,
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
         };
         let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
         let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
-        let sent = with_dev_rcu(net, cfg.sync, |dev| {
+        with_dev_rcu(net, sync_if, |dev| {
             let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
             let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
             let (eth, body) = buf.split_at_mut(ETH_HLEN);
@@ -341,23 +452,82 @@ impl SyncNet {
             }
             .emit(eth)
             .map_err(|_| SendError::Device)?;
-            wire::encode(body, &params, &msg, &key.1).map_err(SendError::Encode)?;
+            wire::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
             if skb.transmit(dev, ETH_P_BATON_SYNC) {
                 Ok(())
             } else {
                 Err(SendError::Device)
             }
         })
-        .unwrap_or(Err(SendError::NotConfigured));
-        if sent.is_ok() {
-            shared.stats.inc(Stat::SyncFramesSent);
+        .unwrap_or(Err(SendError::NotConfigured))
+    }
+
+    /// Sends the next slice of this node's connections (records owned or
+    /// local) in OWNERSHIP batches: a rolling refresh sized so that the
+    /// whole table is walked within [`REFRESH_PERIOD_MS`]. Any context.
+    fn send_ownership(&self, shared: &Shared, net: Net) {
+        let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
+            let node = c.node()?;
+            let k = c.active_key()?;
+            Some((
+                u16::try_from(node.id).ok()?,
+                i32::try_from(node.sync_ifindex).ok()?,
+                (
+                    u8::try_from(k.id).ok()?,
+                    derive_key(k.secret(), KeyPurpose::Sync).ok()?,
+                ),
+            ))
+        }) else {
+            return;
+        };
+        let capacity = params::conn_table_max.get() as usize;
+        let ticks = (REFRESH_PERIOD_MS / params::sync_interval_ms.get().max(1)).max(1) as usize;
+        let mut budget = capacity.div_ceil(ticks);
+        let mut cursor = self.refresh_cursor.load(Ordering::Relaxed);
+        let _bh = BhDisabled::new();
+        let mut out = self.outbox.lock();
+        let n = {
+            let mut fresh = self.fresh.lock();
+            let n = fresh.len.min(out.len());
+            out[..n].copy_from_slice(&fresh.entries[..n]);
+            fresh.len = 0;
+            n
+        };
+        if n != 0 {
+            let msg = Message::Ownership(Ownership {
+                entries: List::Items(&out[..n]),
+            });
+            if self.send(net, node, sync_if, &key, &msg).is_ok() {
+                shared.stats.inc(Stat::SyncOwnershipSent);
+            }
         }
-        sent
+        for _ in 0..OWNERSHIP_FRAMES_PER_TICK {
+            let (n, next) = shared.conns.owned_from(cursor, budget, node, &mut out[..]);
+            budget = budget.saturating_sub(next.wrapping_sub(cursor).min(budget));
+            let wrapped = next == 0;
+            cursor = next;
+            if n != 0 {
+                let msg = Message::Ownership(Ownership {
+                    entries: List::Items(&out[..n]),
+                });
+                if self.send(net, node, sync_if, &key, &msg).is_ok() {
+                    shared.stats.inc(Stat::SyncOwnershipSent);
+                }
+            }
+            if wrapped || budget == 0 || n < out.len() {
+                break;
+            }
+        }
+        self.refresh_cursor.store(cursor, Ordering::Relaxed);
     }
 
     /// Opens a received sync frame body and applies it: authentication,
     /// replay check, decoding, then the table. Any context.
-    pub(crate) fn open_and_apply(&self, shared: &Shared, buf: &[u8]) -> Result<Applied, WireError> {
+    pub(crate) fn open_and_apply<'b>(
+        &self,
+        shared: &Shared,
+        buf: &'b [u8],
+    ) -> Result<Applied<'b>, WireError> {
         let now = boottime_ms();
         shared.snapshot.read(|c| {
             self.with(|inner| {
@@ -374,7 +544,7 @@ impl SyncNet {
                     Message::Announce(a) => Applied::Announce(
                         inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, now),
                     ),
-                    Message::Ownership(_) => Applied::Ownership,
+                    Message::Ownership(o) => Applied::Ownership(h.sender, o.entries),
                     // Handoff messages never parse on this network.
                     _ => Applied::Other,
                 })
@@ -385,11 +555,12 @@ impl SyncNet {
 
 /// What a received sync frame did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Applied {
+pub(crate) enum Applied<'b> {
     /// An ANNOUNCE, with what the table made of it.
     Announce(Outcome),
-    /// An OWNERSHIP frame (counted, not applied yet).
-    Ownership,
+    /// An OWNERSHIP batch from a node, to apply to the ownership table
+    /// (outside the farm lock).
+    Ownership(u16, List<'b, OwnershipEntry>),
     /// Anything else (cannot happen: `wire::open` checks the network).
     Other,
 }
@@ -438,7 +609,18 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
                 _ => Stat::SyncAnnouncesIgnored,
             });
         }
-        Ok(Applied::Ownership) => shared.stats.inc(Stat::SyncOwnership),
+        Ok(Applied::Ownership(sender, entries)) => {
+            shared.stats.inc(Stat::SyncOwnership);
+            let a = shared.owners.apply(sender, &entries, boottime_ms());
+            shared.stats.add(Stat::OwnershipOpened, u64::from(a.opened));
+            shared.stats.add(Stat::OwnershipClosed, u64::from(a.closed));
+            shared
+                .stats
+                .add(Stat::OwnershipForeign, u64::from(a.foreign));
+            shared
+                .stats
+                .add(Stat::OwnershipTableFull, u64::from(a.full));
+        }
         Ok(Applied::Other) => shared.stats.inc(Stat::FramesRejected),
         Err(e) => {
             shared.stats.sync_reject(e);
@@ -473,16 +655,42 @@ impl TimerHandler for SyncTimer {
         let sync = &shared.sync;
         let now = boottime_ms();
         let missed = params::sync_missed_limit.get();
-        let (died, alive) = sync.with(|inner| {
+        let mut dead = [0u16; NODES_MAX];
+        let (died, alive, lowest) = sync.with(|inner| {
             let died = inner.farm.expire(now, missed, |_| {});
             let alive = inner.farm.iter().filter(|e| e.is_alive()).count();
-            (died, alive)
+            for (d, e) in dead
+                .iter_mut()
+                .zip(inner.farm.iter().filter(|e| !e.is_alive()))
+            {
+                *d = e.id();
+            }
+            (died, alive, inner.farm.is_lowest_alive())
         });
         shared.stats.add(Stat::SyncNodesDied, died as u64);
         sync.alive
             .store(u32::try_from(alive).unwrap_or(u32::MAX), Ordering::Relaxed);
+        // The connections of dead owners are gone with them.
+        let gone = shared
+            .owners
+            .expire(now, |node| dead.iter().any(|&d| d != 0 && d == node));
+        shared.stats.add(Stat::OwnershipExpired, gone as u64);
         // Not configured yet, or the device is gone: try again next tick.
-        let _ = sync.announce(shared, self.net);
+        let configured = sync.announce(shared, self.net).is_ok();
+        let ticks = if configured {
+            sync.configured_ticks
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1)
+        } else {
+            sync.configured_ticks.store(0, Ordering::Relaxed);
+            0
+        };
+        sync.send_ownership(shared, self.net);
+        // Take the VIPs over only after hearing the farm for twice the
+        // time a node needs to be declared dead.
+        let settled = ticks >= missed.saturating_mul(2);
+        let hold = params::vip_takeover.get() != 0 && configured && settled && lowest;
+        sync.update_holder(shared, self.net, hold, now);
         Rearm::AfterMs(params::sync_interval_ms.get())
     }
 }

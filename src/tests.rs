@@ -29,13 +29,14 @@ use crate::{
         synack::{Answered, SynMode, SynOptions},
         wire::{
             self, AckStatus, Announce, ConnRecord, FrameParams, HandoffAck, Health, List, Message,
-            Timestamps, WindowScale, WireError,
+            Ownership, OwnershipEntry, OwnershipOp, Timestamps, WindowScale, WireError,
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
+    owners::{Owners, OWNERSHIP_TTL_MS},
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     sync::Applied,
@@ -79,6 +80,7 @@ kunit_suite!(
         syn_table_bounded_then_cookies,
         request_buffers_bounded_and_swept,
         rule_attributes_and_policy,
+        ownership_table_learns_and_forgets,
     ]
 );
 
@@ -1181,4 +1183,96 @@ fn rule_attributes_and_policy(t: &Test) {
     // Deleting the service deletes its rules.
     kassert!(t, c.service_del(&svc).is_ok());
     kassert_eq!(t, c.rules().len(), 0);
+}
+
+/// The ownership table: a node speaks only for its own connections; a
+/// full table refuses new entries; CLOSED takes an entry away only for its
+/// owner; entries expire unrefreshed or with their dead owner. An
+/// OWNERSHIP frame goes through authentication to the table.
+fn ownership_table_learns_and_forgets(t: &Test) {
+    let Ok(owners) = Owners::new(3).and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
+        kassert!(t, false);
+        return;
+    };
+    let entry = |port: u16, owner: u16, op: OwnershipOp| OwnershipEntry {
+        conn_id: u64::from(port),
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: port,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        vip_port: 80,
+        owner,
+        protocol: 6,
+        op,
+    };
+    let key = |port: u16| ConnKey {
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: port,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        vip_port: 80,
+        protocol: 6,
+    };
+    let batch = [
+        entry(1, 2, OwnershipOp::Opened),
+        entry(2, 3, OwnershipOp::Opened),
+        entry(3, 2, OwnershipOp::Opened),
+        entry(4, 2, OwnershipOp::Opened),
+        entry(5, 2, OwnershipOp::Opened),
+    ];
+    let a = owners.apply(2, &List::Items(&batch), 0);
+    kassert_eq!(t, (a.opened, a.foreign, a.full), (3, 1, 1));
+    kassert_eq!(t, owners.owner_of(&key(1)), Some(2));
+    kassert_eq!(t, owners.owner_of(&key(2)), None);
+    kassert_eq!(t, owners.usage(), (3, 3));
+    // Node 3 cannot close node 2's connection; node 2 can.
+    let close = [entry(1, 3, OwnershipOp::Closed)];
+    kassert_eq!(t, owners.apply(3, &List::Items(&close), 1).closed, 0);
+    let close = [entry(1, 2, OwnershipOp::Closed)];
+    kassert_eq!(t, owners.apply(2, &List::Items(&close), 1).closed, 1);
+    kassert_eq!(t, owners.owner_of(&key(1)), None);
+    // A refresh keeps an entry; the unrefreshed one expires; then the
+    // dead owner's.
+    let refresh = [entry(3, 2, OwnershipOp::Opened)];
+    owners.apply(2, &List::Items(&refresh), 5_000);
+    kassert_eq!(t, owners.expire(OWNERSHIP_TTL_MS, |_| false), 1);
+    kassert_eq!(t, owners.owner_of(&key(3)), Some(2));
+    kassert_eq!(t, owners.expire(OWNERSHIP_TTL_MS, |n| n == 2), 1);
+    kassert_eq!(t, owners.usage(), (0, 3));
+
+    // The same through an authenticated frame.
+    let Some(shared) = new_shared(t) else { return };
+    let secret = *b"0123456789abcdef0123";
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let spec = KeySpec {
+        id: Some(1),
+        secret: Some(&secret),
+        active: true,
+    };
+    kassert!(t, c.key_new(&spec).is_ok());
+    shared.snapshot.replace(c);
+    let Ok(sync_key) = derive_key(&secret, KeyPurpose::Sync) else {
+        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+    };
+    let msg = Message::Ownership(Ownership {
+        entries: List::Items(&batch[..2]),
+    });
+    let params = FrameParams {
+        key_id: 1,
+        sender: 2,
+        epoch: 9,
+        seq: 1,
+    };
+    let mut buf = [0u8; 160];
+    let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
+    kassert!(t, len > 0);
+    match shared.sync.open_and_apply(&shared, &buf[..len]) {
+        Ok(Applied::Ownership(sender, entries)) => {
+            kassert_eq!(t, sender, 2);
+            let a = shared.owners.apply(sender, &entries, 0);
+            kassert_eq!(t, (a.opened, a.foreign), (1, 1));
+            kassert_eq!(t, shared.owners.owner_of(&key(1)), Some(2));
+        }
+        _ => kassert!(t, false),
+    }
 }

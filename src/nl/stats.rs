@@ -54,6 +54,8 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut table = (0u64, 0u64);
     let mut syns = (0usize, 0usize);
     let mut bufs = 0usize;
+    let mut owners = (0usize, 0usize);
+    let mut holder = false;
     let mut services: KVec<ServiceValues> =
         KVec::with_capacity(limits::SERVICES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     with_state::<NetState, _>(req.net(), |s| {
@@ -68,6 +70,8 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
         }
         alive = s.shared.sync.nodes_alive();
         syns = s.shared.syns.usage();
+        owners = s.shared.owners.usage();
+        holder = s.shared.sync.holds_vips();
         (table, bufs) = s.shared.conns.with(|st| {
             let bufs = st.buffers_used();
             let t = st
@@ -102,6 +106,9 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     put_counter(&mut msg, "syn_table_capacity", syns.1 as u64)?;
     put_counter(&mut msg, "request_buffers_used", bufs as u64)?;
     put_counter(&mut msg, "sync_nodes_alive", u64::from(alive))?;
+    put_counter(&mut msg, "ownership_entries", owners.0 as u64)?;
+    put_counter(&mut msg, "ownership_capacity", owners.1 as u64)?;
+    put_counter(&mut msg, "vip_holder", u64::from(holder))?;
     for (&v, e) in rejects.iter().zip(WireError::ALL.iter()) {
         let mut name = [0u8; 48];
         let n = concat(&mut name, &["handoff_rejected_", e.as_str()]);

@@ -169,13 +169,20 @@ pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
     bail!("connection records left a minute after the clients closed: {left:?}")
 }
 
-/// Stops nginx on every node, unloads baton, checks every kernel log and
-/// shuts the farm down.
+/// Stops nginx on every running node, unloads baton there, checks every
+/// kernel log and shuts the farm down.
 pub fn finish(farm: Farm) -> Result<()> {
-    for vm in farm.nodes() {
-        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")?;
+    // A node a scenario powered off has nothing left to stop.
+    let running: Vec<&str> = farm
+        .nodes()
+        .filter(|vm| !vm.powered_off())
+        .map(|vm| vm.name())
+        .collect();
+    for name in &running {
+        farm.vm(name)?
+            .sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")?;
     }
-    module::unload_on(&farm, &farm.node_names())?;
+    module::unload_on(&farm, &running)?;
     farm.assert_dmesg_clean()?;
     farm.shutdown();
     Ok(())

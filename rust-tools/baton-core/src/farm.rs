@@ -530,6 +530,14 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
         self.local
     }
 
+    /// Whether this node is the lowest-numbered live node of the farm, the
+    /// one that holds the VIPs when front-end failover is on: it has an
+    /// id, and every node with a lower id is dead (a static peer never
+    /// heard counts as alive, so a configured front-end is waited for).
+    pub fn is_lowest_alive(&self) -> bool {
+        self.local != 0 && self.iter().all(|e| e.id >= self.local || !e.is_alive())
+    }
+
     /// Every node, in entry order.
     pub fn iter(&self) -> impl Iterator<Item = &NodeEntry<S>> + '_ {
         self.nodes.iter().filter(|e| e.id != 0)

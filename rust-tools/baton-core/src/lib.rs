@@ -16,6 +16,7 @@
 //!
 //! [`as_str`]: error::ParseError::as_str
 
+pub mod arp;
 pub mod auth;
 pub mod config;
 pub mod conninfo;

@@ -315,6 +315,27 @@ fn drain_and_health_decide_candidacy() {
 }
 
 #[test]
+fn the_lowest_live_node_holds_the_vips() {
+    let mut t = T::new();
+    assert!(!t.is_lowest_alive(), "no local id yet");
+    t.set_local(2);
+    assert!(t.is_lowest_alive(), "alone");
+    t.apply_announce(3, 1, 1, &ann(3, 0), 0);
+    assert!(t.is_lowest_alive(), "a higher node does not matter");
+    t.apply_announce(1, 1, 1, &ann(1, 0), 0);
+    assert!(!t.is_lowest_alive(), "node 1 is alive");
+    t.expire(1_000, 5, |_| {});
+    assert!(t.is_lowest_alive(), "node 1 died");
+    t.apply_announce(1, 2, 1, &ann(1, 0), 1_100);
+    assert!(!t.is_lowest_alive(), "node 1 restarted");
+    // A configured front-end not heard yet is waited for.
+    let mut s = T::new();
+    s.set_local(2);
+    s.merge_static(peers(&[(1, 100, AdminState::Active)]).peers());
+    assert!(!s.is_lowest_alive());
+}
+
+#[test]
 fn static_peers_merge() {
     let mut t = T::new();
     let c = peers(&[

@@ -6,6 +6,7 @@ use crate::qemu::Qemu;
 use crate::topology::VmSpec;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub struct Vm {
     mailbox: Mailbox,
     qemu: Mutex<Qemu>,
     default_timeout: Duration,
+    /// Stopped on purpose by [`Vm::power_off`].
+    powered_off: AtomicBool,
 }
 
 impl Vm {
@@ -39,6 +42,7 @@ impl Vm {
             mailbox,
             qemu: Mutex::new(qemu),
             default_timeout,
+            powered_off: AtomicBool::new(false),
         }
     }
 
@@ -77,6 +81,19 @@ impl Vm {
 
     pub(crate) fn mailbox(&self) -> &Mailbox {
         &self.mailbox
+    }
+
+    /// Pulls the plug: kills qemu at once, as a node failure would (no
+    /// shutdown, no chance to say goodbye on any network). The kernel-log
+    /// check then reads only what its console printed before.
+    pub fn power_off(&self) {
+        self.powered_off.store(true, Ordering::SeqCst);
+        self.qemu().kill();
+    }
+
+    /// Whether [`Vm::power_off`] stopped it.
+    pub fn powered_off(&self) -> bool {
+        self.powered_off.load(Ordering::SeqCst)
     }
 
     /// Whether qemu is still running.

@@ -2,6 +2,7 @@
 
 mod control_plane;
 mod farm_smoke;
+mod frontend_failover;
 mod frontend_syn;
 mod handoff_bad_frames;
 mod handoff_concurrency;
@@ -50,6 +51,7 @@ pub const DEFAULT: &[&str] = &[
     "sync_converge",
     "sync_bad_frames",
     "sync_node_death",
+    "frontend_failover",
 ];
 
 /// Every scenario.
@@ -71,6 +73,14 @@ pub const ALL: &[Scenario] = &[
                 move with traffic, invalid and non-admin requests refused with state unchanged, \
                 rmmod under a batonctl loop, per-namespace config, clean dmesg/kmemleak",
         run: control_plane::run,
+    },
+    Scenario {
+        name: "frontend_failover",
+        about: "whole farm, vip_takeover on every node: node1 (the front-end) is powered off \
+                under four long downloads handed to node2/node3; node2 takes the VIP over \
+                (gratuitous ARP), forwards node3's connections from the synced ownership \
+                table, every download completes intact, new connections are served",
+        run: frontend_failover::run,
     },
     Scenario {
         name: "frontend_syn",
