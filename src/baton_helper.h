@@ -27,6 +27,7 @@
 #include <net/tcp.h>
 #include <net/inet_hashtables.h>
 #include <net/request_sock.h>
+#include <linux/sched/loadavg.h>
 
 /* sk_buff */
 bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len);
@@ -131,6 +132,12 @@ int baton_sysctl_tcp_syncookies(const struct net *net);
 int baton_sysctl_tcp_timestamps(const struct net *net);
 int baton_sysctl_tcp_sack(const struct net *net);
 int baton_sysctl_tcp_window_scaling(const struct net *net);
+
+/* load announced on the sync network */
+unsigned long baton_loadavg_1min(void);
+unsigned int baton_num_online_cpus(void);
+u32 baton_sk_ack_backlog(const struct sock *sk);
+u32 baton_sk_max_ack_backlog(const struct sock *sk);
 
 /* spinlocks shared with softirq context */
 void baton_local_bh_disable(void);

@@ -99,5 +99,10 @@ int baton_sysctl_tcp_timestamps(const struct net *net) { return READ_ONCE(net->i
 int baton_sysctl_tcp_sack(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_sack); }
 int baton_sysctl_tcp_window_scaling(const struct net *net) { return READ_ONCE(net->ipv4.sysctl_tcp_window_scaling); }
 
+unsigned long baton_loadavg_1min(void) { return READ_ONCE(avenrun[0]); }
+unsigned int baton_num_online_cpus(void) { return num_online_cpus(); }
+u32 baton_sk_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_ack_backlog); }
+u32 baton_sk_max_ack_backlog(const struct sock *sk) { return READ_ONCE(sk->sk_max_ack_backlog); }
+
 void baton_local_bh_disable(void) { local_bh_disable(); }
 void baton_local_bh_enable(void) { local_bh_enable(); }

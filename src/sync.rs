@@ -33,14 +33,16 @@ use crate::{
         farmpolicy::{
             choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
         },
-        genl::{limits, AdminState},
+        genl::{limits, AdminState, Protocol},
+        ipv4::{Ipv4Addr, IPPROTO_TCP},
         lard::LardSlot,
         maglev::MAGLEV_SIZE,
         policy::Choice,
         siphash::SipKey,
         wire::{
             self, Announce, FrameParams, Health, List, Message, Network, Ownership, OwnershipEntry,
-            OwnershipOp, WireError, ETH_MIN_PAYLOAD, OWNERSHIP_MAX_ENTRIES,
+            OwnershipOp, ServiceLoad, WireError, ANNOUNCE_MAX_SERVICES, ETH_MIN_PAYLOAD,
+            OWNERSHIP_MAX_ENTRIES,
         },
     },
     netstate::Shared,
@@ -49,10 +51,11 @@ use crate::{
     stats::Stat,
     vip,
     wrap::{
-        boottime_ms,
+        boottime_ms, load_permille,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
         skb::{OwnedSkb, SkBuff},
+        tcp::accept_queue,
         timer::{Rearm, TimerHandler},
         BhDisabled,
     },
@@ -71,6 +74,15 @@ const NO_ENTRY: OwnershipEntry = OwnershipEntry {
     owner: 0,
     protocol: 0,
     op: OwnershipOp::Opened,
+};
+
+/// A placeholder for the announced queues.
+const NO_QUEUE: ServiceLoad = ServiceLoad {
+    vip: Ipv4Addr::UNSPECIFIED,
+    port: 0,
+    protocol: 0,
+    queue_depth: 0,
+    queue_limit: 0,
 };
 
 /// Connections newly owned, waiting for the next sync tick.
@@ -186,6 +198,9 @@ pub(crate) struct SyncNet {
     /// between two ticks, the refresh covers the rest.
     #[pin]
     fresh: SpinLock<Fresh>,
+    /// The accept queues being announced (see `announce`).
+    #[pin]
+    queues: SpinLock<KVVec<ServiceLoad>>,
     /// VIP takeover: this node holds the VIPs of its services.
     holder: AtomicBool,
     /// Ticks since this node was last unconfigured: nobody takes a VIP
@@ -220,6 +235,7 @@ impl SyncNet {
             maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
         };
         let outbox = KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?;
+        let queues = KVVec::from_elem(NO_QUEUE, ANNOUNCE_MAX_SERVICES, GFP_KERNEL)?;
         let fresh = Fresh {
             entries: KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?,
             len: 0,
@@ -233,6 +249,7 @@ impl SyncNet {
             refresh_cursor: AtomicUsize::new(0),
             outbox <- new_spinlock!(outbox, "baton::ownership_outbox"),
             fresh <- new_spinlock!(fresh, "baton::ownership_fresh"),
+            queues <- new_spinlock!(queues, "baton::announced_queues"),
             holder: AtomicBool::new(false),
             configured_ticks: AtomicU32::new(0),
             garp_left: AtomicU32::new(0),
@@ -390,6 +407,32 @@ impl SyncNet {
                 })
             })
             .ok_or(SendError::NotConfigured)?;
+        // The accept queue of each TCP service's listener here (in a heap
+        // buffer: 64 of them are too many for a softirq stack).
+        let _bh = BhDisabled::new();
+        let mut queues = self.queues.lock();
+        let mut nq = 0;
+        shared.snapshot.read(|c| {
+            for (_, svc) in c.services().slots() {
+                if svc.key.protocol != Protocol::Tcp {
+                    continue;
+                }
+                let (Some(q), Some((depth, limit))) = (
+                    queues.get_mut(nq),
+                    accept_queue(net, svc.key.vip, svc.key.port),
+                ) else {
+                    continue;
+                };
+                *q = ServiceLoad {
+                    vip: Ipv4Addr::from(svc.key.vip),
+                    port: svc.key.port,
+                    protocol: IPPROTO_TCP,
+                    queue_depth: depth,
+                    queue_limit: limit,
+                };
+                nq += 1;
+            }
+        });
         let redist_mac = if cfg.redist > 0 {
             with_dev_rcu(net, cfg.redist, |d| MacAddr(d.mac()))
         } else {
@@ -402,11 +445,10 @@ impl SyncNet {
             weight: cfg.weight,
             admin: cfg.admin,
             health: Health::Ok,
-            cpu_permille: 0,
+            cpu_permille: load_permille(),
             owned_conns: self.owned.load(Ordering::Relaxed),
             interval_ms: interval.max(1),
-            // Accept-queue depths are not measured yet.
-            services: List::Items(&[]),
+            services: List::Items(&queues[..nq]),
         };
         let now = boottime_ms();
         self.with(|inner| {
@@ -480,7 +522,9 @@ impl SyncNet {
         }) else {
             return;
         };
-        let capacity = params::conn_table_max.get() as usize;
+        let capacity = shared
+            .conns
+            .with(|store| store.table().map_or(0, |t| t.capacity()));
         let ticks = (REFRESH_PERIOD_MS / params::sync_interval_ms.get().max(1)).max(1) as usize;
         let mut budget = capacity.div_ceil(ticks);
         let mut cursor = self.refresh_cursor.load(Ordering::Relaxed);

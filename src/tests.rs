@@ -26,6 +26,7 @@ use crate::{
         ipv4::Ipv4Addr,
         policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
+        siphash::SipKey,
         synack::{Answered, SynMode, SynOptions},
         wire::{
             self, AckStatus, Announce, ConnRecord, FrameParams, HandoffAck, Health, List, Message,
@@ -81,6 +82,7 @@ kunit_suite!(
         request_buffers_bounded_and_swept,
         rule_attributes_and_policy,
         ownership_table_learns_and_forgets,
+        announced_loads_are_bounded,
     ]
 );
 
@@ -147,6 +149,46 @@ fn new_shared(t: &Test) -> Option<Arc<Shared>> {
         t.fail(file!(), line!(), format_args!("allocation failed"));
     }
     shared.ok()
+}
+
+/// The shared secret of key 1 in the tests.
+const TEST_SECRET: [u8; 20] = *b"0123456789abcdef0123";
+
+/// A fresh namespace state configured with key 1 (active, [`TEST_SECRET`])
+/// and, if given, this node's id.
+fn shared_with_key(t: &Test, node: Option<u32>) -> Option<Arc<Shared>> {
+    let shared = new_shared(t)?;
+    let Ok(mut c) = empty_config() else {
+        t.fail(file!(), line!(), format_args!("allocation failed"));
+        return None;
+    };
+    let spec = KeySpec {
+        id: Some(1),
+        secret: Some(&TEST_SECRET),
+        active: true,
+    };
+    let node_ok = node.is_none_or(|id| {
+        let node = NodeSpec {
+            id: Some(id),
+            ..Default::default()
+        };
+        c.node_new(&node).is_ok()
+    });
+    if c.key_new(&spec).is_err() || !node_ok {
+        t.fail(file!(), line!(), format_args!("test configuration refused"));
+        return None;
+    }
+    shared.snapshot.replace(c);
+    Some(shared)
+}
+
+/// [`TEST_SECRET`]'s key for `purpose`.
+fn test_key(t: &Test, purpose: KeyPurpose) -> Option<SipKey> {
+    let k = derive_key(&TEST_SECRET, purpose).ok();
+    if k.is_none() {
+        t.fail(file!(), line!(), format_args!("key derivation failed"));
+    }
+    k
 }
 
 fn observer_counts_and_survives_garbage(t: &Test) {
@@ -455,20 +497,11 @@ fn rebuild_without_listener_is_refused(t: &Test) {
 }
 
 fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
-    let Some(shared) = new_shared(t) else { return };
-    let secret = *b"0123456789abcdef0123";
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    let Some(shared) = shared_with_key(t, None) else {
+        return;
     };
-    let spec = KeySpec {
-        id: Some(1),
-        secret: Some(&secret),
-        active: true,
-    };
-    kassert!(t, c.key_new(&spec).is_ok());
-    shared.snapshot.replace(c);
-    let Ok(key) = derive_key(&secret, KeyPurpose::Handoff) else {
-        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+    let Some(key) = test_key(t, KeyPurpose::Handoff) else {
+        return;
     };
     let msg = Message::HandoffAck(HandoffAck {
         conn_id: 42,
@@ -518,29 +551,15 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
 /// configured key is applied to the farm table once; forged, replayed,
 /// truncated or wrongly keyed ones are refused and change nothing.
 fn sync_announce_authenticated_and_applied(t: &Test) {
-    let Some(shared) = new_shared(t) else { return };
-    let secret = *b"0123456789abcdef0123";
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    let Some(shared) = shared_with_key(t, Some(1)) else {
+        return;
     };
-    let spec = KeySpec {
-        id: Some(1),
-        secret: Some(&secret),
-        active: true,
-    };
-    kassert!(t, c.key_new(&spec).is_ok());
-    let node = NodeSpec {
-        id: Some(1),
-        ..Default::default()
-    };
-    kassert!(t, c.node_new(&node).is_ok());
-    shared.snapshot.replace(c);
     shared.sync.merge_config(&shared);
-    let (Ok(sync_key), Ok(handoff_key)) = (
-        derive_key(&secret, KeyPurpose::Sync),
-        derive_key(&secret, KeyPurpose::Handoff),
+    let (Some(sync_key), Some(handoff_key)) = (
+        test_key(t, KeyPurpose::Sync),
+        test_key(t, KeyPurpose::Handoff),
     ) else {
-        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+        return;
     };
     let mac = MacAddr([0x52, 0x54, 0, 0, 2, 2]);
     let msg = Message::Announce(Announce {
@@ -1239,20 +1258,11 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     kassert_eq!(t, owners.usage(), (0, 3));
 
     // The same through an authenticated frame.
-    let Some(shared) = new_shared(t) else { return };
-    let secret = *b"0123456789abcdef0123";
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    let Some(shared) = shared_with_key(t, None) else {
+        return;
     };
-    let spec = KeySpec {
-        id: Some(1),
-        secret: Some(&secret),
-        active: true,
-    };
-    kassert!(t, c.key_new(&spec).is_ok());
-    shared.snapshot.replace(c);
-    let Ok(sync_key) = derive_key(&secret, KeyPurpose::Sync) else {
-        return t.fail(file!(), line!(), format_args!("key derivation failed"));
+    let Some(sync_key) = test_key(t, KeyPurpose::Sync) else {
+        return;
     };
     let msg = Message::Ownership(Ownership {
         entries: List::Items(&batch[..2]),
@@ -1275,4 +1285,15 @@ fn ownership_table_learns_and_forgets(t: &Test) {
         }
         _ => kassert!(t, false),
     }
+}
+
+/// The loads a node announces: the CPU load stays within what the wire
+/// allows, and a port nothing listens on has no accept queue.
+fn announced_loads_are_bounded(t: &Test) {
+    kassert!(t, crate::wrap::load_permille() <= 1000);
+    kassert_eq!(
+        t,
+        crate::wrap::tcp::accept_queue(Net::init(), [192, 0, 2, 254], 9),
+        None
+    );
 }

@@ -52,6 +52,21 @@ pub(crate) fn boottime_ms() -> u32 {
     unsafe { crate::bindings::baton_boottime_ms() }
 }
 
+/// The 1-minute load average per online CPU, in thousandths (1000 = one
+/// runnable task per CPU on average), at most 1000. Any context.
+pub(crate) fn load_permille() -> u16 {
+    // SAFETY: both read kernel globals; any context.
+    let (avg, cpus) = unsafe {
+        (
+            crate::bindings::baton_loadavg_1min(),
+            crate::bindings::baton_num_online_cpus(),
+        )
+    };
+    // `avenrun` is fixed point with 11 fractional bits (FSHIFT).
+    let per_cpu = (avg as u64).saturating_mul(1000) / (u64::from(cpus.max(1)) << 11);
+    per_cpu.min(1000) as u16
+}
+
 /// The RTNL lock, held until dropped. Process context only.
 pub(crate) struct Rtnl(());
 

@@ -201,3 +201,34 @@ pub(crate) unsafe fn has_socket(skb: *const b::sk_buff) -> bool {
     // SAFETY: `skb` is valid (caller).
     !unsafe { b::baton_skb_sk(skb) }.is_null()
 }
+
+/// The accept queue of the TCP listener that would take a connection to
+/// `addr`:`port` in `net`: (connections waiting for `accept()`, the
+/// queue's limit), or `None` if nothing listens there. Any context.
+pub(crate) fn accept_queue(net: Net, addr: [u8; 4], port: u16) -> Option<(u32, u32)> {
+    let _rcu = super::rcu::ReadGuard::new();
+    // SAFETY: `net` is alive (its invariant); a lookup without an skb is
+    // allowed (reuseport then selects by hash); `_rcu` keeps the returned
+    // listener alive while it is read.
+    let listener = unsafe {
+        b::baton_tcp_listener(
+            net.as_raw(),
+            core::ptr::null_mut(),
+            0,
+            0,
+            u32::from_ne_bytes(addr),
+            port.to_be(),
+            0,
+        )
+    };
+    if listener.is_null() {
+        return None;
+    }
+    // SAFETY: `listener` is a live socket inside `_rcu` (above).
+    unsafe {
+        Some((
+            b::baton_sk_ack_backlog(listener),
+            b::baton_sk_max_ack_backlog(listener),
+        ))
+    }
+}

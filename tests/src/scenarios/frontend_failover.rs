@@ -18,7 +18,7 @@ use baton_farm::{bail, log, Farm, Result, Segment};
 use std::time::{Duration, Instant};
 
 /// Size of each download.
-const BIG_KIB: usize = 4096;
+const BIG_KIB: usize = 8192;
 /// Concurrent downloads (round robin: half on node2, half on node3).
 const DOWNLOADS: usize = 4;
 
@@ -38,29 +38,54 @@ fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Res
     }
 }
 
-/// Starts download `i` on the client: read at about 200 KiB/s with a small
-/// receive buffer, so it lasts well beyond the front-end's death; prints
-/// the body's length and sha256 when the server has sent it all.
+/// Starts download `i` on the client: it reads the first MiB at once,
+/// then slowly (about 8 KiB/s, a small receive buffer) until
+/// `/tmp/go` exists, then the rest at full speed; it keeps the bytes read
+/// so far in `/tmp/dl-I.progress` and prints the body's length and sha256
+/// when the server has sent it all. So the connection is certainly in the
+/// middle of its transfer, and still moving, when the front-end dies.
 fn start_download(farm: &Farm, i: usize) -> Result<()> {
     farm.vm("client")?.sh(&format!(
-        "setsid nohup python3 -c \"
-import hashlib, socket, time
+        "rm -f /tmp/go; setsid nohup python3 -c \"
+import hashlib, os, socket, time
 s = socket.create_connection(('{VIP}', 80))
 s.settimeout(90)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
 s.sendall(b'GET /big.bin HTTP/1.1\\r\\nHost: {VIP}\\r\\nConnection: close\\r\\n\\r\\n')
-data = b''
+head, body, total, h = b'', None, 0, hashlib.sha256()
 while True:
     b = s.recv(4096)
     if not b:
         break
-    data += b
-    time.sleep(0.02)
-head, _, body = data.partition(b'\\r\\n\\r\\n')
-print(len(body), hashlib.sha256(body).hexdigest())
+    if body is None:
+        head += b
+        if b'\\r\\n\\r\\n' not in head:
+            continue
+        head, _, b = head.partition(b'\\r\\n\\r\\n')
+        body = True
+    h.update(b)
+    total += len(b)
+    if total % 262144 < len(b):
+        open('/tmp/dl-{i}.progress', 'w').write(str(total))
+    if total > 1048576 and not os.path.exists('/tmp/go'):
+        time.sleep(0.5)
+open('/tmp/dl-{i}.progress', 'w').write(str(total))
+print(total, h.hexdigest())
 \" > /tmp/dl-{i}.out 2>&1 < /dev/null &"
     ))?;
     Ok(())
+}
+
+/// What the client sees of its downloads, for failure reports.
+fn client_view(farm: &Farm) -> String {
+    farm.vm("client")
+        .and_then(|c| {
+            c.sh(&format!(
+                "for f in /tmp/dl-*; do echo \"$f: $(cat $f)\"; done; \
+                 ss -tin dst {VIP}; pgrep -a python3; ip neigh"
+            ))
+        })
+        .unwrap_or_else(|e| e.to_string())
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
@@ -113,12 +138,32 @@ pub fn run(ctx: &Context) -> Result<()> {
         })?;
     let Some((on1, on2, on3)) = known else {
         bail!(
-            "the downloads' owners were not learnt over the sync network\n{}",
+            "the downloads' owners were not learnt over the sync network\n{}\n{}",
+            client_view(&farm),
+            diagnose(&farm, &b)
+        );
+    };
+    // Every download is past its first MiB, in its slow phase.
+    let client = farm.vm("client")?;
+    let slow = wait_for(Duration::from_secs(60), || {
+        let p = client.sh("for f in /tmp/dl-*.progress; do cat $f 2>/dev/null; echo; done")?;
+        let n = p
+            .split_whitespace()
+            .filter(|v| v.parse::<usize>().is_ok_and(|v| v > 1 << 20))
+            .count();
+        Ok((n == DOWNLOADS).then_some(p))
+    })?;
+    let Some(progress) = slow else {
+        bail!(
+            "the downloads did not get past their first MiB\n{}\n{}",
+            client_view(&farm),
             diagnose(&farm, &b)
         );
     };
     log(&format!(
-        "{DOWNLOADS} downloads running; ownership entries learnt: node1 {on1}, node2 {on2}, node3 {on3}"
+        "{DOWNLOADS} downloads running (bytes read: {}); ownership entries learnt: node1 {on1}, \
+         node2 {on2}, node3 {on3}",
+        progress.split_whitespace().collect::<Vec<_>>().join(", ")
     ));
 
     node1.power_off();
@@ -150,8 +195,9 @@ pub fn run(ctx: &Context) -> Result<()> {
         neigh.trim()
     ));
 
-    // Every download completes with the file of the node that served it.
-    let client = farm.vm("client")?;
+    // Every download completes with the file of the node that served it
+    // (at full speed from now on).
+    client.sh("touch /tmp/go")?;
     let done = wait_for(Duration::from_secs(180), || {
         let n = client.sh("cat /tmp/dl-*.out 2>/dev/null | grep -c . || true")?;
         Ok((n.trim().parse::<usize>().unwrap_or(0) >= DOWNLOADS).then_some(()))
@@ -159,7 +205,8 @@ pub fn run(ctx: &Context) -> Result<()> {
     let results = client.sh("for f in /tmp/dl-*.out; do echo \"$f $(cat $f)\"; done")?;
     if done.is_none() {
         bail!(
-            "downloads did not finish after the front-end died:\n{results}\n{}",
+            "downloads did not finish after the front-end died:\n{results}\n{}\n{}",
+            client_view(&farm),
             diagnose(&farm, &b)
         );
     }
