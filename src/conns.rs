@@ -178,6 +178,26 @@ impl Conn {
     }
 }
 
+/// The OWNERSHIP entry saying that `node` opened (serves) or closed the
+/// connection `key` with id `conn_id`.
+pub(crate) fn ownership_entry(
+    key: &ConnKey,
+    conn_id: u64,
+    node: u16,
+    op: OwnershipOp,
+) -> OwnershipEntry {
+    OwnershipEntry {
+        conn_id,
+        client: key.client,
+        client_port: key.client_port,
+        vip: key.vip,
+        vip_port: key.vip_port,
+        owner: node,
+        protocol: key.protocol,
+        op,
+    }
+}
+
 /// Records a dump copies per lock hold ([`Conns::select`]): a batch of
 /// them sits on the dump's stack.
 pub(crate) const SELECT_BATCH: usize = 8;
@@ -403,20 +423,11 @@ impl Conns {
                     next = i;
                     break;
                 };
-                *slot = OwnershipEntry {
-                    conn_id: if c.record.conn_id != 0 {
-                        c.record.conn_id
-                    } else {
-                        self.id_of(i)
-                    },
-                    client: key.client,
-                    client_port: key.client_port,
-                    vip: key.vip,
-                    vip_port: key.vip_port,
-                    owner: node,
-                    protocol: key.protocol,
-                    op: OwnershipOp::Opened,
+                let id = match c.record.conn_id {
+                    0 => self.id_of(i),
+                    id => id,
                 };
+                *slot = ownership_entry(key, id, node, OwnershipOp::Opened);
                 n += 1;
             }
             (n, if next >= table.capacity() { 0 } else { next })

@@ -10,8 +10,8 @@
 use kernel::sync::Arc;
 
 use crate::{
-    baton_core::ipv4::IPPROTO_UDP,
-    conns::ConnState,
+    baton_core::{conntable::ConnKey, ipv4::IPPROTO_UDP, wire::OwnershipOp},
+    conns::{ownership_entry, Conn, ConnState},
     frontend::HANDOFF_TIMEOUT_MS,
     netstate::Shared,
     params,
@@ -50,6 +50,23 @@ impl TimerHandler for Expiry {
         let (mut failed, mut closed, mut expired) = (0u64, 0u64, 0u64);
         let mut owned = 0u32;
         let conns = &self.shared.conns;
+        let node = self
+            .shared
+            .snapshot
+            .read(|c| c.node().and_then(|n| u16::try_from(n.id).ok()))
+            .unwrap_or(0);
+        // A connection this node served is gone: tell the farm (the fresh
+        // queue's lock nests inside the table's).
+        let gone = |key: &ConnKey, c: &Conn| {
+            if node != 0 && matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
+                self.shared.sync.ownership_changed(ownership_entry(
+                    key,
+                    c.record.conn_id,
+                    node,
+                    OwnershipOp::Closed,
+                ));
+            }
+        };
         conns.with(|store| {
             let Some((mut table, _, bufs)) = store.parts() else {
                 return;
@@ -64,6 +81,7 @@ impl TimerHandler for Expiry {
                 let idle = now.wrapping_sub(c.last_ms);
                 if c.client_done && idle >= CLOSED_LINGER_MS {
                     closed += 1;
+                    gone(key, c);
                     return false;
                 }
                 let limit = match c.state {
@@ -75,6 +93,7 @@ impl TimerHandler for Expiry {
                 };
                 if idle >= limit {
                     expired += 1;
+                    gone(key, c);
                     return false;
                 }
                 // The connections this node serves: handed to it, or

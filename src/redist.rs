@@ -20,10 +20,10 @@ use crate::{
         ipv4::IPPROTO_TCP,
         wire::{
             self, AckStatus, Close, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
-            OwnershipEntry, OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
+            OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
-    conns::{Conn, ConnState},
+    conns::{ownership_entry, Conn, ConnState},
     netstate::Shared,
     reasm::Outcome,
     stats::{ServiceStat, Stat},
@@ -271,16 +271,15 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
         Some(table.insert(ConnKey::from(record), conn).map(|_| ()))
     });
     match inserted {
-        Some(Ok(())) => shared.sync.owned_one(OwnershipEntry {
-            conn_id: record.conn_id,
-            client: record.client,
-            client_port: record.client_port,
-            vip: record.vip,
-            vip_port: record.vip_port,
-            owner: node,
-            protocol: IPPROTO_TCP,
-            op: OwnershipOp::Opened,
-        }),
+        Some(Ok(())) => {
+            shared.sync.owned_one();
+            shared.sync.ownership_changed(ownership_entry(
+                &ConnKey::from(record),
+                record.conn_id,
+                node,
+                OwnershipOp::Opened,
+            ));
+        }
         Some(Err(InsertError::Full)) => shared.stats.inc(Stat::ConnTableFull),
         _ => {}
     }

@@ -192,10 +192,10 @@ pub(crate) struct SyncNet {
     /// on the heap: 60 entries are too many for a softirq stack).
     #[pin]
     outbox: SpinLock<KVVec<OwnershipEntry>>,
-    /// Connections handed to this node since the last tick, sent at the
-    /// next one (so that another node can forward them within a tick, not
-    /// only after the rolling refresh reaches them); when more arrive
-    /// between two ticks, the refresh covers the rest.
+    /// Connections handed to this node or closed since the last tick, sent
+    /// at the next one (so that another node can forward them within a
+    /// tick, not only after the rolling refresh reaches them, and forgets
+    /// closed ones at once).
     #[pin]
     fresh: SpinLock<Fresh>,
     /// The accept queues being announced (see `announce`).
@@ -310,10 +310,16 @@ impl SyncNet {
         self.owned.store(n, Ordering::Relaxed);
     }
 
-    /// One more connection owned (a handoff accepted), announced at the
-    /// next tick as `entry`. Any context.
-    pub(crate) fn owned_one(&self, entry: OwnershipEntry) {
+    /// One more connection owned (a handoff accepted).
+    pub(crate) fn owned_one(&self) {
         self.owned.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Queues `entry` (a connection this node now serves, or no longer)
+    /// for the next tick's OWNERSHIP batch; with the queue full it is left
+    /// to the rolling refresh (opened) or the receivers' TTL (closed). Any
+    /// context; may be called with the connection-table lock held.
+    pub(crate) fn ownership_changed(&self, entry: OwnershipEntry) {
         let _bh = BhDisabled::new();
         let mut fresh = self.fresh.lock();
         let n = fresh.len;
