@@ -18,10 +18,11 @@
 //!   one connection bound to that port fetches PATH and ends with a reset
 //!   (`SO_LINGER` 0, no TIME_WAIT anywhere, so the port can be used again
 //!   at once); prints `port P BODY`.
-//! * `slow N PATH`: N concurrent downloads of PATH, each read 4 KiB at a
-//!   time with a 0.1 s pause and a 16 KiB receive buffer; prints
-//!   `started I` once the response head is in, `done I LEN SHA256` at the
-//!   end and `finished` after the last one.
+//! * `slow N PATH GO`: N concurrent downloads of PATH with a 16 KiB
+//!   receive buffer, each read 4 KiB at a time with a 0.5 s pause until
+//!   GO exists, then as fast as it comes; prints `started I` once the
+//!   response head is in, `done I LEN SHA256` at the end and `finished`
+//!   after the last one.
 //!
 //! A failed connection prints `error I MESSAGE`.
 
@@ -137,7 +138,7 @@ def ports(first, count, path):
         except Exception as e:
             say("error %d %s" % (p, e))
 
-def slow_one(i, path):
+def slow_one(i, path, go):
     try:
         s = connect(rcvbuf=16384)
         length, body = head(s, path)
@@ -145,8 +146,10 @@ def slow_one(i, path):
         h = hashlib.sha256(body)
         got = len(body)
         while got < length:
-            time.sleep(0.1)
-            b = s.recv(4096)
+            fast = os.path.exists(go)
+            if not fast:
+                time.sleep(0.5)
+            b = s.recv(65536 if fast else 4096)
             if not b:
                 break
             h.update(b)
@@ -156,8 +159,8 @@ def slow_one(i, path):
     except Exception as e:
         say("error %d %s" % (i, e))
 
-def slow(n, path):
-    ts = [threading.Thread(target=slow_one, args=(i, path)) for i in range(n)]
+def slow(n, path, go):
+    ts = [threading.Thread(target=slow_one, args=(i, path, go)) for i in range(n)]
     for t in ts:
         t.start()
         time.sleep(0.2)
@@ -170,7 +173,7 @@ if MODE == "hold":
 elif MODE == "ports":
     ports(int(ARGS[0]), int(ARGS[1]), ARGS[2])
 elif MODE == "slow":
-    slow(int(ARGS[0]), ARGS[1])
+    slow(int(ARGS[0]), ARGS[1], ARGS[2])
 "#;
 
 /// Writes the script into `client`.
