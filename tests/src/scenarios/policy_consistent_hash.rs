@@ -73,8 +73,8 @@ fn differences(a: &BTreeMap<u64, String>, b: &BTreeMap<u64, String>) -> Vec<Stri
         .collect()
 }
 
-/// Waits up to 2 s (plus batonctl's round trips) until node1 sees node
-/// `id` in admin state `want`.
+/// Waits up to 5 s (an announce interval, and batonctl's round trips on
+/// a loaded host) until node1 sees node `id` in admin state `want`.
 fn wait_state(farm: &Farm, b: &str, id: u32, want: &str) -> Result<()> {
     let node1 = farm.vm("node1")?;
     let start = Instant::now();
@@ -83,7 +83,7 @@ fn wait_state(farm: &Farm, b: &str, id: u32, want: &str) -> Result<()> {
         if farm_node(&table, id).is_some_and(|n| n["state"] == want) {
             return Ok(());
         }
-        if start.elapsed() > Duration::from_secs(2) {
+        if start.elapsed() > Duration::from_secs(5) {
             bail!(
                 "node1 does not see node {id} in state {want}: {}",
                 serde_json::Value::Array(table)
