@@ -11,6 +11,7 @@ pub mod farmsetup;
 pub mod ktap;
 pub mod module;
 pub mod net;
+pub mod pyclient;
 pub mod runner;
 pub mod scenarios;
 

@@ -13,9 +13,12 @@ mod handoff_split_request;
 mod handoff_syn_flood;
 mod harness_selftest;
 mod kunit_baton;
+mod policy_consistent_hash;
+mod policy_lard;
 mod policy_least_loaded;
 mod sync_bad_frames;
 mod sync_converge;
+mod sync_drain;
 mod sync_node_death;
 mod udp_flows;
 
@@ -181,10 +184,30 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "policy_least_loaded",
-        about: "whole farm, least-loaded: a burst is spread over every node, owned counts add \
-                up; a node's weight and drain are announced at once and a drained node gets \
-                nothing",
+        about: "whole farm, least-loaded: held-open connections are spread over every node \
+                and node1's owned counts match them node by node; a node's weight and drain \
+                are announced at once and a drained node gets nothing",
         run: policy_least_loaded::run,
+    },
+    Scenario {
+        name: "sync_drain",
+        about: "whole farm, least-loaded: node3 drained while slow downloads run on it gets \
+                no new connections, its downloads complete intact; active again, it serves",
+        run: sync_drain::run,
+    },
+    Scenario {
+        name: "policy_consistent_hash",
+        about: "whole farm, consistent-hash: fixed client ports keep their node; node3 \
+                drained moves its keys (about 1/3) and barely any other; back, every key \
+                returns",
+        run: policy_consistent_hash::run,
+    },
+    Scenario {
+        name: "policy_lard",
+        about: "whole farm, lard: under light load each path keeps one node and paths \
+                spread; more than T_high held connections on a path's node move the path \
+                to another node",
+        run: policy_lard::run,
     },
 ];
 
