@@ -54,6 +54,8 @@ pub const DEFAULT: &[&str] = &[
     "sync_converge",
     "sync_bad_frames",
     "sync_node_death",
+    "sync_drain",
+    "policy_consistent_hash",
     "frontend_failover",
 ];
 
