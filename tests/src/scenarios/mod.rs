@@ -53,6 +53,10 @@ pub const DEFAULT: &[&str] = &[
     "sync_converge",
     "sync_bad_frames",
     "sync_node_death",
+    "sync_drain",
+    "policy_least_loaded",
+    "policy_consistent_hash",
+    "policy_lard",
 ];
 
 /// Every scenario.
