@@ -669,6 +669,9 @@ impl FrontEnd {
     /// Counts a connection served here (`served`) or forgets it.
     fn served_locally(&self, c: &Conn, s: &Seg, served: bool) {
         if served {
+            // Counted in this node's announced load at once, as a handoff
+            // a peer accepts is (the expiry scan recounts each second).
+            self.shared.sync.owned_one();
             self.shared.stats.inc(Stat::ConnsServedLocally);
             self.shared.stats.inc(Stat::SocketsRebuilt);
             self.shared
