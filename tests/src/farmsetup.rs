@@ -278,3 +278,48 @@ pub fn sync_rejected(v: &Value) -> u64 {
             .sum()
     })
 }
+
+/// `n` concurrent requests for `who.txt` from the client, each allowed
+/// `max_time_s` seconds; the bodies it got ("served-by-NODE").
+pub fn burst(farm: &Farm, n: usize, max_time_s: u64) -> Result<Vec<String>> {
+    let out = farm.vm("client")?.run(
+        &format!(
+            "for i in $(seq {n}); do curl -s --max-time {max_time_s} http://{VIP}/who.txt & done; wait"
+        ),
+        std::time::Duration::from_secs(max_time_s + 60),
+    )?;
+    Ok(out.stdout.lines().map(str::to_string).collect())
+}
+
+/// How many answers of a [`burst`] came from `node`.
+pub fn served(answers: &[String], node: &str) -> usize {
+    let want = format!("served-by-{node}");
+    answers.iter().filter(|a| **a == want).count()
+}
+
+/// Waits up to 5 s (a few announce intervals, and batonctl's round trips
+/// on a loaded host) until node1's farm table has `field` == `want` in
+/// node `id`'s entry; returns how long it took.
+pub fn wait_node1_sees(
+    farm: &Farm,
+    b: &str,
+    id: u32,
+    field: &str,
+    want: Value,
+) -> Result<std::time::Duration> {
+    let node1 = farm.vm("node1")?;
+    let start = std::time::Instant::now();
+    loop {
+        let table = farm_table(node1, b)?;
+        if farm_node(&table, id).is_some_and(|n| n[field] == want) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > std::time::Duration::from_secs(5) {
+            bail!(
+                "node1 does not see node {id}'s {field} = {want}: {}",
+                Value::Array(table)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -20,11 +20,11 @@
 //!    (the table is a function of the membership).
 
 use crate::context::Context;
-use crate::farmsetup::{self, assert_tables_drain, diagnose, farm_node, farm_table, node_id};
+use crate::farmsetup::{self, assert_tables_drain, diagnose, node_id, wait_node1_sees};
 use crate::pyclient;
 use baton_farm::{bail, log, Farm, Result};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(3);
 /// Source ports (keys): `FIRST_PORT..FIRST_PORT + KEYS`, below the
@@ -73,26 +73,6 @@ fn differences(a: &BTreeMap<u64, String>, b: &BTreeMap<u64, String>) -> Vec<Stri
         .collect()
 }
 
-/// Waits up to 5 s (an announce interval, and batonctl's round trips on
-/// a loaded host) until node1 sees node `id` in admin state `want`.
-fn wait_state(farm: &Farm, b: &str, id: u32, want: &str) -> Result<()> {
-    let node1 = farm.vm("node1")?;
-    let start = Instant::now();
-    loop {
-        let table = farm_table(node1, b)?;
-        if farm_node(&table, id).is_some_and(|n| n["state"] == want) {
-            return Ok(());
-        }
-        if start.elapsed() > Duration::from_secs(5) {
-            bail!(
-                "node1 does not see node {id} in state {want}: {}",
-                serde_json::Value::Array(table)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, Some(4))?;
     farmsetup::wait_farm_converged(&farm, &b, CONVERGE)?;
@@ -113,7 +93,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     let node3 = farm.vm("node3")?;
     let id3 = node_id(node3)?;
     node3.sh(&format!("{b} node set drain"))?;
-    wait_state(&farm, &b, id3, "drain")?;
+    wait_node1_sees(&farm, &b, id3, "state", "drain".into())?;
     log("node1 sees node3 draining");
     let without = round(&farm, &b, "node3 drained")?;
     let on3 = first.values().filter(|v| *v == "node3").count();
@@ -144,7 +124,7 @@ pub fn run(ctx: &Context) -> Result<()> {
 
     // node3 comes back: the same table as at first.
     node3.sh(&format!("{b} node set active"))?;
-    wait_state(&farm, &b, id3, "active")?;
+    wait_node1_sees(&farm, &b, id3, "state", "active".into())?;
     let back = round(&farm, &b, "node3 active again")?;
     let diff = differences(&first, &back);
     if !diff.is_empty() {

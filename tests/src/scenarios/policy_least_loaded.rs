@@ -13,12 +13,13 @@
 //! active` puts it back.
 
 use crate::context::Context;
-use crate::farmsetup::{self, diagnose, farm_node, farm_table, node_id, VIP};
+use crate::farmsetup::{
+    self, burst, diagnose, farm_node, farm_table, node_id, served, wait_node1_sees,
+};
 use crate::pyclient;
 use baton_farm::{bail, log, Farm, Result};
 use std::time::{Duration, Instant};
 
-const T: Duration = Duration::from_secs(90);
 const CONVERGE: Duration = Duration::from_secs(3);
 /// Connections held open at once.
 const HELD: usize = 30;
@@ -30,42 +31,6 @@ const OWNED_LIMIT: Duration = Duration::from_secs(20);
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"least-loaded\"\n";
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
-
-/// `BURST` concurrent requests from the client; the answers.
-fn burst(farm: &Farm) -> Result<Vec<String>> {
-    let out = farm.vm("client")?.run(
-        &format!(
-            "for i in $(seq {BURST}); do curl -s --max-time 15 http://{VIP}/who.txt & done; wait"
-        ),
-        T,
-    )?;
-    Ok(out.stdout.lines().map(str::to_string).collect())
-}
-
-fn served(answers: &[String], node: &str) -> usize {
-    let want = format!("served-by-{node}");
-    answers.iter().filter(|a| **a == want).count()
-}
-
-/// Waits up to 2 s (plus batonctl's round trips) until node1's entry of
-/// node `id` has `field` == `want`.
-fn wait_field(farm: &Farm, b: &str, id: u32, field: &str, want: serde_json::Value) -> Result<()> {
-    let node1 = farm.vm("node1")?;
-    let start = Instant::now();
-    loop {
-        let table = farm_table(node1, b)?;
-        if farm_node(&table, id).is_some_and(|n| n[field] == want) {
-            return Ok(());
-        }
-        if start.elapsed() > Duration::from_secs(2) {
-            bail!(
-                "node1 does not see node {id}'s {field} = {want}: {}",
-                serde_json::Value::Array(table)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// node1's owned counts of node1..3.
 fn owned_view(farm: &Farm, b: &str) -> Result<Vec<u64>> {
@@ -164,10 +129,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     let (node2, node3) = (farm.vm("node2")?, farm.vm("node3")?);
     node2.sh(&format!("{b} node set weight 300"))?;
     node3.sh(&format!("{b} node set drain"))?;
-    wait_field(&farm, &b, node_id(node2)?, "weight", 300.into())?;
-    wait_field(&farm, &b, node_id(node3)?, "state", "drain".into())?;
+    wait_node1_sees(&farm, &b, node_id(node2)?, "weight", 300.into())?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "state", "drain".into())?;
     log("node1 sees node2's weight 300 and node3 draining");
-    let answers = burst(&farm)?;
+    let answers = burst(&farm, BURST, 15)?;
     let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
     if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
         bail!(
@@ -179,7 +144,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         "the next burst avoided the draining node3: node1/node2/node3 {counts:?}"
     ));
     node3.sh(&format!("{b} node set active"))?;
-    wait_field(&farm, &b, node_id(node3)?, "state", "active".into())?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "state", "active".into())?;
     log("node3 active again");
     farmsetup::finish(farm)
 }

@@ -12,9 +12,9 @@
 //! node3 again.
 
 use crate::context::Context;
-use crate::farmsetup::{self, diagnose, farm_node, farm_table, node_id, VIP};
+use crate::farmsetup::{self, burst, diagnose, node_id, served, wait_node1_sees};
 use crate::pyclient;
-use baton_farm::{bail, log, Farm, Result};
+use baton_farm::{bail, log, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -29,42 +29,6 @@ const BURST: usize = 12;
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"least-loaded\"\n";
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
-
-/// `BURST` concurrent requests from the client; the answers.
-fn burst(farm: &Farm) -> Result<Vec<String>> {
-    let out = farm.vm("client")?.run(
-        &format!(
-            "for i in $(seq {BURST}); do curl -s --max-time 30 http://{VIP}/who.txt & done; wait"
-        ),
-        T,
-    )?;
-    Ok(out.stdout.lines().map(str::to_string).collect())
-}
-
-fn served(answers: &[String], node: &str) -> usize {
-    let want = format!("served-by-{node}");
-    answers.iter().filter(|a| **a == want).count()
-}
-
-/// Waits up to 5 s (an announce interval, and batonctl's round trips on
-/// a loaded host) until node1 sees node `id` in admin state `want`.
-fn wait_state(farm: &Farm, b: &str, id: u32, want: &str) -> Result<Duration> {
-    let node1 = farm.vm("node1")?;
-    let start = Instant::now();
-    loop {
-        let table = farm_table(node1, b)?;
-        if farm_node(&table, id).is_some_and(|n| n["state"] == want) {
-            return Ok(start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(5) {
-            bail!(
-                "node1 does not see node {id} in state {want}: {}",
-                serde_json::Value::Array(table)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
@@ -120,9 +84,9 @@ pub fn run(ctx: &Context) -> Result<()> {
     let node3 = farm.vm("node3")?;
     let id3 = node_id(node3)?;
     node3.sh(&format!("{b} node set drain"))?;
-    let took = wait_state(&farm, &b, id3, "drain")?;
+    let took = wait_node1_sees(&farm, &b, id3, "state", "drain".into())?;
     log(&format!("node1 sees node3 draining after {took:?}"));
-    let answers = burst(&farm)?;
+    let answers = burst(&farm, BURST, 30)?;
     let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
     if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
         bail!(
@@ -180,9 +144,9 @@ pub fn run(ctx: &Context) -> Result<()> {
 
     // Back in rotation.
     node3.sh(&format!("{b} node set active"))?;
-    let took = wait_state(&farm, &b, id3, "active")?;
+    let took = wait_node1_sees(&farm, &b, id3, "state", "active".into())?;
     log(&format!("node1 sees node3 active again after {took:?}"));
-    let answers = burst(&farm)?;
+    let answers = burst(&farm, BURST, 30)?;
     let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
     if answers.len() != BURST || counts.iter().sum::<usize>() != BURST || counts[2] == 0 {
         bail!(

@@ -9,12 +9,11 @@
 //! next burst of requests reaches it again.
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, farm_node, farm_table, node_id, stats, VIP};
+use crate::farmsetup::{self, burst, counter, diagnose, farm_node, farm_table, node_id, stats};
 use crate::module;
 use baton_farm::{bail, log, Result, Vm};
 use std::time::{Duration, Instant};
 
-const T: Duration = Duration::from_secs(90);
 const CONVERGE: Duration = Duration::from_secs(3);
 /// Concurrent requests of a burst.
 const BURST: usize = 9;
@@ -47,17 +46,6 @@ fn wait_alive(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// `BURST` concurrent requests from the client; the answers.
-fn burst(farm: &baton_farm::Farm) -> Result<Vec<String>> {
-    let out = farm.vm("client")?.run(
-        &format!(
-            "for i in $(seq {BURST}); do curl -s --max-time 15 http://{VIP}/who.txt & done; wait"
-        ),
-        T,
-    )?;
-    Ok(out.stdout.lines().map(str::to_string).collect())
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
@@ -95,7 +83,7 @@ pub fn run(ctx: &Context) -> Result<()> {
          {interval} ms × {missed})",
         gone.elapsed()
     ));
-    let answers = burst(&farm)?;
+    let answers = burst(&farm, BURST, 15)?;
     if answers.len() != BURST
         || answers.iter().any(|a| !a.starts_with("served-by-node"))
         || answers.iter().any(|a| a == "served-by-node3")
@@ -123,7 +111,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     log(&format!(
         "node3 alive again after {took:?}, epoch {epoch} -> {epoch_now}"
     ));
-    let answers = burst(&farm)?;
+    let answers = burst(&farm, BURST, 15)?;
     if answers.len() != BURST || answers.iter().any(|a| !a.starts_with("served-by-node")) {
         bail!(
             "after node3's return requests failed: {answers:?}\n{}",
