@@ -64,17 +64,14 @@ pub(crate) struct Applied {
 pub(crate) struct Owners {
     #[pin]
     store: SpinLock<Storage<Owner>>,
-    capacity: usize,
 }
 
 impl Owners {
     /// A table for `capacity` connections. Process context.
     pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self, Error>> {
-        let capacity = capacity.max(1);
-        let storage = Storage::new(capacity)?;
+        let storage = Storage::new(capacity.max(1))?;
         Ok(try_pin_init!(Owners {
             store <- new_spinlock!(storage, "baton::owners"),
-            capacity,
         }? Error))
     }
 
@@ -156,6 +153,6 @@ impl Owners {
 
     /// Entries in use and allocated.
     pub(crate) fn usage(&self) -> (usize, usize) {
-        (self.with(|t| t.len()).unwrap_or(0), self.capacity)
+        self.with(|t| (t.len(), t.capacity())).unwrap_or((0, 0))
     }
 }

@@ -76,6 +76,15 @@ const NO_ENTRY: OwnershipEntry = OwnershipEntry {
     op: OwnershipOp::Opened,
 };
 
+/// The active key's id and the sync-network key derived from it.
+fn sync_key(c: &crate::baton_core::config::Config) -> Option<(u8, SipKey)> {
+    let k = c.active_key()?;
+    Some((
+        u8::try_from(k.id).ok()?,
+        derive_key(k.secret(), KeyPurpose::Sync).ok()?,
+    ))
+}
+
 /// A placeholder for the announced queues.
 const NO_QUEUE: ServiceLoad = ServiceLoad {
     vip: Ipv4Addr::UNSPECIFIED,
@@ -388,18 +397,13 @@ impl SyncNet {
             sync: i32,
             weight: u16,
             admin: AdminState,
-            key: Option<(u8, crate::baton_core::siphash::SipKey)>,
+            key: Option<(u8, SipKey)>,
         }
         let cfg = shared
             .snapshot
             .read(|c| {
                 let node = c.node()?;
-                let key = c.active_key().and_then(|k| {
-                    Some((
-                        u8::try_from(k.id).ok()?,
-                        derive_key(k.secret(), KeyPurpose::Sync).ok()?,
-                    ))
-                });
+                let key = sync_key(c);
                 Some(Cfg {
                     node: u16::try_from(node.id).ok()?,
                     redist: i32::try_from(node.redist_ifindex).ok()?,
@@ -516,14 +520,10 @@ impl SyncNet {
     fn send_ownership(&self, shared: &Shared, net: Net) {
         let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
             let node = c.node()?;
-            let k = c.active_key()?;
             Some((
                 u16::try_from(node.id).ok()?,
                 i32::try_from(node.sync_ifindex).ok()?,
-                (
-                    u8::try_from(k.id).ok()?,
-                    derive_key(k.secret(), KeyPurpose::Sync).ok()?,
-                ),
+                sync_key(c)?,
             ))
         }) else {
             return;
