@@ -16,6 +16,27 @@ pub const KEY: &str = "68616e646f66662d7363656e6172696f2d6b6579";
 /// configures every node with `services` (see [`configure`]). Returns the
 /// farm and the path of `batonctl`.
 pub fn start(ctx: &Context, services: &str, nginx_kib: Option<usize>) -> Result<(Farm, String)> {
+    start_with(ctx, services, nginx_kib, Peers::Static)
+}
+
+/// How a node learns the other nodes of the farm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peers {
+    /// Its farm file names every other node as a `[[peer]]` (id and
+    /// redistribution MAC).
+    Static,
+    /// Its farm file names no peer: membership, MACs and liveness come
+    /// from the sync network's announcements alone.
+    Learned,
+}
+
+/// [`start`], with the peers configured as `peers` says.
+pub fn start_with(
+    ctx: &Context,
+    services: &str,
+    nginx_kib: Option<usize>,
+    peers: Peers,
+) -> Result<(Farm, String)> {
     let farm = ctx.boot_standard()?;
     let b = batonctl::locate(&ctx.repo)?.display().to_string();
     module::load_on(&farm, &farm.node_names())?;
@@ -24,7 +45,7 @@ pub fn start(ctx: &Context, services: &str, nginx_kib: Option<usize>) -> Result<
             start_nginx(vm, kib)?;
         }
     }
-    configure(&farm, &b, services)?;
+    configure(&farm, &b, services, peers)?;
     Ok((farm, b))
 }
 
@@ -44,14 +65,17 @@ pub fn mac(vm: &Vm, seg: Segment) -> Result<String> {
         .ok_or_else(|| Error::new(format!("{} has no {seg:?} NIC", vm.name())))
 }
 
-/// `vm`'s farm file: its roles, every other node as a peer, key 1, and
-/// `services` (TOML `[[service]]` tables).
-pub fn farm_file(farm: &Farm, vm: &Vm, services: &str) -> Result<String> {
+/// `vm`'s farm file: its roles, every other node as a peer (with
+/// [`Peers::Static`]), key 1, and `services` (TOML `[[service]]` tables).
+pub fn farm_file(farm: &Farm, vm: &Vm, services: &str, peers: Peers) -> Result<String> {
     let mut t = format!(
         "[node]\nid = {}\npublic = \"public\"\nredist = \"redist\"\nsync = \"sync\"\n",
         node_id(vm)?
     );
-    for other in farm.nodes().filter(|o| o.name() != vm.name()) {
+    let others = farm
+        .nodes()
+        .filter(|o| peers == Peers::Static && o.name() != vm.name());
+    for other in others {
         t += &format!(
             "\n[[peer]]\nid = {}\nmac = \"{}\"\n",
             node_id(other)?,
@@ -67,9 +91,9 @@ pub fn farm_file(farm: &Farm, vm: &Vm, services: &str) -> Result<String> {
 /// (`b`), and puts the VIP in place: on node1's `public`, on the others'
 /// `lo` without ARP, with loose reverse-path filtering on `redist` for the
 /// forwarded packets.
-pub fn configure(farm: &Farm, b: &str, services: &str) -> Result<()> {
+pub fn configure(farm: &Farm, b: &str, services: &str, peers: Peers) -> Result<()> {
     for vm in farm.nodes() {
-        let file = farm_file(farm, vm, services)?;
+        let file = farm_file(farm, vm, services, peers)?;
         vm.sh(&format!(
             "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml"
         ))?;

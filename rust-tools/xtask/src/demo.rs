@@ -155,7 +155,7 @@ fn show_control_plane(farm: &Farm, batonctl: &std::path::Path) -> Result<()> {
     heading("Configuring every node with `batonctl apply` (generic netlink)");
     println!("   every node: its roles, the others as peers (redist MACs), the service, key 1;");
     println!("   node1 holds the VIP on public; node2/node3 on lo without ARP (LVS-DR style)");
-    farmsetup::configure(farm, &b, SERVICES)?;
+    farmsetup::configure(farm, &b, SERVICES, farmsetup::Peers::Static)?;
     let first = farm.vm(nodes[0])?;
     for what in ["node", "peer", "service", "key"] {
         println!("   {} $ batonctl {what} show", nodes[0]);

@@ -2,7 +2,8 @@
 //! ANNOUNCE of node1 is captured on node3's sync port; node3 then sends
 //! node2, on the sync ethertype to node2's sync MAC, that frame again (a
 //! replay), with one bit flipped in its header, body or tag, cut short,
-//! with bytes after its tag, with another protocol version, a forged
+//! with bytes after its tag, filled to the MTU with a body length over the
+//! largest a frame may carry, with another protocol version, a forged
 //! ANNOUNCE of an unknown node 9 with a made-up tag, and garbage (one more,
 //! too large for the link, cannot even be sent); and the real frame once
 //! on node2's redistribution port (the wrong interface). node2 must drop
@@ -43,6 +44,8 @@ for i in (8, 30, 24 + 20 - 1 + 8):                    # header (epoch), body, ta
 forged.append(body[:30])                               # truncated
 forged.append(body + bytes(1400))                      # over the MTU: not sent
 forged.append(body + bytes(1100))                      # bytes after the tag
+o = bytearray(body + bytes(1500 - len(body)))           # oversized: a 1500-byte frame
+o[12:14] = b'\\xff\\xff'; forged.append(bytes(o))         # claiming a 65535-byte body
 v = bytearray(body); v[2] = 2; forged.append(bytes(v)) # protocol version 2
 # An ANNOUNCE of node 9 (key 1, epoch 1, seq 1) with a made-up tag.
 ann = bytes.fromhex('0200000000aa') + struct.pack('>HBBHIHBB', 100, 0, 0, 0, 0, 100, 0, 0)
@@ -120,10 +123,13 @@ pub fn run(ctx: &Context) -> Result<()> {
     let rejected = sync_rejected(&after) - sync_rejected(&before);
     let wrong_if =
         counter(&after, "frames_wrong_interface") - counter(&before, "frames_wrong_interface");
-    if sent < 9 || rejected != sent || wrong_if != 1 {
+    let too_large =
+        counter(&after, "sync_rejected_too_large") - counter(&before, "sync_rejected_too_large");
+    if sent < 10 || rejected != sent || wrong_if != 1 || too_large != 1 {
         bail!(
-            "node3 sent {sent} forged sync frames; node2 rejected {rejected}, and counted \
-             {wrong_if} on the wrong interface (want 1):\n{before}\n{after}"
+            "node3 sent {sent} forged sync frames; node2 rejected {rejected} ({too_large} as \
+             too large, want 1), and counted {wrong_if} on the wrong interface (want 1):\n\
+             {before}\n{after}"
         );
     }
     for name in [
@@ -144,7 +150,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log(&format!(
         "node2 dropped and counted all {sent} forged sync frames (replay, bit flips, truncated, \
-         trailing bytes, version 2, unknown node with a made-up tag, garbage) and the one on \
+         trailing bytes, oversized, version 2, unknown node with a made-up tag, garbage) and the one on \
          the wrong interface; its farm table is unchanged"
     ));
     // Still converged afterwards (the real announcements keep coming).

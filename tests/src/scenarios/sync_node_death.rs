@@ -1,5 +1,8 @@
 //! `sync_node_death`: a node that stops announcing is dead, and comes back.
-//! With policy least-loaded on node1, baton is unloaded on node3 (its
+//! No node names another as a peer: each learns the farm (ids, MACs,
+//! liveness) from the sync network alone, and node1 hands connections to
+//! the nodes it heard. With policy least-loaded on node1, baton is unloaded
+//! on node3 (its
 //! nginx keeps running and it keeps the VIP on `lo`, so only the sync
 //! network tells): within `sync_missed_limit` announce intervals (plus
 //! slack) node1's farm table shows node3 dead and counts it
@@ -9,7 +12,9 @@
 //! next burst of requests reaches it again.
 
 use crate::context::Context;
-use crate::farmsetup::{self, burst, counter, diagnose, farm_node, farm_table, node_id, stats};
+use crate::farmsetup::{
+    self, burst, counter, diagnose, farm_node, farm_table, node_id, stats, Peers,
+};
 use crate::module;
 use baton_farm::{bail, log, Result, Vm};
 use std::time::{Duration, Instant};
@@ -49,9 +54,34 @@ fn wait_alive(
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(4))?;
+    let (farm, b) = farmsetup::start_with(ctx, SERVICES, Some(4), Peers::Learned)?;
     farmsetup::wait_farm_converged(&farm, &b, CONVERGE)?;
     let node1 = farm.vm("node1")?;
+    // Every entry but a node's own was learned: heard, not configured.
+    for vm in farm.nodes() {
+        let me = node_id(vm)?;
+        for n in farm_table(vm, &b)? {
+            if n["id"] != me && n["static"] != serde_json::Value::Bool(false) {
+                bail!(
+                    "{}: node {} is configured, not learned: {n}",
+                    vm.name(),
+                    n["id"]
+                );
+            }
+        }
+    }
+    let first = burst(&farm, BURST, 15)?;
+    for want in ["served-by-node2", "served-by-node3"] {
+        if !first.iter().any(|a| a == want) {
+            bail!(
+                "least-loaded over the learned farm should reach node2 and node3: {first:?}\n{}",
+                diagnose(&farm, &b)
+            );
+        }
+    }
+    log(&format!(
+        "peers learned from the sync network only; the first burst was served by {first:?}"
+    ));
     let node3 = farm.vm("node3")?;
     let id3 = node_id(node3)?;
     let (entry, _) = wait_alive(node1, &b, id3, true, CONVERGE)?;
