@@ -5,7 +5,8 @@
 #   make demo     build what is missing, boot the QEMU farm, show baton at work
 #   make check    the whole test suite (what CI runs)
 #
-# Other targets: deps, kernel, kernel-plain, module, host-test, lint, clean.
+# Other targets: deps, kernel, kernel-plain, module, host-test, lint,
+# check-quick, clean.
 
 SHELL := /bin/bash
 ROOT := $(CURDIR)
@@ -21,7 +22,11 @@ KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh debug --print-only 2>/dev/null)
 CARGO ?= cargo
 XTASK := $(CARGO) run --quiet --release -p xtask --
 
-.PHONY: all deps kernel kernel-plain module host-test lint check demo clean
+# Farm scenarios `make check` runs: empty = the default set (all but the
+# ones run only by name; `cargo run -p xtask -- list`).
+SCENARIOS ?=
+
+.PHONY: all deps kernel kernel-plain module host-test lint check check-quick demo clean
 
 all: module
 
@@ -62,7 +67,13 @@ check: deps kernel
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
 	$(CARGO) build --quiet --release -p batonctl
 	$(XTASK) check --kernel $$($(ROOT)/scripts/build-kernel.sh debug) \
-	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh debug))/baton.ko
+	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh debug))/baton.ko \
+	  $(SCENARIOS)
+
+# The same gates with only the KUnit suite and the farm smoke test in QEMU:
+# the quick loop while developing (CI runs the whole `make check`).
+check-quick:
+	$(MAKE) check SCENARIOS="kunit_baton farm_smoke"
 
 demo: deps kernel-plain
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh plain)
