@@ -799,14 +799,15 @@ impl FrontEnd {
                 .services()
                 .slots()
                 .find(|(i, _)| *i == slot)
-                .map(|(_, svc)| (svc.policy, svc.key));
-            if let Some((p, svc_key)) = svc {
+                .map(|(_, svc)| (svc.policy, svc.key, svc.farm));
+            if let Some((p, svc_key, params)) = svc {
                 if let Some(fp) = FarmPolicy::from_policy(p) {
                     // The farm lock nests inside the connection-table
                     // lock our caller holds.
                     return self.shared.sync.choose(
                         &self.shared,
                         fp,
+                        &params,
                         slot,
                         svc_key,
                         (key.client, key.client_port),
@@ -834,7 +835,7 @@ impl FrontEnd {
                 }
             });
             match (svc, policies.get_mut(slot)) {
-                (Some((p, svc_key)), Some(state)) => choose(
+                (Some((p, svc_key, _)), Some(state)) => choose(
                     p,
                     cfg.peers(),
                     &cfg.rules_of(&svc_key),

@@ -38,7 +38,7 @@ use crate::{
 /// order (attribute `i + 1` is entry `i`). Lengths of variable-size
 /// attributes are left to the configuration rules, whose refusals name the
 /// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 43] = [
+const ATTR_TYPES: [AttrType; 47] = [
     AttrType::U32,       // NodeId
     AttrType::U32,       // PublicIfindex
     AttrType::U32,       // RedistIfindex
@@ -82,6 +82,10 @@ const ATTR_TYPES: [AttrType; 43] = [
     AttrType::Flag,      // Heard (replies only)
     AttrType::Flag,      // StaticPeer (replies only)
     AttrType::Flag,      // LocalNode (replies only)
+    AttrType::U8,        // LoadMetric (value: config rules)
+    AttrType::U32,       // LocalMax (range: config rules)
+    AttrType::U32,       // LardLow (range: config rules)
+    AttrType::U32,       // LardHigh (range: config rules)
 ];
 
 const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());

@@ -128,6 +128,7 @@ impl FarmInner {
     fn choose(
         &mut self,
         policy: FarmPolicy,
+        params: &FarmParams,
         slot: usize,
         hash_key: &SipKey,
         req: &FarmRequest<'_>,
@@ -152,14 +153,7 @@ impl FarmInner {
             maglev: Some((maglev, &mut maglev_table[..])),
             lard,
         };
-        choose_farm(
-            policy,
-            farm,
-            &FarmParams::DEFAULT,
-            hash_key,
-            &mut state,
-            req,
-        )
+        choose_farm(policy, farm, params, hash_key, &mut state, req)
     }
 
     /// Forgets the per-service policy state of `slot` (a new service took
@@ -276,13 +270,15 @@ impl SyncNet {
     }
 
     /// Chooses the node of a new connection of the service `service` in
-    /// `slot` with the farm-aware `policy`. Takes the farm lock: may be
-    /// called with the connection-table lock held (the front-end does).
+    /// `slot` with the farm-aware `policy` and the service's `params`.
+    /// Takes the farm lock: may be called with the connection-table lock
+    /// held (the front-end does).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn choose(
         &self,
         shared: &Shared,
         policy: FarmPolicy,
+        params: &FarmParams,
         slot: usize,
         service: ServiceKey,
         client: (crate::baton_core::ipv4::Ipv4Addr, u16),
@@ -306,7 +302,7 @@ impl SyncNet {
             path,
             exclude,
         };
-        self.with(|inner| inner.choose(policy, slot, &hash_key, &req))
+        self.with(|inner| inner.choose(policy, params, slot, &hash_key, &req))
     }
 
     /// A new service took `slot`: its policy state starts afresh.

@@ -19,8 +19,8 @@ use crate::{
         cookie::FourTuple,
         ether::MacAddr,
         farm::Outcome,
-        farmpolicy::FarmPolicy,
-        genl::{AdminState, Attr, ConnState as WireState, Protocol},
+        farmpolicy::{FarmParams, FarmPolicy},
+        genl::{AdminState, Attr, ConnState as WireState, LoadMetric, Protocol},
         handoff::{rebuild_len, rebuild_segment},
         http::{self, Status},
         ipv4::Ipv4Addr,
@@ -649,20 +649,22 @@ fn farm_policies_choose_from_the_table(t: &Test) {
     shared.snapshot.replace(c);
     shared.sync.merge_config(&shared);
     let now = crate::wrap::boottime_ms();
-    for (id, owned) in [(2u16, 3u32), (3, 0)] {
+    // node2: 3 connections, CPU 10 %; node3: none, CPU 90 %.
+    for (id, owned, cpu) in [(2u16, 3u32, 100u16), (3, 0, 900)] {
         let a = Announce {
             redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, id as u8]),
             weight: 100,
             admin: AdminState::Active,
             health: Health::Ok,
-            cpu_permille: 0,
+            cpu_permille: cpu,
             owned_conns: owned,
             interval_ms: 100,
             services: List::Items(&[]),
         };
-        // This node, announcing 5 connections of its own.
+        // This node, announcing 5 connections of its own, CPU 50 %.
         let local = Announce {
             owned_conns: 5,
+            cpu_permille: 500,
             redist_mac: MacAddr([0x52, 0x54, 0, 0, 2, 1]),
             ..a
         };
@@ -678,18 +680,33 @@ fn farm_policies_choose_from_the_table(t: &Test) {
         protocol: Protocol::Tcp,
     };
     let client = (Ipv4Addr::new(198, 51, 100, 2), 40000);
-    let pick = |policy, exclude: &[u32]| match shared
+    let pick_with = |policy, params: &FarmParams, exclude: &[u32]| match shared
         .sync
-        .choose(&shared, policy, 0, svc, client, exclude, None)
+        .choose(&shared, policy, params, 0, svc, client, exclude, None)
     {
         Choice::Local => 1,
         Choice::Peer { id, .. } => id,
     };
+    let pick = |policy, exclude: &[u32]| pick_with(policy, &FarmParams::DEFAULT, exclude);
     kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[]), 3);
     kassert_eq!(t, pick(FarmPolicy::LeastLoaded, &[3]), 2);
     let first = pick(FarmPolicy::ConsistentHash, &[]);
     kassert!(t, (1..=3).contains(&first));
     kassert_eq!(t, pick(FarmPolicy::ConsistentHash, &[]), first);
+    // The service's own load metric and threshold: by CPU node2 is the
+    // least loaded; local-first keeps the connection here while this
+    // node's 5 connections are within its threshold, not above it.
+    let cpu = FarmParams {
+        metric: LoadMetric::Cpu,
+        ..FarmParams::DEFAULT
+    };
+    kassert_eq!(t, pick_with(FarmPolicy::LeastLoaded, &cpu, &[]), 2);
+    kassert_eq!(t, pick(FarmPolicy::LocalFirst, &[]), 1);
+    let low = FarmParams {
+        local_max: 4,
+        ..FarmParams::DEFAULT
+    };
+    kassert_eq!(t, pick_with(FarmPolicy::LocalFirst, &low, &[]), 3);
 }
 
 const FE_MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0, 1, 1]);

@@ -105,7 +105,7 @@ pub(super) fn dump(dump: &mut Dump<'_>) -> Result<bool, NlError> {
             vip: a.u32(Attr::Vip as u16).map(u32::to_ne_bytes),
             port: a.u16(Attr::Port as u16),
             protocol: a.u8(Attr::Protocol as u16),
-            policy: None,
+            ..Default::default()
         })
         .map_err(rule_error)?;
         if dump.cursor() == 0 && !with_config(dump.net(), |c| c.service(&key).is_some())? {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `SERVICE_*`: `VIP:port/protocol` handled by baton, and its policy.
+//! `SERVICE_*`: `VIP:port/protocol` handled by baton, its policy and the
+//! farm-aware policies' load metric and thresholds.
 
 use super::{change, config_error, dump_table, with_config};
 use crate::{
@@ -19,6 +20,10 @@ fn spec<'a>(a: &Attrs<'a>) -> ServiceSpec<'a> {
         port: a.u16(Attr::Port as u16),
         protocol: a.u8(Attr::Protocol as u16),
         policy: a.str(Attr::Policy as u16),
+        load_metric: a.u8(Attr::LoadMetric as u16),
+        local_max: a.u32(Attr::LocalMax as u16),
+        lard_low: a.u32(Attr::LardLow as u16),
+        lard_high: a.u32(Attr::LardHigh as u16),
     }
 }
 
@@ -26,7 +31,11 @@ fn fill(msg: &mut Message<'_>, s: &Service) -> Result<(), NlError> {
     msg.put_u32(Attr::Vip as u16, u32::from_ne_bytes(s.key.vip))?;
     msg.put_u16(Attr::Port as u16, s.key.port)?;
     msg.put_u8(Attr::Protocol as u16, s.key.protocol as u8)?;
-    msg.put_str(Attr::Policy as u16, s.policy.name())
+    msg.put_str(Attr::Policy as u16, s.policy.name())?;
+    msg.put_u8(Attr::LoadMetric as u16, s.farm.metric as u8)?;
+    msg.put_u32(Attr::LocalMax as u16, s.farm.local_max)?;
+    msg.put_u32(Attr::LardLow as u16, s.farm.lard.low)?;
+    msg.put_u32(Attr::LardHigh as u16, s.farm.lard.high)
 }
 
 pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {

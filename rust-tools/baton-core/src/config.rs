@@ -10,7 +10,9 @@
 //! Storage is fixed-size (no allocation).
 
 use super::ether::MacAddr;
-use super::genl::{limits, AdminState, Attr, Policy, Protocol};
+use super::farmpolicy::FarmParams;
+use super::genl::{limits, AdminState, Attr, LoadMetric, Policy, Protocol};
+use super::lard::Thresholds;
 
 /// Why a configuration request was refused. Each has a message for the
 /// operator (netlink extended ack) and an errno.
@@ -89,6 +91,12 @@ pub enum ConfigError {
     RuleExists,
     /// The service has no rule with that id.
     NoSuchRule,
+    /// A load metric value is unknown.
+    BadLoadMetric,
+    /// A load threshold is outside its range.
+    LoadThresholdRange,
+    /// LARD's T_low is not below its T_high.
+    LardThresholdOrder,
 }
 
 /// `EINVAL`.
@@ -147,6 +155,9 @@ impl ConfigError {
             ConfigError::DuplicateRulePeer => "a node id appears twice in the rule's peers\0",
             ConfigError::RuleExists => "rule id already in use for this service\0",
             ConfigError::NoSuchRule => "no such rule\0",
+            ConfigError::BadLoadMetric => "load metric must be conns (0), queue (1) or cpu (2)\0",
+            ConfigError::LoadThresholdRange => "load thresholds must be 1..=1000000\0",
+            ConfigError::LardThresholdOrder => "lard-low must be below lard-high\0",
         }
     }
 
@@ -174,7 +185,8 @@ impl ConfigError {
             ConfigError::NodeIdRange
             | ConfigError::WeightRange
             | ConfigError::KeyIdRange
-            | ConfigError::RuleIdRange => ERANGE,
+            | ConfigError::RuleIdRange
+            | ConfigError::LoadThresholdRange => ERANGE,
             ConfigError::TableFull => ENOSPC,
             ConfigError::KeyActive => EBUSY,
             _ => EINVAL,
@@ -227,6 +239,10 @@ const fn missing_message(a: Attr) -> &'static str {
         Attr::Heard => "missing attribute: heard flag\0",
         Attr::StaticPeer => "missing attribute: static peer flag\0",
         Attr::LocalNode => "missing attribute: local node flag\0",
+        Attr::LoadMetric => "missing attribute: load metric\0",
+        Attr::LocalMax => "missing attribute: local-first threshold\0",
+        Attr::LardLow => "missing attribute: lard-low\0",
+        Attr::LardHigh => "missing attribute: lard-high\0",
     }
 }
 
@@ -323,6 +339,9 @@ pub struct Service {
     pub key: ServiceKey,
     /// Distribution policy.
     pub policy: Policy,
+    /// Load metric and thresholds of the farm-aware policies (kept, and
+    /// shown, whatever the policy: a later change of policy uses them).
+    pub farm: FarmParams,
 }
 
 /// A service request: the attributes present.
@@ -336,6 +355,52 @@ pub struct ServiceSpec<'a> {
     pub protocol: Option<u8>,
     /// `Policy` (name bytes, without NUL).
     pub policy: Option<&'a [u8]>,
+    /// `LoadMetric` (raw).
+    pub load_metric: Option<u8>,
+    /// `LocalMax`.
+    pub local_max: Option<u32>,
+    /// `LardLow`.
+    pub lard_low: Option<u32>,
+    /// `LardHigh`.
+    pub lard_high: Option<u32>,
+}
+
+impl ServiceSpec<'_> {
+    /// Whether the request names any of the farm-aware policies' tunables.
+    fn has_farm_params(&self) -> bool {
+        self.load_metric.is_some()
+            || self.local_max.is_some()
+            || self.lard_low.is_some()
+            || self.lard_high.is_some()
+    }
+
+    /// `base` with the tunables this request names, validated as a whole.
+    fn farm_params(&self, base: FarmParams) -> Result<FarmParams, ConfigError> {
+        let metric = match self.load_metric {
+            Some(raw) => LoadMetric::from_raw(raw).ok_or(ConfigError::BadLoadMetric)?,
+            None => base.metric,
+        };
+        let threshold = |v: Option<u32>, old: u32| match v {
+            Some(v) if !(limits::LOAD_THRESHOLD_MIN..=limits::LOAD_THRESHOLD_MAX).contains(&v) => {
+                Err(ConfigError::LoadThresholdRange)
+            }
+            Some(v) => Ok(v),
+            None => Ok(old),
+        };
+        let local_max = threshold(self.local_max, base.local_max)?;
+        let lard = Thresholds {
+            low: threshold(self.lard_low, base.lard.low)?,
+            high: threshold(self.lard_high, base.lard.high)?,
+        };
+        if lard.low >= lard.high {
+            return Err(ConfigError::LardThresholdOrder);
+        }
+        Ok(FarmParams {
+            metric,
+            local_max,
+            lard,
+        })
+    }
 }
 
 /// A shared secret authenticating redistribution and sync frames.
@@ -486,7 +551,7 @@ impl RuleSpec<'_> {
             vip: self.vip,
             port: self.port,
             protocol: self.protocol,
-            policy: None,
+            ..ServiceSpec::default()
         }
     }
 }
@@ -904,26 +969,36 @@ impl Config {
         self.services.find(|s| s.key == *key)
     }
 
-    /// Creates a service (policy `local` when none is named).
+    /// Creates a service (policy `local` when none is named; the
+    /// farm-aware policies' tunables at their defaults unless named).
     pub fn service_new(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
         let key = Self::service_key(spec)?;
         let policy = Self::check_policy(&key, spec.policy.unwrap_or(b"local"))?;
+        let farm = spec.farm_params(FarmParams::DEFAULT)?;
         if self.service(&key).is_some() {
             return Err(ConfigError::ServiceExists);
         }
-        self.services.insert(Service { key, policy })
+        self.services.insert(Service { key, policy, farm })
     }
 
-    /// Changes a service's policy.
+    /// Changes a service's policy and/or the tunables the request names
+    /// (at least one of them).
     pub fn service_set(&mut self, spec: &ServiceSpec<'_>) -> Result<(), ConfigError> {
         let key = Self::service_key(spec)?;
-        let name = spec.policy.ok_or(ConfigError::Missing(Attr::Policy))?;
-        let policy = Self::check_policy(&key, name)?;
+        if spec.policy.is_none() && !spec.has_farm_params() {
+            return Err(ConfigError::Missing(Attr::Policy));
+        }
         let svc = self
             .services
             .find_mut(|s| s.key == key)
             .ok_or(ConfigError::NoSuchService)?;
+        let policy = match spec.policy {
+            Some(name) => Self::check_policy(&key, name)?,
+            None => svc.policy,
+        };
+        let farm = spec.farm_params(svc.farm)?;
         svc.policy = policy;
+        svc.farm = farm;
         Ok(())
     }
 

@@ -82,6 +82,8 @@ use super::genl::{limits, AdminState};
 use super::policy::PeerTable;
 use super::wire::{Announce, Health, ANNOUNCE_MAX_SERVICES};
 
+pub use super::genl::LoadMetric;
+
 /// Nodes in the production table: every peer a configuration may name,
 /// plus this node.
 pub const NODES_MAX: usize = limits::PEERS_MAX + 1;
@@ -134,18 +136,6 @@ impl QueueLoad {
     pub const fn is_full(&self) -> bool {
         self.limit != 0 && self.depth >= self.limit
     }
-}
-
-/// What a node's load is measured by, for the load-based policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum LoadMetric {
-    /// Announced owned connections (the measure of Pai et al.'s LARD).
-    #[default]
-    Conns,
-    /// Announced accept-queue depth of the request's service.
-    Queue,
-    /// Announced CPU load, permille.
-    Cpu,
 }
 
 /// One node's entry. The accessors give the *effective* values: for a

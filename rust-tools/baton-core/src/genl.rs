@@ -193,6 +193,18 @@ numbered! {
         StaticPeer = 42,
         /// flag: the entry is this node's own.
         LocalNode = 43,
+        /// u8: [`LoadMetric`]: what a service's farm-aware policy counts
+        /// as a node's load.
+        LoadMetric = 44,
+        /// u32: `local-first`: this node serves while its load is at most
+        /// this ([`limits::LOAD_THRESHOLD_MIN`]..=[`limits::LOAD_THRESHOLD_MAX`]).
+        LocalMax = 45,
+        /// u32: `lard`: T_low, below which a node is underloaded (same
+        /// range; below `LardHigh`).
+        LardLow = 46,
+        /// u32: `lard`: T_high, above which a node gives its paths up while
+        /// another is below T_low (at twice it in any case).
+        LardHigh = 47,
     }
 }
 
@@ -207,7 +219,7 @@ numbered! {
 }
 
 /// The highest attribute number of [`Attr`].
-pub const ATTR_MAX: u16 = Attr::LocalNode as u16;
+pub const ATTR_MAX: u16 = Attr::LardHigh as u16;
 /// The highest attribute number of [`CounterAttr`].
 pub const COUNTER_ATTR_MAX: u16 = CounterAttr::Value as u16;
 
@@ -256,6 +268,37 @@ numbered! {
         /// Locality-aware request distribution on the HTTP path
         /// ([`super::farmpolicy`], [`super::lard`]).
         Lard = 9,
+    }
+}
+
+numbered! {
+    /// What the farm-aware policies of a service count as a node's load
+    /// (`LoadMetric` attribute).
+    pub enum LoadMetric: u8 {
+        /// The connections the node owns, as announced (the measure of
+        /// Pai et al.'s LARD).
+        Conns = 0,
+        /// The accept-queue depth of the request's service on the node, as
+        /// announced.
+        Queue = 1,
+        /// The node's CPU load in permille, as announced.
+        Cpu = 2,
+    }
+}
+
+impl LoadMetric {
+    /// The metric's name in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LoadMetric::Conns => "conns",
+            LoadMetric::Queue => "queue",
+            LoadMetric::Cpu => "cpu",
+        }
+    }
+
+    /// The metric called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|m| m.name() == name)
     }
 }
 
@@ -397,6 +440,11 @@ pub mod limits {
     pub const WEIGHT_MAX: u32 = 1000;
     /// Default weight of a new peer.
     pub const WEIGHT_DEFAULT: u32 = 100;
+    /// Range of a service's load thresholds (`LocalMax`, `LardLow`,
+    /// `LardHigh`), in the unit of its load metric.
+    pub const LOAD_THRESHOLD_MIN: u32 = 1;
+    /// Range of a service's load thresholds.
+    pub const LOAD_THRESHOLD_MAX: u32 = 1_000_000;
     /// Largest key id.
     pub const KEY_ID_MAX: u32 = 255;
     /// Key secret length range, in bytes.

@@ -29,8 +29,7 @@ fn svc(last: u8, port: u16) -> ServiceSpec<'static> {
     ServiceSpec {
         vip: Some([192, 0, 2, last]),
         port: Some(port),
-        protocol: None,
-        policy: None,
+        ..ServiceSpec::default()
     }
 }
 
@@ -408,6 +407,133 @@ fn service_errors() {
     })
     .unwrap();
     assert_eq!(key.protocol, Protocol::Tcp, "tcp when absent");
+}
+
+#[test]
+fn service_farm_params() {
+    use baton_core::farmpolicy::FarmParams;
+    use baton_core::genl::LoadMetric;
+    let mut c = base();
+    let key = Config::service_key(&svc(10, 80)).unwrap();
+    // A new service has the defaults.
+    assert_eq!(c.service(&key).unwrap().farm, FarmParams::DEFAULT);
+    // Each tunable alone, the others kept; the policy kept.
+    c.service_set(&ServiceSpec {
+        load_metric: Some(LoadMetric::Cpu as u8),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    c.service_set(&ServiceSpec {
+        local_max: Some(700),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    c.service_set(&ServiceSpec {
+        lard_low: Some(10),
+        lard_high: Some(20),
+        ..svc(10, 80)
+    })
+    .unwrap();
+    let s = c.service(&key).unwrap();
+    assert_eq!(s.policy, Policy::Local);
+    assert_eq!(s.farm.metric, LoadMetric::Cpu);
+    assert_eq!(s.farm.local_max, 700);
+    assert_eq!((s.farm.lard.low, s.farm.lard.high), (10, 20));
+    // With the policy at creation.
+    c.service_new(&ServiceSpec {
+        policy: Some(b"local-first"),
+        load_metric: Some(LoadMetric::Queue as u8),
+        local_max: Some(1),
+        ..svc(12, 80)
+    })
+    .unwrap();
+    let s = c
+        .service(&Config::service_key(&svc(12, 80)).unwrap())
+        .unwrap();
+    assert_eq!(
+        (s.policy, s.farm.metric, s.farm.local_max),
+        (Policy::LocalFirst, LoadMetric::Queue, 1)
+    );
+    assert_eq!(s.farm.lard, FarmParams::DEFAULT.lard);
+
+    // Refused, nothing changed: unknown metric, thresholds out of range,
+    // T_low not below T_high (also against the kept value), nothing to set.
+    for bad in [
+        ServiceSpec {
+            load_metric: Some(3),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            local_max: Some(0),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            local_max: Some(1_000_001),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            lard_low: Some(0),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            lard_high: Some(u32::MAX),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            lard_low: Some(20),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            lard_high: Some(10),
+            ..svc(10, 80)
+        },
+        ServiceSpec {
+            lard_low: Some(30),
+            lard_high: Some(30),
+            ..svc(10, 80)
+        },
+        svc(10, 80),
+    ] {
+        let want = match bad {
+            ServiceSpec {
+                load_metric: Some(_),
+                ..
+            } => ConfigError::BadLoadMetric,
+            ServiceSpec {
+                local_max: Some(_), ..
+            } => ConfigError::LoadThresholdRange,
+            ServiceSpec {
+                lard_low: Some(0), ..
+            }
+            | ServiceSpec {
+                lard_high: Some(u32::MAX),
+                ..
+            } => ConfigError::LoadThresholdRange,
+            ServiceSpec {
+                lard_low: None,
+                lard_high: None,
+                ..
+            } => ConfigError::Missing(baton_core::genl::Attr::Policy),
+            _ => ConfigError::LardThresholdOrder,
+        };
+        refused(&c, want, |c| c.service_set(&bad));
+    }
+    refused(&c, ConfigError::LardThresholdOrder, |c| {
+        c.service_new(&ServiceSpec {
+            lard_low: Some(65),
+            ..svc(13, 80)
+        })
+    });
+    refused(&c, ConfigError::BadLoadMetric, |c| {
+        c.service_new(&ServiceSpec {
+            load_metric: Some(200),
+            ..svc(13, 80)
+        })
+    });
+    assert_eq!(
+        ConfigError::LoadThresholdRange.errno(),
+        baton_core::config::ERANGE
+    );
 }
 
 #[test]
@@ -877,6 +1003,7 @@ fn apply(c: &mut Config, r: &Req) -> Result<(), ConfigError> {
         port: p,
         protocol: pr,
         policy: po.map(|i| POLICIES[i]),
+        ..ServiceSpec::default()
     };
     match r {
         Req::NodeNew(s) => c.node_new(s),

@@ -443,8 +443,8 @@ mod http_rules {
         let svc = ServiceSpec {
             vip: Some(VIP),
             port: Some(80),
-            protocol: None,
             policy: Some(b"http-rules"),
+            ..ServiceSpec::default()
         };
         c.service_new(&svc).unwrap();
         (c, Config::service_key(&svc).unwrap())

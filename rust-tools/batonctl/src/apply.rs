@@ -11,13 +11,13 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
-use baton_core::genl::{limits, Protocol};
+use baton_core::genl::{limits, LoadMetric, Protocol};
 use serde::Deserialize;
 
 use crate::cli::{parse_hex, parse_protocol, parse_state};
 use crate::model::{
     KeyInfo, Mac, NodeFields, NodeInfo, Op, PeerFields, PeerInfo, RuleInfo, ServiceFields,
-    ServiceId, ServiceInfo, State,
+    ServiceId, ServiceInfo, ServiceTuning, State, TuningFields,
 };
 use crate::Error;
 
@@ -61,6 +61,15 @@ pub struct ServiceEntry {
     pub proto: Option<String>,
     /// Policy name (default `local`).
     pub policy: Option<String>,
+    /// Load metric of the farm-aware policies: `conns` (default),
+    /// `queue` or `cpu`.
+    pub load: Option<String>,
+    /// local-first's threshold (default 65).
+    pub local_max: Option<u32>,
+    /// lard's T_low (default 25).
+    pub lard_low: Option<u32>,
+    /// lard's T_high (default 65).
+    pub lard_high: Option<u32>,
 }
 
 /// `[[key]]`.
@@ -232,6 +241,7 @@ pub fn parse_file(text: &str, env: &Env<'_>) -> Result<Desired, Error> {
                 protocol,
             },
             policy: s.policy.clone().unwrap_or_else(|| "local".into()),
+            tuning: service_tuning(s).map_err(ctx)?,
         });
     }
     let mut keys = Vec::new();
@@ -320,12 +330,20 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
         weight: p.weight,
         admin: p.state.map(|a| a as u8),
     };
-    fn svc_spec<'a>(id: &ServiceId, policy: Option<&'a str>) -> ServiceSpec<'a> {
+    fn svc_spec<'a>(
+        id: &ServiceId,
+        policy: Option<&'a str>,
+        tuning: &TuningFields,
+    ) -> ServiceSpec<'a> {
         ServiceSpec {
             vip: Some(id.vip.octets()),
             port: Some(id.port),
             protocol: Some(id.protocol as u8),
             policy: policy.map(str::as_bytes),
+            load_metric: tuning.load,
+            local_max: tuning.local_max,
+            lard_low: tuning.lard_low,
+            lard_high: tuning.lard_high,
         }
     }
     match op {
@@ -335,9 +353,9 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
         Op::PeerNew(p) => cfg.peer_new(&peer_spec(p)),
         Op::PeerSet(p) => cfg.peer_set(&peer_spec(p)),
         Op::PeerDel(id) => cfg.peer_del(Some(*id)),
-        Op::ServiceNew(f) => cfg.service_new(&svc_spec(&f.id, f.policy.as_deref())),
-        Op::ServiceSet(f) => cfg.service_set(&svc_spec(&f.id, f.policy.as_deref())),
-        Op::ServiceDel(id) => cfg.service_del(&svc_spec(id, None)),
+        Op::ServiceNew(f) => cfg.service_new(&svc_spec(&f.id, f.policy.as_deref(), &f.tuning)),
+        Op::ServiceSet(f) => cfg.service_set(&svc_spec(&f.id, f.policy.as_deref(), &f.tuning)),
+        Op::ServiceDel(id) => cfg.service_del(&svc_spec(id, None, &TuningFields::default())),
         Op::KeyNew { id, secret, active } => cfg.key_new(&KeySpec {
             id: Some(*id),
             secret: Some(secret),
@@ -361,6 +379,22 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
             ..RuleSpec::default()
         }),
     }
+}
+
+/// A `[[service]]`'s tunables, the defaults where it names none.
+fn service_tuning(s: &ServiceEntry) -> Result<ServiceTuning, Error> {
+    let d = ServiceTuning::default();
+    let load = match &s.load {
+        Some(name) => LoadMetric::from_name(name)
+            .ok_or_else(|| usage(format!("invalid load '{name}': conns, queue or cpu")))?,
+        None => d.load,
+    };
+    Ok(ServiceTuning {
+        load,
+        local_max: s.local_max.unwrap_or(d.local_max),
+        lard_low: s.lard_low.unwrap_or(d.lard_low),
+        lard_high: s.lard_high.unwrap_or(d.lard_high),
+    })
 }
 
 /// The state of a baton-core `Config`, as the kernel would report it.
@@ -392,6 +426,12 @@ pub fn state_of(cfg: &Config) -> State {
                     protocol: s.key.protocol,
                 },
                 policy: s.policy.name().to_string(),
+                tuning: ServiceTuning {
+                    load: s.farm.metric,
+                    local_max: s.farm.local_max,
+                    lard_low: s.farm.lard.low,
+                    lard_high: s.farm.lard.high,
+                },
             })
             .collect(),
         keys: cfg
@@ -562,14 +602,16 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
         current.services.iter().map(|s| (s.id, s)).collect();
     for s in &desired.services {
         match cur_svc.get(&s.id) {
-            Some(c) if c.policy == s.policy => {}
-            Some(_) => ops.push(Op::ServiceSet(ServiceFields {
+            Some(c) if c.policy == s.policy && c.tuning == s.tuning => {}
+            Some(c) => ops.push(Op::ServiceSet(ServiceFields {
                 id: s.id,
-                policy: Some(s.policy.clone()),
+                policy: (c.policy != s.policy).then(|| s.policy.clone()),
+                tuning: TuningFields::changes(&c.tuning, &s.tuning),
             })),
             None => ops.push(Op::ServiceNew(ServiceFields {
                 id: s.id,
                 policy: Some(s.policy.clone()),
+                tuning: TuningFields::changes(&ServiceTuning::default(), &s.tuning),
             })),
         }
     }

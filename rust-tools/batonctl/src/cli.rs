@@ -9,10 +9,12 @@ use std::path::PathBuf;
 
 use baton_core::config::{Config, ConfigError, RuleSpec};
 use baton_core::conninfo::ConnFilter;
-use baton_core::genl::{limits, AdminState, ConnState, Policy, Protocol};
+use baton_core::genl::{limits, AdminState, ConnState, LoadMetric, Policy, Protocol};
 use clap::{Parser, Subcommand};
 
-use crate::model::{ConnQuery, Mac, Op, PeerFields, RuleInfo, ServiceFields, ServiceId};
+use crate::model::{
+    ConnQuery, Mac, Op, PeerFields, RuleInfo, ServiceFields, ServiceId, TuningFields,
+};
 use crate::Error;
 
 const NODE_KW: &str = "Keywords:
@@ -37,7 +39,17 @@ const SERVICE_KW: &str = "Keywords:
   proto tcp|udp  default tcp
   policy NAME    local (add: default), round-robin, weighted-round-robin,
                  hash, http-rules (tcp only), least-loaded, local-first,
-                 consistent-hash, lard (tcp only); required for set";
+                 consistent-hash, lard (tcp only)
+  load conns|queue|cpu
+                 what the farm-aware policies count as a node's load: its
+                 owned connections (add: default), the accept-queue depth
+                 of this service on it, or its CPU load in permille
+  local-max N    local-first serves here while this node's load is at
+                 most N (1..=1000000; add: default 65)
+  lard-low N     lard's T_low (1..=1000000, below lard-high; add: default 25)
+  lard-high N    lard's T_high (add: default 65)
+set needs at least one of policy, load, local-max, lard-low, lard-high;
+what it does not name stays as it is.";
 
 const KEY_KW: &str = "Keywords:
   id N               key id (1..=255), required
@@ -228,8 +240,8 @@ verbs!(
     ServiceVerb,
     "service",
     "Show all services, or one: show [vip A port P [proto tcp|udp]]",
-    "Create a service: add vip A port P [proto tcp|udp] [policy NAME]",
-    "Change a service's policy: set vip A port P [proto tcp|udp] policy NAME",
+    "Create a service: add vip A port P [proto tcp|udp] [policy NAME] [load M] [local-max N] [lard-low N] [lard-high N]",
+    "Change a service's policy or tunables: set vip A port P [proto tcp|udp] [policy NAME] [load M] [local-max N] [lard-low N] [lard-high N]",
     "Delete a service: del vip A port P [proto tcp|udp]",
     SERVICE_KW
 );
@@ -637,6 +649,27 @@ fn service_id(kw: &Kw) -> Result<ServiceId, Error> {
     })
 }
 
+/// The tunables of a `service add|set`: `load` by name (or, to test the
+/// kernel's checks with prechecks off, its number), the thresholds as
+/// numbers.
+fn tuning_fields(kw: &Kw) -> Result<TuningFields, Error> {
+    let load = kw
+        .get("load")
+        .map(|v| match LoadMetric::from_name(v) {
+            Some(m) => Ok(m as u8),
+            None => v
+                .parse::<u8>()
+                .map_err(|_| usage(format!("invalid load '{v}': conns, queue or cpu"))),
+        })
+        .transpose()?;
+    Ok(TuningFields {
+        load,
+        local_max: kw.num("local-max")?,
+        lard_low: kw.num("lard-low")?,
+        lard_high: kw.num("lard-high")?,
+    })
+}
+
 fn node_args(words: &[String]) -> Result<NodeArgs, Error> {
     let kw = Kw::parse(
         words,
@@ -714,7 +747,16 @@ pub fn from_cli(cli: Cli) -> Result<Parsed, Error> {
 
 const PEER_WORDS: &[&str] = &["id", "mac", "weight", "state"];
 const SERVICE_ID_WORDS: &[&str] = &["vip", "port", "proto"];
-const SERVICE_WORDS: &[&str] = &["vip", "port", "proto", "policy"];
+const SERVICE_WORDS: &[&str] = &[
+    "vip",
+    "port",
+    "proto",
+    "policy",
+    "load",
+    "local-max",
+    "lard-low",
+    "lard-high",
+];
 
 fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
     let change = |op| Ok(Command::Change(Pending::Ready(op)));
@@ -773,16 +815,20 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
                 change(Op::ServiceNew(ServiceFields {
                     id: service_id(&kw)?,
                     policy: kw.get("policy").map(str::to_string),
+                    tuning: tuning_fields(&kw)?,
                 }))
             }
             ServiceVerb::Set(w) => {
                 let kw = Kw::parse(&w.words, SERVICE_WORDS, &[])?;
                 let id = service_id(&kw)?;
                 let policy = kw.get("policy").map(str::to_string);
-                if policy.is_none() && !no_precheck {
-                    return Err(usage("missing 'policy'"));
+                let tuning = tuning_fields(&kw)?;
+                if policy.is_none() && tuning.is_empty() && !no_precheck {
+                    return Err(usage(
+                        "nothing to change (give policy, load, local-max, lard-low or lard-high)",
+                    ));
                 }
-                change(Op::ServiceSet(ServiceFields { id, policy }))
+                change(Op::ServiceSet(ServiceFields { id, policy, tuning }))
             }
             ServiceVerb::Del(w) => change(Op::ServiceDel(service_id(&Kw::parse(
                 &w.words,
@@ -913,6 +959,7 @@ pub fn precheck(op: &Op) -> Result<(), Error> {
         Op::PeerDel(id) => node_id(*id),
         Op::ServiceNew(f) | Op::ServiceSet(f) => {
             check_service_id(&f.id)?;
+            check_tuning(&f.tuning)?;
             if let Some(name) = &f.policy {
                 match Policy::from_name(name.as_bytes()) {
                     None => return err(ConfigError::UnknownPolicy),
@@ -951,6 +998,28 @@ pub fn precheck(op: &Op) -> Result<(), Error> {
             Config::rule_key(&spec).map_or_else(err, |_| Ok(()))
         }
     }
+}
+
+/// The checks of the tunables that need no current value (the order of
+/// lard-low and lard-high may involve the kept one: the kernel checks it).
+fn check_tuning(t: &TuningFields) -> Result<(), Error> {
+    if t.load.is_some_and(|m| LoadMetric::from_raw(m).is_none()) {
+        return Err(usage(ConfigError::BadLoadMetric.message()));
+    }
+    let range = limits::LOAD_THRESHOLD_MIN..=limits::LOAD_THRESHOLD_MAX;
+    if [t.local_max, t.lard_low, t.lard_high]
+        .into_iter()
+        .flatten()
+        .any(|v| !range.contains(&v))
+    {
+        return Err(usage(ConfigError::LoadThresholdRange.message()));
+    }
+    if let (Some(low), Some(high)) = (t.lard_low, t.lard_high) {
+        if low >= high {
+            return Err(usage(ConfigError::LardThresholdOrder.message()));
+        }
+    }
+    Ok(())
 }
 
 fn check_service_id(id: &ServiceId) -> Result<(), Error> {

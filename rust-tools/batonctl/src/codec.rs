@@ -5,11 +5,11 @@
 
 use std::net::Ipv4Addr;
 
-use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, Protocol};
+use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, LoadMetric, Protocol};
 
 use crate::model::{
     ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, Op, PeerInfo,
-    RuleInfo, ServiceCounters, ServiceId, ServiceInfo,
+    RuleInfo, ServiceCounters, ServiceId, ServiceInfo, ServiceTuning,
 };
 
 /// `NLA_F_NESTED`.
@@ -81,10 +81,15 @@ pub fn wire_type(a: Attr) -> WireType {
         | Attr::OwnedConns
         | Attr::CpuPermille
         | Attr::LastHeardMs
-        | Attr::Epoch => WireType::U32,
+        | Attr::Epoch
+        | Attr::LocalMax
+        | Attr::LardLow
+        | Attr::LardHigh => WireType::U32,
         Attr::ConnId => WireType::U64,
         Attr::Mac | Attr::KeySecret | Attr::RulePeers => WireType::Binary,
-        Attr::AdminState | Attr::Protocol | Attr::ConnState | Attr::Health => WireType::U8,
+        Attr::AdminState | Attr::Protocol | Attr::ConnState | Attr::Health | Attr::LoadMetric => {
+            WireType::U8
+        }
         Attr::Port | Attr::ClientPort => WireType::U16,
         Attr::Policy | Attr::Host | Attr::PathPrefix => WireType::String,
         Attr::KeyActive
@@ -292,11 +297,12 @@ pub fn op_request(op: &Op) -> Request {
             } else {
                 Cmd::ServiceSet
             };
-            service_key(Request::new(cmd), &f.id).with_opt(
-                Attr::Policy,
-                f.policy.clone(),
-                Value::Str,
-            )
+            service_key(Request::new(cmd), &f.id)
+                .with_opt(Attr::Policy, f.policy.clone(), Value::Str)
+                .with_opt(Attr::LoadMetric, f.tuning.load, Value::U8)
+                .with_opt(Attr::LocalMax, f.tuning.local_max, Value::U32)
+                .with_opt(Attr::LardLow, f.tuning.lard_low, Value::U32)
+                .with_opt(Attr::LardHigh, f.tuning.lard_high, Value::U32)
         }
         Op::ServiceDel(id) => service_key(Request::new(Cmd::ServiceDel), id),
         Op::KeyNew { id, secret, active } => {
@@ -457,6 +463,30 @@ pub fn decode_service(attrs: &RawAttrs) -> Result<ServiceInfo, DecodeError> {
             protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
         },
         policy: str_of(need(attrs, Attr::Policy)?),
+        tuning: decode_tuning(attrs)?,
+    })
+}
+
+/// A service's tunables in a `ServiceGet` reply; a module that does not
+/// report one has the default.
+fn decode_tuning(attrs: &RawAttrs) -> Result<ServiceTuning, DecodeError> {
+    let d = ServiceTuning::default();
+    let num = |a: Attr, name: &str, dflt: u32| match find(attrs, a as u16) {
+        Some(v) => u32_of(v, name),
+        None => Ok(dflt),
+    };
+    let load = match find(attrs, Attr::LoadMetric as u16) {
+        Some(v) => {
+            let raw = u8_of(v, "LoadMetric")?;
+            LoadMetric::from_raw(raw).ok_or_else(|| bad(format!("load metric {raw}")))?
+        }
+        None => d.load,
+    };
+    Ok(ServiceTuning {
+        load,
+        local_max: num(Attr::LocalMax, "LocalMax", d.local_max)?,
+        lard_low: num(Attr::LardLow, "LardLow", d.lard_low)?,
+        lard_high: num(Attr::LardHigh, "LardHigh", d.lard_high)?,
     })
 }
 

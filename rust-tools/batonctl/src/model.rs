@@ -118,6 +118,36 @@ pub struct ServiceInfo {
     pub id: ServiceId,
     /// Policy name as the kernel reported it.
     pub policy: String,
+    /// The farm-aware policies' load metric and thresholds.
+    pub tuning: ServiceTuning,
+}
+
+/// A service's load metric and thresholds for the farm-aware policies
+/// (`baton_core::farmpolicy::FarmParams`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceTuning {
+    /// `LoadMetric`.
+    pub load: baton_core::genl::LoadMetric,
+    /// `LocalMax`: local-first serves here while this node's load is at
+    /// most this.
+    pub local_max: u32,
+    /// `LardLow`.
+    pub lard_low: u32,
+    /// `LardHigh`.
+    pub lard_high: u32,
+}
+
+impl Default for ServiceTuning {
+    /// The kernel's defaults for a new service.
+    fn default() -> Self {
+        let d = baton_core::farmpolicy::FarmParams::DEFAULT;
+        ServiceTuning {
+            load: d.metric,
+            local_max: d.local_max,
+            lard_low: d.lard.low,
+            lard_high: d.lard.high,
+        }
+    }
 }
 
 /// A key (the secret is write-only and never read back).
@@ -406,6 +436,39 @@ pub struct ServiceFields {
     /// `Policy` name (checked against `baton_core::genl::Policy` names before sending,
     /// unless prechecks are off).
     pub policy: Option<String>,
+    /// The tunables to set.
+    pub tuning: TuningFields,
+}
+
+/// The farm-aware policies' tunables a create or change request names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TuningFields {
+    /// `LoadMetric` (raw: checked before sending unless prechecks are off).
+    pub load: Option<u8>,
+    /// `LocalMax`.
+    pub local_max: Option<u32>,
+    /// `LardLow`.
+    pub lard_low: Option<u32>,
+    /// `LardHigh`.
+    pub lard_high: Option<u32>,
+}
+
+impl TuningFields {
+    /// Whether no tunable is named.
+    pub fn is_empty(&self) -> bool {
+        *self == TuningFields::default()
+    }
+
+    /// The tunables of `want` that differ from `have`.
+    pub fn changes(have: &ServiceTuning, want: &ServiceTuning) -> Self {
+        let differ = |a: u32, b: u32| (a != b).then_some(b);
+        TuningFields {
+            load: (have.load != want.load).then_some(want.load as u8),
+            local_max: differ(have.local_max, want.local_max),
+            lard_low: differ(have.lard_low, want.lard_low),
+            lard_high: differ(have.lard_high, want.lard_high),
+        }
+    }
 }
 
 /// A state-changing request.
@@ -508,6 +571,21 @@ impl Op {
             let mut s = format!("service {verb} {}", f.id);
             if let Some(p) = &f.policy {
                 s.push_str(&format!(" policy {p}"));
+            }
+            if let Some(m) = f.tuning.load {
+                match baton_core::genl::LoadMetric::from_raw(m) {
+                    Some(m) => s.push_str(&format!(" load {}", m.name())),
+                    None => s.push_str(&format!(" load {m}")),
+                }
+            }
+            for (word, v) in [
+                ("local-max", f.tuning.local_max),
+                ("lard-low", f.tuning.lard_low),
+                ("lard-high", f.tuning.lard_high),
+            ] {
+                if let Some(v) = v {
+                    s.push_str(&format!(" {word} {v}"));
+                }
             }
             s
         };

@@ -119,10 +119,25 @@ pub fn services_table(services: &[ServiceInfo]) -> String {
                 s.id.port.to_string(),
                 s.id.protocol.name().to_string(),
                 s.policy.clone(),
+                s.tuning.load.name().to_string(),
+                s.tuning.local_max.to_string(),
+                format!("{}/{}", s.tuning.lard_low, s.tuning.lard_high),
             ]
         })
         .collect();
-    table(&["VIP", "PORT", "PROTO", "POLICY"], &rows, &[1])
+    table(
+        &[
+            "VIP",
+            "PORT",
+            "PROTO",
+            "POLICY",
+            "LOAD",
+            "LOCAL-MAX",
+            "LARD",
+        ],
+        &rows,
+        &[1, 5],
+    )
 }
 
 /// `service show --json`.
@@ -136,6 +151,10 @@ pub fn services_json(services: &[ServiceInfo]) -> Value {
                     "port": s.id.port,
                     "protocol": s.id.protocol.name(),
                     "policy": s.policy,
+                    "load": s.tuning.load.name(),
+                    "local_max": s.tuning.local_max,
+                    "lard_low": s.tuning.lard_low,
+                    "lard_high": s.tuning.lard_high,
                 })
             })
             .collect(),

@@ -140,6 +140,7 @@ fn changes_only_what_differs_and_deletes_what_is_not_in_the_file() {
                     protocol: Protocol::Tcp,
                 },
                 policy: None,
+                tuning: Default::default(),
             }),
             Op::KeyActivate(1),
             Op::NodeSet(batonctl::model::NodeFields {
@@ -207,6 +208,37 @@ fn mac_swap_and_full_key_table_rotation() {
 }
 
 #[test]
+fn service_tunables_are_applied_and_reverted() {
+    let file = |extra: &str| {
+        parse(&format!(
+            "[node]\nid = 1\n[[service]]\nvip = \"192.0.2.1\"\nport = 80\npolicy = \"local-first\"\n{extra}"
+        ))
+        .unwrap()
+    };
+    let tuned = file("load = \"queue\"\nlocal_max = 8\n");
+    let mut cfg = Config::new();
+    let ops = plan(&State::default(), &tuned);
+    let words: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+    assert_eq!(
+        words[1],
+        "service add vip 192.0.2.1 port 80 proto tcp policy local-first load queue local-max 8"
+    );
+    run(&mut cfg, &ops);
+    assert_eq!(sorted(state_of(&cfg)), sorted(tuned.state()));
+    assert_eq!(plan(&state_of(&cfg), &tuned), vec![]);
+    // Dropped from the file: back to the defaults, the policy untouched.
+    let plain = file("");
+    let ops = plan(&state_of(&cfg), &plain);
+    let words: Vec<String> = ops.iter().map(|o| format!("{o:?}")).collect();
+    assert_eq!(
+        words,
+        ["service set vip 192.0.2.1 port 80 proto tcp load conns local-max 65"]
+    );
+    run(&mut cfg, &ops);
+    assert_eq!(sorted(state_of(&cfg)), sorted(plain.state()));
+}
+
+#[test]
 fn file_errors_are_precise() {
     let base = "[node]\nid = 1\n";
     let err = |extra: &str| match parse(&format!("{base}{extra}")) {
@@ -231,6 +263,14 @@ fn file_errors_are_precise() {
     assert!(
         err("[[service]]\nvip = \"192.0.2.1\"\nport = 80\npolicy = \"x\"\n")
             .contains("unknown policy")
+    );
+    assert!(
+        err("[[service]]\nvip = \"192.0.2.1\"\nport = 80\nload = \"memory\"\n")
+            .contains("service 192.0.2.1:80: invalid load 'memory'")
+    );
+    assert!(
+        err("[[service]]\nvip = \"192.0.2.1\"\nport = 80\nlard_low = 70\n")
+            .contains("lard-low must be below lard-high")
     );
     assert!(err("[[service]]\nvip = \"192.0.2.1\"\nport = 80\n[[service]]\nvip = \"192.0.2.1\"\nport = 80\n")
         .contains("service already exists"));
@@ -415,6 +455,7 @@ fn arb_config(with_node: bool) -> impl Strategy<Value = Config> {
                     protocol: if udp { Protocol::Udp } else { Protocol::Tcp },
                 },
                 policy: Some(["local", "hash", "round-robin"][p].into()),
+                tuning: Default::default(),
             })
         }),
         (1u32..7, any::<bool>()).prop_map(|(id, active)| Op::KeyNew {
@@ -525,6 +566,7 @@ fn service_info_policy_is_the_kernel_name() {
             protocol: Protocol::Tcp,
         },
         policy: "local".into(),
+        tuning: Default::default(),
     };
     assert_eq!(s.policy, baton_core::genl::Policy::Local.name());
 }

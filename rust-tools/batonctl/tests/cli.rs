@@ -3,10 +3,10 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use baton_core::genl::{AdminState, Protocol};
+use baton_core::genl::{AdminState, LoadMetric, Protocol};
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
 use batonctl::model::{
-    ConnQuery, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId,
+    ConnQuery, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId, TuningFields,
 };
 use batonctl::Error;
 
@@ -144,7 +144,42 @@ fn service_commands() {
     );
     assert_eq!(
         ready("service add vip 192.0.2.10 port 80"),
-        Op::ServiceNew(ServiceFields { id, policy: None })
+        Op::ServiceNew(ServiceFields {
+            id,
+            policy: None,
+            tuning: TuningFields::default()
+        })
+    );
+    assert_eq!(
+        ready("service add vip 192.0.2.10 port 80 policy local-first load queue local-max 8"),
+        Op::ServiceNew(ServiceFields {
+            id,
+            policy: Some("local-first".into()),
+            tuning: TuningFields {
+                load: Some(LoadMetric::Queue as u8),
+                local_max: Some(8),
+                ..TuningFields::default()
+            }
+        })
+    );
+    // set: the tunables alone, the policy kept.
+    let set = ready("service set vip 192.0.2.10 port 80 load cpu lard-low 100 lard-high 800");
+    assert_eq!(
+        set,
+        Op::ServiceSet(ServiceFields {
+            id,
+            policy: None,
+            tuning: TuningFields {
+                load: Some(LoadMetric::Cpu as u8),
+                local_max: None,
+                lard_low: Some(100),
+                lard_high: Some(800),
+            }
+        })
+    );
+    assert_eq!(
+        set.describe(&|i| i.to_string()),
+        "service set vip 192.0.2.10 port 80 proto tcp load cpu lard-low 100 lard-high 800"
     );
     assert_eq!(
         ready("service set vip 192.0.2.10 port 53 proto udp policy hash"),
@@ -154,7 +189,8 @@ fn service_commands() {
                 protocol: Protocol::Udp,
                 ..id
             },
-            policy: Some("hash".into())
+            policy: Some("hash".into()),
+            tuning: TuningFields::default()
         })
     );
     assert_eq!(
@@ -345,7 +381,18 @@ fn bad_arguments_are_usage_errors() {
             "service add vip 192.0.2.1 port 80 proto sctp",
             "invalid proto",
         ),
-        ("service set vip 192.0.2.1 port 80", "missing 'policy'"),
+        (
+            "service set vip 192.0.2.1 port 80",
+            "nothing to change (give policy, load",
+        ),
+        (
+            "service add vip 192.0.2.1 port 80 load memory",
+            "invalid load 'memory'",
+        ),
+        (
+            "service set vip 192.0.2.1 port 80 local-max x",
+            "invalid local-max",
+        ),
         ("key add id 1", "missing 'secret'"),
         ("key add id 1 secret 0g", "hex digits"),
         ("key add id 1 secret abc", "hex digits"),
@@ -419,6 +466,21 @@ fn prechecks_use_baton_core_rules() {
     );
     assert!(check("service add vip 192.0.2.1 port 53 proto udp policy consistent-hash").is_ok());
     assert!(check("service add vip 192.0.2.1 port 80 policy http-rules").is_ok());
+    assert_eq!(
+        msg("service add vip 192.0.2.1 port 80 load 3"),
+        "load metric must be conns (0), queue (1) or cpu (2)"
+    );
+    for line in [
+        "service set vip 192.0.2.1 port 80 local-max 0",
+        "service set vip 192.0.2.1 port 80 lard-high 1000001",
+    ] {
+        assert_eq!(msg(line), "load thresholds must be 1..=1000000");
+    }
+    assert_eq!(
+        msg("service set vip 192.0.2.1 port 80 lard-low 65 lard-high 65"),
+        "lard-low must be below lard-high"
+    );
+    assert!(check("service set vip 192.0.2.1 port 80 load 2 local-max 1000000").is_ok());
     assert_eq!(
         msg("key add id 1 secret 00112233"),
         "key secret must be at least 16 bytes"

@@ -34,6 +34,12 @@ fn all_ops() -> Vec<Op> {
     let sf = ServiceFields {
         id: svc(),
         policy: Some("hash".into()),
+        tuning: batonctl::model::TuningFields {
+            load: Some(2),
+            local_max: Some(700),
+            lard_low: None,
+            lard_high: Some(90),
+        },
     };
     vec![
         Op::NodeNew(node),
@@ -290,6 +296,43 @@ fn decodes_replies() {
     assert_eq!(s.id.vip, Ipv4Addr::new(10, 1, 2, 3));
     assert_eq!(s.id.port, 443);
     assert_eq!(s.policy, "round-robin");
+    // A module that reports no tunables: the defaults.
+    assert_eq!(s.tuning, batonctl::model::ServiceTuning::default());
+
+    let r = reply(
+        Cmd::ServiceGet,
+        &[
+            (Attr::Vip, vec![10, 1, 2, 3]),
+            (Attr::Port, 443u16.to_ne_bytes().to_vec()),
+            (Attr::Protocol, vec![6]),
+            (Attr::Policy, b"local-first\0".to_vec()),
+            (Attr::LoadMetric, vec![1]),
+            (Attr::LocalMax, 7u32.to_ne_bytes().to_vec()),
+            (Attr::LardLow, 3u32.to_ne_bytes().to_vec()),
+            (Attr::LardHigh, 9u32.to_ne_bytes().to_vec()),
+        ],
+    );
+    let s = codec::decode_service(&parse_genl(&r).unwrap().1).unwrap();
+    assert_eq!(
+        s.tuning,
+        batonctl::model::ServiceTuning {
+            load: baton_core::genl::LoadMetric::Queue,
+            local_max: 7,
+            lard_low: 3,
+            lard_high: 9,
+        }
+    );
+    let bad = reply(
+        Cmd::ServiceGet,
+        &[
+            (Attr::Vip, vec![10, 1, 2, 3]),
+            (Attr::Port, 443u16.to_ne_bytes().to_vec()),
+            (Attr::Protocol, vec![6]),
+            (Attr::Policy, b"lard\0".to_vec()),
+            (Attr::LoadMetric, vec![7]),
+        ],
+    );
+    assert!(codec::decode_service(&parse_genl(&bad).unwrap().1).is_err());
 
     let r = reply(
         Cmd::KeyGet,

@@ -4,10 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use baton_core::genl::{AdminState, Protocol};
+use baton_core::genl::{AdminState, LoadMetric, Protocol};
 use batonctl::model::{
     ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo,
-    ServiceCounters, ServiceId, ServiceInfo,
+    ServiceCounters, ServiceId, ServiceInfo, ServiceTuning,
 };
 use batonctl::output;
 
@@ -64,6 +64,7 @@ fn services() -> Vec<ServiceInfo> {
                 protocol: Protocol::Tcp,
             },
             policy: "weighted-round-robin".into(),
+            tuning: ServiceTuning::default(),
         },
         ServiceInfo {
             id: ServiceId {
@@ -71,7 +72,13 @@ fn services() -> Vec<ServiceInfo> {
                 port: 53,
                 protocol: Protocol::Udp,
             },
-            policy: "hash".into(),
+            policy: "consistent-hash".into(),
+            tuning: ServiceTuning {
+                load: LoadMetric::Cpu,
+                local_max: 800,
+                lard_low: 100,
+                lard_high: 1000000,
+            },
         },
     ]
 }

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use baton_core::genl::{self, limits, AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol};
+use baton_core::genl::{
+    self, limits, AdminState, Attr, Cmd, ConnState, CounterAttr, LoadMetric, Protocol,
+};
 use batonctl::codec::{counter_wire_type, kebab, wire_type};
 use serde_yaml_ng::Value;
 
@@ -186,6 +188,7 @@ fn main_attribute_set_matches_attr() {
     assert_eq!(s(attr(Attr::ConnState), "enum"), "conn-state");
     assert_eq!(s(attr(Attr::AdminState), "enum"), "admin-state");
     assert_eq!(s(attr(Attr::Protocol), "enum"), "protocol");
+    assert_eq!(s(attr(Attr::LoadMetric), "enum"), "load-metric");
     assert_eq!(check(&spec, attr(Attr::RuleId), "min"), Some(1));
     assert_eq!(
         check(&spec, attr(Attr::RuleId), "max"),
@@ -250,6 +253,11 @@ fn enums_and_limits_match() {
         .map(|c| (c.name().to_string(), *c as u64))
         .collect();
     assert_eq!(entries("conn-state"), states);
+    let metrics: BTreeMap<String, u64> = LoadMetric::ALL
+        .iter()
+        .map(|m| (m.name().to_string(), *m as u64))
+        .collect();
+    assert_eq!(entries("load-metric"), metrics);
     let c = consts(&spec);
     assert_eq!(c["node-id-max"], u64::from(limits::NODE_ID_MAX));
     assert_eq!(c["weight-max"], u64::from(limits::WEIGHT_MAX));

@@ -4,9 +4,9 @@
 //! 1. every node applies a generated farm file (node roles, the other nodes
 //!    as peers with their real redist MACs, two services, a key); the JSON
 //!    read-back equals the file, a second apply changes nothing;
-//! 2. node1 changes and deletes objects (node role, peer, service policy,
-//!    key rotation, peer and service deletion), reads back, and a
-//!    re-apply restores the file's state;
+//! 2. node1 changes and deletes objects (node role, peer, service policy
+//!    and load tunables, key rotation, peer and service deletion), reads
+//!    back, and a re-apply restores the file's state;
 //! 3. counters move on node1 when the client pings it and opens a TCP
 //!    connection to it;
 //! 4. invalid requests on node1 (client-side and, with `--no-precheck`,
@@ -210,6 +210,7 @@ fn farm_file(farm: &Farm, vm: &Vm) -> Result<String> {
     }
     t += &format!(
         "\n[[service]]\nvip = \"{VIP}\"\nport = 80\nproto = \"tcp\"\npolicy = \"weighted-round-robin\"\n\
+         load = \"queue\"\nlocal_max = 10\nlard_low = 5\nlard_high = 50\n\
          \n[[service]]\nvip = \"{VIP}\"\nport = 53\nproto = \"udp\"\npolicy = \"hash\"\n\
          \n[[key]]\nid = 1\nsecret = \"{KEY1}\"\n"
     );
@@ -247,8 +248,10 @@ fn expected_state(farm: &Farm, vm: &Vm) -> Result<State> {
         peers: batonctl::sorted(Value::Array(peers), &["id"]),
         services: batonctl::sorted(
             json!([
-                {"vip": VIP, "port": 80, "protocol": "tcp", "policy": "weighted-round-robin"},
-                {"vip": VIP, "port": 53, "protocol": "udp", "policy": "hash"},
+                {"vip": VIP, "port": 80, "protocol": "tcp", "policy": "weighted-round-robin",
+                 "load": "queue", "local_max": 10, "lard_low": 5, "lard_high": 50},
+                {"vip": VIP, "port": 53, "protocol": "udp", "policy": "hash",
+                 "load": "conns", "local_max": 65, "lard_low": 25, "lard_high": 65},
             ]),
             &["vip", "port", "protocol"],
         ),
@@ -332,6 +335,7 @@ fn change_and_delete(vm: &Vm, b: &Path, file_state: &State, f: &mut Failures) ->
         "\"$B\" node set sync none".to_string(),
         "\"$B\" peer set id 2 weight 250 state drain".to_string(),
         format!("\"$B\" service set vip {VIP} port 80 proto tcp policy round-robin"),
+        format!("\"$B\" service set vip {VIP} port 80 local-max 20 load cpu"),
         format!("\"$B\" key add id 2 secret {KEY2} active"),
         "\"$B\" --json key".to_string(),
         "\"$B\" key del id 1".to_string(),
@@ -372,8 +376,9 @@ fn change_and_delete(vm: &Vm, b: &Path, file_state: &State, f: &mut Failures) ->
     expected.node["sync_ifindex"] = json!(0);
     expected.peers =
         json!([{"id": 2, "mac": file_state.peers[0]["mac"], "weight": 250, "state": "drain"}]);
-    expected.services =
-        json!([{"vip": VIP, "port": 80, "protocol": "tcp", "policy": "round-robin"}]);
+    // The policy changed, then two tunables; the others kept.
+    expected.services = json!([{"vip": VIP, "port": 80, "protocol": "tcp", "policy": "round-robin",
+                                "load": "cpu", "local_max": 20, "lard_low": 5, "lard_high": 50}]);
     expected.keys = json!([{"id": 2, "active": true}]);
     for d in diff(&expected, &after) {
         f.check(false, || format!("node1: read back after changes: {d}"));
@@ -564,6 +569,23 @@ fn invalid_cases(ids: &Ids) -> Vec<Invalid> {
             format!("service set vip {VIP} port 80"),
             "service set",
             "missing attribute: policy (EINVAL)",
+        ),
+        // The farm-aware tunables: T_low against the kept T_high (50) is
+        // the kernel's check alone.
+        k(
+            format!("service set vip {VIP} port 80 lard-low 60"),
+            "service set",
+            "lard-low must be below lard-high (EINVAL)",
+        ),
+        k(
+            format!("service set vip {VIP} port 80 load 3"),
+            "service set",
+            "load metric must be conns (0), queue (1) or cpu (2) (EINVAL)",
+        ),
+        k(
+            format!("service add vip {VIP} port 82 local-max 1000001"),
+            "service add",
+            "load thresholds must be 1..=1000000 (ERANGE)",
         ),
         k(
             format!("service del vip {VIP} port 99"),
@@ -945,7 +967,8 @@ fn namespaces(vm: &Vm, b: &Path, f: &mut Failures) -> Result<bool> {
                 node: json!({"id": 9, "public": null, "public_ifindex": 0, "redist": null,
                              "redist_ifindex": 0, "sync": null, "sync_ifindex": 0}),
                 peers: json!([{"id": 1, "mac": "52:54:00:03:00:0b", "weight": 7, "state": "active"}]),
-                services: json!([{"vip": VIP, "port": 80, "protocol": "tcp", "policy": "hash"}]),
+                services: json!([{"vip": VIP, "port": 80, "protocol": "tcp", "policy": "hash",
+                                  "load": "conns", "local_max": 65, "lard_low": 25, "lard_high": 65}]),
                 keys: json!([{"id": 1, "active": true}]),
             };
             for d in diff(&expected, &s) {
