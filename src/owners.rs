@@ -13,9 +13,14 @@
 //!
 //! An entry goes when its owner closes the connection (a CLOSED entry),
 //! when it is not refreshed for [`OWNERSHIP_TTL_MS`] (a lost CLOSED, or a
-//! record that expired), or when its owner dies or restarts. The table is
+//! record that expired), or when its owner dies or restarts: the sync
+//! timer sweeps the table a slice per tick, all of it every
+//! [`SWEEP_PERIOD_MS`] (a whole sweep per tick would walk up to
+//! `conn_table_max` slots in softirq ten times a second). The table is
 //! bounded by `conn_table_max` (allocated when the namespace appears); a
 //! full table drops new entries (counted).
+
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
@@ -35,6 +40,9 @@ pub(crate) const OWNERSHIP_TTL_MS: u32 = 10_000;
 /// sizes its per-tick slice from it): a third of the TTL, so two refreshes
 /// may be lost.
 pub(crate) const REFRESH_PERIOD_MS: u32 = OWNERSHIP_TTL_MS / 3;
+
+/// The expiry sweep visits every entry once in this period.
+pub(crate) const SWEEP_PERIOD_MS: u32 = 1000;
 
 /// One learnt owner.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +72,8 @@ pub(crate) struct Applied {
 pub(crate) struct Owners {
     #[pin]
     store: SpinLock<Storage<Owner>>,
+    /// Where the next sweep slice starts (the sync timer's alone).
+    sweep_cursor: AtomicUsize,
 }
 
 impl Owners {
@@ -72,6 +82,7 @@ impl Owners {
         let storage = Storage::new(capacity.max(1))?;
         Ok(try_pin_init!(Owners {
             store <- new_spinlock!(storage, "baton::owners"),
+            sweep_cursor: AtomicUsize::new(0),
         }? Error))
     }
 
@@ -141,12 +152,26 @@ impl Owners {
         self.with(|table| table.get(key).map(|o| o.node)).flatten()
     }
 
-    /// Removes entries not refreshed for [`OWNERSHIP_TTL_MS`] at `now` and
-    /// those of the nodes `gone` says are dead or restarted; returns how
-    /// many went. Any context.
-    pub(crate) fn expire(&self, now: u32, gone: impl Fn(u16) -> bool) -> usize {
+    /// Sweeps the next slice of the table, sized for `elapsed_ms` since
+    /// the last call (the whole table once per [`SWEEP_PERIOD_MS`]; all of
+    /// it when `elapsed_ms` is at least that): removes the entries not
+    /// refreshed for [`OWNERSHIP_TTL_MS`] at `now` and those of the nodes
+    /// `gone` says are dead or restarted. Returns how many went. Any
+    /// context.
+    pub(crate) fn expire(&self, now: u32, elapsed_ms: u32, gone: impl Fn(u16) -> bool) -> usize {
         self.with(|table| {
-            table.retain(|_, o| now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node))
+            let capacity = table.capacity();
+            let slice = if elapsed_ms >= SWEEP_PERIOD_MS {
+                capacity
+            } else {
+                (capacity.saturating_mul(elapsed_ms as usize) / SWEEP_PERIOD_MS as usize).max(1)
+            };
+            let start = self.sweep_cursor.load(Ordering::Relaxed);
+            let (removed, next) = table.retain_slice(start, slice, |_, o| {
+                now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node)
+            });
+            self.sweep_cursor.store(next, Ordering::Relaxed);
+            removed
         })
         .unwrap_or(0)
     }

@@ -719,7 +719,9 @@ impl TimerHandler for SyncTimer {
         // The connections of dead owners are gone with them.
         let gone = shared
             .owners
-            .expire(now, |node| dead.iter().any(|&d| d != 0 && d == node));
+            .expire(now, params::sync_interval_ms.get(), |node| {
+                dead.iter().any(|&d| d != 0 && d == node)
+            });
         shared.stats.add(Stat::OwnershipExpired, gone as u64);
         // Not configured yet, or the device is gone: try again next tick.
         let configured = sync.announce(shared, self.net).is_ok();

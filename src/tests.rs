@@ -37,7 +37,7 @@ use crate::{
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
-    owners::{Owners, OWNERSHIP_TTL_MS},
+    owners::{Owners, OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS},
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     sync::Applied,
@@ -1269,9 +1269,19 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     // dead owner's.
     let refresh = [entry(3, 2, OwnershipOp::Opened)];
     owners.apply(2, &List::Items(&refresh), 5_000);
-    kassert_eq!(t, owners.expire(OWNERSHIP_TTL_MS, |_| false), 1);
+    kassert_eq!(
+        t,
+        owners.expire(OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS, |_| false),
+        1
+    );
     kassert_eq!(t, owners.owner_of(&key(3)), Some(2));
-    kassert_eq!(t, owners.expire(OWNERSHIP_TTL_MS, |n| n == 2), 1);
+    // A tick's slice: a third of the period visits one of the three slots
+    // per call, so the dead owner's entry is gone within three calls.
+    let mut went = 0;
+    for _ in 0..3 {
+        went += owners.expire(OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS / 3, |n| n == 2);
+    }
+    kassert_eq!(t, went, 1);
     kassert_eq!(t, owners.usage(), (0, 3));
 
     // The same through an authenticated frame.

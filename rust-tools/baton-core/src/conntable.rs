@@ -515,9 +515,27 @@ impl<'a, V: Copy> ConnTable<'a, V> {
     /// every entry once in slot order (the expiry timer's sweep; `keep` may
     /// also update the value). Returns the number of entries removed.
     /// O(capacity) plus a hash per removal.
-    pub fn retain(&mut self, mut keep: impl FnMut(&ConnKey, &mut V) -> bool) -> usize {
+    pub fn retain(&mut self, keep: impl FnMut(&ConnKey, &mut V) -> bool) -> usize {
+        self.retain_slice(0, self.slots.len(), keep).0
+    }
+
+    /// [`ConnTable::retain`] over the `count` slots from `start` only (not
+    /// wrapping past the last slot; a `start` beyond it means 0): one step
+    /// of a sweep spread over several calls, so that each does bounded
+    /// work. Entries never move between slots, so successive slices visit
+    /// every entry present throughout once. Returns the entries removed and
+    /// the next slice's start (0 after the last slot).
+    pub fn retain_slice(
+        &mut self,
+        start: usize,
+        count: usize,
+        mut keep: impl FnMut(&ConnKey, &mut V) -> bool,
+    ) -> (usize, usize) {
+        let len = self.slots.len();
+        let start = if start < len { start } else { 0 };
+        let end = start.saturating_add(count).min(len);
         let mut removed = 0usize;
-        for i in 0..self.slots.len() {
+        for i in start..end {
             let drop = match self.slots.get_mut(i) {
                 Some(Slot {
                     entry: Some((k, v)),
@@ -529,7 +547,7 @@ impl<'a, V: Copy> ConnTable<'a, V> {
                 removed = removed.wrapping_add(1);
             }
         }
-        removed
+        (removed, if end < len { end } else { 0 })
     }
 
     /// The entries in slot order.

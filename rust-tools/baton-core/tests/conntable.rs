@@ -169,6 +169,39 @@ fn retain_visits_everything_and_removes() {
 }
 
 #[test]
+fn retain_in_slices_visits_every_entry_once_per_sweep() {
+    let mut st = Storage::new(16, 4);
+    let mut t = st.table();
+    for i in 0..16u8 {
+        t.insert(key(i, 1), u32::from(i)).unwrap();
+    }
+    // Slices of 5: 0..5, 5..10, 10..15, 15..16, then back to 0.
+    let mut visits = HashMap::new();
+    let (mut cursor, mut removed, mut steps) = (0, 0, Vec::new());
+    loop {
+        let (r, next) = t.retain_slice(cursor, 5, |_, v| {
+            *visits.entry(*v).or_insert(0) += 1;
+            *v % 3 != 0
+        });
+        removed += r;
+        steps.push(next);
+        cursor = next;
+        if next == 0 {
+            break;
+        }
+    }
+    assert_eq!(steps, [5, 10, 15, 0]);
+    assert_eq!(visits.len(), 16);
+    assert!(visits.values().all(|&n| n == 1));
+    assert_eq!((removed, t.len()), (6, 10));
+    assert!(t.check_invariants());
+    // A start past the end begins again at 0; a slice of 0 visits nothing.
+    assert_eq!(t.retain_slice(99, 16, |_, _| true), (0, 0));
+    assert_eq!(t.retain_slice(3, 0, |_, _| false), (0, 3));
+    assert_eq!(t.len(), 10);
+}
+
+#[test]
 fn dump_resumes_from_cursor() {
     let mut st = Storage::new(10, 8);
     let mut t = st.table();
