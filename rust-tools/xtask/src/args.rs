@@ -18,6 +18,9 @@ pub struct Options {
     pub boot_timeout: Option<Duration>,
     /// `--timeout SECS`: the whole command's limit.
     pub timeout: Option<Duration>,
+    /// `--budget SECS` (check): start no scenario once less than the
+    /// longest one's time is left of it.
+    pub budget: Option<Duration>,
     /// Positional arguments.
     pub rest: Vec<String>,
 }
@@ -39,6 +42,7 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--nodes" => o.nodes = Some(number(a, &value(a)?)?),
             "--boot-timeout" => o.boot_timeout = Some(secs(a, &value(a)?)?),
             "--timeout" => o.timeout = Some(secs(a, &value(a)?)?),
+            "--budget" => o.budget = Some(secs(a, &value(a)?)?),
             "--" => o.rest.extend(it.by_ref().cloned()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => o.rest.push(s.to_string()),
@@ -76,8 +80,11 @@ mod tests {
             "--nodes",
             "2",
             "--no-module",
+            "--budget",
+            "900",
         ]))
         .unwrap();
+        assert_eq!(o.budget, Some(Duration::from_secs(900)));
         assert_eq!(o.kernel, Some(PathBuf::from("/k")));
         assert_eq!(o.nodes, Some(2));
         assert!(o.no_module);

@@ -33,7 +33,10 @@ options (check, demo, run):
   --no-module           run without the module (module steps are skipped)
   --nodes N             farm nodes (default 3)
   --boot-timeout SECS   per-farm boot limit (default 180)
-  --timeout SECS        limit for the whole command (default: check 3600, others 1200)";
+  --timeout SECS        limit for the whole command (default: check 3600, or the
+                        budget plus 10 minutes; others 1200)
+  --budget SECS         check: start no scenario once less than 10 minutes of SECS
+                        are left; those are reported as `skip NAME`";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -95,8 +98,12 @@ fn check(o: &Options) -> Result<ExitCode, String> {
             .collect::<Result<Vec<_>, _>>()?
     };
     let ctx = setup::context(o)?;
-    setup::watchdog(o.timeout.unwrap_or(Duration::from_secs(3600)));
-    let summary = baton_scenarios::run(&ctx, &selected);
+    let limit = o
+        .budget
+        .map(|b| b + baton_scenarios::runner::SCENARIO_RESERVE)
+        .unwrap_or(Duration::from_secs(3600));
+    setup::watchdog(o.timeout.unwrap_or(limit));
+    let summary = baton_scenarios::run(&ctx, &selected, o.budget);
     Ok(if summary.failed == 0 {
         ExitCode::SUCCESS
     } else {
