@@ -11,13 +11,15 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
+use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{limits, LoadMetric, Protocol};
+use baton_core::lard::Thresholds;
 use serde::Deserialize;
 
 use crate::cli::{parse_hex, parse_protocol, parse_state};
 use crate::model::{
     KeyInfo, Mac, NodeFields, NodeInfo, Op, PeerFields, PeerInfo, RuleInfo, ServiceFields,
-    ServiceId, ServiceInfo, ServiceTuning, State, TuningFields,
+    ServiceId, ServiceInfo, State, TuningFields,
 };
 use crate::Error;
 
@@ -382,18 +384,20 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
 }
 
 /// A `[[service]]`'s tunables, the defaults where it names none.
-fn service_tuning(s: &ServiceEntry) -> Result<ServiceTuning, Error> {
-    let d = ServiceTuning::default();
-    let load = match &s.load {
+fn service_tuning(s: &ServiceEntry) -> Result<FarmParams, Error> {
+    let d = FarmParams::DEFAULT;
+    let metric = match &s.load {
         Some(name) => LoadMetric::from_name(name)
             .ok_or_else(|| usage(format!("invalid load '{name}': conns, queue or cpu")))?,
-        None => d.load,
+        None => d.metric,
     };
-    Ok(ServiceTuning {
-        load,
+    Ok(FarmParams {
+        metric,
         local_max: s.local_max.unwrap_or(d.local_max),
-        lard_low: s.lard_low.unwrap_or(d.lard_low),
-        lard_high: s.lard_high.unwrap_or(d.lard_high),
+        lard: Thresholds {
+            low: s.lard_low.unwrap_or(d.lard.low),
+            high: s.lard_high.unwrap_or(d.lard.high),
+        },
     })
 }
 
@@ -426,12 +430,7 @@ pub fn state_of(cfg: &Config) -> State {
                     protocol: s.key.protocol,
                 },
                 policy: s.policy.name().to_string(),
-                tuning: ServiceTuning {
-                    load: s.farm.metric,
-                    local_max: s.farm.local_max,
-                    lard_low: s.farm.lard.low,
-                    lard_high: s.farm.lard.high,
-                },
+                tuning: s.farm,
             })
             .collect(),
         keys: cfg
@@ -611,7 +610,7 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
             None => ops.push(Op::ServiceNew(ServiceFields {
                 id: s.id,
                 policy: Some(s.policy.clone()),
-                tuning: TuningFields::changes(&ServiceTuning::default(), &s.tuning),
+                tuning: TuningFields::changes(&FarmParams::DEFAULT, &s.tuning),
             })),
         }
     }

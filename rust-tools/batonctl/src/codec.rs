@@ -5,11 +5,13 @@
 
 use std::net::Ipv4Addr;
 
+use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, LoadMetric, Protocol};
+use baton_core::lard::Thresholds;
 
 use crate::model::{
     ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, Op, PeerInfo,
-    RuleInfo, ServiceCounters, ServiceId, ServiceInfo, ServiceTuning,
+    RuleInfo, ServiceCounters, ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -469,24 +471,26 @@ pub fn decode_service(attrs: &RawAttrs) -> Result<ServiceInfo, DecodeError> {
 
 /// A service's tunables in a `ServiceGet` reply; a module that does not
 /// report one has the default.
-fn decode_tuning(attrs: &RawAttrs) -> Result<ServiceTuning, DecodeError> {
-    let d = ServiceTuning::default();
+fn decode_tuning(attrs: &RawAttrs) -> Result<FarmParams, DecodeError> {
+    let d = FarmParams::DEFAULT;
     let num = |a: Attr, name: &str, dflt: u32| match find(attrs, a as u16) {
         Some(v) => u32_of(v, name),
         None => Ok(dflt),
     };
-    let load = match find(attrs, Attr::LoadMetric as u16) {
+    let metric = match find(attrs, Attr::LoadMetric as u16) {
         Some(v) => {
             let raw = u8_of(v, "LoadMetric")?;
             LoadMetric::from_raw(raw).ok_or_else(|| bad(format!("load metric {raw}")))?
         }
-        None => d.load,
+        None => d.metric,
     };
-    Ok(ServiceTuning {
-        load,
+    Ok(FarmParams {
+        metric,
         local_max: num(Attr::LocalMax, "LocalMax", d.local_max)?,
-        lard_low: num(Attr::LardLow, "LardLow", d.lard_low)?,
-        lard_high: num(Attr::LardHigh, "LardHigh", d.lard_high)?,
+        lard: Thresholds {
+            low: num(Attr::LardLow, "LardLow", d.lard.low)?,
+            high: num(Attr::LardHigh, "LardHigh", d.lard.high)?,
+        },
     })
 }
 

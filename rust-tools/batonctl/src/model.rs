@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use baton_core::config::RuleSpec;
 use baton_core::conninfo::ConnFilterSpec;
+use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, ConnState, Protocol};
 use serde::Serialize;
 
@@ -119,35 +120,7 @@ pub struct ServiceInfo {
     /// Policy name as the kernel reported it.
     pub policy: String,
     /// The farm-aware policies' load metric and thresholds.
-    pub tuning: ServiceTuning,
-}
-
-/// A service's load metric and thresholds for the farm-aware policies
-/// (`baton_core::farmpolicy::FarmParams`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServiceTuning {
-    /// `LoadMetric`.
-    pub load: baton_core::genl::LoadMetric,
-    /// `LocalMax`: local-first serves here while this node's load is at
-    /// most this.
-    pub local_max: u32,
-    /// `LardLow`.
-    pub lard_low: u32,
-    /// `LardHigh`.
-    pub lard_high: u32,
-}
-
-impl Default for ServiceTuning {
-    /// The kernel's defaults for a new service.
-    fn default() -> Self {
-        let d = baton_core::farmpolicy::FarmParams::DEFAULT;
-        ServiceTuning {
-            load: d.metric,
-            local_max: d.local_max,
-            lard_low: d.lard.low,
-            lard_high: d.lard.high,
-        }
-    }
+    pub tuning: FarmParams,
 }
 
 /// A key (the secret is write-only and never read back).
@@ -460,13 +433,13 @@ impl TuningFields {
     }
 
     /// The tunables of `want` that differ from `have`.
-    pub fn changes(have: &ServiceTuning, want: &ServiceTuning) -> Self {
+    pub fn changes(have: &FarmParams, want: &FarmParams) -> Self {
         let differ = |a: u32, b: u32| (a != b).then_some(b);
         TuningFields {
-            load: (have.load != want.load).then_some(want.load as u8),
+            load: (have.metric != want.metric).then_some(want.metric as u8),
             local_max: differ(have.local_max, want.local_max),
-            lard_low: differ(have.lard_low, want.lard_low),
-            lard_high: differ(have.lard_high, want.lard_high),
+            lard_low: differ(have.lard.low, want.lard.low),
+            lard_high: differ(have.lard.high, want.lard.high),
         }
     }
 }

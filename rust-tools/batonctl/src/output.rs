@@ -119,9 +119,9 @@ pub fn services_table(services: &[ServiceInfo]) -> String {
                 s.id.port.to_string(),
                 s.id.protocol.name().to_string(),
                 s.policy.clone(),
-                s.tuning.load.name().to_string(),
+                s.tuning.metric.name().to_string(),
                 s.tuning.local_max.to_string(),
-                format!("{}/{}", s.tuning.lard_low, s.tuning.lard_high),
+                format!("{}/{}", s.tuning.lard.low, s.tuning.lard.high),
             ]
         })
         .collect();
@@ -151,10 +151,10 @@ pub fn services_json(services: &[ServiceInfo]) -> Value {
                     "port": s.id.port,
                     "protocol": s.id.protocol.name(),
                     "policy": s.policy,
-                    "load": s.tuning.load.name(),
+                    "load": s.tuning.metric.name(),
                     "local_max": s.tuning.local_max,
-                    "lard_low": s.tuning.lard_low,
-                    "lard_high": s.tuning.lard_high,
+                    "lard_low": s.tuning.lard.low,
+                    "lard_high": s.tuning.lard.high,
                 })
             })
             .collect(),

@@ -297,7 +297,7 @@ fn decodes_replies() {
     assert_eq!(s.id.port, 443);
     assert_eq!(s.policy, "round-robin");
     // A module that reports no tunables: the defaults.
-    assert_eq!(s.tuning, batonctl::model::ServiceTuning::default());
+    assert_eq!(s.tuning, baton_core::farmpolicy::FarmParams::DEFAULT);
 
     let r = reply(
         Cmd::ServiceGet,
@@ -315,11 +315,10 @@ fn decodes_replies() {
     let s = codec::decode_service(&parse_genl(&r).unwrap().1).unwrap();
     assert_eq!(
         s.tuning,
-        batonctl::model::ServiceTuning {
-            load: baton_core::genl::LoadMetric::Queue,
+        baton_core::farmpolicy::FarmParams {
+            metric: baton_core::genl::LoadMetric::Queue,
             local_max: 7,
-            lard_low: 3,
-            lard_high: 9,
+            lard: baton_core::lard::Thresholds { low: 3, high: 9 },
         }
     );
     let bad = reply(

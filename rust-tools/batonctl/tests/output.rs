@@ -4,10 +4,12 @@
 
 use std::net::Ipv4Addr;
 
+use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, LoadMetric, Protocol};
+use baton_core::lard::Thresholds;
 use batonctl::model::{
     ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo,
-    ServiceCounters, ServiceId, ServiceInfo, ServiceTuning,
+    ServiceCounters, ServiceId, ServiceInfo,
 };
 use batonctl::output;
 
@@ -64,7 +66,7 @@ fn services() -> Vec<ServiceInfo> {
                 protocol: Protocol::Tcp,
             },
             policy: "weighted-round-robin".into(),
-            tuning: ServiceTuning::default(),
+            tuning: FarmParams::DEFAULT,
         },
         ServiceInfo {
             id: ServiceId {
@@ -73,11 +75,13 @@ fn services() -> Vec<ServiceInfo> {
                 protocol: Protocol::Udp,
             },
             policy: "consistent-hash".into(),
-            tuning: ServiceTuning {
-                load: LoadMetric::Cpu,
+            tuning: FarmParams {
+                metric: LoadMetric::Cpu,
                 local_max: 800,
-                lard_low: 100,
-                lard_high: 1000000,
+                lard: Thresholds {
+                    low: 100,
+                    high: 1000000,
+                },
             },
         },
     ]
