@@ -13,7 +13,7 @@
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
 use baton_farm::{bail, log, Result, Segment, Vm};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(90);
 /// Requests of the round-robin round.
@@ -149,11 +149,20 @@ print(got, 'bytes read slowly')
 \" \
            > /tmp/probe.out 2>&1 < /dev/null & sleep 3"
     ))?;
+    // The handoff of the probe's request may still be under way when the
+    // client's `sleep` ends (a slow peer is asked again after a second), so
+    // the serving nodes are asked until one lists the connection.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let mut server_side = String::new();
-    for n in ["node2", "node3"] {
-        server_side += &farm
-            .vm(n)?
-            .sh("ss -tinH state established '( sport = :80 )'")?;
+    while server_side.trim().is_empty() && Instant::now() < deadline {
+        for n in ["node2", "node3"] {
+            server_side += &farm
+                .vm(n)?
+                .sh("ss -tinH state established '( sport = :80 )'")?;
+        }
+        if server_side.trim().is_empty() {
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
     let client_side = client.sh("ss -tinH state established '( dport = :80 )'")?;
     let opts = |info: &str| -> Vec<String> {
@@ -169,8 +178,10 @@ print(got, 'bytes read slowly')
     if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
         let syn = client.sh("cat /tmp/probe-syn.txt")?;
         let client_all = client.sh("ss -tan; pgrep -a curl; cat /tmp/probe.out; date")?;
+        let node1_conns = node1.sh(&format!("{b} conn show; ss -tanH '( sport = :80 )'"))?;
         bail!(
-            "the rebuilt socket's options {so:?} differ from the client's {co:?}:\n{server_side}\n{client_side}\nhandshake:\n{syn}\nclient:\n{client_all}"
+            "the rebuilt socket's options {so:?} differ from the client's {co:?}:\nserving nodes:\n{server_side}\nclient side:\n{client_side}\nhandshake:\n{syn}\nclient:\n{client_all}\nnode1:\n{node1_conns}\n{}",
+            diagnose(&farm, &b)
         );
     }
     log(&format!(
