@@ -4,6 +4,9 @@
 use baton_farm::{Error, Farm, FarmConfig, Result, Timeouts, Topology};
 use std::path::{Path, PathBuf};
 
+/// The kernel argument that keeps KUnit from running suites at module load.
+const KUNIT_OFF: &str = "kunit.enable=0";
+
 /// The inputs shared by every scenario of a run.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -21,13 +24,26 @@ pub struct Context {
 }
 
 impl Context {
-    /// The farm configuration for `topology`.
+    /// The farm configuration for `topology`. KUnit is off in its kernels
+    /// (`kunit.enable=0`): otherwise every `insmod` of baton.ko runs the
+    /// module's whole suite first, tens of seconds per node under TCG with
+    /// KASAN, in every scenario. `kunit_baton` runs the suite (see
+    /// [`Context::boot_kunit`]).
     pub fn farm_config(&self, topology: Topology) -> FarmConfig {
         let mut cfg = FarmConfig::new(&self.kernel, &self.repo, self.nodes);
         cfg.topology = topology;
         cfg.module = self.module.clone();
         cfg.timeouts = self.timeouts;
+        cfg.extra_append = KUNIT_OFF.to_string();
         cfg
+    }
+
+    /// Boots only the named VMs of the standard topology with KUnit on:
+    /// loading baton.ko there runs its KUnit suite.
+    pub fn boot_kunit(&self, names: &[&str]) -> Result<Farm> {
+        let mut cfg = self.farm_config(Topology::standard(self.nodes).only(names));
+        cfg.extra_append.clear();
+        Farm::boot(&cfg)
     }
 
     /// Boots the standard topology (`client`, `router`, `node1..N`).

@@ -39,13 +39,15 @@ pub fn start_with(
 ) -> Result<(Farm, String)> {
     let farm = ctx.boot_standard()?;
     let b = batonctl::locate(&ctx.repo)?.display().to_string();
-    module::load_on(&farm, &farm.node_names())?;
-    if let Some(kib) = nginx_kib {
-        for vm in farm.nodes() {
+    // Every node is set up at the same time: each step is a few execs, and
+    // an exec costs about a second of emulated CPU.
+    farm.par(&farm.node_names(), |vm| {
+        module::load_checked(&farm, vm)?;
+        if let Some(kib) = nginx_kib {
             start_nginx(vm, kib)?;
         }
-    }
-    configure(&farm, &b, services, peers)?;
+        configure_node(&farm, vm, &b, services, peers)
+    })?;
     Ok((farm, b))
 }
 
@@ -92,21 +94,27 @@ pub fn farm_file(farm: &Farm, vm: &Vm, services: &str, peers: Peers) -> Result<S
 /// `lo` without ARP, with loose reverse-path filtering on `redist` for the
 /// forwarded packets.
 pub fn configure(farm: &Farm, b: &str, services: &str, peers: Peers) -> Result<()> {
-    for vm in farm.nodes() {
-        let file = farm_file(farm, vm, services, peers)?;
-        vm.sh(&format!(
-            "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml"
-        ))?;
-        if vm.name() == "node1" {
-            vm.sh(&format!("ip addr add {VIP}/32 dev public"))?;
-        } else {
-            vm.sh(&format!(
-                "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                   net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.redist.rp_filter=2 && \
-                 ip addr add {VIP}/32 dev lo"
-            ))?;
-        }
-    }
+    farm.par(&farm.node_names(), |vm| {
+        configure_node(farm, vm, b, services, peers)
+    })?;
+    Ok(())
+}
+
+/// [`configure`] for one node.
+fn configure_node(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -> Result<()> {
+    let file = farm_file(farm, vm, services, peers)?;
+    let vip = if vm.name() == "node1" {
+        format!("ip addr add {VIP}/32 dev public")
+    } else {
+        format!(
+            "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+               net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.redist.rp_filter=2 && \
+             ip addr add {VIP}/32 dev lo"
+        )
+    };
+    vm.sh(&format!(
+        "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml && {vip}"
+    ))?;
     Ok(())
 }
 
@@ -202,10 +210,9 @@ pub fn finish(farm: Farm) -> Result<()> {
         .filter(|vm| !vm.powered_off())
         .map(|vm| vm.name())
         .collect();
-    for name in &running {
-        farm.vm(name)?
-            .sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")?;
-    }
+    farm.par(&running, |vm| {
+        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")
+    })?;
     module::unload_on(&farm, &running)?;
     farm.assert_dmesg_clean()?;
     farm.shutdown();

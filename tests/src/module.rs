@@ -1,6 +1,6 @@
 //! Loading and unloading baton.ko in farm VMs.
 
-use baton_farm::{bail, Context as _, Error, Farm, Result, Vm};
+use baton_farm::{bail, Error, Farm, Result, Vm};
 use std::time::Duration;
 
 /// The module's name in `/sys/module` and for `rmmod`.
@@ -19,9 +19,13 @@ pub fn path(farm: &Farm) -> Result<String> {
 /// Loads the module in `vm` and checks that `/sys/module/baton` appeared.
 pub fn load(farm: &Farm, vm: &Vm) -> Result<()> {
     let ko = path(farm)?;
-    vm.run_ok(&format!("insmod {ko}"), LOAD_TIMEOUT)?;
-    vm.sh(&format!("test -d /sys/module/{NAME}"))
-        .context("module loaded but /sys/module/baton is missing")?;
+    vm.run_ok(
+        &format!(
+            "insmod {ko} && {{ test -d /sys/module/{NAME} || \
+               {{ echo 'module loaded but /sys/module/{NAME} is missing' >&2; exit 1; }}; }}"
+        ),
+        LOAD_TIMEOUT,
+    )?;
     Ok(())
 }
 
@@ -41,25 +45,33 @@ pub fn parameters(vm: &Vm) -> Result<Vec<(String, String)>> {
 /// Loads the module on every named VM concurrently and checks that each
 /// has parameters under `/sys/module/baton/parameters/`.
 pub fn load_on(farm: &Farm, names: &[&str]) -> Result<()> {
-    farm.par(names, |vm| {
-        load(farm, vm)?;
-        if parameters(vm)?.is_empty() {
-            bail!(
-                "{}: /sys/module/{NAME}/parameters/ has no entries",
-                vm.name()
-            );
-        }
-        Ok(())
-    })?;
+    farm.par(names, |vm| load_checked(farm, vm))?;
+    Ok(())
+}
+
+/// [`load`], then checks that the module has parameters under
+/// `/sys/module/baton/parameters/`.
+pub fn load_checked(farm: &Farm, vm: &Vm) -> Result<()> {
+    load(farm, vm)?;
+    if parameters(vm)?.is_empty() {
+        bail!(
+            "{}: /sys/module/{NAME}/parameters/ has no entries",
+            vm.name()
+        );
+    }
     Ok(())
 }
 
 /// Unloads the module on every named VM and checks it is gone.
 pub fn unload_on(farm: &Farm, names: &[&str]) -> Result<()> {
     farm.par(names, |vm| {
-        vm.run_ok(&format!("rmmod {NAME}"), LOAD_TIMEOUT)?;
-        vm.sh(&format!("! test -e /sys/module/{NAME}"))
-            .context("rmmod returned but /sys/module/baton is still there")?;
+        vm.run_ok(
+            &format!(
+                "rmmod {NAME} && {{ ! test -e /sys/module/{NAME} || \
+                   {{ echo 'rmmod returned but /sys/module/{NAME} is still there' >&2; exit 1; }}; }}"
+            ),
+            LOAD_TIMEOUT,
+        )?;
         Ok(())
     })?;
     Ok(())

@@ -12,7 +12,7 @@ const SUITE: &str = "baton";
 /// load), reads the KTAP result from dmesg, unloads, checks the kernel log.
 pub fn run(ctx: &Context) -> Result<()> {
     ctx.require_module()?;
-    let farm = ctx.boot_only(&["node1"])?;
+    let farm = ctx.boot_kunit(&["node1"])?;
     let vm = farm.vm("node1")?;
     module::load(&farm, vm)?;
     let dmesg = vm.sh("dmesg")?;
