@@ -75,14 +75,35 @@ configure() {
   export BATON_VM
 }
 
-# Runs command file $SHARE/run/$1.sh; the result code is written last, by
-# rename, so that the host never reads a partial result.
+# Ends process group $1 after $2 seconds (TERM, then KILL 5 s later) and
+# leaves file $3 behind to say so. `read -t` on the agent's idle fifo is
+# the sleep: coreutils' `timeout` would cost an exec per command.
+watchdog() {
+  read -t "$2" -u 9 _
+  : > "$3"
+  kill -TERM -- "-$1" 2>/dev/null || return 0
+  read -t 5 -u 9 _
+  kill -KILL -- "-$1" 2>/dev/null
+}
+
+# Runs command file $SHARE/run/$1.sh in a process group of its own (so that
+# a timeout ends everything it started but did not detach with setsid);
+# exit status 124 if the watchdog ended it. The result code is written
+# last, by rename, so that the host never reads a partial result.
 run_one() {
-  local id=$1 f=$SHARE/run/$1.sh out=$SHARE/out/$1 tag secs rc
+  local id=$1 f=$SHARE/run/$1.sh out=$SHARE/out/$1 tag secs rc cmd dog
   read -r _ tag secs < "$f"
   [ "$tag" = baton-timeout ] || secs=60
-  (cd /run && exec timeout -k 5 "$secs" bash "$f") < /dev/null > "$out.out" 2> "$out.err"
+  set -m
+  (cd /run && exec bash "$f") < /dev/null > "$out.out" 2> "$out.err" &
+  cmd=$!
+  set +m
+  watchdog "$cmd" "$secs" "$out.timedout" &
+  dog=$!
+  wait "$cmd"
   rc=$?
+  kill "$dog" 2>/dev/null
+  [ -e "$out.timedout" ] && rc=124
   echo "$rc" > "$out.rc.tmp" && mv "$out.rc.tmp" "$out.rc"
 }
 

@@ -14,7 +14,8 @@
 //! | `shutdown`           | host       | the agent ends the VM (`reboot -f`)      |
 //!
 //! The first line of a command file is `# baton-timeout SECONDS`: the agent
-//! kills the command (exit status 124 or 137) once that has passed.
+//! ends the command and everything it started in its process group (exit
+//! status 124) once that has passed.
 
 use crate::error::{Context, Result};
 use std::fs;
@@ -25,7 +26,7 @@ use std::time::Duration;
 /// What a command run in a VM produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
-    /// Its exit status (124/137: killed by the agent's timeout).
+    /// Its exit status (124: ended by the agent's timeout).
     pub status: i32,
     /// Its standard output.
     pub stdout: String,
