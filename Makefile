@@ -22,8 +22,8 @@ KDIR ?= $(shell $(ROOT)/scripts/build-kernel.sh debug --print-only 2>/dev/null)
 CARGO ?= cargo
 XTASK := $(CARGO) run --quiet --release -p xtask --
 
-# Farm scenarios `make check` runs: empty = the default set (all but the
-# ones run only by name; `cargo run -p xtask -- list`).
+# Farm scenarios `make check` runs: empty = the default set, every
+# scenario in the order of `cargo run -p xtask -- list`.
 SCENARIOS ?=
 # `make check` as a whole should end within this many seconds of its start
 # (CI gives a run 90 minutes, and a hung last scenario is killed 10 minutes

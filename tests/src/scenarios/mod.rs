@@ -41,7 +41,8 @@ pub struct Scenario {
 /// time budget (`make check`: CI's 90 minutes) the last ones may be
 /// skipped on a slow host, so the order is by what a run must not miss:
 /// the foundation, the handoff path, the farm state and failover (the
-/// newest work), then the control plane and the data path's finer cases.
+/// newest work), then the control plane and the data path's finer cases,
+/// last the two remaining policies and the harness's own self-test.
 pub const DEFAULT: &[&str] = &[
     "kunit_baton",
     "farm_smoke",
@@ -61,6 +62,9 @@ pub const DEFAULT: &[&str] = &[
     "handoff_syn_flood",
     "udp_flows",
     "frontend_syn",
+    "policy_least_loaded",
+    "policy_lard",
+    "harness_selftest",
 ];
 
 /// Every scenario.
