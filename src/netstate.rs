@@ -87,7 +87,7 @@ impl Shared {
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
                 syns <- Syns::new(params::syn_table_max.get() as usize)?,
-                redist <- Redist::new(epoch),
+                redist <- Redist::new(epoch)?,
                 reasm <- Reassemblies::new(),
                 sync <- SyncNet::new(epoch)?,
                 owners <- Owners::new(capacity)?,

@@ -44,7 +44,7 @@ const SENDERS: usize = limits::PEERS_MAX;
 pub(crate) struct Redist {
     /// Replay windows of the senders we heard from (softirq only).
     #[pin]
-    replay: SpinLock<ReplayTable<SENDERS>>,
+    replay: SpinLock<KBox<ReplayTable<SENDERS>>>,
     /// Sequence number of the next frame we send.
     seq: AtomicU64,
     /// Our epoch: distinguishes this load of the module from earlier ones,
@@ -67,12 +67,14 @@ pub(crate) enum SendError {
 impl Redist {
     /// Fresh state; `epoch` should grow across loads (seconds since boot
     /// mixed with randomness will do).
-    pub(crate) fn new(epoch: u32) -> impl PinInit<Self> {
-        pin_init!(Redist {
-            replay <- new_spinlock!(ReplayTable::new(), "baton::replay"),
+    pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
+        // On the heap: see `sync::heap_replay_table`.
+        let replay = crate::sync::heap_replay_table()?;
+        Ok(try_pin_init!(Redist {
+            replay <- new_spinlock!(replay, "baton::replay"),
             seq: AtomicU64::new(1),
             epoch,
-        })
+        }? Error))
     }
 
     /// Opens a received frame body (`buf`, after the Ethernet header):
@@ -96,7 +98,7 @@ impl Redist {
                         .and_then(|k| derive_key(k.secret(), KeyPurpose::Handoff).ok())
                 })
             },
-            &mut replay,
+            &mut **replay,
         )
     }
 

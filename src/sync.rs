@@ -111,7 +111,7 @@ pub(crate) struct FarmInner {
     /// The farm state table (on the heap: about 72 KiB).
     pub(crate) farm: KVBox<Farm>,
     /// Replay windows of the sync senders heard from.
-    replay: ReplayTable<SENDERS>,
+    replay: KBox<ReplayTable<SENDERS>>,
     /// The farm-aware policies' connections sent per node since its last
     /// announcement, per service slot.
     sent: KVVec<SentCounts>,
@@ -119,7 +119,7 @@ pub(crate) struct FarmInner {
     lard: KVVec<LardSlot>,
     /// consistent-hash: the Maglev state and lookup table (one per
     /// namespace: the candidates are the same for every service).
-    maglev: MaglevState,
+    maglev: KBox<MaglevState>,
     maglev_table: KVVec<u16>,
 }
 
@@ -150,7 +150,7 @@ impl FarmInner {
             .unwrap_or(&mut []);
         let mut state = FarmState {
             sent,
-            maglev: Some((maglev, &mut maglev_table[..])),
+            maglev: Some((&mut **maglev, &mut maglev_table[..])),
             lard,
         };
         choose_farm(policy, farm, params, hash_key, &mut state, req)
@@ -215,6 +215,14 @@ pub(crate) struct SyncNet {
     garp_next_ms: AtomicU32,
 }
 
+/// An empty replay table on the heap, copied from a constant: built on
+/// the stack it would sit in the frame of the namespace state's
+/// initializer, which must fit a 16 KiB task stack (without KASAN).
+pub(crate) fn heap_replay_table() -> Result<KBox<ReplayTable<SENDERS>>> {
+    const EMPTY: ReplayTable<SENDERS> = ReplayTable::new();
+    Ok(KBox::new_uninit(GFP_KERNEL)?.write(EMPTY))
+}
+
 /// A heap-allocated, empty farm table.
 fn new_farm() -> Result<KVBox<Farm>> {
     let mut farm: KVBox<Farm> = KVBox::init(kernel::init::zeroed(), GFP_KERNEL)?;
@@ -227,14 +235,17 @@ impl SyncNet {
     pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
         let inner = FarmInner {
             farm: new_farm()?,
-            replay: ReplayTable::new(),
+            replay: heap_replay_table()?,
             sent: KVVec::from_elem(SentCounts::new(), limits::SERVICES_MAX, GFP_KERNEL)?,
             lard: KVVec::from_elem(
                 LardSlot::EMPTY,
                 limits::SERVICES_MAX * LARD_SLOTS_PER_SERVICE,
                 GFP_KERNEL,
             )?,
-            maglev: MaglevState::new(),
+            maglev: {
+                const EMPTY: MaglevState = MaglevState::new();
+                KBox::new_uninit(GFP_KERNEL)?.write(EMPTY)
+            },
             maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
         };
         let outbox = KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?;
@@ -584,7 +595,7 @@ impl SyncNet {
                         c.key(u32::from(id))
                             .and_then(|k| derive_key(k.secret(), KeyPurpose::Sync).ok())
                     },
-                    &mut inner.replay,
+                    &mut *inner.replay,
                 )?;
                 Ok(match msg {
                     Message::Announce(a) => Applied::Announce(
