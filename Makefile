@@ -61,6 +61,7 @@ module:
 	@set -o pipefail; $(KMAKE) -C $(KDIR) M=$(MODBUILD) modules 2>&1 | tee $(MODBUILD)/build.log
 	@if grep -qiE '(^|: )warning' $(MODBUILD)/build.log; then \
 	  echo "module: the build printed warnings (zero allowed)" >&2; exit 1; fi
+	@$(ROOT)/scripts/stack-frames.sh $(MODBUILD)/baton.ko
 	@echo "module: $(MODBUILD)/baton.ko"
 
 host-test:

@@ -27,6 +27,7 @@ mod conns;
 mod expiry;
 mod frames;
 mod frontend;
+mod heap;
 mod netstate;
 mod nl;
 mod observer;

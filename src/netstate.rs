@@ -14,6 +14,7 @@ use crate::{
     conns::Conns,
     expiry::Expiry,
     frontend::{self, FrontEnd},
+    heap::boxed_empty,
     observer::{self, Ipv4Observer},
     owners::Owners,
     params,
@@ -88,7 +89,7 @@ impl Shared {
                 conns <- Conns::new(capacity)?,
                 syns <- Syns::new(params::syn_table_max.get() as usize)?,
                 redist <- Redist::new(epoch)?,
-                reasm <- Reassemblies::new(),
+                reasm <- Reassemblies::new()?,
                 sync <- SyncNet::new(epoch)?,
                 owners <- Owners::new(capacity)?,
             }? Error),
@@ -190,11 +191,10 @@ impl NetState {
     }
 }
 
-/// An empty configuration on the heap, copied from a constant (never
-/// built on the stack: with its rule table it is about 18 KiB).
+/// An empty configuration on the heap (never built on the stack: with its
+/// rule table it is about 18 KiB).
 pub(crate) fn empty_config() -> Result<KBox<Config>> {
-    const EMPTY: Config = Config::new();
-    Ok(KBox::new_uninit(GFP_KERNEL)?.write(EMPTY))
+    boxed_empty()
 }
 
 static NET_ID: PernetId = PernetId::new();

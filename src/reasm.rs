@@ -13,6 +13,7 @@ use crate::{
         ether::MacAddr,
         wire::{Handoff, Progress, Reassembly, ReassemblyError},
     },
+    heap::{boxed_empty, Empty},
     wrap::BhDisabled,
 };
 
@@ -45,14 +46,20 @@ pub(crate) enum Outcome {
 #[pin_data]
 pub(crate) struct Reassemblies {
     #[pin]
-    slots: SpinLock<[Option<Slot>; SLOTS]>,
+    slots: SpinLock<KBox<[Option<Slot>; SLOTS]>>,
+}
+
+impl Empty for [Option<Slot>; SLOTS] {
+    const EMPTY: Self = [const { None }; SLOTS];
 }
 
 impl Reassemblies {
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Reassemblies {
-            slots <- new_spinlock!([const { None }; SLOTS], "baton::reasm"),
-        })
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        // On the heap: see `heap`.
+        let slots = boxed_empty()?;
+        Ok(try_pin_init!(Reassemblies {
+            slots <- new_spinlock!(slots, "baton::reasm"),
+        }? Error))
     }
 
     /// Adds chunk `h` of connection `h.record.conn_id` from `from`.

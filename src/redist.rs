@@ -24,6 +24,7 @@ use crate::{
         },
     },
     conns::{ownership_entry, Conn, ConnState},
+    heap::boxed_empty,
     netstate::Shared,
     reasm::Outcome,
     stats::{ServiceStat, Stat},
@@ -68,8 +69,7 @@ impl Redist {
     /// Fresh state; `epoch` should grow across loads (seconds since boot
     /// mixed with randomness will do).
     pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
-        // On the heap: see `sync::heap_replay_table`.
-        let replay = crate::sync::heap_replay_table()?;
+        let replay = boxed_empty()?;
         Ok(try_pin_init!(Redist {
             replay <- new_spinlock!(replay, "baton::replay"),
             seq: AtomicU64::new(1),

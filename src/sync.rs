@@ -45,6 +45,7 @@ use crate::{
             OWNERSHIP_MAX_ENTRIES,
         },
     },
+    heap::boxed_empty,
     netstate::Shared,
     owners::REFRESH_PERIOD_MS,
     params,
@@ -215,14 +216,6 @@ pub(crate) struct SyncNet {
     garp_next_ms: AtomicU32,
 }
 
-/// An empty replay table on the heap, copied from a constant: built on
-/// the stack it would sit in the frame of the namespace state's
-/// initializer, which must fit a 16 KiB task stack (without KASAN).
-pub(crate) fn heap_replay_table() -> Result<KBox<ReplayTable<SENDERS>>> {
-    const EMPTY: ReplayTable<SENDERS> = ReplayTable::new();
-    Ok(KBox::new_uninit(GFP_KERNEL)?.write(EMPTY))
-}
-
 /// A heap-allocated, empty farm table.
 fn new_farm() -> Result<KVBox<Farm>> {
     let mut farm: KVBox<Farm> = KVBox::init(kernel::init::zeroed(), GFP_KERNEL)?;
@@ -235,17 +228,14 @@ impl SyncNet {
     pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
         let inner = FarmInner {
             farm: new_farm()?,
-            replay: heap_replay_table()?,
+            replay: boxed_empty()?,
             sent: KVVec::from_elem(SentCounts::new(), limits::SERVICES_MAX, GFP_KERNEL)?,
             lard: KVVec::from_elem(
                 LardSlot::EMPTY,
                 limits::SERVICES_MAX * LARD_SLOTS_PER_SERVICE,
                 GFP_KERNEL,
             )?,
-            maglev: {
-                const EMPTY: MaglevState = MaglevState::new();
-                KBox::new_uninit(GFP_KERNEL)?.write(EMPTY)
-            },
+            maglev: boxed_empty()?,
             maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
         };
         let outbox = KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?;

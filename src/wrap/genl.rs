@@ -5,7 +5,11 @@
 
 use core::{ffi::c_int, marker::PhantomPinned, pin::Pin, ptr::NonNull};
 
-use kernel::{alloc::KBox, error::to_result, prelude::*};
+use kernel::{
+    alloc::{flags::__GFP_ZERO, KBox},
+    error::to_result,
+    prelude::*,
+};
 
 use super::netdev::Net;
 use crate::bindings as b;
@@ -546,7 +550,21 @@ impl Family {
         if ops.len() > MAX_OPS || attrs.len() > MAX_ATTRS || name.len() > b::GENL_NAMSIZ as usize {
             return Err(EINVAL);
         }
-        let mut family = b::genl_family::default();
+        // Filled in place on the heap: the family with its operation and
+        // policy tables is over 2 KiB, too much to build on the stack of
+        // `insmod` (and then move).
+        let mut uninit = KBox::<Inner>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+        // SAFETY: `uninit` is allocated for an `Inner`; writing its only
+        // field that is not valid when zeroed (the reference) makes the
+        // whole zeroed allocation a valid `Inner`: the rest are C structures
+        // of integers, nullable pointers and `Option`s of functions, and a
+        // marker.
+        let mut boxed = unsafe {
+            core::ptr::addr_of_mut!((*uninit.as_mut_ptr()).ops).write(ops);
+            uninit.assume_init()
+        };
+        let inner = &mut *boxed;
+        let family = &mut inner.family;
         for (d, s) in family.name.iter_mut().zip(name.iter()) {
             *d = *s as _;
         }
@@ -564,10 +582,7 @@ impl Family {
             .unwrap_or(0)
             .saturating_add(1);
         family.module = module.as_ptr();
-
-        let mut small_ops: [b::genl_small_ops; MAX_OPS] =
-            core::array::from_fn(|_| Default::default());
-        for (slot, op) in small_ops.iter_mut().zip(ops.iter()) {
+        for (slot, op) in inner.small_ops.iter_mut().zip(ops.iter()) {
             slot.cmd = op.cmd;
             slot.flags = if op.admin {
                 b::GENL_ADMIN_PERM as u8
@@ -577,21 +592,10 @@ impl Family {
             slot.doit = op.doit.map(|_| doit_trampoline as _);
             slot.dumpit = op.dumpit.map(|_| dumpit_trampoline as _);
         }
-        let mut policy: [b::nla_policy; MAX_ATTRS + 1] =
-            core::array::from_fn(|_| Default::default());
-        for (slot, t) in policy.iter_mut().skip(1).zip(attrs.iter()) {
+        for (slot, t) in inner.policy.iter_mut().skip(1).zip(attrs.iter()) {
             *slot = policy_entry(*t);
         }
-        let mut inner = KBox::pin(
-            Inner {
-                family,
-                small_ops,
-                policy,
-                ops,
-                _pin: PhantomPinned,
-            },
-            GFP_KERNEL,
-        )?;
+        let mut inner = Pin::from(boxed);
         // SAFETY: not moved out of the pin; we set the self-referential
         // pointers before registering.
         let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };

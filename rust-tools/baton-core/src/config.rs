@@ -756,17 +756,23 @@ fn check_interfaces(n: &Node) -> Result<(), ConfigError> {
 }
 
 impl Config {
-    /// An empty configuration. It is large (about 18 KiB with the rule
-    /// table): the kernel copies it from a constant into a heap allocation
-    /// and copies configurations box to box, never through the stack.
+    /// The empty configuration. It is large (about 18 KiB with the rule
+    /// table): the kernel copies it from this constant into a heap
+    /// allocation and copies configurations box to box, never through the
+    /// stack.
+    pub const EMPTY: Config = Config {
+        node: None,
+        peers: Table::new(),
+        services: Table::new(),
+        keys: Table::new(),
+        rules: Table::new(),
+    };
+
+    /// An empty configuration: [`Config::EMPTY`], copied from the constant
+    /// into the caller's place (a function building it field by field
+    /// would take 18 KiB of stack).
     pub const fn new() -> Self {
-        Self {
-            node: None,
-            peers: Table::new(),
-            services: Table::new(),
-            keys: Table::new(),
-            rules: Table::new(),
-        }
+        Self::EMPTY
     }
 
     /// This node, if configured.
