@@ -6,8 +6,9 @@
 # /tmp), mounts its run directory (9p tag "farm") on /run/farm, configures
 # hostname, NICs and routes from /run/farm/config, and then serves as the
 # command agent: it runs every command file the host drops into
-# /run/farm/cmd/ and writes the results to /run/farm/out/. The protocol is
-# described in rust-tools/farm/src/mailbox.rs.
+# /run/farm/cmd/ (and names on the control port, ttyS1) and writes the
+# results to /run/farm/out/. The protocol is described in
+# rust-tools/farm/src/mailbox.rs.
 #
 # Every exec costs about a second of guest time here (TCG, KASAN, libraries
 # read over 9p), so mounts and network set-up are batched into few commands
@@ -86,12 +87,13 @@ watchdog() {
   kill -KILL -- "-$1" 2>/dev/null
 }
 
-# Runs command file $SHARE/run/$1.sh in a process group of its own (so that
+# Runs command file $SHARE/cmd/$1.sh in a process group of its own (so that
 # a timeout ends everything it started but did not detach with setsid);
 # exit status 124 if the watchdog ended it. The result code is written
-# last, by rename, so that the host never reads a partial result.
+# last, as one line: the host takes it as final once the newline is there.
+# (No exec but the command's own bash: each costs a fifth of a second.)
 run_one() {
-  local id=$1 f=$SHARE/run/$1.sh out=$SHARE/out/$1 tag secs rc cmd dog
+  local id=$1 f=$SHARE/cmd/$1.sh out=$SHARE/out/$1 tag secs rc cmd dog
   read -r _ tag secs < "$f"
   [ "$tag" = baton-timeout ] || secs=60
   set -m
@@ -104,44 +106,29 @@ run_one() {
   rc=$?
   kill "$dog" 2>/dev/null
   [ -e "$out.timedout" ] && rc=124
-  echo "$rc" > "$out.rc.tmp" && mv "$out.rc.tmp" "$out.rc"
+  echo "$rc" > "$out.rc"
 }
 
-# Polls the mailbox; `read -t` on an idle fifo sleeps without forking (the
-# host's cores are shared by every VM). Every poll costs 9p round trips:
-# under TCG with the debug kernel an agent polling 10 times a second took
-# ~40 % of its VM's CPU even with nothing to do. So it polls every 0.1 s
-# just after a command came, every 0.2 s while one of its commands runs
-# (the host's next one usually follows it), and backs off to once a
-# second when idle. Each command runs in the background, so a long one
-# does not block the others.
+# Serves the host's lines on the control port (ttyS1): `run N`, then
+# `shutdown`. Blocking in `read` there costs nothing while idle; polling the
+# mailbox over 9p had cost up to a second per command and a fifth of the
+# VM's CPU (TCG, debug kernel).
 agent() {
-  local f id wait=1 took
+  local op id
   mkfifo /run/agent.tick
-  exec 9<> /run/agent.tick
-  shopt -s nullglob
+  exec 9<> /run/agent.tick # the watchdogs' sleep (see watchdog)
+  # Raw, no echo: the host's lines come in as written, nothing goes back.
+  stty -F /dev/ttyS1 raw -echo || die "control port ttyS1"
+  exec 8<> /dev/ttyS1
   : > "$SHARE/ready"
   log "ready"
-  while [ ! -e "$SHARE/shutdown" ]; do
-    took=
-    for f in "$SHARE"/cmd/*.sh; do
-      id=${f##*/}; id=${id%.sh}
-      mv "$f" "$SHARE/run/$id.sh" 2>/dev/null || continue
-      run_one "$id" &
-      took=1
-    done
-    # The wait in tenths of a second (builtins only: no fork per poll).
-    jobs -rp > /run/agent.jobs
-    if [ -n "$took" ]; then
-      wait=1
-    elif [ -s /run/agent.jobs ]; then
-      wait=2
-    elif [ "$wait" -lt 10 ]; then
-      wait=$((wait * 2 > 10 ? 10 : wait * 2))
-    fi
-    read -t "$((wait / 10)).$((wait % 10))" -u 9 _
+  while read -r -u 8 op id; do
+    case "$op" in
+      run) run_one "$id" & ;; # a long command holds up no other
+      shutdown) log "shutdown requested"; break ;;
+      *) log "control port: unknown line '$op $id'" ;;
+    esac
   done
-  log "shutdown requested"
   sync
   reboot -f 2>/dev/null
   echo b > /proc/sysrq-trigger

@@ -110,6 +110,11 @@ pub fn command(netns: &Netns, m: &MachineConfig, vm: &VmSpec, dir: &Path) -> Com
     c.arg("-kernel").arg(&m.kernel).arg("-append").arg(append);
     c.arg("-serial")
         .arg(format!("file:{}", dir.join("console.log").display()));
+    // ttyS1: the agent's control port (FIFOs `ctl.in`/`ctl.out`, made by
+    // the mailbox).
+    c.arg("-chardev")
+        .arg(format!("pipe,id=ctl,path={}", dir.join("ctl").display()));
+    c.args(["-serial", "chardev:ctl"]);
     c.args([
         "-fsdev",
         "local,id=root,path=/,readonly=on,security_model=none,multidevs=remap",
