@@ -31,7 +31,7 @@ pub struct Summary {
 pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> Summary {
     let mut summary = Summary::default();
     let began = Instant::now();
-    for s in scenarios {
+    for (i, s) in scenarios.iter().enumerate() {
         if let Some(b) = budget {
             let left = b.saturating_sub(began.elapsed());
             if left < SCENARIO_RESERVE {
@@ -40,6 +40,12 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
                 continue;
             }
         }
+        // A farm is booted ahead only for a scenario still to come (this
+        // one, if it boots the standard farm too, takes it and waits for
+        // the rest of its boot).
+        ctx.standby
+            .set_wanted(scenarios[i + 1..].iter().any(|n| n.standard_farm));
+        ctx.boot_ahead();
         baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
         let start = Instant::now();
         let result = panic::catch_unwind(AssertUnwindSafe(|| (s.run)(ctx)));
@@ -64,6 +70,7 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
             }
         }
     }
+    ctx.standby.clear();
     if summary.skipped == 0 {
         println!("{} passed, {} failed", summary.passed, summary.failed);
     } else {

@@ -115,26 +115,21 @@ impl Farm {
     /// stopped and booted once more, the report logged and kept in the first
     /// run directory. A second boot with a report fails.
     pub fn boot(cfg: &FarmConfig) -> Result<Farm> {
-        let farm = Self::boot_once(cfg)?;
-        let findings = farm.boot_findings();
-        if findings.is_empty() {
-            return Ok(farm);
-        }
-        crate::log(&format!(
-            "kernel reported a problem while booting (before any test step; console logs kept in {}), booting the farm again:\n{}",
-            farm.run_dir.display(),
-            list(&findings)
-        ));
-        farm.shutdown();
-        let farm = Self::boot_once(cfg)?;
-        let findings = farm.boot_findings();
-        if findings.is_empty() {
-            return Ok(farm);
-        }
-        crate::bail!(
-            "kernel reported a problem while booting, twice:\n{}",
-            list(&findings)
-        )
+        Self::start(cfg)?.ready()
+    }
+
+    /// Starts booting the farm (namespace, VMs) without waiting for it:
+    /// [`Starting::ready`] waits.
+    pub fn start(cfg: &FarmConfig) -> Result<Starting> {
+        Self::spawn(cfg, 0)
+    }
+
+    /// Like [`Farm::start`], with the VMs' processes at nice
+    /// [`BACKGROUND_NICE`] until [`Starting::ready`]: a farm booted ahead
+    /// for the next scenario takes the CPU the running one leaves idle
+    /// (about a third while it is under way) and little of the rest.
+    pub fn start_background(cfg: &FarmConfig) -> Result<Starting> {
+        Self::spawn(cfg, BACKGROUND_NICE)
     }
 
     /// Suspicious lines in the serial consoles so far.
@@ -155,7 +150,7 @@ impl Farm {
         f
     }
 
-    fn boot_once(cfg: &FarmConfig) -> Result<Farm> {
+    fn spawn(cfg: &FarmConfig, nice: i32) -> Result<Starting> {
         cleanup::install_signal_handler();
         for n in netns::sweep_stale() {
             crate::log(&format!("deleted stale namespace {n}"));
@@ -204,12 +199,12 @@ impl Farm {
             let dir = run_dir.join(spec.name());
             let mailbox = Mailbox::create(&dir, &cfg.topology.vm_config(spec))?;
             let cmd = qemu::command(&netns, &machine, spec, &dir);
-            let q = Qemu::spawn(cmd, &dir.join("qemu.log"))
+            let q = Qemu::spawn(cmd, &dir.join("qemu.log"), nice)
                 .with_context(|| format!("start {}", spec.name()))?;
             registration.add_pid(q.pid());
             vms.push(Vm::new(spec.clone(), mailbox, q, cfg.timeouts.command));
         }
-        let mut farm = Farm {
+        let farm = Farm {
             vms,
             netns,
             _registration: registration,
@@ -218,8 +213,12 @@ impl Farm {
             timeouts: cfg.timeouts,
             shut_down: false,
         };
-        farm.wait_ready(cfg.timeouts.boot)?;
-        Ok(farm)
+        Ok(Starting {
+            farm,
+            cfg: cfg.clone(),
+            nice,
+            started: Instant::now(),
+        })
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
@@ -382,6 +381,68 @@ impl Farm {
 impl Drop for Farm {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The nice value of a farm started in the background.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// A farm whose VMs are booting. Dropping it stops them.
+#[derive(Debug)]
+pub struct Starting {
+    farm: Farm,
+    cfg: FarmConfig,
+    nice: i32,
+    started: Instant,
+}
+
+impl Starting {
+    /// The configuration it was started from.
+    pub fn config(&self) -> &FarmConfig {
+        &self.cfg
+    }
+
+    /// Waits until every VM is ready (their processes back at normal
+    /// priority first), within `timeouts.boot` from now. A kernel report
+    /// while booting means one more boot: see [`Farm::boot`].
+    pub fn ready(self) -> Result<Farm> {
+        let Starting {
+            mut farm,
+            cfg,
+            nice,
+            started,
+        } = self;
+        if nice != 0 {
+            for vm in &farm.vms {
+                vm.qemu().set_nice(0)?;
+            }
+            crate::log(&format!(
+                "farm in {} started {:.1} s ago in the background, now at normal priority",
+                farm.netns.name(),
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        farm.wait_ready(cfg.timeouts.boot)?;
+        let findings = farm.boot_findings();
+        if findings.is_empty() {
+            return Ok(farm);
+        }
+        crate::log(&format!(
+            "kernel reported a problem while booting (before any test step; console logs kept in {}), booting the farm again:\n{}",
+            farm.run_dir.display(),
+            list(&findings)
+        ));
+        farm.shutdown();
+        let mut farm = Farm::spawn(&cfg, 0)?.farm;
+        farm.wait_ready(cfg.timeouts.boot)?;
+        let findings = farm.boot_findings();
+        if findings.is_empty() {
+            return Ok(farm);
+        }
+        crate::bail!(
+            "kernel reported a problem while booting, twice:\n{}",
+            list(&findings)
+        )
     }
 }
 

@@ -37,7 +37,7 @@ pub mod vm;
 
 pub use dmesg::Finding;
 pub use error::{Context, Error, Result};
-pub use farm::{Farm, FarmConfig, Timeouts};
+pub use farm::{Farm, FarmConfig, Starting, Timeouts};
 pub use mailbox::Output;
 pub use topology::{Role, Segment, Topology, VmSpec};
 pub use vm::Vm;

@@ -157,8 +157,9 @@ impl Qemu {
     /// (a terminal's Ctrl-C reaches only the harness, which cleans up), and
     /// with `PR_SET_PDEATHSIG` so that it dies with the harness even on
     /// SIGKILL. The death signal follows the *thread* that spawns: spawn from
-    /// a thread that outlives the VM (e.g. the main thread).
-    pub fn spawn(mut cmd: Command, log: &Path) -> Result<Self> {
+    /// a thread that outlives the VM (e.g. the main thread). Its threads
+    /// run at `nice` (0: the harness's own).
+    pub fn spawn(mut cmd: Command, log: &Path, nice: i32) -> Result<Self> {
         let out = File::create(log).with_context(|| format!("create {}", log.display()))?;
         let err = out.try_clone().context("dup log file")?;
         cmd.stdin(Stdio::null())
@@ -166,10 +167,15 @@ impl Qemu {
             .stderr(err)
             .process_group(0);
         // SAFETY: the closure runs in the child between fork and exec and
-        // only calls prctl(2), which is async-signal-safe.
+        // only calls prctl(2) and setpriority(2), which are
+        // async-signal-safe. Every thread qemu starts inherits the nice
+        // value.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if nice != 0 && libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -182,6 +188,32 @@ impl Qemu {
             child,
             exited: None,
         })
+    }
+
+    /// Sets the nice value of every thread of qemu (Linux keeps one per
+    /// thread; threads started later inherit their creator's).
+    pub fn set_nice(&mut self, nice: i32) -> Result<()> {
+        if self.exited().is_some() {
+            return Ok(());
+        }
+        let dir = format!("/proc/{}/task", self.pid());
+        for task in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+            let Some(tid) = task
+                .ok()
+                .and_then(|t| t.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+            else {
+                continue;
+            };
+            // SAFETY: setpriority(2) takes plain integers. A thread that has
+            // just ended is not an error.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    return Err(e).with_context(|| format!("set nice of thread {tid}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The qemu process id.
@@ -221,5 +253,39 @@ impl Qemu {
 impl Drop for Qemu {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value of every thread of `pid` (field 19 of
+    /// `/proc/PID/task/TID/stat`, counted after the command's parentheses).
+    fn nice_values(pid: u32) -> Vec<i32> {
+        let mut v = Vec::new();
+        for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            v.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        v
+    }
+
+    #[test]
+    fn spawned_at_a_nice_value_and_reset() {
+        let dir = std::env::temp_dir().join(format!("baton-qemu-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let mut q = Qemu::spawn(cmd, &dir.join("log"), 10).unwrap();
+        assert_eq!(nice_values(q.pid()), vec![10]);
+        q.set_nice(0).unwrap();
+        assert_eq!(nice_values(q.pid()), vec![0]);
+        q.kill();
+        assert!(q.exited().is_some());
+        // An ended process has no threads left to change.
+        q.set_nice(5).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

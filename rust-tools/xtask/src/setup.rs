@@ -86,6 +86,7 @@ pub fn context(o: &Options) -> Result<Context, String> {
         module,
         nodes: o.nodes.unwrap_or(3),
         timeouts,
+        standby: Default::default(),
     })
 }
 

@@ -35,6 +35,9 @@ pub struct Scenario {
     pub about: &'static str,
     /// The check itself.
     pub run: fn(&Context) -> Result<()>,
+    /// Whether it boots the standard farm ([`Context::boot_standard`]):
+    /// the runner boots one ahead for it while the scenario before runs.
+    pub standard_farm: bool,
 }
 
 /// The scenarios `xtask check` runs when none is named, in order. Under a
@@ -73,12 +76,14 @@ pub const ALL: &[Scenario] = &[
         name: "kunit_baton",
         about: "one node: insmod baton.ko, its KUnit suite `baton` passes, rmmod, clean dmesg",
         run: kunit_baton::run,
+        standard_farm: false,
     },
     Scenario {
         name: "farm_smoke",
         about: "whole farm: boots, baton loads on every node, the four networks connect \
                 their members and only them, rmmod is clean, clean dmesg everywhere",
         run: farm_smoke::run,
+        standard_farm: true,
     },
     Scenario {
         name: "control_plane",
@@ -86,6 +91,7 @@ pub const ALL: &[Scenario] = &[
                 move with traffic, invalid and non-admin requests refused with state unchanged, \
                 rmmod under a batonctl loop, per-namespace config, clean dmesg/kmemleak",
         run: control_plane::run,
+        standard_farm: true,
     },
     Scenario {
         name: "frontend_failover",
@@ -94,6 +100,7 @@ pub const ALL: &[Scenario] = &[
                 (gratuitous ARP), forwards node3's connections from the synced ownership \
                 table, every download completes intact, new connections are served",
         run: frontend_failover::run,
+        standard_farm: true,
     },
     Scenario {
         name: "frontend_syn",
@@ -101,6 +108,7 @@ pub const ALL: &[Scenario] = &[
                 itself (SYN-cookie SYN-ACK with MSS, SACK, timestamps, window scale), counted; \
                 without a service or public role the kernel refuses",
         run: frontend_syn::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_http",
@@ -111,6 +119,7 @@ pub const ALL: &[Scenario] = &[
                 frames on redist, counters), keep-alive, the rebuilt socket's options, policy \
                 local through the same rebuild, tables empty again afterwards",
         run: handoff_http::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_bad_frames",
@@ -118,6 +127,7 @@ pub const ALL: &[Scenario] = &[
                 truncated, oversized and garbage frames sent to node2 are all dropped and \
                 counted, no socket is created, and handoffs continue",
         run: handoff_bad_frames::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_options",
@@ -126,6 +136,7 @@ pub const ALL: &[Scenario] = &[
                 and window scaling gets an MSS-only SYN-ACK and its download arrives intact; \
                 one without timestamps keeps SACK and window scaling (pending handshake)",
         run: handoff_options::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_split_request",
@@ -133,6 +144,7 @@ pub const ALL: &[Scenario] = &[
                 the first segment goes to node2/node3 in two handoff frames (reassembled), \
                 the rest follows the connection; the application sees every byte",
         run: handoff_split_request::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_http_rules",
@@ -141,6 +153,7 @@ pub const ALL: &[Scenario] = &[
                 several segments are buffered and acknowledged by node1 first, a malformed \
                 rule is refused with its reason, request buffers are free afterwards",
         run: handoff_http_rules::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_concurrency",
@@ -148,6 +161,7 @@ pub const ALL: &[Scenario] = &[
                 no errors, node2 and node3 both serve, every connection handed off, tables \
                 drain afterwards",
         run: handoff_concurrency::run,
+        standard_farm: true,
     },
     Scenario {
         name: "handoff_syn_flood",
@@ -156,6 +170,7 @@ pub const ALL: &[Scenario] = &[
                 syn_table_max, cookies answer the rest, no record per spoofed SYN, memory \
                 bounded, every fetch intact, pending entries expire afterwards",
         run: handoff_syn_flood::run,
+        standard_farm: true,
     },
     Scenario {
         name: "udp_flows",
@@ -163,12 +178,14 @@ pub const ALL: &[Scenario] = &[
                 datagram picks node2 or node3, node1 forwards the flow's datagrams there, the \
                 answers come straight from the VIP; counters",
         run: udp_flows::run,
+        standard_farm: true,
     },
     Scenario {
         name: "harness_selftest",
         about: "one VM: the harness itself (results, errors, timeouts, collect, \
                 overlays, and the dmesg check catching an injected WARNING)",
         run: harness_selftest::run,
+        standard_farm: false,
     },
     Scenario {
         name: "sync_converge",
@@ -177,6 +194,7 @@ pub const ALL: &[Scenario] = &[
                 connections show in node1's view as the serving nodes' announced owned \
                 counts; sync frames sent and received, none rejected once configured",
         run: sync_converge::run,
+        standard_farm: true,
     },
     Scenario {
         name: "sync_bad_frames",
@@ -184,6 +202,7 @@ pub const ALL: &[Scenario] = &[
                 wrongly-keyed sync frames from node3 and one on the wrong interface are all \
                 dropped and counted by node2; its farm table is unchanged",
         run: sync_bad_frames::run,
+        standard_farm: true,
     },
     Scenario {
         name: "sync_node_death",
@@ -191,6 +210,7 @@ pub const ALL: &[Scenario] = &[
                 sync_missed_limit intervals, requests keep succeeding without it; reloaded -> \
                 alive again with a new epoch and served again",
         run: sync_node_death::run,
+        standard_farm: true,
     },
     Scenario {
         name: "policy_least_loaded",
@@ -198,12 +218,14 @@ pub const ALL: &[Scenario] = &[
                 and node1's owned counts match them node by node; a node's weight and drain \
                 are announced at once and a drained node gets nothing",
         run: policy_least_loaded::run,
+        standard_farm: true,
     },
     Scenario {
         name: "sync_drain",
         about: "whole farm, least-loaded: node3 drained while slow downloads run on it gets \
                 no new connections, its downloads complete intact; active again, it serves",
         run: sync_drain::run,
+        standard_farm: true,
     },
     Scenario {
         name: "policy_consistent_hash",
@@ -211,6 +233,7 @@ pub const ALL: &[Scenario] = &[
                 drained moves its keys (about 1/3) and barely any other; back, every key \
                 returns",
         run: policy_consistent_hash::run,
+        standard_farm: true,
     },
     Scenario {
         name: "policy_lard",
@@ -218,6 +241,7 @@ pub const ALL: &[Scenario] = &[
                 spread; more than T_high held connections on a path's node move the path \
                 to another node",
         run: policy_lard::run,
+        standard_farm: true,
     },
 ];
 
