@@ -12,6 +12,13 @@ use std::time::{Duration, Instant};
 /// 2-core host under TCG.
 pub const SCENARIO_RESERVE: Duration = Duration::from_secs(600);
 
+/// Whether the next scenario's farm is booted while one runs: yes unless
+/// `BATON_STANDBY=0` (a host short of memory: a booted-ahead farm doubles
+/// the VMs' memory, five more guests).
+fn standby_enabled() -> bool {
+    std::env::var_os("BATON_STANDBY").is_none_or(|v| v != "0")
+}
+
 /// How a run went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -31,6 +38,7 @@ pub struct Summary {
 pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> Summary {
     let mut summary = Summary::default();
     let began = Instant::now();
+    let boot_ahead = standby_enabled();
     for (i, s) in scenarios.iter().enumerate() {
         if let Some(b) = budget {
             let left = b.saturating_sub(began.elapsed());
@@ -44,7 +52,7 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         // one, if it boots the standard farm too, takes it and waits for
         // the rest of its boot).
         ctx.standby
-            .set_wanted(scenarios[i + 1..].iter().any(|n| n.standard_farm));
+            .set_wanted(boot_ahead && scenarios[i + 1..].iter().any(|n| n.standard_farm));
         ctx.boot_ahead();
         baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
         let start = Instant::now();
