@@ -553,12 +553,12 @@ impl Family {
         // Filled in place on the heap: the family with its operation and
         // policy tables is over 2 KiB, too much to build on the stack of
         // `insmod` (and then move).
+        // Apart from `ops` (a reference), every field of `Inner` is valid
+        // zeroed: C structures of integers, nullable pointers and `Option`s
+        // of functions, and a marker.
         let mut uninit = KBox::<Inner>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
-        // SAFETY: `uninit` is allocated for an `Inner`; writing its only
-        // field that is not valid when zeroed (the reference) makes the
-        // whole zeroed allocation a valid `Inner`: the rest are C structures
-        // of integers, nullable pointers and `Option`s of functions, and a
-        // marker.
+        // SAFETY: `uninit` is a zeroed allocation for an `Inner`; writing
+        // `ops`, its only field not valid when zeroed, makes it a valid one.
         let mut boxed = unsafe {
             core::ptr::addr_of_mut!((*uninit.as_mut_ptr()).ops).write(ops);
             uninit.assume_init()

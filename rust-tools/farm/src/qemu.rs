@@ -166,10 +166,9 @@ impl Qemu {
             .stdout(out)
             .stderr(err)
             .process_group(0);
+        // Every thread qemu starts inherits the nice value set here.
         // SAFETY: the closure runs in the child between fork and exec and
-        // only calls prctl(2) and setpriority(2), which are
-        // async-signal-safe. Every thread qemu starts inherits the nice
-        // value.
+        // only calls prctl(2) and setpriority(2), async-signal-safe both.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
