@@ -129,6 +129,10 @@ counters! {
     SyncNodesRestarted => "sync_nodes_restarted",
     /// Nodes declared dead (not heard for `sync_missed_limit` intervals).
     SyncNodesDied => "sync_nodes_died",
+    /// Expiry ticks that came more than two intervals after the previous
+    /// one (this node was not running); the excess was not counted
+    /// against the other nodes.
+    SyncTicksStalled => "sync_ticks_stalled",
     /// Authenticated OWNERSHIP frames received.
     SyncOwnership => "sync_ownership_rx",
     /// OWNERSHIP frames sent (this node's connections, a rolling refresh).

@@ -6,8 +6,10 @@
 //!
 //! Every `sync_interval_ms` a timer announces this node's state (ANNOUNCE,
 //! to the broadcast address of the sync interface) and expires nodes not
-//! heard for `sync_missed_limit` of their intervals. Every configuration
-//! change merges this node's id and the configured peers in. Received frames are authenticated with the sync key derived
+//! heard for `sync_missed_limit` of their intervals, by a clock that does
+//! not count this node's own stalls against them (`baton_core::liveness`).
+//! Every configuration change merges this node's id and the configured
+//! peers in. Received frames are authenticated with the sync key derived
 //! from the key they name, replay-checked per sender and applied to the
 //! table; anything else is counted and dropped. Each tick also sends the
 //! next slice of this node's connections in OWNERSHIP batches (see
@@ -36,6 +38,7 @@ use crate::{
         genl::{limits, AdminState, Protocol},
         ipv4::{Ipv4Addr, IPPROTO_TCP},
         lard::LardSlot,
+        liveness::LivenessClock,
         maglev::MAGLEV_SIZE,
         policy::Choice,
         siphash::SipKey,
@@ -122,9 +125,18 @@ pub(crate) struct FarmInner {
     /// namespace: the candidates are the same for every service).
     maglev: KBox<MaglevState>,
     maglev_table: KVVec<u16>,
+    /// The time the table's liveness is judged by: boot time minus this
+    /// node's own stalls (see `baton_core::liveness`).
+    clock: LivenessClock,
 }
 
 impl FarmInner {
+    /// The liveness time at boot time `now` (milliseconds): what every
+    /// time handed to the farm table is measured in.
+    pub(crate) fn liveness_now(&self, now: u32) -> u32 {
+        self.clock.read(now, params::sync_interval_ms.get())
+    }
+
     /// Runs the farm-aware `policy` of the service in `slot` for `req`.
     fn choose(
         &mut self,
@@ -237,6 +249,7 @@ impl SyncNet {
             )?,
             maglev: boxed_empty()?,
             maglev_table: KVVec::from_elem(0u16, MAGLEV_SIZE, GFP_KERNEL)?,
+            clock: LivenessClock::new(),
         };
         let outbox = KVVec::from_elem(NO_ENTRY, OWNERSHIP_MAX_ENTRIES, GFP_KERNEL)?;
         let queues = KVVec::from_elem(NO_QUEUE, ANNOUNCE_MAX_SERVICES, GFP_KERNEL)?;
@@ -459,7 +472,8 @@ impl SyncNet {
         };
         let now = boottime_ms();
         self.with(|inner| {
-            inner.farm.update_local(&a, now);
+            let t = inner.liveness_now(now);
+            inner.farm.update_local(&a, t);
         });
         let key = cfg.key.ok_or(SendError::NotConfigured)?;
         let sent = self.send(net, cfg.node, cfg.sync, &key, &Message::Announce(a));
@@ -588,9 +602,12 @@ impl SyncNet {
                     &mut *inner.replay,
                 )?;
                 Ok(match msg {
-                    Message::Announce(a) => Applied::Announce(
-                        inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, now),
-                    ),
+                    Message::Announce(a) => {
+                        let t = inner.liveness_now(now);
+                        Applied::Announce(
+                            inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, t),
+                        )
+                    }
                     Message::Ownership(o) => Applied::Ownership(h.sender, o.entries),
                     // Handoff messages never parse on this network.
                     _ => Applied::Other,
@@ -703,8 +720,12 @@ impl TimerHandler for SyncTimer {
         let now = boottime_ms();
         let missed = params::sync_missed_limit.get();
         let mut dead = [0u16; NODES_MAX];
-        let (died, alive, lowest) = sync.with(|inner| {
-            let died = inner.farm.expire(now, missed, |_| {});
+        let (died, alive, lowest, stalled) = sync.with(|inner| {
+            // A tick this late means this node was not running: the
+            // peers' ANNOUNCEs of that time are still queued, so the
+            // stall counts only as a couple of intervals against them.
+            let tick = inner.clock.tick(now, params::sync_interval_ms.get());
+            let died = inner.farm.expire(tick.now, missed, |_| {});
             let alive = inner.farm.iter().filter(|e| e.is_alive()).count();
             for (d, e) in dead
                 .iter_mut()
@@ -712,9 +733,17 @@ impl TimerHandler for SyncTimer {
             {
                 *d = e.id();
             }
-            (died, alive, inner.farm.is_lowest_alive())
+            (
+                died,
+                alive,
+                inner.farm.is_lowest_alive(),
+                tick.stalled_ms > 0,
+            )
         });
         shared.stats.add(Stat::SyncNodesDied, died as u64);
+        if stalled {
+            shared.stats.inc(Stat::SyncTicksStalled);
+        }
         sync.alive
             .store(u32::try_from(alive).unwrap_or(u32::MAX), Ordering::Relaxed);
         // The connections of dead owners are gone with them.

@@ -91,7 +91,7 @@ pub(super) fn dump(dump: &mut Dump<'_>) -> Result<bool, NlError> {
         KVec::with_capacity(NODES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     let epoch = shared.sync.epoch();
     shared.sync.with(|inner| {
-        let now = boottime_ms();
+        let now = inner.liveness_now(boottime_ms());
         for e in inner.farm.iter() {
             let view = NodeView {
                 id: e.id(),

@@ -32,6 +32,7 @@ pub mod handoff;
 pub mod http;
 pub mod ipv4;
 pub mod lard;
+pub mod liveness;
 pub mod maglev;
 pub mod policy;
 pub mod seq;
