@@ -605,6 +605,7 @@ impl SyncNet {
                     Message::Announce(a) => {
                         let t = inner.liveness_now(now);
                         Applied::Announce(
+                            h.sender,
                             inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, t),
                         )
                     }
@@ -620,8 +621,8 @@ impl SyncNet {
 /// What a received sync frame did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Applied<'b> {
-    /// An ANNOUNCE, with what the table made of it.
-    Announce(Outcome),
+    /// An ANNOUNCE from a node, with what the table made of it.
+    Announce(u16, Outcome),
     /// An OWNERSHIP batch from a node, to apply to the ownership table
     /// (outside the farm lock).
     Ownership(u16, List<'b, OwnershipEntry>),
@@ -663,8 +664,15 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
         return RxVerdict::Dropped;
     };
     match shared.sync.open_and_apply(shared, buf) {
-        Ok(Applied::Announce(outcome)) => {
+        Ok(Applied::Announce(sender, outcome)) => {
             shared.stats.inc(Stat::SyncAnnounces);
+            // Membership changes are rare (a death needs several silent
+            // intervals): each is worth a line in the kernel log.
+            match outcome {
+                Outcome::Revived => pr_info!("sync: node {} is alive again\n", sender),
+                Outcome::Restarted => pr_info!("sync: node {} restarted\n", sender),
+                _ => {}
+            }
             shared.stats.inc(match outcome {
                 Outcome::New => Stat::SyncNodesNew,
                 Outcome::Revived => Stat::SyncNodesRevived,
@@ -720,12 +728,18 @@ impl TimerHandler for SyncTimer {
         let now = boottime_ms();
         let missed = params::sync_missed_limit.get();
         let mut dead = [0u16; NODES_MAX];
-        let (died, alive, lowest, stalled) = sync.with(|inner| {
+        let mut newly_dead = [0u16; NODES_MAX];
+        let (died, alive, lowest, stalled_ms) = sync.with(|inner| {
             // A tick this late means this node was not running: the
             // peers' ANNOUNCEs of that time are still queued, so the
             // stall counts only as a couple of intervals against them.
             let tick = inner.clock.tick(now, params::sync_interval_ms.get());
-            let died = inner.farm.expire(tick.now, missed, |_| {});
+            let mut slots = newly_dead.iter_mut();
+            let died = inner.farm.expire(tick.now, missed, |id| {
+                if let Some(slot) = slots.next() {
+                    *slot = id;
+                }
+            });
             let alive = inner.farm.iter().filter(|e| e.is_alive()).count();
             for (d, e) in dead
                 .iter_mut()
@@ -733,16 +747,26 @@ impl TimerHandler for SyncTimer {
             {
                 *d = e.id();
             }
-            (
-                died,
-                alive,
-                inner.farm.is_lowest_alive(),
-                tick.stalled_ms > 0,
-            )
+            (died, alive, inner.farm.is_lowest_alive(), tick.stalled_ms)
         });
         shared.stats.add(Stat::SyncNodesDied, died as u64);
-        if stalled {
+        for id in newly_dead.iter().take_while(|&&id| id != 0) {
+            pr_info!(
+                "sync: node {} declared dead (not heard for {} intervals)\n",
+                id,
+                missed
+            );
+        }
+        if stalled_ms > 0 {
             shared.stats.inc(Stat::SyncTicksStalled);
+            // Only a stall that alone would have cost a peer its place
+            // is worth a line.
+            if stalled_ms >= missed.saturating_mul(params::sync_interval_ms.get()) {
+                pr_info!(
+                    "sync: this node was stalled for {} ms; not counted against its peers\n",
+                    stalled_ms
+                );
+            }
         }
         sync.alive
             .store(u32::try_from(alive).unwrap_or(u32::MAX), Ordering::Relaxed);

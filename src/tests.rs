@@ -607,7 +607,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
-        Some(Applied::Announce(Outcome::New))
+        Some(Applied::Announce(2, Outcome::New))
     );
     kassert_eq!(
         t,
@@ -629,7 +629,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
-        Some(Applied::Announce(Outcome::OwnId))
+        Some(Applied::Announce(1, Outcome::OwnId))
     );
 }
 

@@ -162,6 +162,26 @@ pub fn counter(v: &Value, name: &str) -> u64 {
     v[name].as_u64().unwrap_or(0)
 }
 
+/// Per running node: its sync ticks that came late because the node itself
+/// was stalled (`sync_ticks_stalled`) and the nodes it declared dead
+/// (`sync_nodes_died`), e.g. `node1 3/0`: how much the host starved the
+/// farm while a scenario ran, and whether that cost any peer its place.
+pub fn liveness_summary(farm: &Farm, b: &str) -> String {
+    let nodes = farm.nodes().filter(|vm| !vm.powered_off());
+    let parts: Vec<String> = nodes
+        .map(|vm| match stats(vm, b) {
+            Ok(v) => format!(
+                "{} {}/{}",
+                vm.name(),
+                counter(&v, "sync_ticks_stalled"),
+                counter(&v, "sync_nodes_died")
+            ),
+            Err(e) => format!("{} ({e})", vm.name()),
+        })
+        .collect();
+    format!("stalled sync ticks/deaths declared: {}", parts.join(", "))
+}
+
 /// Non-zero counters, sockets and recent kernel messages of every node,
 /// for failure reports.
 pub fn diagnose(farm: &Farm, b: &str) -> String {

@@ -51,11 +51,12 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     let s1 = stats(farm.vm("node1")?, &b)?;
     let confirmed = counter(&s1, "handoffs_confirmed");
+    let liveness = farmsetup::liveness_summary(&farm, &b);
     if confirmed < CONNECTIONS as u64 || counter(&s1, "conns_served_locally") != 0 {
-        bail!("node1 should have handed off all {CONNECTIONS} connections: {s1}");
+        bail!("node1 should have handed off all {CONNECTIONS} connections ({liveness}): {s1}");
     }
     log(&format!(
-        "wrk, {CONNECTIONS} connections for {SECONDS} s: {requests} requests, no errors; served: {}; node1: {confirmed} handoffs confirmed, {} packets forwarded",
+        "wrk, {CONNECTIONS} connections for {SECONDS} s: {requests} requests, no errors; served: {}; node1: {confirmed} handoffs confirmed, {} packets forwarded; {liveness}",
         served.join(", "),
         counter(&s1, "packets_forwarded")
     ));
