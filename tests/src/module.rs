@@ -18,10 +18,15 @@ pub fn path(farm: &Farm) -> Result<String> {
 
 /// Loads the module in `vm` and checks that `/sys/module/baton` appeared.
 pub fn load(farm: &Farm, vm: &Vm) -> Result<()> {
+    load_with(farm, vm, "")
+}
+
+/// [`load`] with module parameters (`name=value ...`).
+pub fn load_with(farm: &Farm, vm: &Vm, params: &str) -> Result<()> {
     let ko = path(farm)?;
     vm.run_ok(
         &format!(
-            "insmod {ko} && {{ test -d /sys/module/{NAME} || \
+            "insmod {ko} {params} && {{ test -d /sys/module/{NAME} || \
                {{ echo 'module loaded but /sys/module/{NAME} is missing' >&2; exit 1; }}; }}"
         ),
         LOAD_TIMEOUT,
@@ -45,14 +50,14 @@ pub fn parameters(vm: &Vm) -> Result<Vec<(String, String)>> {
 /// Loads the module on every named VM concurrently and checks that each
 /// has parameters under `/sys/module/baton/parameters/`.
 pub fn load_on(farm: &Farm, names: &[&str]) -> Result<()> {
-    farm.par(names, |vm| load_checked(farm, vm))?;
+    farm.par(names, |vm| load_checked(farm, vm, ""))?;
     Ok(())
 }
 
-/// [`load`], then checks that the module has parameters under
+/// [`load_with`], then checks that the module has parameters under
 /// `/sys/module/baton/parameters/`.
-pub fn load_checked(farm: &Farm, vm: &Vm) -> Result<()> {
-    load(farm, vm)?;
+pub fn load_checked(farm: &Farm, vm: &Vm, params: &str) -> Result<()> {
+    load_with(farm, vm, params)?;
     if parameters(vm)?.is_empty() {
         bail!(
             "{}: /sys/module/{NAME}/parameters/ has no entries",

@@ -128,7 +128,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
 
     // node3 comes back: a new epoch.
-    module::load_on(&farm, &["node3"])?;
+    farmsetup::load_nodes(&farm, &["node3"])?;
     node3.sh(&format!("{b} apply /tmp/farm.toml"))?;
     let (entry, took) = wait_alive(node1, &b, id3, true, CONVERGE)?;
     let epoch_now = entry["epoch"].as_u64().unwrap_or(0);
