@@ -798,8 +798,9 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
     }
 }
 
-/// Milliseconds from `then` to `now`; 0 if `then` reads as later.
-const fn age(now: u32, then: u32) -> u32 {
+/// Milliseconds from `then` to `now`; 0 if `then` reads as later (the
+/// clock went back, or more than 24 days passed).
+pub(crate) const fn age(now: u32, then: u32) -> u32 {
     let d = now.wrapping_sub(then);
     if d > i32::MAX as u32 {
         0

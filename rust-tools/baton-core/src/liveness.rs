@@ -27,6 +27,8 @@
 //! must come from the same clock: [`LivenessClock::read`] between ticks,
 //! [`LivenessClock::tick`] at each expiry tick.
 
+use super::farm::age as elapsed;
+
 /// The most a single tick may move the clock on, in announce intervals.
 pub const STALL_INTERVALS: u32 = 2;
 
@@ -99,15 +101,4 @@ impl LivenessClock {
 /// The most one tick counts.
 fn cap(interval_ms: u32) -> u32 {
     interval_ms.max(1).saturating_mul(STALL_INTERVALS)
-}
-
-/// Milliseconds from `then` to `now`; 0 if `then` reads as later (the
-/// clock source went back, or more than 24 days passed).
-const fn elapsed(now: u32, then: u32) -> u32 {
-    let d = now.wrapping_sub(then);
-    if d > i32::MAX as u32 {
-        0
-    } else {
-        d
-    }
 }
