@@ -44,11 +44,12 @@ pub(crate) fn attrs_of(r: &ConnRecord) -> RequestAttrs {
     }
 }
 
-fn refusal(e: RebuildError) -> RefuseReason {
+pub(crate) fn refusal(e: RebuildError) -> RefuseReason {
     match e {
         RebuildError::NoListener => RefuseReason::NO_LISTENER,
         RebuildError::NoMemory => RefuseReason::NO_MEMORY,
         RebuildError::Sysctl | RebuildError::BadAttrs => RefuseReason::BAD_RECORD,
+        RebuildError::MptcpListener => RefuseReason::UNSUPPORTED_LISTENER,
     }
 }
 
@@ -70,11 +71,21 @@ pub(crate) fn rebuild(
         return AckStatus::Accepted;
     }
     let status = inject(net, ifindex, r, request, &tuple);
+    count_rebuild(shared, status);
+    status
+}
+
+/// Counts the outcome of a rebuild (handed off or served locally).
+pub(crate) fn count_rebuild(shared: &Shared, status: AckStatus) {
     match status {
         AckStatus::Accepted => shared.stats.inc(Stat::SocketsRebuilt),
-        AckStatus::Refused(_) => shared.stats.inc(Stat::RebuildFailed),
+        AckStatus::Refused(why) => {
+            shared.stats.inc(Stat::RebuildFailed);
+            if why == RefuseReason::UNSUPPORTED_LISTENER {
+                shared.stats.inc(Stat::RebuildMptcpListener);
+            }
+        }
     }
-    status
 }
 
 /// Builds the segment replaying the handshake's ACK of `r` with `request`,

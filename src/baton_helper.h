@@ -119,6 +119,7 @@ bool baton_skb_csum_unnecessary(const struct sk_buff *skb);
  */
 struct sock *baton_tcp_listener(struct net *net, struct sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif);
 struct sock *baton_tcp_established(struct net *net, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif);
+bool baton_sk_is_mptcp(const struct sock *sk);
 struct request_sock *baton_reqsk_alloc(struct sock *listener);
 void baton_reqsk_set_listener(struct request_sock *req, struct sock *listener);
 void baton_reqsk_set_mss(struct request_sock *req, u16 mss);

@@ -22,7 +22,7 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::{attrs_of, inject, tuple_of},
+    backend::{attrs_of, count_rebuild, inject, refusal, tuple_of},
     baton_core::{
         conntable::{ConnKey, InsertError},
         ether::{MacAddr, ETH_P_ARP, ETH_P_IP},
@@ -37,7 +37,7 @@ use crate::{
         synack::{answer_syn, Answered, NotASyn, SynAckParams, SynMode, SYNACK_MAX_LEN},
         tcp::{TcpFlags, TcpOptions, TcpSegment},
         udp::UdpDatagram,
-        wire::{AckStatus, ConnRecord, Handoff, Message, RequestChunks},
+        wire::{AckStatus, ConnRecord, Handoff, Message, RefuseReason, RequestChunks},
     },
     conns::{Conn, ConnState, MAX_RESENDS, MAX_TRIES},
     netstate::Shared,
@@ -621,7 +621,7 @@ impl FrontEnd {
             Next::ServeLocally(c) => {
                 let served = skb
                     .attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record))
-                    .is_ok();
+                    .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted);
                 self.served_locally(&c, s, served);
                 // Not served: the stack answers the segment as it would
                 // without baton (a reset when nothing listens).
@@ -630,10 +630,11 @@ impl FrontEnd {
             Next::ServeBuffered(c, request) => {
                 let mut record = c.record;
                 record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
-                let served = skb.ifindex().is_some_and(|ifindex| {
-                    inject(net, ifindex, &record, &request, &tuple_of(&record))
-                        == AckStatus::Accepted
-                });
+                let served = skb
+                    .ifindex()
+                    .map_or(AckStatus::Refused(RefuseReason::NO_LISTENER), |ifindex| {
+                        inject(net, ifindex, &record, &request, &tuple_of(&record))
+                    });
                 self.served_locally(&c, s, served);
                 // The request reached the socket whole, this segment with it.
                 Verdict::Drop
@@ -667,18 +668,17 @@ impl FrontEnd {
     }
 
     /// Counts a connection served here (`served`) or forgets it.
-    fn served_locally(&self, c: &Conn, s: &Seg, served: bool) {
-        if served {
+    fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus) {
+        count_rebuild(&self.shared, served);
+        if served == AckStatus::Accepted {
             // Counted in this node's announced load at once, as a handoff
             // a peer accepts is (the expiry scan recounts each second).
             self.shared.sync.owned_one();
             self.shared.stats.inc(Stat::ConnsServedLocally);
-            self.shared.stats.inc(Stat::SocketsRebuilt);
             self.shared
                 .service_stats
                 .inc(c.service, ServiceStat::ServedLocally);
         } else {
-            self.shared.stats.inc(Stat::RebuildFailed);
             self.shared
                 .conns
                 .with(|st| st.table().map(|mut t| t.remove(&s.key)));

@@ -84,6 +84,7 @@ bool baton_skb_csum_unnecessary(const struct sk_buff *skb) { return skb_csum_unn
 
 struct sock *baton_tcp_listener(struct net *net, struct sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return inet_lookup_listener(net, net->ipv4.tcp_death_row.hashinfo, skb, 0, saddr, sport, daddr, dport, dif, 0); }
 struct sock *baton_tcp_established(struct net *net, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return __inet_lookup_established(net, net->ipv4.tcp_death_row.hashinfo, saddr, sport, daddr, ntohs(dport), dif, 0); }
+bool baton_sk_is_mptcp(const struct sock *sk) { return sk_is_mptcp(sk); }
 struct request_sock *baton_reqsk_alloc(struct sock *listener) { return inet_reqsk_alloc(listener->sk_prot->rsk_prot, listener, false); }
 void baton_reqsk_set_listener(struct request_sock *req, struct sock *listener) { req->rsk_listener = listener; req->syncookie = 1; }
 void baton_reqsk_set_mss(struct request_sock *req, u16 mss) { req->mss = mss; }

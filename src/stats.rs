@@ -96,6 +96,9 @@ counters! {
     SocketsRebuilt => "sockets_rebuilt",
     /// Rebuilds that failed (no listener, accept queue full, no memory).
     RebuildFailed => "rebuild_failed",
+    /// Rebuilds refused because the listener is MPTCP (also counted in
+    /// `rebuild_failed`): the connection goes to another node.
+    RebuildMptcpListener => "rebuild_refused_mptcp",
     /// Frames sent on the redistribution network.
     HandoffFramesSent => "handoff_frames_tx",
     /// Frames that failed authentication or replay checks, or were

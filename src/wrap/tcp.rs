@@ -57,6 +57,10 @@ pub(crate) enum RebuildError {
     BadAttrs,
     /// No memory for the request sock.
     NoMemory,
+    /// The listener is an MPTCP subflow listener, whose request socks are
+    /// larger than the TCP ones the rebuild allocates and fills in
+    /// (`bpf_sk_assign_tcp_reqsk()` refuses it likewise).
+    MptcpListener,
 }
 
 /// Smallest MSS the kernel accepts here (IPv4).
@@ -161,7 +165,15 @@ pub(crate) unsafe fn attach_request_sock(
     if listener.is_null() {
         return Err(RebuildError::NoListener);
     }
-    // SAFETY: `listener` is a live TCP listener (above).
+    // An MPTCP listener's request socks come from
+    // `mptcp_subflow_request_sock_ops`, which is not exported; a TCP-sized
+    // one would be overrun by `mptcp_subflow_init_cookie_req()` when the
+    // listener takes the ACK (slab corruption in softirq).
+    // SAFETY: `listener` is a live socket (above).
+    if unsafe { b::baton_sk_is_mptcp(listener) } {
+        return Err(RebuildError::MptcpListener);
+    }
+    // SAFETY: `listener` is a live TCP listener (above), not MPTCP.
     let req = unsafe { b::baton_reqsk_alloc(listener) };
     if req.is_null() {
         return Err(RebuildError::NoMemory);

@@ -975,6 +975,8 @@ impl RefuseReason {
     pub const REASSEMBLY: RefuseReason = RefuseReason(7);
     /// The connection id is already in use with a different record.
     pub const CONFLICT: RefuseReason = RefuseReason(8);
+    /// The listener is of a kind a socket cannot be rebuilt for (MPTCP).
+    pub const UNSUPPORTED_LISTENER: RefuseReason = RefuseReason(9);
 
     /// A short name (`"other"` for unknown values).
     pub const fn as_str(&self) -> &'static str {
@@ -987,6 +989,7 @@ impl RefuseReason {
             6 => "no_memory",
             7 => "reassembly",
             8 => "conflict",
+            9 => "unsupported_listener",
             _ => "other",
         }
     }

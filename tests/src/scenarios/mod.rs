@@ -8,6 +8,7 @@ mod handoff_bad_frames;
 mod handoff_concurrency;
 mod handoff_http;
 mod handoff_http_rules;
+mod handoff_mptcp;
 mod handoff_options;
 mod handoff_split_request;
 mod handoff_syn_flood;
@@ -50,6 +51,7 @@ pub const DEFAULT: &[&str] = &[
     "kunit_baton",
     "farm_smoke",
     "handoff_http",
+    "handoff_mptcp",
     "sync_node_death",
     "frontend_failover",
     "sync_bad_frames",
@@ -119,6 +121,13 @@ pub const ALL: &[Scenario] = &[
                 frames on redist, counters), keep-alive, the rebuilt socket's options, policy \
                 local through the same rebuild, tables empty again afterwards",
         run: handoff_http::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "handoff_mptcp",
+        about: "whole farm: node2's listener is MPTCP, node3's TCP: node2 refuses every rebuild \
+                (counted), node1 hands the connections to node3, all answered, KASAN clean",
+        run: handoff_mptcp::run,
         standard_farm: true,
     },
     Scenario {
