@@ -134,6 +134,11 @@ impl Context {
             .prepare(&self.farm_config(Topology::standard(self.nodes)));
     }
 
+    /// Boots `topology` (not one booted ahead: that is the standard one).
+    pub fn boot(&self, topology: Topology) -> Result<Farm> {
+        Farm::boot(&self.farm_config(topology))
+    }
+
     /// Boots only the named VMs of the standard topology.
     pub fn boot_only(&self, names: &[&str]) -> Result<Farm> {
         Farm::boot(&self.farm_config(Topology::standard(self.nodes).only(names)))

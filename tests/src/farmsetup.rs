@@ -51,7 +51,17 @@ pub fn start_with(
     nginx_kib: Option<usize>,
     peers: Peers,
 ) -> Result<(Farm, String)> {
-    let farm = ctx.boot_standard()?;
+    set_up(ctx, ctx.boot_standard()?, services, nginx_kib, peers)
+}
+
+/// [`start_with`] on a farm already booted.
+pub fn set_up(
+    ctx: &Context,
+    farm: Farm,
+    services: &str,
+    nginx_kib: Option<usize>,
+    peers: Peers,
+) -> Result<(Farm, String)> {
     let b = batonctl::locate(&ctx.repo)?.display().to_string();
     // Every node is set up at the same time: each step is a few execs, and
     // an exec costs about a second of emulated CPU.

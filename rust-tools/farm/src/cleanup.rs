@@ -16,10 +16,10 @@ use crate::netns;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 
-/// One live namespace and the qemu processes inside it.
+/// The live namespaces of one farm and the qemu processes inside them.
 struct Live {
     id: u64,
-    netns: String,
+    netns: Vec<String>,
     pids: Vec<u32>,
 }
 
@@ -45,10 +45,17 @@ impl Registration {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         live().push(Live {
             id,
-            netns: netns.to_string(),
+            netns: vec![netns.to_string()],
             pids: Vec::new(),
         });
         Registration { id }
+    }
+
+    /// Registers one more namespace of the same farm (a member's).
+    pub fn add_netns(&self, netns: &str) {
+        if let Some(l) = live().iter_mut().find(|l| l.id == self.id) {
+            l.netns.push(netns.to_string());
+        }
     }
 
     /// Registers a qemu process running in the namespace.
@@ -67,7 +74,7 @@ impl Drop for Registration {
 
 /// Whether `name` is a namespace registered by this process.
 pub fn is_live(name: &str) -> bool {
-    live().iter().any(|l| l.netns == name)
+    live().iter().any(|l| l.netns.iter().any(|n| n == name))
 }
 
 /// Whether [`emergency_cleanup`] has run: the process is going down, and
@@ -87,8 +94,11 @@ pub fn emergency_cleanup() {
             crate::host::kill_pid(pid);
         }
     }
+    // Members first: they hang off the farm's namespace by veth pairs.
     for l in &all {
-        netns::delete_by_name(&l.netns);
+        for n in l.netns.iter().rev() {
+            netns::delete_by_name(n);
+        }
     }
 }
 

@@ -1,13 +1,14 @@
-//! A running farm: its namespace, bridges, taps and VMs, booted together
-//! and torn down together.
+//! A running farm: its namespace, bridges, taps and VMs, the namespaces of
+//! its members that are not VMs, booted together and torn down together.
 
 use crate::cleanup::{self, Registration};
 use crate::error::{Context, Error, Result};
 use crate::mailbox::Mailbox;
 use crate::netns::{self, Netns};
+use crate::nshost::NsHost;
 use crate::qemu::{self, MachineConfig, Qemu};
 use crate::rundir;
-use crate::topology::{Role, Topology};
+use crate::topology::{Kind, Role, Topology, VmSpec};
 use crate::vm::Vm;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -135,7 +136,7 @@ impl Farm {
     /// Suspicious lines in the serial consoles so far.
     fn boot_findings(&self) -> Vec<crate::dmesg::Finding> {
         let mut f = Vec::new();
-        for vm in &self.vms {
+        for vm in self.vms.iter().filter(|v| v.is_vm()) {
             let text = fs::read(vm.console_log())
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
@@ -155,8 +156,13 @@ impl Farm {
         for n in netns::sweep_stale() {
             crate::log(&format!("deleted stale namespace {n}"));
         }
-        let kernel = cfg.bzimage()?;
-        if !cfg.init.is_file() {
+        let has_vms = cfg.topology.vms.iter().any(VmSpec::is_vm);
+        let kernel = if has_vms {
+            cfg.bzimage()?
+        } else {
+            PathBuf::new()
+        };
+        if has_vms && !cfg.init.is_file() {
             crate::bail!("no VM init script at {}", cfg.init.display());
         }
         if cfg.topology.vms.is_empty() {
@@ -180,23 +186,40 @@ impl Farm {
         }
         let machine = MachineConfig {
             kernel,
-            init: cfg.init.canonicalize().context("resolve init script")?,
+            init: if has_vms {
+                cfg.init.canonicalize().context("resolve init script")?
+            } else {
+                cfg.init.clone()
+            },
             memory_mb: cfg.memory_mb,
             smp: cfg.smp,
             extra_append: cfg.extra_append.clone(),
         };
         crate::log(&format!(
-            "booting {} VMs in namespace {} (run dir {})",
-            cfg.topology.vms.len(),
+            "booting {} VMs ({} members as namespaces) in namespace {} (run dir {})",
+            cfg.topology.vms.iter().filter(|v| v.is_vm()).count(),
+            cfg.topology.vms.iter().filter(|v| !v.is_vm()).count(),
             netns.name(),
             run_dir.display()
         ));
         let mut vms = Vec::new();
         for spec in &cfg.topology.vms {
+            let dir = run_dir.join(spec.name());
+            if spec.kind == Kind::Namespace {
+                let name = netns.member_name(&spec.name());
+                registration.add_netns(&name);
+                let member = start_namespace(&netns, &cfg.topology, spec, name)
+                    .with_context(|| format!("set up {}", spec.name()))?;
+                vms.push(Vm::namespace(
+                    spec.clone(),
+                    NsHost::new(member, &dir)?,
+                    cfg.timeouts.command,
+                ));
+                continue;
+            }
             for nic in &spec.nics {
                 netns.add_tap(&qemu::tap_name(spec, nic), &nic.segment.bridge())?;
             }
-            let dir = run_dir.join(spec.name());
             let mailbox = Mailbox::create(&dir, &cfg.topology.vm_config(spec))?;
             let cmd = qemu::command(&netns, &machine, spec, &dir);
             let q = Qemu::spawn(cmd, &dir.join("qemu.log"), nice)
@@ -228,7 +251,9 @@ impl Farm {
             let mut still = Vec::new();
             for i in pending {
                 let vm = &self.vms[i];
-                if vm.mailbox().ready() {
+                if !vm.is_vm() {
+                    // A namespace is set up when it is created.
+                } else if vm.ready() {
                     crate::log(&format!(
                         "{} ready after {:.1} s",
                         vm.name(),
@@ -356,18 +381,15 @@ impl Farm {
         }
         self.shut_down = true;
         for vm in &self.vms {
-            if vm.mailbox().ready() {
-                vm.mailbox().request_shutdown();
-            } else {
-                vm.qemu().kill();
-            }
+            vm.request_stop();
         }
         let deadline = Instant::now() + self.timeouts.shutdown;
         for vm in &self.vms {
             let left = deadline.saturating_duration_since(Instant::now());
-            let mut q = vm.qemu();
-            if !q.wait_timeout(left) {
-                q.kill();
+            if let Some(mut q) = vm.qemu() {
+                if !q.wait_timeout(left) {
+                    q.kill();
+                }
             }
         }
         self.netns.delete();
@@ -414,7 +436,9 @@ impl Starting {
         } = self;
         if nice != 0 {
             for vm in &farm.vms {
-                vm.qemu().set_nice(0)?;
+                if let Some(mut q) = vm.qemu() {
+                    q.set_nice(0)?;
+                }
             }
             crate::log(&format!(
                 "farm in {} started {:.1} s ago in the background, now at normal priority",
@@ -460,4 +484,41 @@ fn copy_module(module: &Path, run_dir: &Path) -> Result<PathBuf> {
 fn list(findings: &[crate::dmesg::Finding]) -> String {
     let l: Vec<String> = findings.iter().map(|f| format!("  {f}")).collect();
     l.join("\n")
+}
+
+/// Creates and configures the namespace `name` of member `spec`: a veth
+/// pair per NIC from the farm's bridges, addresses, MACs, default route,
+/// forwarding, as `qemu/vm-init.sh` configures a VM. Reverse-path filtering
+/// is off as in the test kernel (the client sends spoofed sources on
+/// purpose, and the router forwards them as a router of the internet
+/// would), and IPv6 off as everywhere in the farm.
+fn start_namespace(farm: &Netns, t: &Topology, spec: &VmSpec, name: String) -> Result<Netns> {
+    let ns = Netns::create_member(name, &t.hosts_file(spec))?;
+    for nic in &spec.nics {
+        farm.add_veth(
+            &qemu::tap_name(spec, nic),
+            &nic.segment.bridge(),
+            &ns,
+            nic.segment.name,
+            &nic.mac,
+            &format!("{}/{}", nic.addr, nic.segment.prefix()),
+        )?;
+    }
+    if let Some(gw) = spec.gateway {
+        ns.ip_batch(&format!("route add default via {gw}\n"))?;
+    }
+    let forward = u8::from(spec.forwarding);
+    crate::host::run(ns.exec("sysctl").args([
+        "-qw",
+        &format!("net.ipv4.ip_forward={forward}"),
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+    ]))?;
+    for nic in &spec.nics {
+        crate::host::run(ns.exec("sysctl").args([
+            "-qw",
+            &format!("net.ipv4.conf.{}.rp_filter=0", nic.segment.name),
+        ]))?;
+    }
+    Ok(ns)
 }

@@ -1,6 +1,7 @@
-//! `baton-farm`: boots a farm of QEMU/TCG virtual machines on separate L2
-//! segments inside a private network namespace, runs commands in them and
-//! checks their kernel logs.
+//! `baton-farm`: boots a farm of QEMU/TCG virtual machines (the nodes) and
+//! network namespaces (the client and the router, whose tools run natively)
+//! on separate L2 segments inside a private network namespace, runs
+//! commands in them and checks the VMs' kernel logs.
 //!
 //! ```no_run
 //! use baton_farm::{Farm, FarmConfig};
@@ -18,8 +19,9 @@
 //! ```
 //!
 //! Layout: [`topology`] (who is where), [`netns`] (bridges and taps in a
-//! namespace), [`qemu`] (one VM process), [`mailbox`] (the host side of the
-//! in-VM agent, `qemu/vm-init.sh`), [`vm`] (running commands), [`farm`]
+//! namespace, member namespaces), [`qemu`] (one VM process), [`mailbox`]
+//! (the host side of the in-VM agent, `qemu/vm-init.sh`), [`nshost`]
+//! (commands in a member namespace), [`vm`] (running commands), [`farm`]
 //! (boot and teardown), [`dmesg`] (kernel-log checks), [`cleanup`] (signals
 //! and stale state), [`rundir`] (per-run directories).
 
@@ -30,6 +32,7 @@ pub mod farm;
 pub mod host;
 pub mod mailbox;
 pub mod netns;
+pub mod nshost;
 pub mod qemu;
 pub mod rundir;
 pub mod topology;
@@ -39,7 +42,7 @@ pub use dmesg::Finding;
 pub use error::{Context, Error, Result};
 pub use farm::{Farm, FarmConfig, Starting, Timeouts};
 pub use mailbox::Output;
-pub use topology::{Role, Segment, Topology, VmSpec};
+pub use topology::{Kind, Role, Segment, Topology, VmSpec};
 pub use vm::Vm;
 
 use std::sync::OnceLock;

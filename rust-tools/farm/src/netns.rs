@@ -1,11 +1,15 @@
-//! The network namespace that holds a farm's bridges and taps, and in which
-//! every qemu runs. Created per farm as `baton-<pid>-<n>`, deleted on drop;
-//! namespaces left by dead harness processes are swept at the next start.
+//! The network namespaces of a farm: the one that holds its bridges and
+//! taps, in which every qemu runs (`baton-<pid>-<n>`), and one per member
+//! that is a namespace rather than a VM (`baton-<pid>-<n>-client`), joined
+//! to the bridges by veth pairs. Deleted on drop; namespaces left by dead
+//! harness processes are swept at the next start.
 
 use crate::cleanup;
 use crate::error::{Context, Error, Result};
 use crate::host;
+use std::fs;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -30,6 +34,28 @@ impl Netns {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
+        Self::create_named(name)
+    }
+
+    /// The name of farm member `member`'s namespace: `<this name>-<member>`.
+    pub fn member_name(&self, member: &str) -> String {
+        format!("{}-{member}", self.name)
+    }
+
+    /// Creates the namespace `name` of a farm member (see
+    /// [`Netns::member_name`]; register it for cleanup first), with `hosts`
+    /// as its `/etc/hosts` (`ip netns exec` mounts `/etc/netns/NAME/hosts`
+    /// over it).
+    pub fn create_member(name: String, hosts: &str) -> Result<Self> {
+        let ns = Self::create_named(name)?;
+        let dir = etc_dir(&ns.name);
+        fs::create_dir_all(&dir)
+            .and_then(|()| fs::write(dir.join("hosts"), hosts))
+            .with_context(|| format!("write {}/hosts", dir.display()))?;
+        Ok(ns)
+    }
+
+    fn create_named(name: String) -> Result<Self> {
         host::run(Command::new("ip").args(["netns", "add", &name]))
             .context("create network namespace")?;
         let ns = Netns {
@@ -74,8 +100,33 @@ impl Netns {
         .with_context(|| format!("create tap {tap} on {bridge}"))
     }
 
+    /// Joins member namespace `member` to `bridge` of this namespace: a
+    /// veth pair, `host_end` on the bridge here, the other end in `member`
+    /// called `nic` with MAC `mac` and address `addr` (CIDR), up.
+    pub fn add_veth(
+        &self,
+        host_end: &str,
+        bridge: &str,
+        member: &Netns,
+        nic: &str,
+        mac: &str,
+        addr: &str,
+    ) -> Result<()> {
+        self.ip_batch(&format!(
+            "link add name {host_end} type veth peer name {nic} netns {m}\n\
+             link set {host_end} master {bridge} up\n",
+            m = member.name
+        ))
+        .with_context(|| format!("create veth {host_end} on {bridge}"))?;
+        member
+            .ip_batch(&format!(
+                "link set {nic} address {mac}\naddr add {addr} dev {nic}\nlink set {nic} up\n"
+            ))
+            .with_context(|| format!("configure {nic} in {}", member.name))
+    }
+
     /// Runs `ip -n NAME -batch -` over `commands` (one a line).
-    fn ip_batch(&self, commands: &str) -> Result<()> {
+    pub fn ip_batch(&self, commands: &str) -> Result<()> {
         let mut child = Command::new("ip")
             .args(["-n", &self.name, "-batch", "-"])
             .stdin(Stdio::piped())
@@ -122,6 +173,12 @@ pub fn delete_by_name(name: &str) {
         }
     }
     host::run_quietly(Command::new("ip").args(["netns", "del", name]));
+    let _ = fs::remove_dir_all(etc_dir(name));
+}
+
+/// Where `ip netns exec` finds the files it mounts over `/etc` for `name`.
+fn etc_dir(name: &str) -> PathBuf {
+    Path::new("/etc/netns").join(name)
 }
 
 /// The harness namespaces that currently exist.
@@ -154,6 +211,16 @@ pub fn sweep_stale() -> Vec<String> {
     for n in &stale {
         delete_by_name(n);
     }
+    // `/etc/netns` entries of namespaces that are gone.
+    let live = list();
+    if let Ok(dir) = fs::read_dir("/etc/netns") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(PREFIX) && !live.contains(&name) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
     stale
 }
 
@@ -165,6 +232,7 @@ mod tests {
     fn owner_pid_parses_names() {
         assert_eq!(owner_pid("baton-1234-0"), Some(1234));
         assert_eq!(owner_pid("baton-1234"), Some(1234));
+        assert_eq!(owner_pid("baton-1234-0-client"), Some(1234));
         assert_eq!(owner_pid("baton-x"), None);
         assert_eq!(owner_pid("other-1"), None);
     }

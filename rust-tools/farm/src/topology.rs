@@ -1,7 +1,10 @@
-//! The farm's shape: which VMs exist, which L2 segments they sit on, and
-//! their addresses, MACs and routes. Pure data, deterministic.
+//! The farm's shape: which members exist, what each is (a QEMU VM or a
+//! network namespace on the host), which L2 segments they sit on, and their
+//! addresses, MACs and routes. Pure data, deterministic.
 //!
-//! Default: `client`, `router`, `node1..nodeN` on four segments:
+//! Default: `client`, `router`, `node1..nodeN` on four segments; the nodes
+//! are VMs (they run the test kernel and baton), the client and the router
+//! network namespaces (their tools run natively, on the host's kernel):
 //!
 //! | segment    | subnet           | members                      |
 //! |------------|------------------|------------------------------|
@@ -118,6 +121,16 @@ impl Role {
     }
 }
 
+/// What a member of the farm is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A QEMU/TCG virtual machine booting the test kernel.
+    Vm,
+    /// A network namespace on the host: its commands run natively, on the
+    /// host's kernel, attached to the segments by veth pairs.
+    Namespace,
+}
+
 /// One network interface of a VM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nic {
@@ -140,6 +153,8 @@ pub struct VmSpec {
     pub gateway: Option<Ipv4Addr>,
     /// Whether it forwards IPv4 (the router).
     pub forwarding: bool,
+    /// A VM or a namespace.
+    pub kind: Kind,
 }
 
 impl VmSpec {
@@ -157,6 +172,11 @@ impl VmSpec {
             nics,
             gateway,
             forwarding: role == Role::Router,
+            // Only the nodes need the test kernel.
+            kind: match role {
+                Role::Node(_) => Kind::Vm,
+                Role::Client | Role::Router => Kind::Namespace,
+            },
         }
     }
 
@@ -178,6 +198,11 @@ impl VmSpec {
     /// Whether this VM is a farm node.
     pub fn is_node(&self) -> bool {
         matches!(self.role, Role::Node(_))
+    }
+
+    /// Whether it is a QEMU VM.
+    pub fn is_vm(&self) -> bool {
+        self.kind == Kind::Vm
     }
 }
 
@@ -212,6 +237,18 @@ impl Topology {
             ));
         }
         Topology { vms }
+    }
+
+    /// The same farm with the router as a VM running the test kernel, for
+    /// a scenario that needs what the host's kernel may lack (netem: the
+    /// kernels of the machines here have no `sch_netem`).
+    pub fn with_router_vm(mut self) -> Self {
+        for v in &mut self.vms {
+            if v.role == Role::Router {
+                v.kind = Kind::Vm;
+            }
+        }
+        self
     }
 
     /// Only the named VMs of this topology (e.g. a single node for KUnit).
@@ -259,10 +296,30 @@ impl Topology {
             s += &format!("route default {gw}\n");
         }
         s += &format!("forward {}\n", u8::from(vm.forwarding));
-        for other in &self.vms {
-            for n in &other.nics {
-                s += &format!("host {} {}-{}\n", n.addr, other.name(), n.segment.name);
-            }
+        for (addr, name) in self.host_names() {
+            s += &format!("host {addr} {name}\n");
+        }
+        s
+    }
+
+    /// Every address of the farm with its name, `VM-SEGMENT`
+    /// (`node2-public`), as `/etc/hosts` lists them in every member.
+    pub fn host_names(&self) -> Vec<(Ipv4Addr, String)> {
+        self.vms
+            .iter()
+            .flat_map(|v| {
+                v.nics
+                    .iter()
+                    .map(move |n| (n.addr, format!("{}-{}", v.name(), n.segment.name)))
+            })
+            .collect()
+    }
+
+    /// The `/etc/hosts` of member `vm`.
+    pub fn hosts_file(&self, vm: &VmSpec) -> String {
+        let mut s = format!("127.0.0.1 localhost {}\n", vm.name());
+        for (addr, name) in self.host_names() {
+            s += &format!("{addr} {name}\n");
         }
         s
     }
@@ -300,6 +357,13 @@ mod tests {
         assert_eq!(client.gateway, Some(Ipv4Addr::new(198, 51, 100, 1)));
         let router = t.vm("router").unwrap();
         assert!(router.forwarding && router.gateway.is_none());
+        assert_eq!(
+            (client.kind, router.kind, n2.kind),
+            (Kind::Namespace, Kind::Namespace, Kind::Vm)
+        );
+        let t = Topology::standard(3).with_router_vm();
+        assert_eq!(t.vm("router").unwrap().kind, Kind::Vm);
+        assert_eq!(t.vm("client").unwrap().kind, Kind::Namespace);
         assert_eq!(
             router.addr_on(Segment::PUBLIC),
             Some(Ipv4Addr::new(203, 0, 113, 1))

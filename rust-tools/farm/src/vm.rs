@@ -1,11 +1,13 @@
-//! A booted VM: run commands in it, fetch files from it.
+//! A member of a booted farm (a VM or a namespace): run commands in it,
+//! fetch files from it.
 
 use crate::error::{Context, Error, Result};
 use crate::mailbox::{Mailbox, Output};
+use crate::nshost::NsHost;
 use crate::qemu::Qemu;
 use crate::topology::VmSpec;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,16 +19,27 @@ const HOST_GRACE: Duration = Duration::from_secs(30);
 /// Lines of the serial console quoted when a VM dies.
 const CONSOLE_TAIL_LINES: usize = 40;
 
-/// One VM of a running farm. Commands may be run from several threads.
+/// One member of a running farm: a QEMU VM or a network namespace on the
+/// host ([`crate::topology::Kind`]). Both run commands the same way, from
+/// several threads at once.
 #[derive(Debug)]
 pub struct Vm {
     name: String,
     spec: VmSpec,
-    mailbox: Mailbox,
-    qemu: Mutex<Qemu>,
     default_timeout: Duration,
-    /// Stopped on purpose by [`Vm::power_off`].
-    powered_off: AtomicBool,
+    host: Host,
+}
+
+/// What runs a member's commands.
+#[derive(Debug)]
+enum Host {
+    Qemu {
+        mailbox: Mailbox,
+        qemu: Mutex<Qemu>,
+        /// Stopped on purpose by [`Vm::power_off`].
+        powered_off: AtomicBool,
+    },
+    Namespace(NsHost),
 }
 
 impl Vm {
@@ -39,14 +52,25 @@ impl Vm {
         Vm {
             name: spec.name(),
             spec,
-            mailbox,
-            qemu: Mutex::new(qemu),
             default_timeout,
-            powered_off: AtomicBool::new(false),
+            host: Host::Qemu {
+                mailbox,
+                qemu: Mutex::new(qemu),
+                powered_off: AtomicBool::new(false),
+            },
         }
     }
 
-    /// The VM's name (`client`, `router`, `nodeN`).
+    pub(crate) fn namespace(spec: VmSpec, ns: NsHost, default_timeout: Duration) -> Self {
+        Vm {
+            name: spec.name(),
+            spec,
+            default_timeout,
+            host: Host::Namespace(ns),
+        }
+    }
+
+    /// The member's name (`client`, `router`, `nodeN`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -56,12 +80,22 @@ impl Vm {
         &self.spec
     }
 
-    /// Its run directory on the host (console log, mailbox, collected files).
-    pub fn dir(&self) -> &Path {
-        self.mailbox.dir()
+    /// Whether it is a QEMU VM (it has a kernel log and a console of its
+    /// own); else a namespace on the host.
+    pub fn is_vm(&self) -> bool {
+        matches!(self.host, Host::Qemu { .. })
     }
 
-    /// Its serial console log on the host.
+    /// Its run directory on the host (console log, mailbox, collected files).
+    pub fn dir(&self) -> PathBuf {
+        match &self.host {
+            Host::Qemu { mailbox, .. } => mailbox.dir().to_path_buf(),
+            Host::Namespace(ns) => ns.dir().to_path_buf(),
+        }
+    }
+
+    /// Its serial console log on the host (a namespace has none: the path
+    /// does not exist).
     pub fn console_log(&self) -> PathBuf {
         self.dir().join("console.log")
     }
@@ -75,37 +109,76 @@ impl Vm {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    pub(crate) fn qemu(&self) -> MutexGuard<'_, Qemu> {
-        self.qemu.lock().unwrap_or_else(|e| e.into_inner())
+    /// Its qemu, if it is a VM.
+    pub(crate) fn qemu(&self) -> Option<MutexGuard<'_, Qemu>> {
+        match &self.host {
+            Host::Qemu { qemu, .. } => Some(lock(qemu)),
+            Host::Namespace(_) => None,
+        }
     }
 
-    pub(crate) fn mailbox(&self) -> &Mailbox {
-        &self.mailbox
+    /// Its mailbox, if it is a VM.
+    pub(crate) fn mailbox(&self) -> Option<&Mailbox> {
+        match &self.host {
+            Host::Qemu { mailbox, .. } => Some(mailbox),
+            Host::Namespace(_) => None,
+        }
+    }
+
+    /// Whether it can run commands: a VM whose agent is up, or a namespace.
+    pub(crate) fn ready(&self) -> bool {
+        self.mailbox().is_none_or(Mailbox::ready)
+    }
+
+    /// Stops it: a VM is asked to shut down (killed if its agent never came
+    /// up), a namespace deleted with everything in it.
+    pub(crate) fn request_stop(&self) {
+        match &self.host {
+            Host::Qemu { mailbox, qemu, .. } => {
+                if mailbox.ready() {
+                    mailbox.request_shutdown();
+                } else {
+                    lock(qemu).kill();
+                }
+            }
+            Host::Namespace(ns) => ns.delete(),
+        }
     }
 
     /// Pulls the plug: kills qemu at once, as a node failure would (no
     /// shutdown, no chance to say goodbye on any network). The kernel-log
-    /// check then reads only what its console printed before.
+    /// check then reads only what its console printed before. A namespace
+    /// is deleted with everything in it.
     pub fn power_off(&self) {
-        self.powered_off.store(true, Ordering::SeqCst);
-        self.qemu().kill();
+        match &self.host {
+            Host::Qemu {
+                qemu, powered_off, ..
+            } => {
+                powered_off.store(true, Ordering::SeqCst);
+                lock(qemu).kill();
+            }
+            Host::Namespace(ns) => ns.delete(),
+        }
     }
 
     /// Whether [`Vm::power_off`] stopped it.
     pub fn powered_off(&self) -> bool {
-        self.powered_off.load(Ordering::SeqCst)
+        match &self.host {
+            Host::Qemu { powered_off, .. } => powered_off.load(Ordering::SeqCst),
+            Host::Namespace(_) => false,
+        }
     }
 
-    /// Whether qemu is still running.
+    /// Whether qemu is still running (a namespace: always).
     pub fn alive(&self) -> bool {
-        self.qemu().exited().is_none()
+        self.qemu().is_none_or(|mut q| q.exited().is_none())
     }
 
     /// An error saying the VM died, with the end of its console.
     pub(crate) fn died(&self) -> Error {
         let status = self
             .qemu()
-            .exited()
+            .and_then(|mut q| q.exited())
             .map(|s| s.to_string())
             .unwrap_or_default();
         Error::new(format!(
@@ -116,26 +189,30 @@ impl Vm {
         ))
     }
 
-    /// Runs `script` with bash in the VM, as root, cwd `/run`, and waits
-    /// for it. The agent kills it after `timeout`. `Err` only if the
+    /// Runs `script` with bash in the member, as root, cwd `/run`, and
+    /// waits for it. It is ended after `timeout` (status 124). `Err` only if the
     /// harness failed (VM dead, no answer); a failing command is an `Ok`
     /// with its non-zero status.
     pub fn run(&self, script: &str, timeout: Duration) -> Result<Output> {
-        let id = self
-            .mailbox
+        let mailbox = match &self.host {
+            Host::Qemu { mailbox, .. } => mailbox,
+            // Natively: the namespace's own time limit, nothing to poll.
+            Host::Namespace(ns) => return ns.run(&self.name, script, timeout),
+        };
+        let id = mailbox
             .post(script, timeout)
             .with_context(|| format!("{}: post command", self.name))?;
         let deadline = Instant::now() + timeout + HOST_GRACE;
         loop {
-            if let Some(out) = self.mailbox.poll(id)? {
+            if let Some(out) = mailbox.poll(id)? {
                 return Ok(out);
             }
             if !self.alive() {
                 return Err(self.died().context(format!("`{}`", first_line(script))));
             }
             if Instant::now() >= deadline {
-                let (stdout, stderr) = self.mailbox.partial(id);
-                let state = if self.mailbox.taken(id) {
+                let (stdout, stderr) = mailbox.partial(id);
+                let state = if mailbox.taken(id) {
                     "running"
                 } else {
                     "never picked up"
@@ -216,6 +293,11 @@ fn describe_streams(stdout: &str, stderr: &str) -> String {
         }
     }
     s
+}
+
+/// Locks `m`, whatever a panicking holder left (nothing is half-done).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

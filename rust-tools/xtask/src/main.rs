@@ -36,7 +36,7 @@ options (check, demo, run):
   --timeout SECS        limit for the whole command (default: check 3600, or the
                         budget plus 10 minutes; others 1200)
   --budget SECS         check: start no scenario once less than 10 minutes of SECS
-                        are left; those are reported as `skip NAME`";
+                        are left; those fail (`not ok NAME`, not started)";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();

@@ -10,8 +10,8 @@
 //! pending-handshake entry carries them).
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, stats, VIP};
-use baton_farm::{bail, log, Result, Vm};
+use crate::farmsetup::{self, counter, diagnose, stats, Peers, VIP};
+use baton_farm::{bail, log, Result, Topology, Vm};
 use std::time::Duration;
 
 const BIG_KIB: usize = 8 * 1024;
@@ -36,7 +36,10 @@ fn fetch_seeing_synack(client: &Vm) -> Result<(String, String)> {
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
+    // The router is a VM here: netem is what injects the loss, reordering
+    // and delay, and the host's kernel has no `sch_netem`.
+    let farm = ctx.boot(Topology::standard(ctx.nodes).with_router_vm())?;
+    let (farm, b) = farmsetup::set_up(ctx, farm, SERVICES, Some(BIG_KIB), Peers::Static)?;
     let client = farm.vm("client")?;
     let router = farm.vm("router")?;
     let sha_of = |n: &str| -> Result<String> {
