@@ -18,6 +18,8 @@ plain_pkgs=(
   flex bison bc libelf-dev libssl-dev cpio kmod make gcc python3 xz-utils
   nginx curl wrk ipvsadm haproxy tcpdump iproute2 ethtool iputils-ping
   bridge-utils procps
+  # the client's tools, run natively in its namespace
+  python3-scapy redis-tools apache2-utils
 )
 rust_pkgs=(rustc-web rust-web-src libstd-rust-web-dev)
 

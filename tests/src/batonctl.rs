@@ -157,10 +157,14 @@ pub fn batch(
             "( {c}\n) >\"$d/{i}.out\" 2>\"$d/{i}.err\" </dev/null; echo $? >\"$d/{i}.rc\"\n"
         );
     }
+    // Read back with builtins only (`read -d ''` keeps every byte but
+    // NULs): under TCG each exec of `cat` costs a fraction of a second,
+    // and a batch has hundreds of files.
     script += &format!(
-        "for i in $(seq 0 {}); do
-  printf '@@%s:rc %s\\n' \"$i\" \"$(cat \"$d/$i.rc\")\"; cat \"$d/$i.out\"
-  printf '\\n@@%s:err\\n' \"$i\"; cat \"$d/$i.err\"; printf '\\n@@%s:end\\n' \"$i\"
+        "show() {{ local x=; IFS= read -r -d '' x < \"$1\"; printf '%s' \"$x\"; }}
+for ((i = 0; i <= {}; i++)); do
+  printf '@@%s:rc ' \"$i\"; show \"$d/$i.rc\"; show \"$d/$i.out\"
+  printf '\\n@@%s:err\\n' \"$i\"; show \"$d/$i.err\"; printf '\\n@@%s:end\\n' \"$i\"
 done
 rm -rf \"$d\"",
         cmds.len().saturating_sub(1)

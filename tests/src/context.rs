@@ -1,6 +1,7 @@
 //! What scenarios get from the runner: kernel, module, farm size, and how
 //! to boot a farm from them.
 
+use crate::timing::{timed, Phase};
 use baton_farm::{Error, Farm, FarmConfig, Result, Starting, Timeouts, Topology};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,7 +106,7 @@ impl Context {
     pub fn boot_kunit(&self, names: &[&str]) -> Result<Farm> {
         let mut cfg = self.farm_config(Topology::standard(self.nodes).only(names));
         cfg.extra_append.clear();
-        Farm::boot(&cfg)
+        timed(Phase::Boot, || Farm::boot(&cfg))
     }
 
     /// Boots the standard topology (`client`, `router`, `node1..N`), or
@@ -113,15 +114,15 @@ impl Context {
     /// booting the next one in the background.
     pub fn boot_standard(&self) -> Result<Farm> {
         let cfg = self.farm_config(Topology::standard(self.nodes));
-        let farm = match self.standby.take(&cfg) {
+        let farm = timed(Phase::Boot, || match self.standby.take(&cfg) {
             Some(ahead) => ahead.ready().or_else(|e| {
                 baton_farm::log(&format!(
                     "the farm booted ahead did not come up ({e}); booting another"
                 ));
                 Farm::boot(&cfg)
-            })?,
-            None => Farm::boot(&cfg)?,
-        };
+            }),
+            None => Farm::boot(&cfg),
+        })?;
         self.boot_ahead();
         Ok(farm)
     }
@@ -136,12 +137,13 @@ impl Context {
 
     /// Boots `topology` (not one booted ahead: that is the standard one).
     pub fn boot(&self, topology: Topology) -> Result<Farm> {
-        Farm::boot(&self.farm_config(topology))
+        timed(Phase::Boot, || Farm::boot(&self.farm_config(topology)))
     }
 
     /// Boots only the named VMs of the standard topology.
     pub fn boot_only(&self, names: &[&str]) -> Result<Farm> {
-        Farm::boot(&self.farm_config(Topology::standard(self.nodes).only(names)))
+        let cfg = self.farm_config(Topology::standard(self.nodes).only(names));
+        timed(Phase::Boot, || Farm::boot(&cfg))
     }
 
     /// The module, or an error saying how to provide it.

@@ -2,6 +2,7 @@
 //! with the others as peers, one shared key, the VIP held by node1 (the
 //! front-end) on `public` and by the others on `lo`, LVS-DR style.
 
+use crate::timing::{timed, Phase};
 use crate::{batonctl, module, Context};
 use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
 use serde_json::Value;
@@ -65,12 +66,14 @@ pub fn set_up(
     let b = batonctl::locate(&ctx.repo)?.display().to_string();
     // Every node is set up at the same time: each step is a few execs, and
     // an exec costs about a second of emulated CPU.
-    farm.par(&farm.node_names(), |vm| {
-        module::load_checked(&farm, vm, NODE_PARAMS)?;
-        if let Some(kib) = nginx_kib {
-            start_nginx(vm, kib)?;
-        }
-        configure_node(&farm, vm, &b, services, peers)
+    timed(Phase::SetUp, || {
+        farm.par(&farm.node_names(), |vm| {
+            module::load_checked(&farm, vm, NODE_PARAMS)?;
+            if let Some(kib) = nginx_kib {
+                start_nginx(vm, kib)?;
+            }
+            configure_node(&farm, vm, &b, services, peers)
+        })
     })?;
     Ok((farm, b))
 }
@@ -242,7 +245,13 @@ pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
-    bail!("connection records left a minute after the clients closed: {left:?}")
+    let mut tables = String::new();
+    for vm in farm.nodes() {
+        if let Ok(t) = vm.sh(&format!("{b} conn show; {b} --json conn show")) {
+            tables += &format!("--- {}\n{t}", vm.name());
+        }
+    }
+    bail!("connection records left a minute after the clients closed: {left:?}\n{tables}")
 }
 
 /// Stops nginx on every running node, unloads baton there, checks every
@@ -258,9 +267,15 @@ pub fn finish(farm: Farm) -> Result<()> {
         vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")
     })?;
     module::unload_on(&farm, &running)?;
-    farm.assert_dmesg_clean()?;
+    check_logs(&farm)?;
     farm.shutdown();
     Ok(())
+}
+
+/// The closing kernel-log and kmemleak check of every VM
+/// ([`Farm::assert_dmesg_clean`]), timed as [`Phase::Check`].
+pub fn check_logs(farm: &Farm) -> Result<()> {
+    timed(Phase::Check, || farm.assert_dmesg_clean())
 }
 
 /// `batonctl --json farm` on `vm`: its farm state table, one object per

@@ -14,6 +14,7 @@ pub mod net;
 pub mod pyclient;
 pub mod runner;
 pub mod scenarios;
+pub mod timing;
 
 pub use context::Context;
 pub use runner::{run, Summary};

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::scenarios::Scenario;
+use crate::timing::{self, Phases};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,7 @@ pub struct Summary {
 pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> Summary {
     let mut summary = Summary::default();
     let began = Instant::now();
+    let mut table = Vec::new();
     let boot_ahead = standby_enabled();
     for (i, s) in scenarios.iter().enumerate() {
         if let Some(b) = budget {
@@ -65,14 +67,21 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         ctx.boot_ahead();
         baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
         let start = Instant::now();
+        timing::reset();
         let result = panic::catch_unwind(AssertUnwindSafe(|| (s.run)(ctx)));
-        let secs = start.elapsed().as_secs_f64();
+        let phases = timing::phases(start.elapsed());
+        let secs = phases.total;
         let reason = match result {
             Ok(Ok(())) => None,
             Ok(Err(e)) => Some(e.to_string()),
             Err(p) => Some(format!("panicked: {}", panic_message(p.as_ref()))),
         };
-        baton_farm::log(&format!("scenario {} took {secs:.1} s", s.name));
+        baton_farm::log(&format!(
+            "scenario {} took {secs:.1} s: {}",
+            s.name,
+            phases.describe()
+        ));
+        table.push((s.name, phases));
         match reason {
             None => {
                 summary.passed += 1;
@@ -88,6 +97,7 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         }
     }
     ctx.standby.clear();
+    print_table(&table);
     if summary.skipped == 0 {
         println!("{} passed, {} failed", summary.passed, summary.failed);
     } else {
@@ -97,6 +107,34 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         );
     }
     summary
+}
+
+/// Where the time went, scenario by scenario, on stderr (the progress
+/// log): a Markdown table.
+fn print_table(rows: &[(&str, Phases)]) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut t = String::from(
+        "| scenario | boot s | set-up s | body s | check s | total s |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    let mut sum = Phases::default();
+    for (name, p) in rows {
+        t += &format!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+            p.boot, p.set_up, p.body, p.check, p.total
+        );
+        sum.boot += p.boot;
+        sum.set_up += p.set_up;
+        sum.body += p.body;
+        sum.check += p.check;
+        sum.total += p.total;
+    }
+    t += &format!(
+        "| all | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+        sum.boot, sum.set_up, sum.body, sum.check, sum.total
+    );
+    baton_farm::log(&format!("time per scenario:\n{t}"));
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

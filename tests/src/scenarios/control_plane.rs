@@ -24,7 +24,7 @@
 
 use crate::batonctl::{self, Ran, State, STATE};
 use crate::context::Context;
-use crate::module;
+use crate::{farmsetup, module};
 use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -144,7 +144,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         f.add(e);
     }
     log("baton unloaded everywhere");
-    farm.assert_dmesg_clean()?;
+    farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
     farm.shutdown();
     if !f.0.is_empty() {

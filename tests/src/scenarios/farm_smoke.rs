@@ -2,7 +2,7 @@
 //! node, and each network connects exactly its members.
 
 use crate::context::Context;
-use crate::{module, net};
+use crate::{farmsetup, module, net};
 use baton_farm::{log, Result};
 
 /// See the module docs. Without a module (`--no-module`) the load/unload
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         module::unload_on(&farm, &nodes)?;
         log("baton unloaded everywhere");
     }
-    farm.assert_dmesg_clean()?;
+    farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
     farm.shutdown();
     Ok(())

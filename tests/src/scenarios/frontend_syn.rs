@@ -7,7 +7,7 @@
 
 use crate::batonctl;
 use crate::context::Context;
-use crate::module;
+use crate::{farmsetup, module};
 use baton_farm::{bail, log, Result};
 use serde_json::Value;
 use std::time::Duration;
@@ -96,7 +96,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log("public role unassigned: the kernel answers (refuses) again");
     module::unload_on(&farm, &["node1"])?;
-    farm.assert_dmesg_clean()?;
+    farmsetup::check_logs(&farm)?;
     farm.shutdown();
     Ok(())
 }

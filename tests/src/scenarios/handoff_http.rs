@@ -165,16 +165,21 @@ print(got, 'bytes read slowly')
         }
     }
     let client_side = client.sh("ss -tinH state established '( dport = :80 )'")?;
-    let opts = |info: &str| -> Vec<String> {
+    // `mirror`: the client's wscale reads "snd,rcv" the other way round
+    // (the shifts differ: the client is the host's kernel, whose larger
+    // buffers ask for a larger shift than ours).
+    let opts = |info: &str, mirror: bool| -> Vec<String> {
         info.split_whitespace()
             .filter(|w| *w == "ts" || *w == "sack" || *w == "ecn" || w.starts_with("wscale:"))
-            .map(|w| {
-                // The client's wscale reads "snd,rcv" the other way round.
-                w.to_string()
-            })
+            .map(
+                |w| match w.strip_prefix("wscale:").and_then(|v| v.split_once(',')) {
+                    Some((snd, rcv)) if mirror => format!("wscale:{rcv},{snd}"),
+                    _ => w.to_string(),
+                },
+            )
             .collect()
     };
-    let (so, co) = (opts(&server_side), opts(&client_side));
+    let (so, co) = (opts(&server_side, false), opts(&client_side, true));
     if so.is_empty() || so != co || !so.iter().any(|w| w.starts_with("wscale:")) {
         let syn = client.sh("cat /tmp/probe-syn.txt")?;
         let client_all = client.sh("ss -tan; pgrep -a curl; cat /tmp/probe.out; date")?;
