@@ -10,6 +10,7 @@
 
 use crate::{
     baton_core::{
+        conn::new_over_time_wait,
         handoff::{rebuild_len, rebuild_segment},
         wire::{AckStatus, ConnRecord, RefuseReason},
     },
@@ -19,7 +20,9 @@ use crate::{
         netdev::{with_dev_rcu, Net},
         rcu::ReadGuard,
         skb::OwnedSkb,
-        tcp::{connection_exists, RebuildError, RequestAttrs, Tuple},
+        tcp::{
+            connection_exists, end_time_wait, existing, Existing, RebuildError, RequestAttrs, Tuple,
+        },
     },
 };
 
@@ -66,13 +69,34 @@ pub(crate) fn rebuild(
     shared.stats.inc(Stat::HandoffsReceived);
     let tuple = tuple_of(r);
     // A front-end that did not hear our confirmation sends the same
-    // handoff again: the socket is there, confirm again.
-    if connection_exists(net, &tuple) {
+    // handoff again: the socket is there (or, the connection closed since,
+    // its TIME_WAIT socket), confirm again.
+    if !make_room(shared, net, &tuple, r) {
         return AckStatus::Accepted;
     }
     let status = inject(net, ifindex, r, request, &tuple);
     count_rebuild(shared, status);
     status
+}
+
+/// Makes room for the socket of `r` (four-tuple `tuple`): a TIME_WAIT
+/// socket of an older connection on the same four-tuple (the client reused
+/// its port) is ended, as a new SYN ends it in Linux; the kernel would not
+/// hash the rebuilt socket beside it. False if the stack has a socket of
+/// this very connection (live, or closed since and in TIME_WAIT). Softirq
+/// context.
+pub(crate) fn make_room(shared: &Shared, net: Net, tuple: &Tuple, r: &ConnRecord) -> bool {
+    match existing(net, tuple) {
+        Existing::Nothing => true,
+        Existing::Socket => false,
+        Existing::TimeWait(tw) if !new_over_time_wait(tw.rcv_nxt, tw.ts_recent, r) => false,
+        Existing::TimeWait(_) => {
+            if end_time_wait(net, tuple) {
+                shared.stats.inc(Stat::RebuildTimeWaitReplaced);
+            }
+            true
+        }
+    }
 }
 
 /// Counts the outcome of a rebuild (handed off or served locally).

@@ -79,9 +79,7 @@ impl CloseWatch {
             .update(&key, |c| match c.state {
                 ConnState::Owned { front_end } if !c.close_noticed => {
                     c.close_noticed = true;
-                    // This record lingers and expires like the front-end's.
-                    c.client_done = true;
-                    c.last_ms = now;
+                    c.owner_closed(reason == CloseReason::RESET, now);
                     Some((
                         front_end,
                         Close {
@@ -89,6 +87,12 @@ impl CloseWatch {
                             reason,
                         },
                     ))
+                }
+                // Served by this node's own stack for its front-end: the
+                // owner is here, no notice to send.
+                ConnState::Local => {
+                    c.owner_closed(reason == CloseReason::RESET, now);
+                    None
                 }
                 _ => None,
             })

@@ -6,175 +6,51 @@
 //! spinlock shared by the packet path, the expiry timer and netlink dumps.
 //! The table itself is `baton_core::conntable` (hashing, chains, bounds).
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
+        conn,
         conninfo::{ConnFilter, ConnInfo},
         conntable::{buckets_for, ConnKey, ConnTable, ConnTableState, Slot},
-        ether::MacAddr,
-        genl::{self, limits},
+        genl::limits,
         policy::PolicyState,
-        wire::{ConnRecord, OwnershipEntry, OwnershipOp},
+        wire::{OwnershipEntry, OwnershipOp},
     },
     reqbuf::{BufIndex, RequestBuffers},
     wrap::{boottime_ms, random_bytes, BhDisabled},
 };
 
-/// Handoffs tried per connection before the front-end serves it itself.
-pub(crate) const MAX_TRIES: usize = 3;
-/// Times a peer that did not answer in time is asked again.
-pub(crate) const MAX_RESENDS: u8 = 2;
+pub(crate) use crate::baton_core::conn::{State as ConnState, MAX_TRIES};
 
-/// Where a connection stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ConnState {
-    /// Front-end: handshake completed, waiting for the request.
-    AwaitRequest,
-    /// Front-end: handed to `peer`, waiting for its confirmation since
-    /// `since_ms`.
-    Pending {
-        /// Peer id.
-        peer: u32,
-        /// Its redistribution MAC.
-        mac: MacAddr,
-        /// When the handoff was sent (boot-time milliseconds).
-        since_ms: u32,
-    },
-    /// Front-end: the last handoff failed; the client's retransmission of
-    /// its request asks `again` once more if it did not answer in time (it
-    /// may be slow rather than gone: asking another node could leave two
-    /// sockets), else picks another node.
-    Retry {
-        /// The peer that did not answer, and its MAC.
-        again: Option<(u32, MacAddr)>,
-    },
-    /// Front-end: served by `peer`; the client's packets are forwarded.
-    Handed {
-        /// Peer id.
-        peer: u32,
-        /// Its redistribution MAC.
-        mac: MacAddr,
-    },
-    /// Front-end: served by this node's own stack.
-    Local,
-    /// Serving node: handed to us by the front-end at `front_end`.
-    Owned {
-        /// The front-end's redistribution MAC.
-        front_end: MacAddr,
-    },
-}
+/// One connection record: the state machine of `baton_core::conn`, with
+/// this module's request buffers.
+pub(crate) type Conn = conn::Conn<BufIndex>;
 
-impl ConnState {
-    /// The state's number on the wire (`ConnState` attribute).
-    pub(crate) fn wire(&self) -> genl::ConnState {
-        match self {
-            ConnState::AwaitRequest => genl::ConnState::AwaitRequest,
-            ConnState::Pending { .. } => genl::ConnState::Pending,
-            ConnState::Retry { .. } => genl::ConnState::Retry,
-            ConnState::Handed { .. } => genl::ConnState::HandedOff,
-            ConnState::Local => genl::ConnState::Local,
-            ConnState::Owned { .. } => genl::ConnState::Owned,
-        }
-    }
-}
-
-/// One connection record.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Conn {
-    /// Addresses, sequence numbers and options.
-    pub(crate) record: ConnRecord,
-    /// Where it stands.
-    pub(crate) state: ConnState,
-    /// The service's configuration slot.
-    pub(crate) service: usize,
-    /// Creation time (boot-time milliseconds).
-    pub(crate) created_ms: u32,
-    /// Last packet or event (boot-time milliseconds).
-    pub(crate) last_ms: u32,
-    /// The client sent FIN or RST (or, on the front-end, the owner sent a
-    /// close notice).
-    pub(crate) client_done: bool,
-    /// Serving node: the front-end was told the connection closed.
-    pub(crate) close_noticed: bool,
-    /// Peers a handoff was sent to, in order (0 = none).
-    pub(crate) tried: [u32; MAX_TRIES],
-    /// Handoffs sent again to a peer that had not answered.
-    pub(crate) resends: u8,
-    /// Content policies: the buffer holding the request read so far.
-    pub(crate) buf: Option<BufIndex>,
-    /// Bytes of request in `buf` (from the client's ISN + 1 on).
-    pub(crate) buffered: u16,
-}
-
-impl Conn {
-    /// A new record of service slot `service` in `state`, created at `now`.
-    pub(crate) fn new(record: ConnRecord, state: ConnState, service: usize, now: u32) -> Self {
-        Conn {
-            record,
-            state,
-            service,
-            created_ms: now,
-            last_ms: now,
-            client_done: false,
-            close_noticed: false,
-            tried: [0; MAX_TRIES],
-            resends: 0,
-            buf: None,
-            buffered: 0,
-        }
-    }
-
-    /// A handoff to the peer in `self.state` (pending) got no answer in
-    /// time: ask it again on the client's next retransmission.
-    pub(crate) fn timed_out(&mut self) {
-        if let ConnState::Pending { peer, mac, .. } = self.state {
-            self.state = ConnState::Retry {
-                again: Some((peer, mac)),
-            };
-        }
-    }
-
-    /// The peers tried so far.
-    pub(crate) fn tried(&self) -> &[u32] {
-        let n = self.tried.iter().take_while(|&&p| p != 0).count();
-        self.tried.get(..n).unwrap_or(&[])
-    }
-
-    /// What a dump reports of this record, stored under `key`, at boot-time
-    /// millisecond `now`.
-    pub(crate) fn info(&self, key: &ConnKey, now: u32) -> ConnInfo {
-        let (peer, front_end) = match self.state {
-            ConnState::Pending { peer, .. } | ConnState::Handed { peer, .. } => (Some(peer), None),
-            ConnState::Owned { front_end } => (None, Some(front_end)),
-            _ => (None, None),
-        };
-        let r = &self.record;
-        ConnInfo {
-            id: r.conn_id,
-            key: *key,
-            state: self.state.wire(),
-            peer,
-            front_end,
-            client_isn: r.client_isn.0,
-            our_isn: r.our_isn.0,
-            rcv_nxt: r.rcv_nxt.0,
-            snd_nxt: r.snd_nxt.0,
-            age_ms: now.wrapping_sub(self.created_ms),
-            idle_ms: now.wrapping_sub(self.last_ms),
-            client_done: self.client_done,
-        }
-    }
-
-    /// Records a handoff to `peer`; false if the tries are used up.
-    pub(crate) fn note_try(&mut self, peer: u32) -> bool {
-        match self.tried.iter_mut().find(|p| **p == 0) {
-            Some(p) => {
-                *p = peer;
-                true
-            }
-            None => false,
-        }
+/// What a dump reports of record `c`, stored under `key`, at boot-time
+/// millisecond `now`.
+pub(crate) fn info(c: &Conn, key: &ConnKey, now: u32) -> ConnInfo {
+    let (peer, front_end) = match c.state {
+        ConnState::Pending { peer, .. } | ConnState::Handed { peer, .. } => (Some(peer), None),
+        ConnState::Owned { front_end } => (None, Some(front_end)),
+        _ => (None, None),
+    };
+    let r = &c.record;
+    ConnInfo {
+        id: r.conn_id,
+        key: *key,
+        state: c.state.wire(),
+        peer,
+        front_end,
+        client_isn: r.client_isn.0,
+        our_isn: r.our_isn.0,
+        rcv_nxt: r.rcv_nxt.0,
+        snd_nxt: r.snd_nxt.0,
+        age_ms: now.wrapping_sub(c.created_ms),
+        idle_ms: now.wrapping_sub(c.last_ms),
+        client_done: c.teardown.client_fin || c.teardown.reset,
     }
 }
 
@@ -243,7 +119,7 @@ pub(crate) fn select_from(
         let Some((key, conn)) = table.get_at(index) else {
             continue;
         };
-        let info = conn.info(key, now);
+        let info = info(conn, key, now);
         if !filter.matches(&info) {
             continue;
         }
@@ -319,14 +195,24 @@ impl Store {
     }
 }
 
+/// The bits of a connection id that name the table.
+const ID_BASE_MASK: u64 = 0xffff << 48;
+
 /// The connection table of a namespace.
 #[pin_data]
 pub(crate) struct Conns {
     #[pin]
     store: SpinLock<Store>,
-    /// The high half of every connection id this table hands out (random
-    /// per namespace and load), the low half being the slot index.
+    /// The top 16 bits of every connection id this table hands out
+    /// (random per namespace and load); then 16 bits of generation, and
+    /// the slot index in the low half.
     id_base: u64,
+    /// Counts the records created, for the generation bits: a record that
+    /// takes over the slot of one just removed (a client reusing its port
+    /// gets the same slot back, the free list being LIFO) gets another id,
+    /// so that a late answer or close notice for the old connection does
+    /// not apply to the new one, and a serving node tells the two apart.
+    generation: AtomicU32,
 }
 
 impl Conns {
@@ -335,7 +221,7 @@ impl Conns {
         let conns = Storage::new(capacity)?;
         let bufs = RequestBuffers::new()?;
         let policies = KVVec::from_elem(PolicyState::new(), limits::SERVICES_MAX, GFP_KERNEL)?;
-        let id_base = u64::from(u32::from_ne_bytes(random_bytes())) << 32;
+        let id_base = u64::from(u16::from_ne_bytes(random_bytes())) << 48;
         Ok(try_pin_init!(Conns {
             store <- new_spinlock!(
                 Store {
@@ -346,6 +232,7 @@ impl Conns {
                 "baton::conns"
             ),
             id_base,
+            generation: AtomicU32::new(1),
         }? Error))
     }
 
@@ -363,9 +250,18 @@ impl Conns {
         self.id_base | (index as u64 & 0xffff_ffff)
     }
 
-    /// The slot index a connection id of this table names, if it is one.
+    /// A new connection id for the record created in slot `index`: unlike
+    /// [`Conns::id_of`], it differs from the ids of the slot's earlier
+    /// records (but for one in 65 536).
+    pub(crate) fn new_id(&self, index: usize) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) & 0xffff;
+        self.id_of(index) | (u64::from(generation) << 32)
+    }
+
+    /// The slot index a connection id of this table names, if it is one
+    /// (whether its record is still there: compare the record's id).
     pub(crate) fn index_of_id(&self, id: u64) -> Option<usize> {
-        (id & !0xffff_ffff == self.id_base).then_some((id & 0xffff_ffff) as usize)
+        (id & ID_BASE_MASK == self.id_base).then_some((id & 0xffff_ffff) as usize)
     }
 
     /// Copies the next batch of records that `filter` keeps, from slot

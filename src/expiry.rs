@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Expiry of connection records, once a second per namespace (a timer, so
-//! softirq context): a handoff not confirmed in time is marked failed (the
-//! client's retransmission tries the next node); records whose client sent
-//! FIN or RST go after a short linger, records waiting for a request after
-//! a request timeout, UDP flows after a minute without datagrams, the rest
-//! after the idle timeout (`conn_idle_timeout_s`).
+//! softirq context), as each record's state machine says
+//! (`baton_core::conn::Conn::on_tick`): a handoff not confirmed in time is
+//! marked failed (the client's retransmission tries the next node); done
+//! records (both directions closed, or reset) go after a short linger,
+//! records waiting for a request after a request timeout, UDP flows after a
+//! minute without datagrams, the rest after the idle timeout
+//! (`conn_idle_timeout_s`).
 
 use kernel::sync::Arc;
 
 use crate::{
-    baton_core::{conntable::ConnKey, ipv4::IPPROTO_UDP, wire::OwnershipOp},
+    baton_core::{conn::Expired, conntable::ConnKey, ipv4::IPPROTO_UDP, wire::OwnershipOp},
     conns::{ownership_entry, Conn, ConnState},
-    frontend::HANDOFF_TIMEOUT_MS,
     netstate::Shared,
     params,
     stats::Stat,
@@ -24,13 +25,6 @@ use crate::{
 
 /// Interval between scans.
 pub(crate) const PERIOD_MS: u32 = 1000;
-/// How long a record stays after its client sent FIN or RST (its last
-/// ACKs still need forwarding).
-const CLOSED_LINGER_MS: u32 = 10_000;
-/// How long a connection may take to send its request.
-const REQUEST_TIMEOUT_MS: u32 = 30_000;
-/// How long a UDP flow lives without datagrams.
-const UDP_IDLE_MS: u32 = 60_000;
 
 /// The expiry timer's handler.
 pub(crate) struct Expiry {
@@ -72,27 +66,16 @@ impl TimerHandler for Expiry {
                 return;
             };
             table.retain(|key, c| {
-                if let ConnState::Pending { since_ms, .. } = c.state {
-                    if now.wrapping_sub(since_ms) >= HANDOFF_TIMEOUT_MS {
-                        c.timed_out();
-                        failed += 1;
-                    }
+                let tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
+                if tick.handoff_timed_out {
+                    failed += 1;
                 }
-                let idle = now.wrapping_sub(c.last_ms);
-                if c.client_done && idle >= CLOSED_LINGER_MS {
-                    closed += 1;
-                    gone(key, c);
-                    return false;
+                match tick.expired {
+                    Some(Expired::Closed) => closed += 1,
+                    Some(Expired::Idle) => expired += 1,
+                    None => {}
                 }
-                let limit = match c.state {
-                    _ if key.protocol == IPPROTO_UDP => UDP_IDLE_MS,
-                    ConnState::AwaitRequest
-                    | ConnState::Retry { .. }
-                    | ConnState::Pending { .. } => REQUEST_TIMEOUT_MS,
-                    _ => idle_limit,
-                };
-                if idle >= limit {
-                    expired += 1;
+                if tick.expired.is_some() {
                     gone(key, c);
                     return false;
                 }

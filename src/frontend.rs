@@ -22,8 +22,9 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::{attrs_of, count_rebuild, inject, refusal, tuple_of},
+    backend::{attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
     baton_core::{
+        conn::{self, Choice as Placement, Place, Reading, SegmentAction, SynAction},
         conntable::{ConnKey, InsertError},
         ether::{MacAddr, ETH_P_ARP, ETH_P_IP},
         farm::NODES_MAX,
@@ -39,7 +40,7 @@ use crate::{
         udp::UdpDatagram,
         wire::{AckStatus, ConnRecord, Handoff, Message, RefuseReason, RequestChunks},
     },
-    conns::{Conn, ConnState, MAX_RESENDS, MAX_TRIES},
+    conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
     reasm,
     reqbuf::{BufIndex, RequestBuffers},
@@ -60,9 +61,6 @@ const MAX_HEADERS: usize = 60 + 60;
 
 /// The window scale we offer (Linux's default for large buffers).
 pub(crate) const OUR_WSCALE: u8 = 7;
-
-/// How long a handoff may wait for its confirmation.
-pub(crate) const HANDOFF_TIMEOUT_MS: u32 = 1000;
 
 /// The largest acknowledgement the front-end sends (with timestamps).
 const ACK_FRAME_MAX: usize = ack_frame_len(true);
@@ -88,21 +86,17 @@ enum Next {
     ServeBuffered(Conn, KVec<u8>),
     /// Hand the connection to a peer with its buffered request.
     HandOffBuffered(Conn, MacAddr, KVec<u8>),
-    /// Acknowledge the buffered request bytes before `acked` (timestamp
-    /// `tsval`); the segment is dropped (it is in the buffer).
+    /// An acceptable RST while deciding: the record is gone, the segment
+    /// dropped.
+    Reset,
+    /// Acknowledge the request bytes before `acked` (timestamp `tsval`);
+    /// the segment is dropped (it is in the buffer, or it called for a
+    /// challenge ACK).
     Ack {
         record: ConnRecord,
         acked: SeqNum,
         tsval: u32,
     },
-}
-
-/// Where a connection goes.
-enum Place {
-    /// To the peer with this redistribution MAC.
-    Peer(MacAddr),
-    /// Served here.
-    Local,
 }
 
 /// What a decision uses under the table lock besides the record.
@@ -162,7 +156,47 @@ impl FrontEnd {
         }
     }
 
+    /// A SYN on the four-tuple of a record: what its state machine says
+    /// (`None`: nothing recorded, or the record was replaced and the SYN
+    /// starts a new connection).
+    fn syn_on_record(&self, skb: &SkBuff<'_>, key: &ConnKey) -> Option<Verdict> {
+        let now = boottime_ms();
+        let next = self.shared.conns.with(|store| {
+            let (mut table, _, bufs) = store.parts()?;
+            let c = table.get_mut(key)?;
+            match c.on_syn() {
+                SynAction::Replace => {
+                    release_buffer(c, bufs);
+                    table.remove(key);
+                    self.shared.stats.inc(Stat::ConnsReplaced);
+                    None
+                }
+                SynAction::Forward(mac) => Some(Next::Forward(mac)),
+                SynAction::Accept => Some(Next::Accept),
+                SynAction::ChallengeAck => {
+                    self.shared.stats.inc(Stat::ChallengeAcks);
+                    Some(self.ack(c, now))
+                }
+            }
+        })?;
+        Some(match next {
+            Next::Forward(mac) => self.forward(mac),
+            Next::Ack {
+                record,
+                acked,
+                tsval,
+            } => {
+                self.send_ack(skb, &record, acked, tsval);
+                Verdict::Drop
+            }
+            _ => Verdict::Accept,
+        })
+    }
+
     fn syn(&self, skb: &mut SkBuff<'_>, key: &ConnKey, slot: usize, want: usize) -> Verdict {
+        if let Some(verdict) = self.syn_on_record(skb, key) {
+            return verdict;
+        }
         // `header()` has made the headers linear, so they are read again
         // without another pull.
         let (Some(eth), Some(headers)) = (
@@ -203,7 +237,8 @@ impl FrontEnd {
     }
 
     /// The decision for the record `c` of segment `s` (request bytes
-    /// `data`, read only for content policies), made under the table lock.
+    /// `data`, read only for content policies), made under the table lock
+    /// by the record's state machine (`baton_core::conn`).
     fn next_for(
         &self,
         c: &mut Conn,
@@ -211,43 +246,55 @@ impl FrontEnd {
         data: Option<Payload<'_>>,
         l: &mut Locked<'_>,
     ) -> Next {
-        c.last_ms = l.now;
-        if s.flags.intersects(TcpFlags::FIN | TcpFlags::RST) {
-            c.client_done = true;
+        let reading = match l.policy {
+            Policy::Local => Reading::Handshake,
+            p if p.needs_content() => Reading::Content,
+            _ => Reading::FirstSegment,
+        };
+        let asked = matches!(
+            c.state,
+            ConnState::Pending { .. } | ConnState::Retry { again: Some(_) }
+        );
+        let overdue = matches!(c.state, ConnState::Pending { since_ms, .. }
+            if l.now.wrapping_sub(since_ms) >= conn::HANDOFF_TIMEOUT_MS);
+        let action = c.on_segment(&s.event, l.now, reading);
+        if asked && matches!(c.state, ConnState::Handed { .. }) {
+            // The client acknowledged the peer's data: confirmed by it.
+            self.shared.stats.inc(Stat::HandoffsConfirmedByClient);
+            self.shared
+                .service_stats
+                .inc(c.service, ServiceStat::HandedOff);
+        } else if overdue {
+            self.shared.stats.inc(Stat::HandoffsFailed);
         }
-        match c.state {
-            ConnState::Handed { mac, .. } => {
+        match action {
+            SegmentAction::Forward(mac) => {
                 release_buffer(c, l.bufs);
                 Next::Forward(mac)
             }
-            ConnState::Local | ConnState::Owned { .. } => {
+            SegmentAction::Accept => {
                 release_buffer(c, l.bufs);
                 Next::Accept
             }
-            ConnState::Pending { since_ms, .. }
-                if l.now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS =>
-            {
+            SegmentAction::Drop => {
+                if !matches!(c.state, ConnState::Pending { .. }) {
+                    self.shared.stats.inc(Stat::SegmentsOutOfWindow);
+                }
                 Next::Drop
             }
-            ConnState::Pending { .. } | ConnState::AwaitRequest | ConnState::Retry { .. } => {
-                if let ConnState::Pending { .. } = c.state {
-                    self.shared.stats.inc(Stat::HandoffsFailed);
-                    c.timed_out();
-                }
-                if l.policy.needs_content() {
-                    return self.read_request(c, s, data, l);
-                }
-                // Only a segment at the client's ISN + 1 can carry the
-                // socket: the request's first one, or (for policy local,
-                // which needs no request) the handshake's ACK.
-                if s.seq != (c.record.client_isn + 1)
-                    || (s.payload == 0 && l.policy != Policy::Local)
-                {
-                    Next::Drop
-                } else {
-                    self.decide(c, None, s.payload, l)
-                }
+            SegmentAction::ChallengeAck => {
+                self.shared.stats.inc(Stat::ChallengeAcks);
+                self.ack(c, l.now)
             }
+            SegmentAction::Reset => {
+                release_buffer(c, l.bufs);
+                Next::Reset
+            }
+            SegmentAction::Decide => match c.buf {
+                Some(b) if c.buffered != 0 => self.decide_buffered(c, b, l),
+                _ => self.decide(c, None, s.event.payload as usize, l),
+            },
+            SegmentAction::Read => self.read_request(c, s, data, l),
         }
     }
 
@@ -402,38 +449,30 @@ impl FrontEnd {
         policies: &mut [PolicyState],
         now: u32,
     ) -> Place {
-        if let ConnState::Retry {
-            again: Some((peer, mac)),
-        } = c.state
-        {
-            if c.resends < MAX_RESENDS {
-                c.resends += 1;
-                c.state = ConnState::Pending {
-                    peer,
-                    mac,
-                    since_ms: now,
-                };
-                return Place::Peer(mac);
+        // The peer that did not answer is asked again without a choice
+        // (the policy's state would move on for nothing).
+        let alive = c.unanswered().is_some_and(|p| self.peer_alive(p));
+        let choice = if c.asks_again(alive) {
+            Placement::Local
+        } else {
+            let key = ConnKey::from(&c.record);
+            match self.choose(c.service, &key, c.tried(), head, policies) {
+                Choice::Peer { id, mac } => Placement::Peer(id, mac),
+                Choice::Local => Placement::Local,
             }
-        }
-        let key = ConnKey::from(&c.record);
-        let choice = self.choose(c.service, &key, c.tried(), head, policies);
-        match choice {
-            // A request larger than a serving node reassembles is served
-            // here; so is the connection after `MAX_TRIES` failed handoffs.
-            Choice::Peer { id, mac } if len <= reasm::REQUEST_MAX && c.note_try(id) => {
-                c.state = ConnState::Pending {
-                    peer: id,
-                    mac,
-                    since_ms: now,
-                };
-                Place::Peer(mac)
-            }
-            _ => {
-                c.state = ConnState::Local;
-                Place::Local
-            }
-        }
+        };
+        c.place(choice, len, reasm::REQUEST_MAX, alive, now)
+    }
+
+    /// Whether the farm state knows peer `id` alive (a peer it does not
+    /// know is not).
+    fn peer_alive(&self, id: u32) -> bool {
+        let Ok(id) = u16::try_from(id) else {
+            return false;
+        };
+        self.shared
+            .sync
+            .with(|inner| inner.farm.get(id).is_some_and(|e| e.is_alive()))
     }
 
     /// A non-SYN segment `s` to the service in `slot` (policy `policy`),
@@ -476,7 +515,12 @@ impl FrontEnd {
                 policy,
                 now,
             };
-            Some(self.next_for(c, s, data, &mut l))
+            let next = self.next_for(c, s, data, &mut l);
+            if matches!(next, Next::Reset) {
+                table.remove(&s.key);
+                self.shared.stats.inc(Stat::ClientResets);
+            }
+            Some(next)
         });
         let next = match known {
             Some(n) => n,
@@ -548,8 +592,12 @@ impl FrontEnd {
                 self.shared.stats.inc(Stat::SynsPendingCompleted);
                 r
             }
-            // Not the ACK of a pending handshake: maybe a cookie's.
-            _ => match ack_record(ip, seg, &params) {
+            // Not the ACK of a pending handshake: maybe a cookie's, if
+            // cookies went out lately.
+            _ => match self
+                .cookie_expected(now)
+                .map_or(Err(AckError::NotAck), |()| ack_record(ip, seg, &params))
+            {
                 Ok(r) => {
                     self.shared.stats.inc(Stat::CookiesValidated);
                     r
@@ -587,7 +635,7 @@ impl FrontEnd {
             }
             self.shared.stats.inc(Stat::ConnsCreated);
             let index = table.index_of(&s.key)?;
-            let id = self.shared.conns.id_of(index);
+            let id = self.shared.conns.new_id(index);
             let (_, c) = table.get_at_mut(index)?;
             c.record.conn_id = id;
             let mut l = Locked {
@@ -598,6 +646,17 @@ impl FrontEnd {
             };
             Some(self.next_for(c, s, data, &mut l))
         })
+    }
+
+    /// `Some` if a cookie may complete a handshake now (cookies went out
+    /// lately); counted otherwise.
+    fn cookie_expected(&self, now: u32) -> Option<()> {
+        if self.shared.syns.cookies_expected(now) {
+            Some(())
+        } else {
+            self.shared.stats.inc(Stat::CookiesNotExpected);
+            None
+        }
     }
 
     /// The redistribution MAC of the live peer that the ownership table
@@ -616,9 +675,10 @@ impl FrontEnd {
     fn act(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, next: Next) -> Verdict {
         match next {
             Next::Accept => Verdict::Accept,
-            Next::Drop => Verdict::Drop,
+            Next::Drop | Next::Reset => Verdict::Drop,
             Next::Forward(mac) => self.forward(mac),
             Next::ServeLocally(c) => {
+                make_room(&self.shared, net, &tuple_of(&c.record), &c.record);
                 let served = skb
                     .attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record))
                     .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted);
@@ -630,6 +690,7 @@ impl FrontEnd {
             Next::ServeBuffered(c, request) => {
                 let mut record = c.record;
                 record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
+                make_room(&self.shared, net, &tuple_of(&record), &record);
                 let served = skb
                     .ifindex()
                     .map_or(AckStatus::Refused(RefuseReason::NO_LISTENER), |ifindex| {
@@ -902,7 +963,8 @@ struct Payload<'a> {
 /// What the front-end needs of a TCP segment.
 struct Seg {
     key: ConnKey,
-    flags: TcpFlags,
+    /// What the state machine sees of it.
+    event: conn::Segment,
     seq: SeqNum,
     /// IPv4 + TCP header length.
     hdr_len: usize,
@@ -913,12 +975,18 @@ struct Seg {
 impl Seg {
     fn new(ip: &Ipv4Packet<'_>, seg: &TcpSegment<'_>) -> Option<Self> {
         let hdr_len = ip.header_len().checked_add(seg.header_len())?;
+        let payload = usize::from(ip.total_len()).checked_sub(hdr_len)?;
         Some(Seg {
             key: ConnKey::inbound(ip, seg),
-            flags: seg.flags(),
+            event: conn::Segment {
+                flags: seg.flags(),
+                seq: seg.seq(),
+                ack: seg.ack(),
+                payload: u32::try_from(payload).ok()?,
+            },
             seq: seg.seq(),
             hdr_len,
-            payload: usize::from(ip.total_len()).checked_sub(hdr_len)?,
+            payload,
         })
     }
 }

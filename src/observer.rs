@@ -9,7 +9,8 @@
 use kernel::sync::Arc;
 
 use crate::{
-    baton_core::{conntable::ConnKey, ipv4, tcp, udp},
+    baton_core::{conn, conntable::ConnKey, ipv4, tcp, udp},
+    conns::ConnState,
     netstate::Shared,
     stats::{ServiceStat, Stat},
     wrap::{
@@ -49,14 +50,15 @@ impl Ipv4Observer {
         slot.is_some()
     }
 
-    /// The client of connection `key` sent FIN or RST: a record of it
-    /// (here the serving node's, as forwarded packets arrive on the
-    /// redistribution interface) expires after a short linger.
-    fn client_done(&self, key: ConnKey) {
+    /// A client's FIN or RST `s` on connection `key`: a record this node
+    /// owns (forwarded packets arrive on the redistribution interface)
+    /// follows the teardown as the front-end's does, in window only.
+    fn client_closing(&self, key: ConnKey, s: &conn::Segment) {
         let now = boottime_ms();
         self.shared.conns.update(&key, |c| {
-            c.client_done = true;
-            c.last_ms = now;
+            if matches!(c.state, ConnState::Owned { .. }) {
+                c.follow(s, now);
+            }
         });
     }
 
@@ -86,7 +88,17 @@ impl Ipv4Observer {
                             syn,
                         );
                         if service && f.intersects(tcp::TcpFlags::FIN | tcp::TcpFlags::RST) {
-                            self.client_done(ConnKey::inbound(&ip, &seg));
+                            let hdr = ip.header_len().saturating_add(seg.header_len());
+                            let s = conn::Segment {
+                                flags: f,
+                                seq: seg.seq(),
+                                ack: seg.ack(),
+                                payload: u32::try_from(
+                                    usize::from(ip.total_len()).saturating_sub(hdr),
+                                )
+                                .unwrap_or(0),
+                            };
+                            self.client_closing(ConnKey::inbound(&ip, &seg), &s);
                         }
                         if syn {
                             self.shared.stats.inc(Stat::TcpSyns);

@@ -14,13 +14,14 @@ use crate::{
     backend,
     baton_core::{
         auth::{derive_key, KeyPurpose, ReplayTable},
+        conn::Answer,
         conntable::{ConnKey, InsertError},
         ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_HANDOFF},
         genl::limits,
         ipv4::IPPROTO_TCP,
         wire::{
-            self, AckStatus, Close, ConnRecord, FrameParams, HandoffAck, Header, Message, Network,
-            OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
+            self, AckStatus, Close, CloseReason, ConnRecord, FrameParams, HandoffAck, Header,
+            Message, Network, OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
         },
     },
     conns::{ownership_entry, Conn, ConnState},
@@ -243,14 +244,8 @@ fn closed(shared: &Shared, c: &Close, from: MacAddr) {
         let index = shared.conns.index_of_id(c.conn_id)?;
         let mut table = store.table()?;
         let (_, conn) = table.get_at_mut(index)?;
-        match conn.state {
-            ConnState::Handed { mac, .. } if mac == from && conn.record.conn_id == c.conn_id => {
-                conn.client_done = true;
-                conn.last_ms = now;
-                Some(())
-            }
-            _ => None,
-        }
+        let reset = c.reason == CloseReason::RESET;
+        (conn.record.conn_id == c.conn_id && conn.on_close_notice(from, reset, now)).then_some(())
     });
     if known.is_some() {
         shared.stats.inc(Stat::CloseNoticesReceived);
@@ -270,7 +265,24 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
     let conn = Conn::new(*record, ConnState::Owned { front_end }, service, now);
     let inserted = shared.conns.with(|store| {
         let mut table = store.table()?;
-        Some(table.insert(ConnKey::from(record), conn).map(|_| ()))
+        let key = ConnKey::from(record);
+        match table.insert(key, conn) {
+            // The record of an older connection on the four-tuple (the
+            // client reused its port while it lingered): the new one takes
+            // its place, or the new connection's close would go unnoticed.
+            Err(InsertError::Exists) => {
+                let old = table.get_mut(&key)?;
+                if old.record.conn_id == record.conn_id
+                    && old.record.client_isn == record.client_isn
+                {
+                    // The same handoff again.
+                    return None;
+                }
+                *old = conn;
+                Some(Ok(()))
+            }
+            r => Some(r.map(|_| ())),
+        }
     });
     match inserted {
         Some(Ok(())) => {
@@ -299,29 +311,16 @@ fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
         if c.record.conn_id != a.conn_id {
             return None;
         }
-        let (peer, mac) = match c.state {
-            ConnState::Pending { peer, mac, .. } => (peer, mac),
-            ConnState::Retry {
-                again: Some((peer, mac)),
-            } => (peer, mac),
-            _ => return None,
-        };
-        if mac != from {
-            return None;
-        }
-        c.state = match a.status {
-            AckStatus::Accepted => ConnState::Handed { peer, mac },
-            // The client's retransmission of its request tries another node.
-            AckStatus::Refused(_) => ConnState::Retry { again: None },
-        };
-        Some((a.status, c.service))
+        // Refused: the client's retransmission of its request tries
+        // another node.
+        Some((c.on_answer(from, a.status), c.service))
     });
     match outcome {
-        Some((AckStatus::Accepted, service)) => {
+        Some((Answer::Confirmed, service)) => {
             shared.stats.inc(Stat::HandoffsConfirmed);
             shared.service_stats.inc(service, ServiceStat::HandedOff);
         }
-        Some((AckStatus::Refused(_), _)) => shared.stats.inc(Stat::HandoffsFailed),
-        None => {}
+        Some((Answer::Refused, _)) => shared.stats.inc(Stat::HandoffsFailed),
+        _ => {}
     }
 }

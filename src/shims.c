@@ -85,6 +85,12 @@ bool baton_skb_csum_unnecessary(const struct sk_buff *skb) { return skb_csum_unn
 struct sock *baton_tcp_listener(struct net *net, struct sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return inet_lookup_listener(net, net->ipv4.tcp_death_row.hashinfo, skb, 0, saddr, sport, daddr, dport, dif, 0); }
 struct sock *baton_tcp_established(struct net *net, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport, int dif) { return __inet_lookup_established(net, net->ipv4.tcp_death_row.hashinfo, saddr, sport, daddr, ntohs(dport), dif, 0); }
 bool baton_sk_is_mptcp(const struct sock *sk) { return sk_is_mptcp(sk); }
+bool baton_sk_time_wait(const struct sock *sk) { return sk->sk_state == TCP_TIME_WAIT; }
+u32 baton_tw_rcv_nxt(const struct sock *sk) { return tcp_twsk(sk)->tw_rcv_nxt; }
+/* As tcp_timewait_state_process() reads them: a timestamp only if one was seen. */
+bool baton_tw_ts_recent(const struct sock *sk, u32 *ts_recent) { *ts_recent = tcp_twsk(sk)->tw_ts_recent; return tcp_twsk(sk)->tw_ts_recent_stamp != 0; }
+/* Consumes the reference the lookup took, as inet_twsk_deschedule_put() does. */
+void baton_tw_kill(struct sock *sk) { inet_twsk_deschedule_put(inet_twsk(sk)); }
 struct request_sock *baton_reqsk_alloc(struct sock *listener) { return inet_reqsk_alloc(listener->sk_prot->rsk_prot, listener, false); }
 void baton_reqsk_set_listener(struct request_sock *req, struct sock *listener) { req->rsk_listener = listener; req->syncookie = 1; }
 void baton_reqsk_set_mss(struct request_sock *req, u16 mss) { req->mss = mss; }

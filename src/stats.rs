@@ -80,6 +80,24 @@ counters! {
     HandoffsConfirmed => "handoffs_confirmed",
     /// Handoffs a peer refused, or that timed out.
     HandoffsFailed => "handoffs_failed",
+    /// Handoffs whose confirmation never came but whose client
+    /// acknowledged the peer's data (the peer has the socket).
+    HandoffsConfirmedByClient => "handoffs_confirmed_by_client",
+    /// Segments of connections still being decided that were outside the
+    /// window (or in it but of no use yet), dropped.
+    SegmentsOutOfWindow => "segments_out_of_window",
+    /// Challenge ACKs sent (RFC 5961: a RST in the window but not at its
+    /// start, a SYN on an established connection).
+    ChallengeAcks => "challenge_acks",
+    /// ACKs not checked as SYN-cookie ACKs because no cookie went out
+    /// lately (every handshake was remembered): they go to the stack.
+    CookiesNotExpected => "cookies_not_expected",
+    /// Records of connections the client reset (exactly at the next
+    /// sequence number) before they were placed, freed.
+    ClientResets => "client_resets",
+    /// Records replaced by a new connection on the same four-tuple (a SYN
+    /// after the old one was closed).
+    ConnsReplaced => "conns_replaced",
     /// Client packets forwarded to the owning peer.
     PacketsForwarded => "packets_forwarded",
     /// Connections reset because no node could take them.
@@ -99,6 +117,9 @@ counters! {
     /// Rebuilds refused because the listener is MPTCP (also counted in
     /// `rebuild_failed`): the connection goes to another node.
     RebuildMptcpListener => "rebuild_refused_mptcp",
+    /// TIME_WAIT sockets of closed connections ended for a new connection
+    /// on the same four-tuple handed here (the client reused its port).
+    RebuildTimeWaitReplaced => "rebuild_time_wait_replaced",
     /// Frames sent on the redistribution network.
     HandoffFramesSent => "handoff_frames_tx",
     /// Frames that failed authentication or replay checks, or were

@@ -10,11 +10,14 @@
 //! memory; legitimate clients then complete their handshakes through the
 //! cookie, with the options a cookie can carry.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
         conntable::ConnKey,
+        cookie::cookies_expected,
         handoff::PendingSyn,
         siphash::SipKey,
         synack::{Answered, SynMode},
@@ -39,6 +42,9 @@ pub(crate) struct Syns {
     isn_key: SipKey,
     /// Entries allocated.
     capacity: usize,
+    /// When the last SYN was answered with a cookie (boot-time ms), with
+    /// bit 32 set; 0: never.
+    last_cookie: AtomicU64,
 }
 
 impl Syns {
@@ -51,32 +57,44 @@ impl Syns {
             store <- new_spinlock!(storage, "baton::syns"),
             isn_key: random_bytes(),
             capacity,
+            last_cookie: AtomicU64::new(0),
         }? Error))
     }
 
     /// Answers the SYN of connection `key` with `build`, in pending mode if
     /// the SYN already has an entry (a retransmission: the entry is
-    /// refreshed) or the table has room, in cookie mode otherwise. Returns
-    /// what `build` answered and whether that was in cookie mode. Any
-    /// context.
+    /// refreshed) or the table has room, in cookie mode otherwise, and for
+    /// a SYN with another ISN than its entry's (a spoofed SYN, or a client
+    /// starting over: the entry stays, as a Linux request sock does).
+    /// Returns what `build` answered last and whether that was in cookie
+    /// mode. Any context.
     pub(crate) fn answer<E>(
         &self,
         key: &ConnKey,
         now_ms: u32,
-        build: impl FnOnce(SynMode) -> Result<Answered, E>,
+        mut build: impl FnMut(SynMode) -> Result<Answered, E>,
     ) -> Result<(Answered, bool), E> {
         let limit = (params::syn_table_max.get() as usize).min(self.capacity);
         let _bh = BhDisabled::new();
         let mut storage = self.store.lock();
-        let Some(mut table) = storage.table() else {
-            return build(SynMode::Cookie).map(|a| (a, true));
+        let cookie = |build: &mut dyn FnMut(SynMode) -> Result<Answered, E>| {
+            self.last_cookie
+                .store((1 << 32) | u64::from(now_ms), Ordering::Relaxed);
+            build(SynMode::Cookie).map(|a| (a, true))
         };
-        let known = table.contains_key(key);
-        if !known && table.len() >= limit {
-            return build(SynMode::Cookie).map(|a| (a, true));
+        let Some(mut table) = storage.table() else {
+            return cookie(&mut build);
+        };
+        let known = table.get(key).map(|e| e.client_isn);
+        if known.is_none() && table.len() >= limit {
+            return cookie(&mut build);
         }
         // Built under the lock: the entry and the SYN-ACK always agree.
         let answered = build(SynMode::Pending(self.isn_key))?;
+        if known.is_some_and(|isn| isn != answered.client_isn) {
+            // Answered anew in cookie mode: what was built is not sent.
+            return cookie(&mut build);
+        }
         let entry = PendingSyn {
             client_isn: answered.client_isn,
             our_isn: answered.isn,
@@ -91,6 +109,15 @@ impl Syns {
             }
         }
         Ok((answered, false))
+    }
+
+    /// Whether an ACK may complete a handshake with a cookie at `now_ms`:
+    /// only while cookies sent lately may still be valid
+    /// (`baton_core::cookie::cookies_expected`).
+    pub(crate) fn cookies_expected(&self, now_ms: u32) -> bool {
+        let last = self.last_cookie.load(Ordering::Relaxed);
+        let sent = (last >> 32 != 0).then_some(last as u32);
+        cookies_expected(sent, now_ms)
     }
 
     /// Completes the pending handshake of `key`, if there is one:

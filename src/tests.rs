@@ -460,8 +460,12 @@ fn conn_ids_name_their_slot(t: &Test) {
     let index = index.unwrap_or(0);
     let id = shared.conns.id_of(index);
     kassert_eq!(t, shared.conns.index_of_id(id), Some(index));
-    // An id of another table (other high half) names nothing here.
-    kassert_eq!(t, shared.conns.index_of_id(id ^ (1 << 40)), None);
+    // An id of another table (other top bits) names nothing here.
+    kassert_eq!(t, shared.conns.index_of_id(id ^ (1 << 56)), None);
+    // A new record in the same slot gets another id, of the same slot.
+    let (a, b) = (shared.conns.new_id(index), shared.conns.new_id(index));
+    kassert!(t, a != b && a != id);
+    kassert_eq!(t, shared.conns.index_of_id(b), Some(index));
     let removed = shared
         .conns
         .with(|s| s.table().and_then(|mut t| t.remove(&key)));
@@ -853,7 +857,7 @@ fn conn_dump_fixture(t: &Test) -> Option<Pin<KBox<Conns>>> {
             ok &= table.remove(&k).is_some();
         }
         if let Some(d) = table.get_mut(&d.0) {
-            d.client_done = true;
+            d.teardown.client_fin = true;
         }
         Some(ok && table.index_of(&f.0) == Some(299) && table.len() == 17)
     });

@@ -82,26 +82,96 @@ pub(crate) fn ts_now() -> u32 {
     unsafe { b::baton_tcp_ts_now() }
 }
 
-/// Whether a socket (established, or in TIME_WAIT) exists for `t` in `net`.
-/// Any context; takes and drops a reference.
-pub(crate) fn connection_exists(net: Net, t: &Tuple) -> bool {
+/// A TIME_WAIT socket's memory of its connection, as
+/// `tcp_timewait_state_process()` reads it for a new SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimeWait {
+    /// The next sequence number it expected from the client.
+    pub(crate) rcv_nxt: u32,
+    /// The client's last timestamp, if the connection had timestamps.
+    pub(crate) ts_recent: Option<u32>,
+}
+
+/// What the stack holds for a four-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Nothing.
+    Nothing,
+    /// A socket of a live connection.
+    Socket,
+    /// A closed connection's TIME_WAIT socket.
+    TimeWait(TimeWait),
+}
+
+/// What socket exists for `t` in `net`. Any context; takes and drops a
+/// reference.
+pub(crate) fn existing(net: Net, t: &Tuple) -> Existing {
     // SAFETY: `net` is alive (its invariant); the lookup takes a reference
-    // on what it returns, dropped right away.
+    // on what it returns, dropped before returning.
     unsafe {
-        let sk = b::baton_tcp_established(
+        let sk = lookup(net, t);
+        if sk.is_null() {
+            return Existing::Nothing;
+        }
+        let found = if b::baton_sk_time_wait(sk) {
+            let mut ts = 0u32;
+            let has_ts = b::baton_tw_ts_recent(sk, &mut ts);
+            Existing::TimeWait(TimeWait {
+                rcv_nxt: b::baton_tw_rcv_nxt(sk),
+                ts_recent: has_ts.then_some(ts),
+            })
+        } else {
+            Existing::Socket
+        };
+        b::sock_gen_put(sk);
+        found
+    }
+}
+
+/// Ends the TIME_WAIT socket of `t` in `net`, if there is one, so that a
+/// new connection on the same four-tuple can be rebuilt (Linux lets a new
+/// SYN take over a TIME_WAIT socket likewise). Any context.
+pub(crate) fn end_time_wait(net: Net, t: &Tuple) -> bool {
+    // SAFETY: as in `existing`; `baton_tw_kill` consumes the lookup's
+    // reference, which `sock_gen_put` drops otherwise.
+    unsafe {
+        let sk = lookup(net, t);
+        if sk.is_null() {
+            return false;
+        }
+        if b::baton_sk_time_wait(sk) {
+            b::baton_tw_kill(sk);
+            true
+        } else {
+            b::sock_gen_put(sk);
+            false
+        }
+    }
+}
+
+/// The established-table lookup of `t`: a referenced socket or null.
+///
+/// # Safety
+///
+/// `net` must be alive; the caller drops the reference.
+unsafe fn lookup(net: Net, t: &Tuple) -> *mut b::sock {
+    // SAFETY: the caller's.
+    unsafe {
+        b::baton_tcp_established(
             net.as_raw(),
             be32(t.client),
             be16(t.client_port),
             be32(t.local),
             be16(t.local_port),
             0,
-        );
-        if sk.is_null() {
-            return false;
-        }
-        b::sock_gen_put(sk);
-        true
+        )
     }
+}
+
+/// Whether a socket (established, or in TIME_WAIT) exists for `t` in `net`.
+/// Any context; takes and drops a reference.
+pub(crate) fn connection_exists(net: Net, t: &Tuple) -> bool {
+    existing(net, t) != Existing::Nothing
 }
 
 /// Checks `a` against the namespace's TCP settings, as the BPF kfunc does.

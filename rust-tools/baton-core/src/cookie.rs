@@ -119,6 +119,20 @@ pub fn cookie_make(key: &SipKey, t: &FourTuple, client_isn: u32, slot: u32, mss_
     (top ^ pad(key, t, client_isn)) | mac(key, t, client_isn, slot, mss_index)
 }
 
+/// How long after the last cookie was sent an ACK may still carry one: a
+/// cookie is valid in its slot and the next.
+pub const COOKIE_LIFETIME_MS: u32 = 2 * (COOKIE_SLOT_SECS as u32) * 1000;
+
+/// Whether an ACK may complete a handshake with a cookie at `now_ms`, the
+/// last cookie having been sent at `last_sent_ms` (`None`: never). Only
+/// while cookies are out there: Linux checks a cookie only after its SYN
+/// queue overflowed lately (`tcp_synq_no_recent_overflow()`), so that a
+/// blind attacker's ACKs, each a guess at a 27-bit MAC, get no chance while
+/// every handshake is remembered.
+pub fn cookies_expected(last_sent_ms: Option<u32>, now_ms: u32) -> bool {
+    last_sent_ms.is_some_and(|t| now_ms.wrapping_sub(t) <= COOKIE_LIFETIME_MS)
+}
+
 /// Checks a cookie: `cookie` is the ACK's acknowledgement number minus one,
 /// `client_isn` its sequence number minus one, `now_slot` the current slot.
 /// Returns the MSS index if the cookie was made for this connection in

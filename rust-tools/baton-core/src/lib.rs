@@ -19,6 +19,7 @@
 pub mod arp;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod conninfo;
 pub mod conntable;
 pub mod cookie;

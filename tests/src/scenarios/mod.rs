@@ -13,6 +13,7 @@ mod handoff_options;
 mod handoff_split_request;
 mod handoff_syn_flood;
 mod harness_selftest;
+mod hostile_client;
 mod kunit_baton;
 mod policy_consistent_hash;
 mod policy_lard;
@@ -52,6 +53,7 @@ pub const DEFAULT: &[&str] = &[
     "farm_smoke",
     "handoff_http",
     "handoff_mptcp",
+    "hostile_client",
     "sync_node_death",
     "frontend_failover",
     "sync_bad_frames",
@@ -128,6 +130,16 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: node2's listener is MPTCP, node3's TCP: node2 refuses every rebuild \
                 (counted), node1 hands the connections to node3, all answered, KASAN clean",
         run: handoff_mptcp::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "hostile_client",
+        about: "whole farm: blind RST/FIN against keep-alive connections (they survive), \
+                connect-and-close without a request (the application reads EOF, the FIN is \
+                acknowledged), client port reuse over a lingering record and a TIME_WAIT \
+                socket (every fetch answered), churn with short connections (no errors, \
+                tables drain)",
+        run: hostile_client::run,
         standard_farm: true,
     },
     Scenario {

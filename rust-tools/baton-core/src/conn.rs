@@ -1,0 +1,685 @@
+//! The per-connection state machine of both roles, as pure logic.
+//!
+//! A record ([`Conn`]) exists for every connection a front-end completed
+//! the handshake of, and for every connection handed to a serving node.
+//! The kernel module turns packets, frames and timer ticks into the events
+//! below and carries out what they answer; time is passed in (boot-time
+//! milliseconds, wrapping), nothing here touches the kernel.
+//!
+//! ```text
+//!                 request (or FIN, or the handshake's ACK for `local`)
+//!  AwaitRequest ──────────────── place ───────────┬──────────────▶ Local
+//!       │                                         │ to a peer
+//!       │             refused / no answer         ▼
+//!       │          ┌────────────────────────── Pending ── confirmed ──▶ Handed
+//!       │          ▼                              ▲     (or the client acks
+//!       │        Retry ── the client's retransmission ┘  the peer's data)
+//!       │
+//!  acceptable RST: freed              serving node: Owned (from a HANDOFF)
+//! ```
+//!
+//! **Deciding** (`AwaitRequest`, `Pending`, `Retry`): the front-end is the
+//! client's TCP peer. It checks segments as a Linux socket would
+//! (RFC 5961): a RST exactly at the next expected sequence number ends the
+//! connection, one elsewhere in the window gets a challenge ACK, the rest
+//! is dropped; a SYN gets a challenge ACK; out-of-window segments change
+//! nothing (not even the idle clock). A FIN before any request is a
+//! request: the connection is placed, so that its application sees the
+//! connection and reads end-of-file, as with a plain Linux server.
+//!
+//! **Serving** (`Handed`, `Local`, `Owned`): the owner's TCP stack is the
+//! client's peer and judges every segment itself; the record only follows
+//! the teardown to know when it may go ([`Teardown`]): the client's FIN
+//! (contiguous with what it sent), the owner's close (its notice, or on
+//! the serving node its own FIN/RST), or a RST exactly at the next
+//! sequence number. A record is *done* once both directions are closed or
+//! a reset ended it; it then lingers for [`LINGER_MS`] (the last ACKs and
+//! retransmitted FINs still reach the owner) and goes, however busy the
+//! connection was. A new SYN on a done record's four-tuple replaces it, as
+//! Linux accepts a new SYN over TIME_WAIT.
+
+use super::ether::MacAddr;
+use super::genl;
+use super::seq::SeqNum;
+use super::tcp::TcpFlags;
+use super::wire::{AckStatus, ConnRecord};
+
+/// Handoffs tried per connection before the front-end serves it itself.
+pub const MAX_TRIES: usize = 3;
+/// Times a peer that did not answer in time is asked again.
+pub const MAX_RESENDS: u8 = 2;
+/// How long a handoff may wait for its confirmation.
+pub const HANDOFF_TIMEOUT_MS: u32 = 1000;
+/// How long a done record stays (both directions closed, or reset): the
+/// client's last ACK and retransmitted FINs still reach the owner.
+pub const LINGER_MS: u32 = 10_000;
+/// How long a record whose owner closed may wait for the client's FIN
+/// (Linux's `tcp_fin_timeout`: an orphaned FIN_WAIT2 socket lives as long).
+pub const HALF_CLOSED_MS: u32 = 60_000;
+/// How long a connection may take to send its request.
+pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
+/// How long a UDP flow lives without datagrams.
+pub const UDP_IDLE_MS: u32 = 60_000;
+
+/// Where a connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Front-end: handshake completed, waiting for the request.
+    AwaitRequest,
+    /// Front-end: handed to `peer`, waiting for its confirmation since
+    /// `since_ms`.
+    Pending {
+        /// Peer id.
+        peer: u32,
+        /// Its redistribution MAC.
+        mac: MacAddr,
+        /// When the handoff was sent (boot-time milliseconds).
+        since_ms: u32,
+    },
+    /// Front-end: the last handoff failed; the client's retransmission of
+    /// its request asks `again` once more if it did not answer in time (it
+    /// may be slow rather than gone: asking another node could leave two
+    /// sockets), else picks another node.
+    Retry {
+        /// The peer that did not answer, and its MAC.
+        again: Option<(u32, MacAddr)>,
+    },
+    /// Front-end: served by `peer`; the client's packets are forwarded.
+    Handed {
+        /// Peer id.
+        peer: u32,
+        /// Its redistribution MAC.
+        mac: MacAddr,
+    },
+    /// Front-end: served by this node's own stack.
+    Local,
+    /// Serving node: handed to us by the front-end at `front_end`.
+    Owned {
+        /// The front-end's redistribution MAC.
+        front_end: MacAddr,
+    },
+}
+
+impl State {
+    /// The state's number on the wire (`ConnState` attribute).
+    pub fn wire(&self) -> genl::ConnState {
+        match self {
+            State::AwaitRequest => genl::ConnState::AwaitRequest,
+            State::Pending { .. } => genl::ConnState::Pending,
+            State::Retry { .. } => genl::ConnState::Retry,
+            State::Handed { .. } => genl::ConnState::HandedOff,
+            State::Local => genl::ConnState::Local,
+            State::Owned { .. } => genl::ConnState::Owned,
+        }
+    }
+
+    /// Whether the front-end still decides where the connection goes (it
+    /// is the client's TCP peer meanwhile).
+    pub fn deciding(&self) -> bool {
+        matches!(
+            self,
+            State::AwaitRequest | State::Pending { .. } | State::Retry { .. }
+        )
+    }
+
+    /// The peer the connection was last handed to, if it may hold its
+    /// socket.
+    fn asked(&self) -> Option<(u32, MacAddr)> {
+        match *self {
+            State::Pending { peer, mac, .. }
+            | State::Retry {
+                again: Some((peer, mac)),
+            } => Some((peer, mac)),
+            _ => None,
+        }
+    }
+}
+
+/// How a connection is being closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Teardown {
+    /// The client's FIN went by, contiguous with what it had sent.
+    pub client_fin: bool,
+    /// The owner closed: its close notice (front-end), or its own FIN or
+    /// RST (serving node).
+    pub owner_closed: bool,
+    /// A RST ended it: the client's, exactly at the next sequence number,
+    /// or the owner's.
+    pub reset: bool,
+    /// Since when it is done (both directions closed, or reset): the
+    /// linger runs from here.
+    pub done_since: Option<u32>,
+}
+
+impl Teardown {
+    /// Whether both directions are closed or a reset ended it.
+    pub fn done(&self) -> bool {
+        self.done_since.is_some()
+    }
+
+    fn settle(&mut self, now: u32) {
+        if (self.client_fin && self.owner_closed) || self.reset {
+            self.done_since.get_or_insert(now);
+        } else {
+            self.done_since = None;
+        }
+    }
+}
+
+/// A TCP segment from the client (not a SYN), as the state machine needs
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Its flags.
+    pub flags: TcpFlags,
+    /// Its sequence number.
+    pub seq: SeqNum,
+    /// Its acknowledgement number (meaningful with ACK).
+    pub ack: SeqNum,
+    /// Its payload length.
+    pub payload: u32,
+}
+
+impl Segment {
+    /// The sequence number after it (a FIN takes one).
+    pub fn end(&self) -> SeqNum {
+        let fin = u32::from(self.flags.contains(TcpFlags::FIN));
+        self.seq + self.payload.wrapping_add(fin)
+    }
+}
+
+/// How the service's policy reads a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// `local`: decided on the handshake's ACK.
+    Handshake,
+    /// Decided on the request's first segment.
+    FirstSegment,
+    /// A content policy: the request head is read into a buffer first.
+    Content,
+}
+
+/// What to do with a client's segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentAction {
+    /// Forward it to the owner at this MAC.
+    Forward(MacAddr),
+    /// Let it go up the local stack.
+    Accept,
+    /// Drop it.
+    Drop,
+    /// Drop it and answer with an ACK of what the front-end has received
+    /// (RFC 5961's challenge ACK).
+    ChallengeAck,
+    /// An acceptable RST: drop it and free the record (nobody else has a
+    /// socket for it).
+    Reset,
+    /// The request is here (or a FIN stands for it): place the connection
+    /// ([`Conn::place`]) with this segment's payload, or with what a
+    /// content policy buffered.
+    Decide,
+    /// A content policy's segment: read it into the request buffer.
+    Read,
+}
+
+/// What to do with a SYN on a recorded four-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SynAction {
+    /// A new connection over a done one: free the record and answer the
+    /// SYN as any other.
+    Replace,
+    /// The owner's stack judges it (a challenge ACK, or a new connection
+    /// over its TIME_WAIT): forward it.
+    Forward(MacAddr),
+    /// The local stack judges it.
+    Accept,
+    /// Drop it and send a challenge ACK (RFC 5961 section 4).
+    ChallengeAck,
+}
+
+/// What a handoff's answer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Confirmed: the connection is the peer's.
+    Confirmed,
+    /// Refused: the client's retransmission tries another node.
+    Refused,
+    /// Not an answer to a question asked (late, from another peer).
+    Ignored,
+}
+
+/// Why a record goes at a tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expired {
+    /// Done, and lingered.
+    Closed,
+    /// Idle too long for its state.
+    Idle,
+}
+
+/// What a tick did to a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// The pending handoff got no answer in time.
+    pub handoff_timed_out: bool,
+    /// The record goes.
+    pub expired: Option<Expired>,
+}
+
+/// Where the policy sent a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// A peer (id, redistribution MAC).
+    Peer(u32, MacAddr),
+    /// This node.
+    Local,
+}
+
+/// Where a placed connection goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// To the peer with this redistribution MAC.
+    Peer(MacAddr),
+    /// Served here.
+    Local,
+}
+
+/// One connection record. `B` names a request buffer (the module's).
+#[derive(Clone, Copy, Debug)]
+pub struct Conn<B> {
+    /// Addresses, sequence numbers and options.
+    pub record: ConnRecord,
+    /// Where it stands.
+    pub state: State,
+    /// The service's configuration slot.
+    pub service: usize,
+    /// Creation time (boot-time milliseconds).
+    pub created_ms: u32,
+    /// Last acceptable packet or event (boot-time milliseconds).
+    pub last_ms: u32,
+    /// The sequence number after the client's highest contiguous byte (or
+    /// FIN) seen while serving.
+    pub rcv_hi: SeqNum,
+    /// How it is being closed.
+    pub teardown: Teardown,
+    /// Serving node: the front-end was told the connection closed.
+    pub close_noticed: bool,
+    /// Peers a handoff was sent to, in order (0 = none).
+    pub tried: [u32; MAX_TRIES],
+    /// Handoffs sent again to a peer that had not answered.
+    pub resends: u8,
+    /// Content policies: the buffer holding the request read so far.
+    pub buf: Option<B>,
+    /// Bytes of request in `buf` (from the client's ISN + 1 on).
+    pub buffered: u16,
+}
+
+impl<B> Conn<B> {
+    /// A new record of service slot `service` in `state`, created at `now`.
+    pub fn new(record: ConnRecord, state: State, service: usize, now: u32) -> Self {
+        Conn {
+            rcv_hi: record.rcv_nxt,
+            record,
+            state,
+            service,
+            created_ms: now,
+            last_ms: now,
+            teardown: Teardown::default(),
+            close_noticed: false,
+            tried: [0; MAX_TRIES],
+            resends: 0,
+            buf: None,
+            buffered: 0,
+        }
+    }
+
+    /// The peers tried so far.
+    pub fn tried(&self) -> &[u32] {
+        let n = self.tried.iter().take_while(|&&p| p != 0).count();
+        self.tried.get(..n).unwrap_or(&[])
+    }
+
+    /// Records a handoff to `peer`; false if the tries are used up.
+    pub fn note_try(&mut self, peer: u32) -> bool {
+        match self.tried.iter_mut().find(|p| **p == 0) {
+            Some(p) => {
+                *p = peer;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A handoff to the peer in `self.state` (pending) got no answer in
+    /// time: ask it again on the client's next retransmission.
+    pub fn timed_out(&mut self) {
+        if let State::Pending { peer, mac, .. } = self.state {
+            self.state = State::Retry {
+                again: Some((peer, mac)),
+            };
+        }
+    }
+
+    /// The next sequence number the front-end expects while deciding: the
+    /// request's first byte, or the one after what it buffered.
+    pub fn expected(&self) -> SeqNum {
+        self.record.client_isn + 1 + u32::from(self.buffered)
+    }
+
+    /// The client's segment `s` at `now`, for a service read as `reading`.
+    pub fn on_segment(&mut self, s: &Segment, now: u32, reading: Reading) -> SegmentAction {
+        if let Some((peer, mac)) = self.state.asked() {
+            // The client acknowledges data only the peer asked can have
+            // sent (our own SYN-ACK took one sequence number): its socket
+            // is there, whatever became of its confirmation.
+            // Within what the peer can have sent unacknowledged (the
+            // client's window), as RFC 5961 bounds an acceptable ACK: a
+            // blind guess must hit both the sequence and this range.
+            let sent = s.ack.wrapping_sub(self.record.our_isn.get()).get();
+            let window = self.record.client_window.max(65_535);
+            let acks_data = s.flags.contains(TcpFlags::ACK)
+                && !s.flags.contains(TcpFlags::RST)
+                && (2..=window.saturating_add(1)).contains(&sent);
+            if acks_data && self.acceptable(s) {
+                self.state = State::Handed { peer, mac };
+            }
+        }
+        match self.state {
+            State::Handed { mac, .. } => {
+                self.follow(s, now);
+                SegmentAction::Forward(mac)
+            }
+            State::Local | State::Owned { .. } => {
+                self.follow(s, now);
+                SegmentAction::Accept
+            }
+            State::Pending { since_ms, .. } if now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS => {
+                // The client is talking to us: still in this connection.
+                if self.acceptable(s) {
+                    self.last_ms = now;
+                }
+                SegmentAction::Drop
+            }
+            State::Pending { .. } | State::AwaitRequest | State::Retry { .. } => {
+                self.timed_out();
+                self.deciding(s, now, reading)
+            }
+        }
+    }
+
+    /// While deciding: RFC 5961 checks, then the request.
+    fn deciding(&mut self, s: &Segment, now: u32, reading: Reading) -> SegmentAction {
+        let expected = self.expected();
+        if s.flags.contains(TcpFlags::RST) {
+            return if s.seq == expected {
+                SegmentAction::Reset
+            } else if self.in_window(s.seq) {
+                SegmentAction::ChallengeAck
+            } else {
+                SegmentAction::Drop
+            };
+        }
+        if !self.acceptable(s) {
+            return SegmentAction::Drop;
+        }
+        self.last_ms = now;
+        // A FIN in order, with or without request bytes: the request ends
+        // here (a health check's connect-and-close, a pool's idle close).
+        let fin = s.flags.contains(TcpFlags::FIN) && s.seq == expected;
+        if fin && (s.payload == 0 || reading != Reading::Content) {
+            // The client's side is closed, whoever takes the FIN: the
+            // local stack with this very segment, or the owner when the
+            // client sends it again.
+            self.teardown.client_fin = true;
+            self.rcv_hi = s.end();
+            return SegmentAction::Decide;
+        }
+        match reading {
+            Reading::Content => SegmentAction::Read,
+            // Only a segment at the client's ISN + 1 can carry the socket:
+            // the request's first one, or (for `local`) the handshake's ACK.
+            _ if s.seq != self.record.client_isn + 1 => SegmentAction::Drop,
+            Reading::FirstSegment if s.payload == 0 => SegmentAction::Drop,
+            _ => SegmentAction::Decide,
+        }
+    }
+
+    /// Whether `seq` is in the window the front-end offers while deciding.
+    fn in_window(&self, seq: SeqNum) -> bool {
+        let start = self.record.client_isn + 1;
+        let window = self.record.our_window.max(1);
+        seq.after_eq(start) && seq.before(self.expected() + window)
+    }
+
+    /// Whether a segment while deciding touches the window (RFC 793's
+    /// acceptability test, from the request's first byte: a retransmission
+    /// of buffered bytes is this connection's too).
+    fn acceptable(&self, s: &Segment) -> bool {
+        let last = s.seq + s.payload.saturating_sub(1);
+        self.in_window(s.seq) || (s.payload != 0 && self.in_window(last))
+    }
+
+    /// The largest window the owner may offer the client: 65 535 scaled by
+    /// the shift negotiated for our side.
+    fn max_window(&self) -> u32 {
+        let shift = self.record.wscale.map_or(0, |w| w.rcv.min(14));
+        65_535u32 << shift
+    }
+
+    /// While serving: follows the client's side of the teardown (the
+    /// serving node's observer calls it too, for the records it owns).
+    pub fn follow(&mut self, s: &Segment, now: u32) {
+        let hi = self.rcv_hi;
+        // Within a window of what the client sent: anything else is not
+        // this connection's (a blind or stale segment) and changes nothing,
+        // not even the idle clock.
+        if s.seq.diff(hi).unsigned_abs() > self.max_window() {
+            return;
+        }
+        self.last_ms = now;
+        if s.flags.contains(TcpFlags::RST) {
+            // As exact as the owner's own check: only then may it have
+            // ended the connection (elsewhere it answers a challenge ACK).
+            if s.seq == hi {
+                self.teardown.reset = true;
+                self.teardown.settle(now);
+            }
+            return;
+        }
+        // More of the connection after a RST: the owner did not take it.
+        if self.teardown.reset && (s.payload != 0 || s.flags.contains(TcpFlags::FIN)) {
+            self.teardown.reset = false;
+        }
+        // Contiguous with what was seen (no gap before it) and new:
+        // advances. A FIN comes after every byte the client sent; one
+        // beyond a gap waits for the bytes before it, one that ends before
+        // what was seen is a duplicate (or a blind guess), as the owner's
+        // stack would take them.
+        if s.seq.before_eq(hi) && s.end().after(hi) {
+            self.rcv_hi = s.end();
+            if s.flags.contains(TcpFlags::FIN) {
+                self.teardown.client_fin = true;
+            }
+        }
+        self.teardown.settle(now);
+    }
+
+    /// A SYN for this record's four-tuple.
+    pub fn on_syn(&self) -> SynAction {
+        if self.teardown.done() {
+            return SynAction::Replace;
+        }
+        match self.state {
+            State::Handed { mac, .. } => SynAction::Forward(mac),
+            State::Local | State::Owned { .. } => SynAction::Accept,
+            // Whether the same SYN again or a new one: the client (or
+            // whoever sent it) learns from the ACK where the connection
+            // stands, and a client that lost it answers with the RST that
+            // frees this record.
+            _ => SynAction::ChallengeAck,
+        }
+    }
+
+    /// The answer `status` from the peer at `from` to one of our handoffs:
+    /// the one pending, or one that timed out and waits to be asked again
+    /// (a late confirmation still means the socket is there).
+    pub fn on_answer(&mut self, from: MacAddr, status: AckStatus) -> Answer {
+        let Some((peer, mac)) = self.state.asked() else {
+            return Answer::Ignored;
+        };
+        if mac != from {
+            return Answer::Ignored;
+        }
+        match status {
+            AckStatus::Accepted => {
+                self.state = State::Handed { peer, mac };
+                Answer::Confirmed
+            }
+            AckStatus::Refused(_) => {
+                self.state = State::Retry { again: None };
+                Answer::Refused
+            }
+        }
+    }
+
+    /// The owner at `from` closed the connection (`reset`: with a RST):
+    /// the notice of the peer it was handed to; false if it is not that.
+    pub fn on_close_notice(&mut self, from: MacAddr, reset: bool, now: u32) -> bool {
+        match self.state {
+            State::Handed { mac, .. } if mac == from => {
+                self.owner_closed(reset, now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The serving side closed (its FIN, or with `reset` its RST): on the
+    /// front-end from the owner's notice, on a serving node or for a
+    /// connection served locally from the owner's own packet.
+    pub fn owner_closed(&mut self, reset: bool, now: u32) {
+        self.last_ms = now;
+        self.teardown.owner_closed = true;
+        self.teardown.reset |= reset;
+        self.teardown.settle(now);
+    }
+
+    /// The periodic tick at `now`: a handoff not answered in time, and
+    /// whether the record goes. `idle_limit_ms` is the idle timeout of an
+    /// established connection; `udp`: the record is a UDP flow's.
+    pub fn on_tick(&mut self, now: u32, idle_limit_ms: u32, udp: bool) -> Tick {
+        let mut t = Tick::default();
+        if let State::Pending { since_ms, .. } = self.state {
+            if now.wrapping_sub(since_ms) >= HANDOFF_TIMEOUT_MS {
+                self.timed_out();
+                t.handoff_timed_out = true;
+            }
+        }
+        if let Some(since) = self.teardown.done_since {
+            if now.wrapping_sub(since) >= LINGER_MS {
+                t.expired = Some(Expired::Closed);
+                return t;
+            }
+        }
+        let limit = if udp {
+            UDP_IDLE_MS
+        } else if self.state.deciding() {
+            REQUEST_TIMEOUT_MS
+        } else if self.teardown.owner_closed {
+            HALF_CLOSED_MS.min(idle_limit_ms)
+        } else {
+            idle_limit_ms
+        };
+        if now.wrapping_sub(self.last_ms) >= limit {
+            t.expired = Some(Expired::Idle);
+        }
+        t
+    }
+
+    /// Whether the next placement asks the peer that did not answer again
+    /// ([`Conn::place`] then ignores the choice: the caller need not run
+    /// its policy). `alive`: whether the farm knows that peer alive.
+    pub fn asks_again(&self, alive: bool) -> bool {
+        matches!(self.state, State::Retry { again: Some(_) })
+            && (alive || self.resends < MAX_RESENDS)
+    }
+
+    /// The peer that did not answer and would be asked again, if any.
+    pub fn unanswered(&self) -> Option<u32> {
+        match self.state {
+            State::Retry {
+                again: Some((peer, _)),
+            } => Some(peer),
+            _ => None,
+        }
+    }
+
+    /// Where the connection goes, given the policy's `choice` (run with
+    /// [`Conn::tried`] excluded) for a request of `len` bytes, at most
+    /// `max_len` of which a peer can take; the record moves on.
+    ///
+    /// A peer that did not answer is asked again first: it may hold the
+    /// socket already, and asking another would leave two. That goes on
+    /// while the farm knows it `alive` (its answers are lost, or it is
+    /// slow: the client's acknowledgement of its data confirms it, or the
+    /// request timeout ends the connection), else up to [`MAX_RESENDS`]
+    /// times (a peer the farm does not know, or knows dead).
+    pub fn place(
+        &mut self,
+        choice: Choice,
+        len: usize,
+        max_len: usize,
+        alive: bool,
+        now: u32,
+    ) -> Place {
+        // The request goes with the connection: the owner has it.
+        let end = self.record.client_isn + 1 + u32::try_from(len).unwrap_or(u32::MAX);
+        if end.after(self.rcv_hi) {
+            self.rcv_hi = end;
+        }
+        if let State::Retry {
+            again: Some((peer, mac)),
+        } = self.state
+        {
+            if alive || self.resends < MAX_RESENDS {
+                self.resends = self.resends.saturating_add(1);
+                self.state = State::Pending {
+                    peer,
+                    mac,
+                    since_ms: now,
+                };
+                return Place::Peer(mac);
+            }
+        }
+        match choice {
+            // A request larger than a serving node reassembles is served
+            // here; so is the connection after `MAX_TRIES` failed handoffs.
+            Choice::Peer(id, mac) if len <= max_len && self.note_try(id) => {
+                self.state = State::Pending {
+                    peer: id,
+                    mac,
+                    since_ms: now,
+                };
+                Place::Peer(mac)
+            }
+            _ => {
+                self.state = State::Local;
+                Place::Local
+            }
+        }
+    }
+}
+
+/// Whether the handed connection `record` is a new one on the four-tuple of
+/// a closed connection whose TIME_WAIT socket expected `tw_rcv_nxt` next and
+/// last saw the client's timestamp `tw_ts_recent`: as Linux lets a new SYN
+/// take over a TIME_WAIT socket (`tcp_timewait_state_process()`, RFC 6191),
+/// when its sequence number is beyond the old connection's or its timestamp
+/// newer. Otherwise it is the old connection itself (a handoff sent again).
+pub fn new_over_time_wait(tw_rcv_nxt: u32, tw_ts_recent: Option<u32>, record: &ConnRecord) -> bool {
+    let newer_ts = match (tw_ts_recent, record.timestamps) {
+        (Some(old), Some(ts)) => ts.recent.wrapping_sub(old) as i32 > 0,
+        _ => false,
+    };
+    record.client_isn.after(SeqNum::new(tw_rcv_nxt)) || newer_ts
+}

@@ -1,0 +1,391 @@
+//! The per-connection state machine (`baton_core::conn`): its rules one by
+//! one, then a model of a whole connection — a client, the front-end's
+//! record, three peers that accept, refuse, die or lose their answers, a
+//! lossy redistribution network, spoofed segments — driven by random event
+//! sequences, with the invariants checked after every step.
+
+use baton_core::conn::{
+    Answer, Choice, Conn, Expired, Place, Reading, SegmentAction, State, SynAction, HALF_CLOSED_MS,
+    HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, REQUEST_TIMEOUT_MS,
+};
+use baton_core::seq::SeqNum;
+use baton_core::tcp::TcpFlags;
+use baton_core::wire::{AckStatus, RefuseReason};
+use proptest::prelude::*;
+
+mod conn_model;
+
+use conn_model::{
+    conn, mac, request, run_bytes, seg, Model, Op, Peer, CLIENT_ISN, IDLE, OUR_ISN, REQ,
+};
+
+fn handed() -> Conn<u8> {
+    let mut c = conn(State::Handed {
+        peer: 2,
+        mac: mac(2),
+    });
+    c.rcv_hi = SeqNum::new(CLIENT_ISN + 1 + REQ);
+    c
+}
+
+#[test]
+fn the_request_is_placed() {
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(
+        c.on_segment(&request(), 5, Reading::FirstSegment),
+        SegmentAction::Decide
+    );
+    assert_eq!(c.last_ms, 5);
+    // The handshake's ACK alone: only `local` decides on it.
+    let ack = seg(TcpFlags::EMPTY, CLIENT_ISN + 1, 0);
+    assert_eq!(
+        conn(State::AwaitRequest).on_segment(&ack, 5, Reading::FirstSegment),
+        SegmentAction::Drop
+    );
+    assert_eq!(
+        conn(State::AwaitRequest).on_segment(&ack, 5, Reading::Handshake),
+        SegmentAction::Decide
+    );
+    assert_eq!(
+        conn(State::AwaitRequest).on_segment(&request(), 5, Reading::Content),
+        SegmentAction::Read
+    );
+}
+
+#[test]
+fn a_fin_before_any_request_is_a_request() {
+    // A health check: connect, then close without a word.
+    for reading in [Reading::FirstSegment, Reading::Content, Reading::Handshake] {
+        let mut c = conn(State::AwaitRequest);
+        let fin = seg(TcpFlags::FIN, CLIENT_ISN + 1, 0);
+        assert_eq!(
+            c.on_segment(&fin, 1, reading),
+            SegmentAction::Decide,
+            "{reading:?}"
+        );
+    }
+    // After buffered bytes, at the next expected byte.
+    let mut c = conn(State::AwaitRequest);
+    c.buffered = 40;
+    let fin = seg(TcpFlags::FIN, CLIENT_ISN + 41, 0);
+    assert_eq!(
+        c.on_segment(&fin, 1, Reading::Content),
+        SegmentAction::Decide
+    );
+    // A FIN beyond a gap waits for the missing bytes.
+    let fin = seg(TcpFlags::FIN, CLIENT_ISN + 80, 0);
+    assert_eq!(
+        c.on_segment(&fin, 1, Reading::FirstSegment),
+        SegmentAction::Drop
+    );
+}
+
+#[test]
+fn rfc5961_while_deciding() {
+    let mut c = conn(State::AwaitRequest);
+    // Exactly at the next expected byte: the connection ends.
+    let rst = seg(TcpFlags::RST, CLIENT_ISN + 1, 0);
+    assert_eq!(
+        c.on_segment(&rst, 1, Reading::FirstSegment),
+        SegmentAction::Reset
+    );
+    // In the window but not there: a challenge ACK.
+    let rst = seg(TcpFlags::RST, CLIENT_ISN + 5000, 0);
+    assert_eq!(
+        c.on_segment(&rst, 1, Reading::FirstSegment),
+        SegmentAction::ChallengeAck
+    );
+    // Outside: nothing, not even the idle clock.
+    for bad in [
+        CLIENT_ISN.wrapping_sub(10),
+        CLIENT_ISN + (65535 << 7) + 10,
+        0,
+        u32::MAX / 2,
+    ] {
+        let mut c = conn(State::AwaitRequest);
+        for flags in [TcpFlags::RST, TcpFlags::FIN, TcpFlags::PSH, TcpFlags::EMPTY] {
+            let s = seg(flags, bad, 10);
+            assert_eq!(
+                c.on_segment(&s, 99, Reading::FirstSegment),
+                SegmentAction::Drop
+            );
+            assert_eq!((c.state, c.last_ms), (State::AwaitRequest, 0));
+        }
+    }
+    // A SYN on a connection being decided: a challenge ACK.
+    assert_eq!(c.on_syn(), SynAction::ChallengeAck);
+}
+
+#[test]
+fn blind_rst_and_fin_do_not_end_a_served_connection() {
+    let mut c = handed();
+    for seq in [
+        0u32,
+        12345,
+        CLIENT_ISN + 1 + REQ + 1,
+        CLIENT_ISN + REQ,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            c.on_segment(&seg(TcpFlags::RST, seq, 0), 10, Reading::FirstSegment),
+            SegmentAction::Forward(mac(2)),
+            "forwarded: the owner's stack judges it"
+        );
+        let fin = seg(TcpFlags::FIN, seq, 0);
+        c.on_segment(&fin, 10, Reading::FirstSegment);
+        assert!(!c.teardown.done() && !c.teardown.client_fin, "seq {seq}");
+    }
+    // Exactly at the next byte: as the owner, taken.
+    let rst = seg(TcpFlags::RST, CLIENT_ISN + 1 + REQ, 0);
+    c.on_segment(&rst, 20, Reading::FirstSegment);
+    assert!(c.teardown.done());
+    // ... unless the connection goes on (the owner answered a challenge).
+    let more = seg(TcpFlags::PSH, CLIENT_ISN + 1 + REQ, 10);
+    c.on_segment(&more, 30, Reading::FirstSegment);
+    assert!(!c.teardown.done());
+}
+
+#[test]
+fn teardown_needs_both_directions_then_lingers() {
+    let mut c = handed();
+    let fin = seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ, 0);
+    c.on_segment(&fin, 100, Reading::FirstSegment);
+    assert!(c.teardown.client_fin && !c.teardown.done());
+    // Still forwarding, still here long after (the owner may answer).
+    assert_eq!(c.on_tick(100 + LINGER_MS * 3, IDLE, false).expired, None);
+    // A close notice from another node changes nothing.
+    assert!(!c.on_close_notice(mac(3), false, 200));
+    assert!(c.on_close_notice(mac(2), false, 200));
+    assert!(c.teardown.done());
+    // The client's last ACK keeps going to the owner during the linger,
+    // which traffic does not extend.
+    let ack = seg(TcpFlags::EMPTY, CLIENT_ISN + 2 + REQ, 0);
+    for t in [300, 5_000, 9_000] {
+        assert_eq!(
+            c.on_segment(&ack, t, Reading::FirstSegment),
+            SegmentAction::Forward(mac(2))
+        );
+        assert_eq!(c.on_tick(t, IDLE, false).expired, None);
+    }
+    assert_eq!(
+        c.on_tick(200 + LINGER_MS, IDLE, false).expired,
+        Some(Expired::Closed)
+    );
+}
+
+#[test]
+fn an_owner_close_without_the_clients_fin_ends_after_the_fin_timeout() {
+    let mut c = handed();
+    assert!(c.on_close_notice(mac(2), false, 0));
+    assert_eq!(c.on_tick(HALF_CLOSED_MS - 1, IDLE, false).expired, None);
+    assert_eq!(
+        c.on_tick(HALF_CLOSED_MS, IDLE, false).expired,
+        Some(Expired::Idle)
+    );
+}
+
+#[test]
+fn syn_on_a_recorded_four_tuple() {
+    let mut c = handed();
+    assert_eq!(c.on_syn(), SynAction::Forward(mac(2)));
+    assert_eq!(conn(State::Local).on_syn(), SynAction::Accept);
+    c.on_close_notice(mac(2), true, 0);
+    assert_eq!(
+        c.on_syn(),
+        SynAction::Replace,
+        "a new connection over a closed one"
+    );
+}
+
+#[test]
+fn answers() {
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(
+        c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0),
+        Place::Peer(mac(2))
+    );
+    assert_eq!(c.on_answer(mac(3), AckStatus::Accepted), Answer::Ignored);
+    assert_eq!(
+        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::NO_LISTENER)),
+        Answer::Refused
+    );
+    assert_eq!(c.state, State::Retry { again: None });
+    assert_eq!(c.on_answer(mac(2), AckStatus::Accepted), Answer::Ignored);
+    assert_eq!(
+        c.place(Choice::Peer(3, mac(3)), 100, 1000, true, 0),
+        Place::Peer(mac(3))
+    );
+    assert_eq!(c.on_answer(mac(3), AckStatus::Accepted), Answer::Confirmed);
+    assert_eq!(
+        c.state,
+        State::Handed {
+            peer: 3,
+            mac: mac(3)
+        }
+    );
+    assert_eq!(c.tried(), &[2, 3]);
+}
+
+#[test]
+fn the_clients_ack_of_the_peers_data_confirms() {
+    let mut c = conn(State::AwaitRequest);
+    c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
+    let mut s = seg(TcpFlags::EMPTY, CLIENT_ISN + 1 + REQ, 0);
+    s.ack = SeqNum::new(OUR_ISN + 1 + 500);
+    assert_eq!(
+        c.on_segment(&s, 2000, Reading::FirstSegment),
+        SegmentAction::Forward(mac(2))
+    );
+    assert_eq!(
+        c.state,
+        State::Handed {
+            peer: 2,
+            mac: mac(2)
+        }
+    );
+    // An ACK beyond anything the peer can have sent is nobody's.
+    for ack in [
+        OUR_ISN + 1,
+        OUR_ISN + 70_000 + 64240,
+        OUR_ISN.wrapping_sub(5),
+        0,
+    ] {
+        let mut c = conn(State::AwaitRequest);
+        c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
+        s.ack = SeqNum::new(ack);
+        assert_eq!(
+            c.on_segment(&s, 10, Reading::FirstSegment),
+            SegmentAction::Drop
+        );
+        assert!(matches!(c.state, State::Pending { .. }), "ack {ack}");
+    }
+}
+
+#[test]
+fn a_silent_peer_is_asked_again_while_alive() {
+    let mut c = conn(State::AwaitRequest);
+    c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
+    let mut now = 0;
+    for _ in 0..10 {
+        now += HANDOFF_TIMEOUT_MS;
+        assert!(c.on_tick(now, IDLE, false).handoff_timed_out);
+        assert!(c.asks_again(true));
+        assert_eq!(
+            c.place(Choice::Peer(3, mac(3)), 100, 1000, true, now),
+            Place::Peer(mac(2))
+        );
+    }
+    // Dead (or unknown to the farm): the next peer, after the resends.
+    now += HANDOFF_TIMEOUT_MS;
+    c.on_tick(now, IDLE, false);
+    assert!(c.resends >= MAX_RESENDS && !c.asks_again(false));
+    assert_eq!(
+        c.place(Choice::Peer(3, mac(3)), 100, 1000, false, now),
+        Place::Peer(mac(3))
+    );
+    // Too large for a peer: served here.
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(
+        c.place(Choice::Peer(2, mac(2)), 2000, 1000, true, 0),
+        Place::Local
+    );
+}
+
+#[test]
+fn a_request_that_never_comes_expires() {
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(c.on_tick(REQUEST_TIMEOUT_MS - 1, IDLE, false).expired, None);
+    assert_eq!(
+        c.on_tick(REQUEST_TIMEOUT_MS, IDLE, false).expired,
+        Some(Expired::Idle)
+    );
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => Just(Op::ClientSends),
+        6 => (any::<usize>(), prop::bool::weighted(0.3)).prop_map(|(i, l)| Op::Deliver(i, l)),
+        3 => (0u32..3000).prop_map(Op::Wait),
+        3 => (0u8..4, any::<u32>()).prop_map(|(f, s)| Op::Spoof(f, s)),
+        2 => (0u8..4, 0u32..200).prop_map(|(f, d)| Op::Spoof(f, CLIENT_ISN + d - 100)),
+        1 => Just(Op::OwnerAnswers),
+        1 => Just(Op::OwnerCloses),
+        1 => Just(Op::ClientCloses),
+    ]
+}
+
+fn peer() -> impl Strategy<Value = Peer> {
+    prop_oneof![
+        Just(Peer::Accept),
+        Just(Peer::Refuse),
+        Just(Peer::Dead),
+        Just(Peer::Mute)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    /// Any sequence of client segments, frame deliveries and losses,
+    /// timer ticks, spoofed segments (any sequence number, and near the
+    /// window's edges) and closes keeps the invariants (at most one owner,
+    /// a handed connection's peer holds its socket, tries bounded, spoofed
+    /// out-of-window segments change nothing); and afterwards, with the
+    /// client retransmitting and frames arriving, every connection is
+    /// served or gone within a bounded time, and a closed one is freed.
+    #[test]
+    fn model(peers in [peer(), peer(), peer()], no_request in prop::bool::weighted(0.2),
+             ops in prop::collection::vec(op(), 0..80)) {
+        let mut m = Model::new(peers, no_request);
+        for op in ops {
+            m.step(op);
+            m.check();
+        }
+        if let Err(e) = m.settle() {
+            prop_assert!(false, "{}", e);
+        }
+    }
+}
+
+/// The fuzz target's driver (`fuzz/fuzz_targets/conn_events.rs`) over a
+/// fixed pseudo-random corpus: what `make check` runs of it without a
+/// nightly toolchain.
+#[test]
+fn fuzz_corpus() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for len in 0..3000usize {
+        let data: Vec<u8> = (0..len % 300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        run_bytes(&data);
+    }
+}
+
+#[test]
+fn a_new_connection_takes_over_a_time_wait_socket() {
+    use baton_core::conn::new_over_time_wait;
+    use baton_core::wire::Timestamps;
+    let mut r = conn_model::record();
+    // The old connection ended at client ISN + 1 + 100 (+ its FIN).
+    let tw_next = CLIENT_ISN + 102;
+    // The same connection handed again: not new.
+    assert!(!new_over_time_wait(tw_next, None, &r));
+    // A new ISN beyond the old connection's: new.
+    r.client_isn = SeqNum::new(CLIENT_ISN + 50_000);
+    assert!(new_over_time_wait(tw_next, None, &r));
+    // An ISN before it, but a newer timestamp: new (PAWS says so).
+    r.client_isn = SeqNum::new(CLIENT_ISN - 50_000);
+    assert!(!new_over_time_wait(tw_next, Some(5000), &r));
+    r.timestamps = Some(Timestamps {
+        offset: 0,
+        recent: 5001,
+        last_sent: 0,
+    });
+    assert!(new_over_time_wait(tw_next, Some(5000), &r));
+    assert!(!new_over_time_wait(tw_next, Some(5001), &r));
+}

@@ -1,0 +1,443 @@
+//! The model of one connection that `tests/conn.rs` drives with proptest
+//! and the fuzz target `conn_events` with arbitrary bytes: a client, the
+//! front-end's record, three peers that accept, refuse, die or lose their
+//! answers, a lossy redistribution network and spoofed segments; the
+//! invariants are checked after every step ([`Model::check`]) and at the
+//! end ([`Model::settle`]).
+#![allow(dead_code)]
+
+use baton_core::conn::{
+    Choice, Conn, Place, Reading, Segment, SegmentAction, State, HALF_CLOSED_MS, LINGER_MS,
+    MAX_TRIES, REQUEST_TIMEOUT_MS,
+};
+use baton_core::ether::MacAddr;
+use baton_core::ipv4::Ipv4Addr;
+use baton_core::seq::SeqNum;
+use baton_core::tcp::TcpFlags;
+use baton_core::wire::{AckStatus, ConnRecord, RefuseReason, WindowScale};
+
+pub const CLIENT_ISN: u32 = 1_000_000;
+pub const OUR_ISN: u32 = 7_000_000;
+pub const IDLE: u32 = 900_000;
+pub const REQ: u32 = 100;
+
+pub fn record() -> ConnRecord {
+    let isn = SeqNum::new(CLIENT_ISN);
+    let ours = SeqNum::new(OUR_ISN);
+    ConnRecord {
+        conn_id: 1,
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: 40000,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        vip_port: 80,
+        client_isn: isn,
+        our_isn: ours,
+        rcv_nxt: isn + 1,
+        snd_nxt: ours + 1,
+        snd_una: ours + 1,
+        client_window: 64240,
+        our_window: 65535 << 7,
+        mss: 1460,
+        wscale: Some(WindowScale { snd: 7, rcv: 7 }),
+        sack: true,
+        timestamps: None,
+        ecn: false,
+    }
+}
+
+pub fn conn(state: State) -> Conn<u8> {
+    Conn::new(record(), state, 0, 0)
+}
+
+pub fn mac(n: u8) -> MacAddr {
+    MacAddr([0x52, 0x54, 0, 3, 0, n])
+}
+
+pub fn seg(flags: TcpFlags, seq: u32, payload: u32) -> Segment {
+    Segment {
+        flags: flags | TcpFlags::ACK,
+        seq: SeqNum::new(seq),
+        ack: SeqNum::new(OUR_ISN + 1),
+        payload,
+    }
+}
+
+pub fn request() -> Segment {
+    seg(TcpFlags::PSH, CLIENT_ISN + 1, REQ)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// Rebuilds and confirms.
+    Accept,
+    /// Refuses (no listener).
+    Refuse,
+    /// Gone: no socket, no answer; the farm knows it dead.
+    Dead,
+    /// Rebuilds, but its answers never arrive.
+    Mute,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Frame {
+    Handoff(u8),
+    Answer(u8, bool),
+    Close(u8),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// The client sends (or resends) its request, or its FIN if it
+    /// closes without one.
+    ClientSends,
+    /// A frame in flight arrives (index modulo the queue), or is lost.
+    Deliver(usize, bool),
+    /// Time passes (ms).
+    Wait(u32),
+    /// A spoofed segment: flags (RST, FIN, SYN, data), any sequence number.
+    Spoof(u8, u32),
+    /// The owner's application answers (its data reaches the client).
+    OwnerAnswers,
+    /// The owner closes (its notice is queued).
+    OwnerCloses,
+    /// The client closes (FIN after the request), once served.
+    ClientCloses,
+}
+
+pub struct Model {
+    pub now: u32,
+    pub conn: Option<Conn<u8>>,
+    peers: [Peer; 3],
+    /// Which peers hold a socket for the connection.
+    socket: [bool; 3],
+    /// The front-end served it itself.
+    local: bool,
+    pub frames: Vec<Frame>,
+    /// The client closes without a request (a health check).
+    no_request: bool,
+    /// The client has seen the owner's data.
+    answered: bool,
+    /// The client sent its FIN after the request.
+    client_fin: bool,
+    /// The peer policy's next pick (round robin over the untried ones).
+    next: usize,
+    /// A spoofed segment hit the window and moved the stream on.
+    injected: bool,
+}
+
+impl Model {
+    pub fn new(peers: [Peer; 3], no_request: bool) -> Self {
+        Model {
+            now: 0,
+            conn: Some(conn(State::AwaitRequest)),
+            peers,
+            socket: [false; 3],
+            local: false,
+            frames: Vec::new(),
+            no_request,
+            answered: false,
+            client_fin: false,
+            next: 0,
+            injected: false,
+        }
+    }
+
+    fn client_segment(&self) -> Segment {
+        let mut s = if self.no_request {
+            seg(TcpFlags::FIN, CLIENT_ISN + 1, 0)
+        } else if self.client_fin {
+            seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ, 0)
+        } else {
+            request()
+        };
+        if self.answered {
+            s.ack = SeqNum::new(OUR_ISN + 1 + 1000);
+        }
+        s
+    }
+
+    fn owner(&self) -> Option<usize> {
+        self.socket.iter().position(|&s| s)
+    }
+
+    /// The policy: the next peer not tried, round robin; none left: here.
+    fn choose(&mut self, c: &Conn<u8>) -> Choice {
+        for _ in 0..3 {
+            let i = self.next % 3;
+            self.next += 1;
+            let id = i as u32 + 1;
+            if !c.tried().contains(&id) && self.peers[i] != Peer::Dead {
+                return Choice::Peer(id, mac(i as u8 + 1));
+            }
+        }
+        Choice::Local
+    }
+
+    fn segment(&mut self, s: Segment) {
+        let now = self.now;
+        let Some(mut c) = self.conn.take() else {
+            return;
+        };
+        match c.on_segment(&s, now, Reading::FirstSegment) {
+            SegmentAction::Decide => {
+                let alive = c
+                    .unanswered()
+                    .is_some_and(|p| self.peers[p as usize - 1] != Peer::Dead);
+                let choice = if c.asks_again(alive) {
+                    Choice::Local
+                } else {
+                    self.choose(&c)
+                };
+                match c.place(choice, s.payload as usize, 10_000, alive, now) {
+                    Place::Peer(m) => self.frames.push(Frame::Handoff(m.0[5])),
+                    Place::Local => self.local = true,
+                }
+            }
+            SegmentAction::Reset => return,
+            _ => {}
+        }
+        self.conn = Some(c);
+    }
+
+    pub fn deliver(&mut self, i: usize, lost: bool) {
+        if self.frames.is_empty() {
+            return;
+        }
+        let f = self.frames.remove(i % self.frames.len());
+        if lost {
+            return;
+        }
+        match f {
+            Frame::Handoff(p) => {
+                let i = usize::from(p) - 1;
+                match self.peers[i] {
+                    Peer::Accept => {
+                        self.socket[i] = true;
+                        self.frames.push(Frame::Answer(p, true));
+                    }
+                    Peer::Mute => self.socket[i] = true,
+                    Peer::Refuse => self.frames.push(Frame::Answer(p, false)),
+                    Peer::Dead => {}
+                }
+            }
+            Frame::Answer(p, ok) => {
+                if let Some(c) = self.conn.as_mut() {
+                    let status = if ok {
+                        AckStatus::Accepted
+                    } else {
+                        AckStatus::Refused(RefuseReason::NO_LISTENER)
+                    };
+                    c.on_answer(mac(p), status);
+                }
+            }
+            Frame::Close(p) => {
+                if let Some(c) = self.conn.as_mut() {
+                    c.on_close_notice(mac(p), false, self.now);
+                }
+            }
+        }
+    }
+
+    pub fn tick(&mut self, ms: u32) {
+        // Ticks once a second, as the module's expiry timer.
+        let end = self.now + ms;
+        while self.now < end {
+            self.now = (self.now + 1000).min(end);
+            if let Some(c) = self.conn.as_mut() {
+                if c.on_tick(self.now, IDLE, false).expired.is_some() {
+                    self.conn = None;
+                }
+            }
+        }
+    }
+
+    pub fn step(&mut self, op: Op) {
+        match op {
+            Op::ClientSends => self.segment(self.client_segment()),
+            Op::Deliver(i, lost) => self.deliver(i, lost),
+            Op::Wait(ms) => self.tick(ms),
+            Op::Spoof(kind, seq) => self.spoof(kind, seq),
+            Op::OwnerAnswers => {
+                if self.owner().is_some() || self.local {
+                    self.answered = true;
+                }
+            }
+            Op::OwnerCloses => {
+                if let Some(i) = self.owner() {
+                    self.frames.push(Frame::Close(i as u8 + 1));
+                }
+            }
+            Op::ClientCloses => {
+                if self.owner().is_some() || self.local {
+                    self.client_fin = true;
+                    self.segment(self.client_segment());
+                }
+            }
+        }
+    }
+
+    /// A spoofed segment out of the window changes nothing; one in it is
+    /// what a blind attacker hits once in a window's worth of guesses.
+    fn spoof(&mut self, kind: u8, seq: u32) {
+        let Some(c) = self.conn.as_mut() else {
+            return;
+        };
+        let flags = [TcpFlags::RST, TcpFlags::FIN, TcpFlags::SYN, TcpFlags::PSH][usize::from(kind)];
+        let expected = if c.state.deciding() {
+            c.expected()
+        } else {
+            c.rcv_hi
+        };
+        let far = SeqNum::new(seq).diff(expected).unsigned_abs() > (65535 << 8);
+        let before = (c.state, c.teardown, c.last_ms, c.rcv_hi);
+        if flags == TcpFlags::SYN {
+            // Handled by on_syn; a SYN never carries state by itself.
+            let _ = c.on_syn();
+        } else {
+            let s = Segment {
+                flags: flags | TcpFlags::ACK,
+                seq: SeqNum::new(seq),
+                // Not an ACK of the owner's data: the attacker does not
+                // know our ISN (`the_clients_ack_of_the_peers_data_confirms`
+                // checks the range).
+                ack: SeqNum::new(OUR_ISN.wrapping_add(0x8000_0000)),
+                payload: if flags == TcpFlags::PSH { 10 } else { 0 },
+            };
+            let action = c.on_segment(&s, self.now, Reading::FirstSegment);
+            if far {
+                assert!(
+                    !matches!(action, SegmentAction::Reset | SegmentAction::Decide),
+                    "out-of-window {flags:?} at {seq} acted: {action:?}"
+                );
+            }
+        }
+        let after = (c.state, c.teardown, c.last_ms, c.rcv_hi);
+        if after.3 != before.3 {
+            // In-window bytes the client never sent: the stream is
+            // corrupted as the owner's stack would be; the client's FIN
+            // may then never count, and the record goes by its timeouts.
+            self.injected = true;
+        }
+        if far {
+            assert_eq!(
+                before, after,
+                "out-of-window {flags:?} at {seq} changed the record"
+            );
+        }
+    }
+
+    pub fn check(&self) {
+        // At most one owner: one peer's socket, or the front-end's own.
+        let owners = self.socket.iter().filter(|&&s| s).count() + usize::from(self.local);
+        assert!(
+            owners <= 1,
+            "two owners: sockets {:?}, local {}",
+            self.socket,
+            self.local
+        );
+        if let Some(c) = &self.conn {
+            assert!(c.tried().len() <= MAX_TRIES);
+            if let State::Handed { peer, .. } = c.state {
+                assert!(
+                    self.socket[peer as usize - 1],
+                    "handed to {peer}, which has no socket"
+                );
+            }
+            if c.state == State::Local {
+                assert!(self.local);
+            }
+        }
+    }
+
+    /// From now on nothing is lost: the client retransmits (Linux's
+    /// backoff, capped), owners answer, frames arrive. Every connection is
+    /// then served or gone within a bounded time; closed on both sides, it
+    /// is freed after the linger. `Err` says which invariant failed.
+    pub fn settle(&mut self) -> Result<(), String> {
+        let start = self.now;
+        let mut rto = 200;
+        while !self.settled() && self.now - start < REQUEST_TIMEOUT_MS + 30_000 {
+            self.step(Op::ClientSends);
+            while !self.frames.is_empty() {
+                self.deliver(0, false);
+                self.check();
+            }
+            self.step(Op::OwnerAnswers);
+            self.tick(rto);
+            rto = (rto * 2).min(8_000);
+            self.check();
+        }
+        if !self.settled() {
+            return Err(format!(
+                "not served or gone {} ms on: {:?}",
+                self.now - start,
+                self.conn
+            ));
+        }
+        if self.conn.is_some() {
+            self.step(Op::ClientCloses);
+            self.step(Op::OwnerCloses);
+            while !self.frames.is_empty() {
+                self.deliver(0, false);
+            }
+            if let Some(c) = &mut self.conn {
+                if c.state == State::Local {
+                    c.owner_closed(false, self.now);
+                }
+            }
+            self.tick(LINGER_MS + 1000);
+            if self.injected {
+                // Bounded all the same: the owner's close times out.
+                self.tick(HALF_CLOSED_MS);
+            }
+            if self.conn.is_some() {
+                return Err(format!("closed on both sides, still here: {:?}", self.conn));
+            }
+        }
+        Ok(())
+    }
+
+    fn settled(&self) -> bool {
+        match &self.conn {
+            None => true,
+            Some(c) => matches!(c.state, State::Handed { .. } | State::Local),
+        }
+    }
+}
+
+/// Runs the model on events decoded from `data` (the fuzz target's
+/// input): the peers' kinds, whether the client sends a request, then one
+/// event per two bytes; panics on a broken invariant.
+pub fn run_bytes(data: &[u8]) {
+    let kind = |b: u8| [Peer::Accept, Peer::Refuse, Peer::Dead, Peer::Mute][usize::from(b % 4)];
+    let (Some(&a), Some(&b), Some(&c), Some(&r)) =
+        (data.first(), data.get(1), data.get(2), data.get(3))
+    else {
+        return;
+    };
+    let mut m = Model::new([kind(a), kind(b), kind(c)], r % 5 == 0);
+    let rest = data.get(4..).unwrap_or(&[]);
+    for (i, pair) in rest.chunks(2).take(200).enumerate() {
+        let x = pair[0];
+        let y = pair.get(1).copied().unwrap_or(0);
+        let op = match x % 8 {
+            0 | 1 => Op::ClientSends,
+            2 | 3 => Op::Deliver(usize::from(y), y % 4 == 0),
+            4 => Op::Wait(u32::from(y) * 12),
+            5 => {
+                let seq = u32::from_le_bytes([y, x, y ^ 0x55, (i as u8).wrapping_mul(31)]);
+                Op::Spoof(y % 4, seq)
+            }
+            6 => [Op::OwnerAnswers, Op::OwnerCloses, Op::ClientCloses][usize::from(y % 3)],
+            _ => Op::Spoof(
+                y % 4,
+                CLIENT_ISN.wrapping_add(u32::from(y)).wrapping_sub(100),
+            ),
+        };
+        m.step(op);
+        m.check();
+    }
+    if let Err(e) = m.settle() {
+        panic!("{e}");
+    }
+}
