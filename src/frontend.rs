@@ -32,6 +32,7 @@ use crate::{
         genl::Policy,
         handoff::{ack_frame, ack_frame_len, ack_record, pending_record, AckError, AckParams},
         http::{self, Head},
+        icmp,
         ipv4::{self, Ipv4Packet},
         policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
@@ -914,6 +915,29 @@ impl FrontEnd {
         })
     }
 
+    /// An ICMP error about a connection another node serves (a router's
+    /// "fragmentation needed", sent to the VIP, reaches the front-end): on
+    /// to the owner, whose socket learns the path MTU, as IPVS forwards
+    /// them. `None`: not such an error, the packet goes on as any other.
+    fn icmp_error(&self, skb: &mut SkBuff<'_>) -> Option<Verdict> {
+        // The protocol byte, before anything else is made linear.
+        if skb.header(10)?.get(9) != Some(&ipv4::IPPROTO_ICMP) {
+            return None;
+        }
+        let want = skb.len().min(icmp::ICMP_HEADERS_MAX);
+        let key = icmp::error_about(skb.header(want)?)?;
+        let mac = self
+            .shared
+            .conns
+            .with(|store| match store.table()?.get(&key)?.state {
+                ConnState::Handed { mac, .. } => Some(mac),
+                _ => None,
+            })
+            .or_else(|| self.owner_mac(&key))?;
+        self.shared.stats.inc(Stat::IcmpForwarded);
+        Some(self.forward(mac))
+    }
+
     /// The verdict forwarding a packet to `mac` on the redistribution
     /// interface.
     fn forward(&self, mac: MacAddr) -> Verdict {
@@ -1001,6 +1025,9 @@ impl Hook for FrontEnd {
             return Verdict::Accept;
         }
         self.shared.stats.inc(Stat::FrontendPackets);
+        if let Some(verdict) = self.icmp_error(skb) {
+            return verdict;
+        }
         let want = skb.len().min(MAX_HEADERS);
         let Some((slot, policy, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h))
         else {

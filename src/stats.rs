@@ -100,6 +100,9 @@ counters! {
     ConnsReplaced => "conns_replaced",
     /// Client packets forwarded to the owning peer.
     PacketsForwarded => "packets_forwarded",
+    /// ICMP errors about a connection another node serves (fragmentation
+    /// needed, unreachable, time exceeded) forwarded to it.
+    IcmpForwarded => "icmp_forwarded",
     /// Connections reset because no node could take them.
     ConnsReset => "conns_reset",
     /// Connection records removed after FIN/RST or a close notice.

@@ -495,7 +495,7 @@ fn rebuild_without_listener_is_refused(t: &Test) {
     kassert_eq!(t, res, Err(RebuildError::NoListener));
     // Out-of-range attributes are refused whatever listens.
     let mut bad = attrs_of(&r);
-    bad.mss = 100;
+    bad.mss = 40;
     let res = skb.attach_request_sock(Net::init(), &tuple_of(&r), &bad);
     kassert_eq!(t, res, Err(RebuildError::BadAttrs));
 }

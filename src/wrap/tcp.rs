@@ -53,7 +53,7 @@ pub(crate) enum RebuildError {
     /// The namespace's TCP settings cannot honour the negotiated options
     /// (syncookies, timestamps, SACK or window scaling turned off).
     Sysctl,
-    /// The attributes are out of range (MSS below 536, shift above 14).
+    /// The attributes are out of range (MSS below 48, shift above 14).
     BadAttrs,
     /// No memory for the request sock.
     NoMemory,
@@ -63,8 +63,11 @@ pub(crate) enum RebuildError {
     MptcpListener,
 }
 
-/// Smallest MSS the kernel accepts here (IPv4).
-const MIN_MSS: u16 = 536;
+/// Smallest MSS a rebuilt socket may have: the floor Linux raises a
+/// peer's MSS to (`tcp_min_snd_mss`). (`bpf_sk_assign_tcp_reqsk()` asks
+/// for 536, its cookies' smallest; a client with a smaller MSS, behind a
+/// tunnel, must get its socket all the same.)
+const MIN_MSS: u16 = crate::baton_core::tcp::TCP_MIN_SND_MSS;
 /// Largest window-scale shift.
 const MAX_WSCALE: u8 = 14;
 

@@ -31,6 +31,7 @@ pub mod farmpolicy;
 pub mod genl;
 pub mod handoff;
 pub mod http;
+pub mod icmp;
 pub mod ipv4;
 pub mod lard;
 pub mod liveness;

@@ -128,7 +128,15 @@ pub fn answer_syn(
         vip_port: seg.dst_port(),
     };
     let client_isn = seg.seq().get();
-    let their_mss = theirs.mss.unwrap_or(DEFAULT_MSS).min(p.our_mss);
+    // A tiny MSS (a tunnel, a hostile client) is raised to Linux's floor,
+    // not refused: the serving socket gets the same.
+    // An MSS option of 0 counts as none, as in Linux.
+    let their_mss = theirs
+        .mss
+        .filter(|&m| m != 0)
+        .unwrap_or(DEFAULT_MSS)
+        .min(p.our_mss)
+        .max(tcp::TCP_MIN_SND_MSS);
     let (isn_key, pending) = match &p.mode {
         SynMode::Cookie => (&p.key, false),
         SynMode::Pending(k) => (k, true),

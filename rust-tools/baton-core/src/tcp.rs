@@ -9,6 +9,9 @@ use ::core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 
 /// Length of a TCP header without options.
 pub const TCP_MIN_HLEN: usize = 20;
+/// The smallest MSS a peer may impose (Linux's `net.ipv4.tcp_min_snd_mss`
+/// default): a smaller MSS option is raised to it, as Linux does.
+pub const TCP_MIN_SND_MSS: u16 = 48;
 /// Largest TCP header (data offset 15).
 pub const TCP_MAX_HLEN: usize = 60;
 /// Largest TCP option area.

@@ -197,6 +197,21 @@ fn client_mss_below_ours_is_what_the_cookie_keeps() {
     assert_eq!(idx.and_then(cookie::mss_of_index), Some(536));
 }
 
+#[test]
+fn a_tiny_mss_is_raised_to_linux_floor_not_refused() {
+    use baton_core::tcp::TCP_MIN_SND_MSS;
+    let mut p = params();
+    p.mode = SynMode::Pending(p.key);
+    // MSS 500 (a tunnel): kept as it is; MSS 1: raised to the floor; 0:
+    // no MSS at all (536), as Linux reads it.
+    for (mss, want) in [(500u16, 500u16), (1, TCP_MIN_SND_MSS), (0, 536)] {
+        let [hi, lo] = mss.to_be_bytes();
+        let mut out = [0u8; SYNACK_MAX_LEN];
+        let a = answer_syn(&eth(), &syn(vec![2, 4, hi, lo], 0x02), &p, &mut out).unwrap();
+        assert_eq!(a.options.mss, want, "client MSS {mss}");
+    }
+}
+
 proptest! {
     #[test]
     fn never_panics_on_arbitrary_packets(

@@ -3,7 +3,8 @@
 //! each in a private mount namespace (`ip netns exec` makes one) where
 //! `/run` and `/tmp` are the member's own directories, so that files one
 //! command leaves there are seen by the next, as in a VM, never by the
-//! host or another member, and stay in the run directory afterwards.
+//! host or another member, and stay in the run directory afterwards; the
+//! run directory itself is `/run/farm` (`$BATON_SHARE`), as in a VM.
 //!
 //! Its commands are the host kernel's: whatever a scenario asserts about
 //! the client's or the router's own stack depends on that kernel's version,
@@ -29,9 +30,16 @@ const TIMED_OUT: i32 = 124;
 const TERM_GRACE: Duration = Duration::from_secs(5);
 
 /// Mounts the member's directories over `/run` and `/tmp` in the command's
-/// private mount namespace, then runs the command file (`$3`, opened
-/// first: the mounts may hide it) from `/run`.
-const WRAPPER: &str = r#"exec 9<"$3" && mount --bind "$1" /run && mount --bind "$2" /tmp && cd /run && exec bash /dev/fd/9"#;
+/// private mount namespace, and its run directory (`$1`) on `/run/farm`
+/// as a VM has it, then runs the command file (`$2`, opened first) from
+/// `/run`. In this order, because the run directory may itself be under
+/// `/tmp` (a clone in `/tmp`): every source is reached before `/tmp` is
+/// covered.
+const WRAPPER: &str = r#"exec 9<"$2" && mount --bind "$1/run" /run && mount --bind "$1" /run/farm && mount --bind "$1/tmp" /tmp && cd /run && exec bash /dev/fd/9"#;
+
+/// Where a member's commands find its run directory (`$BATON_SHARE`), as
+/// in a VM.
+const SHARE: &str = "/run/farm";
 
 /// A namespace member of a running farm. Commands may be run from several
 /// threads.
@@ -49,7 +57,7 @@ impl NsHost {
     /// `cmd/`, `out/` (command files and output, as a VM's mailbox has
     /// them), `collected/`, and `run/` and `tmp/` (its `/run` and `/tmp`).
     pub(crate) fn new(netns: Netns, dir: &Path) -> Result<Self> {
-        for sub in ["cmd", "out", "collected", "run", "tmp"] {
+        for sub in ["cmd", "out", "collected", "run/farm", "tmp"] {
             let d = dir.join(sub);
             fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
         }
@@ -93,8 +101,7 @@ impl NsHost {
         cmd.arg("-c")
             .arg(WRAPPER)
             .arg("baton-ns")
-            .arg(self.dir.join("run"))
-            .arg(self.dir.join("tmp"))
+            .arg(&self.dir)
             .arg(&file)
             .env_clear()
             .env(
@@ -104,7 +111,7 @@ impl NsHost {
             .env("HOME", "/run")
             .env("TERM", "dumb")
             .env("LC_ALL", "C")
-            .env("BATON_SHARE", &self.dir)
+            .env("BATON_SHARE", SHARE)
             .env("BATON_VM", name)
             .stdin(Stdio::null())
             .stdout(out)

@@ -23,9 +23,9 @@ fn client_and_router_as_namespaces() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut cfg = FarmConfig::new("/nonexistent", &repo, 1);
     cfg.topology = Topology::standard(1).only(&["client", "router"]);
-    // Not under /tmp: a member's commands see their own /tmp there.
-    cfg.run_root =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nstest-{}", std::process::id()));
+    // Under /tmp on purpose: a member's commands see their own /tmp, and
+    // must still reach their run directory (as from a clone in /tmp).
+    cfg.run_root = std::env::temp_dir().join(format!("baton-nstest-{}", std::process::id()));
     let t0 = Instant::now();
     let farm = Farm::boot(&cfg).expect("boot");
     assert!(
@@ -86,6 +86,7 @@ fn client_and_router_as_namespaces() {
     );
     let host = farm.collect("client", "/run/f").unwrap();
     assert_eq!(std::fs::read_to_string(host).unwrap(), "kept\n");
+    assert_eq!(client.sh("echo $BATON_SHARE").unwrap(), "/run/farm\n");
 
     // Commands run concurrently: two 1 s sleeps take about 1 s.
     let t = Instant::now();

@@ -21,6 +21,11 @@
 //! 4. Connection churn: wrk with `Connection: close` for a few seconds:
 //!    no socket errors, and the connection tables empty once the clients
 //!    are done.
+//! 5. A client whose MSS is 500 (behind a tunnel) is handed off and served
+//!    like any other (a rebuild used to refuse an MSS below 536).
+//! 6. A 1400-byte MTU hop on the client's side: the router's ICMP
+//!    "fragmentation needed", sent to the VIP, reaches node1, which
+//!    forwards it to the connection's owner; the download completes.
 
 use crate::context::Context;
 use crate::farmsetup::{self, assert_tables_drain, counter, diagnose, stats};
@@ -220,6 +225,52 @@ pub fn run(ctx: &Context) -> Result<()> {
     } else {
         log(&format!(
             "15 fetches on 3 reused source ports all answered ({answers:?}); {replaced} lingering records and {tw} TIME_WAIT sockets replaced"
+        ));
+    }
+
+    // 5 (before the churn, whose counters it shares). A client with an
+    // MSS of 500, as behind a tunnel: handed off like any other.
+    let out = client.run_ok(
+        "ip route change default via 198.51.100.1 dev internet advmss 500 && \
+         curl -s --max-time 30 -o /tmp/big.bin -w '%{http_code} %{size_download}' \
+           http://203.0.113.100/big.bin; echo; \
+         ip route change default via 198.51.100.1 dev internet",
+        T,
+    )?;
+    let mut refused = 0;
+    for vm in farm.nodes() {
+        refused += counter(&stats(vm, &b)?, "rebuild_failed");
+    }
+    if out.trim() != "200 65536" || refused != 0 {
+        failed.push(format!(
+            "a client with MSS 500: `{}`, {refused} rebuilds failed",
+            out.trim()
+        ));
+    } else {
+        log("a client with MSS 500 got its 64 KiB through a rebuilt socket");
+    }
+
+    // 6. A 1400-byte MTU hop on the client's side: the router's "fragmentation
+    // needed" goes to the VIP, that is node1, which forwards it to the
+    // owner; without it the owner's full-size segments vanish.
+    let router = farm.vm("router")?;
+    router.sh("ip link set internet mtu 1400")?;
+    let out = client.run(
+        "curl -s --max-time 30 -o /tmp/big2.bin -w '%{http_code} %{size_download}' \
+           http://203.0.113.100/big.bin",
+        T,
+    )?;
+    router.sh("ip link set internet mtu 1500")?;
+    let icmp = counter(&stats(farm.vm("node1")?, &b)?, "icmp_forwarded");
+    if out.stdout.trim() != "200 65536" || icmp == 0 {
+        failed.push(format!(
+            "behind a 1400-byte MTU hop: `{}` (curl status {}), node1 forwarded {icmp} ICMP errors",
+            out.stdout.trim(),
+            out.status
+        ));
+    } else {
+        log(&format!(
+            "behind a 1400-byte MTU hop: 64 KiB arrived, node1 forwarded {icmp} ICMP errors to the owner"
         ));
     }
 
