@@ -52,12 +52,12 @@ impl Ipv4Observer {
 
     /// A client's FIN or RST `s` on connection `key`: a record this node
     /// owns (forwarded packets arrive on the redistribution interface)
-    /// follows the teardown as the front-end's does, in window only.
+    /// follows the teardown (`Conn::observe_close`: in window only).
     fn client_closing(&self, key: ConnKey, s: &conn::Segment) {
         let now = boottime_ms();
         self.shared.conns.update(&key, |c| {
             if matches!(c.state, ConnState::Owned { .. }) {
-                c.follow(s, now);
+                c.observe_close(s, now);
             }
         });
     }

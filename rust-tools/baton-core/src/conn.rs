@@ -53,8 +53,9 @@ pub const HANDOFF_TIMEOUT_MS: u32 = 1000;
 /// How long a done record stays (both directions closed, or reset): the
 /// client's last ACK and retransmitted FINs still reach the owner.
 pub const LINGER_MS: u32 = 10_000;
-/// How long a record whose owner closed may wait for the client's FIN
-/// (Linux's `tcp_fin_timeout`: an orphaned FIN_WAIT2 socket lives as long).
+/// How long a half-closed record may stay silent (one side's FIN and
+/// nothing since): Linux's `tcp_fin_timeout`, as long as an orphaned
+/// FIN_WAIT2 socket lives.
 pub const HALF_CLOSED_MS: u32 = 60_000;
 /// How long a connection may take to send its request.
 pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
@@ -504,6 +505,29 @@ impl<B> Conn<B> {
         self.teardown.settle(now);
     }
 
+    /// The serving node's view of the client's FIN or RST `s` on a
+    /// connection it owns. Its observer sees only those, not the data
+    /// before them, so `rcv_hi` lags behind the stream: a FIN or RST counts
+    /// from `rcv_hi` to a window ahead of it (never behind: a duplicate or
+    /// a stale one). The owner's own stack has applied the exact checks to
+    /// the connection itself; this record only keeps the books (ownership,
+    /// close notices), and the front-end's record, which sees every
+    /// segment, decides what is forwarded.
+    pub fn observe_close(&mut self, s: &Segment, now: u32) {
+        let hi = self.rcv_hi;
+        if s.seq.before(hi) || s.seq.distance_from(hi) > self.max_window() {
+            return;
+        }
+        self.last_ms = now;
+        if s.flags.contains(TcpFlags::RST) {
+            self.teardown.reset = true;
+        } else if s.flags.contains(TcpFlags::FIN) {
+            self.teardown.client_fin = true;
+            self.rcv_hi = s.end();
+        }
+        self.teardown.settle(now);
+    }
+
     /// A SYN for this record's four-tuple.
     pub fn on_syn(&self) -> SynAction {
         if self.teardown.done() {
@@ -585,7 +609,11 @@ impl<B> Conn<B> {
             UDP_IDLE_MS
         } else if self.state.deciding() {
             REQUEST_TIMEOUT_MS
-        } else if self.teardown.owner_closed {
+        } else if self.teardown.owner_closed || self.teardown.client_fin {
+            // Half closed, and silent since: the side that closed gives up
+            // after Linux's `tcp_fin_timeout` (FIN_WAIT2), so the
+            // connection is gone by then even if the other side never
+            // says so.
             HALF_CLOSED_MS.min(idle_limit_ms)
         } else {
             idle_limit_ms

@@ -28,6 +28,13 @@ fn handed() -> Conn<u8> {
     c
 }
 
+fn handed_with_fin() -> Conn<u8> {
+    let mut c = handed();
+    let fin = seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ, 0);
+    c.on_segment(&fin, 100, Reading::FirstSegment);
+    c
+}
+
 #[test]
 fn the_request_is_placed() {
     let mut c = conn(State::AwaitRequest);
@@ -151,8 +158,15 @@ fn teardown_needs_both_directions_then_lingers() {
     let fin = seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ, 0);
     c.on_segment(&fin, 100, Reading::FirstSegment);
     assert!(c.teardown.client_fin && !c.teardown.done());
-    // Still forwarding, still here long after (the owner may answer).
+    // Still forwarding, still here long after (the owner may answer),
+    // though not forever in silence.
     assert_eq!(c.on_tick(100 + LINGER_MS * 3, IDLE, false).expired, None);
+    assert_eq!(
+        handed_with_fin()
+            .on_tick(100 + HALF_CLOSED_MS, IDLE, false)
+            .expired,
+        Some(Expired::Idle)
+    );
     // A close notice from another node changes nothing.
     assert!(!c.on_close_notice(mac(3), false, 200));
     assert!(c.on_close_notice(mac(2), false, 200));
@@ -388,4 +402,28 @@ fn a_new_connection_takes_over_a_time_wait_socket() {
     });
     assert!(new_over_time_wait(tw_next, Some(5000), &r));
     assert!(!new_over_time_wait(tw_next, Some(5001), &r));
+}
+
+#[test]
+fn a_serving_node_counts_a_fin_ahead_of_what_it_saw() {
+    // The serving node's record saw the first request only; the client sent
+    // 20 more on the connection, then its FIN.
+    let mut c = conn(State::Owned { front_end: mac(1) });
+    c.rcv_hi = SeqNum::new(CLIENT_ISN + 1 + REQ);
+    let fin = seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ * 21, 0);
+    c.observe_close(&fin, 50);
+    assert!(c.teardown.client_fin);
+    c.owner_closed(false, 60);
+    assert_eq!(c.teardown.done_since, Some(60));
+    // Behind what it saw, or beyond a window ahead: nothing.
+    for seq in [CLIENT_ISN, CLIENT_ISN + 1 + REQ + (65_535 << 7) + 1] {
+        let mut c = conn(State::Owned { front_end: mac(1) });
+        c.rcv_hi = SeqNum::new(CLIENT_ISN + 1 + REQ);
+        c.observe_close(&seg(TcpFlags::FIN, seq, 0), 50);
+        c.observe_close(&seg(TcpFlags::RST, seq, 0), 50);
+        assert_eq!(
+            (c.teardown.client_fin, c.teardown.reset, c.last_ms),
+            (false, false, 0)
+        );
+    }
 }

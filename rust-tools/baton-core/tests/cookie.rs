@@ -287,3 +287,16 @@ impl SplitMix {
         }
     }
 }
+
+#[test]
+fn cookies_are_expected_only_while_some_went_out() {
+    use baton_core::cookie::{cookies_expected, COOKIE_LIFETIME_MS};
+    // Never sent: no ACK is checked as a cookie's (a blind ACK gets no
+    // chance at the MAC).
+    assert!(!cookies_expected(None, 5_000));
+    assert!(cookies_expected(Some(1_000), 1_000));
+    assert!(cookies_expected(Some(1_000), 1_000 + COOKIE_LIFETIME_MS));
+    assert!(!cookies_expected(Some(1_000), 1_001 + COOKIE_LIFETIME_MS));
+    // Across the clock's wrap.
+    assert!(cookies_expected(Some(u32::MAX - 10), 50));
+}

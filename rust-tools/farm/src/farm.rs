@@ -8,7 +8,7 @@ use crate::netns::{self, Netns};
 use crate::nshost::NsHost;
 use crate::qemu::{self, MachineConfig, Qemu};
 use crate::rundir;
-use crate::topology::{Kind, Role, Topology, VmSpec};
+use crate::topology::{Kind, Role, Segment, Topology, VmSpec};
 use crate::vm::Vm;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -149,6 +149,38 @@ impl Farm {
             }));
         }
         f
+    }
+
+    /// What is wrong with a farm just booted, before any test step: a
+    /// kernel report on a console (the test kernel's own, not baton's), or
+    /// a node the router cannot reach on the public network (a guest whose
+    /// NICs receive nothing was seen once: every frame to it lost). Empty
+    /// when it is fine.
+    fn boot_problems(&self) -> String {
+        let mut p = list(&self.boot_findings());
+        if !p.is_empty() {
+            p.push('\n');
+        }
+        let router = self
+            .vms
+            .iter()
+            .find(|v| v.spec().forwarding && v.spec().nic(Segment::PUBLIC).is_some());
+        let nodes: Vec<String> = self
+            .nodes()
+            .filter_map(|v| v.spec().addr_on(Segment::PUBLIC))
+            .map(|a| a.to_string())
+            .collect();
+        if let (Some(router), false) = (router, nodes.is_empty()) {
+            let script = format!(
+                "for a in {}; do ping -c1 -W5 -q $a >/dev/null 2>&1 || echo \"  $a does not answer the router\"; done",
+                nodes.join(" ")
+            );
+            match router.run(&script, Duration::from_secs(60)) {
+                Ok(out) => p += &out.stdout,
+                Err(e) => p += &format!("  router: {e}\n"),
+            }
+        }
+        p
     }
 
     fn spawn(cfg: &FarmConfig, nice: i32) -> Result<Starting> {
@@ -447,26 +479,22 @@ impl Starting {
             ));
         }
         farm.wait_ready(cfg.timeouts.boot)?;
-        let findings = farm.boot_findings();
-        if findings.is_empty() {
+        let problems = farm.boot_problems();
+        if problems.is_empty() {
             return Ok(farm);
         }
         crate::log(&format!(
-            "kernel reported a problem while booting (before any test step; console logs kept in {}), booting the farm again:\n{}",
+            "the farm came up broken (before any test step; console logs kept in {}), booting it again:\n{problems}",
             farm.run_dir.display(),
-            list(&findings)
         ));
         farm.shutdown();
         let mut farm = Farm::spawn(&cfg, 0)?.farm;
         farm.wait_ready(cfg.timeouts.boot)?;
-        let findings = farm.boot_findings();
-        if findings.is_empty() {
+        let problems = farm.boot_problems();
+        if problems.is_empty() {
             return Ok(farm);
         }
-        crate::bail!(
-            "kernel reported a problem while booting, twice:\n{}",
-            list(&findings)
-        )
+        crate::bail!("the farm came up broken, twice:\n{problems}")
     }
 }
 

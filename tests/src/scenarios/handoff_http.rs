@@ -34,7 +34,7 @@ pub fn run(ctx: &Context) -> Result<()> {
 
     // Who sends the responses to the router: captured on its public side.
     router.sh(
-        "tcpdump -i public -n -e -l 'tcp src port 80' > /tmp/resp.txt 2>/dev/null & \
+        "tcpdump -i public -n -e -l --immediate-mode 'tcp src port 80' > /tmp/resp.txt 2>/dev/null & \
          echo $! > /tmp/resp.pid",
     )?;
     farm.vm("node1")?.sh(
@@ -230,7 +230,7 @@ print(got, 'bytes read slowly')
         }
     }
 
-    router.sh("kill $(cat /tmp/resp.pid); sleep 1")?;
+    router.sh("sleep 1; kill -INT $(cat /tmp/resp.pid); sleep 1")?;
     farm.vm("node1")?
         .sh("kill $(cat /tmp/frames.pid); sleep 1")?;
     let resp = router.sh("cat /tmp/resp.txt")?;

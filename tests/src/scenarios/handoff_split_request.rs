@@ -21,10 +21,11 @@ const T: Duration = Duration::from_secs(120);
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 8080\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
 
-/// An HTTP server answering a POST with "NAME LENGTH SHA256 XBIG-LENGTH".
+/// An HTTP server answering a POST with "NAME LENGTH SHA256 XBIG-LENGTH";
+/// the command returns once it listens.
 fn app(name: &str) -> String {
     format!(
-        "nohup python3 -c \"
+        "rm -f /run/app.ready; nohup python3 -c \"
 import hashlib, http.server
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -38,17 +39,19 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(out)
     def log_message(self, *a):
         pass
-http.server.HTTPServer(('0.0.0.0', {PORT}), H).serve_forever()
-\" >/dev/null 2>&1 &"
+s = http.server.HTTPServer(('0.0.0.0', {PORT}), H)
+open('/run/app.ready', 'w').write('up')
+s.serve_forever()
+\" >/run/app.log 2>&1 &
+         for i in $(seq 150); do [ -e /run/app.ready ] && break; sleep 0.2; done
+         [ -e /run/app.ready ] || {{ cat /run/app.log; exit 1; }}"
     )
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, None)?;
     let client = farm.vm("client")?;
-    for vm in farm.nodes() {
-        vm.sh(&app(vm.name()))?;
-    }
+    farm.par(&farm.node_names(), |vm| vm.sh(&app(vm.name())))?;
     client.sh(&format!(
         "head -c {BODY} /dev/urandom > /tmp/body.bin; \
          head -c {HEADER} /dev/zero | tr '\\0' x > /tmp/xbig; \

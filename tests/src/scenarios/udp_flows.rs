@@ -20,17 +20,22 @@ const T: Duration = Duration::from_secs(90);
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 7000\nproto = \"udp\"\npolicy = \"round-robin\"\n";
 
-/// A UDP echo server on VIP:PORT that prefixes its answers with `name`.
+/// A UDP echo server on VIP:PORT that prefixes its answers with `name`;
+/// the command returns once it is bound (the client, native and fast,
+/// would otherwise get the port-unreachable of a server still starting).
 fn echo_server(name: &str) -> String {
     format!(
-        "nohup python3 -c \"
+        "rm -f /run/echo.ready; nohup python3 -c \"
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('{VIP}', {PORT}))
+open('/run/echo.ready', 'w').write('up')
 while True:
     d, a = s.recvfrom(2048)
     s.sendto(b'{name} ' + d, a)
-\" >/dev/null 2>&1 &"
+\" >/run/echo.log 2>&1 &
+         for i in $(seq 150); do [ -e /run/echo.ready ] && break; sleep 0.2; done
+         [ -e /run/echo.ready ] || {{ cat /run/echo.log; exit 1; }}"
     )
 }
 
@@ -65,12 +70,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, None)?;
     let client = farm.vm("client")?;
     let router = farm.vm("router")?;
-    for vm in farm.nodes() {
-        vm.sh(&echo_server(vm.name()))?;
-    }
+    farm.par(&farm.node_names(), |vm| vm.sh(&echo_server(vm.name())))?;
     log("UDP echo on VIP:7000 on node1..3; node1 holds the VIP; policy round-robin");
     router.sh(&format!(
-        "tcpdump -i public -n -e -l 'udp src port {PORT}' > /tmp/udp.txt 2>/dev/null & \
+        "tcpdump -i public -n -e -l --immediate-mode 'udp src port {PORT}' > /tmp/udp.txt 2>/dev/null & \
          echo $! > /tmp/udp.pid; sleep 2"
     ))?;
 
@@ -104,7 +107,10 @@ pub fn run(ctx: &Context) -> Result<()> {
         "{FLOWS} flows x {DATAGRAMS} datagrams, each flow answered by one node: {owners:?}"
     ));
 
-    router.sh("kill $(cat /tmp/udp.pid); sleep 1")?;
+    // The native client is done in a fraction of a second: give tcpdump a
+    // moment for the last answers before it is stopped (and SIGINT, on
+    // which it prints what it has).
+    router.sh("sleep 1; kill -INT $(cat /tmp/udp.pid); sleep 1")?;
     let cap = router.sh("cat /tmp/udp.txt")?;
     for n in ["node2", "node3"] {
         let m = mac(farm.vm(n)?, Segment::PUBLIC)?;
