@@ -915,15 +915,11 @@ impl FrontEnd {
         })
     }
 
-    /// An ICMP error about a connection another node serves (a router's
-    /// "fragmentation needed", sent to the VIP, reaches the front-end): on
-    /// to the owner, whose socket learns the path MTU, as IPVS forwards
-    /// them. `None`: not such an error, the packet goes on as any other.
+    /// An ICMP packet: if an error about a connection another node serves
+    /// (a router's "fragmentation needed", sent to the VIP, reaches the
+    /// front-end), on to the owner, whose socket learns the path MTU, as
+    /// IPVS forwards them. `None`: not such an error, the stack has it.
     fn icmp_error(&self, skb: &mut SkBuff<'_>) -> Option<Verdict> {
-        // The protocol byte, before anything else is made linear.
-        if skb.header(10)?.get(9) != Some(&ipv4::IPPROTO_ICMP) {
-            return None;
-        }
         let want = skb.len().min(icmp::ICMP_HEADERS_MAX);
         let key = icmp::error_about(skb.header(want)?)?;
         let mac = self
@@ -1025,12 +1021,16 @@ impl Hook for FrontEnd {
             return Verdict::Accept;
         }
         self.shared.stats.inc(Stat::FrontendPackets);
-        if let Some(verdict) = self.icmp_error(skb) {
-            return verdict;
-        }
         let want = skb.len().min(MAX_HEADERS);
-        let Some((slot, policy, kind)) = skb.header(want).and_then(|h| classify(&self.shared, h))
-        else {
+        let Some(headers) = skb.header(want) else {
+            return Verdict::Accept;
+        };
+        // One pull of the headers per packet: ICMP is told by its protocol
+        // byte there, before the services are looked at.
+        if headers.get(9) == Some(&ipv4::IPPROTO_ICMP) {
+            return self.icmp_error(skb).unwrap_or(Verdict::Accept);
+        }
+        let Some((slot, policy, kind)) = classify(&self.shared, headers) else {
             return Verdict::Accept;
         };
         match kind {
