@@ -55,6 +55,25 @@ pub fn start_with(
     set_up(ctx, ctx.boot_standard()?, services, nginx_kib, peers)
 }
 
+/// [`start`], baton loaded with `params` (module parameters) besides
+/// [`NODE_PARAMS`].
+pub fn start_with_params(
+    ctx: &Context,
+    services: &str,
+    nginx_kib: Option<usize>,
+    params: &str,
+) -> Result<(Farm, String)> {
+    let all = format!("{NODE_PARAMS} {params}");
+    set_up_with(
+        ctx,
+        ctx.boot_standard()?,
+        services,
+        nginx_kib,
+        Peers::Static,
+        &all,
+    )
+}
+
 /// [`start_with`] on a farm already booted.
 pub fn set_up(
     ctx: &Context,
@@ -63,16 +82,27 @@ pub fn set_up(
     nginx_kib: Option<usize>,
     peers: Peers,
 ) -> Result<(Farm, String)> {
+    set_up_with(ctx, farm, services, nginx_kib, peers, NODE_PARAMS)
+}
+
+fn set_up_with(
+    ctx: &Context,
+    farm: Farm,
+    services: &str,
+    nginx_kib: Option<usize>,
+    peers: Peers,
+    params: &str,
+) -> Result<(Farm, String)> {
     let b = batonctl::locate(&ctx.repo)?.display().to_string();
     // Every node is set up at the same time: each step is a few execs, and
     // an exec costs about a second of emulated CPU.
     timed(Phase::SetUp, || {
         farm.par(&farm.node_names(), |vm| {
-            module::load_checked(&farm, vm, NODE_PARAMS)?;
-            if let Some(kib) = nginx_kib {
-                start_nginx(vm, kib)?;
-            }
-            configure_node(&farm, vm, &b, services, peers)
+            // One exec per node: each costs about a second of emulated CPU.
+            let nginx = nginx_kib.map_or(String::new(), |kib| nginx_script(vm.name(), kib));
+            let configure = configure_script(&farm, vm, &b, services, peers)?;
+            module::load_checked_then(&farm, vm, params, &format!("{nginx}\n{configure}"))?;
+            Ok(())
         })
     })?;
     Ok((farm, b))
@@ -129,6 +159,21 @@ pub fn configure(farm: &Farm, b: &str, services: &str, peers: Peers) -> Result<(
 
 /// [`configure`] for one node.
 fn configure_node(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -> Result<()> {
+    vm.sh(&configure_script(farm, vm, b, services, peers)?)?;
+    Ok(())
+}
+
+/// Shell lines writing `content` to `path` with bash builtins only (a
+/// `cat` costs an exec); the script ends there if that fails. Complete
+/// lines: what follows goes on the next.
+pub fn write_file_script(path: &str, content: &str) -> String {
+    format!(
+        "while IFS= read -r l; do printf '%s\\n' \"$l\"; done > {path} <<'EOF' || exit 1\n{content}\nEOF\n"
+    )
+}
+
+/// The shell commands of [`configure_node`].
+fn configure_script(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -> Result<String> {
     let file = farm_file(farm, vm, services, peers)?;
     let vip = if vm.name() == "node1" {
         format!("ip addr add {VIP}/32 dev public")
@@ -139,43 +184,45 @@ fn configure_node(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -
              ip addr add {VIP}/32 dev lo"
         )
     };
-    vm.sh(&format!(
-        "cat > /tmp/farm.toml <<'EOF'\n{file}EOF\n{b} apply /tmp/farm.toml && {vip}"
-    ))?;
-    Ok(())
+    Ok(format!(
+        "{}{b} apply /tmp/farm.toml && {vip}",
+        write_file_script("/tmp/farm.toml", file.trim_end())
+    ))
 }
 
 /// nginx, unmodified, serving /tmp/www on port 80 of every address:
 /// `who.txt` ("served-by-NODE") and `big.bin` (`big_kib` KiB of random
 /// bytes).
 pub fn start_nginx(vm: &Vm, big_kib: usize) -> Result<()> {
-    let name = vm.name();
-    vm.sh(&format!(
-        "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
-         head -c {} /dev/urandom > /tmp/www/big.bin && \
-         cat > /tmp/nginx/nginx.conf <<'EOF'
-user root;
+    vm.sh(&nginx_script(vm.name(), big_kib))?;
+    Ok(())
+}
+
+/// The shell commands of [`start_nginx`] on node `name`.
+fn nginx_script(name: &str, big_kib: usize) -> String {
+    let conf = "user root;
 worker_processes 1;
 pid /tmp/nginx/nginx.pid;
 error_log /tmp/nginx/error.log;
-events {{ worker_connections 256; }}
-http {{
+events { worker_connections 256; }
+http {
     access_log /tmp/nginx/access.log;
     client_body_temp_path /tmp/nginx/body;
     proxy_temp_path /tmp/nginx/proxy;
     fastcgi_temp_path /tmp/nginx/fastcgi;
     uwsgi_temp_path /tmp/nginx/uwsgi;
     scgi_temp_path /tmp/nginx/scgi;
-    server {{
+    server {
         listen 80;
         root /tmp/www;
-    }}
-}}
-EOF
-nginx -c /tmp/nginx/nginx.conf",
-        big_kib * 1024
-    ))?;
-    Ok(())
+    }
+}";
+    format!(
+        "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
+         head -c {} /dev/urandom > /tmp/www/big.bin || exit 1\n{}nginx -c /tmp/nginx/nginx.conf",
+        big_kib * 1024,
+        write_file_script("/tmp/nginx/nginx.conf", conf)
+    )
 }
 
 /// `batonctl --json stats` on `vm`.
@@ -263,10 +310,12 @@ pub fn finish(farm: Farm) -> Result<()> {
         .filter(|vm| !vm.powered_off())
         .map(|vm| vm.name())
         .collect();
-    farm.par(&running, |vm| {
-        vm.sh("nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null; sleep 1; true")
-    })?;
-    module::unload_on(&farm, &running)?;
+    // nginx's sockets (rebuilt by baton among them) close before it goes.
+    module::unload_on_after(
+        &farm,
+        &running,
+        "nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null && sleep 1",
+    )?;
     check_logs(&farm)?;
     farm.shutdown();
     Ok(())
