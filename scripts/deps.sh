@@ -20,6 +20,8 @@ plain_pkgs=(
   bridge-utils procps
   # the client's tools, run natively in its namespace
   python3-scapy redis-tools apache2-utils
+  # a raw client (scapy) keeps its own kernel from resetting its handshake
+  iptables
 )
 rust_pkgs=(rustc-web rust-web-src libstd-rust-web-dev)
 

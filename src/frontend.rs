@@ -24,7 +24,7 @@ use kernel::{prelude::*, sync::Arc};
 use crate::{
     backend::{attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
     baton_core::{
-        conn::{self, Choice as Placement, Place, Reading, SegmentAction, SynAction},
+        conn::{self, Choice as Placement, Place, ReadAction, Reading, SegmentAction, SynAction},
         conntable::{ConnKey, InsertError},
         ether::{MacAddr, ETH_P_ARP, ETH_P_IP},
         farm::NODES_MAX,
@@ -44,13 +44,14 @@ use crate::{
     conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
     reasm,
-    reqbuf::{BufIndex, RequestBuffers},
+    reqbuf::{BufIndex, RequestBuffers, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms, boottime_secs,
         netdev::Net,
         netfilter::{Hook, Verdict},
         skb::{OwnedSkb, SkBuff},
+        tcp::{accept_queue, connection_exists},
     },
 };
 
@@ -81,6 +82,9 @@ enum Next {
     Forward(MacAddr),
     /// Serve the connection here: attach a request sock and accept.
     ServeLocally(Conn),
+    /// Let it go up the local stack, which serves the connection: serve it
+    /// again if its socket is not there.
+    AcceptOrServe(Conn),
     /// Hand the connection to a peer with this segment's payload.
     HandOff(Conn, MacAddr),
     /// Serve the connection here with its buffered request.
@@ -90,6 +94,9 @@ enum Next {
     /// An acceptable RST while deciding: the record is gone, the segment
     /// dropped.
     Reset,
+    /// The decision needs the segment's payload, which was not read: read
+    /// it and decide again.
+    NeedPayload,
     /// Acknowledge the request bytes before `acked` (timestamp `tsval`);
     /// the segment is dropped (it is in the buffer, or it called for a
     /// challenge ACK).
@@ -115,6 +122,7 @@ fn release_buffer(c: &mut Conn, bufs: &mut RequestBuffers) {
     if let Some(b) = c.buf.take() {
         bufs.free(b);
     }
+    c.request.drop_held();
 }
 
 /// The MAC address at `off` of an Ethernet header.
@@ -237,16 +245,10 @@ impl FrontEnd {
         Verdict::Drop
     }
 
-    /// The decision for the record `c` of segment `s` (request bytes
-    /// `data`, read only for content policies), made under the table lock
+    /// The decision for the record `c` of segment `s` (its payload `data`,
+    /// read for content policies), made under the table lock
     /// by the record's state machine (`baton_core::conn`).
-    fn next_for(
-        &self,
-        c: &mut Conn,
-        s: &Seg,
-        data: Option<Payload<'_>>,
-        l: &mut Locked<'_>,
-    ) -> Next {
+    fn next_for(&self, c: &mut Conn, s: &Seg, data: Data<'_>, l: &mut Locked<'_>) -> Next {
         let reading = match l.policy {
             Policy::Local => Reading::Handshake,
             p if p.needs_content() => Reading::Content,
@@ -275,12 +277,19 @@ impl FrontEnd {
             }
             SegmentAction::Accept => {
                 release_buffer(c, l.bufs);
-                Next::Accept
-            }
-            SegmentAction::Drop => {
-                if !matches!(c.state, ConnState::Pending { .. }) {
-                    self.shared.stats.inc(Stat::SegmentsOutOfWindow);
+                // The request again, on a connection served here.
+                let request_again = c.state == ConnState::Local
+                    && s.event.seq == c.record.client_isn + 1
+                    && s.payload != 0;
+                if request_again {
+                    Next::AcceptOrServe(*c)
+                } else {
+                    Next::Accept
                 }
+            }
+            SegmentAction::Drop => Next::Drop,
+            SegmentAction::OutOfWindow => {
+                self.shared.stats.inc(Stat::SegmentsOutOfWindow);
                 Next::Drop
             }
             SegmentAction::ChallengeAck => {
@@ -292,94 +301,86 @@ impl FrontEnd {
                 Next::Reset
             }
             SegmentAction::Decide => match c.buf {
-                Some(b) if c.buffered != 0 => self.decide_buffered(c, b, l),
+                Some(b) if c.request.contiguous() != 0 => self.decide_buffered(c, b, l),
                 _ => self.decide(c, None, s.event.payload as usize, l),
             },
             SegmentAction::Read => self.read_request(c, s, data, l),
         }
     }
 
-    /// A content policy's connection whose request is being read: the
-    /// next in-order bytes go to its buffer and are acknowledged until the
-    /// request head is complete (or cannot be), then the policy decides on
-    /// the whole buffer. A retransmission of buffered bytes after a failed
-    /// or timed-out handoff places the buffer again.
-    fn read_request(
-        &self,
-        c: &mut Conn,
-        s: &Seg,
-        data: Option<Payload<'_>>,
-        l: &mut Locked<'_>,
-    ) -> Next {
-        let start = c.record.client_isn + 1;
-        let next = start + u32::from(c.buffered);
-        let buffered = c.buf.is_some() && c.buffered != 0;
-        let within = buffered && s.seq.after_eq(start) && s.seq.before(next);
+    /// Request bytes while deciding (`SegmentAction::Read`): a content
+    /// policy's, or a segment ahead of a gap (or filling it). The record's
+    /// state machine reads them into the connection's buffer
+    /// (`Conn::read`) and says when to place it. A retransmission of
+    /// buffered bytes after a failed or timed-out handoff places the
+    /// buffer again.
+    fn read_request(&self, c: &mut Conn, s: &Seg, data: Data<'_>, l: &mut Locked<'_>) -> Next {
         if s.payload == 0 {
             return Next::Drop;
         }
-        if !matches!(c.state, ConnState::AwaitRequest) {
-            // The client retransmits what nobody acknowledged yet: the last
-            // buffered segment, or the one after a buffer that was full.
-            let again = within || (buffered && s.seq == next);
-            return match (again, c.buf) {
-                (true, Some(b)) => self.decide_buffered(c, b, l),
-                // Nothing buffered: decided on the first segment alone.
-                _ if s.seq == start => self.decide(c, None, s.payload, l),
-                _ => Next::Drop,
-            };
-        }
-        if s.seq != next {
-            // Our acknowledgement got lost: say it again. A gap: wait for
-            // the missing bytes.
-            return if within {
-                self.ack(c, l.now)
-            } else {
-                Next::Drop
-            };
-        }
-        // Unreadable or corrupt: the client sends it again.
-        let Some(Payload { bytes: data, tsval }) = data else {
-            return Next::Drop;
+        let awaited = matches!(c.state, ConnState::AwaitRequest);
+        let payload = match data {
+            Data::Read(p) => Some(p),
+            // A retransmission after a placement is placed from the buffer.
+            Data::NotRead if !awaited => None,
+            Data::NotRead => return Next::NeedPayload,
+            // Unreadable or corrupt: the client sends it again.
+            Data::Corrupt => return Next::Drop,
         };
-        let b = match c.buf {
-            Some(b) => b,
-            None => match l.bufs.alloc(c.record.conn_id) {
-                Some(b) => {
-                    c.buf = Some(b);
-                    b
-                }
-                // Every buffer busy: decided on this segment alone.
-                None => {
-                    self.shared.stats.inc(Stat::RequestBuffersBusy);
-                    return self.decide(c, None, s.payload, l);
-                }
-            },
-        };
-        let fits = u16::try_from(data.len())
-            .ok()
-            .and_then(|n| c.buffered.checked_add(n))
-            .filter(|_| l.bufs.write(b, usize::from(c.buffered), data).is_some());
-        let Some(total) = fits else {
-            // The head does not fit: decided on what is buffered; this
-            // segment, unacknowledged, comes again and follows the
-            // connection.
-            self.shared.stats.inc(Stat::RequestHeadTooLarge);
-            return self.decide_buffered(c, b, l);
-        };
-        c.buffered = total;
-        if let (Some(ts), Some(tsval)) = (c.record.timestamps.as_mut(), tsval) {
-            ts.recent = tsval;
+        let run = c.request.contiguous();
+        if c.buf.is_none() && awaited {
+            c.buf = l.bufs.alloc(c.record.conn_id);
+            if c.buf.is_none() {
+                // Every buffer busy: in order, decided on this segment
+                // alone; ahead of a gap, dropped.
+                self.shared.stats.inc(Stat::RequestBuffersBusy);
+            }
         }
-        self.shared.stats.inc(Stat::RequestSegmentsBuffered);
-        let complete = l
-            .bufs
-            .bytes(b, usize::from(total))
-            .is_some_and(|bytes| !matches!(http::parse(bytes), http::Status::Incomplete));
-        if complete {
-            self.decide_buffered(c, b, l)
+        let reading = if l.policy.needs_content() {
+            Reading::Content
         } else {
-            self.ack(c, l.now)
+            Reading::FirstSegment
+        };
+        let mut store = Store {
+            bufs: l.bufs,
+            buf: c.buf,
+        };
+        let held_before = c.request.held_bytes();
+        let bytes = payload.map_or(&[][..], |p| p.bytes);
+        let action = c.read(&s.event, bytes, reading, REQUEST_BUFFER_SIZE, &mut store);
+        if c.request.contiguous() > run {
+            self.shared.stats.inc(Stat::RequestSegmentsBuffered);
+            let tsval = payload.and_then(|p| p.tsval);
+            if let (Some(ts), Some(tsval)) = (c.record.timestamps.as_mut(), tsval) {
+                ts.recent = tsval;
+            }
+        } else if awaited && (c.request.held_bytes() > held_before || action == ReadAction::Drop) {
+            self.shared.stats.inc(Stat::RequestSegmentsOutOfOrder);
+        }
+        if c.request.contiguous() == 0 && !c.request.has_held() {
+            // Nothing of the request in it.
+            release_buffer(c, l.bufs);
+        }
+        match (action, c.buf) {
+            (ReadAction::Decide, Some(b)) => {
+                if awaited && c.request.contiguous() == run {
+                    // In order, but beyond the buffer: the head is placed
+                    // on what it holds.
+                    self.shared.stats.inc(Stat::RequestHeadTooLarge);
+                }
+                self.decide_buffered(c, b, l)
+            }
+            (ReadAction::Decide | ReadAction::DecideOnSegment, _) => {
+                // Without a buffer, a content policy still reads a head
+                // that fits in this segment.
+                let head = payload.and_then(|p| match http::parse(p.bytes) {
+                    http::Status::Complete(head) => Some(head),
+                    _ => None,
+                });
+                self.decide(c, head, s.payload, l)
+            }
+            (ReadAction::Ack, _) => self.ack(c, l.now),
+            (ReadAction::Drop, _) => Next::Drop,
         }
     }
 
@@ -392,7 +393,7 @@ impl FrontEnd {
         }
         Next::Ack {
             record: c.record,
-            acked: c.record.client_isn + 1 + u32::from(c.buffered),
+            acked: c.expected(),
             tsval,
         }
     }
@@ -401,7 +402,7 @@ impl FrontEnd {
     /// moves its record on: the request travels from a copy of the buffer,
     /// which stays with the record until the handoff is confirmed.
     fn decide_buffered(&self, c: &mut Conn, b: BufIndex, l: &mut Locked<'_>) -> Next {
-        let len = usize::from(c.buffered);
+        let len = usize::from(c.request.contiguous());
         let Some(bytes) = l.bufs.bytes(b, len) else {
             return Next::Drop;
         };
@@ -492,20 +493,53 @@ impl FrontEnd {
         want: usize,
     ) -> Verdict {
         let now = boottime_ms();
-        let content = policy.needs_content() && s.payload != 0;
+        // The payload is read (pulled into the linear part, its checksum
+        // verified) only when the record asks for it (`Next::NeedPayload`:
+        // request bytes being read, for a content policy or ahead of a
+        // gap), the table lock then taken a second time: the segments of a
+        // connection placed already are forwarded or accepted as they are,
+        // however large (GRO, BIG TCP).
+        let mut read = false;
+        loop {
+            let next = self.segment_next(skb, s, slot, policy, want, read, now);
+            match next {
+                Some(Next::NeedPayload) if !read => read = true,
+                Some(next) => return self.act(skb, net, s, next),
+                None => return Verdict::Accept,
+            }
+        }
+    }
+
+    /// What the record of `s` (or the handshake it completes) says to do,
+    /// its payload `read` or not; `None`: not baton's, the stack has it.
+    #[allow(clippy::too_many_arguments)]
+    fn segment_next(
+        &self,
+        skb: &mut SkBuff<'_>,
+        s: &Seg,
+        slot: usize,
+        policy: Policy,
+        want: usize,
+        read: bool,
+        now: u32,
+    ) -> Option<Next> {
         let trusted = skb.checksum_trusted();
-        let end = if content {
+        let end = if read {
             s.hdr_len.saturating_add(s.payload)
         } else {
             want
         };
         let Some(packet) = skb.header(end) else {
-            return Verdict::Accept;
+            // Out of memory for the pull: dropped, as the stack would; the
+            // client sends it again.
+            self.shared.stats.inc(Stat::PacketsUnreadable);
+            return Some(Next::Drop);
         };
-        let data = if content {
+        let data = if read {
             self.request_bytes(packet, s, trusted)
+                .map_or(Data::Corrupt, Data::Read)
         } else {
-            None
+            Data::NotRead
         };
         let known = self.shared.conns.with(|store| {
             let (mut table, policies, bufs) = store.parts()?;
@@ -523,21 +557,12 @@ impl FrontEnd {
             }
             Some(next)
         });
-        let next = match known {
-            Some(n) => n,
-            None => {
-                let parsed = packet.get(..want).and_then(|h| {
-                    let ip = Ipv4Packet::parse_prefix(h).ok()?;
-                    let seg = TcpSegment::parse(ip.payload()).ok()?;
-                    self.new_connection(&ip, &seg, s, data, slot, policy, now)
-                });
-                match parsed {
-                    Some(n) => n,
-                    None => return Verdict::Accept,
-                }
-            }
-        };
-        self.act(skb, net, s, next)
+        known.or_else(|| {
+            let h = packet.get(..want)?;
+            let ip = Ipv4Packet::parse_prefix(h).ok()?;
+            let seg = TcpSegment::parse(ip.payload()).ok()?;
+            self.new_connection(&ip, &seg, s, data, slot, policy, now)
+        })
     }
 
     /// The payload of segment `s` (the whole IPv4 packet `packet`), its
@@ -547,7 +572,7 @@ impl FrontEnd {
     /// retransmits it).
     fn request_bytes<'a>(&self, packet: &'a [u8], s: &Seg, trusted: bool) -> Option<Payload<'a>> {
         let end = s.hdr_len.checked_add(s.payload)?;
-        let ip = Ipv4Packet::parse_prefix(packet).ok()?;
+        let ip = Ipv4Packet::parse_prefix_of(packet, end).ok()?;
         let seg = TcpSegment::parse(ip.payload().get(..end.checked_sub(ip.header_len())?)?).ok()?;
         if !trusted && !seg.verify_checksum(ip.src(), ip.dst()) {
             self.shared.stats.inc(Stat::MalformedTcp);
@@ -572,7 +597,7 @@ impl FrontEnd {
         ip: &Ipv4Packet<'_>,
         seg: &TcpSegment<'_>,
         s: &Seg,
-        data: Option<Payload<'_>>,
+        data: Data<'_>,
         slot: usize,
         policy: Policy,
         now: u32,
@@ -584,14 +609,31 @@ impl FrontEnd {
             ts_offset: self.shared.ts_offset,
             conn_id: 0,
         };
-        let pending = self
+        // A full table takes no new connection: the ACK is dropped, its
+        // handshake's pending entry kept, and the client's retransmission
+        // completes it once there is room, as a Linux listener whose
+        // accept queue is full drops the ACK (not a reset, not a socket
+        // nobody records).
+        let full = self
             .shared
-            .syns
-            .complete(&s.key, |p| pending_record(ip, seg, p, &params));
+            .conns
+            .with(|st| st.table().map(|t| t.is_full()))
+            .unwrap_or(false);
+        let pending =
+            self.shared
+                .syns
+                .complete(&s.key, |p| match pending_record(ip, seg, p, &params) {
+                    Ok(_) if full => Err(None),
+                    r => r.map_err(Some),
+                });
         let record = match pending {
             Some(Ok(r)) => {
                 self.shared.stats.inc(Stat::SynsPendingCompleted);
                 r
+            }
+            Some(Err(None)) => {
+                self.shared.stats.inc(Stat::ConnTableFull);
+                return Some(Next::Drop);
             }
             // Not the ACK of a pending handshake: maybe a cookie's, if
             // cookies went out lately.
@@ -599,6 +641,10 @@ impl FrontEnd {
                 .cookie_expected(now)
                 .map_or(Err(AckError::NotAck), |()| ack_record(ip, seg, &params))
             {
+                Ok(_) if full => {
+                    self.shared.stats.inc(Stat::ConnTableFull);
+                    return Some(Next::Drop);
+                }
                 Ok(r) => {
                     self.shared.stats.inc(Stat::CookiesValidated);
                     r
@@ -628,10 +674,11 @@ impl FrontEnd {
                 // will find that record.
                 Err(InsertError::Exists) => return Some(Next::Drop),
                 Err(InsertError::Full) => {
-                    // Served here without a record: later segments fail the
-                    // handshake check and go to the local socket anyway.
+                    // Filled since the check above: dropped, the client
+                    // retransmits (and completes by its cookie, if cookies
+                    // went out lately).
                     self.shared.stats.inc(Stat::ConnTableFull);
-                    return Some(Next::ServeLocally(conn));
+                    return Some(Next::Drop);
                 }
             }
             self.shared.stats.inc(Stat::ConnsCreated);
@@ -676,17 +723,25 @@ impl FrontEnd {
     fn act(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, next: Next) -> Verdict {
         match next {
             Next::Accept => Verdict::Accept,
-            Next::Drop | Next::Reset => Verdict::Drop,
+            Next::Drop | Next::Reset | Next::NeedPayload => Verdict::Drop,
             Next::Forward(mac) => self.forward(mac),
             Next::ServeLocally(c) => {
-                make_room(&self.shared, net, &tuple_of(&c.record), &c.record);
-                let served = skb
-                    .attach_request_sock(net, &tuple_of(&c.record), &attrs_of(&c.record))
-                    .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted);
-                self.served_locally(&c, s, served);
-                // Not served: the stack answers the segment as it would
-                // without baton (a reset when nothing listens).
-                Verdict::Accept
+                let served = self.serve_here(skb, net, &c.record);
+                self.served_locally(&c, s, served, Verdict::Accept)
+            }
+            Next::AcceptOrServe(c) => {
+                // The request again on a connection served here: its socket
+                // should be there; if the stack dropped the first copy
+                // (accept queue overflow, a netfilter rule), it is served
+                // anew rather than met by a reset.
+                if connection_exists(net, &tuple_of(&c.record)) {
+                    return Verdict::Accept;
+                }
+                self.shared.stats.inc(Stat::LocalServesRepeated);
+                match self.serve_here(skb, net, &c.record) {
+                    AckStatus::Accepted => Verdict::Accept,
+                    refused => self.served_locally(&c, s, refused, Verdict::Accept),
+                }
             }
             Next::ServeBuffered(c, request) => {
                 let mut record = c.record;
@@ -697,9 +752,8 @@ impl FrontEnd {
                     .map_or(AckStatus::Refused(RefuseReason::NO_LISTENER), |ifindex| {
                         inject(net, ifindex, &record, &request, &tuple_of(&record))
                     });
-                self.served_locally(&c, s, served);
                 // The request reached the socket whole, this segment with it.
-                Verdict::Drop
+                self.served_locally(&c, s, served, Verdict::Drop)
             }
             Next::HandOff(c, mac) => {
                 let trusted = skb.checksum_trusted();
@@ -730,21 +784,55 @@ impl FrontEnd {
     }
 
     /// Counts a connection served here (`served`) or forgets it.
-    fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus) {
+    fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus, done: Verdict) -> Verdict {
         count_rebuild(&self.shared, served);
-        if served == AckStatus::Accepted {
-            // Counted in this node's announced load at once, as a handoff
-            // a peer accepts is (the expiry scan recounts each second).
-            self.shared.sync.owned_one();
-            self.shared.stats.inc(Stat::ConnsServedLocally);
-            self.shared
-                .service_stats
-                .inc(c.service, ServiceStat::ServedLocally);
-        } else {
-            self.shared
-                .conns
-                .with(|st| st.table().map(|mut t| t.remove(&s.key)));
+        match served {
+            AckStatus::Accepted => {
+                // Counted in this node's announced load at once, as a
+                // handoff a peer accepts is (the expiry scan recounts each
+                // second).
+                self.shared.sync.owned_one();
+                self.shared.stats.inc(Stat::ConnsServedLocally);
+                self.shared
+                    .service_stats
+                    .inc(c.service, ServiceStat::ServedLocally);
+                done
+            }
+            AckStatus::Refused(RefuseReason::QUEUE_FULL) => {
+                // The listener is busy: as a Linux listener with a full
+                // accept queue drops the segment, the client's
+                // retransmission is placed again (here, or elsewhere).
+                self.shared.stats.inc(Stat::LocalAcceptQueueFull);
+                self.shared
+                    .conns
+                    .update(&s.key, |c| c.state = ConnState::Retry { again: None });
+                Verdict::Drop
+            }
+            AckStatus::Refused(_) => {
+                self.shared
+                    .conns
+                    .with(|st| st.table().map(|mut t| t.remove(&s.key)));
+                // Not served: the stack answers the segment as it would
+                // without baton (a reset when nothing listens).
+                Verdict::Accept
+            }
         }
+    }
+
+    /// Attaches a request sock for the connection `r` to `skb`, unless the
+    /// listener's accept queue is full (then the stack would drop it, and
+    /// reset the client's retransmission).
+    fn serve_here(&self, skb: &mut SkBuff<'_>, net: Net, r: &ConnRecord) -> AckStatus {
+        let tuple = tuple_of(r);
+        if let Some((queued, limit)) = accept_queue(net, r.vip.octets(), r.vip_port) {
+            // Full as `sk_acceptq_is_full()` judges it.
+            if queued > limit {
+                return AckStatus::Refused(RefuseReason::QUEUE_FULL);
+            }
+        }
+        make_room(&self.shared, net, &tuple, r);
+        skb.attach_request_sock(net, &tuple, &attrs_of(r))
+            .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted)
     }
 
     /// After a handoff was sent (`sent`) or not.
@@ -815,6 +903,13 @@ impl FrontEnd {
                     ConnState::Handed { mac, .. } => Next::Forward(mac),
                     _ => Next::Accept,
                 });
+            }
+            if !conn::udp_flow_admitted(table.datagram_flows(), table.capacity()) {
+                // UDP's share of the table is used up (a spoofed flood
+                // can do that): served here without a record, and the
+                // room stays for TCP connections.
+                self.shared.stats.inc(Stat::UdpDatagramsNotRecorded);
+                return Some(Next::Accept);
             }
             let choice = self.choose(slot, &key, &[], None, policies);
             let state = match choice {
@@ -980,12 +1075,42 @@ struct Payload<'a> {
     tsval: Option<u32>,
 }
 
+/// A segment's payload, as far as it was read.
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    /// Not read: the policy does not read content, and the record did not
+    /// ask for it.
+    NotRead,
+    /// Read, but unreadable or corrupt (the client sends it again).
+    Corrupt,
+    /// Read and checked.
+    Read(Payload<'a>),
+}
+
+/// A connection's request buffer, as the state machine writes it.
+struct Store<'a> {
+    bufs: &'a mut RequestBuffers,
+    buf: Option<BufIndex>,
+}
+
+impl conn::RequestStore for Store<'_> {
+    fn write(&mut self, at: usize, bytes: &[u8]) -> bool {
+        self.buf
+            .is_some_and(|b| self.bufs.write(b, at, bytes).is_some())
+    }
+
+    fn complete(&self, len: usize) -> bool {
+        self.buf
+            .and_then(|b| self.bufs.bytes(b, len))
+            .is_some_and(|bytes| !matches!(http::parse(bytes), http::Status::Incomplete))
+    }
+}
+
 /// What the front-end needs of a TCP segment.
 struct Seg {
     key: ConnKey,
     /// What the state machine sees of it.
     event: conn::Segment,
-    seq: SeqNum,
     /// IPv4 + TCP header length.
     hdr_len: usize,
     /// Payload length (from the IPv4 total length).
@@ -995,7 +1120,7 @@ struct Seg {
 impl Seg {
     fn new(ip: &Ipv4Packet<'_>, seg: &TcpSegment<'_>) -> Option<Self> {
         let hdr_len = ip.header_len().checked_add(seg.header_len())?;
-        let payload = usize::from(ip.total_len()).checked_sub(hdr_len)?;
+        let payload = ip.packet_len().checked_sub(hdr_len)?;
         Some(Seg {
             key: ConnKey::inbound(ip, seg),
             event: conn::Segment {
@@ -1004,7 +1129,6 @@ impl Seg {
                 ack: seg.ack(),
                 payload: u32::try_from(payload).ok()?,
             },
-            seq: seg.seq(),
             hdr_len,
             payload,
         })
@@ -1021,16 +1145,20 @@ impl Hook for FrontEnd {
             return Verdict::Accept;
         }
         self.shared.stats.inc(Stat::FrontendPackets);
-        let want = skb.len().min(MAX_HEADERS);
+        let len = skb.len();
+        let want = len.min(MAX_HEADERS);
         let Some(headers) = skb.header(want) else {
-            return Verdict::Accept;
+            // The headers cannot be pulled (no memory): whose it is stays
+            // unknown, and the stack could not read it either.
+            self.shared.stats.inc(Stat::PacketsUnreadable);
+            return Verdict::Drop;
         };
         // One pull of the headers per packet: ICMP is told by its protocol
         // byte there, before the services are looked at.
         if headers.get(9) == Some(&ipv4::IPPROTO_ICMP) {
             return self.icmp_error(skb).unwrap_or(Verdict::Accept);
         }
-        let Some((slot, policy, kind)) = classify(&self.shared, headers) else {
+        let Some((slot, policy, kind)) = classify(&self.shared, headers, len) else {
             return Verdict::Accept;
         };
         match kind {
@@ -1056,8 +1184,8 @@ enum Kind {
 
 /// The slot and policy of the service a packet's headers are addressed
 /// to, and what the packet is.
-fn classify(shared: &Shared, headers: &[u8]) -> Option<(usize, Policy, Kind)> {
-    let ip = Ipv4Packet::parse_prefix(headers).ok()?;
+fn classify(shared: &Shared, headers: &[u8], packet_len: usize) -> Option<(usize, Policy, Kind)> {
+    let ip = Ipv4Packet::parse_prefix_of(headers, packet_len).ok()?;
     if ip.is_fragment() {
         return None;
     }

@@ -131,11 +131,24 @@ counters! {
     /// Frames that arrived on an interface other than the redistribution
     /// one.
     FramesWrongInterface => "frames_wrong_interface",
+    /// Connections to serve here whose listener's accept queue was full:
+    /// the client's retransmission is placed again.
+    LocalAcceptQueueFull => "local_accept_queue_full",
+    /// Connections served here whose socket was gone when the client sent
+    /// its request again (the stack dropped the first copy): served anew.
+    LocalServesRepeated => "local_serves_repeated",
+    /// Packets whose headers (or request bytes) could not be read: no
+    /// memory for the pull. Dropped, as the stack would.
+    PacketsUnreadable => "packets_unreadable",
     /// UDP flows recorded (their first datagram picked the node).
     UdpFlows => "udp_flows",
+    /// UDP datagrams of new flows served where they arrived, without a
+    /// record: UDP's share of the connection table was used up.
+    UdpDatagramsNotRecorded => "udp_datagrams_not_recorded",
     CloseNoticesSent => "close_notices_tx",
     CloseNoticesReceived => "close_notices_rx",
     RequestSegmentsBuffered => "request_segments_buffered",
+    RequestSegmentsOutOfOrder => "request_segments_out_of_order",
     RequestAcksSent => "request_acks_sent",
     RequestBuffersBusy => "request_buffers_busy",
     RequestHeadTooLarge => "request_head_too_large",

@@ -15,7 +15,7 @@ use crate::{
         config::ServiceKey,
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
         conninfo::{ConnFilter, ConnInfo},
-        conntable::ConnKey,
+        conntable::{ConnKey, ConnTable},
         cookie::FourTuple,
         ether::MacAddr,
         farm::Outcome,
@@ -808,64 +808,93 @@ fn conn_dump_fixture(t: &Test) -> Option<Pin<KBox<Conns>>> {
         peer,
         mac: PEER_MAC,
     };
-    let (a, b, c, d, e) = (
-        conn_record(0xa, 1, 40001, 100, 80, ConnState::AwaitRequest),
-        conn_record(0xb, 2, 40002, 100, 80, pending),
-        conn_record(0xc, 1, 40003, 100, 443, handed(3)),
-        conn_record(0xd, 3, 40004, 101, 80, ConnState::Local),
-        conn_record(
-            0xe,
-            4,
-            40005,
-            100,
-            80,
-            ConnState::Owned { front_end: FE_MAC },
-        ),
-    );
-    let f = conn_record(0xf, 1, 40006, 100, 80, handed(2));
-    // A UDP flow: no id of its own, no sequence numbers.
-    let g = {
-        let (mut k, mut v) = conn_record(0, 5, 5353, 100, 53, handed(3));
-        k.protocol = 17;
-        v.record.client_isn = SeqNum(0);
-        (k, v)
-    };
     // Slots are handed out in order from an empty table: a..e in 0..=4,
-    // fillers in 5..=298, f in 299, g in 300; fillers past slot 14 are then
-    // removed.
+    // fillers in 5..=298, f in 299, g (a UDP flow: no id of its own, no
+    // sequence numbers) in 300; fillers past slot 14 are then removed.
+    // Each record is built in `insert_record`'s frame, not this one.
     let inserted = conns.with(|s| {
         let mut table = s.table()?;
         let mut ok = true;
-        for (k, v) in [a, b, c, d, e] {
-            ok &= table.insert(k, v).is_ok();
+        let records = [
+            (0xa, 1, 40001, 100, 80, ConnState::AwaitRequest),
+            (0xb, 2, 40002, 100, 80, pending),
+            (0xc, 1, 40003, 100, 443, handed(3)),
+            (0xd, 3, 40004, 101, 80, ConnState::Local),
+            (
+                0xe,
+                4,
+                40005,
+                100,
+                80,
+                ConnState::Owned { front_end: FE_MAC },
+            ),
+        ];
+        let mut d = None;
+        for (id, client, cport, vip, port, state) in records {
+            let key = insert_record(&mut table, id, client, cport, vip, port, state, false);
+            ok &= key.is_some();
+            if id == 0xd {
+                d = key;
+            }
         }
         for n in 0..294u16 {
-            let (k, v) = conn_record(
+            let key = insert_record(
+                &mut table,
                 0x100 + u64::from(n),
                 9,
                 1000 + n,
                 200,
                 8080,
                 ConnState::Local,
+                false,
             );
-            ok &= table.insert(k, v).is_ok();
+            ok &= key.is_some();
         }
-        ok &= table.insert(f.0, f.1).is_ok();
-        ok &= table.insert(g.0, g.1).is_ok();
+        let f = insert_record(&mut table, 0xf, 1, 40006, 100, 80, handed(2), false);
+        ok &= insert_record(&mut table, 0, 5, 5353, 100, 53, handed(3), true).is_some();
         for n in 10..294u16 {
-            let (k, _) = conn_record(0, 9, 1000 + n, 200, 8080, ConnState::Local);
+            let k = ConnKey {
+                client: Ipv4Addr::new(198, 51, 100, 9),
+                client_port: 1000 + n,
+                vip: Ipv4Addr::new(203, 0, 113, 200),
+                vip_port: 8080,
+                protocol: 6,
+            };
             ok &= table.remove(&k).is_some();
         }
-        if let Some(d) = table.get_mut(&d.0) {
+        if let Some(d) = d.and_then(|d| table.get_mut(&d)) {
             d.teardown.client_fin = true;
         }
-        Some(ok && table.index_of(&f.0) == Some(299) && table.len() == 17)
+        Some(ok && f.and_then(|f| table.index_of(&f)) == Some(299) && table.len() == 17)
     });
     if inserted != Some(true) {
         t.fail(file!(), line!(), format_args!("fixture: {inserted:?}"));
         return None;
     }
     Some(conns)
+}
+
+/// Inserts [`conn_record`] (made a UDP flow if `udp`) into `table`;
+/// its key, if it went in.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn insert_record(
+    table: &mut ConnTable<'_, Conn>,
+    id: u64,
+    client: u8,
+    cport: u16,
+    vip: u8,
+    port: u16,
+    state: ConnState,
+    udp: bool,
+) -> Option<ConnKey> {
+    let (mut k, mut v) = conn_record(id, client, cport, vip, port, state);
+    if udp {
+        k.protocol = 17;
+        v.record.client_isn = SeqNum(0);
+    }
+    table.insert(k, v).ok()?;
+    Some(k)
 }
 
 fn conn_dump_selects_in_batches_and_filters(t: &Test) {

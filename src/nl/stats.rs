@@ -51,7 +51,7 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut rejects = [0u64; WireError::COUNT];
     let mut sync_rejects = [0u64; WireError::COUNT];
     let mut alive = 0u32;
-    let mut table = (0u64, 0u64);
+    let mut table = (0u64, 0u64, 0u64);
     let mut syns = (0usize, 0usize);
     let mut bufs = 0usize;
     let mut owners = (0usize, 0usize);
@@ -74,9 +74,13 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
         holder = s.shared.sync.holds_vips();
         (table, bufs) = s.shared.conns.with(|st| {
             let bufs = st.buffers_used();
-            let t = st
-                .table()
-                .map_or((0, 0), |t| (t.len() as u64, t.capacity() as u64));
+            let t = st.table().map_or((0, 0, 0), |t| {
+                (
+                    t.len() as u64,
+                    t.capacity() as u64,
+                    t.datagram_flows() as u64,
+                )
+            });
             (t, bufs)
         });
         let config = s.config.lock();
@@ -102,6 +106,7 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     // Gauges, then the handoff frames rejected by reason.
     put_counter(&mut msg, "conn_table_entries", table.0)?;
     put_counter(&mut msg, "conn_table_capacity", table.1)?;
+    put_counter(&mut msg, "conn_table_udp_flows", table.2)?;
     put_counter(&mut msg, "syn_table_entries", syns.0 as u64)?;
     put_counter(&mut msg, "syn_table_capacity", syns.1 as u64)?;
     put_counter(&mut msg, "request_buffers_used", bufs as u64)?;

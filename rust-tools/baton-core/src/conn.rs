@@ -40,6 +40,7 @@
 
 use super::ether::MacAddr;
 use super::genl;
+use super::request::{Assembly, Offer};
 use super::seq::SeqNum;
 use super::tcp::TcpFlags;
 use super::wire::{AckStatus, ConnRecord};
@@ -59,8 +60,26 @@ pub const LINGER_MS: u32 = 10_000;
 pub const HALF_CLOSED_MS: u32 = 60_000;
 /// How long a connection may take to send its request.
 pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
+/// How long a request buffer may be held by a request that is not
+/// complete (a head read in several segments, or bytes after a gap), from
+/// the connection's handshake on: a slow or stalled client cannot keep one
+/// of the few buffers for long (Apache's `mod_reqtimeout` allows a header
+/// 20 s by default). Its record then goes, as one whose request never
+/// came.
+pub const REQUEST_HEAD_MS: u32 = 20_000;
 /// How long a UDP flow lives without datagrams.
 pub const UDP_IDLE_MS: u32 = 60_000;
+/// UDP flows may fill at most this fraction (1 / `UDP_SHARE`) of the
+/// connection table: a datagram needs no handshake, so a spoofed flood
+/// creates flows at will, and must not take the room TCP connections need.
+pub const UDP_SHARE: usize = 4;
+
+/// Whether a new UDP flow may be recorded in a table of `capacity` holding
+/// `flows` UDP flows (see [`UDP_SHARE`]); otherwise its datagrams are
+/// served where they arrive, without a record.
+pub fn udp_flow_admitted(flows: usize, capacity: usize) -> bool {
+    flows < capacity / UDP_SHARE
+}
 
 /// Where a connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +228,9 @@ pub enum SegmentAction {
     Accept,
     /// Drop it.
     Drop,
+    /// Drop it: it is outside the window the front-end offers while
+    /// deciding (RFC 793's acceptability test), a blind or stale segment.
+    OutOfWindow,
     /// Drop it and answer with an ACK of what the front-end has received
     /// (RFC 5961's challenge ACK).
     ChallengeAck,
@@ -219,8 +241,34 @@ pub enum SegmentAction {
     /// ([`Conn::place`]) with this segment's payload, or with what a
     /// content policy buffered.
     Decide,
-    /// A content policy's segment: read it into the request buffer.
+    /// Request bytes to read into the request buffer: a content policy's
+    /// segment, or one that came ahead of a gap (or fills it).
     Read,
+}
+
+/// Where a front-end keeps the request bytes it reads while deciding (the
+/// module's request buffers).
+pub trait RequestStore {
+    /// Stores `bytes` at offset `at`; false if it cannot (no buffer).
+    fn write(&mut self, at: usize, bytes: &[u8]) -> bool;
+    /// Whether the first `len` bytes stored hold a whole request head.
+    fn complete(&self, len: usize) -> bool;
+}
+
+/// What request bytes read while deciding call for ([`Conn::read`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadAction {
+    /// Place the connection with the request read so far
+    /// ([`Assembly::contiguous`] bytes, in the buffer).
+    Decide,
+    /// Place it with this segment's payload alone: nothing could be
+    /// buffered.
+    DecideOnSegment,
+    /// Drop the segment and acknowledge what is read (the next byte
+    /// expected): bytes taken, held after a gap, or here already.
+    Ack,
+    /// Drop it: there is no room to hold it.
+    Drop,
 }
 
 /// What to do with a SYN on a recorded four-tuple.
@@ -309,10 +357,12 @@ pub struct Conn<B> {
     pub tried: [u32; MAX_TRIES],
     /// Handoffs sent again to a peer that had not answered.
     pub resends: u8,
-    /// Content policies: the buffer holding the request read so far.
+    /// The buffer holding the request read so far: a content policy's,
+    /// or any policy's once a segment came ahead of a gap.
     pub buf: Option<B>,
-    /// Bytes of request in `buf` (from the client's ISN + 1 on).
-    pub buffered: u16,
+    /// Which bytes of the request are in `buf` (offsets from the client's
+    /// ISN + 1).
+    pub request: Assembly,
 }
 
 impl<B> Conn<B> {
@@ -330,7 +380,7 @@ impl<B> Conn<B> {
             tried: [0; MAX_TRIES],
             resends: 0,
             buf: None,
-            buffered: 0,
+            request: Assembly::default(),
         }
     }
 
@@ -364,7 +414,7 @@ impl<B> Conn<B> {
     /// The next sequence number the front-end expects while deciding: the
     /// request's first byte, or the one after what it buffered.
     pub fn expected(&self) -> SeqNum {
-        self.record.client_isn + 1 + u32::from(self.buffered)
+        self.record.client_isn + 1 + u32::from(self.request.contiguous())
     }
 
     /// The client's segment `s` at `now`, for a service read as `reading`.
@@ -417,11 +467,11 @@ impl<B> Conn<B> {
             } else if self.in_window(s.seq) {
                 SegmentAction::ChallengeAck
             } else {
-                SegmentAction::Drop
+                SegmentAction::OutOfWindow
             };
         }
         if !self.acceptable(s) {
-            return SegmentAction::Drop;
+            return SegmentAction::OutOfWindow;
         }
         self.last_ms = now;
         // A FIN in order, with or without request bytes: the request ends
@@ -435,13 +485,69 @@ impl<B> Conn<B> {
             self.rcv_hi = s.end();
             return SegmentAction::Decide;
         }
+        let first = s.seq == self.record.client_isn + 1;
         match reading {
             Reading::Content => SegmentAction::Read,
+            Reading::FirstSegment if s.payload == 0 => SegmentAction::Drop,
+            // Request bytes ahead of a gap are held, as a Linux socket
+            // queues them out of order; the first segment then completes
+            // what is held, and all of it goes with the handoff.
+            Reading::FirstSegment if !first || self.request.has_held() => SegmentAction::Read,
             // Only a segment at the client's ISN + 1 can carry the socket:
             // the request's first one, or (for `local`) the handshake's ACK.
-            _ if s.seq != self.record.client_isn + 1 => SegmentAction::Drop,
-            Reading::FirstSegment if s.payload == 0 => SegmentAction::Drop,
+            _ if !first => SegmentAction::Drop,
             _ => SegmentAction::Decide,
+        }
+    }
+
+    /// The payload `bytes` of the client's segment `s`, for which
+    /// [`Conn::on_segment`] answered [`SegmentAction::Read`], into `store`
+    /// (of `capacity` bytes). While the request is awaited, bytes in order
+    /// continue it, bytes after a gap are held until it fills
+    /// ([`Assembly`]); the connection is placed once the request is there:
+    /// its first bytes (or, for a content policy, a whole head), or as much
+    /// as fits. After a placement that did not hold (`Retry`), the client's
+    /// retransmission of what nobody acknowledged places it again (its
+    /// bytes are not needed: what was read is in `store`).
+    pub fn read(
+        &mut self,
+        s: &Segment,
+        bytes: &[u8],
+        reading: Reading,
+        capacity: usize,
+        store: &mut impl RequestStore,
+    ) -> ReadAction {
+        let start = self.record.client_isn + 1;
+        let run = self.request.contiguous();
+        if self.state != State::AwaitRequest {
+            let next = start + u32::from(run);
+            return if run != 0 && s.seq.after_eq(start) && !s.seq.after(next) {
+                ReadAction::Decide
+            } else if s.seq == start {
+                ReadAction::DecideOnSegment
+            } else {
+                ReadAction::Drop
+            };
+        }
+        let offset = s.seq.wrapping_sub(start.get()).get();
+        let in_order = offset == u32::from(run);
+        match self
+            .request
+            .offer(offset, bytes, capacity, |at, b| store.write(at, b))
+        {
+            Offer::Extended
+                if reading != Reading::Content
+                    || store.complete(usize::from(self.request.contiguous())) =>
+            {
+                ReadAction::Decide
+            }
+            Offer::Extended | Offer::Held | Offer::Duplicate => ReadAction::Ack,
+            // A head too large for the buffer is placed on what it holds
+            // (the rest follows the connection); without a buffer, on this
+            // segment.
+            Offer::Refused if in_order && self.request.contiguous() != 0 => ReadAction::Decide,
+            Offer::Refused if in_order => ReadAction::DecideOnSegment,
+            Offer::Refused => ReadAction::Drop,
         }
     }
 
@@ -604,6 +710,11 @@ impl<B> Conn<B> {
                 t.expired = Some(Expired::Closed);
                 return t;
             }
+        }
+        let holds_head = self.state == State::AwaitRequest && self.buf.is_some();
+        if holds_head && now.wrapping_sub(self.created_ms) >= REQUEST_HEAD_MS {
+            t.expired = Some(Expired::Idle);
+            return t;
         }
         let limit = if udp {
             UDP_IDLE_MS

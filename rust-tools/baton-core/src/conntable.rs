@@ -197,6 +197,8 @@ impl<V: fmt::Debug> fmt::Debug for Slot<V> {
 pub struct ConnTableState {
     key: SipKey,
     len: u32,
+    /// Entries whose protocol is not TCP (UDP flows).
+    datagram_flows: u32,
     free: u32,
     nslots: u32,
     nbuckets: usize,
@@ -210,6 +212,7 @@ impl ConnTableState {
         ConnTableState {
             key: [0; 16],
             len: 0,
+            datagram_flows: 0,
             free: NIL,
             nslots: 0,
             nbuckets: 0,
@@ -322,6 +325,7 @@ impl<'a, V: Copy> ConnTable<'a, V> {
         *state = ConnTableState {
             key: hash_key,
             len: 0,
+            datagram_flows: 0,
             free: if n == 0 { NIL } else { 0 },
             nslots: n as u32,
             nbuckets: buckets.len(),
@@ -362,7 +366,15 @@ impl<'a, V: Copy> ConnTable<'a, V> {
             s.entry = None;
         }
         self.state.len = 0;
+        self.state.datagram_flows = 0;
         self.state.free = if n == 0 { NIL } else { 0 };
+    }
+
+    /// Number of entries whose protocol is not TCP: UDP flows, which a
+    /// spoofed flood can create without a handshake (bounded apart from
+    /// TCP connections by the caller).
+    pub fn datagram_flows(&self) -> usize {
+        self.state.datagram_flows as usize
     }
 
     /// Number of entries.
@@ -464,6 +476,9 @@ impl<'a, V: Copy> ConnTable<'a, V> {
             *h = idx;
         }
         self.state.len = self.state.len.wrapping_add(1);
+        if key.protocol != IPPROTO_TCP {
+            self.state.datagram_flows = self.state.datagram_flows.wrapping_add(1);
+        }
         match &mut slot.entry {
             Some((_, v)) => Ok(v),
             None => Err(InsertError::Full),
@@ -490,6 +505,12 @@ impl<'a, V: Copy> ConnTable<'a, V> {
                 s.next = self.state.free;
                 self.state.free = cur;
                 self.state.len = self.state.len.saturating_sub(1);
+                if entry
+                    .as_ref()
+                    .is_some_and(|(k, _)| k.protocol != IPPROTO_TCP)
+                {
+                    self.state.datagram_flows = self.state.datagram_flows.saturating_sub(1);
+                }
                 return entry;
             }
             prev = cur;
@@ -588,6 +609,13 @@ impl<'a, V: Copy> ConnTable<'a, V> {
         let n = self.slots.len();
         let occupied = self.slots.iter().filter(|s| s.entry.is_some()).count();
         if occupied != self.len() {
+            return false;
+        }
+        let datagrams = self
+            .iter()
+            .filter(|(k, _)| k.protocol != IPPROTO_TCP)
+            .count();
+        if datagrams != self.datagram_flows() {
             return false;
         }
         // Every occupied slot is found, at its own index, from its bucket.

@@ -32,6 +32,9 @@ pub struct Ipv4Packet<'a> {
     header: &'a [u8],
     options: &'a [u8],
     payload: &'a [u8],
+    /// The packet's length: the total length, or for a BIG TCP packet
+    /// (total length 0) the length its buffer has.
+    len: usize,
 }
 
 impl<'a> Ipv4Packet<'a> {
@@ -51,6 +54,15 @@ impl<'a> Ipv4Packet<'a> {
     /// hook runs). The header must be complete; [`Ipv4Packet::payload`] is
     /// what the buffer holds of the payload, up to the total length.
     pub fn parse_prefix(buf: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_prefix_of(buf, 0)
+    }
+
+    /// [`Ipv4Packet::parse_prefix`] for the start `buf` of a packet of
+    /// `packet_len` bytes: one above 65 535 bytes with a total length of 0
+    /// is a BIG TCP packet (merged by GRO beyond what the field holds; the
+    /// stack takes its length from the buffer, as here), not a malformed
+    /// one.
+    pub fn parse_prefix_of(buf: &'a [u8], packet_len: usize) -> Result<Self, ParseError> {
         let fixed = buf
             .first_chunk::<IPV4_MIN_HLEN>()
             .ok_or(ParseError::Truncated)?;
@@ -61,7 +73,10 @@ impl<'a> Ipv4Packet<'a> {
         if hlen < IPV4_MIN_HLEN {
             return Err(ParseError::BadHeaderLength);
         }
-        let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+        let mut total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+        if total == 0 && packet_len > usize::from(u16::MAX) {
+            total = packet_len;
+        }
         if total < hlen {
             return Err(ParseError::BadTotalLength);
         }
@@ -75,6 +90,7 @@ impl<'a> Ipv4Packet<'a> {
             header,
             options,
             payload,
+            len: total,
         })
     }
 
@@ -121,6 +137,12 @@ impl<'a> Ipv4Packet<'a> {
     /// Total length field (header + payload).
     pub fn total_len(&self) -> u16 {
         u16::from_be_bytes([self.fixed[2], self.fixed[3]])
+    }
+
+    /// The packet's length in bytes: its total length, or a BIG TCP
+    /// packet's (see [`Ipv4Packet::parse_prefix_of`]).
+    pub fn packet_len(&self) -> usize {
+        self.len
     }
 
     /// Identification field.

@@ -37,6 +37,7 @@ pub mod lard;
 pub mod liveness;
 pub mod maglev;
 pub mod policy;
+pub mod request;
 pub mod seq;
 pub mod siphash;
 pub mod synack;

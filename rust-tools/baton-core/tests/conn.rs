@@ -5,8 +5,8 @@
 //! sequences, with the invariants checked after every step.
 
 use baton_core::conn::{
-    Answer, Choice, Conn, Expired, Place, Reading, SegmentAction, State, SynAction, HALF_CLOSED_MS,
-    HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, REQUEST_TIMEOUT_MS,
+    Answer, Choice, Conn, Expired, Place, Reading, Segment, SegmentAction, State, SynAction,
+    HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, REQUEST_TIMEOUT_MS,
 };
 use baton_core::seq::SeqNum;
 use baton_core::tcp::TcpFlags;
@@ -73,7 +73,7 @@ fn a_fin_before_any_request_is_a_request() {
     }
     // After buffered bytes, at the next expected byte.
     let mut c = conn(State::AwaitRequest);
-    c.buffered = 40;
+    c.request.offer(0, &[b'x'; 40], 8192, |_, _| true);
     let fin = seg(TcpFlags::FIN, CLIENT_ISN + 41, 0);
     assert_eq!(
         c.on_segment(&fin, 1, Reading::Content),
@@ -85,6 +85,92 @@ fn a_fin_before_any_request_is_a_request() {
         c.on_segment(&fin, 1, Reading::FirstSegment),
         SegmentAction::Drop
     );
+}
+
+#[test]
+fn request_segments_out_of_order_are_held_and_go_together() {
+    use baton_core::conn::ReadAction;
+    use conn_model::{Store, BUFFER};
+    let mut store = Store {
+        bytes: vec![0; BUFFER],
+        taken: false,
+    };
+    // The state machine asks for the bytes, then reads them.
+    let mut arrive = |c: &mut Conn<u8>, s: &Segment, byte: u8, now: u32| {
+        assert_eq!(
+            c.on_segment(s, now, Reading::FirstSegment),
+            SegmentAction::Read
+        );
+        let bytes = vec![byte; s.payload as usize];
+        c.read(s, &bytes, Reading::FirstSegment, BUFFER, &mut store)
+    };
+    let mut c = conn(State::AwaitRequest);
+    // The request's second half arrives first: held, not dropped.
+    let tail = seg(TcpFlags::PSH, CLIENT_ISN + 51, 50);
+    assert_eq!(arrive(&mut c, &tail, b't', 1), ReadAction::Ack);
+    assert_eq!(c.state, State::AwaitRequest);
+    assert!(c.request.has_held());
+    // Then the first half: the whole request goes with the placement.
+    let head = seg(TcpFlags::PSH, CLIENT_ISN + 1, 50);
+    assert_eq!(arrive(&mut c, &head, b'h', 2), ReadAction::Decide);
+    assert_eq!(c.request.contiguous(), 100);
+    assert_eq!(&store.bytes[..100], [[b'h'; 50], [b't'; 50]].concat());
+    // A content policy reads until its head is complete (here: always).
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(
+        c.on_segment(&tail, 1, Reading::Content),
+        SegmentAction::Read
+    );
+    let r = c.read(&tail, &[b't'; 50], Reading::Content, BUFFER, &mut store);
+    assert_eq!(r, ReadAction::Ack);
+    // Beyond the buffer: dropped, nothing changed.
+    let far = seg(TcpFlags::PSH, CLIENT_ISN + 1 + BUFFER as u32, 50);
+    assert_eq!(
+        c.read(&far, &[0; 50], Reading::Content, BUFFER, &mut store),
+        ReadAction::Drop
+    );
+    // Without a first segment in time, the record still expires.
+    assert!(c
+        .on_tick(REQUEST_TIMEOUT_MS + 10, IDLE, false)
+        .expired
+        .is_some());
+}
+
+#[test]
+fn a_request_head_holds_its_buffer_for_a_bounded_time() {
+    use baton_core::conn::REQUEST_HEAD_MS;
+    let mut c = conn(State::AwaitRequest);
+    c.buf = Some(3);
+    // A slow client: one acceptable byte every 5 s keeps the record from
+    // idling out, but not past the head deadline.
+    let mut now = 0;
+    let mut seq = CLIENT_ISN + 1;
+    while now < REQUEST_HEAD_MS - 5_000 {
+        now += 5_000;
+        let s = seg(TcpFlags::PSH, seq, 1);
+        c.on_segment(&s, now, Reading::Content);
+        c.request
+            .offer(seq - CLIENT_ISN - 1, b"x", 8192, |_, _| true);
+        seq += 1;
+        assert_eq!(c.on_tick(now, IDLE, false).expired, None, "at {now} ms");
+    }
+    assert_eq!(
+        c.on_tick(REQUEST_HEAD_MS, IDLE, false).expired,
+        Some(Expired::Idle)
+    );
+    // Without a buffer (a request decided on its first segment, not yet
+    // sent), only the idle timeout applies.
+    let mut c = conn(State::AwaitRequest);
+    assert_eq!(c.on_tick(REQUEST_HEAD_MS, IDLE, false).expired, None);
+}
+
+#[test]
+fn udp_flows_take_a_bounded_share_of_the_table() {
+    use baton_core::conn::{udp_flow_admitted, UDP_SHARE};
+    assert!(udp_flow_admitted(0, 16_384));
+    assert!(udp_flow_admitted(16_384 / UDP_SHARE - 1, 16_384));
+    assert!(!udp_flow_admitted(16_384 / UDP_SHARE, 16_384));
+    assert!(!udp_flow_admitted(0, UDP_SHARE - 1));
 }
 
 #[test]
@@ -114,7 +200,7 @@ fn rfc5961_while_deciding() {
             let s = seg(flags, bad, 10);
             assert_eq!(
                 c.on_segment(&s, 99, Reading::FirstSegment),
-                SegmentAction::Drop
+                SegmentAction::OutOfWindow
             );
             assert_eq!((c.state, c.last_ms), (State::AwaitRequest, 0));
         }
@@ -318,6 +404,7 @@ fn a_request_that_never_comes_expires() {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => Just(Op::ClientSends),
+        2 => (0u8..2).prop_map(Op::ClientSendsHalf),
         6 => (any::<usize>(), prop::bool::weighted(0.3)).prop_map(|(i, l)| Op::Deliver(i, l)),
         3 => (0u32..3000).prop_map(Op::Wait),
         3 => (0u8..4, any::<u32>()).prop_map(|(f, s)| Op::Spoof(f, s)),

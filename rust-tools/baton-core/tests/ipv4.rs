@@ -47,6 +47,26 @@ fn payload_bounded_by_total_length() {
 }
 
 #[test]
+fn a_big_tcp_packet_takes_its_length_from_the_buffer() {
+    let mut pkt = build_ipv4(&spec(), &[7u8; 100]);
+    // GRO beyond 64 KiB writes a total length of 0 (IPv4 BIG TCP).
+    pkt[2] = 0;
+    pkt[3] = 0;
+    let p = Ipv4Packet::parse_prefix_of(&pkt[..60], 80_000).unwrap();
+    assert_eq!(p.packet_len(), 80_000);
+    assert_eq!(p.payload(), &[7u8; 40]);
+    // A packet that fits the field with a total length of 0 is malformed.
+    for len in [0, 120, 65_535] {
+        assert_eq!(
+            Ipv4Packet::parse_prefix_of(&pkt[..60], len),
+            Err(ParseError::BadTotalLength)
+        );
+    }
+    let plain = build_ipv4(&spec(), &[7u8; 100]);
+    assert_eq!(Ipv4Packet::parse_prefix(&plain).unwrap().packet_len(), 120);
+}
+
+#[test]
 fn prefix_of_a_longer_packet() {
     let pkt = build_ipv4(&spec(), &[7u8; 100]);
     assert_eq!(Ipv4Packet::parse(&pkt[..60]), Err(ParseError::Truncated));

@@ -8,6 +8,10 @@
 //! answer from the node its rule names, intact. A malformed rule is
 //! refused with a precise message and changes nothing. A client that
 //! resets with half a head sent leaves no record and no buffer behind.
+//! Slow clients (70 heads, each trickling a byte every 3 s) take every
+//! request buffer: other clients are still routed by their heads (read
+//! from the one segment each fits in), and the slow heads lose their
+//! buffers at the head deadline however they trickle.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
@@ -39,6 +43,24 @@ const FETCHES: &[(&str, &str)] = &[
         "served-by-node2",
     ),
 ];
+
+/// Slow clients: heads that never complete, a byte every 3 s.
+const SLOW: &str = r#"
+import socket, time
+socks = []
+for i in range(70):
+    s = socket.create_connection(('203.0.113.100', 80), timeout=5)
+    s.send(b'GET /who.txt HTTP/1.1\r\nHost: slow.example\r\nX-Slow: ')
+    socks.append(s)
+print('open', len(socks), flush=True)
+for k in range(20):
+    time.sleep(3)
+    for s in socks:
+        try:
+            s.send(b'a')
+        except OSError:
+            pass
+"#;
 
 pub fn run(ctx: &Context) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, Some(64))?;
@@ -143,6 +165,50 @@ s.close()
         bail!("a half-sent head should hold one request buffer, not {held}");
     }
     log("a half-sent head holds a request buffer until its client resets");
+
+    // Slow heads take every buffer; the others are still routed by theirs.
+    client.sh(&format!(
+        "cat > /run/slow.py <<'EOF'\n{SLOW}\nEOF\nnohup python3 /run/slow.py > /run/slow.out 2>&1 &"
+    ))?;
+    let mut s1 = stats(node1, &b)?;
+    for _ in 0..20 {
+        s1 = stats(node1, &b)?;
+        if counter(&s1, "request_buffers_used") == 64 && counter(&s1, "request_buffers_busy") > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if counter(&s1, "request_buffers_used") != 64 {
+        bail!("70 slow heads should hold all 64 request buffers:\n{s1}");
+    }
+    let started = std::time::Instant::now();
+    for (args, want) in &FETCHES[..4] {
+        let got = client.run_ok(&format!("curl -s --max-time 20 {args}"), T)?;
+        if got.trim() != *want {
+            bail!(
+                "curl {args} while slow heads hold every buffer: expected {want:?}, got {:?}\n{}",
+                got.trim(),
+                diagnose(&farm, &b)
+            );
+        }
+    }
+    let mut used = 64;
+    while started.elapsed() < Duration::from_secs(40) {
+        used = counter(&stats(node1, &b)?, "request_buffers_used");
+        if used == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let waited = started.elapsed().as_secs();
+    client.sh("pkill -f /run/slow.py; true")?;
+    if used != 0 {
+        bail!("slow heads still hold {used} request buffers {waited} s on, though they never completed");
+    }
+    log(&format!(
+        "70 slow heads took all 64 request buffers; meanwhile 4 requests went where their rules say; \
+         the slow heads lost their buffers at the head deadline (all free {waited} s on)"
+    ));
     farmsetup::assert_tables_drain(&farm, &b)?;
     let s1 = stats(node1, &b)?;
     if counter(&s1, "request_buffers_used") != 0 {

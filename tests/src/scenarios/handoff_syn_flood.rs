@@ -8,13 +8,23 @@
 //! every legitimate curl during the flood gets its file (handed off to
 //! node2/node3 through the cookie handshake), and after the flood the
 //! pending entries expire.
+//!
+//! Spoofed UDP datagrams to a UDP service on the VIP, from the same random
+//! sources, come with the SYNs: each would be a new flow. node1's
+//! connection table has [`TABLE`] records; UDP flows never take more than
+//! their share of it (a quarter), the datagrams of the flows beyond it are
+//! served without a record (counted), and the legitimate TCP clients keep
+//! being recorded and handed off.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
 use baton_farm::{bail, log, Result, Vm};
 use std::time::Duration;
 
-const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\n[[service]]\nvip = \"203.0.113.100\"\nport = 5353\nproto = \"udp\"\npolicy = \"round-robin\"\n";
+
+/// node1's connection table (`conn_table_max`).
+const TABLE: u64 = 256;
 
 /// Pending handshakes node1 keeps during the flood.
 const SYN_LIMIT: u64 = 256;
@@ -52,6 +62,9 @@ for _ in range(4096):
     c = csum(src + dst + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)
     tcp = tcp[:16] + struct.pack('!H', c) + tcp[18:]
     packets.append(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst) + tcp)
+    # A datagram of a new UDP flow from the same kind of source.
+    udp = struct.pack('!HHHH', random.randint(1024, 65535), 5353, 8 + 4, 0) + b'ping'
+    packets.append(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, src, dst) + udp)
 sent = 0
 i = 0
 end = time.time() + {FLOOD_SECS}
@@ -78,7 +91,8 @@ fn mem_available(vm: &Vm) -> Result<u64> {
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
-    let (farm, b) = farmsetup::start(ctx, SERVICES, Some(64))?;
+    let (farm, b) =
+        farmsetup::start_with_params(ctx, SERVICES, Some(64), &format!("conn_table_max={TABLE}"))?;
     let client = farm.vm("client")?;
     let node1 = farm.vm("node1")?;
     node1.sh(&format!(
@@ -117,17 +131,19 @@ pub fn run(ctx: &Context) -> Result<()> {
            sleep 0.5; \
          done"
     );
-    let mut peak_pending = 0;
-    let mut peak_conns = 0;
+    let (mut peak_pending, mut peak_conns, mut peak_udp) = (0, 0, 0);
+    let mut sample = |s: &serde_json::Value| {
+        peak_pending = peak_pending.max(counter(s, "syn_table_entries"));
+        let udp = counter(s, "conn_table_udp_flows");
+        peak_udp = peak_udp.max(udp);
+        peak_conns = peak_conns.max(counter(s, "conn_table_entries").saturating_sub(udp));
+    };
     for _ in 0..3 {
-        let s = stats(node1, &b)?;
-        peak_pending = peak_pending.max(counter(&s, "syn_table_entries"));
-        peak_conns = peak_conns.max(counter(&s, "conn_table_entries"));
+        sample(&stats(node1, &b)?);
     }
     let out = client.run_ok(&fetch, Duration::from_secs(FETCHES as u64 * 20 + 60))?;
     let during = stats(node1, &b)?;
-    peak_pending = peak_pending.max(counter(&during, "syn_table_entries"));
-    peak_conns = peak_conns.max(counter(&during, "conn_table_entries"));
+    sample(&during);
     let mem_during = mem_available(node1)?;
     let sent = client.run_ok(
         &format!("sleep {FLOOD_SECS}; while pgrep -f flood.py >/dev/null; do sleep 1; done; cat /tmp/flood.out"),
@@ -154,10 +170,12 @@ pub fn run(ctx: &Context) -> Result<()> {
         times.join(" ")
     ));
     let cookies = counter(&during, "syn_cookies_sent");
+    let unrecorded = counter(&during, "udp_datagrams_not_recorded");
     let answered = counter(&during, "syns_answered") - counter(&before, "syns_answered");
     log(&format!(
         "flood: {sent} spoofed SYNs sent; node1 answered {answered} SYNs, {cookies} with cookies; \
-         pending table peak {peak_pending}/{SYN_LIMIT}, connection records peak {peak_conns}; \
+         pending table peak {peak_pending}/{SYN_LIMIT}, TCP connection records peak {peak_conns}, \
+         UDP flows peak {peak_udp}/{TABLE} ({unrecorded} datagrams served without a record); \
          MemAvailable {mem_before} KiB before, {mem_during} KiB during; legitimate fetches {ok} ok, {bad} failed"
     ));
     if bad != 0 || ok != FETCHES {
@@ -170,6 +188,15 @@ pub fn run(ctx: &Context) -> Result<()> {
     if sent < 1000 || cookies == 0 {
         bail!(
             "the flood did not engage cookie mode ({sent} SYNs sent, {cookies} cookies):\n{during}"
+        );
+    }
+    if counter(&during, "conn_table_capacity") != TABLE {
+        bail!("node1's connection table should hold {TABLE} records:\n{during}");
+    }
+    if peak_udp > TABLE / 4 || unrecorded == 0 {
+        bail!(
+            "spoofed UDP flows took {peak_udp} of {TABLE} records (at most a quarter), \
+             {unrecorded} datagrams served without one:\n{during}"
         );
     }
     if peak_pending > SYN_LIMIT {

@@ -137,8 +137,9 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: blind RST/FIN against keep-alive connections (they survive), \
                 connect-and-close without a request (the application reads EOF, the FIN is \
                 acknowledged), client port reuse over a lingering record and a TIME_WAIT \
-                socket (every fetch answered), churn with short connections (no errors, \
-                tables drain)",
+                socket (every fetch answered), MSS 500, a 1400-byte MTU hop (ICMP forwarded), \
+                requests in reordered segments never retransmitted (held, answered), churn \
+                with short connections (no errors, tables drain)",
         run: hostile_client::run,
         standard_farm: true,
     },
@@ -172,7 +173,9 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: policy http-rules with Host and path-prefix rules on node1: each \
                 request goes where its rule says (node2, node3, node1 itself), heads spanning \
                 several segments are buffered and acknowledged by node1 first, a malformed \
-                rule is refused with its reason, request buffers are free afterwards",
+                rule is refused with its reason, slow heads holding every buffer leave the \
+                others routed by their heads and lose their buffers at the head deadline, \
+                request buffers are free afterwards",
         run: handoff_http_rules::run,
         standard_farm: true,
     },
@@ -188,8 +191,9 @@ pub const ALL: &[Scenario] = &[
         name: "handoff_syn_flood",
         about: "whole farm: a spoofed SYN flood from the client (30 s) against the VIP while \
                 curls keep fetching through it: node1's pending-handshake table stays within \
-                syn_table_max, cookies answer the rest, no record per spoofed SYN, memory \
-                bounded, every fetch intact, pending entries expire afterwards",
+                syn_table_max, cookies answer the rest, no record per spoofed SYN, spoofed UDP \
+                flows within their quarter of a 256-record table, memory bounded, every fetch \
+                intact and handed off, pending entries expire afterwards",
         run: handoff_syn_flood::run,
         standard_farm: true,
     },

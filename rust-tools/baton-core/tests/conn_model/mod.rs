@@ -7,8 +7,8 @@
 #![allow(dead_code)]
 
 use baton_core::conn::{
-    Choice, Conn, Place, Reading, Segment, SegmentAction, State, HALF_CLOSED_MS, LINGER_MS,
-    MAX_TRIES, REQUEST_TIMEOUT_MS,
+    Choice, Conn, Place, ReadAction, Reading, RequestStore, Segment, SegmentAction, State,
+    HALF_CLOSED_MS, LINGER_MS, MAX_TRIES, REQUEST_TIMEOUT_MS,
 };
 use baton_core::ether::MacAddr;
 use baton_core::ipv4::Ipv4Addr;
@@ -90,6 +90,10 @@ pub enum Op {
     /// The client sends (or resends) its request, or its FIN if it
     /// closes without one.
     ClientSends,
+    /// The client sends one half of its request in a segment of its own
+    /// (0: the first, 1: the second), as a reordering network delivers
+    /// them.
+    ClientSendsHalf(u8),
     /// A frame in flight arrives (index modulo the queue), or is lost.
     Deliver(usize, bool),
     /// Time passes (ms).
@@ -123,6 +127,29 @@ pub struct Model {
     next: usize,
     /// A spoofed segment hit the window and moved the stream on.
     injected: bool,
+    /// The front-end's request buffer (one, for this connection).
+    buffer: Store,
+}
+
+/// A request buffer.
+pub struct Store {
+    pub bytes: Vec<u8>,
+    /// Whether the connection holds it.
+    pub taken: bool,
+}
+
+pub const BUFFER: usize = 8192;
+
+impl RequestStore for Store {
+    fn write(&mut self, at: usize, bytes: &[u8]) -> bool {
+        self.taken = true;
+        self.bytes[at..at + bytes.len()].copy_from_slice(bytes);
+        true
+    }
+
+    fn complete(&self, _len: usize) -> bool {
+        true
+    }
 }
 
 impl Model {
@@ -139,6 +166,10 @@ impl Model {
             client_fin: false,
             next: 0,
             injected: false,
+            buffer: Store {
+                bytes: vec![0; BUFFER],
+                taken: false,
+            },
         }
     }
 
@@ -178,25 +209,48 @@ impl Model {
         let Some(mut c) = self.conn.take() else {
             return;
         };
-        match c.on_segment(&s, now, Reading::FirstSegment) {
-            SegmentAction::Decide => {
-                let alive = c
-                    .unanswered()
-                    .is_some_and(|p| self.peers[p as usize - 1] != Peer::Dead);
-                let choice = if c.asks_again(alive) {
-                    Choice::Local
-                } else {
-                    self.choose(&c)
-                };
-                match c.place(choice, s.payload as usize, 10_000, alive, now) {
-                    Place::Peer(m) => self.frames.push(Frame::Handoff(m.0[5])),
-                    Place::Local => self.local = true,
+        let len = match c.on_segment(&s, now, Reading::FirstSegment) {
+            SegmentAction::Decide => Some(s.payload as usize),
+            SegmentAction::Read => {
+                let bytes = vec![b'r'; s.payload as usize];
+                match c.read(&s, &bytes, Reading::FirstSegment, BUFFER, &mut self.buffer) {
+                    ReadAction::Decide => Some(usize::from(c.request.contiguous())),
+                    ReadAction::DecideOnSegment => Some(s.payload as usize),
+                    ReadAction::Ack | ReadAction::Drop => None,
                 }
             }
             SegmentAction::Reset => return,
-            _ => {}
+            _ => None,
+        };
+        if let Some(len) = len {
+            assert!(len <= REQ as usize, "placed with {len} bytes");
+            let alive = c
+                .unanswered()
+                .is_some_and(|p| self.peers[p as usize - 1] != Peer::Dead);
+            let choice = if c.asks_again(alive) {
+                Choice::Local
+            } else {
+                self.choose(&c)
+            };
+            match c.place(choice, len, 10_000, alive, now) {
+                Place::Peer(m) => self.frames.push(Frame::Handoff(m.0[5])),
+                Place::Local => self.local = true,
+            }
         }
         self.conn = Some(c);
+    }
+
+    fn half(&self, i: u8) -> Segment {
+        let half = REQ / 2;
+        let mut s = seg(
+            TcpFlags::PSH,
+            CLIENT_ISN + 1 + half * u32::from(i % 2),
+            half,
+        );
+        if self.answered {
+            s.ack = SeqNum::new(OUR_ISN + 1 + 1000);
+        }
+        s
     }
 
     pub fn deliver(&mut self, i: usize, lost: bool) {
@@ -254,6 +308,11 @@ impl Model {
     pub fn step(&mut self, op: Op) {
         match op {
             Op::ClientSends => self.segment(self.client_segment()),
+            Op::ClientSendsHalf(i) => {
+                if !self.no_request && !self.client_fin {
+                    self.segment(self.half(i));
+                }
+            }
             Op::Deliver(i, lost) => self.deliver(i, lost),
             Op::Wait(ms) => self.tick(ms),
             Op::Spoof(kind, seq) => self.spoof(kind, seq),
@@ -375,6 +434,14 @@ impl Model {
             ));
         }
         if self.conn.is_some() {
+            // What of the request its owner did not get (a half the
+            // front-end placed without the other) the client sends again
+            // before its FIN.
+            if !self.no_request {
+                let mut again = request();
+                again.ack = self.client_segment().ack;
+                self.segment(again);
+            }
             self.step(Op::ClientCloses);
             self.step(Op::OwnerCloses);
             while !self.frames.is_empty() {
@@ -428,7 +495,13 @@ pub fn run_bytes(data: &[u8]) {
                 let seq = u32::from_le_bytes([y, x, y ^ 0x55, (i as u8).wrapping_mul(31)]);
                 Op::Spoof(y % 4, seq)
             }
-            6 => [Op::OwnerAnswers, Op::OwnerCloses, Op::ClientCloses][usize::from(y % 3)],
+            6 => [
+                Op::OwnerAnswers,
+                Op::OwnerCloses,
+                Op::ClientCloses,
+                Op::ClientSendsHalf(0),
+                Op::ClientSendsHalf(1),
+            ][usize::from(y % 5)],
             _ => Op::Spoof(
                 y % 4,
                 CLIENT_ISN.wrapping_add(u32::from(y)).wrapping_sub(100),
