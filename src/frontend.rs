@@ -120,7 +120,7 @@ struct Locked<'a> {
 /// Returns `c`'s request buffer, if it has one: its request is placed.
 fn release_buffer(c: &mut Conn, bufs: &mut RequestBuffers) {
     if let Some(b) = c.buf.take() {
-        bufs.free(b);
+        bufs.free(b, c.record.conn_id);
     }
     c.request.drop_held();
 }
@@ -277,10 +277,15 @@ impl FrontEnd {
             }
             SegmentAction::Accept => {
                 release_buffer(c, l.bufs);
-                // The request again, on a connection served here.
+                // The request again, on a connection served here that saw
+                // nothing after it (no more data, no close): its socket
+                // should be there.
+                let t = c.teardown;
                 let request_again = c.state == ConnState::Local
                     && s.event.seq == c.record.client_isn + 1
-                    && s.payload != 0;
+                    && s.payload != 0
+                    && c.rcv_hi == s.event.end()
+                    && !(t.owner_closed || t.client_fin || t.reset);
                 if request_again {
                     Next::AcceptOrServe(*c)
                 } else {
@@ -344,10 +349,18 @@ impl FrontEnd {
         let mut store = Store {
             bufs: l.bufs,
             buf: c.buf,
+            owner: c.record.conn_id,
         };
         let held_before = c.request.held_bytes();
         let bytes = payload.map_or(&[][..], |p| p.bytes);
-        let action = c.read(&s.event, bytes, reading, REQUEST_BUFFER_SIZE, &mut store);
+        let action = c.read(
+            &s.event,
+            bytes,
+            reading,
+            REQUEST_BUFFER_SIZE,
+            &mut store,
+            l.now,
+        );
         if c.request.contiguous() > run {
             self.shared.stats.inc(Stat::RequestSegmentsBuffered);
             let tsval = payload.and_then(|p| p.tsval);
@@ -370,7 +383,9 @@ impl FrontEnd {
                 }
                 self.decide_buffered(c, b, l)
             }
-            (ReadAction::Decide | ReadAction::DecideOnSegment, _) => {
+            // (`Decide` comes with a buffer only.)
+            (ReadAction::Decide, None) | (ReadAction::Drop, _) => Next::Drop,
+            (ReadAction::DecideOnSegment, _) => {
                 // Without a buffer, a content policy still reads a head
                 // that fits in this segment.
                 let head = payload.and_then(|p| match http::parse(p.bytes) {
@@ -380,7 +395,6 @@ impl FrontEnd {
                 self.decide(c, head, s.payload, l)
             }
             (ReadAction::Ack, _) => self.ack(c, l.now),
-            (ReadAction::Drop, _) => Next::Drop,
         }
     }
 
@@ -403,7 +417,7 @@ impl FrontEnd {
     /// which stays with the record until the handoff is confirmed.
     fn decide_buffered(&self, c: &mut Conn, b: BufIndex, l: &mut Locked<'_>) -> Next {
         let len = usize::from(c.request.contiguous());
-        let Some(bytes) = l.bufs.bytes(b, len) else {
+        let Some(bytes) = l.bufs.bytes(b, c.record.conn_id, len) else {
             return Next::Drop;
         };
         let head = match http::parse(bytes) {
@@ -559,7 +573,7 @@ impl FrontEnd {
         });
         known.or_else(|| {
             let h = packet.get(..want)?;
-            let ip = Ipv4Packet::parse_prefix(h).ok()?;
+            let ip = Ipv4Packet::parse_prefix_of(h, s.hdr_len.saturating_add(s.payload)).ok()?;
             let seg = TcpSegment::parse(ip.payload()).ok()?;
             self.new_connection(&ip, &seg, s, data, slot, policy, now)
         })
@@ -614,11 +628,15 @@ impl FrontEnd {
         // completes it once there is room, as a Linux listener whose
         // accept queue is full drops the ACK (not a reset, not a socket
         // nobody records).
-        let full = self
-            .shared
-            .conns
-            .with(|st| st.table().map(|t| t.is_full()))
-            .unwrap_or(false);
+        // (Policy `local` serves here at the handshake's ACK, which no
+        // client sends again: without a record, as the table has no room;
+        // its later segments find the local socket.)
+        let full = policy != Policy::Local
+            && self
+                .shared
+                .conns
+                .with(|st| st.table().map(|t| t.is_full()))
+                .unwrap_or(false);
         let pending =
             self.shared
                 .syns
@@ -633,6 +651,7 @@ impl FrontEnd {
             }
             Some(Err(None)) => {
                 self.shared.stats.inc(Stat::ConnTableFull);
+                self.shared.syns.refresh(&s.key, now);
                 return Some(Next::Drop);
             }
             // Not the ACK of a pending handshake: maybe a cookie's, if
@@ -674,11 +693,16 @@ impl FrontEnd {
                 // will find that record.
                 Err(InsertError::Exists) => return Some(Next::Drop),
                 Err(InsertError::Full) => {
-                    // Filled since the check above: dropped, the client
-                    // retransmits (and completes by its cookie, if cookies
-                    // went out lately).
                     self.shared.stats.inc(Stat::ConnTableFull);
-                    return Some(Next::Drop);
+                    // `local`: served here without a record (see above).
+                    // Otherwise filled since the check above: dropped, the
+                    // client retransmits (and completes by its cookie, if
+                    // cookies went out lately).
+                    return Some(if policy == Policy::Local {
+                        Next::ServeLocally(conn)
+                    } else {
+                        Next::Drop
+                    });
                 }
             }
             self.shared.stats.inc(Stat::ConnsCreated);
@@ -1087,22 +1111,29 @@ enum Data<'a> {
     Read(Payload<'a>),
 }
 
-/// A connection's request buffer, as the state machine writes it.
+/// A connection's request buffer (`buf`, held by connection `owner`), as
+/// the state machine writes it.
 struct Store<'a> {
     bufs: &'a mut RequestBuffers,
     buf: Option<BufIndex>,
+    owner: u64,
 }
 
 impl conn::RequestStore for Store<'_> {
     fn write(&mut self, at: usize, bytes: &[u8]) -> bool {
         self.buf
-            .is_some_and(|b| self.bufs.write(b, at, bytes).is_some())
+            .is_some_and(|b| self.bufs.write(b, self.owner, at, bytes).is_some())
     }
 
     fn complete(&self, len: usize) -> bool {
         self.buf
-            .and_then(|b| self.bufs.bytes(b, len))
+            .and_then(|b| self.bufs.bytes(b, self.owner, len))
             .is_some_and(|bytes| !matches!(http::parse(bytes), http::Status::Incomplete))
+    }
+
+    fn holds(&self) -> bool {
+        self.buf
+            .is_some_and(|b| self.bufs.bytes(b, self.owner, 0).is_some())
     }
 }
 

@@ -47,11 +47,17 @@ impl RequestBuffers {
         BufIndex::try_from(i).ok()
     }
 
-    /// Frees buffer `b`.
-    pub(crate) fn free(&mut self, b: BufIndex) {
-        if let Some(o) = self.owner.get_mut(usize::from(b)) {
+    /// Frees buffer `b` if `owner` holds it (the sweep may have given it to
+    /// another connection since).
+    pub(crate) fn free(&mut self, b: BufIndex, owner: u64) {
+        if let Some(o) = self.owner.get_mut(usize::from(b)).filter(|o| **o == owner) {
             *o = 0;
         }
+    }
+
+    /// Whether `owner` holds buffer `b`.
+    fn held_by(&self, b: BufIndex, owner: u64) -> bool {
+        owner != 0 && self.owner.get(usize::from(b)) == Some(&owner)
     }
 
     fn range(b: BufIndex, from: usize, len: usize) -> Option<core::ops::Range<usize>> {
@@ -63,16 +69,22 @@ impl RequestBuffers {
         Some(base + from..base + end)
     }
 
-    /// Writes `bytes` into buffer `b` at offset `at`; `None` if they do
-    /// not fit.
-    pub(crate) fn write(&mut self, b: BufIndex, at: usize, bytes: &[u8]) -> Option<()> {
+    /// Writes `bytes` into buffer `b`, which `owner` holds, at offset
+    /// `at`; `None` if they do not fit or it is not `owner`'s.
+    pub(crate) fn write(&mut self, b: BufIndex, owner: u64, at: usize, bytes: &[u8]) -> Option<()> {
+        if !self.held_by(b, owner) {
+            return None;
+        }
         let r = Self::range(b, at, bytes.len())?;
         self.data.get_mut(r)?.copy_from_slice(bytes);
         Some(())
     }
 
-    /// The first `len` bytes of buffer `b`.
-    pub(crate) fn bytes(&self, b: BufIndex, len: usize) -> Option<&[u8]> {
+    /// The first `len` bytes of buffer `b`, if `owner` holds it.
+    pub(crate) fn bytes(&self, b: BufIndex, owner: u64, len: usize) -> Option<&[u8]> {
+        if !self.held_by(b, owner) {
+            return None;
+        }
         self.data.get(Self::range(b, 0, len)?)
     }
 

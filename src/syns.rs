@@ -31,6 +31,12 @@ use crate::{
 /// was lost sends its SYN again (after 1, 3, 7 s with Linux's defaults),
 /// which refreshes the entry.
 pub(crate) const PENDING_TIMEOUT_MS: u32 = 10_000;
+/// How long an entry whose ACK was dropped for a full connection table
+/// waits for the client's next retransmission (the client backs off: its
+/// sixth retransmission comes about 25 s after the first try), as a
+/// Linux request sock lives through its SYN-ACK retransmissions (about a
+/// minute).
+pub(crate) const PENDING_WAIT_MS: u32 = 60_000;
 
 /// The pending-handshake table of a namespace.
 #[pin_data]
@@ -100,6 +106,7 @@ impl Syns {
             our_isn: answered.isn,
             options: answered.options,
             born_ms: now_ms,
+            waiting: false,
         };
         match table.get_mut(key) {
             Some(e) => *e = entry,
@@ -138,13 +145,35 @@ impl Syns {
         Some(result)
     }
 
-    /// Removes the entries older than [`PENDING_TIMEOUT_MS`] at `now_ms`;
+    /// Keeps the pending handshake of `key` for [`PENDING_WAIT_MS`] from
+    /// `now_ms` on: its client's valid ACK came while the connection table was
+    /// full, and its retransmission will complete it once there is room
+    /// (as a Linux request sock lives on while the accept queue is full).
+    /// Only a client that knows our ISN can do that. Any context.
+    pub(crate) fn refresh(&self, key: &ConnKey, now_ms: u32) {
+        let _bh = BhDisabled::new();
+        let mut storage = self.store.lock();
+        if let Some(e) = storage.table().as_mut().and_then(|t| t.get_mut(key)) {
+            e.born_ms = now_ms;
+            e.waiting = true;
+        }
+    }
+
+    /// Removes the entries older than [`PENDING_TIMEOUT_MS`] (waiting ones:
+    /// [`PENDING_WAIT_MS`]) at `now_ms`;
     /// returns how many. Any context.
     pub(crate) fn expire(&self, now_ms: u32) -> usize {
         let _bh = BhDisabled::new();
         let mut storage = self.store.lock();
         storage.table().map_or(0, |mut table| {
-            table.retain(|_, e| now_ms.wrapping_sub(e.born_ms) < PENDING_TIMEOUT_MS)
+            table.retain(|_, e| {
+                let limit = if e.waiting {
+                    PENDING_WAIT_MS
+                } else {
+                    PENDING_TIMEOUT_MS
+                };
+                now_ms.wrapping_sub(e.born_ms) < limit
+            })
         })
     }
 

@@ -41,7 +41,7 @@ use crate::{
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     sync::Applied,
-    syns::{Syns, PENDING_TIMEOUT_MS},
+    syns::{Syns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
     wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
         kunit::{kassert, kassert_eq, kunit_suite, Test},
@@ -1164,6 +1164,13 @@ fn syn_table_bounded_then_cookies(t: &Test) {
     kassert_eq!(t, syns.usage(), (1, 3));
     kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS + 5), 1);
     kassert_eq!(t, syns.usage(), (0, 3));
+    // An entry whose ACK came while the connection table was full waits
+    // for the client's retransmission, longer.
+    kassert_eq!(t, mode(5, 100), Ok((2, false)));
+    syns.refresh(&key(5), 200);
+    kassert_eq!(t, syns.expire(200 + PENDING_TIMEOUT_MS), 0);
+    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS - 1), 0);
+    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS), 1);
 }
 
 fn request_buffers_bounded_and_swept(t: &Test) {
@@ -1183,19 +1190,32 @@ fn request_buffers_bounded_and_swept(t: &Test) {
     kassert_eq!(t, bufs.used(), REQUEST_BUFFERS);
     // Bytes go in within the buffer only, and come back as written.
     let b = taken[3];
-    kassert!(t, bufs.write(b, 0, b"GET / HTTP/1.1\r\n").is_some());
-    kassert!(t, bufs.write(b, 16, b"Host: a\r\n\r\n").is_some());
+    let owner = 4;
+    kassert!(t, bufs.write(b, owner, 0, b"GET / HTTP/1.1\r\n").is_some());
+    kassert!(t, bufs.write(b, owner, 16, b"Host: a\r\n\r\n").is_some());
     kassert_eq!(
         t,
-        bufs.bytes(b, 27),
+        bufs.bytes(b, owner, 27),
         Some(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..])
     );
-    kassert!(t, bufs.write(b, REQUEST_BUFFER_SIZE - 1, b"xy").is_none());
-    kassert!(t, bufs.write(b, usize::MAX, b"x").is_none());
-    kassert!(t, bufs.bytes(b, REQUEST_BUFFER_SIZE + 1).is_none());
-    kassert!(t, bufs.write(REQUEST_BUFFERS as u8, 0, b"x").is_none());
+    kassert!(
+        t,
+        bufs.write(b, owner, REQUEST_BUFFER_SIZE - 1, b"xy")
+            .is_none()
+    );
+    kassert!(t, bufs.write(b, owner, usize::MAX, b"x").is_none());
+    kassert!(t, bufs.bytes(b, owner, REQUEST_BUFFER_SIZE + 1).is_none());
+    kassert!(
+        t,
+        bufs.write(REQUEST_BUFFERS as u8, owner, 0, b"x").is_none()
+    );
+    // Only its owner reads, writes or frees a buffer.
+    kassert!(t, bufs.write(b, 5, 0, b"x").is_none());
+    kassert!(t, bufs.bytes(b, 5, 1).is_none());
+    bufs.free(b, 5);
+    kassert_eq!(t, bufs.used(), REQUEST_BUFFERS);
     // Freed, a buffer is taken again; the sweep frees what owners let go.
-    bufs.free(b);
+    bufs.free(b, owner);
     kassert_eq!(t, bufs.alloc(1000), Some(b));
     let freed = bufs.sweep(|owner, _| owner % 2 == 0);
     kassert_eq!(t, freed, REQUEST_BUFFERS / 2);

@@ -219,7 +219,7 @@ http {
 }";
     format!(
         "mkdir -p /tmp/www /tmp/nginx && echo served-by-{name} > /tmp/www/who.txt && \
-         head -c {} /dev/urandom > /tmp/www/big.bin || exit 1\n{}nginx -c /tmp/nginx/nginx.conf",
+         head -c {} /dev/urandom > /tmp/www/big.bin || exit 1\n{}nginx -c /tmp/nginx/nginx.conf || exit 1",
         big_kib * 1024,
         write_file_script("/tmp/nginx/nginx.conf", conf)
     )
@@ -278,14 +278,18 @@ pub fn diagnose(farm: &Farm, b: &str) -> String {
 /// and by the serving node on forwarded packets) and the linger has passed.
 pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
     let mut left = Vec::new();
+    let names = farm.node_names();
     for _ in 0..30 {
-        left.clear();
-        for vm in farm.nodes() {
-            let n = counter(&stats(vm, b)?, "conn_table_entries");
-            if n != 0 {
-                left.push(format!("{} {n}", vm.name()));
-            }
-        }
+        // The nodes at once: one exec each, on their own emulated CPUs.
+        let counts = farm.par(&names, |vm| {
+            Ok(counter(&stats(vm, b)?, "conn_table_entries"))
+        })?;
+        left = names
+            .iter()
+            .zip(counts)
+            .filter(|(_, n)| *n != 0)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
         if left.is_empty() {
             log("every node's connection table is empty again");
             return Ok(());

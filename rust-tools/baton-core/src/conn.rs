@@ -62,7 +62,7 @@ pub const HALF_CLOSED_MS: u32 = 60_000;
 pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
 /// How long a request buffer may be held by a request that is not
 /// complete (a head read in several segments, or bytes after a gap), from
-/// the connection's handshake on: a slow or stalled client cannot keep one
+/// its first byte on: a slow or stalled client cannot keep one
 /// of the few buffers for long (Apache's `mod_reqtimeout` allows a header
 /// 20 s by default). Its record then goes, as one whose request never
 /// came.
@@ -253,6 +253,8 @@ pub trait RequestStore {
     fn write(&mut self, at: usize, bytes: &[u8]) -> bool;
     /// Whether the first `len` bytes stored hold a whole request head.
     fn complete(&self, len: usize) -> bool;
+    /// Whether the connection has its buffer (what was read is there).
+    fn holds(&self) -> bool;
 }
 
 /// What request bytes read while deciding call for ([`Conn::read`]).
@@ -363,6 +365,9 @@ pub struct Conn<B> {
     /// Which bytes of the request are in `buf` (offsets from the client's
     /// ISN + 1).
     pub request: Assembly,
+    /// When the request's first byte was read into `buf` (boot-time
+    /// milliseconds): its head has [`REQUEST_HEAD_MS`] from then.
+    pub head_ms: u32,
 }
 
 impl<B> Conn<B> {
@@ -381,6 +386,7 @@ impl<B> Conn<B> {
             resends: 0,
             buf: None,
             request: Assembly::default(),
+            head_ms: now,
         }
     }
 
@@ -509,6 +515,7 @@ impl<B> Conn<B> {
     /// as fits. After a placement that did not hold (`Retry`), the client's
     /// retransmission of what nobody acknowledged places it again (its
     /// bytes are not needed: what was read is in `store`).
+    #[allow(clippy::too_many_arguments)]
     pub fn read(
         &mut self,
         s: &Segment,
@@ -516,12 +523,16 @@ impl<B> Conn<B> {
         reading: Reading,
         capacity: usize,
         store: &mut impl RequestStore,
+        now: u32,
     ) -> ReadAction {
         let start = self.record.client_isn + 1;
         let run = self.request.contiguous();
+        // What was read goes only with its buffer; without one, only a
+        // segment at the request's start can carry the request.
+        let buffered = run != 0 && store.holds();
         if self.state != State::AwaitRequest {
             let next = start + u32::from(run);
-            return if run != 0 && s.seq.after_eq(start) && !s.seq.after(next) {
+            return if buffered && s.seq.after_eq(start) && !s.seq.after(next) {
                 ReadAction::Decide
             } else if s.seq == start {
                 ReadAction::DecideOnSegment
@@ -529,9 +540,9 @@ impl<B> Conn<B> {
                 ReadAction::Drop
             };
         }
+        let empty = self.request == Assembly::default();
         let offset = s.seq.wrapping_sub(start.get()).get();
-        let in_order = offset == u32::from(run);
-        match self
+        let action = match self
             .request
             .offer(offset, bytes, capacity, |at, b| store.write(at, b))
         {
@@ -542,13 +553,18 @@ impl<B> Conn<B> {
                 ReadAction::Decide
             }
             Offer::Extended | Offer::Held | Offer::Duplicate => ReadAction::Ack,
-            // A head too large for the buffer is placed on what it holds
-            // (the rest follows the connection); without a buffer, on this
-            // segment.
-            Offer::Refused if in_order && self.request.contiguous() != 0 => ReadAction::Decide,
-            Offer::Refused if in_order => ReadAction::DecideOnSegment,
+            // The buffer is full (a head too large for it): placed on what
+            // it holds, the rest follows the connection.
+            Offer::Refused if buffered && offset <= u32::from(run) => ReadAction::Decide,
+            // Nothing could be buffered: placed on this segment, if it
+            // starts the request.
+            Offer::Refused if offset == 0 => ReadAction::DecideOnSegment,
             Offer::Refused => ReadAction::Drop,
+        };
+        if empty && self.request != Assembly::default() {
+            self.head_ms = now;
         }
+        action
     }
 
     /// Whether `seq` is in the window the front-end offers while deciding.
@@ -712,7 +728,7 @@ impl<B> Conn<B> {
             }
         }
         let holds_head = self.state == State::AwaitRequest && self.buf.is_some();
-        if holds_head && now.wrapping_sub(self.created_ms) >= REQUEST_HEAD_MS {
+        if holds_head && now.wrapping_sub(self.head_ms) >= REQUEST_HEAD_MS {
             t.expired = Some(Expired::Idle);
             return t;
         }

@@ -182,6 +182,9 @@ pub struct PendingSyn {
     pub options: SynOptions,
     /// When the SYN was answered (the caller's clock, for expiry).
     pub born_ms: u32,
+    /// Its ACK came while the connection table was full: it waits for the
+    /// client's retransmission (and lives longer).
+    pub waiting: bool,
 }
 
 /// Validates the ACK completing a handshake answered in pending mode

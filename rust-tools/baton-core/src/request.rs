@@ -7,9 +7,11 @@
 //! [`MAX_HELD`] ranges after gaps. A segment that fills a gap extends the
 //! run over the ranges it reaches, so a request whose segments arrive
 //! reordered is read whole without any retransmission, and the whole run
-//! goes with the handoff. Bounded: nothing beyond the buffer's capacity,
-//! and a segment that would open a fifth gap is dropped (its sender sends
-//! it again, as it would to a Linux socket whose queue is full).
+//! goes with the handoff. Bounded: nothing beyond the buffer's capacity (a
+//! segment reaching past it is taken up to it, the rest is not
+//! acknowledged), and a segment that would open a fifth gap is dropped (its
+//! sender sends it again, as it would to a Linux socket whose queue is
+//! full).
 
 /// Ranges held after gaps.
 pub const MAX_HELD: usize = 4;
@@ -36,8 +38,8 @@ pub enum Offer {
     Held,
     /// Nothing in it was new.
     Duplicate,
-    /// Not taken: it reaches beyond the capacity, would open one gap too
-    /// many, or the buffer refused the write. Nothing changed.
+    /// Not taken: it starts at or beyond the capacity, would open one gap
+    /// too many, or the buffer refused the write. Nothing changed.
     Refused,
 }
 
@@ -74,7 +76,8 @@ impl Assembly {
     /// Offers `bytes`, found at `offset` from the request's first byte, to
     /// a buffer of `capacity` bytes; `write(at, bytes)` stores bytes at a
     /// buffer offset and says whether it did. Bytes already contiguous are
-    /// not written again (they were acknowledged as they were).
+    /// not written again (they were acknowledged as they were); bytes past
+    /// the capacity are left out.
     pub fn offer(
         &mut self,
         offset: u32,
@@ -92,10 +95,11 @@ impl Assembly {
         if bytes.is_empty() || end <= have || self.within_held(start, end) {
             return Offer::Duplicate;
         }
-        if end > capacity.min(usize::from(u16::MAX)) {
+        let from = start.max(have);
+        let end = end.min(capacity).min(usize::from(u16::MAX));
+        if from >= end {
             return Offer::Refused;
         }
-        let from = start.max(have);
         let (Ok(from16), Ok(end16)) = (u16::try_from(from), u16::try_from(end)) else {
             return Offer::Refused;
         };
@@ -107,7 +111,7 @@ impl Assembly {
         } else if !next.insert(from16, end16) {
             return Offer::Refused;
         }
-        let Some(new) = bytes.get(from - start..) else {
+        let Some(new) = bytes.get(from - start..end - start) else {
             return Offer::Refused;
         };
         if !write(from, new) {

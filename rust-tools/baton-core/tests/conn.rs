@@ -102,7 +102,7 @@ fn request_segments_out_of_order_are_held_and_go_together() {
             SegmentAction::Read
         );
         let bytes = vec![byte; s.payload as usize];
-        c.read(s, &bytes, Reading::FirstSegment, BUFFER, &mut store)
+        c.read(s, &bytes, Reading::FirstSegment, BUFFER, &mut store, now)
     };
     let mut c = conn(State::AwaitRequest);
     // The request's second half arrives first: held, not dropped.
@@ -121,12 +121,12 @@ fn request_segments_out_of_order_are_held_and_go_together() {
         c.on_segment(&tail, 1, Reading::Content),
         SegmentAction::Read
     );
-    let r = c.read(&tail, &[b't'; 50], Reading::Content, BUFFER, &mut store);
+    let r = c.read(&tail, &[b't'; 50], Reading::Content, BUFFER, &mut store, 1);
     assert_eq!(r, ReadAction::Ack);
     // Beyond the buffer: dropped, nothing changed.
     let far = seg(TcpFlags::PSH, CLIENT_ISN + 1 + BUFFER as u32, 50);
     assert_eq!(
-        c.read(&far, &[0; 50], Reading::Content, BUFFER, &mut store),
+        c.read(&far, &[0; 50], Reading::Content, BUFFER, &mut store, 2),
         ReadAction::Drop
     );
     // Without a first segment in time, the record still expires.

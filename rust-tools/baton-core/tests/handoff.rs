@@ -88,6 +88,7 @@ fn handshake_with(syn: &[u8], p: &SynAckParams) -> (Handshake, PendingSyn) {
         our_isn: a.isn,
         options: a.options,
         born_ms: 0,
+        waiting: false,
     };
     let ip = Ipv4Packet::parse_checked(&out[14..a.len]).unwrap();
     let tcp = TcpSegment::parse(ip.payload()).unwrap();

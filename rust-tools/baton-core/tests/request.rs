@@ -77,12 +77,20 @@ fn bytes_already_read_are_not_rewritten() {
 }
 
 #[test]
-fn beyond_the_capacity_is_refused() {
+fn beyond_the_capacity_is_left_out() {
     let mut b = Buffer::new();
-    assert_eq!(b.offer(CAP as u32 - 2, b"abc"), Offer::Refused);
+    assert_eq!(b.offer(CAP as u32, b"abc"), Offer::Refused);
     assert_eq!(b.offer(u32::MAX - 1, b"abc"), Offer::Refused);
     assert_eq!(b.asm, Assembly::default());
-    assert_eq!(b.offer(CAP as u32 - 3, b"abc"), Offer::Held);
+    // Reaching past it: taken up to it.
+    assert_eq!(b.offer(CAP as u32 - 2, b"abc"), Offer::Held);
+    assert_eq!(b.asm.held(), &[(CAP as u16 - 2, CAP as u16)]);
+    // A large (GRO) in-order segment fills the run up to the capacity.
+    let big = vec![b'g'; CAP + 500];
+    assert_eq!(b.offer(0, &big), Offer::Extended);
+    assert_eq!(usize::from(b.asm.contiguous()), CAP);
+    assert!(!b.asm.has_held());
+    assert_eq!(b.offer(CAP as u32, b"more"), Offer::Refused);
 }
 
 #[test]

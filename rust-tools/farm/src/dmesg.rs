@@ -136,7 +136,7 @@ pub fn check_vm(vm: &Vm, scan_leaks: bool) -> Result<Vec<Finding>> {
     // One exec for both (each costs about a second of emulated CPU).
     let scan = if scan_leaks { KMEMLEAK_SCRIPT } else { ":" };
     let out = vm.run_ok(
-        &format!("( {scan} )\necho '{DMESG_MARK}'\ndmesg"),
+        &format!("( {scan} ) || exit 1\necho '{DMESG_MARK}'\ndmesg"),
         Duration::from_secs(600),
     )?;
     let (leaks, log) = out.split_once(DMESG_MARK).unwrap_or(("", &out));

@@ -198,7 +198,12 @@ print(got, 'bytes read slowly')
     let fronted: serde_json::Value =
         serde_json::from_str(&node1.sh(&format!("{b} --json conn show state handed-off port 80"))?)
             .map_err(|e| baton_farm::Error::new(format!("conn show JSON: {e}")))?;
-    let Some(entry) = fronted.as_array().and_then(|a| a.first()) else {
+    // The open one: not one of the earlier connections, still lingering
+    // after their clients closed.
+    let open = fronted
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["client_done"].as_bool() == Some(false)));
+    let Some(entry) = open else {
         bail!("node1 lists no handed-off connection while one is open: {fronted}");
     };
     let peer = entry["peer"].as_u64().unwrap_or(0);

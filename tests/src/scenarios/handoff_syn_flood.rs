@@ -15,6 +15,11 @@
 //! their share of it (a quarter), the datagrams of the flows beyond it are
 //! served without a record (counted), and the legitimate TCP clients keep
 //! being recorded and handed off.
+//!
+//! Then keep-alive connections fill the table: the next client's
+//! handshake waits (its ACK dropped, `conn_table_full`, the client
+//! retransmitting) instead of being served without a record, and
+//! completes, handed off as any other, once connections close.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
@@ -24,7 +29,7 @@ use std::time::Duration;
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\n[[service]]\nvip = \"203.0.113.100\"\nport = 5353\nproto = \"udp\"\npolicy = \"round-robin\"\n";
 
 /// node1's connection table (`conn_table_max`).
-const TABLE: u64 = 256;
+const TABLE: u64 = 128;
 
 /// Pending handshakes node1 keeps during the flood.
 const SYN_LIMIT: u64 = 256;
@@ -229,5 +234,68 @@ pub fn run(ctx: &Context) -> Result<()> {
         "after the flood: {} pending handshakes expired, table empty; node2+node3 served {handed} handoffs",
         counter(&after, "syn_pending_expired")
     ));
+
+    // A full table: the next handshake waits for room.
+    let out = client.run_ok(
+        &format!("cat > /tmp/fill.py <<'EOF'\n{FILL}\nEOF\npython3 /tmp/fill.py"),
+        Duration::from_secs(240),
+    )?;
+    let s1 = stats(node1, &b)?;
+    let full = counter(&s1, "conn_table_full");
+    let waited = out.lines().find(|l| l.starts_with("waited "));
+    let answered_by_peer =
+        waited.is_some_and(|l| l.contains("served-by-node2") || l.contains("served-by-node3"));
+    if full == 0 || !answered_by_peer {
+        bail!(
+            "a handshake while the table is full should wait and then be handed off \
+             ({full} ACKs dropped for a full table):\n{out}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!(
+        "{}; node1 dropped {full} ACKs while its table was full",
+        out.lines().collect::<Vec<_>>().join("; ")
+    ));
     farmsetup::finish(farm)
 }
+
+/// Keep-alive connections, one request each, until one is not answered
+/// within 5 s (node1's table is full): then ten of the others close, and
+/// the waiting one must be answered (its retransmission completes the
+/// handshake once their records are gone).
+const FILL: &str = r#"
+import socket, time
+VIP = ('203.0.113.100', 80)
+REQ = b'GET /who.txt HTTP/1.1\r\nHost: vip\r\n\r\n'
+def answer(s, timeout):
+    s.settimeout(timeout)
+    data = b''
+    while not (b'served-by-' in data and data.endswith(b'\n')):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b'\r\n\r\n', 1)[-1].decode().strip()
+held, waiting = [], None
+while len(held) < 300:
+    s = socket.create_connection(VIP, timeout=10)
+    s.sendall(REQ)
+    try:
+        answer(s, 5)
+        held.append(s)
+    except socket.timeout:
+        waiting = s
+        break
+print('held %d connections, then one waited' % len(held) if waiting else 'never full', flush=True)
+if waiting:
+    for s in held[:10]:
+        s.close()
+    start = time.time()
+    try:
+        got = answer(waiting, 60)
+        print('waited %.1f s more, then answered %s' % (time.time() - start, got), flush=True)
+    except OSError as e:
+        print('never answered: %r after %.1f s' % (e, time.time() - start), flush=True)
+for s in held:
+    s.close()
+"#;

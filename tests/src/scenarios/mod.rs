@@ -192,8 +192,9 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: a spoofed SYN flood from the client (30 s) against the VIP while \
                 curls keep fetching through it: node1's pending-handshake table stays within \
                 syn_table_max, cookies answer the rest, no record per spoofed SYN, spoofed UDP \
-                flows within their quarter of a 256-record table, memory bounded, every fetch \
-                intact and handed off, pending entries expire afterwards",
+                flows within their quarter of a 128-record table, memory bounded, every fetch \
+                intact and handed off, pending entries expire afterwards; a handshake while \
+                the table is full waits (its ACK dropped) and is handed off once there is room",
         run: handoff_syn_flood::run,
         standard_farm: true,
     },

@@ -150,6 +150,10 @@ impl RequestStore for Store {
     fn complete(&self, _len: usize) -> bool {
         true
     }
+
+    fn holds(&self) -> bool {
+        self.taken
+    }
 }
 
 impl Model {
@@ -213,7 +217,14 @@ impl Model {
             SegmentAction::Decide => Some(s.payload as usize),
             SegmentAction::Read => {
                 let bytes = vec![b'r'; s.payload as usize];
-                match c.read(&s, &bytes, Reading::FirstSegment, BUFFER, &mut self.buffer) {
+                match c.read(
+                    &s,
+                    &bytes,
+                    Reading::FirstSegment,
+                    BUFFER,
+                    &mut self.buffer,
+                    now,
+                ) {
                     ReadAction::Decide => Some(usize::from(c.request.contiguous())),
                     ReadAction::DecideOnSegment => Some(s.payload as usize),
                     ReadAction::Ack | ReadAction::Drop => None,
