@@ -74,7 +74,7 @@ const ATTR_TYPES: [AttrType; 47] = [
     AttrType::String(0), // PathPrefix (length and characters: config rules)
     AttrType::Binary(0), // RulePeers (length: config rules)
     AttrType::Flag,      // Alive (replies only)
-    AttrType::U8,        // Health (replies only)
+    AttrType::U8,        // Health (value: config rules)
     AttrType::U32,       // OwnedConns (replies only)
     AttrType::U32,       // CpuPermille (replies only)
     AttrType::U32,       // LastHeardMs (replies only)

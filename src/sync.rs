@@ -407,6 +407,7 @@ impl SyncNet {
             sync: i32,
             weight: u16,
             admin: AdminState,
+            health: Health,
             key: Option<(u8, SipKey)>,
         }
         let cfg = shared
@@ -423,6 +424,7 @@ impl SyncNet {
                     )
                     .ok()?,
                     admin: node.admin,
+                    health: node.health,
                     key,
                 })
             })
@@ -464,7 +466,7 @@ impl SyncNet {
             redist_mac,
             weight: cfg.weight,
             admin: cfg.admin,
-            health: Health::Ok,
+            health: cfg.health,
             cpu_permille: load_permille(),
             owned_conns: self.owned.load(Ordering::Relaxed),
             interval_ms: interval.max(1),

@@ -26,6 +26,7 @@ fn spec(a: &Attrs<'_>) -> NodeSpec {
         sync_ifindex: a.u32(Attr::SyncIfindex as u16),
         weight: a.u32(Attr::Weight as u16),
         admin: a.u8(Attr::AdminState as u16),
+        health: a.u8(Attr::Health as u16),
     }
 }
 
@@ -53,7 +54,8 @@ fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
 }
 
 /// Moves the front-end hook to the (new) public interface, and tells the
-/// farm at once (this node's id, weight or admin state may have changed).
+/// farm at once (this node's id, weight, admin state or health may have
+/// changed).
 fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
     let net = req.net();
     with_state::<NetState, _>(net, |s| {
@@ -94,5 +96,6 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     msg.put_u32(Attr::SyncIfindex as u16, node.sync_ifindex)?;
     msg.put_u32(Attr::Weight as u16, node.weight)?;
     msg.put_u8(Attr::AdminState as u16, node.admin as u8)?;
+    msg.put_u8(Attr::Health as u16, node.health as u8)?;
     msg.send()
 }

@@ -13,6 +13,7 @@ use super::ether::MacAddr;
 use super::farmpolicy::FarmParams;
 use super::genl::{limits, AdminState, Attr, LoadMetric, Policy, Protocol};
 use super::lard::Thresholds;
+use super::wire::Health;
 
 /// Why a configuration request was refused. Each has a message for the
 /// operator (netlink extended ack) and an errno.
@@ -44,6 +45,8 @@ pub enum ConfigError {
     WeightRange,
     /// An admin state value is unknown.
     BadAdminState,
+    /// A health value is unknown.
+    BadHealth,
     /// The table is full.
     TableFull,
     /// The VIP is not a usable unicast address.
@@ -132,6 +135,7 @@ impl ConfigError {
             ConfigError::MacInUse => "another peer has this MAC\0",
             ConfigError::WeightRange => "weight must be 1..=1000\0",
             ConfigError::BadAdminState => "admin state must be active (0) or drain (1)\0",
+            ConfigError::BadHealth => "health must be ok (0), degraded (1) or failing (2)\0",
             ConfigError::TableFull => "table full\0",
             ConfigError::BadVip => "VIP must be a unicast IPv4 address (not 0.0.0.0, loopback, multicast or broadcast)\0",
             ConfigError::BadPort => "port must be 1..=65535\0",
@@ -247,8 +251,8 @@ const fn missing_message(a: Attr) -> &'static str {
 }
 
 /// This node: its id, the interfaces of its three roles (ifindex, 0 =
-/// not assigned), and the weight and admin state it announces on the sync
-/// network.
+/// not assigned), and the weight, admin state and health it announces on
+/// the sync network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Node {
     /// Node id.
@@ -263,6 +267,10 @@ pub struct Node {
     pub weight: u32,
     /// Admin state announced to the farm.
     pub admin: AdminState,
+    /// Health announced to the farm, as the operator (or a health checker
+    /// run by the operator) sets it: policies pass over a failing node and
+    /// prefer others to a degraded one.
+    pub health: Health,
 }
 
 impl Default for Node {
@@ -274,6 +282,7 @@ impl Default for Node {
             sync_ifindex: 0,
             weight: limits::WEIGHT_DEFAULT,
             admin: AdminState::Active,
+            health: Health::Ok,
         }
     }
 }
@@ -293,6 +302,8 @@ pub struct NodeSpec {
     pub weight: Option<u32>,
     /// `AdminState` (raw).
     pub admin: Option<u8>,
+    /// `Health` (raw).
+    pub health: Option<u8>,
 }
 
 /// Another node of the farm.
@@ -712,6 +723,10 @@ fn check_admin(raw: u8) -> Result<AdminState, ConfigError> {
     AdminState::from_raw(raw).ok_or(ConfigError::BadAdminState)
 }
 
+fn check_health(raw: u8) -> Result<Health, ConfigError> {
+    Health::from_raw(raw).ok_or(ConfigError::BadHealth)
+}
+
 fn check_vip(vip: [u8; 4]) -> Result<[u8; 4], ConfigError> {
     let a = ::core::net::Ipv4Addr::from(vip);
     if a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_broadcast() {
@@ -821,6 +836,7 @@ impl Config {
             sync_ifindex: spec.sync_ifindex.unwrap_or(0),
             weight: check_weight(spec.weight.unwrap_or(limits::WEIGHT_DEFAULT))?,
             admin: check_admin(spec.admin.unwrap_or(AdminState::Active as u8))?,
+            health: check_health(spec.health.unwrap_or(Health::Ok as u8))?,
         };
         check_interfaces(&node)?;
         self.node = Some(node);
@@ -844,6 +860,9 @@ impl Config {
         }
         if let Some(a) = spec.admin {
             node.admin = check_admin(a)?;
+        }
+        if let Some(h) = spec.health {
+            node.health = check_health(h)?;
         }
         check_interfaces(&node)?;
         self.node = Some(node);

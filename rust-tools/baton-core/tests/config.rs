@@ -7,6 +7,7 @@ use baton_core::config::{
     ENODEV, ENOENT, ENOSPC, ERANGE,
 };
 use baton_core::genl::{limits, AdminState, Attr, Policy, Protocol};
+use baton_core::wire::Health;
 use proptest::prelude::*;
 
 fn node(id: u32) -> NodeSpec {
@@ -196,6 +197,28 @@ fn node_errors() {
     })
     .unwrap();
     assert_eq!(ok.node().unwrap().public_ifindex, 3);
+    // Health: ok by default, as the operator sets it, nothing else.
+    assert_eq!(ok.node().unwrap().health, Health::Ok);
+    for (raw, h) in [(2, Health::Failing), (1, Health::Degraded), (0, Health::Ok)] {
+        ok.node_set(&NodeSpec {
+            health: Some(raw),
+            ..NodeSpec::default()
+        })
+        .unwrap();
+        assert_eq!(ok.node().unwrap().health, h);
+    }
+    refused(&ok, ConfigError::BadHealth, |c| {
+        c.node_set(&NodeSpec {
+            health: Some(3),
+            ..NodeSpec::default()
+        })
+    });
+    refused(&empty, ConfigError::BadHealth, |c| {
+        c.node_new(&NodeSpec {
+            health: Some(255),
+            ..node(1)
+        })
+    });
     assert!(ok.interface_gone(3));
     assert_eq!(ok.node().unwrap().public_ifindex, 0);
     assert!(!ok.interface_gone(3));

@@ -325,6 +325,7 @@ pub fn simulate(cfg: &mut Config, op: &Op) -> Result<(), ConfigError> {
         sync_ifindex: n.sync,
         weight: n.weight,
         admin: n.state.map(|a| a as u8),
+        health: n.health.map(|h| h as u8),
     };
     let peer_spec = |p: &PeerFields| PeerSpec {
         id: Some(p.id),
@@ -558,6 +559,7 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
             sync: nonzero(d.sync_ifindex),
             weight: None,
             state: None,
+            health: None,
         })),
         Some(c) if c != d => ops.push(Op::NodeSet(NodeFields {
             id: changed(c.id, d.id),
@@ -566,6 +568,7 @@ pub fn plan(current: &State, desired: &Desired) -> Vec<Op> {
             sync: changed(c.sync_ifindex, d.sync_ifindex),
             weight: None,
             state: None,
+            health: None,
         })),
         Some(_) => {}
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use baton_core::config::{Config, ConfigError, RuleSpec};
 use baton_core::conninfo::ConnFilter;
 use baton_core::genl::{limits, AdminState, ConnState, LoadMetric, Policy, Protocol};
+use baton_core::wire::Health;
 use clap::{Parser, Subcommand};
 
 use crate::model::{
@@ -25,7 +26,11 @@ const NODE_KW: &str = "Keywords:
   weight W      weight announced to the farm, 1..=1000 (add: default 100)
   state active|drain
                 admin state announced to the farm (add: default active);
-                'drain' and 'active' alone mean the same";
+                'drain' and 'active' alone mean the same
+  health ok|degraded|failing
+                health announced to the farm (add: default ok): policies
+                pass over a failing node and prefer others to a degraded
+                one; for the operator or a health checker to set";
 
 const PEER_KW: &str = "Keywords:
   id N                  the peer's node id (1..=65535), required
@@ -338,6 +343,8 @@ pub struct NodeArgs {
     pub weight: Option<u32>,
     /// Admin state announced to the farm.
     pub state: Option<AdminState>,
+    /// Health announced to the farm.
+    pub health: Option<Health>,
 }
 
 /// A change request whose interface names or secret file still need
@@ -532,6 +539,18 @@ pub fn parse_state(s: &str) -> Result<AdminState, Error> {
         .ok_or_else(|| usage(format!("invalid state '{s}' (expected active or drain)")))
 }
 
+/// Parses `ok`, `degraded` or `failing`.
+pub fn parse_health(s: &str) -> Result<Health, Error> {
+    match s {
+        "ok" => Ok(Health::Ok),
+        "degraded" => Ok(Health::Degraded),
+        "failing" => Ok(Health::Failing),
+        _ => Err(usage(format!(
+            "invalid health '{s}' (expected ok, degraded or failing)"
+        ))),
+    }
+}
+
 /// Decodes hex digits, ignoring whitespace and an optional `0x`.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, Error> {
     let digits: String = s.split_whitespace().collect();
@@ -673,7 +692,9 @@ fn tuning_fields(kw: &Kw) -> Result<TuningFields, Error> {
 fn node_args(words: &[String]) -> Result<NodeArgs, Error> {
     let kw = Kw::parse(
         words,
-        &["id", "public", "redist", "sync", "weight", "state"],
+        &[
+            "id", "public", "redist", "sync", "weight", "state", "health",
+        ],
         &["drain", "active"],
     )?;
     let mut state = kw.get("state").map(parse_state).transpose()?;
@@ -692,6 +713,7 @@ fn node_args(words: &[String]) -> Result<NodeArgs, Error> {
         sync: kw.get("sync").map(parse_ifref),
         weight: kw.num("weight")?,
         state,
+        health: kw.get("health").map(parse_health).transpose()?,
     })
 }
 
@@ -773,7 +795,7 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
             NodeVerb::Set(w) => {
                 let args = node_args(&w.words)?;
                 if args == NodeArgs::default() {
-                    return Err(usage("nothing to change (give id, public, redist or sync)"));
+                    return Err(usage("nothing to change (give id, public, redist, sync, weight, state or health)"));
                 }
                 Ok(Command::Change(Pending::Node { new: false, args }))
             }

@@ -278,6 +278,7 @@ pub fn op_request(op: &Op) -> Request {
                 .with_opt(Attr::SyncIfindex, n.sync, Value::U32)
                 .with_opt(Attr::Weight, n.weight, Value::U32)
                 .with_opt(Attr::AdminState, n.state.map(|a| a as u8), Value::U8)
+                .with_opt(Attr::Health, n.health.map(|h| h as u8), Value::U8)
         }
         Op::NodeDel => Request::new(Cmd::NodeDel),
         Op::PeerNew(p) | Op::PeerSet(p) => {

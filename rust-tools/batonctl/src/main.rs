@@ -83,6 +83,7 @@ fn resolve(p: &Pending) -> Result<Op, Error> {
                 sync,
                 weight,
                 state,
+                health,
             } = args;
             let f = NodeFields {
                 id: *id,
@@ -91,6 +92,7 @@ fn resolve(p: &Pending) -> Result<Op, Error> {
                 sync: resolve_if(sync)?,
                 weight: *weight,
                 state: *state,
+                health: *health,
             };
             if *new {
                 Op::NodeNew(f)

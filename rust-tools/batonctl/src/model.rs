@@ -8,6 +8,7 @@ use baton_core::config::RuleSpec;
 use baton_core::conninfo::ConnFilterSpec;
 use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, ConnState, Protocol};
+use baton_core::wire::Health;
 use serde::Serialize;
 
 /// A MAC address.
@@ -386,6 +387,8 @@ pub struct NodeFields {
     pub weight: Option<u32>,
     /// `AdminState`.
     pub state: Option<AdminState>,
+    /// `Health`.
+    pub health: Option<Health>,
 }
 
 /// Peer attributes of a create or change request.

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use baton_core::genl::{AdminState, LoadMetric, Protocol};
+use baton_core::wire::Health;
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
 use batonctl::model::{
     ConnQuery, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId, TuningFields,
@@ -68,6 +69,27 @@ fn node_commands() {
             args: NodeArgs {
                 weight: Some(250),
                 state: Some(AdminState::Drain),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set health failing"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                health: Some(Health::Failing),
+                ..NodeArgs::default()
+            }
+        })
+    );
+    assert_eq!(
+        cmd("node set health degraded weight 5"),
+        Command::Change(Pending::Node {
+            new: false,
+            args: NodeArgs {
+                weight: Some(5),
+                health: Some(Health::Degraded),
                 ..NodeArgs::default()
             }
         })
@@ -358,6 +380,10 @@ fn bad_arguments_are_usage_errors() {
         ("node add id 1 id 2", "'id' given twice"),
         ("node add id 1 color red", "unknown keyword 'color'"),
         ("node set", "nothing to change"),
+        (
+            "node set health sick",
+            "invalid health 'sick' (expected ok, degraded or failing)",
+        ),
         ("peer add id 2", "peer add: missing 'mac'"),
         ("peer add mac 52:54:00:00:00:02", "missing 'id'"),
         ("peer add id 2 mac 52:54:00:00:00", "invalid MAC address"),
@@ -501,6 +527,7 @@ fn prechecks_use_baton_core_rules() {
             sync: None,
             weight: None,
             state: None,
+            health: None,
         })),
         Err(Error::Usage(
             "public, redist and sync must be different interfaces".into()

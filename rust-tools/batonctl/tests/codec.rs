@@ -3,6 +3,7 @@
 use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Attr, Cmd, ConnState, CounterAttr, Protocol, FAMILY_VERSION};
+use baton_core::wire::Health;
 use batonctl::codec::{self, parse_attrs, parse_genl, put_attr, wire_type, Value};
 use batonctl::model::{
     ConnQuery, ConnSeq, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId,
@@ -30,6 +31,7 @@ fn all_ops() -> Vec<Op> {
         sync: Some(0),
         weight: None,
         state: None,
+        health: Some(Health::Degraded),
     };
     let sf = ServiceFields {
         id: svc(),

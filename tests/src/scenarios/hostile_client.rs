@@ -30,6 +30,12 @@
 //!    first and first last, and never retransmits: node1 holds the two
 //!    that come ahead of the gap, the first completes the request, the
 //!    whole of it goes with the handoff, and nginx answers.
+//! 8. A busy listener under policy `local` (port 8081 on node1, listen
+//!    backlog 1, not accepting for its first 6 s): 8 clients at once,
+//!    all answered once it accepts; node1 finds the accept queue full
+//!    (`local_accept_queue_full`) and drops the segment, as the stack
+//!    drops a handshake's ACK then, so the client's retransmission is
+//!    served, not reset.
 
 use crate::context::Context;
 use crate::farmsetup::{self, assert_tables_drain, counter, diagnose, stats};
@@ -39,7 +45,29 @@ use std::time::Duration;
 const APP_PORT: u16 = 8080;
 const T: Duration = Duration::from_secs(180);
 
-const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\n[[service]]\nvip = \"203.0.113.100\"\nport = 8080\nproto = \"tcp\"\npolicy = \"consistent-hash\"\n";
+const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n\n[[service]]\nvip = \"203.0.113.100\"\nport = 8080\nproto = \"tcp\"\npolicy = \"consistent-hash\"\n\n[[service]]\nvip = \"203.0.113.100\"\nport = 8081\nproto = \"tcp\"\npolicy = \"local\"\n";
+
+/// Part 8's server on node1: port 8081, listen backlog 1, accepting
+/// nothing for 6 s, then answering every request with "busy".
+const BUSY: &str = r#"
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 8081))
+s.listen(1)
+open('/run/busy.ready', 'w').write('up')
+time.sleep(6)
+while True:
+    c, _ = s.accept()
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy')
+    c.close()
+"#;
 
 /// A server on `APP_PORT` answering "NAME" to a request and closing first;
 /// a connection closed without a request is logged to /run/eof.log as
@@ -337,6 +365,30 @@ pub fn run(ctx: &Context) -> Result<()> {
     } else {
         log(&format!(
             "3 requests sent in reordered segments, never retransmitted: all answered; node1 held {held} segments ahead of a gap"
+        ));
+    }
+
+    // 8. A busy listener under policy local.
+    farm.vm("node1")?.sh(&format!(
+        "cat > /run/busy.py <<'EOF'\n{BUSY}\nEOF\n\
+         nohup python3 /run/busy.py > /run/busy.log 2>&1 &\n\
+         for i in $(seq 100); do [ -e /run/busy.ready ] && break; sleep 0.2; done"
+    ))?;
+    let out = client.run_ok(
+        "for i in 1 2 3 4 5 6 7 8; do \
+           curl -s --max-time 60 -o /dev/null -w '%{http_code} %{exitcode}\n' http://203.0.113.100:8081/ & \
+         done; wait",
+        T,
+    )?;
+    let full = counter(&stats(farm.vm("node1")?, &b)?, "local_accept_queue_full");
+    let ok = out.lines().filter(|l| l.starts_with("200 ")).count();
+    if ok != 8 || full == 0 {
+        failed.push(format!(
+            "8 clients of a busy listener (policy local, backlog 1): {ok} answered, node1 found its accept queue full {full} times:\n{out}"
+        ));
+    } else {
+        log(&format!(
+            "8 clients of a busy listener (policy local, backlog 1): all answered; node1 found its accept queue full {full} times"
         ));
     }
 

@@ -138,7 +138,8 @@ pub const ALL: &[Scenario] = &[
                 connect-and-close without a request (the application reads EOF, the FIN is \
                 acknowledged), client port reuse over a lingering record and a TIME_WAIT \
                 socket (every fetch answered), MSS 500, a 1400-byte MTU hop (ICMP forwarded), \
-                requests in reordered segments never retransmitted (held, answered), churn \
+                requests in reordered segments never retransmitted (held, answered), clients of a busy \
+                listener under policy local (its full accept queue found, all answered), churn \
                 with short connections (no errors, tables drain)",
         run: hostile_client::run,
         standard_farm: true,
@@ -241,8 +242,8 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "policy_least_loaded",
         about: "whole farm, least-loaded: held-open connections are spread over every node \
-                and node1's owned counts match them node by node; a node's weight and drain \
-                are announced at once and a drained node gets nothing",
+                and node1's owned counts match them node by node; a node's weight, drain and \
+                health are announced at once and a drained or failing node gets nothing",
         run: policy_least_loaded::run,
         standard_farm: true,
     },

@@ -10,7 +10,10 @@
 //! and admin state are announced at once: `batonctl node set weight 300`
 //! on node2 and `node set drain` on node3 show in node1's farm table
 //! within 2 s, and the next burst avoids the drained node3; `node set
-//! active` puts it back.
+//! active` puts it back. Last, its health as an operator or a health
+//! checker sets it: `node set health failing` on node3 shows in node1's
+//! table and the next burst avoids node3; `node set health ok` puts it
+//! back.
 
 use crate::context::Context;
 use crate::farmsetup::{
@@ -146,5 +149,24 @@ pub fn run(ctx: &Context) -> Result<()> {
     node3.sh(&format!("{b} node set active"))?;
     wait_node1_sees(&farm, &b, node_id(node3)?, "state", "active".into())?;
     log("node3 active again");
+
+    // Health as the operator (or a health checker) sets it: a failing
+    // node gets no new connection.
+    node3.sh(&format!("{b} node set health failing"))?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "health", "failing".into())?;
+    let answers = burst(&farm, BURST, 15)?;
+    let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
+    if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
+        bail!(
+            "with node3 failing the burst should go to node1 and node2: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(&format!(
+        "node1 sees node3 failing; the next burst avoided it: node1/node2/node3 {counts:?}"
+    ));
+    node3.sh(&format!("{b} node set health ok"))?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "health", "ok".into())?;
+    log("node3 healthy again");
     farmsetup::finish(farm)
 }
