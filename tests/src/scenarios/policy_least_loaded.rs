@@ -135,14 +135,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     wait_node1_sees(&farm, &b, node_id(node2)?, "weight", 300.into())?;
     wait_node1_sees(&farm, &b, node_id(node3)?, "state", "drain".into())?;
     log("node1 sees node2's weight 300 and node3 draining");
-    let answers = burst(&farm, BURST, 15)?;
-    let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
-    if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
-        bail!(
-            "with node3 draining the burst should go to node1 and node2: {answers:?}\n{}",
-            diagnose(&farm, &b)
-        );
-    }
+    let counts = burst_without_node3(&farm, &b, "draining")?;
     log(&format!(
         "the next burst avoided the draining node3: node1/node2/node3 {counts:?}"
     ));
@@ -154,14 +147,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     // node gets no new connection.
     node3.sh(&format!("{b} node set health failing"))?;
     wait_node1_sees(&farm, &b, node_id(node3)?, "health", "failing".into())?;
-    let answers = burst(&farm, BURST, 15)?;
-    let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
-    if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
-        bail!(
-            "with node3 failing the burst should go to node1 and node2: {answers:?}\n{}",
-            diagnose(&farm, &b)
-        );
-    }
+    let counts = burst_without_node3(&farm, &b, "failing")?;
     log(&format!(
         "node1 sees node3 failing; the next burst avoided it: node1/node2/node3 {counts:?}"
     ));
@@ -169,4 +155,18 @@ pub fn run(ctx: &Context) -> Result<()> {
     wait_node1_sees(&farm, &b, node_id(node3)?, "health", "ok".into())?;
     log("node3 healthy again");
     farmsetup::finish(farm)
+}
+
+/// A burst of `BURST` requests, all answered by node1 and node2 (node3
+/// being `why`, e.g. draining); the answers per node.
+fn burst_without_node3(farm: &Farm, b: &str, why: &str) -> Result<Vec<usize>> {
+    let answers = burst(farm, BURST, 15)?;
+    let counts: Vec<usize> = NODES.iter().map(|n| served(&answers, n)).collect();
+    if answers.len() != BURST || counts[2] != 0 || counts[0] + counts[1] != BURST {
+        bail!(
+            "with node3 {why} the burst should go to node1 and node2: {answers:?}\n{}",
+            diagnose(farm, b)
+        );
+    }
+    Ok(counts)
 }
