@@ -997,8 +997,9 @@ impl FrontEnd {
                     );
                 }
             }
-            // The static policies skip the peers the sync network found
-            // dead, as they skip those already tried.
+            // The static policies skip the peers that are not candidates
+            // in the farm table (found dead, draining or failing as they
+            // announce it), as they skip those already tried.
             let mut skip = [0u32; NODES_MAX + MAX_TRIES];
             let mut n = 0;
             for &id in exclude {
@@ -1008,7 +1009,7 @@ impl FrontEnd {
                 }
             }
             self.shared.sync.with(|inner| {
-                for e in inner.farm.iter().filter(|e| !e.is_alive()) {
+                for e in inner.farm.iter().filter(|e| !e.is_candidate()) {
                     if let Some(s) = skip.get_mut(n) {
                         *s = u32::from(e.id());
                         n += 1;

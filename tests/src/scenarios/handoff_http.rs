@@ -7,11 +7,12 @@
 //! directly from the VIP. Checked from the client's side (the bodies say
 //! who served them, a large download's checksum), on the wire (who sent the
 //! responses to the router, baton frames on the redistribution network) and
-//! in the counters. Then policy local: node1 serves through the same
-//! socket rebuild.
+//! in the counters. node3 announcing itself failing (`node set health
+//! failing`) gets none of the next requests. Then policy local: node1
+//! serves through the same socket rebuild.
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
+use crate::farmsetup::{self, counter, diagnose, mac, node_id, stats, wait_node1_sees, VIP};
 use baton_farm::{bail, log, Result, Segment, Vm};
 use std::time::{Duration, Instant};
 
@@ -318,6 +319,27 @@ print(got, 'bytes read slowly')
         counter(&s1, "handoffs_confirmed"),
         counter(&s1, "packets_forwarded")
     ));
+
+    // A node announcing itself failing (an operator's or a health
+    // checker's `node set health failing`) gets no new connection from the
+    // static policies either.
+    let node3 = farm.vm("node3")?;
+    node3.sh(&format!("{b} node set health failing"))?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "health", "failing".into())?;
+    let out = client.run_ok(
+        &format!("for i in 1 2 3 4; do curl -s --max-time 10 http://{VIP}/who.txt || echo curl-failed-$?; done"),
+        T,
+    )?;
+    let answers: Vec<&str> = out.lines().collect();
+    if answers != ["served-by-node2"; 4] {
+        bail!(
+            "with node3 failing, round-robin should send every request to node2: {answers:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    node3.sh(&format!("{b} node set health ok"))?;
+    wait_node1_sees(&farm, &b, node_id(node3)?, "health", "ok".into())?;
+    log("node3 announcing itself failing: round-robin sent 4 requests to node2 only; ok again");
 
     // Policy local: node1 serves through the same socket rebuild.
     farm.vm("node1")?
