@@ -66,6 +66,7 @@ unsigned long baton_jiffies(void);
 unsigned long baton_msecs_to_jiffies(unsigned int ms);
 u64 baton_boottime_secs(void);
 u32 baton_boottime_ms(void);
+u64 baton_realtime_ms(void);
 
 /* per-CPU counters */
 void __percpu *baton_alloc_percpu(size_t size, size_t align);

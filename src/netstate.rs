@@ -24,13 +24,13 @@ use crate::{
     sync::{SyncNet, SyncTimer},
     syns::Syns,
     wrap::{
-        boottime_secs,
         netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
         pernet::{with_state, PernetId, PernetState},
         random_bytes,
         rcu::RcuBox,
+        realtime_ms,
         timer::Timer,
         Rtnl,
     },
@@ -76,9 +76,10 @@ impl Shared {
     /// Zeroed counters, an empty configuration, fresh random secrets.
     pub(crate) fn new() -> Result<Arc<Self>> {
         let capacity = params::conn_table_max.get() as usize;
-        // Seconds since boot in the high bits: a reloaded module speaks
-        // with a higher epoch than before, as peers' replay windows expect.
-        let epoch = ((boottime_secs() as u32) << 8) | u32::from(random_bytes::<1>()[0]);
+        // From the wall clock: a reloaded module, and one loaded after a
+        // reboot, speaks with a higher epoch than before, as peers' replay
+        // windows expect.
+        let epoch = crate::baton_core::wire::epoch_at(realtime_ms());
         Arc::pin_init(
             try_pin_init!(Shared {
                 stats: Stats::new()?,

@@ -67,8 +67,8 @@ pub(crate) enum SendError {
 }
 
 impl Redist {
-    /// Fresh state; `epoch` should grow across loads (seconds since boot
-    /// mixed with randomness will do).
+    /// Fresh state; `epoch` grows across loads and reboots
+    /// ([`crate::baton_core::wire::epoch_at`]).
     pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
         let replay = boxed_empty()?;
         Ok(try_pin_init!(Redist {

@@ -40,6 +40,7 @@ unsigned long baton_jiffies(void) { return jiffies; }
 unsigned long baton_msecs_to_jiffies(unsigned int ms) { return msecs_to_jiffies(ms); }
 u64 baton_boottime_secs(void) { return ktime_get_boottime_seconds(); }
 u32 baton_boottime_ms(void) { return (u32)ktime_to_ms(ktime_get_boottime()); }
+u64 baton_realtime_ms(void) { return ktime_to_ms(ktime_get_real()); }
 
 void __percpu *baton_alloc_percpu(size_t size, size_t align) { return __alloc_percpu(size, align); }
 void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val) { this_cpu_add(base[idx], val); }

@@ -46,6 +46,12 @@ pub(crate) fn boottime_secs() -> u64 {
     unsafe { crate::bindings::baton_boottime_secs() }
 }
 
+/// Wall-clock milliseconds since 1970 (steps when the clock is set).
+pub(crate) fn realtime_ms() -> u64 {
+    // SAFETY: reads a clock; any context.
+    unsafe { crate::bindings::baton_realtime_ms() }
+}
+
 /// Milliseconds since boot, truncated to 32 bits (a TCP timestamp clock).
 pub(crate) fn boottime_ms() -> u32 {
     // SAFETY: reads a clock; any context.

@@ -68,6 +68,24 @@ pub const OWNERSHIP_MAX_ENTRIES: usize = 60;
 /// Largest CPU load, in permille.
 pub const CPU_PERMILLE_MAX: u16 = 1000;
 
+/// Where [`epoch_at`] counts from: 2024-01-01 00:00:00 UTC, in Unix
+/// milliseconds.
+pub const EPOCH_ORIGIN_MS: u64 = 1_704_067_200_000;
+
+/// A node's epoch for a start at wall-clock time `unix_ms`: quarter
+/// seconds since [`EPOCH_ORIGIN_MS`] (good until 2058), at least 1. Section
+/// 2.3 of the wire protocol wants each run's epoch above the last run's,
+/// across module reloads and reboots alike: the wall clock gives that to
+/// starts 250 ms apart or more, where seconds since boot (what earlier
+/// versions used) started low again after every reboot, and a rebooted
+/// node's frames were refused as stale until its uptime passed the old one.
+/// A clock set back (or not set: before 2024) breaks it; the node is then
+/// refused until its epoch passes the old one, as before.
+pub fn epoch_at(unix_ms: u64) -> u32 {
+    let quarters = unix_ms.saturating_sub(EPOCH_ORIGIN_MS) / 250;
+    u32::try_from(quarters).unwrap_or(u32::MAX).max(1)
+}
+
 const _: () = assert!(HANDOFF_CHUNK_MAX == 1384);
 const _: () =
     assert!(ANNOUNCE_FIXED_LEN + ANNOUNCE_MAX_SERVICES * SERVICE_LOAD_LEN <= MAX_BODY_LEN);

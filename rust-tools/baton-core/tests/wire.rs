@@ -639,6 +639,36 @@ fn open_pipeline() {
     );
 }
 
+#[test]
+fn epoch_grows_across_reloads_and_reboots() {
+    assert_eq!(epoch_at(0), 1, "a clock before 2024");
+    assert_eq!(epoch_at(EPOCH_ORIGIN_MS), 1);
+    assert_eq!(epoch_at(EPOCH_ORIGIN_MS + 1_000), 4);
+    assert_eq!(epoch_at(u64::MAX), u32::MAX);
+    // 2026-12-06 12:00 UTC, and a reload 250 ms later.
+    let t = 1_796_558_400_000;
+    assert!(epoch_at(t + 250) > epoch_at(t));
+    // A node that ran for an hour, rebooted, and loaded baton 30 s after
+    // boot: a receiver that knew its epoch accepts the new one. (With
+    // seconds since boot in the epoch, the new run's was the lower: 30 << 8
+    // against 3600 << 8, refused as stale.)
+    let frame = |epoch: u32| {
+        let mut f = ack_frame();
+        f[8..12].copy_from_slice(&epoch.to_be_bytes());
+        retag(&mut f, &hkey());
+        f
+    };
+    let keys = |id: u8| (id == 3).then(hkey);
+    let mut replay: ReplayTable<8> = ReplayTable::new();
+    open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay).unwrap();
+    let rebooted = epoch_at(t + 3_600_000 + 30_000);
+    assert!(open(&frame(rebooted), Network::Handoff, keys, &mut replay).is_ok());
+    assert_eq!(
+        open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay).err(),
+        Some(WireError::StaleEpoch)
+    );
+}
+
 // --- property tests --------------------------------------------------------
 
 fn arb_addr() -> impl Strategy<Value = Ipv4Addr> {
