@@ -1152,6 +1152,18 @@ impl Health {
             _ => None,
         }
     }
+
+    /// Every value, in number order.
+    pub const ALL: [Health; 3] = [Health::Ok, Health::Degraded, Health::Failing];
+
+    /// The value's name in `batonctl`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Degraded => "degraded",
+            Health::Failing => "failing",
+        }
+    }
 }
 
 fn check_proto(p: u8) -> Result<(), WireError> {

@@ -541,14 +541,14 @@ pub fn parse_state(s: &str) -> Result<AdminState, Error> {
 
 /// Parses `ok`, `degraded` or `failing`.
 pub fn parse_health(s: &str) -> Result<Health, Error> {
-    match s {
-        "ok" => Ok(Health::Ok),
-        "degraded" => Ok(Health::Degraded),
-        "failing" => Ok(Health::Failing),
-        _ => Err(usage(format!(
-            "invalid health '{s}' (expected ok, degraded or failing)"
-        ))),
-    }
+    Health::ALL
+        .into_iter()
+        .find(|h| h.name() == s)
+        .ok_or_else(|| {
+            usage(format!(
+                "invalid health '{s}' (expected ok, degraded or failing)"
+            ))
+        })
 }
 
 /// Decodes hex digits, ignoring whitespace and an optional `0x`.

@@ -282,12 +282,8 @@ impl FarmNodeInfo {
     /// The health's name (`health-N` for a number this batonctl does not
     /// know).
     pub fn health_name(&self) -> String {
-        match self.health {
-            0 => "ok".into(),
-            1 => "degraded".into(),
-            2 => "failing".into(),
-            n => format!("health-{n}"),
-        }
+        Health::from_raw(self.health)
+            .map_or_else(|| format!("health-{}", self.health), |h| h.name().into())
     }
 
     /// Where the entry comes from: `local`, `static`, `heard`, or
