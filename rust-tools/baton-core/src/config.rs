@@ -268,8 +268,8 @@ pub struct Node {
     /// Admin state announced to the farm.
     pub admin: AdminState,
     /// Health announced to the farm, as the operator (or a health checker
-    /// run by the operator) sets it: policies pass over a failing node and
-    /// prefer others to a degraded one.
+    /// run by the operator) sets it: every policy passes over a failing
+    /// node; least-loaded ranks a degraded one after healthy ones.
     pub health: Health,
 }
 

@@ -28,9 +28,9 @@ const NODE_KW: &str = "Keywords:
                 admin state announced to the farm (add: default active);
                 'drain' and 'active' alone mean the same
   health ok|degraded|failing
-                health announced to the farm (add: default ok): policies
-                pass over a failing node and prefer others to a degraded
-                one; for the operator or a health checker to set";
+                health announced to the farm (add: default ok): every
+                policy passes over a failing node, least-loaded ranks a
+                degraded one last; for the operator or a health checker";
 
 const PEER_KW: &str = "Keywords:
   id N                  the peer's node id (1..=65535), required
