@@ -21,7 +21,8 @@ use crate::{
         rcu::ReadGuard,
         skb::OwnedSkb,
         tcp::{
-            connection_exists, end_time_wait, existing, Existing, RebuildError, RequestAttrs, Tuple,
+            accept_queue, connection_exists, end_time_wait, existing, Existing, RebuildError,
+            RequestAttrs, Tuple,
         },
     },
 };
@@ -74,9 +75,24 @@ pub(crate) fn rebuild(
     if !make_room(shared, net, &tuple, r) {
         return AckStatus::Accepted;
     }
+    // A listener whose accept queue is full would drop the rebuilt
+    // handshake: refused before building anything, the front-end places
+    // the connection again where there is room (the client's request is
+    // not acknowledged meanwhile, so it sends it again).
+    if accept_queue_full(net, r) {
+        shared.stats.inc(Stat::HandoffsRefusedQueueFull);
+        return AckStatus::Refused(RefuseReason::QUEUE_FULL);
+    }
     let status = inject(net, ifindex, r, request, &tuple);
     count_rebuild(shared, status);
     status
+}
+
+/// Whether the listener that would take the connection `r` has a full
+/// accept queue, as `sk_acceptq_is_full()` judges it: the stack would
+/// drop its handshake. Any context.
+pub(crate) fn accept_queue_full(net: Net, r: &ConnRecord) -> bool {
+    accept_queue(net, r.vip.octets(), r.vip_port).is_some_and(|(queued, limit)| queued > limit)
 }
 
 /// Makes room for the socket of `r` (four-tuple `tuple`): a TIME_WAIT

@@ -22,7 +22,7 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::{attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
+    backend::{accept_queue_full, attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
     baton_core::{
         conn::{self, Choice as Placement, Place, ReadAction, Reading, SegmentAction, SynAction},
         conntable::{ConnKey, InsertError},
@@ -51,7 +51,7 @@ use crate::{
         netdev::Net,
         netfilter::{Hook, Verdict},
         skb::{OwnedSkb, SkBuff},
-        tcp::{accept_queue, connection_exists},
+        tcp::connection_exists,
     },
 };
 
@@ -768,6 +768,10 @@ impl FrontEnd {
                 }
             }
             Next::ServeBuffered(c, request) => {
+                if accept_queue_full(net, &c.record) {
+                    let full = AckStatus::Refused(RefuseReason::QUEUE_FULL);
+                    return self.served_locally(&c, s, full, Verdict::Drop);
+                }
                 let mut record = c.record;
                 record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
                 make_room(&self.shared, net, &tuple_of(&record), &record);
@@ -809,7 +813,10 @@ impl FrontEnd {
 
     /// Counts a connection served here (`served`) or forgets it.
     fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus, done: Verdict) -> Verdict {
-        count_rebuild(&self.shared, served);
+        // A full accept queue is found before anything is built.
+        if served != AckStatus::Refused(RefuseReason::QUEUE_FULL) {
+            count_rebuild(&self.shared, served);
+        }
         match served {
             AckStatus::Accepted => {
                 // Counted in this node's announced load at once, as a
@@ -848,11 +855,8 @@ impl FrontEnd {
     /// reset the client's retransmission).
     fn serve_here(&self, skb: &mut SkBuff<'_>, net: Net, r: &ConnRecord) -> AckStatus {
         let tuple = tuple_of(r);
-        if let Some((queued, limit)) = accept_queue(net, r.vip.octets(), r.vip_port) {
-            // Full as `sk_acceptq_is_full()` judges it.
-            if queued > limit {
-                return AckStatus::Refused(RefuseReason::QUEUE_FULL);
-            }
+        if accept_queue_full(net, r) {
+            return AckStatus::Refused(RefuseReason::QUEUE_FULL);
         }
         make_room(&self.shared, net, &tuple, r);
         skb.attach_request_sock(net, &tuple, &attrs_of(r))
@@ -997,41 +1001,46 @@ impl FrontEnd {
                     );
                 }
             }
+            let (Some((p, svc_key, _)), Some(state)) = (svc, policies.get_mut(slot)) else {
+                return Choice::Local;
+            };
             // The static policies skip the peers that are not candidates
             // in the farm table (found dead, draining or failing as they
-            // announce it), as they skip those already tried.
+            // announce it) or have no room for the connection as far as
+            // is known, as they skip those already tried.
             let mut skip = [0u32; NODES_MAX + MAX_TRIES];
             let mut n = 0;
-            for &id in exclude {
+            let mut push = |id: u32| {
                 if let Some(s) = skip.get_mut(n) {
                     *s = id;
                     n += 1;
                 }
-            }
-            self.shared.sync.with(|inner| {
-                for e in inner.farm.iter().filter(|e| !e.is_candidate()) {
-                    if let Some(s) = skip.get_mut(n) {
-                        *s = u32::from(e.id());
-                        n += 1;
-                    }
+            };
+            exclude.iter().for_each(|&id| push(id));
+            self.shared
+                .sync
+                .with(|inner| inner.unfit(slot, &svc_key, |id| push(u32::from(id))));
+            let choice = choose(
+                p,
+                cfg.peers(),
+                &cfg.rules_of(&svc_key),
+                state,
+                &self.shared.cookie_key,
+                &Request {
+                    client: key.client,
+                    client_port: key.client_port,
+                    exclude: &skip[..n],
+                    http: head,
+                },
+            );
+            if let Choice::Peer { id, .. } = choice {
+                // Counted until its next announcement, as the farm-aware
+                // policies count theirs.
+                if let Ok(id) = u16::try_from(id) {
+                    self.shared.sync.with(|inner| inner.note_sent(slot, id));
                 }
-            });
-            match (svc, policies.get_mut(slot)) {
-                (Some((p, svc_key, _)), Some(state)) => choose(
-                    p,
-                    cfg.peers(),
-                    &cfg.rules_of(&svc_key),
-                    state,
-                    &self.shared.cookie_key,
-                    &Request {
-                        client: key.client,
-                        client_port: key.client_port,
-                        exclude: &skip[..n],
-                        http: head,
-                    },
-                ),
-                _ => Choice::Local,
             }
+            choice
         })
     }
 

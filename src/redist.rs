@@ -312,7 +312,7 @@ fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
             return None;
         }
         // Refused: the client's retransmission of its request tries
-        // another node.
+        // another node (or, refused for want of room, any node with room).
         Some((c.on_answer(from, a.status), c.service))
     });
     match outcome {
@@ -321,6 +321,15 @@ fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
             shared.service_stats.inc(service, ServiceStat::HandedOff);
         }
         Some((Answer::Refused, _)) => shared.stats.inc(Stat::HandoffsFailed),
+        Some((Answer::Busy { peer }, service)) => {
+            // Not a failure: the peer has no room now. No policy sends it
+            // another connection until it announces room, and this one is
+            // placed again on the client's retransmission.
+            shared.stats.inc(Stat::HandoffsBusy);
+            if let Ok(peer) = u16::try_from(peer) {
+                shared.sync.with(|inner| inner.note_full(service, peer));
+            }
+        }
         _ => {}
     }
 }

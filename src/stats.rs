@@ -131,6 +131,13 @@ counters! {
     /// Frames that arrived on an interface other than the redistribution
     /// one.
     FramesWrongInterface => "frames_wrong_interface",
+    /// Answers to our handoffs refusing for want of room (the peer's
+    /// accept queue was full): the peer gets no more until it announces
+    /// room; the connection is placed again on the client's retransmission.
+    HandoffsBusy => "handoffs_busy",
+    /// Handoffs this node refused because the listener's accept queue was
+    /// full (nothing rebuilt).
+    HandoffsRefusedQueueFull => "handoffs_refused_queue_full",
     /// Connections to serve here whose listener's accept queue was full:
     /// the client's retransmission is placed again.
     LocalAcceptQueueFull => "local_accept_queue_full",

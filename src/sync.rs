@@ -33,7 +33,8 @@ use crate::{
         ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
         farm::{Farm, Outcome, NODES_MAX},
         farmpolicy::{
-            choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
+            choose_farm, unfit, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState,
+            SentCounts,
         },
         genl::{limits, AdminState, Protocol},
         ipv4::{Ipv4Addr, IPPROTO_TCP},
@@ -167,6 +168,30 @@ impl FarmInner {
             lard,
         };
         choose_farm(policy, farm, params, hash_key, &mut state, req)
+    }
+
+    /// The nodes a configuration-only policy skips for a connection of
+    /// `service` in `slot` (`baton_core::farmpolicy::unfit`).
+    pub(crate) fn unfit(&self, slot: usize, service: &ServiceKey, f: impl FnMut(u16)) {
+        if let Some(sent) = self.sent.get(slot) {
+            unfit(&self.farm, sent, service, f);
+        }
+    }
+
+    /// A configuration-only policy of the service in `slot` sent a
+    /// connection to node `id`.
+    pub(crate) fn note_sent(&mut self, slot: usize, id: u16) {
+        if let Some(sent) = self.sent.get_mut(slot) {
+            sent.note_id(&self.farm, id);
+        }
+    }
+
+    /// Node `id` refused a connection of the service in `slot` for want
+    /// of room: no policy sends it another until it announces room.
+    pub(crate) fn note_full(&mut self, slot: usize, id: u16) {
+        if let Some(sent) = self.sent.get_mut(slot) {
+            sent.note_full_id(&self.farm, id);
+        }
     }
 
     /// Forgets the per-service policy state of `slot` (a new service took

@@ -43,7 +43,7 @@ use super::genl;
 use super::request::{Assembly, Offer};
 use super::seq::SeqNum;
 use super::tcp::TcpFlags;
-use super::wire::{AckStatus, ConnRecord};
+use super::wire::{AckStatus, ConnRecord, RefuseReason};
 
 /// Handoffs tried per connection before the front-end serves it itself.
 pub const MAX_TRIES: usize = 3;
@@ -60,6 +60,14 @@ pub const LINGER_MS: u32 = 10_000;
 pub const HALF_CLOSED_MS: u32 = 60_000;
 /// How long a connection may take to send its request.
 pub const REQUEST_TIMEOUT_MS: u32 = 30_000;
+/// How long a connection whose request came may stay undecided, from its
+/// handshake on: while no node has room for it (every accept queue full)
+/// the request is not acknowledged and the client sends it again, each
+/// time after twice as long (up to TCP's longest interval, 120 s), until
+/// a placement holds. Past this the record goes and the client's next
+/// segment meets the local stack's reset, as a Linux listener gives up a
+/// connection its full queue kept out after its SYN-ACK retries.
+pub const DECIDE_MAX_MS: u32 = 180_000;
 /// How long a request buffer may be held by a request that is not
 /// complete (a head read in several segments, or bytes after a gap), from
 /// its first byte on: a slow or stalled client cannot keep one
@@ -295,6 +303,13 @@ pub enum Answer {
     Confirmed,
     /// Refused: the client's retransmission tries another node.
     Refused,
+    /// Refused because `peer`'s accept queue is full: the try does not
+    /// count (the peer may take the connection once it has room), and the
+    /// client's retransmission is placed again.
+    Busy {
+        /// The peer that had no room.
+        peer: u32,
+    },
     /// Not an answer to a question asked (late, from another peer).
     Ignored,
 }
@@ -404,6 +419,17 @@ impl<B> Conn<B> {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Forgets the try of `peer` (the last one): it refused for want of
+    /// room, not for good.
+    fn untry(&mut self, peer: u32) {
+        if let Some(i) = self.tried.iter().rposition(|&p| p == peer) {
+            self.tried.copy_within(i + 1.., i);
+            if let Some(last) = self.tried.last_mut() {
+                *last = 0;
+            }
         }
     }
 
@@ -681,6 +707,11 @@ impl<B> Conn<B> {
                 self.state = State::Handed { peer, mac };
                 Answer::Confirmed
             }
+            AckStatus::Refused(RefuseReason::QUEUE_FULL) => {
+                self.untry(peer);
+                self.state = State::Retry { again: None };
+                Answer::Busy { peer }
+            }
             AckStatus::Refused(_) => {
                 self.state = State::Retry { again: None };
                 Answer::Refused
@@ -732,10 +763,18 @@ impl<B> Conn<B> {
             t.expired = Some(Expired::Idle);
             return t;
         }
+        if !udp && self.state.deciding() && now.wrapping_sub(self.created_ms) >= DECIDE_MAX_MS {
+            t.expired = Some(Expired::Idle);
+            return t;
+        }
         let limit = if udp {
             UDP_IDLE_MS
-        } else if self.state.deciding() {
+        } else if self.state == State::AwaitRequest {
             REQUEST_TIMEOUT_MS
+        } else if self.state.deciding() {
+            // The request came: the client sends it again until placed,
+            // at its own (growing) intervals.
+            DECIDE_MAX_MS
         } else if self.teardown.owner_closed || self.teardown.client_fin {
             // Half closed, and silent since: the side that closed gives up
             // after Linux's `tcp_fin_timeout` (FIN_WAIT2), so the

@@ -4,9 +4,12 @@
 //! failing).
 //!
 //! For one request, a candidate is *eligible* unless its id is in the
-//! request's `exclude` list (nodes already tried) or its announced accept
-//! queue for the request's service is full (`depth ≥ limit`, limit
-//! known; it would refuse with `queue_full`). With no eligible node the
+//! request's `exclude` list (nodes already tried) or its accept queue for
+//! the request's service is full as far as this node knows: the announced
+//! depth plus the connections sent since is at the limit (limit known; it
+//! would refuse with `queue_full`), or it refused one with `queue_full`
+//! since its last announcement ([`SentCounts::note_full`]). The
+//! configuration-only policies skip the same nodes ([`unfit`]). With no eligible node the
 //! connection is served here ([`Choice::Local`]), as with the
 //! configuration-only policies of [`super::policy`].
 //!
@@ -191,12 +194,74 @@ impl<const N: usize> SentCounts<N> {
     /// Counts one more connection for the node of entry `index`.
     pub fn note<const S: usize>(&mut self, index: usize, e: &NodeEntry<S>) {
         let n = self.get(index, e);
+        self.set(index, e, n.saturating_add(1));
+    }
+
+    /// The node of entry `index` refused a connection for want of room
+    /// (`queue_full`): counted full until its next announcement says how
+    /// its queue stands.
+    pub fn note_full<const S: usize>(&mut self, index: usize, e: &NodeEntry<S>) {
+        self.set(index, e, u32::MAX);
+    }
+
+    fn set<const S: usize>(&mut self, index: usize, e: &NodeEntry<S>, count: u32) {
         if let Some(s) = self.slots.get_mut(index) {
             *s = Sent {
                 id: e.id(),
                 announces: e.announces(),
-                count: n.saturating_add(1),
+                count,
             };
+        }
+    }
+
+    /// Counts one more connection for node `id` of `farm` (a
+    /// configuration-only policy chose it).
+    pub fn note_id<const S: usize>(&mut self, farm: &FarmTable<N, S>, id: u16) {
+        if let Some((i, e)) = farm.iter_indexed().find(|(_, e)| e.id() == id) {
+            self.note(i, e);
+        }
+    }
+
+    /// Node `id` of `farm` refused for want of room ([`Self::note_full`]).
+    pub fn note_full_id<const S: usize>(&mut self, farm: &FarmTable<N, S>, id: u16) {
+        if let Some((i, e)) = farm.iter_indexed().find(|(_, e)| e.id() == id) {
+            self.note_full(i, e);
+        }
+    }
+
+    /// Whether the node of entry `index` may have room in its accept queue
+    /// for `service`: unknown (no queue announced, or no limit), or its
+    /// announced depth plus what was sent to it since is below the limit.
+    pub fn has_room<const S: usize>(
+        &self,
+        index: usize,
+        e: &NodeEntry<S>,
+        service: Option<&ServiceKey>,
+    ) -> bool {
+        let sent = self.get(index, e);
+        match service.and_then(|k| e.queue(k)) {
+            Some(q) if q.limit != 0 => q.depth.saturating_add(sent) < q.limit,
+            // A refusal for want of room is known without an announced
+            // queue too.
+            _ => sent != u32::MAX,
+        }
+    }
+}
+
+/// The nodes of `farm` a configuration-only policy (round-robin, hash,
+/// http-rules…) skips for a connection of `service`: those that are not
+/// candidates (dead, draining, failing) and those without room in their
+/// accept queue as far as is known ([`SentCounts::has_room`]); `f` gets
+/// each one's id.
+pub fn unfit<const N: usize, const S: usize>(
+    farm: &FarmTable<N, S>,
+    sent: &SentCounts<N>,
+    service: &ServiceKey,
+    mut f: impl FnMut(u16),
+) {
+    for (i, e) in farm.iter_indexed() {
+        if !e.is_candidate() || !sent.has_room(i, e, Some(service)) {
+            f(e.id());
         }
     }
 }
@@ -290,12 +355,10 @@ impl<'f, const N: usize, const S: usize> View<'f, '_, N, S> {
         if !e.is_candidate() || self.excluded(e.id()) {
             return None;
         }
-        let sent = self.sent.get(index, e);
-        if let Some(q) = self.req.service.as_ref().and_then(|k| e.queue(k)) {
-            if q.limit != 0 && q.depth.saturating_add(sent) >= q.limit {
-                return None;
-            }
+        if !self.sent.has_room(index, e, self.req.service.as_ref()) {
+            return None;
         }
+        let sent = self.sent.get(index, e);
         let load = e.load(self.params.metric, self.req.service.as_ref());
         let load = match self.params.metric {
             LoadMetric::Conns | LoadMetric::Queue => load.map(|l| l.saturating_add(sent)),

@@ -6,7 +6,8 @@
 
 use baton_core::conn::{
     Answer, Choice, Conn, Expired, Place, Reading, Segment, SegmentAction, State, SynAction,
-    HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, REQUEST_TIMEOUT_MS,
+    DECIDE_MAX_MS, HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, MAX_TRIES,
+    REQUEST_TIMEOUT_MS,
 };
 use baton_core::seq::SeqNum;
 use baton_core::tcp::TcpFlags;
@@ -327,6 +328,47 @@ fn answers() {
 }
 
 #[test]
+fn a_busy_peer_is_not_a_try() {
+    let mut c = conn(State::AwaitRequest);
+    c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
+    assert_eq!(
+        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL)),
+        Answer::Busy { peer: 2 }
+    );
+    assert_eq!(c.state, State::Retry { again: None });
+    assert_eq!(c.tried(), &[] as &[u32], "room may come: not excluded");
+    // Refused for want of room again and again, never served here for it.
+    for now in 1..=(MAX_TRIES as u32 + 2) {
+        assert_eq!(
+            c.place(Choice::Peer(2, mac(2)), 100, 1000, true, now),
+            Place::Peer(mac(2))
+        );
+        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL));
+    }
+    c.place(Choice::Peer(3, mac(3)), 100, 1000, true, 10);
+    c.on_answer(mac(3), AckStatus::Refused(RefuseReason::NO_LISTENER));
+    assert_eq!(c.tried(), &[3], "a refusal for good counts");
+}
+
+#[test]
+fn an_undecided_connection_goes_after_decide_max() {
+    let mut c = conn(State::AwaitRequest);
+    // The client keeps sending its request again; every node is full.
+    let mut now = 0;
+    while now < DECIDE_MAX_MS {
+        assert_eq!(c.on_tick(now, IDLE, false).expired, None, "at {now}");
+        c.on_segment(&request(), now, Reading::FirstSegment);
+        c.place(Choice::Peer(2, mac(2)), 100, 1000, true, now);
+        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL));
+        now += 1000;
+    }
+    assert_eq!(
+        c.on_tick(DECIDE_MAX_MS, IDLE, false).expired,
+        Some(Expired::Idle)
+    );
+}
+
+#[test]
 fn the_clients_ack_of_the_peers_data_confirms() {
     let mut c = conn(State::AwaitRequest);
     c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
@@ -419,6 +461,7 @@ fn peer() -> impl Strategy<Value = Peer> {
     prop_oneof![
         Just(Peer::Accept),
         Just(Peer::Refuse),
+        Just(Peer::Busy),
         Just(Peer::Dead),
         Just(Peer::Mute)
     ]

@@ -7,7 +7,7 @@ use baton_core::config::{Config, PeerSpec, RuleSet, ServiceKey};
 use baton_core::ether::MacAddr;
 use baton_core::farm::{FarmTable, LoadMetric};
 use baton_core::farmpolicy::{
-    choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
+    choose_farm, unfit, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
 };
 use baton_core::genl::{AdminState, Policy, Protocol};
 use baton_core::ipv4::Ipv4Addr;
@@ -304,6 +304,79 @@ fn ineligible_nodes_are_never_chosen() {
         St::new().pick(FarmPolicy::LeastLoaded, &t, &P, &req(1)),
         LOCAL
     );
+}
+
+#[test]
+fn a_busy_node_is_skipped_until_it_announces_room() {
+    let svc = ServiceKey {
+        vip: [192, 0, 2, 1],
+        port: 80,
+        protocol: Protocol::Tcp,
+    };
+    let queue = |depth| {
+        [ServiceLoad {
+            vip: Ipv4Addr::new(192, 0, 2, 1),
+            port: 80,
+            protocol: 6,
+            queue_depth: depth,
+            queue_limit: 4,
+        }]
+    };
+    let mut t = farm(0, &[(2, 0), (3, 0)]);
+    let q = queue(2);
+    set(
+        &mut t,
+        2,
+        Announce {
+            services: List::Items(&q),
+            ..ann(2, 0)
+        },
+    );
+    let mut sent = SentCounts::<N>::new();
+    let unfit_ids = |t: &T, sent: &SentCounts<N>| {
+        let mut v = Vec::new();
+        unfit(t, sent, &svc, |id| v.push(id));
+        v
+    };
+    assert_eq!(unfit_ids(&t, &sent), Vec::<u16>::new());
+    // Node 2 announced 2 of 4: two more connections fill it.
+    sent.note_id(&t, 2);
+    assert_eq!(unfit_ids(&t, &sent), Vec::<u16>::new());
+    sent.note_id(&t, 2);
+    assert_eq!(unfit_ids(&t, &sent), vec![2]);
+    // Node 3 announced no queue: known full only once it refuses.
+    sent.note_full_id(&t, 3);
+    assert_eq!(unfit_ids(&t, &sent), vec![2, 3]);
+    let r = FarmRequest {
+        service: Some(svc),
+        ..req(9)
+    };
+    let mut st = St::new();
+    st.sent = sent;
+    assert_eq!(st.pick(FarmPolicy::LeastLoaded, &t, &P, &r), LOCAL);
+    // Their next announcements count afresh: room again.
+    let q = queue(0);
+    set(
+        &mut t,
+        2,
+        Announce {
+            services: List::Items(&q),
+            ..ann(2, 0)
+        },
+    );
+    set(&mut t, 3, ann(3, 0));
+    assert_eq!(unfit_ids(&t, &st.sent), Vec::<u16>::new());
+    assert_ne!(st.pick(FarmPolicy::LeastLoaded, &t, &P, &r), LOCAL);
+    // A node that is not a candidate is unfit whatever its queue.
+    set(
+        &mut t,
+        3,
+        Announce {
+            health: Health::Failing,
+            ..ann(3, 0)
+        },
+    );
+    assert_eq!(unfit_ids(&t, &SentCounts::new()), vec![3]);
 }
 
 #[test]

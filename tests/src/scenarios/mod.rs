@@ -15,6 +15,7 @@ mod handoff_syn_flood;
 mod harness_selftest;
 mod hostile_client;
 mod kunit_baton;
+mod overload_burst;
 mod policy_consistent_hash;
 mod policy_lard;
 mod policy_least_loaded;
@@ -130,6 +131,16 @@ pub const ALL: &[Scenario] = &[
         about: "whole farm: node2's listener is MPTCP, node3's TCP: node2 refuses every rebuild \
                 (counted), node1 hands the connections to node3, all answered, KASAN clean",
         run: handoff_mptcp::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "overload_burst",
+        about: "whole farm: 2000 clients at once through the VIP, every nginx with a listen \
+                backlog of 16 and accepting nothing for 3 s: nodes without room refuse before \
+                rebuilding (queue_full), the front-end holds the requests unacknowledged and \
+                places them as room appears: every client answered, no rebuild failed, tables \
+                drain",
+        run: overload_burst::run,
         standard_farm: true,
     },
     Scenario {

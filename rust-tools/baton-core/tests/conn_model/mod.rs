@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use baton_core::conn::{
-    Choice, Conn, Place, ReadAction, Reading, RequestStore, Segment, SegmentAction, State,
+    Answer, Choice, Conn, Place, ReadAction, Reading, RequestStore, Segment, SegmentAction, State,
     HALF_CLOSED_MS, LINGER_MS, MAX_TRIES, REQUEST_TIMEOUT_MS,
 };
 use baton_core::ether::MacAddr;
@@ -72,6 +72,8 @@ pub enum Peer {
     Accept,
     /// Refuses (no listener).
     Refuse,
+    /// Refuses for want of room (its accept queue is full).
+    Busy,
     /// Gone: no socket, no answer; the farm knows it dead.
     Dead,
     /// Rebuilds, but its answers never arrive.
@@ -81,7 +83,7 @@ pub enum Peer {
 #[derive(Clone, Copy, Debug)]
 pub enum Frame {
     Handoff(u8),
-    Answer(u8, bool),
+    Answer(u8, AckStatus),
     Close(u8),
 }
 
@@ -129,6 +131,10 @@ pub struct Model {
     injected: bool,
     /// The front-end's request buffer (one, for this connection).
     buffer: Store,
+    /// Peers known to have no room (they refused with `queue_full`): the
+    /// farm's policies skip them until they announce room, which these
+    /// never do.
+    full: [bool; 3],
 }
 
 /// A request buffer.
@@ -174,6 +180,7 @@ impl Model {
                 bytes: vec![0; BUFFER],
                 taken: false,
             },
+            full: [false; 3],
         }
     }
 
@@ -195,13 +202,14 @@ impl Model {
         self.socket.iter().position(|&s| s)
     }
 
-    /// The policy: the next peer not tried, round robin; none left: here.
+    /// The policy: the next peer not tried and not known full, round
+    /// robin; none left: here.
     fn choose(&mut self, c: &Conn<u8>) -> Choice {
         for _ in 0..3 {
             let i = self.next % 3;
             self.next += 1;
             let id = i as u32 + 1;
-            if !c.tried().contains(&id) && self.peers[i] != Peer::Dead {
+            if !c.tried().contains(&id) && self.peers[i] != Peer::Dead && !self.full[i] {
                 return Choice::Peer(id, mac(i as u8 + 1));
             }
         }
@@ -278,21 +286,27 @@ impl Model {
                 match self.peers[i] {
                     Peer::Accept => {
                         self.socket[i] = true;
-                        self.frames.push(Frame::Answer(p, true));
+                        self.frames.push(Frame::Answer(p, AckStatus::Accepted));
                     }
                     Peer::Mute => self.socket[i] = true,
-                    Peer::Refuse => self.frames.push(Frame::Answer(p, false)),
+                    Peer::Refuse => self.frames.push(Frame::Answer(
+                        p,
+                        AckStatus::Refused(RefuseReason::NO_LISTENER),
+                    )),
+                    Peer::Busy => self.frames.push(Frame::Answer(
+                        p,
+                        AckStatus::Refused(RefuseReason::QUEUE_FULL),
+                    )),
                     Peer::Dead => {}
                 }
             }
-            Frame::Answer(p, ok) => {
+            Frame::Answer(p, status) => {
                 if let Some(c) = self.conn.as_mut() {
-                    let status = if ok {
-                        AckStatus::Accepted
-                    } else {
-                        AckStatus::Refused(RefuseReason::NO_LISTENER)
-                    };
-                    c.on_answer(mac(p), status);
+                    if let Answer::Busy { peer } = c.on_answer(mac(p), status) {
+                        assert_eq!(peer, u32::from(p));
+                        assert!(!c.tried().contains(&peer), "a busy peer's try counted");
+                        self.full[usize::from(p) - 1] = true;
+                    }
                 }
             }
             Frame::Close(p) => {
@@ -487,7 +501,15 @@ impl Model {
 /// input): the peers' kinds, whether the client sends a request, then one
 /// event per two bytes; panics on a broken invariant.
 pub fn run_bytes(data: &[u8]) {
-    let kind = |b: u8| [Peer::Accept, Peer::Refuse, Peer::Dead, Peer::Mute][usize::from(b % 4)];
+    let kind = |b: u8| {
+        [
+            Peer::Accept,
+            Peer::Refuse,
+            Peer::Dead,
+            Peer::Mute,
+            Peer::Busy,
+        ][usize::from(b % 5)]
+    };
     let (Some(&a), Some(&b), Some(&c), Some(&r)) =
         (data.first(), data.get(1), data.get(2), data.get(3))
     else {
