@@ -85,6 +85,10 @@ enum Next {
     /// Let it go up the local stack, which serves the connection: serve it
     /// again if its socket is not there.
     AcceptOrServe(Conn),
+    /// Let it go up the local stack if the connection served here has its
+    /// socket there; else drop it (the client's retransmission of its
+    /// request serves it anew).
+    AcceptIfSocket(Conn),
     /// Hand the connection to a peer with this segment's payload.
     HandOff(Conn, MacAddr),
     /// Serve the connection here with its buffered request.
@@ -277,19 +281,23 @@ impl FrontEnd {
             }
             SegmentAction::Accept => {
                 release_buffer(c, l.bufs);
-                // The request again, on a connection served here that saw
-                // nothing after it (no more data, no close): its socket
-                // should be there.
+                // A connection served here whose socket was not seen yet:
+                // the stack may have dropped the request (its accept
+                // queue overflowed after our check), and would answer
+                // anything else of the connection with a reset.
                 let t = c.teardown;
-                let request_again = c.state == ConnState::Local
-                    && s.event.seq == c.record.client_isn + 1
-                    && s.payload != 0
-                    && c.rcv_hi == s.event.end()
+                let unsure = c.state == ConnState::Local
+                    && !c.socket_seen
                     && !(t.owner_closed || t.client_fin || t.reset);
-                if request_again {
-                    Next::AcceptOrServe(*c)
-                } else {
-                    Next::Accept
+                // The request again, having seen nothing after it (no more
+                // data, no close): served anew if the socket is missing.
+                let request_again = s.event.seq == c.record.client_isn + 1
+                    && s.payload != 0
+                    && c.rcv_hi == s.event.end();
+                match (unsure, request_again) {
+                    (false, _) => Next::Accept,
+                    (true, true) => Next::AcceptOrServe(*c),
+                    (true, false) => Next::AcceptIfSocket(*c),
                 }
             }
             SegmentAction::Drop => Next::Drop,
@@ -758,7 +766,7 @@ impl FrontEnd {
                 // should be there; if the stack dropped the first copy
                 // (accept queue overflow, a netfilter rule), it is served
                 // anew rather than met by a reset.
-                if connection_exists(net, &tuple_of(&c.record)) {
+                if self.socket_seen(net, &c, s) {
                     return Verdict::Accept;
                 }
                 self.shared.stats.inc(Stat::LocalServesRepeated);
@@ -766,6 +774,13 @@ impl FrontEnd {
                     AckStatus::Accepted => Verdict::Accept,
                     refused => self.served_locally(&c, s, refused, Verdict::Accept),
                 }
+            }
+            Next::AcceptIfSocket(c) => {
+                if self.socket_seen(net, &c, s) {
+                    return Verdict::Accept;
+                }
+                self.shared.stats.inc(Stat::LocalSocketMissing);
+                Verdict::Drop
             }
             Next::ServeBuffered(c, request) => {
                 if accept_queue_full(net, &c.record) {
@@ -809,6 +824,21 @@ impl FrontEnd {
                 Verdict::Drop
             }
         }
+    }
+
+    /// Whether the socket of `c`, served here, is in the stack; once it
+    /// is, its record says so and it is not looked for again.
+    fn socket_seen(&self, net: Net, c: &Conn, s: &Seg) -> bool {
+        if !connection_exists(net, &tuple_of(&c.record)) {
+            return false;
+        }
+        let id = c.record.conn_id;
+        self.shared.conns.update(&s.key, |c| {
+            if c.record.conn_id == id {
+                c.socket_seen = true;
+            }
+        });
+        true
     }
 
     /// Counts a connection served here (`served`) or forgets it.

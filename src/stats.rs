@@ -141,6 +141,10 @@ counters! {
     /// Connections to serve here whose listener's accept queue was full:
     /// the client's retransmission is placed again.
     LocalAcceptQueueFull => "local_accept_queue_full",
+    /// Segments of connections served here whose socket was not in the
+    /// stack (it dropped the request): dropped instead of reset, the
+    /// client's retransmission of the request serves it anew.
+    LocalSocketMissing => "local_socket_missing",
     /// Connections served here whose socket was gone when the client sent
     /// its request again (the stack dropped the first copy): served anew.
     LocalServesRepeated => "local_serves_repeated",

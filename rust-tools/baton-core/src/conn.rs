@@ -370,6 +370,10 @@ pub struct Conn<B> {
     pub teardown: Teardown,
     /// Serving node: the front-end was told the connection closed.
     pub close_noticed: bool,
+    /// Front-end, served here (`Local`): its socket was seen in the stack
+    /// (until then the stack may have dropped the request, and a segment
+    /// it gets would be answered with a reset).
+    pub socket_seen: bool,
     /// Peers a handoff was sent to, in order (0 = none).
     pub tried: [u32; MAX_TRIES],
     /// Handoffs sent again to a peer that had not answered.
@@ -397,6 +401,7 @@ impl<B> Conn<B> {
             last_ms: now,
             teardown: Teardown::default(),
             close_noticed: false,
+            socket_seen: false,
             tried: [0; MAX_TRIES],
             resends: 0,
             buf: None,

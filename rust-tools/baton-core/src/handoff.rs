@@ -203,10 +203,16 @@ pub fn pending_record(
     pending: &PendingSyn,
     p: &AckParams,
 ) -> Result<ConnRecord, AckError> {
-    let (tuple, client_isn, our_isn) = completing_ack(ip, seg)?;
-    if client_isn.get() != pending.client_isn || our_isn.get() != pending.our_isn {
+    let (tuple, seq_before, our_isn) = completing_ack(ip, seg)?;
+    // As a Linux request sock takes the ACK anywhere in the window it
+    // offered (`tcp_check_req()`): a client whose ACK and first request
+    // segments were lost completes the handshake with a later segment
+    // (one answering a retransmitted SYN-ACK comes after its request).
+    let ahead = seq_before.get().wrapping_sub(pending.client_isn);
+    if our_isn.get() != pending.our_isn || ahead > u32::from(MAX_UNSCALED_WINDOW) {
         return Err(AckError::BadCookie);
     }
+    let client_isn = SeqNum::new(pending.client_isn);
     let theirs = TcpOptions::parse_lenient(seg.options());
     let timestamp = theirs.timestamp.filter(|_| pending.options.tsval.is_some());
     Ok(record_of(

@@ -141,11 +141,21 @@ pub fn answer_syn(
         SynMode::Cookie => (&p.key, false),
         SynMode::Pending(k) => (k, true),
     };
+    // A pending-mode ISN needs no time slot (its entry expires by itself),
+    // and must not have one: a SYN sent again is answered with the same
+    // ISN, as Linux's request sock sends the same SYN-ACK again, whenever
+    // it comes — across a slot boundary, a client that had the first
+    // SYN-ACK would acknowledge an ISN its entry no longer has.
+    let slot = if pending {
+        0
+    } else {
+        cookie::slot_of_secs(p.now_secs)
+    };
     let isn = cookie::cookie_make(
         isn_key,
         &tuple,
         client_isn,
-        cookie::slot_of_secs(p.now_secs),
+        slot,
         cookie::mss_index(their_mss),
     );
 

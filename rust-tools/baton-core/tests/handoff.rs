@@ -289,7 +289,19 @@ fn pending_mode_with_timestamps_and_wrong_acks() {
     assert_eq!((ts.recent, Some(ts.last_sent)), (777, h.our_tsval));
     assert_eq!(r.mss, 1460);
     assert!(r.sack && r.wscale.is_some());
-    for (dseq, dack) in [(1u32, 0u32), (0, 1), (0, u32::MAX)] {
+    // A later segment of the client completes it too (its ACK and first
+    // segments were lost), within the window we offered; the record starts
+    // at the client's ISN all the same.
+    for dseq in [1u32, 55, 65535] {
+        let mut later = Ack::completing(&h, 777);
+        later.seq = later.seq.wrapping_add(dseq);
+        let packet = later.packet(h.client, h.vip);
+        let ip = Ipv4Packet::parse_checked(&packet).unwrap();
+        let seg = TcpSegment::parse(ip.payload()).unwrap();
+        let got = pending_record(&ip, &seg, &pending, &ack_params(NOW)).unwrap();
+        assert_eq!((got.client_isn, got.rcv_nxt), (r.client_isn, r.rcv_nxt));
+    }
+    for (dseq, dack) in [(65536u32, 0u32), (u32::MAX, 0), (0, 1), (0, u32::MAX)] {
         let mut bad = Ack::completing(&h, 777);
         bad.seq = bad.seq.wrapping_add(dseq);
         bad.ack = bad.ack.wrapping_add(dack);

@@ -198,6 +198,25 @@ fn client_mss_below_ours_is_what_the_cookie_keeps() {
 }
 
 #[test]
+fn a_syn_sent_again_gets_the_same_pending_isn_in_any_time_slot() {
+    let mut p = params();
+    p.mode = SynMode::Pending(*b"fedcba9876543210");
+    let s = syn(vec![2, 4, 5, 180], 0x02);
+    let mut out = [0u8; SYNACK_MAX_LEN];
+    let first = answer_syn(&eth(), &s, &p, &mut out).unwrap().isn;
+    // The next cookie slot (64 s on): a cookie would change, this must not.
+    p.now_secs += cookie::COOKIE_SLOT_SECS;
+    let again = answer_syn(&eth(), &s, &p, &mut out).unwrap().isn;
+    assert_eq!(first, again);
+    // In cookie mode it does change (the slot is in the cookie).
+    p.mode = SynMode::Cookie;
+    let c1 = answer_syn(&eth(), &s, &p, &mut out).unwrap().isn;
+    p.now_secs += cookie::COOKIE_SLOT_SECS;
+    let c2 = answer_syn(&eth(), &s, &p, &mut out).unwrap().isn;
+    assert_ne!(c1, c2);
+}
+
+#[test]
 fn a_tiny_mss_is_raised_to_linux_floor_not_refused() {
     use baton_core::tcp::TCP_MIN_SND_MSS;
     let mut p = params();

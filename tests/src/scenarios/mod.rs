@@ -67,6 +67,7 @@ pub const DEFAULT: &[&str] = &[
     "handoff_split_request",
     "handoff_http_rules",
     "handoff_concurrency",
+    "overload_burst",
     "handoff_syn_flood",
     "udp_flows",
     "frontend_syn",
@@ -136,7 +137,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "overload_burst",
         about: "whole farm: 2000 clients at once through the VIP, every nginx with a listen \
-                backlog of 16 and accepting nothing for 3 s: nodes without room refuse before \
+                backlog of 64 and accepting nothing for 3 s: nodes without room refuse before \
                 rebuilding (queue_full), the front-end holds the requests unacknowledged and \
                 places them as room appears: every client answered, no rebuild failed, tables \
                 drain",
