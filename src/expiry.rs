@@ -7,11 +7,14 @@
 //! records (both directions closed, or reset) go after a short linger,
 //! records waiting for a request after a request timeout, UDP flows after a
 //! minute without datagrams, the rest after the idle timeout
-//! (`conn_idle_timeout_s`).
+//! (`conn_idle_timeout_s`) — except a connection this node serves whose
+//! socket is still open: its record sees none of its traffic, the socket
+//! says it lives.
 
 use kernel::sync::Arc;
 
 use crate::{
+    backend::tuple_of,
     baton_core::{conn::Expired, conntable::ConnKey, ipv4::IPPROTO_UDP, wire::OwnershipOp},
     conns::{ownership_entry, Conn, ConnState},
     netstate::Shared,
@@ -19,6 +22,8 @@ use crate::{
     stats::Stat,
     wrap::{
         boottime_ms,
+        netdev::Net,
+        tcp::{existing, Existing},
         timer::{Rearm, TimerHandler},
     },
 };
@@ -29,11 +34,14 @@ pub(crate) const PERIOD_MS: u32 = 1000;
 /// The expiry timer's handler.
 pub(crate) struct Expiry {
     shared: Arc<Shared>,
+    net: Net,
 }
 
 impl Expiry {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    /// `net` must outlive the timer (the timer belongs to the namespace's
+    /// state, which goes before the namespace).
+    pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
+        Self { shared, net }
     }
 }
 
@@ -41,7 +49,7 @@ impl TimerHandler for Expiry {
     fn expired(&self) -> Rearm {
         let now = boottime_ms();
         let idle_limit = params::conn_idle_timeout_s.get().saturating_mul(1000);
-        let (mut failed, mut closed, mut expired) = (0u64, 0u64, 0u64);
+        let (mut failed, mut closed, mut expired, mut kept) = (0u64, 0u64, 0u64, 0u64);
         let mut owned = 0u32;
         let conns = &self.shared.conns;
         let node = self
@@ -66,7 +74,19 @@ impl TimerHandler for Expiry {
                 return;
             };
             table.retain(|key, c| {
-                let tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
+                let mut tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
+                // A connection this node serves is idle only as far as its
+                // record sees (the stack has its traffic): it lives while
+                // its socket is open. One lookup per idle period.
+                if tick.expired == Some(Expired::Idle)
+                    && key.protocol != IPPROTO_UDP
+                    && c.socket_decides()
+                    && existing(self.net, &tuple_of(&c.record)) == Existing::Socket
+                {
+                    c.socket_open(now);
+                    tick.expired = None;
+                    kept += 1;
+                }
                 if tick.handoff_timed_out {
                     failed += 1;
                 }
@@ -112,6 +132,7 @@ impl TimerHandler for Expiry {
         self.shared.stats.add(Stat::HandoffsFailed, failed);
         self.shared.stats.add(Stat::ConnsClosed, closed);
         self.shared.stats.add(Stat::ConnsExpired, expired);
+        self.shared.stats.add(Stat::ConnsKeptBySocket, kept);
         Rearm::AfterMs(PERIOD_MS)
     }
 }

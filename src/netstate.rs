@@ -269,7 +269,7 @@ impl PernetState for NetState {
             },
             CloseWatch::new(shared.clone()),
         )?;
-        let expiry = Timer::new(Expiry::new(shared.clone()))?;
+        let expiry = Timer::new(Expiry::new(shared.clone(), net))?;
         expiry.start(crate::expiry::PERIOD_MS);
         let sync = Timer::new(SyncTimer::new(shared.clone(), net))?;
         sync.start(params::sync_interval_ms.get());

@@ -141,6 +141,10 @@ counters! {
     /// Connections to serve here whose listener's accept queue was full:
     /// the client's retransmission is placed again.
     LocalAcceptQueueFull => "local_accept_queue_full",
+    /// Records of connections this node serves that reached their idle
+    /// timeout with their socket still open: kept (their traffic goes by
+    /// the socket, not the record).
+    ConnsKeptBySocket => "conns_kept_by_socket",
     /// Segments of connections served here whose socket was not in the
     /// stack (it dropped the request): dropped instead of reset, the
     /// client's retransmission of the request serves it anew.

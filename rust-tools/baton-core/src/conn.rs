@@ -736,6 +736,24 @@ impl<B> Conn<B> {
         }
     }
 
+    /// Whether an idle expiry at a tick may be put off by asking the
+    /// owner's stack: the record is the serving side's (`Owned`, or
+    /// `Local` on the front-end), which sees only the client's FIN and RST
+    /// and none of the traffic, and is not done.
+    pub fn socket_decides(&self) -> bool {
+        matches!(self.state, State::Owned { .. } | State::Local) && !self.teardown.done()
+    }
+
+    /// The owner's socket is still open at `now` (established or closing,
+    /// not TIME_WAIT): the connection lives however quiet its record was,
+    /// and the idle clock starts again. So a busy long-lived connection
+    /// keeps its record, its ownership entry and its failover protection.
+    pub fn socket_open(&mut self, now: u32) {
+        if self.socket_decides() {
+            self.last_ms = now;
+        }
+    }
+
     /// The serving side closed (its FIN, or with `reset` its RST): on the
     /// front-end from the owner's notice, on a serving node or for a
     /// connection served locally from the owner's own packet.

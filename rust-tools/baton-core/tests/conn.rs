@@ -434,6 +434,32 @@ fn a_silent_peer_is_asked_again_while_alive() {
 }
 
 #[test]
+fn an_owned_record_lives_as_long_as_its_socket() {
+    let mut c = conn(State::Owned { front_end: mac(1) });
+    assert!(c.socket_decides());
+    // Idle as far as the record sees (the owner's stack has the traffic),
+    // its socket still open at every idle expiry: kept.
+    let mut now = 0;
+    for _ in 0..5 {
+        now += IDLE;
+        assert_eq!(c.on_tick(now, IDLE, false).expired, Some(Expired::Idle));
+        c.socket_open(now);
+        assert_eq!(c.on_tick(now + 1, IDLE, false).expired, None);
+    }
+    // Done (both sides closed): the socket no longer decides, it lingers.
+    c.follow(&seg(TcpFlags::FIN, CLIENT_ISN + 1, 0), now);
+    c.owner_closed(false, now);
+    assert!(!c.socket_decides());
+    c.socket_open(now + LINGER_MS);
+    assert_eq!(
+        c.on_tick(now + LINGER_MS, IDLE, false).expired,
+        Some(Expired::Closed)
+    );
+    // A handed-off record on the front-end sees the traffic itself.
+    assert!(!handed().socket_decides());
+}
+
+#[test]
 fn a_request_that_never_comes_expires() {
     let mut c = conn(State::AwaitRequest);
     assert_eq!(c.on_tick(REQUEST_TIMEOUT_MS - 1, IDLE, false).expired, None);

@@ -11,6 +11,13 @@
 //! connections go to its own sockets. Every download completes with the
 //! checksum of the file on the node that served it, and new connections
 //! are served by the surviving nodes.
+//!
+//! `long_lived_failover` is the same with `conn_idle_timeout_s=5` on every
+//! node and the downloads kept running for 20 s (four idle timeouts)
+//! before node1 dies: the serving nodes' records see none of the
+//! downloads' traffic (only their stacks do), so they must live by their
+//! sockets (`conns_kept_by_socket`), or their ownership entries would be
+//! announced closed and the new front-end would not know where to forward.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
@@ -89,9 +96,27 @@ fn client_view(farm: &Farm) -> String {
 }
 
 pub fn run(ctx: &Context) -> Result<()> {
+    failover(ctx, None)
+}
+
+/// The idle timeout of `long_lived_failover` (s): the smallest allowed.
+const SHORT_IDLE_S: u64 = 5;
+
+pub fn run_long_lived(ctx: &Context) -> Result<()> {
+    failover(ctx, Some(SHORT_IDLE_S))
+}
+
+/// The scenario; with `idle_s`, that idle timeout on every node and the
+/// downloads held four times as long before the front-end dies.
+fn failover(ctx: &Context, idle_s: Option<u64>) -> Result<()> {
     let (farm, b) = farmsetup::start(ctx, SERVICES, Some(BIG_KIB))?;
     for vm in farm.nodes() {
         vm.sh("echo 1 > /sys/module/baton/parameters/vip_takeover")?;
+        if let Some(s) = idle_s {
+            vm.sh(&format!(
+                "echo {s} > /sys/module/baton/parameters/conn_idle_timeout_s"
+            ))?;
+        }
     }
     farmsetup::wait_farm_converged(&farm, &b, Duration::from_secs(10))?;
     let (node1, node2, node3) = (farm.vm("node1")?, farm.vm("node2")?, farm.vm("node3")?);
@@ -166,6 +191,31 @@ pub fn run(ctx: &Context) -> Result<()> {
         progress.split_whitespace().collect::<Vec<_>>().join(", ")
     ));
 
+    if let Some(s) = idle_s {
+        // Four idle timeouts of downloads: every record must still be
+        // there, and the serving nodes' ownership entries known to node2.
+        std::thread::sleep(Duration::from_secs(4 * s));
+        let kept = counter(&stats(node3, &b)?, "conns_kept_by_socket")
+            + counter(&stats(node2, &b)?, "conns_kept_by_socket");
+        let entries = counter(&stats(node2, &b)?, "ownership_entries");
+        let progress =
+            client.sh("for f in /tmp/dl-*.progress; do cat $f 2>/dev/null; echo; done")?;
+        if kept == 0 || entries < on2 {
+            bail!(
+                "after {} s of downloads with conn_idle_timeout_s={s}: node2 knows {entries} \
+                 owners (it knew {on2}), node2+node3 kept {kept} records by their sockets\n{}\n{}",
+                4 * s,
+                client_view(&farm),
+                diagnose(&farm, &b)
+            );
+        }
+        log(&format!(
+            "downloads held {} s with conn_idle_timeout_s={s}: node2 still knows {entries} owners; \
+             records kept by their open sockets: {kept}; bytes read: {}",
+            4 * s,
+            progress.split_whitespace().collect::<Vec<_>>().join(", ")
+        ));
+    }
     node1.power_off();
     let killed = Instant::now();
     log("node1 powered off");

@@ -57,6 +57,7 @@ pub const DEFAULT: &[&str] = &[
     "hostile_client",
     "sync_node_death",
     "frontend_failover",
+    "long_lived_failover",
     "sync_bad_frames",
     "sync_drain",
     "policy_consistent_hash",
@@ -106,6 +107,14 @@ pub const ALL: &[Scenario] = &[
                 (gratuitous ARP), forwards node3's connections from the synced ownership \
                 table, every download completes intact, new connections are served",
         run: frontend_failover::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "long_lived_failover",
+        about: "frontend_failover with conn_idle_timeout_s=5 on every node and the downloads \
+                held 20 s before node1 dies: the serving nodes' records live by their open \
+                sockets, node2 still knows every owner, every download completes intact",
+        run: frontend_failover::run_long_lived,
         standard_farm: true,
     },
     Scenario {
