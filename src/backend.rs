@@ -21,7 +21,7 @@ use crate::{
         rcu::ReadGuard,
         skb::OwnedSkb,
         tcp::{
-            accept_queue, connection_exists, end_time_wait, existing, Existing, RebuildError,
+            accept_queue_of, connection_exists, end_time_wait, existing, Existing, RebuildError,
             RequestAttrs, Tuple,
         },
     },
@@ -92,7 +92,13 @@ pub(crate) fn rebuild(
 /// accept queue, as `sk_acceptq_is_full()` judges it: the stack would
 /// drop its handshake. Any context.
 pub(crate) fn accept_queue_full(net: Net, r: &ConnRecord) -> bool {
-    accept_queue(net, r.vip.octets(), r.vip_port).is_some_and(|(queued, limit)| queued > limit)
+    accept_queue_of(
+        net,
+        (r.client.octets(), r.client_port),
+        r.vip.octets(),
+        r.vip_port,
+    )
+    .is_some_and(|(queued, limit)| queued > limit)
 }
 
 /// Makes room for the socket of `r` (four-tuple `tuple`): a TIME_WAIT

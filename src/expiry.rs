@@ -5,7 +5,9 @@
 //! (`baton_core::conn::Conn::on_tick`): a handoff not confirmed in time is
 //! marked failed (the client's retransmission tries the next node); done
 //! records (both directions closed, or reset) go after a short linger,
-//! records waiting for a request after a request timeout, UDP flows after a
+//! records waiting for a request after a request timeout (or, the request
+//! here but no node with room for it, `DECIDE_MAX_MS` after the
+//! handshake), UDP flows after a
 //! minute without datagrams, the rest after the idle timeout
 //! (`conn_idle_timeout_s`) — except a connection this node serves whose
 //! socket is still open: its record sees none of its traffic, the socket

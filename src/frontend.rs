@@ -289,11 +289,10 @@ impl FrontEnd {
                 let unsure = c.state == ConnState::Local
                     && !c.socket_seen
                     && !(t.owner_closed || t.client_fin || t.reset);
-                // The request again, having seen nothing after it (no more
-                // data, no close): served anew if the socket is missing.
-                let request_again = s.event.seq == c.record.client_isn + 1
-                    && s.payload != 0
-                    && c.rcv_hi == s.event.end();
+                // The request again (its first segment): served anew if
+                // the socket is missing; nothing after it can have reached
+                // a socket meanwhile.
+                let request_again = s.event.seq == c.record.client_isn + 1 && s.payload != 0;
                 match (unsure, request_again) {
                     (false, _) => Next::Accept,
                     (true, true) => Next::AcceptOrServe(*c),

@@ -291,6 +291,18 @@ pub(crate) unsafe fn has_socket(skb: *const b::sk_buff) -> bool {
 /// `addr`:`port` in `net`: (connections waiting for `accept()`, the
 /// queue's limit), or `None` if nothing listens there. Any context.
 pub(crate) fn accept_queue(net: Net, addr: [u8; 4], port: u16) -> Option<(u32, u32)> {
+    accept_queue_of(net, ([0; 4], 0), addr, port)
+}
+
+/// [`accept_queue`] for a connection from `client` (address, port): with
+/// `SO_REUSEPORT`, the listener of the group its packets would reach
+/// (selected by the hash of the four-tuple, as without a BPF program).
+pub(crate) fn accept_queue_of(
+    net: Net,
+    client: ([u8; 4], u16),
+    addr: [u8; 4],
+    port: u16,
+) -> Option<(u32, u32)> {
     let _rcu = super::rcu::ReadGuard::new();
     // SAFETY: `net` is alive (its invariant); a lookup without an skb is
     // allowed (reuseport then selects by hash); `_rcu` keeps the returned
@@ -299,8 +311,8 @@ pub(crate) fn accept_queue(net: Net, addr: [u8; 4], port: u16) -> Option<(u32, u
         b::baton_tcp_listener(
             net.as_raw(),
             core::ptr::null_mut(),
-            0,
-            0,
+            u32::from_ne_bytes(client.0),
+            client.1.to_be(),
             u32::from_ne_bytes(addr),
             port.to_be(),
             0,

@@ -47,6 +47,11 @@ use super::wire::{AckStatus, ConnRecord, RefuseReason};
 
 /// Handoffs tried per connection before the front-end serves it itself.
 pub const MAX_TRIES: usize = 3;
+/// Refusals for want of room (`queue_full`) a connection takes without
+/// counting them as tries: a node that keeps answering so (its queue
+/// stays full, or its stack drops the rebuilt handshake for another
+/// reason) is then tried no more for it.
+pub const MAX_BUSY: u8 = 8;
 /// Times a peer that did not answer in time is asked again.
 pub const MAX_RESENDS: u8 = 2;
 /// How long a handoff may wait for its confirmation.
@@ -378,6 +383,8 @@ pub struct Conn<B> {
     pub tried: [u32; MAX_TRIES],
     /// Handoffs sent again to a peer that had not answered.
     pub resends: u8,
+    /// Refusals for want of room taken so far (at most [`MAX_BUSY`]).
+    pub busy: u8,
     /// The buffer holding the request read so far: a content policy's,
     /// or any policy's once a segment came ahead of a gap.
     pub buf: Option<B>,
@@ -404,6 +411,7 @@ impl<B> Conn<B> {
             socket_seen: false,
             tried: [0; MAX_TRIES],
             resends: 0,
+            busy: 0,
             buf: None,
             request: Assembly::default(),
             head_ms: now,
@@ -712,7 +720,8 @@ impl<B> Conn<B> {
                 self.state = State::Handed { peer, mac };
                 Answer::Confirmed
             }
-            AckStatus::Refused(RefuseReason::QUEUE_FULL) => {
+            AckStatus::Refused(RefuseReason::QUEUE_FULL) if self.busy < MAX_BUSY => {
+                self.busy += 1;
                 self.untry(peer);
                 self.state = State::Retry { again: None };
                 Answer::Busy { peer }
@@ -786,7 +795,15 @@ impl<B> Conn<B> {
             t.expired = Some(Expired::Idle);
             return t;
         }
-        if !udp && self.state.deciding() && now.wrapping_sub(self.created_ms) >= DECIDE_MAX_MS {
+        // (Not while a handoff just sent awaits its answer: the peer may
+        // be taking the connection.)
+        let asking = matches!(self.state, State::Pending { since_ms, .. }
+            if now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS);
+        if !udp
+            && self.state.deciding()
+            && !asking
+            && now.wrapping_sub(self.created_ms) >= DECIDE_MAX_MS
+        {
             t.expired = Some(Expired::Idle);
             return t;
         }
@@ -838,8 +855,8 @@ impl<B> Conn<B> {
     /// A peer that did not answer is asked again first: it may hold the
     /// socket already, and asking another would leave two. That goes on
     /// while the farm knows it `alive` (its answers are lost, or it is
-    /// slow: the client's acknowledgement of its data confirms it, or the
-    /// request timeout ends the connection), else up to [`MAX_RESENDS`]
+    /// slow: the client's acknowledgement of its data confirms it, or
+    /// [`DECIDE_MAX_MS`] ends the connection), else up to [`MAX_RESENDS`]
     /// times (a peer the farm does not know, or knows dead).
     pub fn place(
         &mut self,

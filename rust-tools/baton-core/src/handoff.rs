@@ -191,9 +191,10 @@ pub struct PendingSyn {
 /// ([`super::synack::SynMode::Pending`]) against its entry `pending`, and
 /// returns the connection's record.
 ///
-/// The ACK must have ACK set and SYN and RST clear, `seq = client_isn + 1`
-/// and `ack = our_isn + 1` (else [`AckError::BadCookie`]: not this
-/// handshake). The record is [`ack_record`]'s, with every option as the
+/// The ACK must have ACK set and SYN and RST clear, `ack = our_isn + 1`
+/// and `seq` from `client_isn + 1` to 64 KiB beyond (the window our
+/// SYN-ACK offered, as Linux's `tcp_check_req()` takes it), else
+/// [`AckError::BadCookie`]: not this handshake. The record is [`ack_record`]'s, with every option as the
 /// entry has it (the exact MSS, window scaling and SACK also without
 /// timestamps); timestamps are in effect when the SYN had them and the ACK
 /// carries them (`recent`: the ACK's tsval, `last_sent`: its tsecr).

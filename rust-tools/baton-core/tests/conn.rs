@@ -6,7 +6,7 @@
 
 use baton_core::conn::{
     Answer, Choice, Conn, Expired, Place, Reading, Segment, SegmentAction, State, SynAction,
-    DECIDE_MAX_MS, HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_RESENDS, MAX_TRIES,
+    DECIDE_MAX_MS, HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_BUSY, MAX_RESENDS, MAX_TRIES,
     REQUEST_TIMEOUT_MS,
 };
 use baton_core::seq::SeqNum;
@@ -348,18 +348,34 @@ fn a_busy_peer_is_not_a_try() {
     c.place(Choice::Peer(3, mac(3)), 100, 1000, true, 10);
     c.on_answer(mac(3), AckStatus::Refused(RefuseReason::NO_LISTENER));
     assert_eq!(c.tried(), &[3], "a refusal for good counts");
+    // Past MAX_BUSY, a node that still answers so is tried no more.
+    let mut c = conn(State::AwaitRequest);
+    for now in 0..u32::from(MAX_BUSY) {
+        c.place(Choice::Peer(2, mac(2)), 100, 1000, true, now);
+        assert_eq!(
+            c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL)),
+            Answer::Busy { peer: 2 }
+        );
+    }
+    c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 20);
+    assert_eq!(
+        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL)),
+        Answer::Refused
+    );
+    assert_eq!(c.tried(), &[2]);
 }
 
 #[test]
 fn an_undecided_connection_goes_after_decide_max() {
     let mut c = conn(State::AwaitRequest);
-    // The client keeps sending its request again; every node is full.
+    c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
+    c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL));
+    // The client keeps sending its request again; no node has room (the
+    // placements find none and the segments are dropped).
     let mut now = 0;
     while now < DECIDE_MAX_MS {
         assert_eq!(c.on_tick(now, IDLE, false).expired, None, "at {now}");
         c.on_segment(&request(), now, Reading::FirstSegment);
-        c.place(Choice::Peer(2, mac(2)), 100, 1000, true, now);
-        c.on_answer(mac(2), AckStatus::Refused(RefuseReason::QUEUE_FULL));
         now += 1000;
     }
     assert_eq!(
