@@ -1037,39 +1037,41 @@ impl FrontEnd {
             // in the farm table (found dead, draining or failing as they
             // announce it) or have no room for the connection as far as
             // is known, as they skip those already tried.
-            let mut skip = [0u32; NODES_MAX + MAX_TRIES];
-            let mut n = 0;
-            let mut push = |id: u32| {
-                if let Some(s) = skip.get_mut(n) {
-                    *s = id;
-                    n += 1;
+            // One hold of the farm lock: what is skipped and what is
+            // counted agree.
+            self.shared.sync.with(|inner| {
+                let mut skip = [0u32; NODES_MAX + MAX_TRIES];
+                let mut n = 0;
+                let mut push = |id: u32| {
+                    if let Some(s) = skip.get_mut(n) {
+                        *s = id;
+                        n += 1;
+                    }
+                };
+                exclude.iter().for_each(|&id| push(id));
+                inner.unfit(slot, &svc_key, |id| push(u32::from(id)));
+                let choice = choose(
+                    p,
+                    cfg.peers(),
+                    &cfg.rules_of(&svc_key),
+                    state,
+                    &self.shared.cookie_key,
+                    &Request {
+                        client: key.client,
+                        client_port: key.client_port,
+                        exclude: &skip[..n],
+                        http: head,
+                    },
+                );
+                if let Choice::Peer { id, .. } = choice {
+                    // Counted until its next announcement, as the
+                    // farm-aware policies count theirs.
+                    if let Ok(id) = u16::try_from(id) {
+                        inner.note_sent(slot, id);
+                    }
                 }
-            };
-            exclude.iter().for_each(|&id| push(id));
-            self.shared
-                .sync
-                .with(|inner| inner.unfit(slot, &svc_key, |id| push(u32::from(id))));
-            let choice = choose(
-                p,
-                cfg.peers(),
-                &cfg.rules_of(&svc_key),
-                state,
-                &self.shared.cookie_key,
-                &Request {
-                    client: key.client,
-                    client_port: key.client_port,
-                    exclude: &skip[..n],
-                    http: head,
-                },
-            );
-            if let Choice::Peer { id, .. } = choice {
-                // Counted until its next announcement, as the farm-aware
-                // policies count theirs.
-                if let Ok(id) = u16::try_from(id) {
-                    self.shared.sync.with(|inner| inner.note_sent(slot, id));
-                }
-            }
-            choice
+                choice
+            })
         })
     }
 

@@ -217,14 +217,14 @@ impl<const N: usize> SentCounts<N> {
     /// Counts one more connection for node `id` of `farm` (a
     /// configuration-only policy chose it).
     pub fn note_id<const S: usize>(&mut self, farm: &FarmTable<N, S>, id: u16) {
-        if let Some((i, e)) = farm.iter_indexed().find(|(_, e)| e.id() == id) {
+        if let Some((i, e)) = entry_of(farm, id) {
             self.note(i, e);
         }
     }
 
     /// Node `id` of `farm` refused for want of room ([`Self::note_full`]).
     pub fn note_full_id<const S: usize>(&mut self, farm: &FarmTable<N, S>, id: u16) {
-        if let Some((i, e)) = farm.iter_indexed().find(|(_, e)| e.id() == id) {
+        if let Some((i, e)) = entry_of(farm, id) {
             self.note_full(i, e);
         }
     }
@@ -246,6 +246,14 @@ impl<const N: usize> SentCounts<N> {
             _ => sent != u32::MAX,
         }
     }
+}
+
+/// The entry of node `id` in `farm`, with its index.
+fn entry_of<const N: usize, const S: usize>(
+    farm: &FarmTable<N, S>,
+    id: u16,
+) -> Option<(usize, &NodeEntry<S>)> {
+    farm.iter_indexed().find(|(_, e)| e.id() == id)
 }
 
 /// The nodes of `farm` a configuration-only policy (round-robin, hash,
