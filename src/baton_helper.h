@@ -25,6 +25,8 @@
 #include <net/netns/generic.h>
 #include <net/sock.h>
 #include <net/tcp.h>
+#include <net/ip.h>
+#include <net/route.h>
 #include <net/inet_hashtables.h>
 #include <net/request_sock.h>
 #include <linux/sched/loadavg.h>
@@ -109,6 +111,10 @@ unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len);
 void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev);
 const unsigned char *baton_dev_addr(const struct net_device *dev);
 void baton_skb_set_protocol(struct sk_buff *skb, u16 proto);
+void baton_skb_prepare_out(struct sk_buff *skb);
+struct dst_entry *baton_ip_route_output(struct net *net, __be32 daddr, __be32 saddr);
+void baton_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst);
+int baton_ip_local_out(struct net *net, struct sk_buff *skb);
 struct sock *baton_skb_sk(const struct sk_buff *skb);
 bool baton_skb_csum_unnecessary(const struct sk_buff *skb);
 

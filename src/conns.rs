@@ -33,7 +33,9 @@ pub(crate) type Conn = conn::Conn<BufIndex>;
 /// millisecond `now`.
 pub(crate) fn info(c: &Conn, key: &ConnKey, now: u32) -> ConnInfo {
     let (peer, front_end) = match c.state {
-        ConnState::Pending { peer, .. } | ConnState::Handed { peer, .. } => (Some(peer), None),
+        ConnState::Pending { peer, .. }
+        | ConnState::Handed { peer, .. }
+        | ConnState::Lost { peer } => (Some(peer), None),
         ConnState::Owned { front_end } => (None, Some(front_end)),
         _ => (None, None),
     };

@@ -11,13 +11,24 @@
 //! minute without datagrams, the rest after the idle timeout
 //! (`conn_idle_timeout_s`) — except a connection this node serves whose
 //! socket is still open: its record sees none of its traffic, the socket
-//! says it lives.
+//! says it lives. A connection handed to a peer the farm found dead is
+//! lost with it: its client is sent a reset (after the table's lock is
+//! released: the reset passes this node's own output hooks), at most
+//! [`LOST_RESETS_MAX`] a tick, the rest at the next.
 
-use kernel::sync::Arc;
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     backend::tuple_of,
-    baton_core::{conn::Expired, conntable::ConnKey, ipv4::IPPROTO_UDP, wire::OwnershipOp},
+    baton_core::{
+        conn::{Expired, OWNER_SILENT_MS},
+        conntable::ConnKey,
+        ether::{MacAddr, ETH_HLEN},
+        handoff::{reset_frame, RESET_FRAME_LEN},
+        ipv4::IPPROTO_UDP,
+        seq::SeqNum,
+        wire::OwnershipOp,
+    },
     conns::{ownership_entry, Conn, ConnState},
     netstate::Shared,
     params,
@@ -25,6 +36,7 @@ use crate::{
     wrap::{
         boottime_ms,
         netdev::Net,
+        skb::OwnedSkb,
         tcp::{existing, Existing},
         timer::{Rearm, TimerHandler},
     },
@@ -32,6 +44,22 @@ use crate::{
 
 /// Interval between scans.
 pub(crate) const PERIOD_MS: u32 = 1000;
+
+/// Lost connections whose clients are reset per tick (the work of a tick
+/// stays bounded; 256 resets a second drain a dead node's share quickly).
+pub(crate) const LOST_RESETS_MAX: usize = 256;
+
+/// Dead peers looked for per tick (more at once wait for the next).
+const LOST_PEERS_MAX: usize = 8;
+
+/// A reset for the client of a lost connection.
+struct LostReset {
+    key: ConnKey,
+    /// The next byte the client expects, as far as its ACKs said.
+    seq: SeqNum,
+    /// The next byte we expect from it.
+    ack: SeqNum,
+}
 
 /// The expiry timer's handler.
 pub(crate) struct Expiry {
@@ -71,11 +99,43 @@ impl TimerHandler for Expiry {
                 ));
             }
         };
+        // Peers the farm found dead, and room for the resets of their
+        // connections (none taken while no peer is lost).
+        let mut lost_ids = [0u16; LOST_PEERS_MAX];
+        let n_lost = self
+            .shared
+            .sync
+            .with(|inner| inner.farm.lost(now, OWNER_SILENT_MS, &mut lost_ids));
+        let lost_ids = lost_ids.get(..n_lost).unwrap_or(&[]);
+        let mut resets: KVec<LostReset> = KVec::new();
+        if !lost_ids.is_empty() {
+            // Without memory for it, the resets wait for a later tick.
+            let _ = resets.reserve(LOST_RESETS_MAX, GFP_ATOMIC);
+        }
+        let is_lost = |peer: u32| lost_ids.iter().any(|&id| u32::from(id) == peer);
+        let mut lost = 0u64;
         conns.with(|store| {
             let Some((mut table, _, bufs)) = store.parts() else {
                 return;
             };
             table.retain(|key, c| {
+                if resets.len() < resets.capacity() {
+                    if let Some(seq) = c.lose_owner(is_lost, now) {
+                        lost += 1;
+                        if key.protocol == IPPROTO_UDP {
+                            // A flow has no socket to lose: its next
+                            // datagram picks a live node.
+                            return false;
+                        }
+                        let reset = LostReset {
+                            key: *key,
+                            seq,
+                            ack: c.rcv_hi,
+                        };
+                        // Within the capacity reserved: cannot fail.
+                        let _ = resets.push(reset, GFP_ATOMIC);
+                    }
+                }
                 let mut tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
                 // A connection this node serves is idle only as far as its
                 // record sees (the stack has its traffic): it lives while
@@ -135,6 +195,39 @@ impl TimerHandler for Expiry {
         self.shared.stats.add(Stat::ConnsClosed, closed);
         self.shared.stats.add(Stat::ConnsExpired, expired);
         self.shared.stats.add(Stat::ConnsKeptBySocket, kept);
+        self.shared.stats.add(Stat::ConnsLost, lost);
+        let sent = resets.iter().filter(|r| self.reset_client(r)).count();
+        self.shared.stats.add(Stat::LostResetsSent, sent as u64);
         Rearm::AfterMs(PERIOD_MS)
+    }
+}
+
+impl Expiry {
+    /// Sends the client of a lost connection its reset, routed from the
+    /// VIP as this node's own packets are (there is no packet to answer).
+    fn reset_client(&self, r: &LostReset) -> bool {
+        let mut frame = [0u8; RESET_FRAME_LEN];
+        let Ok(len) = reset_frame(
+            MacAddr::ZERO,
+            MacAddr::ZERO,
+            &r.key,
+            r.seq,
+            r.ack,
+            &mut frame,
+        ) else {
+            return false;
+        };
+        // The IPv4 packet, without the Ethernet header the frame starts
+        // with: the neighbour layer writes the real one.
+        let Some(packet) = frame.get(ETH_HLEN..len) else {
+            return false;
+        };
+        let Some(mut skb) = OwnedSkb::new_rx(packet.len()) else {
+            return false;
+        };
+        if skb.append(packet).is_none() {
+            return false;
+        }
+        skb.send_routed(self.net, r.key.client.octets(), r.key.vip.octets())
     }
 }

@@ -30,7 +30,10 @@ use crate::{
         farm::NODES_MAX,
         farmpolicy::FarmPolicy,
         genl::Policy,
-        handoff::{ack_frame, ack_frame_len, ack_record, pending_record, AckError, AckParams},
+        handoff::{
+            ack_frame, ack_frame_len, ack_record, pending_record, reset_frame, AckError, AckParams,
+            RESET_FRAME_LEN,
+        },
         http::{self, Head},
         icmp,
         ipv4::{self, Ipv4Packet},
@@ -101,6 +104,9 @@ enum Next {
     /// The decision needs the segment's payload, which was not read: read
     /// it and decide again.
     NeedPayload,
+    /// Answer the segment with a reset (`seq`, acknowledging `ack`) and
+    /// drop it: its connection was lost with its owner.
+    ResetClient { seq: SeqNum, ack: SeqNum },
     /// Acknowledge the request bytes before `acked` (timestamp `tsval`);
     /// the segment is dropped (it is in the buffer, or it called for a
     /// challenge ACK).
@@ -312,6 +318,18 @@ impl FrontEnd {
                 release_buffer(c, l.bufs);
                 Next::Reset
             }
+            // As a host without the socket answers (RFC 793): at the
+            // sequence number the segment acknowledges, else acknowledging it.
+            SegmentAction::ResetClient if s.event.flags.contains(TcpFlags::ACK) => {
+                Next::ResetClient {
+                    seq: s.event.ack,
+                    ack: s.event.end(),
+                }
+            }
+            SegmentAction::ResetClient => Next::ResetClient {
+                seq: SeqNum::new(0),
+                ack: s.event.end(),
+            },
             SegmentAction::Decide => match c.buf {
                 Some(b) if c.request.contiguous() != 0 => self.decide_buffered(c, b, l),
                 _ => self.decide(c, None, s.event.payload as usize, l),
@@ -822,6 +840,10 @@ impl FrontEnd {
                 self.send_ack(skb, &record, acked, tsval);
                 Verdict::Drop
             }
+            Next::ResetClient { seq, ack } => {
+                self.send_reset(skb, &s.key, seq, ack);
+                Verdict::Drop
+            }
         }
     }
 
@@ -922,6 +944,26 @@ impl FrontEnd {
             });
         if sent == Some(true) {
             self.shared.stats.inc(Stat::RequestAcksSent);
+        }
+    }
+
+    /// Answers the client of `skb` (connection `key`) with a RST|ACK.
+    fn send_reset(&self, skb: &SkBuff<'_>, key: &ConnKey, seq: SeqNum, ack: SeqNum) {
+        let mut frame = [0u8; RESET_FRAME_LEN];
+        let sent = skb
+            .mac_header()
+            .and_then(|m| m.first_chunk::<14>())
+            .and_then(|eth| {
+                let (dst, src) = (mac_at(eth, 6)?, mac_at(eth, 0)?);
+                reset_frame(dst, src, key, seq, ack, &mut frame).ok()
+            })
+            .and_then(|len| {
+                let mut out = OwnedSkb::new(len)?;
+                out.append(frame.get(..len)?)?;
+                Some(skb.reply(out))
+            });
+        if sent == Some(true) {
+            self.shared.stats.inc(Stat::LostResetsSent);
         }
     }
 

@@ -80,6 +80,12 @@ unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len) { return sk
 void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
 const unsigned char *baton_dev_addr(const struct net_device *dev) { return dev->dev_addr; }
 void baton_skb_set_protocol(struct sk_buff *skb, u16 proto) { skb->protocol = htons(proto); }
+/* What ip_local_out() expects of a packet built from its IPv4 header on. */
+void baton_skb_prepare_out(struct sk_buff *skb) { skb->protocol = htons(ETH_P_IP); skb_reset_network_header(skb); }
+/* The route from saddr (a local address) to daddr; NULL if there is none. */
+struct dst_entry *baton_ip_route_output(struct net *net, __be32 daddr, __be32 saddr) { struct rtable *rt = ip_route_output(net, daddr, saddr, 0, 0, RT_SCOPE_UNIVERSE); return IS_ERR(rt) ? NULL : &rt->dst; }
+void baton_skb_dst_set(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst); }
+int baton_ip_local_out(struct net *net, struct sk_buff *skb) { return ip_local_out(net, NULL, skb); }
 struct sock *baton_skb_sk(const struct sk_buff *skb) { return skb->sk; }
 bool baton_skb_csum_unnecessary(const struct sk_buff *skb) { return skb_csum_unnecessary(skb); }
 

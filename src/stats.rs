@@ -105,6 +105,12 @@ counters! {
     IcmpForwarded => "icmp_forwarded",
     /// Connections reset because no node could take them.
     ConnsReset => "conns_reset",
+    /// Connections handed to a peer the farm found dead (declared dead and
+    /// silent for `conn::OWNER_SILENT_MS`): lost with its sockets.
+    ConnsLost => "conns_lost",
+    /// Resets sent to the clients of lost connections: at once from the
+    /// expiry timer, and in answer to each segment they send after.
+    LostResetsSent => "lost_resets_sent",
     /// Connection records removed after FIN/RST or a close notice.
     ConnsClosed => "conns_closed",
     /// Connection records removed by a timeout.

@@ -230,6 +230,38 @@ impl OwnedSkb {
         }
     }
 
+    /// Sends the IPv4 packet built in this buffer (allocated with
+    /// [`OwnedSkb::new_rx`], from its IPv4 header on) as this host sends
+    /// its own: routed from `src` (a local address) to `dst` in `net`,
+    /// through the output hooks and the neighbour layer, which fill in the
+    /// link header (`ip_local_out`). Usable where no packet is being
+    /// answered (a timer). Returns whether it went out.
+    pub(crate) fn send_routed(self, net: Net, dst: [u8; 4], src: [u8; 4]) -> bool {
+        let skb = self.ptr.as_ptr();
+        // SAFETY: `net` is alive (its invariant); the route lookup takes
+        // no lock the caller may hold. Addresses are in network order.
+        let route = unsafe {
+            b::baton_ip_route_output(
+                net.as_raw(),
+                u32::from_ne_bytes(dst),
+                u32::from_ne_bytes(src),
+            )
+        };
+        if route.is_null() {
+            return false;
+        }
+        core::mem::forget(self);
+        // SAFETY: we own `skb`; it takes over the route's reference, and
+        // `ip_local_out` consumes it whatever it returns (`NET_XMIT_SUCCESS`
+        // or `NET_XMIT_CN`: queued; anything else: dropped).
+        let rc = unsafe {
+            b::baton_skb_prepare_out(skb);
+            b::baton_skb_dst_set(skb, route);
+            b::baton_ip_local_out(net.as_raw(), skb)
+        };
+        matches!(rc, 0 | 2)
+    }
+
     /// Sends the Ethernet frame built in this buffer (ethertype
     /// `protocol`) out of `dev`. Returns whether the device queued it.
     pub(crate) fn transmit(self, dev: &DevRcu<'_>, protocol: u16) -> bool {

@@ -260,7 +260,7 @@ pub fn liveness_summary(farm: &Farm, b: &str) -> String {
 /// for failure reports.
 pub fn diagnose(farm: &Farm, b: &str) -> String {
     let mut d = String::new();
-    for vm in farm.nodes() {
+    for vm in farm.nodes().filter(|vm| !vm.powered_off()) {
         d += &format!(
             "--- {}\n{}\n",
             vm.name(),
@@ -278,7 +278,12 @@ pub fn diagnose(farm: &Farm, b: &str) -> String {
 /// and by the serving node on forwarded packets) and the linger has passed.
 pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
     let mut left = Vec::new();
-    let names = farm.node_names();
+    // (A node a scenario powered off has no table left.)
+    let names: Vec<&str> = farm
+        .nodes()
+        .filter(|vm| !vm.powered_off())
+        .map(|vm| vm.name())
+        .collect();
     for _ in 0..30 {
         // The nodes at once: one exec each, on their own emulated CPUs.
         let counts = farm.par(&names, |vm| {
@@ -297,7 +302,7 @@ pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_secs(2));
     }
     let mut tables = String::new();
-    for vm in farm.nodes() {
+    for vm in farm.nodes().filter(|vm| !vm.powered_off()) {
         if let Ok(t) = vm.sh(&format!("{b} conn show; {b} --json conn show")) {
             tables += &format!("--- {}\n{t}", vm.name());
         }

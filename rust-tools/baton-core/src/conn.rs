@@ -80,6 +80,11 @@ pub const DECIDE_MAX_MS: u32 = 180_000;
 /// 20 s by default). Its record then goes, as one whose request never
 /// came.
 pub const REQUEST_HEAD_MS: u32 = 20_000;
+/// How long a peer the farm declared dead must have been silent before
+/// the connections handed to it count as lost ([`Conn::lose_owner`]): a
+/// node that only missed a few announcements (a stall, a lost frame) keeps
+/// its connections.
+pub const OWNER_SILENT_MS: u32 = 2_000;
 /// How long a UDP flow lives without datagrams.
 pub const UDP_IDLE_MS: u32 = 60_000;
 /// UDP flows may fill at most this fraction (1 / `UDP_SHARE`) of the
@@ -126,6 +131,14 @@ pub enum State {
     },
     /// Front-end: served by this node's own stack.
     Local,
+    /// Front-end: handed to `peer`, which the farm found dead: the socket
+    /// died with it. The client was sent a reset, and each segment it
+    /// sends meanwhile is answered with one (as the stack of a host without
+    /// the socket answers), until the record goes after its linger.
+    Lost {
+        /// The dead peer's id.
+        peer: u32,
+    },
     /// Serving node: handed to us by the front-end at `front_end`.
     Owned {
         /// The front-end's redistribution MAC.
@@ -143,6 +156,7 @@ impl State {
             State::Handed { .. } => genl::ConnState::HandedOff,
             State::Local => genl::ConnState::Local,
             State::Owned { .. } => genl::ConnState::Owned,
+            State::Lost { .. } => genl::ConnState::Lost,
         }
     }
 
@@ -247,6 +261,10 @@ pub enum SegmentAction {
     /// Drop it and answer with an ACK of what the front-end has received
     /// (RFC 5961's challenge ACK).
     ChallengeAck,
+    /// Drop it and answer with a reset at the sequence number the segment
+    /// acknowledges (RFC 793's reset of a segment with no connection): its
+    /// owner died with the socket.
+    ResetClient,
     /// An acceptable RST: drop it and free the record (nobody else has a
     /// socket for it).
     Reset,
@@ -371,6 +389,9 @@ pub struct Conn<B> {
     /// The sequence number after the client's highest contiguous byte (or
     /// FIN) seen while serving.
     pub rcv_hi: SeqNum,
+    /// The client's highest acknowledgement seen while serving: the next
+    /// byte it expects from the owner (where a reset must be to count).
+    pub client_acked: SeqNum,
     /// How it is being closed.
     pub teardown: Teardown,
     /// Serving node: the front-end was told the connection closed.
@@ -401,6 +422,7 @@ impl<B> Conn<B> {
     pub fn new(record: ConnRecord, state: State, service: usize, now: u32) -> Self {
         Conn {
             rcv_hi: record.rcv_nxt,
+            client_acked: record.snd_una,
             record,
             state,
             service,
@@ -464,21 +486,30 @@ impl<B> Conn<B> {
 
     /// The client's segment `s` at `now`, for a service read as `reading`.
     pub fn on_segment(&mut self, s: &Segment, now: u32, reading: Reading) -> SegmentAction {
+        // The client acknowledges data only a peer can have sent (our own
+        // SYN-ACK took one sequence number): its socket is there, whatever
+        // became of its confirmation. Within what the peer can have sent
+        // unacknowledged (the client's window), as RFC 5961 bounds an
+        // acceptable ACK: a blind guess must hit both the sequence and
+        // this range.
+        let sent = s.ack.wrapping_sub(self.record.our_isn.get()).get();
+        let window = self.record.client_window.max(65_535);
+        let acks_data = s.flags.contains(TcpFlags::ACK)
+            && !s.flags.contains(TcpFlags::RST)
+            && (2..=window.saturating_add(1)).contains(&sent);
         if let Some((peer, mac)) = self.state.asked() {
-            // The client acknowledges data only the peer asked can have
-            // sent (our own SYN-ACK took one sequence number): its socket
-            // is there, whatever became of its confirmation.
-            // Within what the peer can have sent unacknowledged (the
-            // client's window), as RFC 5961 bounds an acceptable ACK: a
-            // blind guess must hit both the sequence and this range.
-            let sent = s.ack.wrapping_sub(self.record.our_isn.get()).get();
-            let window = self.record.client_window.max(65_535);
-            let acks_data = s.flags.contains(TcpFlags::ACK)
-                && !s.flags.contains(TcpFlags::RST)
-                && (2..=window.saturating_add(1)).contains(&sent);
             if acks_data && self.acceptable(s) {
                 self.state = State::Handed { peer, mac };
             }
+        } else if self.state.deciding() && acks_data && self.acceptable(s) {
+            // Data from a peer no longer asked: one that died with the
+            // socket after it had answered ([`Conn::lose_owner`]; a peer
+            // that refused sent nothing). The connection is lost.
+            let peer = self.tried().last().copied().unwrap_or(0);
+            self.state = State::Lost { peer };
+            self.last_ms = now;
+            self.teardown.reset = true;
+            self.teardown.settle(now);
         }
         match self.state {
             State::Handed { mac, .. } => {
@@ -489,6 +520,8 @@ impl<B> Conn<B> {
                 self.follow(s, now);
                 SegmentAction::Accept
             }
+            State::Lost { .. } if s.flags.contains(TcpFlags::RST) => SegmentAction::Drop,
+            State::Lost { .. } => SegmentAction::ResetClient,
             State::Pending { since_ms, .. } if now.wrapping_sub(since_ms) < HANDOFF_TIMEOUT_MS => {
                 // The client is talking to us: still in this connection.
                 if self.acceptable(s) {
@@ -639,6 +672,9 @@ impl<B> Conn<B> {
             return;
         }
         self.last_ms = now;
+        if s.flags.contains(TcpFlags::ACK) && s.ack.after(self.client_acked) {
+            self.client_acked = s.ack;
+        }
         if s.flags.contains(TcpFlags::RST) {
             // As exact as the owner's own check: only then may it have
             // ended the connection (elsewhere it answers a challenge ACK).
@@ -743,6 +779,35 @@ impl<B> Conn<B> {
             }
             _ => false,
         }
+    }
+
+    /// The farm found peers dead (`lost` says which, by id): a connection
+    /// handed to one of them died with its socket. The record is done
+    /// (it lingers, answering the client's segments with resets) and the
+    /// client is to be reset now: at the sequence number its ACKs expect
+    /// (returned), which a client that has everything the owner sent
+    /// accepts (RFC 5961); one further on answers with a challenge ACK,
+    /// which meets the exact reset of [`SegmentAction::ResetClient`].
+    /// `None`: not handed to a lost peer (nor closed already).
+    ///
+    /// A connection still being decided whose last handoff went to a lost
+    /// peer stops asking it: its client's retransmission goes elsewhere.
+    pub fn lose_owner(&mut self, lost: impl Fn(u32) -> bool, now: u32) -> Option<SeqNum> {
+        if self.state.asked().is_some_and(|(peer, _)| lost(peer)) {
+            self.state = State::Retry { again: None };
+            return None;
+        }
+        let State::Handed { peer, .. } = self.state else {
+            return None;
+        };
+        if self.teardown.done() || !lost(peer) {
+            return None;
+        }
+        self.state = State::Lost { peer };
+        self.last_ms = now;
+        self.teardown.reset = true;
+        self.teardown.settle(now);
+        Some(self.client_acked)
     }
 
     /// Whether an idle expiry at a tick may be put off by asking the

@@ -112,7 +112,7 @@ impl FilterError {
     /// to it in the extended ack).
     pub const fn message_nul(&self) -> &'static str {
         match self {
-            FilterError::UnknownState => "unknown connection state in filter (0..=5: await-request, pending, retry, handed-off, local, owned)\0",
+            FilterError::UnknownState => "unknown connection state in filter (0..=6: await-request, pending, retry, handed-off, local, owned, lost)\0",
             FilterError::PeerIdRange => "peer id in filter must be 1..=65535\0",
             FilterError::BadPort => "port in filter must be 1..=65535\0",
         }

@@ -528,6 +528,26 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
         self.local != 0 && self.iter().all(|e| e.id >= self.local || !e.is_alive())
     }
 
+    /// Whether node `id` is lost at `now`: heard on the sync network,
+    /// declared dead since, and silent for at least `silent_ms` (see
+    /// [`crate::conn::OWNER_SILENT_MS`]). A static peer never heard is
+    /// not: without a sync network nothing says it died.
+    pub fn is_lost(&self, id: u16, now: u32, silent_ms: u32) -> bool {
+        self.get(id).is_some_and(|e| {
+            !e.local && e.heard && !e.alive && age(now, e.last_heard_ms) >= silent_ms
+        })
+    }
+
+    /// The ids of the nodes lost at `now` ([`FarmTable::is_lost`]), as
+    /// many as fit in `out`; returns how many were written.
+    pub fn lost(&self, now: u32, silent_ms: u32, out: &mut [u16]) -> usize {
+        let lost = self
+            .iter()
+            .map(|e| e.id)
+            .filter(|&id| self.is_lost(id, now, silent_ms));
+        out.iter_mut().zip(lost).map(|(o, id)| *o = id).count()
+    }
+
     /// Every node, in entry order.
     pub fn iter(&self) -> impl Iterator<Item = &NodeEntry<S>> + '_ {
         self.nodes.iter().filter(|e| e.id != 0)

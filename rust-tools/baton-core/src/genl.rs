@@ -318,6 +318,9 @@ numbered! {
         Local = 4,
         /// Serving node: handed to this node by a front-end.
         Owned = 5,
+        /// Front-end: handed to a peer the farm found dead; its client is
+        /// reset.
+        Lost = 6,
     }
 }
 
@@ -331,6 +334,7 @@ impl ConnState {
             ConnState::HandedOff => "handed-off",
             ConnState::Local => "local",
             ConnState::Owned => "owned",
+            ConnState::Lost => "lost",
         }
     }
 
@@ -342,7 +346,10 @@ impl ConnState {
     /// Whether a connection in this state has a peer (`PeerId`): the node
     /// it is being handed to or is served by.
     pub const fn has_peer(self) -> bool {
-        matches!(self, ConnState::Pending | ConnState::HandedOff)
+        matches!(
+            self,
+            ConnState::Pending | ConnState::HandedOff | ConnState::Lost
+        )
     }
 }
 

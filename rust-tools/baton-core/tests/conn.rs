@@ -476,6 +476,101 @@ fn an_owned_record_lives_as_long_as_its_socket() {
 }
 
 #[test]
+fn a_connection_handed_to_a_lost_peer_resets_its_client() {
+    let mut c = handed();
+    // The client acknowledges the owner's data as it comes; not backwards.
+    let mut ack = seg(TcpFlags::EMPTY, CLIENT_ISN + 1 + REQ, 0);
+    ack.ack = SeqNum::new(OUR_ISN + 1 + 5000);
+    c.on_segment(&ack, 10, Reading::FirstSegment);
+    ack.ack = SeqNum::new(OUR_ISN + 1 + 3000);
+    c.on_segment(&ack, 20, Reading::FirstSegment);
+    assert_eq!(c.client_acked, SeqNum::new(OUR_ISN + 1 + 5000));
+    // Another peer lost: nothing changes.
+    assert_eq!(c.lose_owner(|p| p == 3, 30), None);
+    assert!(matches!(c.state, State::Handed { .. }));
+    // Its own: lost, done, and the reset goes where the client expects.
+    assert_eq!(
+        c.lose_owner(|p| p == 2, 40),
+        Some(SeqNum::new(OUR_ISN + 1 + 5000))
+    );
+    assert_eq!(c.state, State::Lost { peer: 2 });
+    assert!(c.teardown.done());
+    // Once only.
+    assert_eq!(c.lose_owner(|p| p == 2, 50), None);
+    // Every segment the client sends meanwhile is answered with a reset;
+    // its own reset is not.
+    assert_eq!(
+        c.on_segment(&ack, 60, Reading::FirstSegment),
+        SegmentAction::ResetClient
+    );
+    assert_eq!(
+        c.on_segment(&request(), 60, Reading::Content),
+        SegmentAction::ResetClient
+    );
+    let rst = seg(TcpFlags::RST, CLIENT_ISN + 1 + REQ, 0);
+    assert_eq!(
+        c.on_segment(&rst, 60, Reading::FirstSegment),
+        SegmentAction::Drop
+    );
+    // A new connection on the four-tuple replaces it; else it goes after
+    // the linger.
+    assert_eq!(c.on_syn(), SynAction::Replace);
+    assert_eq!(c.on_tick(40 + LINGER_MS - 1, IDLE, false).expired, None);
+    assert_eq!(
+        c.on_tick(40 + LINGER_MS, IDLE, false).expired,
+        Some(Expired::Closed)
+    );
+}
+
+#[test]
+fn only_a_live_handed_connection_is_lost() {
+    // Closed on both sides already: it lingers as it was.
+    let mut c = handed_with_fin();
+    c.on_close_notice(mac(2), false, 200);
+    assert_eq!(c.lose_owner(|_| true, 300), None);
+    // Still being decided, or served elsewhere: not the lost peer's.
+    for state in [
+        State::AwaitRequest,
+        State::Local,
+        State::Retry { again: None },
+        State::Owned { front_end: mac(1) },
+    ] {
+        let mut c = conn(state);
+        assert_eq!(c.lose_owner(|_| true, 300), None, "{state:?}");
+        assert_eq!(c.state, state);
+    }
+}
+
+#[test]
+fn a_handoff_to_a_lost_peer_is_not_asked_again() {
+    let mut c = conn(State::Pending {
+        peer: 2,
+        mac: mac(2),
+        since_ms: 0,
+    });
+    assert!(c.note_try(2));
+    assert_eq!(c.lose_owner(|p| p == 2, 100), None);
+    assert_eq!(c.state, State::Retry { again: None });
+    // The request again: placed elsewhere.
+    assert_eq!(
+        c.on_segment(&request(), 200, Reading::FirstSegment),
+        SegmentAction::Decide
+    );
+    // But if the client acknowledges data, the lost peer had answered it:
+    // the connection died with it.
+    let mut c = conn(State::Retry { again: None });
+    assert!(c.note_try(2));
+    let mut ack = seg(TcpFlags::EMPTY, CLIENT_ISN + 1 + REQ, 0);
+    ack.ack = SeqNum::new(OUR_ISN + 1 + 700);
+    assert_eq!(
+        c.on_segment(&ack, 300, Reading::FirstSegment),
+        SegmentAction::ResetClient
+    );
+    assert_eq!(c.state, State::Lost { peer: 2 });
+    assert!(c.teardown.done());
+}
+
+#[test]
 fn a_request_that_never_comes_expires() {
     let mut c = conn(State::AwaitRequest);
     assert_eq!(c.on_tick(REQUEST_TIMEOUT_MS - 1, IDLE, false).expired, None);
@@ -496,6 +591,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::OwnerAnswers),
         1 => Just(Op::OwnerCloses),
         1 => Just(Op::ClientCloses),
+        1 => Just(Op::OwnerDies),
     ]
 }
 
@@ -514,11 +610,13 @@ proptest! {
 
     /// Any sequence of client segments, frame deliveries and losses,
     /// timer ticks, spoofed segments (any sequence number, and near the
-    /// window's edges) and closes keeps the invariants (at most one owner,
-    /// a handed connection's peer holds its socket, tries bounded, spoofed
-    /// out-of-window segments change nothing); and afterwards, with the
-    /// client retransmitting and frames arriving, every connection is
-    /// served or gone within a bounded time, and a closed one is freed.
+    /// window's edges), closes and the owner's death keeps the invariants
+    /// (at most one owner, a handed connection's peer holds its socket
+    /// until the farm finds it dead, a lost connection's client is reset,
+    /// tries bounded, spoofed out-of-window segments change nothing); and
+    /// afterwards, with the client retransmitting and frames arriving,
+    /// every connection is served, reset or gone within a bounded time,
+    /// and a closed or reset one is freed.
     #[test]
     fn model(peers in [peer(), peer(), peer()], no_request in prop::bool::weighted(0.2),
              ops in prop::collection::vec(op(), 0..80)) {

@@ -48,7 +48,8 @@ fn state_numbers_and_names() {
             "retry",
             "handed-off",
             "local",
-            "owned"
+            "owned",
+            "lost"
         ]
     );
     for (i, s) in ConnState::ALL.iter().enumerate() {
@@ -56,21 +57,24 @@ fn state_numbers_and_names() {
         assert_eq!(ConnState::from_raw(i as u8), Some(*s));
         assert_eq!(ConnState::from_name(s.name()), Some(*s));
     }
-    assert_eq!(ConnState::from_raw(6), None);
+    assert_eq!(ConnState::from_raw(7), None);
     assert_eq!(ConnState::from_name("handed"), None);
     let with_peer: Vec<ConnState> = ConnState::ALL
         .iter()
         .copied()
         .filter(|s| s.has_peer())
         .collect();
-    assert_eq!(with_peer, [ConnState::Pending, ConnState::HandedOff]);
+    assert_eq!(
+        with_peer,
+        [ConnState::Pending, ConnState::HandedOff, ConnState::Lost]
+    );
 }
 
 #[test]
 fn refused_filters() {
     let err = |spec: ConnFilterSpec| ConnFilter::new(&spec).unwrap_err();
     let e = err(ConnFilterSpec {
-        state: Some(6),
+        state: Some(7),
         ..Default::default()
     });
     assert_eq!(e, FilterError::UnknownState);

@@ -336,6 +336,38 @@ fn the_lowest_live_node_holds_the_vips() {
 }
 
 #[test]
+fn a_dead_node_is_lost_once_silent_long_enough() {
+    let mut t = T::new();
+    let c = peers(&[(3, 10, AdminState::Active)]);
+    t.merge_static(c.peers());
+    t.apply_announce(1, 1, 1, &ann(1, 0), 0);
+    t.apply_announce(2, 1, 1, &ann(2, 0), 0);
+    let mut out = [0u16; 4];
+    // Alive: not lost, however long ago it spoke.
+    assert!(!t.is_lost(1, 290, 0));
+    assert_eq!(t.lost(290, 0, &mut out), 0);
+    // Dead at 301 (3 × 100 ms), lost once silent for 2 s.
+    t.apply_announce(2, 1, 2, &ann(2, 0), 250);
+    t.expire(301, 3, |_| {});
+    assert!(!t.get(1).unwrap().is_alive());
+    assert!(!t.is_lost(1, 1_999, 2_000));
+    assert!(t.is_lost(1, 2_000, 2_000));
+    t.expire(551, 3, |_| {});
+    assert_eq!(t.lost(2_000, 2_000, &mut out), 1);
+    assert_eq!(out[0], 1);
+    assert_eq!(t.lost(2_250, 2_000, &mut out), 2);
+    assert_eq!(out[..2], [1, 2]);
+    // As many as fit.
+    assert_eq!(t.lost(2_250, 2_000, &mut out[..1]), 1);
+    // A static peer never heard is never lost: nothing says it died.
+    assert!(!t.is_lost(3, 1_000_000, 2_000));
+    assert!(!t.is_lost(7, 1_000_000, 2_000));
+    // Heard again: alive, no longer lost.
+    t.apply_announce(1, 1, 2, &ann(1, 0), 3_000);
+    assert!(!t.is_lost(1, 3_000, 0));
+}
+
+#[test]
 fn static_peers_merge() {
     let mut t = T::new();
     let c = peers(&[

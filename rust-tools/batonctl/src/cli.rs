@@ -76,9 +76,9 @@ A rule with neither host nor prefix matches every request.";
 
 const CONN_KW: &str = "Keywords (filters, all optional; a connection is shown when it matches
 every one given):
-  state S     await-request, pending, retry, handed-off, local or owned
-              (or the state's number)
-  peer ID     handed (pending or handed-off) to peer ID (1..=65535)
+  state S     await-request, pending, retry, handed-off, local, owned or
+              lost (or the state's number)
+  peer ID     handed (pending, handed-off or lost) to peer ID (1..=65535)
   vip A       to service address A
   port P      to service port P (1..=65535)
   client A    from client address A";

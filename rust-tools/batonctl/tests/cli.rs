@@ -311,7 +311,7 @@ fn conn_show_filters() {
     // code 2); --no-precheck sends it so that the kernel answers.
     assert_eq!(
         usage_err("conn show state 9"),
-        "conn show: unknown connection state in filter (0..=5: await-request, pending, retry, handed-off, local, owned)"
+        "conn show: unknown connection state in filter (0..=6: await-request, pending, retry, handed-off, local, owned, lost)"
     );
     assert_eq!(
         usage_err("conn show peer 0"),

@@ -15,6 +15,7 @@ mod handoff_syn_flood;
 mod harness_selftest;
 mod hostile_client;
 mod kunit_baton;
+mod node_death_loop;
 mod overload_burst;
 mod policy_consistent_hash;
 mod policy_lard;
@@ -58,6 +59,7 @@ pub const DEFAULT: &[&str] = &[
     "sync_node_death",
     "frontend_failover",
     "long_lived_failover",
+    "node_death_loop",
     "sync_bad_frames",
     "sync_drain",
     "policy_consistent_hash",
@@ -115,6 +117,15 @@ pub const ALL: &[Scenario] = &[
                 held 20 s before node1 dies: the serving nodes' records live by their open \
                 sockets, node2 still knows every owner, every download completes intact",
         run: frontend_failover::run_long_lived,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "node_death_loop",
+        about: "whole farm: node3 is powered off under slow downloads and a loop of fetches, \
+                after a burst left its records lingering: node1 resets node3's clients within \
+                seconds of the death (conns_lost), node2's downloads complete intact, and no \
+                fetch started after node1 saw the death fails",
+        run: node_death_loop::run,
         standard_farm: true,
     },
     Scenario {
