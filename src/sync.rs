@@ -464,12 +464,14 @@ impl SyncNet {
                 if svc.key.protocol != Protocol::Tcp {
                     continue;
                 }
-                let (Some(q), Some((depth, limit))) = (
-                    queues.get_mut(nq),
-                    accept_queue(net, svc.key.vip, svc.key.port),
-                ) else {
+                let Some(q) = queues.get_mut(nq) else {
                     continue;
                 };
+                // No listener: limit 0, and no front-end sends this node
+                // the service's connections. A listener's backlog of 0
+                // still admits one connection.
+                let (depth, limit) = accept_queue(net, svc.key.vip, svc.key.port)
+                    .map_or((0, 0), |(depth, limit)| (depth, limit.max(1)));
                 *q = ServiceLoad {
                     vip: Ipv4Addr::from(svc.key.vip),
                     port: svc.key.port,

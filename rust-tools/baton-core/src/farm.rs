@@ -113,7 +113,8 @@ pub struct QueueLoad {
     pub protocol: u8,
     /// Connections waiting for `accept()`.
     pub depth: u32,
-    /// The listener's backlog; 0 if unknown.
+    /// The listener's backlog; 0: no listener (TCP), or not applicable
+    /// (UDP).
     pub limit: u32,
 }
 

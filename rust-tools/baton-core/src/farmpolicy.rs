@@ -51,7 +51,7 @@
 use super::config::ServiceKey;
 use super::farm::{FarmTable, LoadMetric, NodeEntry, NODES_MAX};
 use super::genl::Policy;
-use super::ipv4::Ipv4Addr;
+use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
 use super::lard::{self, LardNodes, LardSlot, Thresholds};
 use super::maglev::{self, MaglevNode};
 use super::policy::{client_hash, hrw_score, Choice};
@@ -230,8 +230,9 @@ impl<const N: usize> SentCounts<N> {
     }
 
     /// Whether the node of entry `index` may have room in its accept queue
-    /// for `service`: unknown (no queue announced, or no limit), or its
-    /// announced depth plus what was sent to it since is below the limit.
+    /// for `service`: unknown (no queue announced), or its announced depth
+    /// plus what was sent to it since is below the limit. A TCP service
+    /// announced with limit 0 has no listener there: no room.
     pub fn has_room<const S: usize>(
         &self,
         index: usize,
@@ -241,6 +242,7 @@ impl<const N: usize> SentCounts<N> {
         let sent = self.get(index, e);
         match service.and_then(|k| e.queue(k)) {
             Some(q) if q.limit != 0 => q.depth.saturating_add(sent) < q.limit,
+            Some(q) if q.protocol == IPPROTO_TCP => false,
             // A refusal for want of room is known without an announced
             // queue too.
             _ => sent != u32::MAX,

@@ -1181,7 +1181,9 @@ pub struct ServiceLoad {
     pub protocol: u8,
     /// Connections waiting in the listener's accept queue.
     pub queue_depth: u32,
-    /// The accept queue's limit (backlog); 0 if unknown or not applicable.
+    /// The accept queue's limit (backlog, at least 1). 0 for a TCP
+    /// service: the sender has no listener for it; for UDP: not
+    /// applicable.
     pub queue_limit: u32,
 }
 

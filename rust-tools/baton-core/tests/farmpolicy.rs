@@ -380,6 +380,56 @@ fn a_busy_node_is_skipped_until_it_announces_room() {
 }
 
 #[test]
+fn a_node_without_a_listener_is_not_a_candidate_for_its_service() {
+    let svc = |port| ServiceKey {
+        vip: [192, 0, 2, 1],
+        port,
+        protocol: Protocol::Tcp,
+    };
+    let load = |port, protocol, limit| ServiceLoad {
+        vip: Ipv4Addr::new(192, 0, 2, 1),
+        port,
+        protocol,
+        queue_depth: 0,
+        queue_limit: limit,
+    };
+    // Node 2 listens on 443 but not on 80; node 3 announces nothing.
+    let mut t = farm(0, &[(2, 0), (3, 0)]);
+    let q = [load(80, 6, 0), load(443, 6, 128), load(53, 17, 0)];
+    set(
+        &mut t,
+        2,
+        Announce {
+            services: List::Items(&q),
+            ..ann(2, 0)
+        },
+    );
+    let unfit_ids = |key: &ServiceKey| {
+        let mut v = Vec::new();
+        unfit(&t, &SentCounts::<N>::new(), key, |id| v.push(id));
+        v
+    };
+    assert_eq!(unfit_ids(&svc(80)), vec![2]);
+    assert_eq!(unfit_ids(&svc(443)), Vec::<u16>::new());
+    // A UDP service's limit 0 says nothing about a listener.
+    let dns = ServiceKey {
+        vip: [192, 0, 2, 1],
+        port: 53,
+        protocol: Protocol::Udp,
+    };
+    assert_eq!(unfit_ids(&dns), Vec::<u16>::new());
+    // The farm-aware policies skip it too.
+    let r = FarmRequest {
+        service: Some(svc(80)),
+        ..req(9)
+    };
+    let mut st = St::new();
+    for _ in 0..6 {
+        assert_ne!(st.pick(FarmPolicy::LeastLoaded, &t, &P, &r), 2);
+    }
+}
+
+#[test]
 fn local_first_spills_above_the_threshold() {
     let params = FarmParams { local_max: 10, ..P };
     let mut t = farm(10, &[(2, 50), (3, 40)]);

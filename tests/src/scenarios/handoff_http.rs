@@ -8,8 +8,10 @@
 //! who served them, a large download's checksum), on the wire (who sent the
 //! responses to the router, baton frames on the redistribution network) and
 //! in the counters. node3 announcing itself failing (`node set health
-//! failing`) gets none of the next requests. Then policy local: node1
-//! serves through the same socket rebuild.
+//! failing`) gets none of the next requests, nor does node3 without a
+//! listener (its nginx stopped: it announces the service with no
+//! listener). Then policy local: node1 serves through the same socket
+//! rebuild.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, node_id, stats, wait_node1_sees, VIP};
@@ -340,6 +342,46 @@ print(got, 'bytes read slowly')
     node3.sh(&format!("{b} node set health ok"))?;
     wait_node1_sees(&farm, &b, node_id(node3)?, "health", "ok".into())?;
     log("node3 announcing itself failing: round-robin sent 4 requests to node2 only; ok again");
+
+    // A node whose application is down (no listener for the service)
+    // announces so, and gets none of its connections: not handed one and
+    // refused, but skipped.
+    node3.sh("nginx -c /tmp/nginx/nginx.conf -s quit; \
+         for i in $(seq 50); do ss -ltn | grep -q ':80 ' || break; sleep 0.2; done; \
+         ! ss -ltn | grep -q ':80 '")?;
+    // A few announcements (100 ms apart) reach node1.
+    std::thread::sleep(Duration::from_secs(2));
+    let received = counter(&stats(node3, &b)?, "handoffs_received");
+    let out = client.run_ok(
+        &format!("for i in 1 2 3 4; do curl -s --max-time 10 http://{VIP}/who.txt || echo curl-failed-$?; done"),
+        T,
+    )?;
+    let answers: Vec<&str> = out.lines().collect();
+    let received_after = counter(&stats(node3, &b)?, "handoffs_received");
+    if answers != ["served-by-node2"; 4] || received_after != received {
+        bail!(
+            "with node3's nginx stopped, round-robin should skip it: answers {answers:?}, \
+             node3 received {} handoffs meanwhile\n{}",
+            received_after - received,
+            diagnose(&farm, &b)
+        );
+    }
+    node3.sh("nginx -c /tmp/nginx/nginx.conf")?;
+    std::thread::sleep(Duration::from_secs(2));
+    let out = client.run_ok(
+        &format!("for i in 1 2; do curl -s --max-time 10 http://{VIP}/who.txt; echo; done"),
+        T,
+    )?;
+    if !out.lines().any(|l| l == "served-by-node3") {
+        bail!(
+            "node3 listening again should get its share: {out:?}\n{}",
+            diagnose(&farm, &b)
+        );
+    }
+    log(
+        "node3 without a listener: skipped by round-robin (4 requests to node2, no handoff to \
+         node3); listening again, it serves",
+    );
 
     // Policy local: node1 serves through the same socket rebuild.
     farm.vm("node1")?
