@@ -497,6 +497,7 @@ impl SyncNet {
             cpu_permille: load_permille(),
             owned_conns: self.owned.load(Ordering::Relaxed),
             interval_ms: interval.max(1),
+            holds_vips: self.holds_vips(),
             services: List::Items(&queues[..nq]),
         };
         let now = boottime_ms();
@@ -758,7 +759,7 @@ impl TimerHandler for SyncTimer {
         let missed = params::sync_missed_limit.get();
         let mut dead = [0u16; NODES_MAX];
         let mut newly_dead = [0u16; NODES_MAX];
-        let (died, alive, lowest, stalled_ms) = sync.with(|inner| {
+        let (died, alive, lowest, held_elsewhere, stalled_ms) = sync.with(|inner| {
             // A tick this late means this node was not running: the
             // peers' ANNOUNCEs of that time are still queued, so the
             // stall counts only as a couple of intervals against them.
@@ -776,7 +777,13 @@ impl TimerHandler for SyncTimer {
             {
                 *d = e.id();
             }
-            (died, alive, inner.farm.is_lowest_alive(), tick.stalled_ms)
+            (
+                died,
+                alive,
+                inner.farm.is_lowest_alive(),
+                inner.farm.vips_held_elsewhere(),
+                tick.stalled_ms,
+            )
         });
         shared.stats.add(Stat::SyncNodesDied, died as u64);
         for id in newly_dead.iter().take_while(|&&id| id != 0) {
@@ -818,9 +825,16 @@ impl TimerHandler for SyncTimer {
         };
         sync.send_ownership(shared, self.net);
         // Take the VIPs over only after hearing the farm for twice the
-        // time a node needs to be declared dead.
+        // time a node needs to be declared dead, and not while a live peer
+        // says it holds them (it gives them up once it hears a lower
+        // node, and says so): never two holders while the sync network
+        // joins them, even if that peer does not hear this node.
         let settled = ticks >= missed.saturating_mul(2);
-        let hold = params::vip_takeover.get() != 0 && configured && settled && lowest;
+        let hold = params::vip_takeover.get() != 0
+            && configured
+            && settled
+            && lowest
+            && (sync.holds_vips() || !held_elsewhere);
         sync.update_holder(shared, self.net, hold, now);
         Rearm::AfterMs(params::sync_interval_ms.get())
     }

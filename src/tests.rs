@@ -574,6 +574,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
         cpu_permille: 10,
         owned_conns: 3,
         interval_ms: 100,
+        holds_vips: false,
         services: List::Items(&[]),
     });
     let params = FrameParams {
@@ -662,6 +663,7 @@ fn farm_policies_choose_from_the_table(t: &Test) {
             health: Health::Ok,
             cpu_permille: cpu,
             owned_conns: owned,
+            holds_vips: false,
             interval_ms: 100,
             services: List::Items(&[]),
         };

@@ -170,6 +170,8 @@ pub struct NodeEntry<const S: usize> {
     cpu_permille: u16,
     owned_conns: u32,
     interval_ms: u16,
+    /// It announced holding the VIPs (front-end failover).
+    holds_vips: bool,
     last_heard_ms: u32,
     n_services: u8,
     services: [QueueLoad; S],
@@ -199,6 +201,7 @@ impl<const S: usize> NodeEntry<S> {
         cpu_permille: 0,
         owned_conns: 0,
         interval_ms: 0,
+        holds_vips: false,
         last_heard_ms: 0,
         n_services: 0,
         services: [QueueLoad::EMPTY; S],
@@ -396,6 +399,7 @@ impl<const S: usize> NodeEntry<S> {
         self.cpu_permille = a.cpu_permille;
         self.owned_conns = a.owned_conns;
         self.interval_ms = a.interval_ms;
+        self.holds_vips = a.holds_vips;
         self.last_heard_ms = now;
         let mut n: u8 = 0;
         for (dst, s) in self.services.iter_mut().zip(a.services.iter()) {
@@ -547,6 +551,17 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
             .map(|e| e.id)
             .filter(|&id| self.is_lost(id, now, silent_ms));
         out.iter_mut().zip(lost).map(|(o, id)| *o = id).count()
+    }
+
+    /// Whether a live node other than this one announces that it holds
+    /// the VIPs: this node does not take them over then, even as the
+    /// lowest live node (a node back from a reboot, or one whose own
+    /// frames its peers do not accept), until that node gives them up and
+    /// says so — two nodes never answer for the VIPs at once while the
+    /// sync network joins them.
+    pub fn vips_held_elsewhere(&self) -> bool {
+        self.iter()
+            .any(|e| !e.local && e.heard && e.alive && e.holds_vips)
     }
 
     /// Every node, in entry order.

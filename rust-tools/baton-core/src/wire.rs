@@ -1223,6 +1223,9 @@ impl Entry for ServiceLoad {
     }
 }
 
+/// ANNOUNCE flag: the sender holds the VIPs.
+pub const ANNOUNCE_HOLDS_VIPS: u8 = 1;
+
 /// An ANNOUNCE frame: the sender's state. The node id and epoch are the
 /// header's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1242,6 +1245,9 @@ pub struct Announce<'a> {
     /// The sender's announce interval in milliseconds (non-zero), so that
     /// receivers can time it out.
     pub interval_ms: u16,
+    /// The sender holds the VIPs (front-end failover): no other node takes
+    /// them over while it says so and is alive.
+    pub holds_vips: bool,
     /// Per-service accept-queue depths (at most
     /// [`ANNOUNCE_MAX_SERVICES`]).
     pub services: List<'a, ServiceLoad>,
@@ -1283,7 +1289,11 @@ impl Announce<'_> {
         w.u32(self.owned_conns)?;
         w.u16(self.interval_ms)?;
         w.u8(self.services.len() as u8)?;
-        w.u8(0)?;
+        w.u8(if self.holds_vips {
+            ANNOUNCE_HOLDS_VIPS
+        } else {
+            0
+        })?;
         self.services.encode(w)
     }
 
@@ -1298,7 +1308,9 @@ impl Announce<'_> {
         let owned_conns = r.u32()?;
         let interval_ms = r.u16()?;
         let count = usize::from(r.u8()?);
-        r.zero::<1>()?;
+        let flags = r.u8()?;
+        // Unknown flags are a frame of another version.
+        ensure(flags & !ANNOUNCE_HOLDS_VIPS == 0, WireError::BadField)?;
         ensure(count <= ANNOUNCE_MAX_SERVICES, WireError::TooLarge)?;
         let services = List::decode(r.rest(), count)?;
         let a = Announce {
@@ -1309,6 +1321,7 @@ impl Announce<'_> {
             cpu_permille,
             owned_conns,
             interval_ms,
+            holds_vips: flags & ANNOUNCE_HOLDS_VIPS != 0,
             services,
         };
         a.check()?;

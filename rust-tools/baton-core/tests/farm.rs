@@ -27,6 +27,7 @@ fn ann(id: u16, conns: u32) -> Announce<'static> {
         cpu_permille: 10,
         owned_conns: conns,
         interval_ms: 100,
+        holds_vips: false,
         services: List::Items(&[]),
     }
 }
@@ -365,6 +366,33 @@ fn a_dead_node_is_lost_once_silent_long_enough() {
     // Heard again: alive, no longer lost.
     t.apply_announce(1, 1, 2, &ann(1, 0), 3_000);
     assert!(!t.is_lost(1, 3_000, 0));
+}
+
+#[test]
+fn a_live_holder_of_the_vips_fences_the_others() {
+    let mut t = T::new();
+    t.set_local(1);
+    t.apply_announce(2, 1, 1, &ann(2, 0), 0);
+    assert!(t.is_lowest_alive());
+    assert!(!t.vips_held_elsewhere());
+    // Node 2 says it holds the VIPs (it does not hear node 1, say): node 1,
+    // though the lowest, must not take them as well.
+    let holds = Announce {
+        holds_vips: true,
+        ..ann(2, 0)
+    };
+    t.apply_announce(2, 1, 2, &holds, 50);
+    assert!(t.is_lowest_alive() && t.vips_held_elsewhere());
+    // It gives them up and says so.
+    t.apply_announce(2, 1, 3, &ann(2, 0), 100);
+    assert!(!t.vips_held_elsewhere());
+    // A dead holder holds nothing.
+    t.apply_announce(2, 1, 4, &holds, 150);
+    t.expire(1_000, 3, |_| {});
+    assert!(!t.vips_held_elsewhere());
+    // Nor does this node's own announcement count.
+    t.update_local(&holds, 1_000);
+    assert!(!t.vips_held_elsewhere());
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn ann(id: u16, conns: u32) -> Announce<'static> {
         cpu_permille: 0,
         owned_conns: conns,
         interval_ms: 100,
+        holds_vips: false,
         services: List::Items(&[]),
     }
 }

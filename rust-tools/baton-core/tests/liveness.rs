@@ -83,6 +83,7 @@ fn ann() -> Announce<'static> {
         cpu_permille: 10,
         owned_conns: 0,
         interval_ms: INTERVAL as u16,
+        holds_vips: false,
         services: List::Items(&[]),
     }
 }

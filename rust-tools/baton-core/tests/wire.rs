@@ -203,6 +203,7 @@ fn announce_and_ownership_layout() {
         cpu_permille: 250,
         owned_conns: 1000,
         interval_ms: 100,
+        holds_vips: false,
         services: List::Items(&svc),
     });
     let f = enc(Network::Sync, &m);
@@ -446,7 +447,8 @@ fn body_rejections() {
     assert_eq!(a(17, 0), Some(WireError::BadField)); // interval 0
     assert_eq!(a(18, 1), Some(WireError::BadLength)); // count 1, no entry
     assert_eq!(a(18, 65), Some(WireError::TooLarge));
-    assert_eq!(a(19, 1), Some(WireError::BadReserved));
+    assert_eq!(a(19, 1), None); // holds the VIPs
+    assert_eq!(a(19, 2), Some(WireError::BadField)); // an unknown flag
     let mut b = ann.to_vec();
     b[18] = 1;
     b.extend_from_slice(&[1, 2, 3, 4, 0, 80, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -804,6 +806,7 @@ impl Owned {
                 health: f.3,
                 cpu_permille: f.4,
                 owned_conns: f.5,
+                holds_vips: f.4 % 2 == 0,
                 interval_ms: f.6,
                 services: List::Items(s),
             }),

@@ -25,6 +25,7 @@ mod sync_converge;
 mod sync_drain;
 mod sync_node_death;
 mod udp_flows;
+mod vip_fencing;
 
 use crate::context::Context;
 use baton_farm::Result;
@@ -60,6 +61,7 @@ pub const DEFAULT: &[&str] = &[
     "frontend_failover",
     "long_lived_failover",
     "node_death_loop",
+    "vip_fencing",
     "sync_bad_frames",
     "sync_drain",
     "policy_consistent_hash",
@@ -126,6 +128,15 @@ pub const ALL: &[Scenario] = &[
                 seconds of the death (conns_lost), node2's downloads complete intact, and no \
                 fetch started after node1 saw the death fails",
         run: node_death_loop::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "vip_fencing",
+        about: "whole farm, vip_takeover and the VIP on lo everywhere: node1's module goes, \
+                node2 takes the VIP; node1 returns with its clock an hour behind (its peers \
+                refuse its stale epoch) and stays off the VIP node2 announces holding: only \
+                node2 answers the router's ARP, requests are served",
+        run: vip_fencing::run,
         standard_farm: true,
     },
     Scenario {
