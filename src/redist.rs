@@ -6,7 +6,7 @@
 //! connection. Every frame is authenticated with the configured key and
 //! replay-checked per sender; anything else is counted and dropped.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::AtomicU64;
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
@@ -33,6 +33,7 @@ use crate::{
         boottime_ms,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
+        realtime_ms,
         skb::{OwnedSkb, SkBuff},
         BhDisabled,
     },
@@ -47,7 +48,7 @@ pub(crate) struct Redist {
     /// Replay windows of the senders we heard from (softirq only).
     #[pin]
     replay: SpinLock<KBox<ReplayTable<SENDERS>>>,
-    /// Sequence number of the next frame we send.
+    /// Sequence number of the last frame we sent.
     seq: AtomicU64,
     /// Our epoch: distinguishes this load of the module from earlier ones,
     /// so that peers accept our sequence numbers starting over.
@@ -73,7 +74,7 @@ impl Redist {
         let replay = boxed_empty()?;
         Ok(try_pin_init!(Redist {
             replay <- new_spinlock!(replay, "baton::replay"),
-            seq: AtomicU64::new(1),
+            seq: AtomicU64::new(0),
             epoch,
         }? Error))
     }
@@ -100,6 +101,7 @@ impl Redist {
                 })
             },
             &mut **replay,
+            realtime_ms(),
         )
     }
 
@@ -132,7 +134,7 @@ impl Redist {
             key_id: key.0,
             sender: node,
             epoch: self.epoch,
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            seq: crate::frames::next_seq(&self.seq, self.epoch),
         };
         let sent = with_dev_rcu(net, ifindex, |dev| {
             let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;

@@ -59,6 +59,7 @@ use crate::{
         boottime_ms, load_permille,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
+        realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::accept_queue,
         timer::{Rearm, TimerHandler},
@@ -217,7 +218,7 @@ impl FarmInner {
 pub(crate) struct SyncNet {
     #[pin]
     inner: SpinLock<FarmInner>,
-    /// Sequence number of the next sync frame we send.
+    /// Sequence number of the last sync frame we sent.
     seq: AtomicU64,
     /// Our epoch (the redistribution network's).
     epoch: u32,
@@ -284,7 +285,7 @@ impl SyncNet {
         };
         Ok(try_pin_init!(SyncNet {
             inner <- new_spinlock!(inner, "baton::farm"),
-            seq: AtomicU64::new(1),
+            seq: AtomicU64::new(0),
             epoch,
             owned: AtomicU32::new(0),
             alive: AtomicU32::new(0),
@@ -530,7 +531,7 @@ impl SyncNet {
             key_id: key.0,
             sender: node,
             epoch: self.epoch,
-            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            seq: crate::frames::next_seq(&self.seq, self.epoch),
         };
         let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
         let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
@@ -630,6 +631,7 @@ impl SyncNet {
                             .and_then(|k| derive_key(k.secret(), KeyPurpose::Sync).ok())
                     },
                     &mut *inner.replay,
+                    realtime_ms(),
                 )?;
                 Ok(match msg {
                     Message::Announce(a) => {

@@ -51,6 +51,7 @@ use crate::{
         param::{parse_u32, UintParam},
         percpu::PerCpuCounters,
         rcu::ReadGuard,
+        realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::RebuildError,
         timer::{Rearm, Timer, TimerHandler},
@@ -512,12 +513,7 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
         status: AckStatus::Accepted,
     });
     let mut buf = [0u8; 64];
-    let params = FrameParams {
-        key_id: 1,
-        sender: 2,
-        epoch: 9,
-        seq: 1,
-    };
+    let params = fresh_params();
     let len = wire::encode(&mut buf, &params, &msg, &key).unwrap_or(0);
     kassert!(t, len > 0);
     let frame = &buf[..len];
@@ -540,7 +536,7 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
     // A key id nobody configured.
     let other = FrameParams {
         key_id: 7,
-        seq: 2,
+        seq: params.seq + 1,
         ..params
     };
     let len = wire::encode(&mut buf, &other, &msg, &key).unwrap_or(0);
@@ -549,6 +545,34 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
         shared.redist.open(&shared, &buf[..len]).err(),
         Some(WireError::UnknownKey)
     );
+    // Sent two minutes ago (a captured frame), from a sender this node has
+    // not heard since it started: expired, not taken.
+    let then = realtime_ms().saturating_sub(120_000);
+    let epoch = wire::epoch_at(then);
+    let old = FrameParams {
+        sender: 3,
+        epoch,
+        seq: wire::next_seq(epoch, then, 0),
+        ..params
+    };
+    let len = wire::encode(&mut buf, &old, &msg, &key).unwrap_or(0);
+    kassert_eq!(
+        t,
+        shared.redist.open(&shared, &buf[..len]).err(),
+        Some(WireError::Expired)
+    );
+}
+
+/// Frame parameters of node 2 sending now, key 1.
+fn fresh_params() -> FrameParams {
+    let now = realtime_ms();
+    let epoch = wire::epoch_at(now);
+    FrameParams {
+        key_id: 1,
+        sender: 2,
+        epoch,
+        seq: wire::next_seq(epoch, now, 0),
+    }
 }
 
 /// The sync receive path: an ANNOUNCE signed with the sync key of a
@@ -577,12 +601,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
         holds_vips: false,
         services: List::Items(&[]),
     });
-    let params = FrameParams {
-        key_id: 1,
-        sender: 2,
-        epoch: 9,
-        seq: 1,
-    };
+    let params = fresh_params();
     let mut buf = [0u8; 96];
     let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
     kassert!(t, len > 0);
@@ -1368,12 +1387,7 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     let msg = Message::Ownership(Ownership {
         entries: List::Items(&batch[..2]),
     });
-    let params = FrameParams {
-        key_id: 1,
-        sender: 2,
-        epoch: 9,
-        seq: 1,
-    };
+    let params = fresh_params();
     let mut buf = [0u8; 160];
     let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
     kassert!(t, len > 0);

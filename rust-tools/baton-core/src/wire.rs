@@ -86,6 +86,37 @@ pub fn epoch_at(unix_ms: u64) -> u32 {
     u32::try_from(quarters).unwrap_or(u32::MAX).max(1)
 }
 
+/// A frame's sequence number carries the time it was sent: milliseconds
+/// since its sender's epoch began, shifted left by this many bits (the
+/// low bits count frames within a millisecond), or more when the sender
+/// sends faster than that ([`next_seq`]).
+pub const SEQ_TIME_SHIFT: u32 = 10;
+
+/// How old a frame may be when it arrives, by the time its sequence number
+/// carries ([`frame_time_ms`]) and the receiver's wall clock: older ones
+/// are replays ([`WireError::Expired`]), which the replay window alone
+/// would take from a sender it has not heard since it (the receiver)
+/// restarted. The nodes' clocks must agree within this (NTP).
+pub const FRAME_FRESH_MS: u64 = 30_000;
+
+/// When epoch `epoch` began (Unix milliseconds).
+pub fn epoch_start_ms(epoch: u32) -> u64 {
+    EPOCH_ORIGIN_MS.saturating_add(u64::from(epoch).saturating_mul(250))
+}
+
+/// The time a frame `(epoch, seq)` says it was sent (Unix milliseconds).
+pub fn frame_time_ms(epoch: u32, seq: u64) -> u64 {
+    epoch_start_ms(epoch).saturating_add(seq >> SEQ_TIME_SHIFT)
+}
+
+/// The sequence number of a frame sent at `unix_ms` by a sender of epoch
+/// `epoch` whose last one was `last`: the time, or one more than `last`
+/// if that is further on (sequence numbers only grow).
+pub fn next_seq(epoch: u32, unix_ms: u64, last: u64) -> u64 {
+    let at = unix_ms.saturating_sub(epoch_start_ms(epoch)) << SEQ_TIME_SHIFT;
+    at.max(last.saturating_add(1))
+}
+
 const _: () = assert!(HANDOFF_CHUNK_MAX == 1384);
 const _: () =
     assert!(ANNOUNCE_FIXED_LEN + ANNOUNCE_MAX_SERVICES * SERVICE_LOAD_LEN <= MAX_BODY_LEN);
@@ -135,11 +166,14 @@ pub enum WireError {
     ReplayTableFull,
     /// An encoder's output buffer is too small.
     BufferTooSmall,
+    /// Sent longer ago than [`FRAME_FRESH_MS`] (by the time its sequence
+    /// number carries): a replay, even to a receiver that restarted since.
+    Expired,
 }
 
 impl WireError {
     /// Every variant, in [`WireError::index`] order.
-    pub const ALL: [WireError; 18] = [
+    pub const ALL: [WireError; 19] = [
         WireError::Truncated,
         WireError::TooLarge,
         WireError::BadMagic,
@@ -158,6 +192,7 @@ impl WireError {
         WireError::Duplicate,
         WireError::ReplayTableFull,
         WireError::BufferTooSmall,
+        WireError::Expired,
     ];
 
     /// Number of variants (the size of a per-reason counter array).
@@ -184,6 +219,7 @@ impl WireError {
             WireError::Duplicate => "duplicate",
             WireError::ReplayTableFull => "replay_table_full",
             WireError::BufferTooSmall => "buffer_too_small",
+            WireError::Expired => "expired",
         }
     }
 
@@ -208,6 +244,7 @@ impl WireError {
             WireError::Duplicate => 15,
             WireError::ReplayTableFull => 16,
             WireError::BufferTooSmall => 17,
+            WireError::Expired => 18,
         }
     }
 }
@@ -554,21 +591,28 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// Receives a frame: parses it, checks the replay window of its sender
-/// (without changing it), verifies the tag with the key `key_of(key id)`,
-/// decodes the body and only then records the sequence number. A frame that
-/// fails any step leaves `replay` unchanged.
+/// Receives a frame at wall-clock time `now_ms` (Unix milliseconds):
+/// parses it, checks the replay window of its sender (without changing
+/// it), verifies the tag with the key `key_of(key id)`, decodes the body,
+/// checks that it was sent within [`FRAME_FRESH_MS`], and only then records
+/// the sequence number. A frame that fails any step leaves `replay`
+/// unchanged.
 pub fn open<'a, const N: usize>(
     buf: &'a [u8],
     net: Network,
     key_of: impl FnOnce(u8) -> Option<SipKey>,
     replay: &mut ReplayTable<N>,
+    now_ms: u64,
 ) -> Result<(Header, Message<'a>), WireError> {
     let frame = Frame::parse(buf, net)?;
     let h = frame.header;
     replay.check(h.sender, h.epoch, h.seq)?;
     frame.authenticate(key_of(h.key_id).as_ref())?;
     let msg = frame.message()?;
+    ensure(
+        frame_time_ms(h.epoch, h.seq).saturating_add(FRAME_FRESH_MS) >= now_ms,
+        WireError::Expired,
+    )?;
     replay.accept(h.sender, h.epoch, h.seq)?;
     Ok((h, msg))
 }

@@ -601,22 +601,22 @@ fn open_pipeline() {
     let f = ack_frame();
     let mut replay: ReplayTable<8> = ReplayTable::new();
     let keys = |id: u8| (id == 3).then(hkey);
-    let (h, m) = open(&f, Network::Handoff, keys, &mut replay).unwrap();
+    let (h, m) = open(&f, Network::Handoff, keys, &mut replay, 0).unwrap();
     assert_eq!(h.sender, 0x0102);
     assert!(matches!(m, Message::HandoffAck(_)));
     // Replayed.
     assert_eq!(
-        open(&f, Network::Handoff, keys, &mut replay).err(),
+        open(&f, Network::Handoff, keys, &mut replay, 0).err(),
         Some(WireError::Duplicate)
     );
     // Unknown key id, wrong key: refused, replay state untouched.
     let mut replay: ReplayTable<8> = ReplayTable::new();
     assert_eq!(
-        open(&f, Network::Handoff, |_| None, &mut replay).err(),
+        open(&f, Network::Handoff, |_| None, &mut replay, 0).err(),
         Some(WireError::UnknownKey)
     );
     assert_eq!(
-        open(&f, Network::Handoff, |_| Some(skey()), &mut replay).err(),
+        open(&f, Network::Handoff, |_| Some(skey()), &mut replay, 0).err(),
         Some(WireError::BadTag)
     );
     assert!(replay.is_empty());
@@ -626,17 +626,17 @@ fn open_pipeline() {
     g.extend_from_slice(&[0; 16]);
     retag(&mut g, &hkey());
     assert_eq!(
-        open(&g, Network::Handoff, keys, &mut replay).err(),
+        open(&g, Network::Handoff, keys, &mut replay, 0).err(),
         Some(WireError::BadLength)
     );
     assert!(replay.is_empty());
     // Older epoch after a newer one.
-    open(&f, Network::Handoff, keys, &mut replay).unwrap();
+    open(&f, Network::Handoff, keys, &mut replay, 0).unwrap();
     let mut old = f.clone();
     old[11] -= 1;
     retag(&mut old, &hkey());
     assert_eq!(
-        open(&old, Network::Handoff, keys, &mut replay).err(),
+        open(&old, Network::Handoff, keys, &mut replay, 0).err(),
         Some(WireError::StaleEpoch)
     );
 }
@@ -662,13 +662,57 @@ fn epoch_grows_across_reloads_and_reboots() {
     };
     let keys = |id: u8| (id == 3).then(hkey);
     let mut replay: ReplayTable<8> = ReplayTable::new();
-    open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay).unwrap();
+    open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay, 0).unwrap();
     let rebooted = epoch_at(t + 3_600_000 + 30_000);
-    assert!(open(&frame(rebooted), Network::Handoff, keys, &mut replay).is_ok());
+    assert!(open(&frame(rebooted), Network::Handoff, keys, &mut replay, 0).is_ok());
     assert_eq!(
-        open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay).err(),
+        open(&frame(epoch_at(t)), Network::Handoff, keys, &mut replay, 0).err(),
         Some(WireError::StaleEpoch)
     );
+}
+
+#[test]
+fn sequence_numbers_carry_the_time_and_old_frames_expire() {
+    let t = 1_796_558_400_000; // 2026-12-06 12:00 UTC
+    let epoch = epoch_at(t);
+    // A sender's numbers follow the clock, and grow even when it does not.
+    let s1 = next_seq(epoch, t + 5_000, 0);
+    assert_eq!(frame_time_ms(epoch, s1), t + 5_000);
+    let s2 = next_seq(epoch, t + 5_000, s1);
+    assert_eq!(s2, s1 + 1);
+    assert!(next_seq(epoch, t + 4_000, s2) > s2, "a clock stepped back");
+    assert_eq!(
+        frame_time_ms(epoch, next_seq(epoch, t + 9_000, s2)),
+        t + 9_000
+    );
+    // A frame sent at t + 5 s, captured, and replayed to a receiver that
+    // restarted since (an empty replay window): taken within the freshness
+    // window, refused after it, and refusing it leaves the window alone.
+    let frame = {
+        let mut buf = [0u8; 128];
+        let p = FrameParams {
+            key_id: 3,
+            sender: 7,
+            epoch,
+            seq: s1,
+        };
+        let msg = Message::HandoffAck(HandoffAck {
+            conn_id: 1,
+            status: AckStatus::Accepted,
+        });
+        let n = encode(&mut buf, &p, &msg, &hkey()).unwrap();
+        buf[..n].to_vec()
+    };
+    let keys = |id: u8| (id == 3).then(hkey);
+    let late = t + 5_000 + FRAME_FRESH_MS + 1;
+    let mut restarted: ReplayTable<8> = ReplayTable::new();
+    assert_eq!(
+        open(&frame, Network::Handoff, keys, &mut restarted, late).err(),
+        Some(WireError::Expired)
+    );
+    assert!(restarted.is_empty());
+    assert!(open(&frame, Network::Handoff, keys, &mut restarted, late - 1).is_ok());
+    assert_eq!(WireError::Expired.as_str(), "expired");
 }
 
 // --- property tests --------------------------------------------------------
@@ -928,7 +972,7 @@ proptest! {
         prop_assert_eq!(&buf[..n], &buf2[..n2]);
         // Through open() as well.
         let mut replay: ReplayTable<4> = ReplayTable::new();
-        let (h2, m2) = open(&buf[..n], net, |id| (id == p.key_id).then_some(key), &mut replay).unwrap();
+        let (h2, m2) = open(&buf[..n], net, |id| (id == p.key_id).then_some(key), &mut replay, 0).unwrap();
         prop_assert_eq!(h2, h);
         prop_assert_eq!(m2, msg);
     }
@@ -943,7 +987,7 @@ proptest! {
         let bit = bit % (n * 8);
         f[bit / 8] ^= 1 << (bit % 8);
         let mut replay: ReplayTable<4> = ReplayTable::new();
-        let r = open(&f, net, |_| Some(key), &mut replay);
+        let r = open(&f, net, |_| Some(key), &mut replay, 0);
         prop_assert!(r.is_err());
         prop_assert!(replay.is_empty());
     }
@@ -956,7 +1000,7 @@ proptest! {
                 let _ = f.message();
             }
             let mut replay: ReplayTable<1> = ReplayTable::new();
-            let _ = open(&bytes, net, |_| Some(hkey()), &mut replay);
+            let _ = open(&bytes, net, |_| Some(hkey()), &mut replay, 0);
         }
         for t in [MsgType::Handoff, MsgType::HandoffAck, MsgType::Close, MsgType::Announce, MsgType::Ownership] {
             if let Ok(m) = Message::decode(t, &bytes) {

@@ -6,9 +6,11 @@
 //! node2's redistribution MAC (one more, too large for the link, cannot
 //! even be sent). node2 must drop and count every one, create no
 //! socket, and keep serving: a new client request handed to it afterwards
-//! still succeeds. Finally node3 stops listening: the requests go to
+//! still succeeds. Then node3 stops listening: the requests go to
 //! node2 (node3 skipped once it announces no listener; a handoff sent
 //! before that is refused and the retransmitted request placed again).
+//! Last, node2 restarts (empty replay windows) and the captured handoff,
+//! replayed over 30 s after it was sent, is refused as expired.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
@@ -16,6 +18,9 @@ use baton_farm::{bail, log, Result, Segment};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
+
+/// How old a frame may be when it arrives (`baton_core::wire::FRAME_FRESH_MS`).
+const FRAME_FRESH_MS: u64 = 30_000;
 
 /// Round-robin over node1's peers: the first connection goes to node2.
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
@@ -50,6 +55,20 @@ for f in forged:
     except OSError:
         pass
 print(sent)
+EOF",
+        dst.replace(':', "")
+    )
+}
+
+/// node3 sends the captured frame, as it was, to `dst` out of `redist`.
+fn replayer(dst: &str) -> String {
+    format!(
+        "python3 - <<'EOF'
+import socket
+real = bytes.fromhex(open('/tmp/h.hex').read().strip())
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('redist', 0))
+s.send(bytes.fromhex('{}') + s.getsockname()[4] + b'\\x88\\xb5' + real[14:])
 EOF",
         dst.replace(':', "")
     )
@@ -95,6 +114,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         node1_redist.replace(':', "")
     );
     node3.sh(&format!("echo {eth}{hex} > /tmp/h.hex"))?;
+    let captured = std::time::Instant::now();
     log(&format!(
         "captured node1's handoff to node2 ({} bytes)",
         hex.len() / 2
@@ -167,6 +187,36 @@ pub fn run(ctx: &Context) -> Result<()> {
     log(&format!(
         "nothing listens on node3: both requests served by node2 ({} handoff(s) refused by node3)",
         failed_now - failed
+    ));
+
+    // node2 restarts (its replay windows empty) and, over 30 s after the
+    // capture, gets the captured handoff again: expired, nothing rebuilt.
+    // (The window alone would take it as the first frame of a sender.)
+    crate::module::unload_on(&farm, &["node2"])?;
+    farmsetup::load_nodes(&farm, &["node2"])?;
+    node2.sh(&format!("{b} apply /tmp/farm.toml"))?;
+    let fresh = Duration::from_millis(FRAME_FRESH_MS + 2000);
+    if let Some(wait) = fresh.checked_sub(captured.elapsed()) {
+        std::thread::sleep(wait);
+    }
+    let before = stats(node2, &b)?;
+    node3.sh(&replayer(&dst))?;
+    node2.sh("sleep 1")?;
+    let after = stats(node2, &b)?;
+    let expired =
+        counter(&after, "handoff_rejected_expired") - counter(&before, "handoff_rejected_expired");
+    let taken = counter(&after, "handoffs_received") - counter(&before, "handoffs_received");
+    if expired != 1 || taken != 0 {
+        bail!(
+            "node2, restarted, took a handoff captured {:.0} s before: expired {expired}, \
+             handoffs received {taken}\n{after}",
+            captured.elapsed().as_secs_f64()
+        );
+    }
+    log(&format!(
+        "node2 restarted: the handoff captured {:.0} s before, replayed, was refused as expired \
+         (nothing rebuilt)",
+        captured.elapsed().as_secs_f64()
     ));
     farmsetup::finish(farm)
 }
