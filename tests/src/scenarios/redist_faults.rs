@@ -28,7 +28,13 @@
 //! sent only the rest, which the front-end, still waiting for the answer,
 //! cannot place and dropped, and acknowledged nothing of the peer's, whose
 //! nginx waited for the rest of the head. The front-end now takes the
-//! peer's OWNERSHIP entry for the connection as its confirmation.
+//! peer's OWNERSHIP entry for the connection as its confirmation. And a
+//! serving node refused a handoff whose frames came out of order (netem's
+//! jitter reorders frames sent back to back, as captured on node1): the
+//! connection went to the next node, then (both refused) was served by
+//! node1 itself, 1 to 5 of the 12 long-header fetches in a run, each
+//! waiting for the client's retransmissions. Chunks are now held until
+//! the gap before them fills.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
