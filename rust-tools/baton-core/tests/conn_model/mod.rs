@@ -526,7 +526,9 @@ impl Model {
             // front-end placed without the other) the client sends again
             // before its FIN.
             if !self.no_request {
-                self.segment(self.client_segment());
+                let mut again = request();
+                again.ack = self.client_segment().ack;
+                self.segment(again);
             }
             self.step(Op::ClientCloses);
             self.step(Op::OwnerCloses);
