@@ -264,6 +264,23 @@ impl FrontEnd {
             p if p.needs_content() => Reading::Content,
             _ => Reading::FirstSegment,
         };
+        // The peer asked announced the connection as its own (its
+        // OWNERSHIP entry, on the sync network): its socket is there,
+        // whatever became of its confirmation. The client may never show
+        // it otherwise: the peer acknowledged the part of the request it
+        // got, the client sends only the rest, which the front-end cannot
+        // place, and the peer's application answers nothing without it.
+        let announced = c.asked_peer().is_some_and(|peer| {
+            u16::try_from(peer)
+                .is_ok_and(|p| self.shared.owners.serves(&s.key, p, c.record.conn_id))
+                && c.on_owner_announced(peer)
+        });
+        if announced {
+            self.shared.stats.inc(Stat::HandoffsConfirmedByOwner);
+            self.shared
+                .service_stats
+                .inc(c.service, ServiceStat::HandedOff);
+        }
         let asked = matches!(
             c.state,
             ConnState::Pending { .. } | ConnState::Retry { again: Some(_) }

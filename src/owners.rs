@@ -9,7 +9,9 @@
 //! Every node keeps what it hears in this table (connection → owner
 //! node). A front-end that gets a client's packet it has no record of
 //! (because it took the VIP over from a dead front-end) forwards the
-//! packet to the owner this table names.
+//! packet to the owner this table names. A front-end whose handoff's
+//! confirmation was lost learns from it that the peer asked holds the
+//! socket (the entry names the connection id).
 //!
 //! An entry goes when its owner closes the connection (a CLOSED entry),
 //! when it is not refreshed for [`OWNERSHIP_TTL_MS`] (a lost CLOSED, or a
@@ -49,6 +51,8 @@ pub(crate) const SWEEP_PERIOD_MS: u32 = 1000;
 pub(crate) struct Owner {
     /// The node serving the connection.
     pub(crate) node: u16,
+    /// The connection id its front-end gave it.
+    pub(crate) conn_id: u64,
     /// Last refresh (boot-time milliseconds).
     pub(crate) seen_ms: u32,
 }
@@ -120,6 +124,7 @@ impl Owners {
                 };
                 let owner = Owner {
                     node: e.owner,
+                    conn_id: e.conn_id,
                     seen_ms: now,
                 };
                 match e.op {
@@ -150,6 +155,18 @@ impl Owners {
     /// The node that owns connection `key`, if one said so. Any context.
     pub(crate) fn owner_of(&self, key: &ConnKey) -> Option<u16> {
         self.with(|table| table.get(key).map(|o| o.node)).flatten()
+    }
+
+    /// Whether node `node` said it serves connection `key` with the id
+    /// `conn_id` (not an older connection on the same four-tuple). Any
+    /// context.
+    pub(crate) fn serves(&self, key: &ConnKey, node: u16, conn_id: u64) -> bool {
+        self.with(|table| {
+            table
+                .get(key)
+                .is_some_and(|o| o.node == node && o.conn_id == conn_id)
+        })
+        .unwrap_or(false)
     }
 
     /// Sweeps the next slice of the table, sized for `elapsed_ms` since

@@ -83,6 +83,9 @@ counters! {
     /// Handoffs whose confirmation never came but whose client
     /// acknowledged the peer's data (the peer has the socket).
     HandoffsConfirmedByClient => "handoffs_confirmed_by_client",
+    /// Handoffs whose confirmation never came but whose peer announced
+    /// the connection as its own on the sync network (OWNERSHIP).
+    HandoffsConfirmedByOwner => "handoffs_confirmed_by_owner",
     /// Segments of connections still being decided that were outside the
     /// window (or in it but of no use yet), dropped.
     SegmentsOutOfWindow => "segments_out_of_window",

@@ -769,6 +769,30 @@ impl<B> Conn<B> {
         }
     }
 
+    /// The peer asked to take the connection (the handoff pending, or
+    /// waiting to be asked again), if any.
+    pub fn asked_peer(&self) -> Option<u32> {
+        self.state.asked().map(|(peer, _)| peer)
+    }
+
+    /// Node `owner` announced on the sync network that it serves this very
+    /// connection (an OWNERSHIP entry with the record's connection id): if
+    /// it is the peer asked, its socket is there, whatever became of its
+    /// confirmation, and the connection is its own (true). The client's
+    /// acknowledgement of the peer's data says as much, but a client whose
+    /// request the peer has only in part sends none: the peer acknowledged
+    /// the part it got, the client sends only the rest, and the peer's
+    /// application answers nothing before it has it all.
+    pub fn on_owner_announced(&mut self, owner: u32) -> bool {
+        match self.state.asked() {
+            Some((peer, mac)) if peer == owner => {
+                self.state = State::Handed { peer, mac };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The owner at `from` closed the connection (`reset`: with a RST):
     /// the notice of the peer it was handed to; false if it is not that.
     pub fn on_close_notice(&mut self, from: MacAddr, reset: bool, now: u32) -> bool {

@@ -1642,16 +1642,35 @@ pub enum ReassemblyError {
     Mismatch,
 }
 
+/// Ranges a [`Reassembly`] holds after gaps: enough for the chunks of the
+/// largest request ([`MAX_REQUEST_LEN`] in chunks of
+/// [`HANDOFF_CHUNK_MAX`]) to arrive in any order.
+pub const REASSEMBLY_HELD_MAX: usize = (MAX_REQUEST_LEN as usize).div_ceil(HANDOFF_CHUNK_MAX) / 2;
+
 /// Reassembly state of one handed-off request, kept apart from its buffer
 /// (which the caller owns and passes to every call, so the state can live
-/// in a table). Chunks must arrive in order; a chunk wholly or partly
-/// received already is accepted (only its new bytes are copied), so a
-/// retransmitted handoff does no harm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// in a table). Chunks may arrive in any order, as a network that reorders
+/// frames delivers them: one after a gap is copied to its place and held
+/// until the gap fills (at most [`REASSEMBLY_HELD_MAX`] ranges after
+/// gaps); a chunk wholly or partly received already is accepted (only its
+/// new bytes count), so a retransmitted handoff does no harm.
+///
+/// # Invariants
+/// `held[..n]` are non-empty, sorted, neither overlapping nor touching each
+/// other, start after `have` and end at most at `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reassembly {
     record: Option<ConnRecord>,
     total: u32,
     have: u32,
+    held: [(u32, u32); REASSEMBLY_HELD_MAX],
+    n: u8,
+}
+
+impl Default for Reassembly {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Reassembly {
@@ -1661,6 +1680,8 @@ impl Reassembly {
             record: None,
             total: 0,
             have: 0,
+            held: [(0, 0); REASSEMBLY_HELD_MAX],
+            n: 0,
         }
     }
 
@@ -1691,9 +1712,14 @@ impl Reassembly {
         matches!(self.progress(), Progress::Complete { .. })
     }
 
-    /// The bytes received so far (a prefix of `buf`).
+    /// The bytes received so far without a gap (a prefix of `buf`).
     pub fn data<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
         buf.get(..self.have as usize).unwrap_or(&[])
+    }
+
+    /// The ranges `(start, end)` held after gaps, in order.
+    pub fn held(&self) -> &[(u32, u32)] {
+        self.held.get(..usize::from(self.n)).unwrap_or(&[])
     }
 
     /// Adds a chunk, copying its new bytes into `buf` (which must be the
@@ -1707,6 +1733,7 @@ impl Reassembly {
                 self.record = Some(h.record);
                 self.total = h.request_len;
                 self.have = 0;
+                self.n = 0;
             }
             Some(r) => {
                 if *r != h.record || self.total != h.request_len {
@@ -1719,20 +1746,95 @@ impl Reassembly {
             .offset
             .checked_add(len)
             .ok_or(ReassemblyError::BadOffset)?;
-        if end > self.total || h.offset > self.have {
+        if end > self.total {
             return Err(ReassemblyError::BadOffset);
         }
-        if end > self.have {
-            let skip = (self.have - h.offset) as usize;
-            let new = h.chunk.get(skip..).ok_or(ReassemblyError::BadOffset)?;
-            let dst = buf
-                .get_mut(self.have as usize..end as usize)
-                .ok_or(ReassemblyError::TooLarge)?;
-            for (d, s) in dst.iter_mut().zip(new.iter()) {
-                *d = *s;
-            }
+        // Where the chunk's new bytes go: after what is contiguous, or at
+        // its own offset after a gap.
+        let from = h.offset.max(self.have);
+        if end <= from || self.within_held(from, end) {
+            return Ok(self.progress());
+        }
+        // One gap too many: refused, nothing changed.
+        let after_gap = from > self.have;
+        if after_gap && !self.room_for(from, end) {
+            return Err(ReassemblyError::BadOffset);
+        }
+        let new = h
+            .chunk
+            .get((from - h.offset) as usize..)
+            .ok_or(ReassemblyError::BadOffset)?;
+        let dst = buf
+            .get_mut(from as usize..end as usize)
+            .ok_or(ReassemblyError::TooLarge)?;
+        for (d, s) in dst.iter_mut().zip(new.iter()) {
+            *d = *s;
+        }
+        if after_gap {
+            self.insert(from, end);
+        } else {
             self.have = end;
+            self.absorb();
         }
         Ok(self.progress())
+    }
+
+    fn within_held(&self, start: u32, end: u32) -> bool {
+        self.held().iter().any(|&(s, e)| s <= start && end <= e)
+    }
+
+    /// Merges into the contiguous bytes every held range they now reach.
+    fn absorb(&mut self) {
+        while let Some(&(s, e)) = self.held().first() {
+            if s > self.have {
+                break;
+            }
+            self.have = self.have.max(e);
+            self.remove(0);
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        let n = usize::from(self.n);
+        if i < n {
+            self.held.copy_within(i + 1..n, i);
+            self.n -= 1;
+        }
+    }
+
+    /// Whether `[start, end)` can be held: the ranges it overlaps or
+    /// touches merge with it, and one more must fit.
+    fn room_for(&self, start: u32, end: u32) -> bool {
+        let merged = self
+            .held()
+            .iter()
+            .filter(|&&(s, e)| e >= start && s <= end)
+            .count();
+        usize::from(self.n) - merged < REASSEMBLY_HELD_MAX
+    }
+
+    /// Adds `[start, end)` (after the contiguous bytes, [`Self::room_for`]
+    /// it), merging the ranges it overlaps or touches.
+    fn insert(&mut self, mut start: u32, mut end: u32) {
+        let mut i = 0;
+        while let Some(&(s, e)) = self.held().get(i) {
+            if e < start {
+                i += 1;
+            } else if s > end {
+                break;
+            } else {
+                start = start.min(s);
+                end = end.max(e);
+                self.remove(i);
+            }
+        }
+        let n = usize::from(self.n);
+        if n < REASSEMBLY_HELD_MAX {
+            self.held.copy_within(i..n, i + 1);
+            if let Some(slot) = self.held.get_mut(i) {
+                *slot = (start, end);
+            }
+            self.n += 1;
+        }
     }
 }

@@ -5,9 +5,9 @@
 //! sequences, with the invariants checked after every step.
 
 use baton_core::conn::{
-    Answer, Choice, Conn, Expired, Place, Reading, Segment, SegmentAction, State, SynAction,
-    DECIDE_MAX_MS, HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_BUSY, MAX_RESENDS, MAX_TRIES,
-    REQUEST_TIMEOUT_MS,
+    Answer, Choice, Conn, Expired, Place, ReadAction, Reading, Segment, SegmentAction, State,
+    SynAction, DECIDE_MAX_MS, HALF_CLOSED_MS, HANDOFF_TIMEOUT_MS, LINGER_MS, MAX_BUSY, MAX_RESENDS,
+    MAX_TRIES, REQUEST_TIMEOUT_MS,
 };
 use baton_core::seq::SeqNum;
 use baton_core::tcp::TcpFlags;
@@ -420,6 +420,80 @@ fn the_clients_ack_of_the_peers_data_confirms() {
 }
 
 #[test]
+fn the_owners_announcement_confirms_a_request_it_has_in_part() {
+    // The request's first segment (half of it) is handed to peer 2, which
+    // builds the socket and acknowledges that half to the client; its
+    // confirmation is lost.
+    let mut c = conn(State::AwaitRequest);
+    let first = seg(TcpFlags::PSH, CLIENT_ISN + 1, REQ / 2);
+    assert_eq!(
+        c.on_segment(&first, 0, Reading::FirstSegment),
+        SegmentAction::Decide
+    );
+    c.place(Choice::Peer(2, mac(2)), (REQ / 2) as usize, 1000, true, 0);
+    assert_eq!(c.asked_peer(), Some(2));
+    // The client sends only the rest, acknowledging nothing of the peer's
+    // (its application waits for the whole request): the front-end can
+    // neither place it nor learn from it, however often it comes.
+    let rest = seg(TcpFlags::PSH, CLIENT_ISN + 1 + REQ / 2, REQ / 2);
+    let bytes = [b'r'; (REQ / 2) as usize];
+    let mut store = conn_model::Store {
+        bytes: vec![0; conn_model::BUFFER],
+        taken: false,
+    };
+    let mut now = 0;
+    for _ in 0..5 {
+        now += 2 * HANDOFF_TIMEOUT_MS;
+        c.on_tick(now, IDLE, false);
+        match c.on_segment(&rest, now, Reading::FirstSegment) {
+            SegmentAction::Read => assert_eq!(
+                c.read(
+                    &rest,
+                    &bytes,
+                    Reading::FirstSegment,
+                    conn_model::BUFFER,
+                    &mut store,
+                    now
+                ),
+                ReadAction::Drop
+            ),
+            other => assert_eq!(other, SegmentAction::Drop),
+        }
+        assert_eq!(c.asked_peer(), Some(2));
+    }
+    // Another node's announcement, or one about a connection not being
+    // placed, changes nothing.
+    assert!(!c.on_owner_announced(3));
+    assert_eq!(c.asked_peer(), Some(2));
+    for state in [
+        State::AwaitRequest,
+        State::Local,
+        State::Retry { again: None },
+        State::Handed {
+            peer: 3,
+            mac: mac(3),
+        },
+    ] {
+        let mut other = conn(state);
+        assert!(!other.on_owner_announced(2), "{state:?}");
+        assert_eq!(other.state, state);
+    }
+    // Peer 2's OWNERSHIP entry for the connection: its socket is there.
+    assert!(c.on_owner_announced(2));
+    assert_eq!(
+        c.state,
+        State::Handed {
+            peer: 2,
+            mac: mac(2)
+        }
+    );
+    assert_eq!(
+        c.on_segment(&rest, now, Reading::FirstSegment),
+        SegmentAction::Forward(mac(2))
+    );
+}
+
+#[test]
 fn a_silent_peer_is_asked_again_while_alive() {
     let mut c = conn(State::AwaitRequest);
     c.place(Choice::Peer(2, mac(2)), 100, 1000, true, 0);
@@ -592,6 +666,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::OwnerCloses),
         1 => Just(Op::ClientCloses),
         1 => Just(Op::OwnerDies),
+        1 => Just(Op::OwnerAnnounces),
     ]
 }
 

@@ -1093,11 +1093,13 @@ fn reassembly_basic() {
         Ok(Progress::Incomplete { have: 4, total: 10 })
     );
     assert_eq!(r.record(), Some(&record()));
-    // Gap.
+    // After a gap: held until the gap fills.
     assert_eq!(
         r.push(&mut buf, &handoff(10, 5, b"5")),
-        Err(ReassemblyError::BadOffset)
+        Ok(Progress::Incomplete { have: 4, total: 10 })
     );
+    assert_eq!(r.held(), &[(5, 6)]);
+    assert_eq!(r.data(&buf), b"0123");
     // Duplicate and overlapping chunks are fine.
     assert_eq!(
         r.push(&mut buf, &handoff(10, 0, b"01")),
@@ -1107,6 +1109,7 @@ fn reassembly_basic() {
         r.push(&mut buf, &handoff(10, 2, b"23456")),
         Ok(Progress::Incomplete { have: 7, total: 10 })
     );
+    assert_eq!(r.held(), &[]);
     // Mismatches.
     assert_eq!(
         r.push(&mut buf, &handoff(11, 7, b"789")),
@@ -1141,8 +1144,100 @@ fn reassembly_basic() {
     assert_eq!(r.data(&[]), b"");
 }
 
+#[test]
+fn reassembly_takes_chunks_in_any_order() {
+    // A request's chunks as the front-end sends them, delivered last first
+    // (a network that reorders frames sent back to back).
+    let req: Vec<u8> = (0..3093u32).map(|i| (i * 7) as u8).collect();
+    let total = req.len() as u32;
+    let mut buf = vec![0u8; 4096];
+    let mut r = Reassembly::new();
+    let chunks = chunks_of(&req);
+    assert_eq!(chunks.len(), 3);
+    let (o, c) = &chunks[2];
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, *o, c)),
+        Ok(Progress::Incomplete { have: 0, total })
+    );
+    let (o, c) = &chunks[1];
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, *o, c)),
+        Ok(Progress::Incomplete { have: 0, total })
+    );
+    assert_eq!(r.held(), &[(1384, total)]);
+    // A duplicate of a held chunk changes nothing.
+    let (o, c) = &chunks[2];
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, *o, c)),
+        Ok(Progress::Incomplete { have: 0, total })
+    );
+    let (o, c) = &chunks[0];
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, *o, c)),
+        Ok(Progress::Complete { total })
+    );
+    assert_eq!(r.data(&buf), &req[..]);
+
+    // Gaps are bounded: one byte held after every other byte, up to the
+    // limit; the next gap is refused and changes nothing.
+    let total = 2 * REASSEMBLY_HELD_MAX as u32 + 4;
+    let mut buf = vec![0u8; total as usize];
+    let mut r = Reassembly::new();
+    for i in 0..REASSEMBLY_HELD_MAX as u32 {
+        assert!(r.push(&mut buf, &handoff(total, 2 * i + 1, b"x")).is_ok());
+    }
+    assert_eq!(r.held().len(), REASSEMBLY_HELD_MAX);
+    let before = r;
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, total - 1, b"y")),
+        Err(ReassemblyError::BadOffset)
+    );
+    assert_eq!(r, before);
+    // Filling a gap between two held ranges merges them, and makes room.
+    assert!(r.push(&mut buf, &handoff(total, 4, b"z")).is_ok());
+    assert_eq!(r.held().len(), REASSEMBLY_HELD_MAX - 1);
+    assert_eq!(r.held()[1], (3, 6));
+    assert!(r.push(&mut buf, &handoff(total, total - 1, b"y")).is_ok());
+    // The first byte makes the first ranges contiguous.
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, 0, b"a")),
+        Ok(Progress::Incomplete { have: 2, total })
+    );
+    assert_eq!(r.data(&buf), b"ax");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Every chunk of a request, each perhaps several times, in any order:
+    /// the request is complete, and whole, with the last new chunk.
+    #[test]
+    fn reassembly_in_any_order(
+        req in proptest::collection::vec(any::<u8>(), 0..(MAX_REQUEST_LEN as usize)),
+        order in proptest::collection::vec(any::<prop::sample::Index>(), 0..100),
+    ) {
+        let chunks = chunks_of(&req);
+        let total = req.len() as u32;
+        let mut buf = vec![0u8; req.len()];
+        let mut r = Reassembly::new();
+        let mut seen = vec![false; chunks.len()];
+        // The random picks, then every chunk in reverse order.
+        let picks = order
+            .iter()
+            .map(|i| i.index(chunks.len()))
+            .chain((0..chunks.len()).rev());
+        for i in picks {
+            let (o, c) = &chunks[i];
+            let p = r.push(&mut buf, &handoff(total, *o, c));
+            prop_assert!(p.is_ok(), "chunk {} refused: {:?}", i, p);
+            seen[i] = true;
+            let complete = seen.iter().all(|&s| s);
+            prop_assert_eq!(r.is_complete(), complete);
+            let held: u32 = r.held().iter().map(|&(s, e)| e - s).sum();
+            prop_assert!(held <= total - r.data(&buf).len() as u32);
+        }
+        prop_assert_eq!(r.data(&buf), &req[..]);
+    }
 
     #[test]
     fn split_then_reassemble(

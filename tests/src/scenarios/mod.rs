@@ -20,6 +20,7 @@ mod overload_burst;
 mod policy_consistent_hash;
 mod policy_lard;
 mod policy_least_loaded;
+mod redist_faults;
 mod sync_bad_frames;
 mod sync_converge;
 mod sync_drain;
@@ -72,6 +73,7 @@ pub const DEFAULT: &[&str] = &[
     "handoff_split_request",
     "handoff_http_rules",
     "handoff_concurrency",
+    "redist_faults",
     "overload_burst",
     "handoff_syn_flood",
     "udp_flows",
@@ -229,6 +231,16 @@ pub const ALL: &[Scenario] = &[
                 no errors, node2 and node3 both serve, every connection handed off, tables \
                 drain afterwards",
         run: handoff_concurrency::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "redist_faults",
+        about: "whole farm: netem on every node's redist and sync interfaces drops, \
+                duplicates and delays (reorders) a tenth of the frames of both ethertypes \
+                while the client fetches (in sequence, with a multi-frame request head, a \
+                burst, 8 MiB downloads): every fetch completes intact, duplicates are \
+                refused by the replay windows, the tables drain once netem is gone",
+        run: redist_faults::run,
         standard_farm: true,
     },
     Scenario {

@@ -1,9 +1,12 @@
 //! The model of one connection that `tests/conn.rs` drives with proptest
 //! and the fuzz target `conn_events` with arbitrary bytes: a client, the
 //! front-end's record, three peers that accept, refuse, die or lose their
-//! answers, a lossy redistribution network and spoofed segments; the
-//! invariants are checked after every step ([`Model::check`]) and at the
-//! end ([`Model::settle`]).
+//! answers (and announce the connections they serve on the sync network),
+//! a lossy redistribution network and spoofed segments; the invariants are
+//! checked after every step ([`Model::check`]) and at the end
+//! ([`Model::settle`]). A peer's socket acknowledges the request bytes it
+//! has, so the client then sends only the rest, and its application
+//! answers only once it has the whole request.
 #![allow(dead_code)]
 
 use baton_core::conn::{
@@ -82,7 +85,8 @@ pub enum Peer {
 
 #[derive(Clone, Copy, Debug)]
 pub enum Frame {
-    Handoff(u8),
+    /// A handoff to a peer, with so many bytes of the request.
+    Handoff(u8, u32),
     Answer(u8, AckStatus),
     Close(u8),
 }
@@ -106,6 +110,9 @@ pub enum Op {
     OwnerAnswers,
     /// The owner closes (its notice is queued).
     OwnerCloses,
+    /// The owner's OWNERSHIP entry for the connection reaches the
+    /// front-end (sync network).
+    OwnerAnnounces,
     /// The client closes (FIN after the request), once served.
     ClientCloses,
     /// The peer holding the socket dies with it; the farm finds it dead.
@@ -118,6 +125,9 @@ pub struct Model {
     peers: [Peer; 3],
     /// Which peers hold a socket for the connection.
     socket: [bool; 3],
+    /// The bytes of the request each peer's socket has (from its first
+    /// on): what the handoff carried, then what was forwarded in order.
+    have: [u32; 3],
     /// The front-end served it itself.
     local: bool,
     pub frames: Vec<Frame>,
@@ -175,6 +185,7 @@ impl Model {
             conn: Some(conn(State::AwaitRequest)),
             peers,
             socket: [false; 3],
+            have: [0; 3],
             local: false,
             frames: Vec::new(),
             no_request,
@@ -193,8 +204,22 @@ impl Model {
     }
 
     fn client_segment(&self) -> Segment {
+        // The owner acknowledged part of the request: the client sends the
+        // rest (it never sends the acknowledged part again).
+        let part = self
+            .owner()
+            .map(|i| self.have[i])
+            .filter(|&n| n != 0 && n < REQ);
         let mut s = if self.no_request {
             seg(TcpFlags::FIN, CLIENT_ISN + 1, 0)
+        } else if let Some(n) = part {
+            // With its FIN after it, if it closed.
+            let fin = if self.client_fin {
+                TcpFlags::FIN
+            } else {
+                TcpFlags::EMPTY
+            };
+            seg(TcpFlags::PSH | fin, CLIENT_ISN + 1 + n, REQ - n)
         } else if self.client_fin {
             seg(TcpFlags::FIN, CLIENT_ISN + 1 + REQ, 0)
         } else {
@@ -208,6 +233,28 @@ impl Model {
 
     fn owner(&self) -> Option<usize> {
         self.socket.iter().position(|&s| s)
+    }
+
+    /// Whether the owner's application can answer: it has the whole
+    /// request (or the client closed without one).
+    fn owner_can_answer(&self) -> bool {
+        self.local
+            || self
+                .owner()
+                .is_some_and(|i| self.no_request || self.have[i] >= REQ)
+    }
+
+    /// The owner's stack takes the forwarded segment `s`: its bytes in
+    /// order extend what it has of the request.
+    fn owner_takes(&mut self, m: MacAddr, s: &Segment) {
+        let i = usize::from(m.0[5]) - 1;
+        if !self.socket[i] || s.payload == 0 {
+            return;
+        }
+        let start = s.seq.wrapping_sub(CLIENT_ISN + 1).get();
+        if start <= self.have[i] {
+            self.have[i] = self.have[i].max((start + s.payload).min(REQ));
+        }
     }
 
     /// The policy: the next peer not tried and not known full, round
@@ -256,6 +303,10 @@ impl Model {
                 self.client_reset = true;
                 None
             }
+            SegmentAction::Forward(m) => {
+                self.owner_takes(m, &s);
+                None
+            }
             _ => None,
         };
         if let Some(len) = len {
@@ -269,7 +320,7 @@ impl Model {
                 self.choose(&c)
             };
             match c.place(choice, len, 10_000, alive, now) {
-                Place::Peer(m) => self.frames.push(Frame::Handoff(m.0[5])),
+                Place::Peer(m) => self.frames.push(Frame::Handoff(m.0[5], len as u32)),
                 Place::Local => self.local = true,
             }
         }
@@ -298,14 +349,18 @@ impl Model {
             return;
         }
         match f {
-            Frame::Handoff(p) => {
+            Frame::Handoff(p, len) => {
                 let i = usize::from(p) - 1;
                 match self.peers[i] {
                     Peer::Accept => {
                         self.socket[i] = true;
+                        self.have[i] = self.have[i].max(len);
                         self.frames.push(Frame::Answer(p, AckStatus::Accepted));
                     }
-                    Peer::Mute => self.socket[i] = true,
+                    Peer::Mute => {
+                        self.socket[i] = true;
+                        self.have[i] = self.have[i].max(len);
+                    }
                     Peer::Refuse => self.frames.push(Frame::Answer(
                         p,
                         AckStatus::Refused(RefuseReason::NO_LISTENER),
@@ -367,13 +422,18 @@ impl Model {
             Op::Wait(ms) => self.tick(ms),
             Op::Spoof(kind, seq) => self.spoof(kind, seq),
             Op::OwnerAnswers => {
-                if self.owner().is_some() || self.local {
+                if self.owner_can_answer() {
                     self.answered = true;
                 }
             }
             Op::OwnerCloses => {
                 if let Some(i) = self.owner() {
                     self.frames.push(Frame::Close(i as u8 + 1));
+                }
+            }
+            Op::OwnerAnnounces => {
+                if let (Some(i), Some(c)) = (self.owner(), self.conn.as_mut()) {
+                    c.on_owner_announced(i as u32 + 1);
                 }
             }
             Op::ClientCloses => {
@@ -391,7 +451,7 @@ impl Model {
                     let p = i as u8 + 1;
                     self.frames.retain(|f| match *f {
                         Frame::Answer(q, _) | Frame::Close(q) => q != p,
-                        Frame::Handoff(_) => true,
+                        Frame::Handoff(..) => true,
                     });
                 }
             }
@@ -481,7 +541,8 @@ impl Model {
     }
 
     /// From now on nothing is lost: the client retransmits (Linux's
-    /// backoff, capped), owners answer, frames arrive. Every connection is
+    /// backoff, capped), owners announce their connections and answer,
+    /// frames arrive. Every connection is
     /// then served or gone within a bounded time; closed on both sides, it
     /// is freed after the linger. `Err` says which invariant failed.
     pub fn settle(&mut self) -> Result<(), String> {
@@ -502,6 +563,8 @@ impl Model {
                 self.deliver(0, false);
                 self.check();
             }
+            self.step(Op::OwnerAnnounces);
+            self.check();
             self.step(Op::OwnerAnswers);
             self.tick(rto);
             rto = (rto * 2).min(8_000);
@@ -602,7 +665,8 @@ pub fn run_bytes(data: &[u8]) {
                 Op::ClientSendsHalf(0),
                 Op::ClientSendsHalf(1),
                 Op::OwnerDies,
-            ][usize::from(y % 6)],
+                Op::OwnerAnnounces,
+            ][usize::from(y % 7)],
             _ => Op::Spoof(
                 y % 4,
                 CLIENT_ISN.wrapping_add(u32::from(y)).wrapping_sub(100),
