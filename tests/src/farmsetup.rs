@@ -273,6 +273,23 @@ pub fn diagnose(farm: &Farm, b: &str) -> String {
     d
 }
 
+/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
+pub fn wait_for<T>(
+    limit: std::time::Duration,
+    mut f: impl FnMut() -> Result<Option<T>>,
+) -> Result<Option<T>> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = f()? {
+            return Ok(Some(v));
+        }
+        if start.elapsed() > limit {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Waits (up to a minute) until every node's connection table is empty:
 /// records go once their client has closed (FIN/RST seen by the front-end,
 /// and by the serving node on forwarded packets) and the linger has passed.

@@ -20,7 +20,7 @@
 //! announced closed and the new front-end would not know where to forward.
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, mac, stats, VIP};
+use crate::farmsetup::{self, counter, diagnose, mac, stats, wait_for, VIP};
 use baton_farm::{bail, log, Farm, Result, Segment};
 use std::time::{Duration, Instant};
 
@@ -30,20 +30,6 @@ const BIG_KIB: usize = 8192;
 const DOWNLOADS: usize = 4;
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
-
-/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f()? {
-            return Ok(Some(v));
-        }
-        if start.elapsed() > limit {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Starts download `i` on the client: it reads the first MiB at once,
 /// then slowly (about 8 KiB/s, a small receive buffer) until

@@ -15,9 +15,9 @@
 //! of the burst gets in their way).
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, stats, VIP};
+use crate::farmsetup::{self, counter, diagnose, stats, wait_for, VIP};
 use baton_farm::{bail, log, Farm, Result};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Size of each download (KiB): long enough to be read slowly for minutes.
 const BIG_KIB: usize = 4096;
@@ -40,20 +40,6 @@ fn now_s() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Result<Option<T>>) -> Result<Option<T>> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f()? {
-            return Ok(Some(v));
-        }
-        if start.elapsed() > limit {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Starts download `i` on the client: the first MiB at once, then slowly
