@@ -832,14 +832,30 @@ impl FrontEnd {
                 // The request reached the socket whole, this segment with it.
                 self.served_locally(&c, s, served, Verdict::Drop)
             }
-            Next::HandOff(c, mac) => {
+            Next::HandOff(mut c, mac) => {
                 let trusted = skb.checksum_trusted();
                 let sent = s
                     .hdr_len
                     .checked_add(s.payload)
                     .and_then(|end| skb.header(end))
                     .and_then(|packet| self.request_bytes(packet, s, trusted))
-                    .and_then(|request| self.hand_off(net, &c, mac, request.bytes));
+                    .and_then(|request| {
+                        // The owner's socket echoes the timestamp of the
+                        // segment that brought the request, as a socket
+                        // that received it would: after a retransmission
+                        // (the first handoff lost), not the handshake's,
+                        // seconds older, from which the client would take
+                        // its round-trip time and its retransmission
+                        // timeout.
+                        if let (Some(ts), Some(tsval)) =
+                            (c.record.timestamps.as_mut(), request.tsval)
+                        {
+                            if tsval.wrapping_sub(ts.recent) as i32 > 0 {
+                                ts.recent = tsval;
+                            }
+                        }
+                        self.hand_off(net, &c, mac, request.bytes)
+                    });
                 self.handed_off(s, sent);
                 // The serving node acknowledges the request.
                 Verdict::Drop

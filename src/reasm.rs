@@ -107,10 +107,33 @@ impl Reassemblies {
             }
         };
         let entry = slots.get_mut(index).ok_or(ReassemblyError::TooLarge)?;
-        let result = match entry.as_mut() {
+        let mut result = match entry.as_mut() {
             Some(s) => s.state.push(&mut s.buf, h),
             None => Err(ReassemblyError::TooLarge),
         };
+        if result == Err(ReassemblyError::Mismatch) {
+            // A newer handoff of the connection from the same front-end,
+            // which placed it again after the older one went unanswered
+            // or was refused, now with another request (the client's
+            // retransmission of its first segment is shorter than the
+            // first segment merged by GRO): it supersedes the older, which
+            // a lost chunk left incomplete. Start over with it.
+            result = match fresh.take() {
+                Some(buf) => {
+                    let mut slot = Slot {
+                        from,
+                        conn_id: id,
+                        started_ms: now,
+                        state: Reassembly::new(),
+                        buf,
+                    };
+                    let r = slot.state.push(&mut slot.buf, h);
+                    *entry = Some(slot);
+                    r
+                }
+                None => Err(ReassemblyError::TooLarge),
+            };
+        }
         match result {
             Ok(Progress::Incomplete { .. }) => Ok(Outcome::Incomplete),
             Ok(Progress::Complete { .. }) => match entry.take() {

@@ -29,8 +29,8 @@ use crate::{
         siphash::SipKey,
         synack::{Answered, SynMode, SynOptions},
         wire::{
-            self, AckStatus, Announce, ConnRecord, FrameParams, HandoffAck, Health, List, Message,
-            Ownership, OwnershipEntry, OwnershipOp, Timestamps, WindowScale, WireError,
+            self, AckStatus, Announce, ConnRecord, FrameParams, Handoff, HandoffAck, Health, List,
+            Message, Ownership, OwnershipEntry, OwnershipOp, Timestamps, WindowScale, WireError,
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
@@ -38,6 +38,7 @@ use crate::{
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
     owners::{Owners, OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS},
+    reasm::{Outcome as Reassembled, Reassemblies},
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     sync::Applied,
@@ -83,6 +84,7 @@ kunit_suite!(
         request_buffers_bounded_and_swept,
         rule_attributes_and_policy,
         ownership_table_learns_and_forgets,
+        reassembly_in_any_order_and_superseded,
         announced_loads_are_bounded,
     ]
 );
@@ -1352,6 +1354,12 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     kassert_eq!(t, owners.owner_of(&key(1)), Some(2));
     kassert_eq!(t, owners.owner_of(&key(2)), None);
     kassert_eq!(t, owners.usage(), (3, 3));
+    // What a front-end takes as a lost confirmation: the node it asked,
+    // for this very connection (its id).
+    kassert!(t, owners.serves(&key(1), 2, 1));
+    kassert!(t, !owners.serves(&key(1), 3, 1));
+    kassert!(t, !owners.serves(&key(1), 2, 99));
+    kassert!(t, !owners.serves(&key(2), 3, 2));
     // Node 3 cannot close node 2's connection; node 2 can.
     let close = [entry(1, 3, OwnershipOp::Closed)];
     kassert_eq!(t, owners.apply(3, &List::Items(&close), 1).closed, 0);
@@ -1400,6 +1408,67 @@ fn ownership_table_learns_and_forgets(t: &Test) {
         }
         _ => kassert!(t, false),
     }
+}
+
+/// A request handed off in several frames is whole whatever order its
+/// chunks come in; a newer handoff of the connection (another request
+/// length, after a lost chunk) takes the place of the older one.
+fn reassembly_in_any_order_and_superseded(t: &Test) {
+    let Ok(slots) = Reassemblies::new().and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
+        kassert!(t, false);
+        return;
+    };
+    let from = MacAddr([2, 0, 0, 0, 0, 1]);
+    let mut request = KVec::new();
+    for i in 0..3000u32 {
+        if request.push(i as u8, GFP_KERNEL).is_err() {
+            kassert!(t, false);
+            return;
+        }
+    }
+    let chunk = |len: u32, offset: u32| Handoff {
+        record: record([203, 0, 113, 100], 80),
+        request_len: len,
+        offset,
+        chunk: &request[offset as usize..(offset + 1384).min(len) as usize],
+    };
+    let whole = |o: Result<Reassembled, _>, len: usize| match o {
+        Ok(Reassembled::Complete(buf)) => buf[..] == request[..len],
+        _ => false,
+    };
+    // Last chunk first, then the first, then the middle one.
+    kassert!(
+        t,
+        matches!(
+            slots.push(from, &chunk(3000, 2768), 0),
+            Ok(Reassembled::Incomplete)
+        )
+    );
+    kassert!(
+        t,
+        matches!(
+            slots.push(from, &chunk(3000, 0), 0),
+            Ok(Reassembled::Incomplete)
+        )
+    );
+    kassert!(t, whole(slots.push(from, &chunk(3000, 1384), 0), 3000));
+    // The first chunk of 3000 bytes, its others lost; the front-end hands
+    // the connection again with the client's retransmitted first segment.
+    kassert!(
+        t,
+        matches!(
+            slots.push(from, &chunk(3000, 0), 10),
+            Ok(Reassembled::Incomplete)
+        )
+    );
+    kassert!(
+        t,
+        matches!(
+            slots.push(from, &chunk(1448, 1384), 1500),
+            Ok(Reassembled::Incomplete)
+        )
+    );
+    kassert!(t, whole(slots.push(from, &chunk(1448, 0), 1500), 1448));
 }
 
 /// The loads a node announces: the CPU load stays within what the wire

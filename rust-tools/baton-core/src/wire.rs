@@ -1642,6 +1642,29 @@ pub enum ReassemblyError {
     Mismatch,
 }
 
+/// Whether two records of a handoff differ at most in their timestamps'
+/// moving parts (the client's latest tsval, ours): the same connection
+/// handed again with the same request.
+fn same_but_timestamps(a: &ConnRecord, b: &ConnRecord) -> bool {
+    let still = |r: &ConnRecord| {
+        let mut r = *r;
+        if let Some(ts) = r.timestamps.as_mut() {
+            ts.recent = 0;
+            ts.last_sent = 0;
+        }
+        r
+    };
+    still(a) == still(b)
+}
+
+/// Whether `a` carries a later tsval of the client than `b`.
+fn newer_timestamps(a: &ConnRecord, b: &ConnRecord) -> bool {
+    match (a.timestamps, b.timestamps) {
+        (Some(x), Some(y)) => x.recent.wrapping_sub(y.recent) as i32 > 0,
+        _ => false,
+    }
+}
+
 /// Ranges a [`Reassembly`] holds after gaps: enough for the chunks of the
 /// largest request ([`MAX_REQUEST_LEN`] in chunks of
 /// [`HANDOFF_CHUNK_MAX`]) to arrive in any order.
@@ -1653,7 +1676,9 @@ pub const REASSEMBLY_HELD_MAX: usize = (MAX_REQUEST_LEN as usize).div_ceil(HANDO
 /// frames delivers them: one after a gap is copied to its place and held
 /// until the gap fills (at most [`REASSEMBLY_HELD_MAX`] ranges after
 /// gaps); a chunk wholly or partly received already is accepted (only its
-/// new bytes count), so a retransmitted handoff does no harm.
+/// new bytes count), so a retransmitted handoff does no harm, and neither
+/// does one sent again with the client's newer timestamps (its chunks and
+/// the earlier copy's complete the request together).
 ///
 /// # Invariants
 /// `held[..n]` are non-empty, sorted, neither overlapping nor touching each
@@ -1736,8 +1761,14 @@ impl Reassembly {
                 self.n = 0;
             }
             Some(r) => {
-                if *r != h.record || self.total != h.request_len {
+                if self.total != h.request_len || !same_but_timestamps(r, &h.record) {
                     return Err(ReassemblyError::Mismatch);
+                }
+                // The front-end handed the same request again (its first
+                // handoff got no answer): what arrived of either counts,
+                // and the newer copy's timestamps are the client's latest.
+                if newer_timestamps(&h.record, r) {
+                    self.record = Some(h.record);
                 }
             }
         }

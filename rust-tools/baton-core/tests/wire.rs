@@ -1206,6 +1206,46 @@ fn reassembly_takes_chunks_in_any_order() {
     assert_eq!(r.data(&buf), b"ax");
 }
 
+#[test]
+fn reassembly_joins_a_handoff_sent_again() {
+    // The front-end hands the same 1448-byte request again with the
+    // client's newer tsval (the first copy's first chunk was lost, the
+    // second copy's last): the two copies complete it together, and the
+    // newer timestamps stay.
+    let req: Vec<u8> = (0..1448u32).map(|i| (i * 3) as u8).collect();
+    let total = req.len() as u32;
+    let chunks = chunks_of(&req);
+    let mut again = handoff(total, chunks[0].0, &chunks[0].1);
+    if let Some(ts) = again.record.timestamps.as_mut() {
+        ts.recent += 500;
+        ts.last_sent += 400;
+    }
+    let mut buf = vec![0u8; 2048];
+    let mut r = Reassembly::new();
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, chunks[1].0, &chunks[1].1)),
+        Ok(Progress::Incomplete { have: 0, total })
+    );
+    assert_eq!(r.push(&mut buf, &again), Ok(Progress::Complete { total }));
+    assert_eq!(r.data(&buf), &req[..]);
+    assert_eq!(r.record(), Some(&again.record));
+    // An older copy does not take the newer one's timestamps back.
+    assert_eq!(
+        r.push(&mut buf, &handoff(total, chunks[1].0, &chunks[1].1)),
+        Ok(Progress::Complete { total })
+    );
+    assert_eq!(r.record(), Some(&again.record));
+    // Anything else that differs is another handoff.
+    let mut other = handoff(total, chunks[1].0, &chunks[1].1);
+    other.record.rcv_nxt += 1;
+    assert_eq!(r.push(&mut buf, &other), Err(ReassemblyError::Mismatch));
+    let mut other = handoff(total, chunks[1].0, &chunks[1].1);
+    if let Some(ts) = other.record.timestamps.as_mut() {
+        ts.offset += 1;
+    }
+    assert_eq!(r.push(&mut buf, &other), Err(ReassemblyError::Mismatch));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
