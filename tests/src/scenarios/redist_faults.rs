@@ -11,7 +11,7 @@
 //! request carries a 3 000-byte header (its first segment is more than one
 //! handoff frame: the serving node reassembles it), a burst of 30
 //! concurrent fetches, and three 8 MiB downloads. Every fetch must complete
-//! within 20 s (the downloads within 150 s) with the right body, each
+//! within 30 s (the downloads within 150 s) with the right body, each
 //! download with the length and SHA-256 of a serving node's file. The
 //! faults must have happened (netem's drop counters on every interface,
 //! duplicate frames refused by the replay windows of both networks), no
@@ -34,7 +34,23 @@
 //! connection went to the next node, then (both refused) was served by
 //! node1 itself, 1 to 5 of the 12 long-header fetches in a run, each
 //! waiting for the client's retransmissions. Chunks are now held until
-//! the gap before them fills.
+//! the gap before them fills. Then (fetches with the long header hung to
+//! the limit, seen in the client's and node1's captures): a lost chunk left
+//! the serving node's reassembly incomplete, and the front-end's next
+//! handoff of the connection, placed on the client's retransmission of its
+//! first segment (1 448 bytes where the first had GRO's 3 093), was refused
+//! as another request, costing a try; a handoff sent again carried the
+//! handshake's tsval, which the rebuilt socket echoed, and the client took
+//! the seconds since as its round-trip time (a 20-s retransmission timeout
+//! for the rest of its request, which the front-end had dropped while the
+//! handoff was pending). The serving node now starts over with the newer
+//! handoff, joins copies that differ only in their timestamps, and a
+//! handoff carries the tsval of the segment that placed it.
+//!
+//! The limit of a fetch is 30 s: on a host loaded by other farms the
+//! nodes' sync ticks stall by the dozen and a fetch that met two lost
+//! frames took 18 s in a run (node1 handling the client's retransmissions
+//! seconds late), while a connection that hangs takes them all.
 
 use crate::context::Context;
 use crate::farmsetup::{self, counter, diagnose, stats, VIP};
@@ -54,8 +70,8 @@ const BURST: usize = 30;
 /// 8 MiB downloads, concurrent.
 const BIG: usize = 3;
 const BIG_KIB: usize = 8192;
-/// Time limit of one fetch, and of one download.
-const FETCH_MAX_S: u64 = 20;
+/// Time limit of one fetch (see the module doc), and of one download.
+const FETCH_MAX_S: u64 = 30;
 const BIG_MAX_S: u64 = 150;
 
 const SERVICES: &str = "\n[[service]]\nvip = \"203.0.113.100\"\nport = 80\nproto = \"tcp\"\npolicy = \"round-robin\"\n";
