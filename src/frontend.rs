@@ -136,6 +136,25 @@ fn release_buffer(c: &mut Conn, bufs: &mut RequestBuffers) {
 }
 
 /// The MAC address at `off` of an Ethernet header.
+/// Sends the sender of `skb` the frame `build` writes into `frame` (given
+/// the frame's destination and source MACs: the packet's, swapped) and
+/// returns the length of; whether the device queued it.
+fn reply_with(
+    skb: &SkBuff<'_>,
+    frame: &mut [u8],
+    build: impl FnOnce(MacAddr, MacAddr, &mut [u8]) -> Option<usize>,
+) -> bool {
+    skb.mac_header()
+        .and_then(|m| m.first_chunk::<14>())
+        .and_then(|eth| build(mac_at(eth, 6)?, mac_at(eth, 0)?, &mut *frame))
+        .and_then(|len| {
+            let mut out = OwnedSkb::new(len)?;
+            out.append(frame.get(..len)?)?;
+            Some(skb.reply(out))
+        })
+        == Some(true)
+}
+
 fn mac_at(eth: &[u8; 14], off: usize) -> Option<MacAddr> {
     Some(MacAddr(*eth.get(off..off + 6)?.first_chunk::<6>()?))
 }
@@ -963,19 +982,10 @@ impl FrontEnd {
     fn send_ack(&self, skb: &SkBuff<'_>, record: &ConnRecord, acked: SeqNum, tsval: u32) {
         let tsecr = record.timestamps.map_or(0, |t| t.recent);
         let mut frame = [0u8; ACK_FRAME_MAX];
-        let sent = skb
-            .mac_header()
-            .and_then(|m| m.first_chunk::<14>())
-            .and_then(|eth| {
-                let (dst, src) = (mac_at(eth, 6)?, mac_at(eth, 0)?);
-                ack_frame(dst, src, record, acked, tsval, tsecr, &mut frame).ok()
-            })
-            .and_then(|len| {
-                let mut out = OwnedSkb::new(len)?;
-                out.append(frame.get(..len)?)?;
-                Some(skb.reply(out))
-            });
-        if sent == Some(true) {
+        let sent = reply_with(skb, &mut frame, |dst, src, out| {
+            ack_frame(dst, src, record, acked, tsval, tsecr, out).ok()
+        });
+        if sent {
             self.shared.stats.inc(Stat::RequestAcksSent);
         }
     }
@@ -983,19 +993,10 @@ impl FrontEnd {
     /// Answers the client of `skb` (connection `key`) with a RST|ACK.
     fn send_reset(&self, skb: &SkBuff<'_>, key: &ConnKey, seq: SeqNum, ack: SeqNum) {
         let mut frame = [0u8; RESET_FRAME_LEN];
-        let sent = skb
-            .mac_header()
-            .and_then(|m| m.first_chunk::<14>())
-            .and_then(|eth| {
-                let (dst, src) = (mac_at(eth, 6)?, mac_at(eth, 0)?);
-                reset_frame(dst, src, key, seq, ack, &mut frame).ok()
-            })
-            .and_then(|len| {
-                let mut out = OwnedSkb::new(len)?;
-                out.append(frame.get(..len)?)?;
-                Some(skb.reply(out))
-            });
-        if sent == Some(true) {
+        let sent = reply_with(skb, &mut frame, |dst, src, out| {
+            reset_frame(dst, src, key, seq, ack, out).ok()
+        });
+        if sent {
             self.shared.stats.inc(Stat::LostResetsSent);
         }
     }

@@ -37,6 +37,10 @@
 //! retransmitted FINs still reach the owner) and goes, however busy the
 //! connection was. A new SYN on a done record's four-tuple replaces it, as
 //! Linux accepts a new SYN over TIME_WAIT.
+//!
+//! **Lost** (`Lost`): a connection handed to a peer the farm found dead
+//! ([`Conn::lose_owner`]) died with its socket; the front-end resets the
+//! client and answers its segments with resets until the record goes.
 
 use super::ether::MacAddr;
 use super::genl;
@@ -492,16 +496,20 @@ impl<B> Conn<B> {
         // unacknowledged (the client's window), as RFC 5961 bounds an
         // acceptable ACK: a blind guess must hit both the sequence and
         // this range.
-        let sent = s.ack.wrapping_sub(self.record.our_isn.get()).get();
-        let window = self.record.client_window.max(65_535);
-        let acks_data = s.flags.contains(TcpFlags::ACK)
-            && !s.flags.contains(TcpFlags::RST)
-            && (2..=window.saturating_add(1)).contains(&sent);
+        // (Only while deciding: nothing to judge on a placed connection.)
+        let acks_data = |c: &Self| {
+            let sent = s.ack.wrapping_sub(c.record.our_isn.get()).get();
+            let window = c.record.client_window.max(65_535);
+            s.flags.contains(TcpFlags::ACK)
+                && !s.flags.contains(TcpFlags::RST)
+                && (2..=window.saturating_add(1)).contains(&sent)
+                && c.acceptable(s)
+        };
         if let Some((peer, mac)) = self.state.asked() {
-            if acks_data && self.acceptable(s) {
+            if acks_data(self) {
                 self.state = State::Handed { peer, mac };
             }
-        } else if self.state.deciding() && acks_data && self.acceptable(s) {
+        } else if self.state.deciding() && acks_data(self) {
             // Data from a peer no longer asked: one that died with the
             // socket after it had answered ([`Conn::lose_owner`]; a peer
             // that refused sent nothing). The connection is lost.

@@ -238,6 +238,11 @@ impl<const S: usize> NodeEntry<S> {
         self.local || (self.heard && self.alive) || (!self.heard && self.static_peer)
     }
 
+    /// Heard, declared dead since, and silent for `silent_ms` at `now`.
+    fn lost(&self, now: u32, silent_ms: u32) -> bool {
+        !self.local && self.heard && !self.alive && age(now, self.last_heard_ms) >= silent_ms
+    }
+
     /// The node's epoch (0 until heard).
     pub const fn epoch(&self) -> u32 {
         self.epoch
@@ -538,18 +543,13 @@ impl<const N: usize, const S: usize> FarmTable<N, S> {
     /// [`crate::conn::OWNER_SILENT_MS`]). A static peer never heard is
     /// not: without a sync network nothing says it died.
     pub fn is_lost(&self, id: u16, now: u32, silent_ms: u32) -> bool {
-        self.get(id).is_some_and(|e| {
-            !e.local && e.heard && !e.alive && age(now, e.last_heard_ms) >= silent_ms
-        })
+        self.get(id).is_some_and(|e| e.lost(now, silent_ms))
     }
 
     /// The ids of the nodes lost at `now` ([`FarmTable::is_lost`]), as
     /// many as fit in `out`; returns how many were written.
     pub fn lost(&self, now: u32, silent_ms: u32, out: &mut [u16]) -> usize {
-        let lost = self
-            .iter()
-            .map(|e| e.id)
-            .filter(|&id| self.is_lost(id, now, silent_ms));
+        let lost = self.iter().filter(|e| e.lost(now, silent_ms)).map(|e| e.id);
         out.iter_mut().zip(lost).map(|(o, id)| *o = id).count()
     }
 
