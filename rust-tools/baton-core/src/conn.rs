@@ -32,7 +32,7 @@
 //! the teardown to know when it may go ([`Teardown`]): the client's FIN
 //! (contiguous with what it sent), the owner's close (its notice, or on
 //! the serving node its own FIN/RST), or a RST exactly at the next
-//! sequence number. A record is *done* once both directions are closed or
+//! sequence number (or at the client's FIN, as Linux takes it). A record is *done* once both directions are closed or
 //! a reset ended it; it then lingers for [`LINGER_MS`] (the last ACKs and
 //! retransmitted FINs still reach the owner) and goes, however busy the
 //! connection was. A new SYN on a done record's four-tuple replaces it, as
@@ -206,6 +206,17 @@ impl Teardown {
     /// Whether both directions are closed or a reset ended it.
     pub fn done(&self) -> bool {
         self.done_since.is_some()
+    }
+
+    /// Whether a RST at `seq` ends the connection whose next expected
+    /// sequence number from the client is `next`: exactly there, or, once
+    /// the client's FIN went by, at that FIN (Linux's `tcp_reset_check`: a
+    /// client that closed and then meets data it will not read, as when
+    /// wrk stops with a response in flight, resets from its FIN's sequence
+    /// number, and the owner's socket, in CLOSE_WAIT or LAST_ACK, takes
+    /// it).
+    pub fn reset_ends(&self, seq: SeqNum, next: SeqNum) -> bool {
+        seq == next || (self.client_fin && seq + 1 == next)
     }
 
     fn settle(&mut self, now: u32) {
@@ -686,15 +697,11 @@ impl<B> Conn<B> {
         if s.flags.contains(TcpFlags::RST) {
             // As exact as the owner's own check: only then may it have
             // ended the connection (elsewhere it answers a challenge ACK).
-            if s.seq == hi {
+            if self.teardown.reset_ends(s.seq, hi) {
                 self.teardown.reset = true;
                 self.teardown.settle(now);
             }
             return;
-        }
-        // More of the connection after a RST: the owner did not take it.
-        if self.teardown.reset && (s.payload != 0 || s.flags.contains(TcpFlags::FIN)) {
-            self.teardown.reset = false;
         }
         // Contiguous with what was seen (no gap before it) and new:
         // advances. A FIN comes after every byte the client sent; one
@@ -702,6 +709,9 @@ impl<B> Conn<B> {
         // what was seen is a duplicate (or a blind guess), as the owner's
         // stack would take them.
         if s.seq.before_eq(hi) && s.end().after(hi) {
+            // More of the connection after a RST: the owner did not take
+            // it. (Not a duplicate arriving late, which says nothing.)
+            self.teardown.reset = false;
             self.rcv_hi = s.end();
             if s.flags.contains(TcpFlags::FIN) {
                 self.teardown.client_fin = true;
@@ -720,11 +730,13 @@ impl<B> Conn<B> {
     /// segment, decides what is forwarded.
     pub fn observe_close(&mut self, s: &Segment, now: u32) {
         let hi = self.rcv_hi;
-        if s.seq.before(hi) || s.seq.distance_from(hi) > self.max_window() {
+        let rst = s.flags.contains(TcpFlags::RST);
+        let at_fin = rst && self.teardown.client_fin && s.seq + 1 == hi;
+        if !at_fin && (s.seq.before(hi) || s.seq.distance_from(hi) > self.max_window()) {
             return;
         }
         self.last_ms = now;
-        if s.flags.contains(TcpFlags::RST) {
+        if rst {
             self.teardown.reset = true;
         } else if s.flags.contains(TcpFlags::FIN) {
             self.teardown.client_fin = true;

@@ -667,6 +667,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ClientCloses),
         1 => Just(Op::OwnerDies),
         1 => Just(Op::OwnerAnnounces),
+        1 => Just(Op::ClientAborts),
     ]
 }
 
@@ -747,6 +748,36 @@ fn a_new_connection_takes_over_a_time_wait_socket() {
     });
     assert!(new_over_time_wait(tw_next, Some(5000), &r));
     assert!(!new_over_time_wait(tw_next, Some(5001), &r));
+}
+
+#[test]
+fn a_reset_at_the_clients_fin_ends_the_connection() {
+    // wrk stops with a response in flight: its socket, closed, resets from
+    // its FIN's sequence number, one before what the owner expects next;
+    // Linux's owner socket (CLOSE_WAIT, LAST_ACK) takes it.
+    let fin_seq = CLIENT_ISN + 1 + REQ;
+    let rst = seg(TcpFlags::RST, fin_seq, 0);
+    let mut c = handed_with_fin();
+    assert_eq!(
+        c.on_segment(&rst, 200, Reading::FirstSegment),
+        SegmentAction::Forward(mac(2))
+    );
+    assert_eq!(c.teardown.done_since, Some(200));
+    // The serving node's record: the FIN, then the reset at it.
+    let mut o = conn(State::Owned { front_end: mac(1) });
+    o.rcv_hi = SeqNum::new(fin_seq);
+    o.observe_close(&seg(TcpFlags::FIN, fin_seq, 0), 50);
+    o.observe_close(&rst, 60);
+    assert_eq!(o.teardown.done_since, Some(60));
+    // Without the FIN, a reset one before the next sequence number is a
+    // blind guess that missed: the owner answers a challenge ACK.
+    let mut c = handed();
+    c.on_segment(&seg(TcpFlags::RST, fin_seq - 1, 0), 200, Reading::FirstSegment);
+    assert!(!c.teardown.done());
+    let mut o = conn(State::Owned { front_end: mac(1) });
+    o.rcv_hi = SeqNum::new(fin_seq);
+    o.observe_close(&seg(TcpFlags::RST, fin_seq - 1, 0), 60);
+    assert!(!o.teardown.done());
 }
 
 #[test]

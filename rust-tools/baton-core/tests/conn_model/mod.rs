@@ -117,6 +117,10 @@ pub enum Op {
     ClientCloses,
     /// The peer holding the socket dies with it; the farm finds it dead.
     OwnerDies,
+    /// The client, closed, meets data it will not read and resets from
+    /// its FIN's sequence number (as Linux does when wrk stops with a
+    /// response in flight); the owner's socket takes that reset.
+    ClientAborts,
 }
 
 pub struct Model {
@@ -151,6 +155,8 @@ pub struct Model {
     pub client_reset: bool,
     /// A peer holding the socket died.
     owner_died: bool,
+    /// The client reset the connection after its FIN, the record saw it.
+    client_aborted: bool,
 }
 
 /// A request buffer.
@@ -200,6 +206,7 @@ impl Model {
             full: [false; 3],
             client_reset: false,
             owner_died: false,
+            client_aborted: false,
         }
     }
 
@@ -411,6 +418,15 @@ impl Model {
     }
 
     pub fn step(&mut self, op: Op) {
+        // A client that reset sends nothing more.
+        if self.client_aborted
+            && matches!(
+                op,
+                Op::ClientSends | Op::ClientSendsHalf(_) | Op::ClientCloses | Op::ClientAborts
+            )
+        {
+            return;
+        }
         match op {
             Op::ClientSends => self.segment(self.client_segment()),
             Op::ClientSendsHalf(i) => {
@@ -442,6 +458,7 @@ impl Model {
                     self.segment(self.client_segment());
                 }
             }
+            Op::ClientAborts => self.client_aborts(),
             Op::OwnerDies => {
                 if let Some(i) = self.owner() {
                     self.owner_died = true;
@@ -455,6 +472,30 @@ impl Model {
                     });
                 }
             }
+        }
+    }
+
+    /// The client's reset from its FIN: a record that counted the FIN and
+    /// serves the connection is done by it (then lingers and goes).
+    fn client_aborts(&mut self) {
+        let Some(c) = self.conn.as_mut() else {
+            return;
+        };
+        if !self.client_fin || self.client_aborted {
+            return;
+        }
+        let counted = c.teardown.client_fin
+            && !self.injected
+            && matches!(c.state, State::Handed { .. } | State::Local);
+        let fin_seq = if self.no_request {
+            CLIENT_ISN + 1
+        } else {
+            CLIENT_ISN + 1 + REQ
+        };
+        c.on_segment(&seg(TcpFlags::RST, fin_seq, 0), self.now, Reading::FirstSegment);
+        if counted {
+            assert!(c.teardown.done(), "a reset at the client's FIN did not end it: {c:?}");
+            self.client_aborted = true;
         }
     }
 
@@ -577,9 +618,14 @@ impl Model {
                 self.conn
             ));
         }
-        if self.client_reset {
+        if self.client_reset || self.client_aborted {
             // Reset: the record only lingers.
             self.tick(LINGER_MS + 1000);
+            if self.client_aborted && self.injected {
+                // Spoofed bytes after the reset make it live on, as they
+                // would pass the owner's stack; its idle timeout ends it.
+                self.tick(HALF_CLOSED_MS);
+            }
             return match &self.conn {
                 Some(c) => Err(format!("reset, still here: {c:?}")),
                 None => Ok(()),
@@ -617,7 +663,7 @@ impl Model {
     }
 
     fn settled(&self) -> bool {
-        if self.client_reset {
+        if self.client_reset || self.client_aborted {
             return true;
         }
         match &self.conn {
@@ -666,7 +712,8 @@ pub fn run_bytes(data: &[u8]) {
                 Op::ClientSendsHalf(1),
                 Op::OwnerDies,
                 Op::OwnerAnnounces,
-            ][usize::from(y % 7)],
+                Op::ClientAborts,
+            ][usize::from(y % 8)],
             _ => Op::Spoof(
                 y % 4,
                 CLIENT_ISN.wrapping_add(u32::from(y)).wrapping_sub(100),
