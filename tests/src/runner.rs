@@ -110,31 +110,43 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
 }
 
 /// Where the time went, scenario by scenario, on stderr (the progress
-/// log): a Markdown table.
+/// log): a Markdown table of wall time per phase, then the host's busy
+/// CPU time per phase and how busy its cores were over the scenario.
 fn print_table(rows: &[(&str, Phases)]) {
     if rows.is_empty() {
         return;
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mut t = String::from(
-        "| scenario | boot s | set-up s | body s | check s | total s |\n|---|---:|---:|---:|---:|---:|\n",
+        "| scenario | boot s | set-up s | body s | check s | total s | CPU boot | CPU set-up | CPU body | CPU check | CPU s | busy % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
+    let row = |name: &str, p: &Phases| {
+        format!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            p.boot,
+            p.set_up,
+            p.body,
+            p.check,
+            p.total,
+            p.boot_cpu,
+            p.set_up_cpu,
+            p.body_cpu,
+            p.check_cpu,
+            p.total_cpu,
+            100.0 * p.total_cpu / (p.total * cores).max(1e-9)
+        )
+    };
     let mut sum = Phases::default();
     for (name, p) in rows {
-        t += &format!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
-            p.boot, p.set_up, p.body, p.check, p.total
-        );
-        sum.boot += p.boot;
-        sum.set_up += p.set_up;
-        sum.body += p.body;
-        sum.check += p.check;
-        sum.total += p.total;
+        t += &row(name, p);
+        t.push('\n');
+        sum.add(p);
     }
-    t += &format!(
-        "| all | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
-        sum.boot, sum.set_up, sum.body, sum.check, sum.total
-    );
-    baton_farm::log(&format!("time per scenario:\n{t}"));
+    t += &row("all", &sum);
+    baton_farm::log(&format!(
+        "time per scenario (CPU: the host's busy CPU seconds, {cores} cores, the farm booting ahead included):\n{t}"
+    ));
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

@@ -772,7 +772,11 @@ fn a_reset_at_the_clients_fin_ends_the_connection() {
     // Without the FIN, a reset one before the next sequence number is a
     // blind guess that missed: the owner answers a challenge ACK.
     let mut c = handed();
-    c.on_segment(&seg(TcpFlags::RST, fin_seq - 1, 0), 200, Reading::FirstSegment);
+    c.on_segment(
+        &seg(TcpFlags::RST, fin_seq - 1, 0),
+        200,
+        Reading::FirstSegment,
+    );
     assert!(!c.teardown.done());
     let mut o = conn(State::Owned { front_end: mac(1) });
     o.rcv_hi = SeqNum::new(fin_seq);

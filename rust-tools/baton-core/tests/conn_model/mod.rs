@@ -492,9 +492,16 @@ impl Model {
         } else {
             CLIENT_ISN + 1 + REQ
         };
-        c.on_segment(&seg(TcpFlags::RST, fin_seq, 0), self.now, Reading::FirstSegment);
+        c.on_segment(
+            &seg(TcpFlags::RST, fin_seq, 0),
+            self.now,
+            Reading::FirstSegment,
+        );
         if counted {
-            assert!(c.teardown.done(), "a reset at the client's FIN did not end it: {c:?}");
+            assert!(
+                c.teardown.done(),
+                "a reset at the client's FIN did not end it: {c:?}"
+            );
             self.client_aborted = true;
         }
     }
