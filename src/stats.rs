@@ -171,6 +171,10 @@ counters! {
     UdpDatagramsNotRecorded => "udp_datagrams_not_recorded",
     CloseNoticesSent => "close_notices_tx",
     CloseNoticesReceived => "close_notices_rx",
+    /// Front-end: connections whose owner's close was learnt from its
+    /// OWNERSHIP `Closed` entry on the sync network, its CLOSE notice not
+    /// having come (lost, or late).
+    ClosesFromOwnership => "closes_from_ownership",
     RequestSegmentsBuffered => "request_segments_buffered",
     RequestSegmentsOutOfOrder => "request_segments_out_of_order",
     RequestAcksSent => "request_acks_sent",

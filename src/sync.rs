@@ -715,7 +715,9 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
         }
         Ok(Applied::Ownership(sender, entries)) => {
             shared.stats.inc(Stat::SyncOwnership);
-            let a = shared.owners.apply(sender, &entries, boottime_ms());
+            let now = boottime_ms();
+            let a = shared.owners.apply(sender, &entries, now);
+            owners_gone(shared, sender, &entries, now);
             shared.stats.add(Stat::OwnershipOpened, u64::from(a.opened));
             shared.stats.add(Stat::OwnershipClosed, u64::from(a.closed));
             shared
@@ -737,6 +739,31 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
         }
     }
     RxVerdict::Consumed
+}
+
+/// The `Closed` entries of an OWNERSHIP batch from `sender`: the owner's
+/// record of a connection this front-end handed to it is gone, so the
+/// owner closed (`Conn::on_owner_gone`), whatever became of its CLOSE
+/// notice. Bounded by the batch (one frame).
+fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>, now: u32) {
+    let mut learnt = 0u64;
+    for e in entries.iter().filter(|e| e.op == OwnershipOp::Closed) {
+        let Some(index) = shared.conns.index_of_id(e.conn_id) else {
+            continue;
+        };
+        let changed = shared.conns.with(|store| {
+            let mut table = store.table()?;
+            let (_, conn) = table.get_at_mut(index)?;
+            Some(
+                conn.record.conn_id == e.conn_id
+                    && conn.on_owner_gone(u32::from(sender), now),
+            )
+        });
+        if changed == Some(true) {
+            learnt += 1;
+        }
+    }
+    shared.stats.add(Stat::ClosesFromOwnership, learnt);
 }
 
 /// The sync timer's handler: expire silent nodes, announce.

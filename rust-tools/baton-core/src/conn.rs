@@ -825,6 +825,24 @@ impl<B> Conn<B> {
         }
     }
 
+    /// Node `owner` said on the sync network that its record of this very
+    /// connection is gone (an OWNERSHIP `Closed` entry with the record's
+    /// connection id): a serving node's record goes only once the
+    /// connection is done and lingered, or idle with no open socket left,
+    /// so the owner has closed. That is what its CLOSE notice says, sent
+    /// once on the redistribution network: a second way for it, when the
+    /// notice was lost (without it the record waited for the half-closed
+    /// timeout). Whether it changed anything (the notice had not come).
+    pub fn on_owner_gone(&mut self, owner: u32, now: u32) -> bool {
+        match self.state {
+            State::Handed { peer, .. } if peer == owner && !self.teardown.owner_closed => {
+                self.owner_closed(false, now);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The farm found peers dead (`lost` says which, by id): a connection
     /// handed to one of them died with its socket. The record is done
     /// (it lingers, answering the client's segments with resets) and the

@@ -668,6 +668,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::OwnerDies),
         1 => Just(Op::OwnerAnnounces),
         1 => Just(Op::ClientAborts),
+        1 => Just(Op::OwnerForgets),
     ]
 }
 
@@ -748,6 +749,35 @@ fn a_new_connection_takes_over_a_time_wait_socket() {
     });
     assert!(new_over_time_wait(tw_next, Some(5000), &r));
     assert!(!new_over_time_wait(tw_next, Some(5001), &r));
+}
+
+#[test]
+fn the_owners_ownership_entry_closes_when_its_notice_was_lost() {
+    // The client's FIN went by; the owner's CLOSE notice never came.
+    let mut c = handed_with_fin();
+    assert!(!c.teardown.done());
+    // Another node's entry changes nothing.
+    assert!(!c.on_owner_gone(3, 500));
+    assert!(!c.teardown.done());
+    // The owner's record went: it closed.
+    assert!(c.on_owner_gone(2, 500));
+    assert_eq!(c.teardown.done_since, Some(500));
+    // The notice, late, changes nothing more; nor the entry again.
+    assert!(c.on_close_notice(mac(2), false, 900));
+    assert_eq!(c.teardown.done_since, Some(500));
+    assert!(!c.on_owner_gone(2, 900));
+    // The record lingers from the entry on, and goes.
+    assert_eq!(
+        c.on_tick(500 + LINGER_MS, IDLE, false).expired,
+        Some(Expired::Closed)
+    );
+    // Before any FIN of the client: half closed, as with the notice.
+    let mut c = handed();
+    assert!(c.on_owner_gone(2, 100));
+    assert!(c.teardown.owner_closed && !c.teardown.done());
+    // Not a connection handed off: nothing.
+    let mut c = conn(State::AwaitRequest);
+    assert!(!c.on_owner_gone(2, 100));
 }
 
 #[test]

@@ -117,6 +117,9 @@ pub enum Op {
     ClientCloses,
     /// The peer holding the socket dies with it; the farm finds it dead.
     OwnerDies,
+    /// The owner's record of the connection goes (it closed, lingered):
+    /// its OWNERSHIP `Closed` entry reaches the front-end (sync network).
+    OwnerForgets,
     /// The client, closed, meets data it will not read and resets from
     /// its FIN's sequence number (as Linux does when wrk stops with a
     /// response in flight); the owner's socket takes that reset.
@@ -157,6 +160,8 @@ pub struct Model {
     owner_died: bool,
     /// The client reset the connection after its FIN, the record saw it.
     client_aborted: bool,
+    /// The owner's application closed.
+    owner_closed: bool,
 }
 
 /// A request buffer.
@@ -207,6 +212,7 @@ impl Model {
             client_reset: false,
             owner_died: false,
             client_aborted: false,
+            owner_closed: false,
         }
     }
 
@@ -444,7 +450,15 @@ impl Model {
             }
             Op::OwnerCloses => {
                 if let Some(i) = self.owner() {
+                    self.owner_closed = true;
                     self.frames.push(Frame::Close(i as u8 + 1));
+                }
+            }
+            Op::OwnerForgets => {
+                if let (true, Some(i), Some(c)) =
+                    (self.owner_closed, self.owner(), self.conn.as_mut())
+                {
+                    c.on_owner_gone(i as u32 + 1, self.now);
                 }
             }
             Op::OwnerAnnounces => {
@@ -720,7 +734,8 @@ pub fn run_bytes(data: &[u8]) {
                 Op::OwnerDies,
                 Op::OwnerAnnounces,
                 Op::ClientAborts,
-            ][usize::from(y % 8)],
+                Op::OwnerForgets,
+            ][usize::from(y % 9)],
             _ => Op::Spoof(
                 y % 4,
                 CLIENT_ISN.wrapping_add(u32::from(y)).wrapping_sub(100),
