@@ -198,6 +198,9 @@ impl TimerHandler for Expiry {
         self.shared.stats.add(Stat::ConnsLost, lost);
         let sent = resets.iter().filter(|r| self.reset_client(r)).count();
         self.shared.stats.add(Stat::LostResetsSent, sent as u64);
+        self.shared
+            .stats
+            .add(Stat::RepliesFailed, (resets.len() - sent) as u64);
         Rearm::AfterMs(PERIOD_MS)
     }
 }

@@ -985,9 +985,11 @@ impl FrontEnd {
         let sent = reply_with(skb, &mut frame, |dst, src, out| {
             ack_frame(dst, src, record, acked, tsval, tsecr, out).ok()
         });
-        if sent {
-            self.shared.stats.inc(Stat::RequestAcksSent);
-        }
+        self.shared.stats.inc(if sent {
+            Stat::RequestAcksSent
+        } else {
+            Stat::RepliesFailed
+        });
     }
 
     /// Answers the client of `skb` (connection `key`) with a RST|ACK.
@@ -996,9 +998,11 @@ impl FrontEnd {
         let sent = reply_with(skb, &mut frame, |dst, src, out| {
             reset_frame(dst, src, key, seq, ack, out).ok()
         });
-        if sent {
-            self.shared.stats.inc(Stat::LostResetsSent);
-        }
+        self.shared.stats.inc(if sent {
+            Stat::LostResetsSent
+        } else {
+            Stat::RepliesFailed
+        });
     }
 
     /// Sends the record and the request to `mac`.

@@ -155,8 +155,10 @@ impl Redist {
             }
         })
         .unwrap_or(Err(SendError::NotConfigured));
-        if sent.is_ok() {
-            shared.stats.inc(Stat::HandoffFramesSent);
+        match sent {
+            Ok(()) => shared.stats.inc(Stat::HandoffFramesSent),
+            Err(SendError::Device) => shared.stats.inc(Stat::FramesSendFailed),
+            Err(_) => {}
         }
         sent
     }

@@ -134,6 +134,14 @@ counters! {
     RebuildTimeWaitReplaced => "rebuild_time_wait_replaced",
     /// Frames sent on the redistribution network.
     HandoffFramesSent => "handoff_frames_tx",
+    /// Frames of either network not sent: no memory for the frame, or the
+    /// device refused it (the message's own retry, or the next tick's,
+    /// makes up for it).
+    FramesSendFailed => "frames_tx_failed",
+    /// ACKs and RSTs the front-end could not send to a client (no memory
+    /// for the packet, or no route): the client's next segment gets
+    /// another.
+    RepliesFailed => "replies_tx_failed",
     /// Frames that failed authentication or replay checks, or were
     /// malformed.
     FramesRejected => "frames_rejected",

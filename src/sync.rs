@@ -507,7 +507,7 @@ impl SyncNet {
             inner.farm.update_local(&a, t);
         });
         let key = cfg.key.ok_or(SendError::NotConfigured)?;
-        let sent = self.send(net, cfg.node, cfg.sync, &key, &Message::Announce(a));
+        let sent = self.send(shared, net, cfg.node, cfg.sync, &key, &Message::Announce(a));
         if sent.is_ok() {
             shared.stats.inc(Stat::SyncFramesSent);
         }
@@ -518,6 +518,7 @@ impl SyncNet {
     /// on the interface `sync_if`. Any context.
     fn send(
         &self,
+        shared: &Shared,
         net: Net,
         node: u16,
         sync_if: i32,
@@ -535,7 +536,7 @@ impl SyncNet {
         };
         let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
         let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
-        with_dev_rcu(net, sync_if, |dev| {
+        let sent = with_dev_rcu(net, sync_if, |dev| {
             let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
             let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
             let (eth, body) = buf.split_at_mut(ETH_HLEN);
@@ -553,7 +554,11 @@ impl SyncNet {
                 Err(SendError::Device)
             }
         })
-        .unwrap_or(Err(SendError::NotConfigured))
+        .unwrap_or(Err(SendError::NotConfigured));
+        if sent == Err(SendError::Device) {
+            shared.stats.inc(Stat::FramesSendFailed);
+        }
+        sent
     }
 
     /// Sends the next slice of this node's connections (records owned or
@@ -589,7 +594,7 @@ impl SyncNet {
             let msg = Message::Ownership(Ownership {
                 entries: List::Items(&out[..n]),
             });
-            if self.send(net, node, sync_if, &key, &msg).is_ok() {
+            if self.send(shared, net, node, sync_if, &key, &msg).is_ok() {
                 shared.stats.inc(Stat::SyncOwnershipSent);
             }
         }
@@ -602,7 +607,7 @@ impl SyncNet {
                 let msg = Message::Ownership(Ownership {
                     entries: List::Items(&out[..n]),
                 });
-                if self.send(net, node, sync_if, &key, &msg).is_ok() {
+                if self.send(shared, net, node, sync_if, &key, &msg).is_ok() {
                     shared.stats.inc(Stat::SyncOwnershipSent);
                 }
             }
