@@ -177,10 +177,13 @@ impl NetState {
         &self,
         f: impl FnOnce(&mut Config) -> Result<R, E>,
     ) -> Result<Result<R, E>> {
+        // Taken first: without memory for the copy the request fails
+        // before it changed anything (after `f`, the configuration would
+        // differ from what the packet path runs).
+        let mut copy = empty_config()?;
         let mut config = self.config.lock();
         let r = f(&mut config);
         if r.is_ok() {
-            let mut copy = empty_config()?;
             // Copied from box to box (a configuration with its rule table
             // is too large for the kernel stack).
             *copy = **config;
