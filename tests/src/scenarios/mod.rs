@@ -1,5 +1,6 @@
 //! The registry of named farm scenarios.
 
+mod alloc_faults;
 mod control_plane;
 mod farm_smoke;
 mod frontend_failover;
@@ -74,6 +75,7 @@ pub const DEFAULT: &[&str] = &[
     "handoff_http_rules",
     "handoff_concurrency",
     "redist_faults",
+    "alloc_faults",
     "overload_burst",
     "handoff_syn_flood",
     "udp_flows",
@@ -241,6 +243,12 @@ pub const ALL: &[Scenario] = &[
                 burst, 8 MiB downloads): every fetch completes intact, duplicates are \
                 refused by the replay windows, the tables drain once netem is gone",
         run: redist_faults::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "alloc_faults",
+        about: "whole farm: failslab makes 5 % of the slab allocations through baton's code                 fail on every node (its own, and the kernel's it asks for) while the client                 fetches and batonctl runs in a loop: every fetch answered or cleanly refused                 (none hangs), batonctl fails only for memory, baton counts the failures;                 afterwards every fetch answered, tables drain, no leak",
+        run: alloc_faults::run,
         standard_farm: true,
     },
     Scenario {
