@@ -759,10 +759,7 @@ fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>,
         let changed = shared.conns.with(|store| {
             let mut table = store.table()?;
             let (_, conn) = table.get_at_mut(index)?;
-            Some(
-                conn.record.conn_id == e.conn_id
-                    && conn.on_owner_gone(u32::from(sender), now),
-            )
+            Some(conn.record.conn_id == e.conn_id && conn.on_owner_gone(u32::from(sender), now))
         });
         if changed == Some(true) {
             learnt += 1;

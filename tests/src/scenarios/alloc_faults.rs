@@ -254,14 +254,10 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     // What batonctl met: its own error, never a garbled answer.
     for (name, o) in names.iter().zip(&off) {
-        if let Some(l) = o
-            .lines()
-            .filter(|l| l.contains(" err "))
-            .find(|l| {
-                let l = l.to_lowercase();
-                !l.contains("memory") && !l.contains("buffer space")
-            })
-        {
+        if let Some(l) = o.lines().filter(|l| l.contains(" err ")).find(|l| {
+            let l = l.to_lowercase();
+            !l.contains("memory") && !l.contains("buffer space")
+        }) {
             bail!("{name}: batonctl failed otherwise than for memory: {l}");
         }
     }
