@@ -199,7 +199,10 @@ impl Vm {
             relaunch,
         } = &self.host
         else {
-            return Err(Error::new(format!("{}: a namespace has no power", self.name)));
+            return Err(Error::new(format!(
+                "{}: a namespace has no power",
+                self.name
+            )));
         };
         if !powered_off.load(Ordering::SeqCst) {
             return Err(Error::new(format!("{}: not powered off", self.name)));
