@@ -98,14 +98,31 @@ fn set_up_with(
     // an exec costs about a second of emulated CPU.
     timed(Phase::SetUp, || {
         farm.par(&farm.node_names(), |vm| {
-            // One exec per node: each costs about a second of emulated CPU.
-            let nginx = nginx_kib.map_or(String::new(), |kib| nginx_script(vm.name(), kib));
-            let configure = configure_script(&farm, vm, &b, services, peers)?;
-            module::load_checked_then(&farm, vm, params, &format!("{nginx}\n{configure}"))?;
-            Ok(())
+            set_up_node(&farm, vm, &b, services, nginx_kib, peers, params, false)
         })
     })?;
     Ok((farm, b))
+}
+
+/// Sets one node up as [`start`] does (a node powered on again): baton
+/// loaded with `params`, nginx if `nginx_kib`, the farm file applied, the
+/// VIP added (node1: on `public`, unless `vip_on_lo`, as the others); one
+/// exec, as each costs about a second of emulated CPU.
+#[allow(clippy::too_many_arguments)]
+pub fn set_up_node(
+    farm: &Farm,
+    vm: &Vm,
+    b: &str,
+    services: &str,
+    nginx_kib: Option<usize>,
+    peers: Peers,
+    params: &str,
+    vip_on_lo: bool,
+) -> Result<()> {
+    let nginx = nginx_kib.map_or(String::new(), |kib| nginx_script(vm.name(), kib));
+    let configure = configure_script(farm, vm, b, services, peers, vip_on_lo)?;
+    module::load_checked_then(farm, vm, params, &format!("{nginx}\n{configure}"))?;
+    Ok(())
 }
 
 /// The node id of `vm` (`nodeN` → N).
@@ -159,7 +176,7 @@ pub fn configure(farm: &Farm, b: &str, services: &str, peers: Peers) -> Result<(
 
 /// [`configure`] for one node.
 fn configure_node(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -> Result<()> {
-    vm.sh(&configure_script(farm, vm, b, services, peers)?)?;
+    vm.sh(&configure_script(farm, vm, b, services, peers, false)?)?;
     Ok(())
 }
 
@@ -173,9 +190,16 @@ pub fn write_file_script(path: &str, content: &str) -> String {
 }
 
 /// The shell commands of [`configure_node`].
-fn configure_script(farm: &Farm, vm: &Vm, b: &str, services: &str, peers: Peers) -> Result<String> {
+fn configure_script(
+    farm: &Farm,
+    vm: &Vm,
+    b: &str,
+    services: &str,
+    peers: Peers,
+    vip_on_lo: bool,
+) -> Result<String> {
     let file = farm_file(farm, vm, services, peers)?;
-    let vip = if vm.name() == "node1" {
+    let vip = if vm.name() == "node1" && !vip_on_lo {
         format!("ip addr add {VIP}/32 dev public")
     } else {
         format!(

@@ -9,7 +9,7 @@ use crate::nshost::NsHost;
 use crate::qemu::{self, MachineConfig, Qemu};
 use crate::rundir;
 use crate::topology::{Kind, Role, Segment, Topology, VmSpec};
-use crate::vm::Vm;
+use crate::vm::{Relaunch, Vm};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -254,10 +254,17 @@ impl Farm {
             }
             let mailbox = Mailbox::create(&dir, &cfg.topology.vm_config(spec))?;
             let cmd = qemu::command(&netns, &machine, spec, &dir);
-            let q = Qemu::spawn(cmd, &dir.join("qemu.log"), nice)
+            let relaunch = Relaunch::of(&cmd, dir.join("qemu.log"));
+            let q = Qemu::spawn(cmd, &relaunch.log, nice)
                 .with_context(|| format!("start {}", spec.name()))?;
             registration.add_pid(q.pid());
-            vms.push(Vm::new(spec.clone(), mailbox, q, cfg.timeouts.command));
+            vms.push(Vm::new(
+                spec.clone(),
+                mailbox,
+                q,
+                relaunch,
+                cfg.timeouts.command,
+            ));
         }
         let farm = Farm {
             vms,

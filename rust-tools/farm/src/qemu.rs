@@ -108,8 +108,13 @@ pub fn command(netns: &Netns, m: &MachineConfig, vm: &VmSpec, dir: &Path) -> Com
         "-no-reboot",
     ]);
     c.arg("-kernel").arg(&m.kernel).arg("-append").arg(append);
-    c.arg("-serial")
-        .arg(format!("file:{}", dir.join("console.log").display()));
+    // Appended to: a VM powered on again ([`crate::Vm::power_on`]) keeps
+    // its earlier boots' lines for the kernel-log check.
+    c.arg("-chardev").arg(format!(
+        "file,id=console,path={},append=on",
+        dir.join("console.log").display()
+    ));
+    c.args(["-serial", "chardev:console"]);
     // ttyS1: the agent's control port (FIFOs `ctl.in`/`ctl.out`, made by
     // the mailbox).
     c.arg("-chardev")

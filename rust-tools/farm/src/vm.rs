@@ -6,8 +6,10 @@ use crate::mailbox::{Mailbox, Output};
 use crate::nshost::NsHost;
 use crate::qemu::Qemu;
 use crate::topology::VmSpec;
+use std::ffi::OsString;
 use std::fs;
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,8 +40,29 @@ enum Host {
         qemu: Mutex<Qemu>,
         /// Stopped on purpose by [`Vm::power_off`].
         powered_off: AtomicBool,
+        /// How to start it again ([`Vm::power_on`]).
+        relaunch: Relaunch,
     },
     Namespace(NsHost),
+}
+
+/// A VM's qemu command line and log, to start it again.
+#[derive(Debug)]
+pub(crate) struct Relaunch {
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) log: PathBuf,
+}
+
+impl Relaunch {
+    /// What `cmd` (as built, not yet spawned) runs, logging to `log`.
+    pub(crate) fn of(cmd: &Command, log: PathBuf) -> Self {
+        Relaunch {
+            program: cmd.get_program().to_os_string(),
+            args: cmd.get_args().map(|a| a.to_os_string()).collect(),
+            log,
+        }
+    }
 }
 
 impl Vm {
@@ -47,6 +70,7 @@ impl Vm {
         spec: VmSpec,
         mailbox: Mailbox,
         qemu: Qemu,
+        relaunch: Relaunch,
         default_timeout: Duration,
     ) -> Self {
         Vm {
@@ -57,6 +81,7 @@ impl Vm {
                 mailbox,
                 qemu: Mutex::new(qemu),
                 powered_off: AtomicBool::new(false),
+                relaunch,
             },
         }
     }
@@ -159,6 +184,63 @@ impl Vm {
             }
             Host::Namespace(ns) => ns.delete(),
         }
+    }
+
+    /// Powers a VM that [`Vm::power_off`] stopped on again: a fresh boot
+    /// of the same machine (NICs, MACs, run directory; its console log
+    /// goes on after the earlier boots'), as a node switched back on.
+    /// Waits up to `timeout` for its agent. Call it from the thread that
+    /// booted the farm: qemu dies with the thread that started it.
+    pub fn power_on(&self, timeout: Duration) -> Result<()> {
+        let Host::Qemu {
+            mailbox,
+            qemu,
+            powered_off,
+            relaunch,
+        } = &self.host
+        else {
+            return Err(Error::new(format!(
+                "{}: a namespace has no power",
+                self.name
+            )));
+        };
+        if !powered_off.load(Ordering::SeqCst) {
+            return Err(Error::new(format!("{}: not powered off", self.name)));
+        }
+        let ready = mailbox.dir().join("ready");
+        match fs::remove_file(&ready) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::new(format!("remove {}: {e}", ready.display())));
+            }
+            _ => {}
+        }
+        let mut cmd = Command::new(&relaunch.program);
+        cmd.args(&relaunch.args);
+        let fresh = Qemu::spawn(cmd, &relaunch.log, 0)
+            .with_context(|| format!("power {} on", self.name))?;
+        // The old one was killed and is reaped as it drops.
+        *lock(qemu) = fresh;
+        powered_off.store(false, Ordering::SeqCst);
+        let start = Instant::now();
+        while !mailbox.ready() {
+            if !self.alive() {
+                return Err(self.died().context("power on"));
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::new(format!(
+                    "{}: not ready {} s after power on",
+                    self.name,
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        crate::log(&format!(
+            "{} powered on, ready after {:.1} s",
+            self.name,
+            start.elapsed().as_secs_f64()
+        ));
+        Ok(())
     }
 
     /// Whether [`Vm::power_off`] stopped it.

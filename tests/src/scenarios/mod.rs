@@ -17,6 +17,7 @@ mod harness_selftest;
 mod hostile_client;
 mod kunit_baton;
 mod node_death_loop;
+mod node_reboot;
 mod overload_burst;
 mod policy_consistent_hash;
 mod policy_lard;
@@ -243,6 +244,12 @@ pub const ALL: &[Scenario] = &[
                 burst, 8 MiB downloads): every fetch completes intact, duplicates are \
                 refused by the replay windows, the tables drain once netem is gone",
         run: redist_faults::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "node_reboot",
+        about: "whole farm, vip_takeover: node1 (front-end, VIP holder) is power-cycled under                 a fetch loop: node2 takes the VIP over, node1 boots again, rejoins as a                 restarted node and serves; the router's ARP rounds never get two answers;                 fetches fail only between the power-off and the takeover",
+        run: node_reboot::run,
         standard_farm: true,
     },
     Scenario {
