@@ -336,4 +336,15 @@ impl Conns {
     pub(crate) fn update<R>(&self, key: &ConnKey, f: impl FnOnce(&mut Conn) -> R) -> Option<R> {
         self.with(|s| s.table()?.get_mut(key).map(f))
     }
+
+    /// Applies `f` to the record with connection id `id`, if it is still
+    /// there (its slot may hold a newer connection by now). Any context.
+    pub(crate) fn update_id<R>(&self, id: u64, f: impl FnOnce(&mut Conn) -> R) -> Option<R> {
+        let index = self.index_of_id(id)?;
+        self.with(|s| {
+            let mut table = s.table()?;
+            let (_, c) = table.get_at_mut(index)?;
+            (c.record.conn_id == id).then(|| f(c))
+        })
+    }
 }

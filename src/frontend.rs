@@ -135,10 +135,9 @@ fn release_buffer(c: &mut Conn, bufs: &mut RequestBuffers) {
     c.request.drop_held();
 }
 
-/// The MAC address at `off` of an Ethernet header.
-/// Sends the sender of `skb` the frame `build` writes into `frame` (given
-/// the frame's destination and source MACs: the packet's, swapped) and
-/// returns the length of; whether the device queued it.
+/// Sends the sender of `skb` the frame that `build` writes into `frame`
+/// (given its destination and source MACs: the packet's, swapped;
+/// returning the frame's length); whether the device queued it.
 fn reply_with(
     skb: &SkBuff<'_>,
     frame: &mut [u8],
@@ -155,6 +154,7 @@ fn reply_with(
         == Some(true)
 }
 
+/// The MAC address at `off` of an Ethernet header.
 fn mac_at(eth: &[u8; 14], off: usize) -> Option<MacAddr> {
     Some(MacAddr(*eth.get(off..off + 6)?.first_chunk::<6>()?))
 }

@@ -244,14 +244,11 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
 /// the owner changes nothing.
 fn closed(shared: &Shared, c: &Close, from: MacAddr) {
     let now = boottime_ms();
-    let known = shared.conns.with(|store| {
-        let index = shared.conns.index_of_id(c.conn_id)?;
-        let mut table = store.table()?;
-        let (_, conn) = table.get_at_mut(index)?;
-        let reset = c.reason == CloseReason::RESET;
-        (conn.record.conn_id == c.conn_id && conn.on_close_notice(from, reset, now)).then_some(())
-    });
-    if known.is_some() {
+    let reset = c.reason == CloseReason::RESET;
+    let known = shared
+        .conns
+        .update_id(c.conn_id, |conn| conn.on_close_notice(from, reset, now));
+    if known == Some(true) {
         shared.stats.inc(Stat::CloseNoticesReceived);
     }
 }

@@ -753,14 +753,9 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
 fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>, now: u32) {
     let mut learnt = 0u64;
     for e in entries.iter().filter(|e| e.op == OwnershipOp::Closed) {
-        let Some(index) = shared.conns.index_of_id(e.conn_id) else {
-            continue;
-        };
-        let changed = shared.conns.with(|store| {
-            let mut table = store.table()?;
-            let (_, conn) = table.get_at_mut(index)?;
-            Some(conn.record.conn_id == e.conn_id && conn.on_owner_gone(u32::from(sender), now))
-        });
+        let changed = shared
+            .conns
+            .update_id(e.conn_id, |c| c.on_owner_gone(u32::from(sender), now));
         if changed == Some(true) {
             learnt += 1;
         }

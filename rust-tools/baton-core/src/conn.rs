@@ -32,8 +32,9 @@
 //! the teardown to know when it may go ([`Teardown`]): the client's FIN
 //! (contiguous with what it sent), the owner's close (its notice, or on
 //! the serving node its own FIN/RST), or a RST exactly at the next
-//! sequence number (or at the client's FIN, as Linux takes it). A record is *done* once both directions are closed or
-//! a reset ended it; it then lingers for [`LINGER_MS`] (the last ACKs and
+//! sequence number (or at the client's FIN, as Linux takes it). A record
+//! is *done* once both directions are closed or a reset ended it; it then
+//! lingers for [`LINGER_MS`] (the last ACKs and
 //! retransmitted FINs still reach the owner) and goes, however busy the
 //! connection was. A new SYN on a done record's four-tuple replaces it, as
 //! Linux accepts a new SYN over TIME_WAIT.
@@ -731,7 +732,8 @@ impl<B> Conn<B> {
     pub fn observe_close(&mut self, s: &Segment, now: u32) {
         let hi = self.rcv_hi;
         let rst = s.flags.contains(TcpFlags::RST);
-        let at_fin = rst && self.teardown.client_fin && s.seq + 1 == hi;
+        // (A RST at the client's FIN is one before `hi`.)
+        let at_fin = rst && self.teardown.reset_ends(s.seq, hi);
         if !at_fin && (s.seq.before(hi) || s.seq.distance_from(hi) > self.max_window()) {
             return;
         }
