@@ -121,7 +121,8 @@ pub fn verify(key: &SipKey, header: &[u8], body: &[u8], tag: &Tag) -> bool {
 pub enum ReplayError {
     /// The frame's epoch is lower than the sender's current epoch.
     StaleEpoch,
-    /// The sequence number is 64 or more behind the highest seen.
+    /// The sequence number is below the [`REPLAY_WINDOW`] highest accepted
+    /// (it may have been accepted and forgotten since).
     TooOld,
     /// The sequence number was already seen.
     Duplicate,
@@ -141,32 +142,52 @@ impl ReplayError {
     }
 }
 
-/// Width of the replay window, in sequence numbers.
-pub const REPLAY_WINDOW: u64 = 64;
+/// How many of a sender's sequence numbers a replay window remembers.
+pub const REPLAY_WINDOW: usize = 64;
 
-/// The replay state of one sender: its current epoch, the highest sequence
-/// number seen in it and a bitmap of the 64 sequence numbers ending there
-/// (bit `i` set: `top - i` was seen).
+const _: () = assert!(REPLAY_WINDOW <= u8::MAX as usize);
+
+/// The replay state of one sender: its current epoch and the
+/// [`REPLAY_WINDOW`] highest sequence numbers accepted in it.
+///
+/// The window counts frames, not sequence numbers: a sequence number
+/// carries the time it was sent (`wire::next_seq`, 1024 per millisecond),
+/// so a window of the last 64 *values* would take a frame overtaken by one
+/// sent 63 µs later for a replay. Here a frame is refused as too old only
+/// once 64 higher ones were accepted, however far apart they were sent:
+/// reordering of up to 63 frames is tolerated.
 ///
 /// Use [`ReplayWindow::check`] before verifying a frame's tag (cheap
 /// rejection) and [`ReplayWindow::accept`] only after the tag verified, so
 /// that forged frames never move the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// # Invariants
+///
+/// `seen[..len]` are distinct, and every sequence number accepted in
+/// `epoch` that is not among them is below all of them (only the lowest is
+/// ever dropped, for a higher one). `len == 0`: nothing accepted yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayWindow {
     epoch: u32,
-    top: u64,
-    bitmap: u64,
-    primed: bool,
+    len: u8,
+    /// Unordered.
+    seen: [u64; REPLAY_WINDOW],
 }
 
 /// What accepting a frame would do to a window.
 enum Verdict {
     /// First frame, or a new epoch: restart the window at `seq`.
     Restart,
-    /// `seq` is above the top by this much.
-    Advance(u64),
-    /// `seq` is this far below the top and unseen.
-    Fill(u64),
+    /// Room left: `seq` joins the window.
+    Add,
+    /// Full: `seq` takes the place of the lowest, at this index.
+    Replace(usize),
+}
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ReplayWindow {
@@ -174,20 +195,23 @@ impl ReplayWindow {
     pub const fn new() -> Self {
         ReplayWindow {
             epoch: 0,
-            top: 0,
-            bitmap: 0,
-            primed: false,
+            len: 0,
+            seen: [0; REPLAY_WINDOW],
         }
+    }
+
+    fn seen(&self) -> &[u64] {
+        self.seen.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
     /// The current epoch, if a frame was accepted.
     pub fn epoch(&self) -> Option<u32> {
-        self.primed.then_some(self.epoch)
+        (self.len > 0).then_some(self.epoch)
     }
 
     /// The highest sequence number accepted in the current epoch.
     pub fn top(&self) -> Option<u64> {
-        self.primed.then_some(self.top)
+        self.seen().iter().copied().max()
     }
 
     /// Forgets everything (the next frame is accepted as a first one).
@@ -196,23 +220,29 @@ impl ReplayWindow {
     }
 
     fn verdict(&self, epoch: u32, seq: u64) -> Result<Verdict, ReplayError> {
-        if !self.primed || epoch > self.epoch {
+        if self.len == 0 || epoch > self.epoch {
             return Ok(Verdict::Restart);
         }
         if epoch < self.epoch {
             return Err(ReplayError::StaleEpoch);
         }
-        if seq > self.top {
-            return Ok(Verdict::Advance(seq.wrapping_sub(self.top)));
-        }
-        let behind = self.top.wrapping_sub(seq);
-        if behind >= REPLAY_WINDOW {
-            return Err(ReplayError::TooOld);
-        }
-        if self.bitmap & 1u64.wrapping_shl(behind as u32) != 0 {
+        let seen = self.seen();
+        if seen.contains(&seq) {
             return Err(ReplayError::Duplicate);
         }
-        Ok(Verdict::Fill(behind))
+        if seen.len() < REPLAY_WINDOW {
+            return Ok(Verdict::Add);
+        }
+        // Full: below the lowest, it may have been accepted and dropped.
+        let (lowest, &min) = seen
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| **s)
+            .ok_or(ReplayError::TooOld)?;
+        if seq < min {
+            return Err(ReplayError::TooOld);
+        }
+        Ok(Verdict::Replace(lowest))
     }
 
     /// Would a frame `(epoch, seq)` be accepted? Does not change the window.
@@ -222,24 +252,20 @@ impl ReplayWindow {
 
     /// Checks `(epoch, seq)` and, if acceptable, records it.
     pub fn accept(&mut self, epoch: u32, seq: u64) -> Result<(), ReplayError> {
-        match self.verdict(epoch, seq)? {
+        let slot = match self.verdict(epoch, seq)? {
             Verdict::Restart => {
-                self.primed = true;
                 self.epoch = epoch;
-                self.top = seq;
-                self.bitmap = 1;
+                self.len = 1;
+                0
             }
-            Verdict::Advance(shift) => {
-                self.bitmap = if shift >= REPLAY_WINDOW {
-                    1
-                } else {
-                    (self.bitmap.wrapping_shl(shift as u32)) | 1
-                };
-                self.top = seq;
+            Verdict::Add => {
+                self.len += 1;
+                usize::from(self.len) - 1
             }
-            Verdict::Fill(behind) => {
-                self.bitmap |= 1u64.wrapping_shl(behind as u32);
-            }
+            Verdict::Replace(i) => i,
+        };
+        if let Some(s) = self.seen.get_mut(slot) {
+            *s = seq;
         }
         Ok(())
     }
@@ -306,10 +332,9 @@ impl<const N: usize> ReplayTable<N> {
             .iter_mut()
             .find(|s| s.is_none())
             .ok_or(ReplayError::TableFull)?;
-        let mut w = ReplayWindow::new();
-        w.accept(epoch, seq)?;
-        *free = Some((node, w));
-        Ok(())
+        // Built in place: a window is half a KiB, and this runs in softirq.
+        let (_, w) = free.insert((node, ReplayWindow::new()));
+        w.accept(epoch, seq)
     }
 
     /// Forgets `node` (e.g. when it is removed from the farm). Returns true

@@ -301,6 +301,8 @@ pub fn run(ctx: &Context) -> Result<()> {
         let rejected = rejections(&before[i], &after[i].1);
         dup_handoff += delta(i, "handoff_rejected_duplicate");
         dup_sync += delta(i, "sync_rejected_duplicate");
+        // netem's copies are refused as duplicates, or as too old when 64
+        // later frames of their sender came first (a burst of handoffs).
         unexpected.extend(
             rejected
                 .iter()
