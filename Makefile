@@ -73,7 +73,7 @@ lint:
 check: deps kernel
 	$(MAKE) lint host-test
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
-	$(CARGO) build --quiet --release -p batonctl
+	$(CARGO) build --quiet --release -p batonctl -p baton-farm --bins
 	left=$$(( $(CHECK_BUDGET_S) - $$(date +%s) + $(CHECK_START) )); \
 	$(XTASK) check --budget $$(( left > 0 ? left : 1 )) \
 	  --kernel $$($(ROOT)/scripts/build-kernel.sh debug) \
@@ -87,7 +87,7 @@ check-quick:
 
 demo: deps kernel-plain
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh plain)
-	$(CARGO) build --quiet --release -p batonctl
+	$(CARGO) build --quiet --release -p batonctl -p baton-farm --bins
 	$(XTASK) demo --kernel $$($(ROOT)/scripts/build-kernel.sh plain) \
 	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh plain))/baton.ko
 

@@ -23,7 +23,8 @@
 //! (the host side of the in-VM agent, `qemu/vm-init.sh`), [`nshost`]
 //! (commands in a member namespace), [`vm`] (running commands), [`farm`]
 //! (boot and teardown), [`dmesg`] (kernel-log checks), [`cleanup`] (signals
-//! and stale state), [`rundir`] (per-run directories).
+//! and stale state), [`rundir`] (per-run directories). The binary
+//! `baton-vm-init` runs inside each VM, early in its init.
 
 pub mod cleanup;
 pub mod dmesg;

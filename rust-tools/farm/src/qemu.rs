@@ -72,12 +72,25 @@ pub fn tap_name(vm: &VmSpec, nic: &Nic) -> String {
     format!("tap{:02x}{:02x}", vm.role.mac_id(), nic.segment.id)
 }
 
+/// `baton-vm-init` (this crate's binary: the exec-heavy steps of the VM's
+/// init in one exec), if it was built beside the running program and its
+/// path can go on a kernel command line.
+fn init_helper() -> Option<std::path::PathBuf> {
+    let helper = std::env::current_exe()
+        .ok()?
+        .with_file_name("baton-vm-init");
+    let plain = helper
+        .to_str()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_graphic()));
+    (plain && helper.is_file()).then_some(helper)
+}
+
 /// The full qemu command line (run inside `netns`) for `vm`, whose run
 /// directory is `dir`.
 pub fn command(netns: &Netns, m: &MachineConfig, vm: &VmSpec, dir: &Path) -> Command {
     // `pty.legacy_count=0`: the 256 BSD ptys nobody uses took 1.25 s of
     // a 5.7-s kernel boot (initcall_debug); 2 UARTs: console and control.
-    let append = format!(
+    let mut append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
          rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose ro \
          init={} panic=-1 no_timer_check dummy.numdummies=0 pty.legacy_count=0 \
@@ -86,6 +99,10 @@ pub fn command(netns: &Netns, m: &MachineConfig, vm: &VmSpec, dir: &Path) -> Com
         tsc_args(),
         m.extra_append
     );
+    // Unknown `name=value` arguments reach init as its environment.
+    if let Some(helper) = init_helper() {
+        append += &format!(" baton_init={}", helper.display());
+    }
     let mut c = netns.exec("qemu-system-x86_64");
     c.args([
         "-name",
