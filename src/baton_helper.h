@@ -109,6 +109,7 @@ void baton_skb_reserve(struct sk_buff *skb, int len);
 void baton_skb_prepare_rx(struct sk_buff *skb, struct net_device *dev);
 unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len);
 void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev);
+void baton_skb_scrub_forward(struct sk_buff *skb);
 const unsigned char *baton_dev_addr(const struct net_device *dev);
 void baton_skb_set_protocol(struct sk_buff *skb, u16 proto);
 void baton_skb_prepare_out(struct sk_buff *skb);

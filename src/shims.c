@@ -78,6 +78,8 @@ void baton_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
 void baton_skb_prepare_rx(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; skb->protocol = htons(ETH_P_IP); skb->pkt_type = PACKET_HOST; skb_reset_network_header(skb); skb_reset_mac_header(skb); }
 unsigned char *baton_skb_push(struct sk_buff *skb, unsigned int len) { return skb_push(skb, len); }
 void baton_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
+/* What ip_forward() and the bridge clear in a received packet that leaves by another device: its receive timestamp (wall clock; fq takes it for a departure time and drops it beyond its horizon), the checksum state of its receiver, and the ingress side's mark and priority (from its TOS as ip_forward sets it). */
+void baton_skb_scrub_forward(struct sk_buff *skb) { skb_forward_csum(skb); skb_clear_tstamp(skb); skb->mark = 0; skb->priority = rt_tos2priority(ip_hdr(skb)->tos); }
 const unsigned char *baton_dev_addr(const struct net_device *dev) { return dev->dev_addr; }
 void baton_skb_set_protocol(struct sk_buff *skb, u16 proto) { skb->protocol = htons(proto); }
 /* What ip_local_out() expects of a packet built from its IPv4 header on. */

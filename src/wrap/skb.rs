@@ -311,9 +311,11 @@ pub(super) unsafe fn forward(skb: *mut b::sk_buff, net: Net, ifindex: i32, dst: 
             core::ptr::copy_nonoverlapping(dst.as_ptr(), head, 6);
             core::ptr::copy_nonoverlapping(src.as_ptr(), head.add(6), 6);
         }
-        // SAFETY: `skb` is ours and `dev` valid in this RCU section;
-        // `dev_queue_xmit` consumes the skb whatever it returns.
+        // SAFETY: `skb` is ours and `dev` valid in this RCU section; its
+        // network header is the IPv4 header the caller read; `dev_queue_xmit`
+        // consumes the skb whatever it returns.
         unsafe {
+            b::baton_skb_scrub_forward(skb);
             b::baton_skb_set_dev(skb, dev.as_raw());
             b::baton_dev_queue_xmit(skb);
         }

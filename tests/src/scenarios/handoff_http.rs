@@ -68,7 +68,22 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     log(&format!("{REQUESTS} requests to the VIP: {answers:?}"));
 
+    // The client's packets node1 forwards to the owner leave by its
+    // redistribution interface. Under fq (a common default qdisc) with
+    // receive timestamps on (any SO_TIMESTAMP socket: chrony, ping), a
+    // packet keeping its receive timestamp (the wall clock) looks like one
+    // to send in decades and is dropped beyond fq's horizon: forwarded
+    // packets must be scrubbed as ip_forward does. The download's ACKs
+    // take that path.
     let node1 = farm.vm("node1")?;
+    node1.sh("tc qdisc replace dev redist root fq || exit 1; \
+         setsid nohup python3 -c 'import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 29, 1)  # SO_TIMESTAMP (x86-64), unnamed in Python 3.11
+open(\"/run/tstamp.ready\", \"w\").close()
+time.sleep(3600)' > /dev/null 2>&1 < /dev/null &
+         for i in $(seq 150); do [ -e /run/tstamp.ready ] && break; sleep 0.2; done; \
+         [ -e /run/tstamp.ready ] && sleep 1")?;
     let tx = |vm: &Vm| -> Result<u64> {
         Ok(vm
             .sh("cat /sys/class/net/public/statistics/tx_bytes")?
@@ -101,9 +116,20 @@ pub fn run(ctx: &Context) -> Result<()> {
     if node1_sent > (BIG_KIB as u64 * 1024) / 100 {
         bail!("node1's public interface sent {node1_sent} bytes during the {BIG_KIB} KiB download");
     }
+    // `tc -s` names horizon drops only once there are some; the qdisc's
+    // drop count has them all.
+    let fq = node1.sh("tc -s qdisc show dev redist")?;
+    let dropped = fq
+        .split_once("(dropped ")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    if !fq.trim_start().starts_with("qdisc fq ") || dropped != Some(0) {
+        bail!("fq on node1's redist dropped forwarded packets (or is not there):\n{fq}");
+    }
     log(&format!(
         "{BIG_KIB} KiB download intact (sha256 {}…), served by {big_node}; node1's public \
-         interface sent {node1_sent} bytes meanwhile",
+         interface sent {node1_sent} bytes meanwhile; its redist under fq with receive \
+         timestamps on: fq dropped nothing",
         &got[..16]
     ));
 
