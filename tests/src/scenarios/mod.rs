@@ -65,6 +65,7 @@ pub const DEFAULT: &[&str] = &[
     "long_lived_failover",
     "node_death_loop",
     "vip_fencing",
+    "node_reboot",
     "sync_bad_frames",
     "sync_drain",
     "policy_consistent_hash",
