@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One-line shims over static inline functions and macros that bindgen cannot
- * see.  No logic lives here: every function forwards to exactly one kernel
- * helper.  Prototypes are in baton_helper.h.
+ * see.  No decision lives here: most forward to one kernel helper, a few group
+ * the field writes of one step (preparing a frame, scrubbing a forwarded
+ * packet).  Prototypes are in baton_helper.h.
  */
 #include "baton_helper.h"
 
