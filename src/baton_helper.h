@@ -19,6 +19,7 @@
 #include <linux/jiffies.h>
 #include <linux/moduleparam.h>
 #include <kunit/test.h>
+#include <kunit/static_stub.h>
 #include <net/genetlink.h>
 #include <net/netlink.h>
 #include <net/net_namespace.h>
@@ -102,6 +103,7 @@ void *baton_net_generic(const struct net *net, unsigned int id);
 
 /* KUnit */
 void baton_kunit_set_failure(struct kunit *test);
+void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit);
 
 
 /* receiving a packet we built, forwarding a received one */

@@ -62,7 +62,7 @@ use crate::{
 pub(crate) const PRIORITY: i32 = 0;
 
 /// IPv4 + TCP headers with options.
-const MAX_HEADERS: usize = 60 + 60;
+pub(crate) const MAX_HEADERS: usize = 60 + 60;
 
 /// The window scale we offer (Linux's default for large buffers).
 pub(crate) const OUR_WSCALE: u8 = 7;

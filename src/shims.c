@@ -7,7 +7,12 @@
  */
 #include "baton_helper.h"
 
-bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
+/* A KUnit case can make it fail (see baton_kunit_fail_pulls_over()); without KUnit the redirect is empty. */
+bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len)
+{
+	KUNIT_STATIC_STUB_REDIRECT(baton_pskb_may_pull, skb, len);
+	return pskb_may_pull(skb, len);
+}
 unsigned int baton_skb_headlen(const struct sk_buff *skb) { return skb_headlen(skb); }
 int baton_skb_network_offset(const struct sk_buff *skb) { return skb_network_offset(skb); }
 unsigned char *baton_skb_mac_header(const struct sk_buff *skb) { return skb_mac_header(skb); }
@@ -72,6 +77,20 @@ void *baton_net_generic(const struct net *net, unsigned int id) { return net_gen
 
 #if IS_ENABLED(CONFIG_KUNIT)
 void baton_kunit_set_failure(struct kunit *test) { kunit_set_failure(test); }
+
+/* Pulls longer than this fail while a case has the stub below active: the
+ * packet path meets a pull whose allocation failed. */
+static unsigned int baton_test_pull_limit;
+static bool baton_pskb_may_pull_limited(struct sk_buff *skb, unsigned int len)
+{
+	return len <= READ_ONCE(baton_test_pull_limit) && pskb_may_pull(skb, len);
+}
+/* For the rest of the running case, on its own thread only (KUnit static stubs). */
+void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit)
+{
+	WRITE_ONCE(baton_test_pull_limit, limit);
+	kunit_activate_static_stub(test, baton_pskb_may_pull, baton_pskb_may_pull_limited);
+}
 #endif
 
 void baton_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }

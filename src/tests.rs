@@ -34,6 +34,7 @@ use crate::{
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
+    frontend::{FrontEnd, MAX_HEADERS},
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
@@ -43,10 +44,10 @@ use crate::{
     stats::{ServiceStat, Stat},
     sync::Applied,
     syns::{Syns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
-    wrap::{genl::AttrBuilder, pernet::with_state},
     wrap::{
+        boottime_ms,
         kunit::{kassert, kassert_eq, kunit_suite, Test},
-        netdev::{Net, NetDevice},
+        netdev::{with_dev_rcu, Net, NetDevice},
         netfilter::{self, Hook, HookPoint, Verdict},
         packet::{self, FrameHandler, RxVerdict},
         param::{parse_u32, UintParam},
@@ -56,7 +57,9 @@ use crate::{
         skb::{OwnedSkb, SkBuff},
         tcp::RebuildError,
         timer::{Rearm, Timer, TimerHandler},
+        BhDisabled,
     },
+    wrap::{genl::AttrBuilder, pernet::with_state},
 };
 
 kunit_suite!(
@@ -86,6 +89,7 @@ kunit_suite!(
         ownership_table_learns_and_forgets,
         reassembly_in_any_order_and_superseded,
         announced_loads_are_bounded,
+        unreadable_packets_are_dropped,
     ]
 );
 
@@ -1479,5 +1483,95 @@ fn announced_loads_are_bounded(t: &Test) {
         t,
         crate::wrap::tcp::accept_queue(Net::init(), [192, 0, 2, 254], 9),
         None
+    );
+}
+
+/// A segment of 198.51.100.2:40000 to 203.0.113.100:80 at `seq` (ACK,
+/// PSH), acknowledging our ISN 200, with `payload` bytes of request; the
+/// IPv4 checksum filled in, the TCP one left zero (the test stops before
+/// it is checked).
+fn request_segment(seq: u32, payload: usize) -> Option<KVec<u8>> {
+    let len = u16::try_from(40 + payload).ok()?;
+    let mut h = [0u8; 60];
+    h[..40].copy_from_slice(&SYN[..40]);
+    h[2..4].copy_from_slice(&len.to_be_bytes());
+    h[24..28].copy_from_slice(&seq.to_be_bytes());
+    h[28..32].copy_from_slice(&201u32.to_be_bytes());
+    h[32] = 0x50; // data offset 5
+    h[33] = 0x18; // ACK, PSH
+    let h = with_ip_checksum(h);
+    let mut p = KVec::with_capacity(40 + payload, GFP_KERNEL).ok()?;
+    p.extend_from_slice(&h[..40], GFP_KERNEL).ok()?;
+    for _ in 0..payload {
+        p.push(b'a', GFP_KERNEL).ok()?;
+    }
+    Some(p)
+}
+
+/// A packet whose bytes cannot be pulled into the linear area (the pull's
+/// allocation failed; here a stubbed `pskb_may_pull`) is dropped and
+/// counted, never let up to the local stack, which has no socket for a
+/// connection baton answered and would reset it: the headers of any
+/// packet to a service, and the request bytes of a connection waiting for
+/// its request, whose record stays as it was for the client's
+/// retransmission.
+fn unreadable_packets_are_dropped(t: &Test) {
+    let Some(shared) = shared_with_key(t, Some(1)) else {
+        return;
+    };
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    shared.snapshot.read(|now| *c = *now);
+    // A content policy: the request is read before anything is decided.
+    let svc = ServiceSpec {
+        vip: Some([203, 0, 113, 100]),
+        port: Some(80),
+        policy: Some(b"http-rules"),
+        ..Default::default()
+    };
+    kassert!(t, c.service_new(&svc).is_ok());
+    shared.snapshot.replace(c);
+    let now = boottime_ms();
+    let (key, mut conn) = conn_record(1, 2, 40000, 100, 80, ConnState::AwaitRequest);
+    conn.record.rcv_nxt = conn.record.client_isn + 1;
+    let conn = Conn::new(conn.record, ConnState::AwaitRequest, 0, now);
+    let inserted = shared.conns.with(|store| {
+        let (mut table, _, _) = store.parts()?;
+        table.insert(key, conn).ok().map(|_| ())
+    });
+    kassert!(t, inserted.is_some());
+    // 140 bytes: the headers (120 at most are pulled for them) and then,
+    // on their own, the 100 bytes of request.
+    let Some(bytes) = request_segment(101, 100) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let fe = FrontEnd::new(shared.clone());
+    let unreadable = || shared.stats.get(Stat::PacketsUnreadable);
+    let hook = |bytes: &[u8]| {
+        with_dev_rcu(Net::init(), 1, |lo| {
+            let mut skb = OwnedSkb::new_rx(bytes.len())?;
+            skb.append(bytes)?;
+            let _bh = BhDisabled::new();
+            Some(fe.hook(&mut skb.as_received(lo)))
+        })
+        .flatten()
+    };
+    // No byte can be pulled: the headers are not read.
+    t.fail_pulls_over(0);
+    kassert_eq!(t, hook(&bytes), Some(Verdict::Drop));
+    kassert_eq!(t, unreadable(), 1);
+    // The headers can, the request cannot.
+    t.fail_pulls_over(MAX_HEADERS);
+    kassert_eq!(t, hook(&bytes), Some(Verdict::Drop));
+    kassert_eq!(t, unreadable(), 2);
+    let record = shared
+        .conns
+        .with(|store| Some(*store.parts()?.0.get_mut(&key)?));
+    kassert!(
+        t,
+        record.is_some_and(|r| r.state == ConnState::AwaitRequest
+            && r.record.rcv_nxt == r.record.client_isn + 1
+            && r.buf.is_none())
     );
 }

@@ -38,6 +38,16 @@ impl Test {
         // SAFETY: `ptr` is the running case (type invariant).
         unsafe { b::baton_kunit_set_failure(self.ptr.as_ptr()) };
     }
+
+    /// From now to the end of the case, on the case's own thread, pulls of
+    /// more than `limit` bytes into a packet's linear area fail, as they do
+    /// when their allocation fails (a KUnit static stub on the shim).
+    pub(crate) fn fail_pulls_over(&self, limit: usize) {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        // SAFETY: `ptr` is the running case (type invariant); KUnit removes
+        // the stub when the case ends.
+        unsafe { b::baton_kunit_fail_pulls_over(self.ptr.as_ptr(), limit) };
+    }
 }
 
 /// Fails the running case and returns from the test function unless `cond`.

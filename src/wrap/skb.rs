@@ -230,6 +230,19 @@ impl OwnedSkb {
         }
     }
 
+    /// The IPv4 packet built in this buffer, lent as if it had just arrived
+    /// on `dev` (what a receive hook sees), for a test to hand to a hook.
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn as_received(&mut self, dev: &DevRcu<'_>) -> SkBuff<'_> {
+        let skb = self.ptr.as_ptr();
+        // SAFETY: we own `skb` (type invariant) and keep it: the view
+        // borrows `self` mutably, so nothing else uses the buffer meanwhile.
+        unsafe {
+            b::baton_skb_prepare_rx(skb, dev.as_raw());
+            SkBuff::from_raw(self.ptr)
+        }
+    }
+
     /// Sends the IPv4 packet built in this buffer (allocated with
     /// [`OwnedSkb::new_rx`], from its IPv4 header on) as this host sends
     /// its own: routed from `src` (a local address) to `dst` in `net`,
