@@ -30,6 +30,49 @@ impl Empty for Config {
     const EMPTY: Self = Config::EMPTY;
 }
 
+/// What has to be overwritten before a value's memory is freed: a freed
+/// allocation keeps its bytes until it is used again.
+pub(crate) trait Wipe {
+    /// Overwrites the value's secrets.
+    fn wipe(&mut self);
+}
+
+impl Wipe for Config {
+    fn wipe(&mut self) {
+        self.wipe_secrets();
+    }
+}
+
+/// `T`, wiped when it is dropped. The configuration lives in two of these
+/// (the copy changes are made on and the RCU snapshot the packet path
+/// reads), and every change frees one snapshot: its key secrets go with it.
+#[repr(transparent)]
+pub(crate) struct Wiped<T: Wipe>(pub(crate) T);
+
+impl<T: Wipe> Drop for Wiped<T> {
+    fn drop(&mut self) {
+        self.0.wipe();
+    }
+}
+
+impl<T: Wipe> core::ops::Deref for Wiped<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Wipe> core::ops::DerefMut for Wiped<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T: Wipe + Empty> Empty for Wiped<T> {
+    const EMPTY: Self = Wiped(T::EMPTY);
+}
+
 impl<const N: usize> Empty for ReplayTable<N> {
     const EMPTY: Self = ReplayTable::new();
 }

@@ -14,7 +14,7 @@ use crate::{
     conns::Conns,
     expiry::Expiry,
     frontend::{self, FrontEnd},
-    heap::boxed_empty,
+    heap::{boxed_empty, Wiped},
     observer::{self, Ipv4Observer},
     owners::Owners,
     params,
@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     pub(crate) service_stats: ServiceStats,
     /// The configuration as the packet path sees it: a copy published with
     /// RCU after every change (readers take no lock).
-    pub(crate) snapshot: RcuBox<Config>,
+    pub(crate) snapshot: RcuBox<Wiped<Config>>,
     /// The SYN-cookie key (random per namespace and load).
     pub(crate) cookie_key: SipKey,
     /// Offset of our TCP timestamp clock (random, like Linux's per-
@@ -122,7 +122,7 @@ pub(crate) struct NetState {
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
     #[pin]
-    pub(crate) config: Mutex<KBox<Config>>,
+    pub(crate) config: Mutex<KBox<Wiped<Config>>>,
     /// What the packet path reads.
     pub(crate) shared: Arc<Shared>,
     /// The front-end hook on the public interface, when there is one.
@@ -186,7 +186,7 @@ impl NetState {
         if r.is_ok() {
             // Copied from box to box (a configuration with its rule table
             // is too large for the kernel stack).
-            *copy = **config;
+            copy.0 = config.0;
             self.shared.snapshot.replace(copy);
             // This node's id and the static peers, into the farm table.
             self.shared.sync.merge_config(&self.shared);
@@ -197,7 +197,7 @@ impl NetState {
 
 /// An empty configuration on the heap (never built on the stack: with its
 /// rule table it is about 18 KiB).
-pub(crate) fn empty_config() -> Result<KBox<Config>> {
+pub(crate) fn empty_config() -> Result<KBox<Wiped<Config>>> {
     boxed_empty()
 }
 

@@ -35,6 +35,7 @@ use crate::{
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
     frontend::{FrontEnd, MAX_HEADERS},
+    heap::{Wipe, Wiped},
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
@@ -52,7 +53,7 @@ use crate::{
         packet::{self, FrameHandler, RxVerdict},
         param::{parse_u32, UintParam},
         percpu::PerCpuCounters,
-        rcu::ReadGuard,
+        rcu::{RcuBox, ReadGuard},
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::RebuildError,
@@ -90,6 +91,7 @@ kunit_suite!(
         reassembly_in_any_order_and_superseded,
         announced_loads_are_bounded,
         unreadable_packets_are_dropped,
+        snapshots_are_wiped_when_freed,
     ]
 );
 
@@ -322,7 +324,7 @@ fn netstate_exists_for_init_net(t: &Test) {
 }
 
 /// A configuration of node 1 with peer 2 (its spec returned too).
-fn node1_with_peer2(t: &Test) -> Option<(KBox<Config>, PeerSpec)> {
+fn node1_with_peer2(t: &Test) -> Option<(KBox<Wiped<Config>>, PeerSpec)> {
     let Ok(mut c) = empty_config() else {
         t.fail(file!(), line!(), format_args!("allocation failed"));
         return None;
@@ -353,9 +355,9 @@ fn config_lifecycle_in_kernel(t: &Test) {
     let Ok(mut before) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
-    *before = *c;
+    before.0 = c.0;
     kassert_eq!(t, c.peer_new(&peer), Err(ConfigError::PeerExists));
-    kassert!(t, *c == *before);
+    kassert!(t, c.0 == before.0);
     let heavier = PeerSpec {
         id: Some(2),
         weight: Some(500),
@@ -1522,7 +1524,7 @@ fn unreadable_packets_are_dropped(t: &Test) {
     let Ok(mut c) = empty_config() else {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
-    shared.snapshot.read(|now| *c = *now);
+    shared.snapshot.read(|now| c.0 = now.0);
     // A content policy: the request is read before anything is decided.
     let svc = ServiceSpec {
         vip: Some([203, 0, 113, 100]),
@@ -1574,4 +1576,41 @@ fn unreadable_packets_are_dropped(t: &Test) {
             && r.record.rcv_nxt == r.record.client_isn + 1
             && r.buf.is_none())
     );
+}
+
+/// A configuration snapshot replaced by a change, and the last one when
+/// the namespace goes, is wiped before its memory is freed; a
+/// configuration's wipe removes its keys.
+fn snapshots_are_wiped_when_freed(t: &Test) {
+    static WIPES: AtomicU32 = AtomicU32::new(0);
+    struct Probe;
+    impl Wipe for Probe {
+        fn wipe(&mut self) {
+            WIPES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let (Ok(first), Ok(second)) = (
+        KBox::new(Wiped(Probe), GFP_KERNEL),
+        KBox::new(Wiped(Probe), GFP_KERNEL),
+    ) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    let snapshot = RcuBox::new(first);
+    kassert_eq!(t, WIPES.load(Ordering::Relaxed), 0);
+    snapshot.replace(second);
+    kassert_eq!(t, WIPES.load(Ordering::Relaxed), 1);
+    drop(snapshot);
+    kassert_eq!(t, WIPES.load(Ordering::Relaxed), 2);
+    let Some((mut c, _)) = node1_with_peer2(t) else {
+        return;
+    };
+    let key = KeySpec {
+        id: Some(1),
+        secret: Some(&TEST_SECRET),
+        active: true,
+    };
+    kassert!(t, c.key_new(&key).is_ok());
+    c.wipe();
+    kassert_eq!(t, c.keys().len(), 0);
+    kassert!(t, c.peer(2).is_some());
 }

@@ -426,6 +426,14 @@ pub struct Key {
 }
 
 impl Key {
+    /// What a key's slot is overwritten with before it is emptied.
+    const WIPED: Key = Key {
+        id: 0,
+        secret: [0; limits::KEY_SECRET_MAX],
+        len: 0,
+        active: false,
+    };
+
     /// The secret.
     pub fn secret(&self) -> &[u8] {
         self.secret.get(..usize::from(self.len)).unwrap_or(&[])
@@ -676,6 +684,35 @@ impl<T: Copy, const N: usize> Table<T, N> {
         let slot = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&f))?;
         slot.take()
     }
+
+    /// Removes the first entry `f` accepts after overwriting it with
+    /// `blank`: `take()` alone leaves its bytes in the emptied slot, where
+    /// every later copy of the table would carry them.
+    fn remove_wiped(&mut self, f: impl Fn(&T) -> bool, blank: T) -> bool {
+        let Some(slot) = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&f)) else {
+            return false;
+        };
+        wipe_slot(slot, blank);
+        true
+    }
+
+    /// Empties every slot, each overwritten with `blank` first (removed
+    /// entries' leftover bytes included).
+    fn wipe(&mut self, blank: T) {
+        for slot in &mut self.slots {
+            wipe_slot(slot, blank);
+        }
+    }
+}
+
+/// Overwrites `slot` whole with `blank`, then empties it. `black_box`
+/// keeps the first store, which is otherwise dead (overwritten at once,
+/// or the memory freed next).
+fn wipe_slot<T: Copy>(slot: &mut Option<T>, blank: T) {
+    *slot = Some(blank);
+    core::hint::black_box(&*slot);
+    *slot = None;
+    core::hint::black_box(&*slot);
 }
 
 /// The configuration of one network namespace.
@@ -1207,7 +1244,14 @@ impl Config {
         if key.active && self.keys.len() > 1 {
             return Err(ConfigError::KeyActive);
         }
-        self.keys.remove(|k| k.id == id);
+        self.keys.remove_wiped(|k| k.id == id, Key::WIPED);
         Ok(())
+    }
+
+    /// Overwrites every key secret in this configuration, those of deleted
+    /// keys included, and removes the keys: for a copy about to be freed,
+    /// whose memory keeps its bytes until it is used again.
+    pub fn wipe_secrets(&mut self) {
+        self.keys.wipe(Key::WIPED);
     }
 }

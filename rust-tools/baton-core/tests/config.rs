@@ -1237,3 +1237,58 @@ fn service_for_finds_the_slot_of_a_packet() {
         vec![1]
     );
 }
+
+/// Whether the bytes of `c` contain `secret` anywhere (padding and empty
+/// slots included): what a copy of the configuration carries into memory
+/// that is freed later.
+fn holds(c: &Config, secret: &[u8]) -> bool {
+    // SAFETY: reads the `size_of::<Config>()` bytes of a live value; the
+    // configuration is built on the heap from zeroed memory below, so no
+    // byte is uninitialised.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (c as *const Config).cast::<u8>(),
+            std::mem::size_of::<Config>(),
+        )
+    };
+    bytes.windows(secret.len()).any(|w| w == secret)
+}
+
+/// A configuration in zeroed heap memory (no uninitialised padding for
+/// [`holds`] to read).
+fn zeroed_config() -> Box<Config> {
+    let layout = std::alloc::Layout::new::<Config>();
+    // SAFETY: the layout is non-zero-sized; the memory is written with a
+    // valid `Config` (bytes and all) before it becomes a `Box`.
+    unsafe {
+        let p = std::alloc::alloc_zeroed(layout).cast::<Config>();
+        assert!(!p.is_null());
+        std::ptr::copy_nonoverlapping(&Config::EMPTY, p, 1);
+        Box::from_raw(p)
+    }
+}
+
+#[test]
+fn deleted_and_wiped_keys_leave_no_secret_behind() {
+    const LIVE: &[u8] = b"live secret, 28 bytes long..";
+    const GONE: &[u8] = b"deleted secret, 28 bytes lon";
+    let mut c = zeroed_config();
+    for (id, secret) in [(1, LIVE), (2, GONE)] {
+        c.key_new(&KeySpec {
+            id: Some(id),
+            secret: Some(secret),
+            active: id == 1,
+        })
+        .unwrap();
+    }
+    assert!(holds(&c, LIVE) && holds(&c, GONE));
+    // A deleted key's bytes do not stay in its emptied slot, where every
+    // later copy of the configuration would carry them.
+    c.key_del(Some(2)).unwrap();
+    assert!(!holds(&c, GONE));
+    assert_eq!(c.key(1).map(|k| k.secret()), Some(LIVE));
+    // A copy about to be freed is wiped whole.
+    c.wipe_secrets();
+    assert!(!holds(&c, LIVE));
+    assert_eq!(c.keys().len(), 0);
+}
