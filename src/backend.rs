@@ -10,7 +10,9 @@
 
 use crate::{
     baton_core::{
+        config::ServiceKey,
         conn::new_over_time_wait,
+        genl::Protocol,
         handoff::{rebuild_len, rebuild_segment},
         wire::{AckStatus, ConnRecord, RefuseReason},
     },
@@ -75,6 +77,12 @@ pub(crate) fn rebuild(
     if !make_room(shared, net, &tuple, r) {
         return AckStatus::Accepted;
     }
+    // Only a service configured here gets a handed connection: whatever
+    // else listens on the address (sshd, a database) is none of the farm's.
+    if !is_service(shared, r) {
+        shared.stats.inc(Stat::HandoffsRefusedNoService);
+        return AckStatus::Refused(RefuseReason::NO_LISTENER);
+    }
     // A listener whose accept queue is full would drop the rebuilt
     // handshake: refused before building anything, the front-end places
     // the connection again where there is room (the client's request is
@@ -86,6 +94,16 @@ pub(crate) fn rebuild(
     let status = inject(net, ifindex, r, request, &tuple);
     count_rebuild(shared, status);
     status
+}
+
+/// Whether `r` is addressed to a TCP service of this node's configuration.
+fn is_service(shared: &Shared, r: &ConnRecord) -> bool {
+    let key = ServiceKey {
+        vip: r.vip.octets(),
+        port: r.vip_port,
+        protocol: Protocol::Tcp,
+    };
+    shared.snapshot.read(|c| c.service(&key).is_some())
 }
 
 /// Whether the listener that would take the connection `r` has a full

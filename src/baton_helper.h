@@ -31,6 +31,7 @@
 #include <net/inet_hashtables.h>
 #include <net/request_sock.h>
 #include <linux/sched/loadavg.h>
+#include <linux/inetdevice.h>
 
 /* sk_buff */
 bool baton_pskb_may_pull(struct sk_buff *skb, unsigned int len);
@@ -104,6 +105,9 @@ void *baton_net_generic(const struct net *net, unsigned int id);
 /* KUnit */
 void baton_kunit_set_failure(struct kunit *test);
 void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit);
+struct socket *baton_kunit_listen(struct net *net, u16 port);
+void baton_kunit_sock_release(struct socket *sock);
+__be32 baton_kunit_dev_addr(struct net_device *dev);
 
 
 /* receiving a packet we built, forwarding a received one */

@@ -199,6 +199,12 @@ impl Store {
 
 /// The bits of a connection id that name the table.
 const ID_BASE_MASK: u64 = 0xffff << 48;
+/// The bits of a connection id that name the slot: 24, for at most
+/// 4 194 304 slots (`conn_table_max`).
+const ID_INDEX_MASK: u64 = 0xff_ffff;
+/// Where the generation starts in a connection id, and its 24 bits.
+const ID_GENERATION_SHIFT: u32 = 24;
+const ID_GENERATION_MASK: u32 = 0xff_ffff;
 
 /// The connection table of a namespace.
 #[pin_data]
@@ -206,8 +212,8 @@ pub(crate) struct Conns {
     #[pin]
     store: SpinLock<Store>,
     /// The top 16 bits of every connection id this table hands out
-    /// (random per namespace and load); then 16 bits of generation, and
-    /// the slot index in the low half.
+    /// (random per namespace and load); then 24 bits of generation, and
+    /// the slot index in the low 24.
     id_base: u64,
     /// Counts the records created, for the generation bits: a record that
     /// takes over the slot of one just removed (a client reusing its port
@@ -249,21 +255,24 @@ impl Conns {
 
     /// The connection id of the record in slot `index`.
     pub(crate) fn id_of(&self, index: usize) -> u64 {
-        self.id_base | (index as u64 & 0xffff_ffff)
+        self.id_base | (index as u64 & ID_INDEX_MASK)
     }
 
     /// A new connection id for the record created in slot `index`: unlike
-    /// [`Conns::id_of`], it differs from the ids of the slot's earlier
-    /// records (but for one in 65 536).
+    /// [`Conns::id_of`], it differs from the ids of the slot's records
+    /// created in the 16 777 215 records before it: far more than a
+    /// front-end creates in the 30 s a frame naming an old one stays
+    /// fresh (`wire::FRAME_FRESH_MS`), up to over 500 000 connections a
+    /// second.
     pub(crate) fn new_id(&self, index: usize) -> u64 {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) & 0xffff;
-        self.id_of(index) | (u64::from(generation) << 32)
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) & ID_GENERATION_MASK;
+        self.id_of(index) | (u64::from(generation) << ID_GENERATION_SHIFT)
     }
 
     /// The slot index a connection id of this table names, if it is one
     /// (whether its record is still there: compare the record's id).
     pub(crate) fn index_of_id(&self, id: u64) -> Option<usize> {
-        (id & ID_BASE_MASK == self.id_base).then_some((id & 0xffff_ffff) as usize)
+        (id & ID_BASE_MASK == self.id_base).then_some((id & ID_INDEX_MASK) as usize)
     }
 
     /// Copies the next batch of records that `filter` keeps, from slot

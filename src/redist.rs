@@ -226,8 +226,11 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
                 conn_id: h.record.conn_id,
                 status,
             });
-            // A lost confirmation makes the front-end resend the handoff,
-            // which is confirmed again.
+            // A confirmation that is lost, or not sent for want of memory
+            // (counted `frames_tx_failed`), is made up for by the client's
+            // ACK of our data, our OWNERSHIP entry for the connection, or
+            // the handoff sent again on the client's retransmission, which
+            // is confirmed again (`make_room`).
             let _ = shared.redist.send(shared, net, from, &ack);
         }
         Message::HandoffAck(a) => confirm(shared, &a, from),
@@ -242,7 +245,7 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
 /// lingers like one whose client sent FIN or RST (the client's last packets
 /// still go to the owner), then expires. A notice from another node than
 /// the owner changes nothing.
-fn closed(shared: &Shared, c: &Close, from: MacAddr) {
+pub(crate) fn closed(shared: &Shared, c: &Close, from: MacAddr) {
     let now = boottime_ms();
     let reset = c.reason == CloseReason::RESET;
     let known = shared
@@ -304,7 +307,7 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
 /// one pending, or one that timed out and waits to be asked again (a late
 /// confirmation still means the socket is there). An answer from another
 /// peer than the one asked changes nothing.
-fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
+pub(crate) fn confirm(shared: &Shared, a: &HandoffAck, from: MacAddr) {
     let outcome = shared.conns.with(|store| {
         let index = shared.conns.index_of_id(a.conn_id)?;
         let mut table = store.table()?;

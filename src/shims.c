@@ -91,6 +91,24 @@ void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit)
 	WRITE_ONCE(baton_test_pull_limit, limit);
 	kunit_activate_static_stub(test, baton_pskb_may_pull, baton_pskb_may_pull_limited);
 }
+
+/* A kernel TCP socket listening on 0.0.0.0:port in net; NULL on failure. */
+struct socket *baton_kunit_listen(struct net *net, u16 port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct socket *sock;
+
+	if (sock_create_kern(net, AF_INET, SOCK_STREAM, IPPROTO_TCP, &sock))
+		return NULL;
+	if (kernel_bind(sock, (struct sockaddr *)&a, sizeof(a)) || kernel_listen(sock, 8)) {
+		sock_release(sock);
+		return NULL;
+	}
+	return sock;
+}
+void baton_kunit_sock_release(struct socket *sock) { sock_release(sock); }
+/* The device's primary IPv4 address (network order), 0 if it has none. */
+__be32 baton_kunit_dev_addr(struct net_device *dev) { return inet_select_addr(dev, 0, RT_SCOPE_UNIVERSE); }
 #endif
 
 void baton_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }

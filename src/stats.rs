@@ -155,6 +155,9 @@ counters! {
     /// Handoffs this node refused because the listener's accept queue was
     /// full (nothing rebuilt).
     HandoffsRefusedQueueFull => "handoffs_refused_queue_full",
+    /// Handoffs this node refused because their address and port are not
+    /// a service configured here (nothing rebuilt, whatever listens there).
+    HandoffsRefusedNoService => "handoffs_refused_no_service",
     /// Connections to serve here whose listener's accept queue was full:
     /// the client's retransmission is placed again.
     LocalAcceptQueueFull => "local_accept_queue_full",

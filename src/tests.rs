@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
-    backend::{attrs_of, tuple_of},
+    backend::{self, attrs_of, tuple_of},
     baton_core::{
         auth::{derive_key, KeyPurpose},
         config::ServiceKey,
@@ -29,8 +29,9 @@ use crate::{
         siphash::SipKey,
         synack::{Answered, SynMode, SynOptions},
         wire::{
-            self, AckStatus, Announce, ConnRecord, FrameParams, Handoff, HandoffAck, Health, List,
-            Message, Ownership, OwnershipEntry, OwnershipOp, Timestamps, WindowScale, WireError,
+            self, AckStatus, Announce, Close, CloseReason, ConnRecord, FrameParams, Handoff,
+            HandoffAck, Health, List, Message, Ownership, OwnershipEntry, OwnershipOp,
+            RefuseReason, Timestamps, WindowScale, WireError,
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
@@ -41,13 +42,14 @@ use crate::{
     observer::Ipv4Observer,
     owners::{Owners, OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS},
     reasm::{Outcome as Reassembled, Reassemblies},
+    redist,
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     sync::Applied,
     syns::{Syns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
     wrap::{
         boottime_ms,
-        kunit::{kassert, kassert_eq, kunit_suite, Test},
+        kunit::{dev_addr, kassert, kassert_eq, kunit_suite, Listener, Test},
         netdev::{with_dev_rcu, Net, NetDevice},
         netfilter::{self, Hook, HookPoint, Verdict},
         packet::{self, FrameHandler, RxVerdict},
@@ -56,7 +58,7 @@ use crate::{
         rcu::{RcuBox, ReadGuard},
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
-        tcp::RebuildError,
+        tcp::{connection_exists, RebuildError},
         timer::{Rearm, Timer, TimerHandler},
         BhDisabled,
     },
@@ -92,6 +94,7 @@ kunit_suite!(
         announced_loads_are_bounded,
         unreadable_packets_are_dropped,
         snapshots_are_wiped_when_freed,
+        rebuild_only_into_a_service,
     ]
 );
 
@@ -484,6 +487,67 @@ fn conn_ids_name_their_slot(t: &Test) {
         shared.conns.with(|s| s.table().map(|t| t.len())),
         Some(0)
     );
+    late_answers_name_no_newer_record(t, &shared, key, conn);
+}
+
+/// A connection handed off (`old`, in `key`'s slot) closes and its record
+/// goes; the client's next connection from the same port takes the same
+/// slot and is handed off too. The old connection's late HANDOFF_ACK, and
+/// its late CLOSE notice, change nothing of the new one, even 65 536
+/// connections later (the generation's 16 bits then wrapped).
+#[inline(never)]
+fn late_answers_name_no_newer_record(t: &Test, shared: &Shared, key: ConnKey, old: Conn) {
+    let peer = ConnState::Pending {
+        peer: 2,
+        mac: PEER_MAC,
+        since_ms: boottime_ms(),
+    };
+    let insert = |generations: u32| {
+        for _ in 0..generations {
+            let _ = shared.conns.new_id(0);
+        }
+        shared.conns.with(|s| {
+            let mut table = s.table()?;
+            table.insert(key, Conn::new(old.record, peer, 0, 0)).ok()?;
+            let index = table.index_of(&key)?;
+            let id = shared.conns.new_id(index);
+            table.get_at_mut(index)?.1.record.conn_id = id;
+            Some((index, id))
+        })
+    };
+    let remove = || shared.conns.with(|s| s.table()?.remove(&key));
+    let state = || shared.conns.with(|s| Some(s.table()?.get_mut(&key)?.state));
+    let Some((index, old_id)) = insert(0) else {
+        return t.fail(file!(), line!(), format_args!("insert failed"));
+    };
+    // The first new record comes next; the second is the 65 536th since
+    // the old one.
+    for generations in [0, 65_534] {
+        kassert!(t, remove().is_some());
+        let Some((new_index, new_id)) = insert(generations) else {
+            return t.fail(file!(), line!(), format_args!("insert failed"));
+        };
+        kassert_eq!(t, new_index, index);
+        kassert!(t, new_id != old_id);
+        let ack = HandoffAck {
+            conn_id: old_id,
+            status: AckStatus::Accepted,
+        };
+        redist::confirm(shared, &ack, PEER_MAC);
+        kassert_eq!(t, state(), Some(peer));
+        let close = Close {
+            conn_id: old_id,
+            reason: CloseReason::FIN,
+        };
+        redist::closed(shared, &close, PEER_MAC);
+        kassert_eq!(t, shared.conns.update_id(old_id, |_| ()), None);
+        let record = shared.conns.with(|s| Some(*s.table()?.get_mut(&key)?));
+        kassert!(
+            t,
+            record.is_some_and(|c| c.state == peer && c.teardown == Default::default())
+        );
+    }
+    kassert!(t, remove().is_some());
 }
 
 fn rebuild_without_listener_is_refused(t: &Test) {
@@ -1613,4 +1677,49 @@ fn snapshots_are_wiped_when_freed(t: &Test) {
     c.wipe();
     kassert_eq!(t, c.keys().len(), 0);
     kassert!(t, c.peer(2).is_some());
+}
+
+/// A serving node rebuilds a handed connection only into the listener of
+/// a service configured here: a handoff to a port something else listens
+/// on (sshd's, say) is refused and builds nothing; once that port is a
+/// service, the same handoff builds the socket.
+fn rebuild_only_into_a_service(t: &Test) {
+    let Some(shared) = shared_with_key(t, Some(1)) else {
+        return;
+    };
+    let net = Net::init();
+    let Some(redist) = NetDevice::by_name(net, c_str!("redist")) else {
+        return t.fail(file!(), line!(), format_args!("no redist device"));
+    };
+    let ifindex = redist.ifindex();
+    let Some(addr) = with_dev_rcu(net, ifindex, dev_addr).flatten() else {
+        return t.fail(file!(), line!(), format_args!("redist has no address"));
+    };
+    let Some(listener) = Listener::new(net, 8080) else {
+        return t.fail(file!(), line!(), format_args!("cannot listen on 8080"));
+    };
+    let r = record(addr, 8080);
+    let rebuild = || {
+        let _bh = BhDisabled::new();
+        backend::rebuild(&shared, net, ifindex, &r, b"GET / HTTP/1.0\r\n\r\n")
+    };
+    kassert_eq!(t, rebuild(), AckStatus::Refused(RefuseReason::NO_LISTENER));
+    kassert_eq!(t, shared.stats.get(Stat::HandoffsRefusedNoService), 1);
+    kassert!(t, !connection_exists(net, &tuple_of(&r)));
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    shared.snapshot.read(|now| c.0 = now.0);
+    let svc = ServiceSpec {
+        vip: Some(addr),
+        port: Some(8080),
+        ..Default::default()
+    };
+    kassert!(t, c.service_new(&svc).is_ok());
+    shared.snapshot.replace(c);
+    kassert_eq!(t, rebuild(), AckStatus::Accepted);
+    kassert!(t, connection_exists(net, &tuple_of(&r)));
+    kassert_eq!(t, shared.stats.get(Stat::SocketsRebuilt), 1);
+    // Closing the listener closes the connection waiting in its queue.
+    drop(listener);
 }

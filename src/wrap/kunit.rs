@@ -10,6 +10,8 @@
 
 use core::ptr::NonNull;
 
+use super::netdev::{DevRcu, Net};
+
 use kernel::prelude::*;
 
 use crate::bindings as b;
@@ -174,3 +176,39 @@ macro_rules! kunit_suite {
     };
 }
 pub(crate) use kunit_suite;
+
+/// A kernel TCP socket listening on `0.0.0.0:port`, for a case that needs
+/// a listener; closed when dropped.
+///
+/// # Invariants
+///
+/// `sock` is a socket from `sock_create_kern`, released only in `drop`.
+pub(crate) struct Listener {
+    sock: NonNull<b::socket>,
+}
+
+impl Listener {
+    /// Listens on `port` in `net`; `None` if the port is taken or memory
+    /// is short. Process context.
+    pub(crate) fn new(net: Net, port: u16) -> Option<Self> {
+        // SAFETY: `net` is alive (its invariant); null on failure.
+        let sock = NonNull::new(unsafe { b::baton_kunit_listen(net.as_raw(), port) })?;
+        // INVARIANT: created above, ours.
+        Some(Self { sock })
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // SAFETY: created by `sock_create_kern`, released once (type
+        // invariant).
+        unsafe { b::baton_kunit_sock_release(self.sock.as_ptr()) };
+    }
+}
+
+/// The primary IPv4 address of `dev`, if it has one.
+pub(crate) fn dev_addr(dev: &DevRcu<'_>) -> Option<[u8; 4]> {
+    // SAFETY: `dev` is alive inside its RCU section.
+    let a = unsafe { b::baton_kunit_dev_addr(dev.as_raw()) };
+    (a != 0).then(|| a.to_ne_bytes())
+}
