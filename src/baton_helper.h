@@ -105,6 +105,7 @@ void *baton_net_generic(const struct net *net, unsigned int id);
 /* KUnit */
 void baton_kunit_set_failure(struct kunit *test);
 void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit);
+void baton_kunit_fail_skb_allocs(struct kunit *test, bool fail);
 struct socket *baton_kunit_listen(struct net *net, u16 port);
 void baton_kunit_sock_release(struct socket *sock);
 __be32 baton_kunit_dev_addr(struct net_device *dev);

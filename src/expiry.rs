@@ -109,8 +109,11 @@ impl TimerHandler for Expiry {
         let lost_ids = lost_ids.get(..n_lost).unwrap_or(&[]);
         let mut resets: KVec<LostReset> = KVec::new();
         if !lost_ids.is_empty() {
-            // Without memory for it, the resets wait for a later tick.
-            let _ = resets.reserve(LOST_RESETS_MAX, GFP_ATOMIC);
+            // Without memory for it, the resets wait for a later tick
+            // (counted as replies that could not be sent).
+            if resets.reserve(LOST_RESETS_MAX, GFP_ATOMIC).is_err() {
+                self.shared.stats.inc(Stat::RepliesFailed);
+            }
         }
         let is_lost = |peer: u32| lost_ids.iter().any(|&id| u32::from(id) == peer);
         let mut lost = 0u64;

@@ -34,6 +34,20 @@ struct Slot {
     buf: KVVec<u8>,
 }
 
+/// Why a chunk was not taken: the handoff is refused.
+pub(crate) enum Refused {
+    /// The chunk does not fit the handoff, or no slot or buffer is free.
+    Chunk(ReassemblyError),
+    /// No memory for the request's buffer.
+    NoMemory,
+}
+
+impl From<ReassemblyError> for Refused {
+    fn from(e: ReassemblyError) -> Self {
+        Refused::Chunk(e)
+    }
+}
+
 /// What a chunk completed.
 pub(crate) enum Outcome {
     /// More chunks to come.
@@ -70,10 +84,10 @@ impl Reassemblies {
         from: MacAddr,
         h: &Handoff<'_>,
         now: u32,
-    ) -> Result<Outcome, ReassemblyError> {
+    ) -> Result<Outcome, Refused> {
         let total = h.request_len as usize;
         if total > REQUEST_MAX {
-            return Err(ReassemblyError::TooLarge);
+            return Err(Refused::Chunk(ReassemblyError::TooLarge));
         }
         let id = h.record.conn_id;
         // Allocated before the lock: used only if this is a new handoff.
@@ -94,7 +108,7 @@ impl Reassemblies {
                             .is_none_or(|s| now.wrapping_sub(s.started_ms) >= TIMEOUT_MS)
                     })
                     .ok_or(ReassemblyError::TooLarge)?;
-                let buf = fresh.take().ok_or(ReassemblyError::TooLarge)?;
+                let buf = fresh.take().ok_or(Refused::NoMemory)?;
                 let slot = slots.get_mut(i).ok_or(ReassemblyError::TooLarge)?;
                 *slot = Some(Slot {
                     from,
@@ -108,10 +122,10 @@ impl Reassemblies {
         };
         let entry = slots.get_mut(index).ok_or(ReassemblyError::TooLarge)?;
         let mut result = match entry.as_mut() {
-            Some(s) => s.state.push(&mut s.buf, h),
-            None => Err(ReassemblyError::TooLarge),
+            Some(s) => s.state.push(&mut s.buf, h).map_err(Refused::Chunk),
+            None => Err(Refused::Chunk(ReassemblyError::TooLarge)),
         };
-        if result == Err(ReassemblyError::Mismatch) {
+        if matches!(result, Err(Refused::Chunk(ReassemblyError::Mismatch))) {
             // A newer handoff of the connection from the same front-end,
             // which placed it again after the older one went unanswered
             // or was refused, now with another request (the client's
@@ -129,16 +143,16 @@ impl Reassemblies {
                     };
                     let r = slot.state.push(&mut slot.buf, h);
                     *entry = Some(slot);
-                    r
+                    r.map_err(Refused::Chunk)
                 }
-                None => Err(ReassemblyError::TooLarge),
+                None => Err(Refused::NoMemory),
             };
         }
         match result {
             Ok(Progress::Incomplete { .. }) => Ok(Outcome::Incomplete),
             Ok(Progress::Complete { .. }) => match entry.take() {
                 Some(s) => Ok(Outcome::Complete(s.buf)),
-                None => Err(ReassemblyError::TooLarge),
+                None => Err(Refused::Chunk(ReassemblyError::TooLarge)),
             },
             Err(e) => {
                 *entry = None;

@@ -27,7 +27,7 @@ use crate::{
     conns::{ownership_entry, Conn, ConnState},
     heap::boxed_empty,
     netstate::Shared,
-    reasm::Outcome,
+    reasm::{Outcome, Refused},
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms,
@@ -216,7 +216,11 @@ pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerd
                     Ok(Outcome::Complete(request)) => {
                         backend::rebuild(shared, net, ifindex, &h.record, &request)
                     }
-                    Err(_) => AckStatus::Refused(RefuseReason::REASSEMBLY),
+                    Err(Refused::NoMemory) => {
+                        shared.stats.inc(Stat::ReassemblyNoMemory);
+                        AckStatus::Refused(RefuseReason::NO_MEMORY)
+                    }
+                    Err(Refused::Chunk(_)) => AckStatus::Refused(RefuseReason::REASSEMBLY),
                 }
             };
             if status == AckStatus::Accepted {

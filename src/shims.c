@@ -25,7 +25,12 @@ int baton_skb_ifindex(const struct sk_buff *skb) { return skb->dev ? skb->dev->i
 struct net *baton_skb_dev_net(const struct sk_buff *skb) { return skb->dev ? dev_net(skb->dev) : NULL; }
 int baton_skb_mac_header_len(const struct sk_buff *skb) { return skb_mac_header_len(skb); }
 
-struct sk_buff *baton_alloc_skb(unsigned int len) { return alloc_skb(len, GFP_ATOMIC); }
+/* A KUnit case can make it fail (baton_kunit_fail_skb_allocs()). */
+struct sk_buff *baton_alloc_skb(unsigned int len)
+{
+	KUNIT_STATIC_STUB_REDIRECT(baton_alloc_skb, len);
+	return alloc_skb(len, GFP_ATOMIC);
+}
 unsigned char *baton_skb_put(struct sk_buff *skb, unsigned int len) { return skb_put(skb, len); }
 unsigned int baton_skb_tailroom(const struct sk_buff *skb) { return skb_tailroom(skb); }
 /* What dev_queue_xmit() expects of a frame built from its Ethernet header on. */
@@ -90,6 +95,16 @@ void baton_kunit_fail_pulls_over(struct kunit *test, unsigned int limit)
 {
 	WRITE_ONCE(baton_test_pull_limit, limit);
 	kunit_activate_static_stub(test, baton_pskb_may_pull, baton_pskb_may_pull_limited);
+}
+
+static struct sk_buff *baton_alloc_skb_failing(unsigned int len) { return NULL; }
+/* While fail is set, in the running case's thread, no skb can be allocated. */
+void baton_kunit_fail_skb_allocs(struct kunit *test, bool fail)
+{
+	if (fail)
+		kunit_activate_static_stub(test, baton_alloc_skb, baton_alloc_skb_failing);
+	else
+		kunit_deactivate_static_stub(test, baton_alloc_skb);
 }
 
 /* A kernel TCP socket listening on 0.0.0.0:port in net; NULL on failure. */

@@ -158,6 +158,9 @@ counters! {
     /// Handoffs this node refused because their address and port are not
     /// a service configured here (nothing rebuilt, whatever listens there).
     HandoffsRefusedNoService => "handoffs_refused_no_service",
+    /// Handoffs in several frames refused for want of memory for the
+    /// request's reassembly buffer.
+    ReassemblyNoMemory => "reassembly_no_memory",
     /// Connections to serve here whose listener's accept queue was full:
     /// the client's retransmission is placed again.
     LocalAcceptQueueFull => "local_accept_queue_full",

@@ -44,9 +44,9 @@ use crate::{
         policy::Choice,
         siphash::SipKey,
         wire::{
-            self, Announce, FrameParams, Health, List, Message, Network, Ownership, OwnershipEntry,
-            OwnershipOp, ServiceLoad, WireError, ANNOUNCE_MAX_SERVICES, ETH_MIN_PAYLOAD,
-            OWNERSHIP_MAX_ENTRIES,
+            self, requeue_changes, Announce, FrameParams, Health, List, Message, Network,
+            Ownership, OwnershipEntry, OwnershipOp, ServiceLoad, WireError, ANNOUNCE_MAX_SERVICES,
+            ETH_MIN_PAYLOAD, OWNERSHIP_MAX_ENTRIES,
         },
     },
     heap::boxed_empty,
@@ -374,6 +374,13 @@ impl SyncNet {
         }
     }
 
+    /// Ownership changes queued for the next batch.
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn changes_queued(&self) -> usize {
+        let _bh = BhDisabled::new();
+        self.fresh.lock().len
+    }
+
     /// Our epoch.
     pub(crate) fn epoch(&self) -> u32 {
         self.epoch
@@ -564,7 +571,7 @@ impl SyncNet {
     /// Sends the next slice of this node's connections (records owned or
     /// local) in OWNERSHIP batches: a rolling refresh sized so that the
     /// whole table is walked within [`REFRESH_PERIOD_MS`]. Any context.
-    fn send_ownership(&self, shared: &Shared, net: Net) {
+    pub(crate) fn send_ownership(&self, shared: &Shared, net: Net) {
         let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
             let node = c.node()?;
             Some((
@@ -596,6 +603,14 @@ impl SyncNet {
             });
             if self.send(shared, net, node, sync_if, &key, &msg).is_ok() {
                 shared.stats.inc(Stat::SyncOwnershipSent);
+            } else {
+                // Not sent (counted): the changes go first in the next
+                // tick's batch. A `Closed` entry would otherwise never be
+                // announced, and the front-end would keep the record until
+                // its half-closed timeout.
+                let mut fresh = self.fresh.lock();
+                let Fresh { entries, len } = &mut *fresh;
+                *len = requeue_changes(entries, *len, &out[..n]);
             }
         }
         for _ in 0..OWNERSHIP_FRAMES_PER_TICK {

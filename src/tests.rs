@@ -95,6 +95,7 @@ kunit_suite!(
         unreadable_packets_are_dropped,
         snapshots_are_wiped_when_freed,
         rebuild_only_into_a_service,
+        unsent_ownership_changes_are_sent_next_tick,
     ]
 );
 
@@ -1722,4 +1723,43 @@ fn rebuild_only_into_a_service(t: &Test) {
     kassert_eq!(t, shared.stats.get(Stat::SocketsRebuilt), 1);
     // Closing the listener closes the connection waiting in its queue.
     drop(listener);
+}
+
+/// An OWNERSHIP batch of changes that cannot be sent (no memory for the
+/// frame) is sent with the next tick's: a `Closed` entry is announced
+/// nowhere else.
+fn unsent_ownership_changes_are_sent_next_tick(t: &Test) {
+    let Some(shared) = shared_with_key(t, None) else {
+        return;
+    };
+    let net = Net::init();
+    let Some(sync_dev) = NetDevice::by_name(net, c_str!("sync")) else {
+        return t.fail(file!(), line!(), format_args!("no sync device"));
+    };
+    let Ok(mut c) = empty_config() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    shared.snapshot.read(|now| c.0 = now.0);
+    let node = NodeSpec {
+        id: Some(1),
+        sync_ifindex: u32::try_from(sync_dev.ifindex()).ok(),
+        ..Default::default()
+    };
+    kassert!(t, c.node_new(&node).is_ok());
+    shared.snapshot.replace(c);
+    let (key, conn) = conn_record(7, 2, 40000, 100, 80, ConnState::Local);
+    let entry = |op| crate::conns::ownership_entry(&key, conn.record.conn_id, 1, op);
+    shared.sync.ownership_changed(entry(OwnershipOp::Opened));
+    shared.sync.ownership_changed(entry(OwnershipOp::Closed));
+    kassert_eq!(t, shared.sync.changes_queued(), 2);
+    let sent = || shared.stats.get(Stat::SyncOwnershipSent);
+    t.fail_skb_allocs(true);
+    shared.sync.send_ownership(&shared, net);
+    kassert_eq!(t, sent(), 0);
+    kassert!(t, shared.stats.get(Stat::FramesSendFailed) >= 1);
+    kassert_eq!(t, shared.sync.changes_queued(), 2);
+    t.fail_skb_allocs(false);
+    shared.sync.send_ownership(&shared, net);
+    kassert_eq!(t, sent(), 1);
+    kassert_eq!(t, shared.sync.changes_queued(), 0);
 }

@@ -50,6 +50,14 @@ impl Test {
         // the stub when the case ends.
         unsafe { b::baton_kunit_fail_pulls_over(self.ptr.as_ptr(), limit) };
     }
+
+    /// While `fail`, on the case's own thread, every socket buffer baton
+    /// allocates (frames, replies) fails to allocate.
+    pub(crate) fn fail_skb_allocs(&self, fail: bool) {
+        // SAFETY: `ptr` is the running case (type invariant); KUnit removes
+        // the stub when the case ends at the latest.
+        unsafe { b::baton_kunit_fail_skb_allocs(self.ptr.as_ptr(), fail) };
+    }
 }
 
 /// Fails the running case and returns from the test function unless `cond`.

@@ -1404,6 +1404,53 @@ pub struct OwnershipEntry {
     pub op: OwnershipOp,
 }
 
+/// Puts `failed`, a batch of ownership changes that could not be sent, back
+/// in front of `queue[..len]`, the changes queued since, for the next
+/// batch, as far as `queue` has room: every `Closed` entry first (nothing
+/// else tells the other nodes a connection ended), then `Opened` ones (the
+/// rolling refresh announces those again anyway), each kind in its order.
+/// Returns the queue's new length.
+pub fn requeue_changes(
+    queue: &mut [OwnershipEntry],
+    len: usize,
+    failed: &[OwnershipEntry],
+) -> usize {
+    let len = len.min(queue.len());
+    let room = queue.len() - len;
+    let closed = failed
+        .iter()
+        .filter(|e| e.op == OwnershipOp::Closed)
+        .count();
+    let keep_closed = closed.min(room);
+    let keep_opened = (failed.len() - closed).min(room - keep_closed);
+    let k = keep_closed + keep_opened;
+    queue.copy_within(..len, k);
+    let (mut c, mut o, mut at) = (0, 0, 0);
+    for e in failed {
+        let take = match e.op {
+            OwnershipOp::Closed => {
+                c < keep_closed && {
+                    c += 1;
+                    true
+                }
+            }
+            OwnershipOp::Opened => {
+                o < keep_opened && {
+                    o += 1;
+                    true
+                }
+            }
+        };
+        if take {
+            if let Some(slot) = queue.get_mut(at) {
+                *slot = *e;
+            }
+            at += 1;
+        }
+    }
+    len + k
+}
+
 impl Entry for OwnershipEntry {
     const LEN: usize = OWNERSHIP_ENTRY_LEN;
 

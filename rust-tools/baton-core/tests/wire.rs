@@ -1324,3 +1324,73 @@ proptest! {
         }
     }
 }
+
+fn change(conn_id: u64, op: OwnershipOp) -> OwnershipEntry {
+    OwnershipEntry {
+        conn_id,
+        client: Ipv4Addr::new(198, 51, 100, 2),
+        client_port: 40000 + conn_id as u16,
+        vip: Ipv4Addr::new(203, 0, 113, 100),
+        vip_port: 80,
+        owner: 2,
+        protocol: 6,
+        op,
+    }
+}
+
+#[test]
+fn unsent_ownership_changes_go_first_in_the_next_batch() {
+    use OwnershipOp::{Closed, Opened};
+    let mut q = [change(0, Opened); 6];
+    // Queued since the batch failed: 10 opened.
+    q[0] = change(10, Opened);
+    let failed = [change(1, Opened), change(2, Closed), change(3, Opened)];
+    let len = requeue_changes(&mut q, 1, &failed);
+    assert_eq!(len, 4);
+    let ids: Vec<u64> = q[..len].iter().map(|e| e.conn_id).collect();
+    assert_eq!(ids, [1, 2, 3, 10]);
+    // Room for two: the closed entry is kept first, then the first opened.
+    let mut q = [change(0, Opened); 6];
+    for (i, e) in q.iter_mut().take(4).enumerate() {
+        *e = change(10 + i as u64, Opened);
+    }
+    let len = requeue_changes(&mut q, 4, &failed);
+    let ids: Vec<u64> = q[..len].iter().map(|e| e.conn_id).collect();
+    assert_eq!(ids, [1, 2, 10, 11, 12, 13]);
+    // No room: nothing is lost from the queue, nothing overwritten.
+    let before = q;
+    assert_eq!(requeue_changes(&mut q, 6, &failed), 6);
+    assert_eq!(q, before);
+}
+
+proptest! {
+    /// Whatever fits is requeued: the queued entries stay, in order, behind
+    /// the failed ones; closed entries are dropped only when they alone
+    /// overflow the room.
+    #[test]
+    fn requeued_changes_keep_order_and_closed_first(
+        queued in prop::collection::vec(any::<bool>(), 0..8),
+        failed in prop::collection::vec(any::<bool>(), 0..8),
+        cap in 0usize..12,
+    ) {
+        let op = |closed: bool| if closed { OwnershipOp::Closed } else { OwnershipOp::Opened };
+        let mut q = vec![change(999, OwnershipOp::Opened); cap];
+        let len = queued.len().min(cap);
+        for (i, &c) in queued.iter().take(len).enumerate() {
+            q[i] = change(100 + i as u64, op(c));
+        }
+        let f: Vec<_> = failed.iter().enumerate().map(|(i, &c)| change(i as u64, op(c))).collect();
+        let n = requeue_changes(&mut q, len, &f);
+        prop_assert!(n <= cap && n >= len);
+        let k = n - len;
+        let ids: Vec<u64> = q[k..n].iter().map(|e| e.conn_id).collect();
+        let want: Vec<u64> = (0..len as u64).map(|i| 100 + i).collect();
+        prop_assert_eq!(ids, want);
+        let front = &q[..k];
+        prop_assert!(front.windows(2).all(|w| w[0].conn_id < w[1].conn_id));
+        let closed = f.iter().filter(|e| e.op == OwnershipOp::Closed).count();
+        let kept_closed = front.iter().filter(|e| e.op == OwnershipOp::Closed).count();
+        prop_assert_eq!(kept_closed, closed.min(cap - len));
+        prop_assert_eq!(k, f.len().min(cap - len));
+    }
+}
