@@ -20,7 +20,7 @@
 //! announced closed and the new front-end would not know where to forward.
 
 use crate::context::Context;
-use crate::farmsetup::{self, counter, diagnose, mac, stats, wait_for, VIP};
+use crate::farmsetup::{self, counter, diagnose, farm_node, farm_table, mac, stats, wait_for, VIP};
 use baton_farm::{bail, log, Farm, Result, Segment};
 use std::time::{Duration, Instant};
 
@@ -186,10 +186,17 @@ fn failover(ctx: &Context, idle_s: Option<u64>) -> Result<()> {
         let entries = counter(&stats(node2, &b)?, "ownership_entries");
         let progress =
             client.sh("for f in /tmp/dl-*.progress; do cat $f 2>/dev/null; echo; done")?;
-        if kept == 0 || entries < on2 {
+        // And the load node2 and node3 announce still counts them.
+        let table = farm_table(node1, &b)?;
+        let announced: u64 = [2, 3]
+            .iter()
+            .filter_map(|&id| farm_node(&table, id).and_then(|n| n["owned_conns"].as_u64()))
+            .sum();
+        if kept == 0 || entries < on2 || announced < DOWNLOADS as u64 {
             bail!(
                 "after {} s of downloads with conn_idle_timeout_s={s}: node2 knows {entries} \
-                 owners (it knew {on2}), node2+node3 kept {kept} records by their sockets\n{}\n{}",
+                 owners (it knew {on2}), node2+node3 kept {kept} records by their sockets and \
+                 announce {announced} connections served for {DOWNLOADS} downloads\n{}\n{}",
                 4 * s,
                 client_view(&farm),
                 diagnose(&farm, &b)
@@ -197,7 +204,8 @@ fn failover(ctx: &Context, idle_s: Option<u64>) -> Result<()> {
         }
         log(&format!(
             "downloads held {} s with conn_idle_timeout_s={s}: node2 still knows {entries} owners; \
-             records kept by their open sockets: {kept}; bytes read: {}",
+             records kept by their open sockets: {kept}; node2+node3 announce {announced} \
+             connections served; bytes read: {}",
             4 * s,
             progress.split_whitespace().collect::<Vec<_>>().join(", ")
         ));
