@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Expiry of connection records, once a second per namespace (a timer, so
-//! softirq context), as each record's state machine says
+//! Expiry of connection records, each once a second (a timer, so softirq
+//! context: every tick sweeps a tenth of the table, in holds of the table's
+//! lock of [`SLOTS_PER_HOLD`] slots, so that the work done with bottom
+//! halves off stays bounded whatever `conn_table_max`), as each record's
+//! state machine says
 //! (`baton_core::conn::Conn::on_tick`): a handoff not confirmed in time is
 //! marked failed (the client's retransmission tries the next node); done
 //! records (both directions closed, or reset) go after a short linger,
@@ -16,13 +19,15 @@
 //! released: the reset passes this node's own output hooks), at most
 //! [`LOST_RESETS_MAX`] a tick, the rest at the next.
 
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     backend::tuple_of,
     baton_core::{
         conn::{Expired, OWNER_SILENT_MS},
-        conntable::ConnKey,
+        conntable::{ConnKey, Sweep},
         ether::{MacAddr, ETH_HLEN},
         handoff::{reset_frame, RESET_FRAME_LEN},
         ipv4::IPPROTO_UDP,
@@ -42,11 +47,17 @@ use crate::{
     },
 };
 
-/// Interval between scans.
-pub(crate) const PERIOD_MS: u32 = 1000;
+/// Interval between ticks.
+pub(crate) const PERIOD_MS: u32 = 100;
+
+/// Ticks per sweep of the table: every record is visited once a second.
+const TICKS_PER_SWEEP: usize = 10;
+
+/// Slots visited per hold of a table's lock.
+pub(crate) const SLOTS_PER_HOLD: usize = 1024;
 
 /// Lost connections whose clients are reset per tick (the work of a tick
-/// stays bounded; 256 resets a second drain a dead node's share quickly).
+/// stays bounded; 2 560 resets a second drain a dead node's share quickly).
 pub(crate) const LOST_RESETS_MAX: usize = 256;
 
 /// Dead peers looked for per tick (more at once wait for the next).
@@ -65,13 +76,22 @@ struct LostReset {
 pub(crate) struct Expiry {
     shared: Arc<Shared>,
     net: Net,
+    /// Where the sweep of the connection table stands.
+    sweep: AtomicUsize,
+    /// Connections this node serves, counted so far in this sweep.
+    owned: AtomicU32,
 }
 
 impl Expiry {
     /// `net` must outlive the timer (the timer belongs to the namespace's
     /// state, which goes before the namespace).
     pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
-        Self { shared, net }
+        Self {
+            shared,
+            net,
+            sweep: AtomicUsize::new(0),
+            owned: AtomicU32::new(0),
+        }
     }
 }
 
@@ -80,7 +100,7 @@ impl TimerHandler for Expiry {
         let now = boottime_ms();
         let idle_limit = params::conn_idle_timeout_s.get().saturating_mul(1000);
         let (mut failed, mut closed, mut expired, mut kept) = (0u64, 0u64, 0u64, 0u64);
-        let mut owned = 0u32;
+        let mut owned = self.owned.load(Ordering::Relaxed);
         let conns = &self.shared.conns;
         let node = self
             .shared
@@ -117,60 +137,81 @@ impl TimerHandler for Expiry {
         }
         let is_lost = |peer: u32| lost_ids.iter().any(|&id| u32::from(id) == peer);
         let mut lost = 0u64;
+        let mut keep = |key: &ConnKey, c: &mut Conn| {
+            if resets.len() < resets.capacity() {
+                if let Some(seq) = c.lose_owner(is_lost, now) {
+                    lost += 1;
+                    if key.protocol == IPPROTO_UDP {
+                        // A flow has no socket to lose: its next
+                        // datagram picks a live node.
+                        return false;
+                    }
+                    let reset = LostReset {
+                        key: *key,
+                        seq,
+                        ack: c.rcv_hi,
+                    };
+                    // Within the capacity reserved: cannot fail.
+                    let _ = resets.push(reset, GFP_ATOMIC);
+                }
+            }
+            let mut tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
+            // A connection this node serves is idle only as far as its
+            // record sees (the stack has its traffic): it lives while
+            // its socket is open. One lookup per idle period.
+            if tick.expired == Some(Expired::Idle)
+                && key.protocol != IPPROTO_UDP
+                && c.socket_decides()
+                && existing(self.net, &tuple_of(&c.record)) == Existing::Socket
+            {
+                c.socket_open(now);
+                tick.expired = None;
+                kept += 1;
+            }
+            if tick.handoff_timed_out {
+                failed += 1;
+            }
+            match tick.expired {
+                Some(Expired::Closed) => closed += 1,
+                Some(Expired::Idle) => expired += 1,
+                None => {}
+            }
+            if tick.expired.is_some() {
+                gone(key, c);
+                return false;
+            }
+            // The connections this node serves: handed to it, or
+            // served locally by its front-end.
+            if matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
+                owned = owned.saturating_add(1);
+            }
+            true
+        };
+        let capacity = conns.with(|store| store.table().map_or(0, |t| t.capacity()));
+        let mut sweep = Sweep::at(self.sweep.load(Ordering::Relaxed));
+        let ended = sweep.step(
+            capacity.div_ceil(TICKS_PER_SWEEP),
+            SLOTS_PER_HOLD,
+            |start, n| {
+                conns.with(|store| {
+                    store
+                        .table()
+                        .map_or(0, |mut t| t.retain_slice(start, n, &mut keep).1)
+                })
+            },
+        );
+        self.sweep.store(sweep.next(), Ordering::Relaxed);
+        if ended {
+            // Announced on the sync network (the load of the farm-aware
+            // policies); exact once a second.
+            self.shared.sync.set_owned(owned);
+            owned = 0;
+        }
+        self.owned.store(owned, Ordering::Relaxed);
         conns.with(|store| {
-            let Some((mut table, _, bufs)) = store.parts() else {
+            let Some((table, _, bufs)) = store.parts() else {
                 return;
             };
-            table.retain(|key, c| {
-                if resets.len() < resets.capacity() {
-                    if let Some(seq) = c.lose_owner(is_lost, now) {
-                        lost += 1;
-                        if key.protocol == IPPROTO_UDP {
-                            // A flow has no socket to lose: its next
-                            // datagram picks a live node.
-                            return false;
-                        }
-                        let reset = LostReset {
-                            key: *key,
-                            seq,
-                            ack: c.rcv_hi,
-                        };
-                        // Within the capacity reserved: cannot fail.
-                        let _ = resets.push(reset, GFP_ATOMIC);
-                    }
-                }
-                let mut tick = c.on_tick(now, idle_limit, key.protocol == IPPROTO_UDP);
-                // A connection this node serves is idle only as far as its
-                // record sees (the stack has its traffic): it lives while
-                // its socket is open. One lookup per idle period.
-                if tick.expired == Some(Expired::Idle)
-                    && key.protocol != IPPROTO_UDP
-                    && c.socket_decides()
-                    && existing(self.net, &tuple_of(&c.record)) == Existing::Socket
-                {
-                    c.socket_open(now);
-                    tick.expired = None;
-                    kept += 1;
-                }
-                if tick.handoff_timed_out {
-                    failed += 1;
-                }
-                match tick.expired {
-                    Some(Expired::Closed) => closed += 1,
-                    Some(Expired::Idle) => expired += 1,
-                    None => {}
-                }
-                if tick.expired.is_some() {
-                    gone(key, c);
-                    return false;
-                }
-                // The connections this node serves: handed to it, or
-                // served locally by its front-end.
-                if matches!(c.state, ConnState::Owned { .. } | ConnState::Local) {
-                    owned = owned.saturating_add(1);
-                }
-                true
-            });
             // A request buffer stays with its record while the request may
             // still have to be handed (again): until the handoff is
             // confirmed or the connection served here.
@@ -189,10 +230,7 @@ impl TimerHandler for Expiry {
                     })
             });
         });
-        // Announced on the sync network (the load of the farm-aware
-        // policies); exact once a second.
-        self.shared.sync.set_owned(owned);
-        let syns = self.shared.syns.expire(now);
+        let syns = self.shared.syns.expire(now, TICKS_PER_SWEEP);
         self.shared.stats.add(Stat::SynsPendingExpired, syns as u64);
         self.shared.stats.add(Stat::HandoffsFailed, failed);
         self.shared.stats.add(Stat::ConnsClosed, closed);

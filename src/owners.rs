@@ -18,7 +18,8 @@
 //! record that expired), or when its owner dies or restarts: the sync
 //! timer sweeps the table a slice per tick, all of it every
 //! [`SWEEP_PERIOD_MS`] (a whole sweep per tick would walk up to
-//! `conn_table_max` slots in softirq ten times a second). The table is
+//! `conn_table_max` slots in softirq ten times a second), in holds of the
+//! lock of a bounded number of slots. The table is
 //! bounded by `conn_table_max` (allocated when the namespace appears); a
 //! full table drops new entries (counted).
 
@@ -28,10 +29,11 @@ use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
-        conntable::ConnKey,
+        conntable::{ConnKey, Sweep},
         wire::{List, OwnershipEntry, OwnershipOp},
     },
     conns::Storage,
+    expiry::SLOTS_PER_HOLD,
     wrap::BhDisabled,
 };
 
@@ -176,21 +178,27 @@ impl Owners {
     /// `gone` says are dead or restarted. Returns how many went. Any
     /// context.
     pub(crate) fn expire(&self, now: u32, elapsed_ms: u32, gone: impl Fn(u16) -> bool) -> usize {
-        self.with(|table| {
-            let capacity = table.capacity();
-            let slice = if elapsed_ms >= SWEEP_PERIOD_MS {
-                capacity
-            } else {
-                (capacity.saturating_mul(elapsed_ms as usize) / SWEEP_PERIOD_MS as usize).max(1)
-            };
-            let start = self.sweep_cursor.load(Ordering::Relaxed);
-            let (removed, next) = table.retain_slice(start, slice, |_, o| {
-                now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node)
-            });
-            self.sweep_cursor.store(next, Ordering::Relaxed);
-            removed
-        })
-        .unwrap_or(0)
+        let capacity = self.with(|table| table.capacity()).unwrap_or(0);
+        let slice = if elapsed_ms >= SWEEP_PERIOD_MS {
+            capacity
+        } else {
+            (capacity.saturating_mul(elapsed_ms as usize) / SWEEP_PERIOD_MS as usize).max(1)
+        };
+        let mut removed = 0;
+        let mut sweep = Sweep::at(self.sweep_cursor.load(Ordering::Relaxed));
+        // In holds of the lock of a bounded number of slots.
+        sweep.step(slice, SLOTS_PER_HOLD, |start, n| {
+            self.with(|table| {
+                let (r, next) = table.retain_slice(start, n, |_, o| {
+                    now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node)
+                });
+                removed += r;
+                next
+            })
+            .unwrap_or(0)
+        });
+        self.sweep_cursor.store(sweep.next(), Ordering::Relaxed);
+        removed
     }
 
     /// Entries in use and allocated.

@@ -10,19 +10,20 @@
 //! memory; legitimate clients then complete their handshakes through the
 //! cookie, with the options a cookie can carry.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
-        conntable::ConnKey,
+        conntable::{ConnKey, Sweep},
         cookie::cookies_expected,
         handoff::PendingSyn,
         siphash::SipKey,
         synack::{Answered, SynMode},
     },
     conns::Storage,
+    expiry::SLOTS_PER_HOLD,
     params,
     wrap::{random_bytes, BhDisabled},
 };
@@ -48,6 +49,8 @@ pub(crate) struct Syns {
     isn_key: SipKey,
     /// Entries allocated.
     capacity: usize,
+    /// Where the expiry sweep stands.
+    sweep: AtomicUsize,
     /// When the last SYN was answered with a cookie (boot-time ms), with
     /// bit 32 set; 0: never.
     last_cookie: AtomicU64,
@@ -63,6 +66,7 @@ impl Syns {
             store <- new_spinlock!(storage, "baton::syns"),
             isn_key: random_bytes(),
             capacity,
+            sweep: AtomicUsize::new(0),
             last_cookie: AtomicU64::new(0),
         }? Error))
     }
@@ -159,22 +163,36 @@ impl Syns {
         }
     }
 
-    /// Removes the entries older than [`PENDING_TIMEOUT_MS`] (waiting ones:
-    /// [`PENDING_WAIT_MS`]) at `now_ms`;
-    /// returns how many. Any context.
-    pub(crate) fn expire(&self, now_ms: u32) -> usize {
-        let _bh = BhDisabled::new();
-        let mut storage = self.store.lock();
-        storage.table().map_or(0, |mut table| {
-            table.retain(|_, e| {
-                let limit = if e.waiting {
-                    PENDING_WAIT_MS
-                } else {
-                    PENDING_TIMEOUT_MS
-                };
-                now_ms.wrapping_sub(e.born_ms) < limit
-            })
-        })
+    /// Sweeps the next `1/ticks` of the table (all of it over `ticks`
+    /// calls), in holds of the lock of [`SLOTS_PER_HOLD`] slots: removes
+    /// the entries older than [`PENDING_TIMEOUT_MS`] (waiting ones:
+    /// [`PENDING_WAIT_MS`]) at `now_ms`; returns how many. Any context.
+    pub(crate) fn expire(&self, now_ms: u32, ticks: usize) -> usize {
+        let keep = |_: &ConnKey, e: &mut PendingSyn| {
+            let limit = if e.waiting {
+                PENDING_WAIT_MS
+            } else {
+                PENDING_TIMEOUT_MS
+            };
+            now_ms.wrapping_sub(e.born_ms) < limit
+        };
+        let mut removed = 0;
+        let mut sweep = Sweep::at(self.sweep.load(Ordering::Relaxed));
+        sweep.step(
+            self.capacity.div_ceil(ticks.max(1)),
+            SLOTS_PER_HOLD,
+            |start, n| {
+                let _bh = BhDisabled::new();
+                let mut storage = self.store.lock();
+                storage.table().map_or(0, |mut table| {
+                    let (r, next) = table.retain_slice(start, n, keep);
+                    removed += r;
+                    next
+                })
+            },
+        );
+        self.sweep.store(sweep.next(), Ordering::Relaxed);
+        removed
     }
 
     /// Entries in use and allocated.

@@ -1253,18 +1253,18 @@ fn syn_table_bounded_then_cookies(t: &Test) {
     );
     kassert_eq!(t, syns.usage(), (2, 3));
     // Entries expire by the time their SYN (last) came.
-    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS - 1), 0);
-    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS), 1);
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS - 1, 1), 0);
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS, 1), 1);
     kassert_eq!(t, syns.usage(), (1, 3));
-    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS + 5), 1);
+    kassert_eq!(t, syns.expire(PENDING_TIMEOUT_MS + 5, 1), 1);
     kassert_eq!(t, syns.usage(), (0, 3));
     // An entry whose ACK came while the connection table was full waits
     // for the client's retransmission, longer.
     kassert_eq!(t, mode(5, 100), Ok((2, false)));
     syns.refresh(&key(5), 200);
-    kassert_eq!(t, syns.expire(200 + PENDING_TIMEOUT_MS), 0);
-    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS - 1), 0);
-    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS), 1);
+    kassert_eq!(t, syns.expire(200 + PENDING_TIMEOUT_MS, 1), 0);
+    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS - 1, 1), 0);
+    kassert_eq!(t, syns.expire(200 + PENDING_WAIT_MS, 1), 1);
 }
 
 fn request_buffers_bounded_and_swept(t: &Test) {

@@ -666,3 +666,49 @@ impl<'a, V: Copy> ConnTable<'a, V> {
         free == n.wrapping_sub(occupied)
     }
 }
+
+/// Where a sweep of a table spread over timer ticks stands. Each tick
+/// visits a slice of the slots from where the last one stopped, in holds
+/// of a bounded number of slots (one lock hold each, so that the work done
+/// with the lock held and bottom halves off stays bounded whatever the
+/// table's size), and the sweep goes round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sweep {
+    next: usize,
+}
+
+impl Sweep {
+    /// A sweep that goes on from slot `next`.
+    pub const fn at(next: usize) -> Self {
+        Sweep { next }
+    }
+
+    /// The slot the next step starts from.
+    pub fn next(&self) -> usize {
+        self.next
+    }
+
+    /// Visits up to `slice` slots from where the sweep stands, through
+    /// `hold(start, count)` with at most `per_hold` slots each time;
+    /// `hold` returns where the next slots start, 0 after the table's last
+    /// slot (as [`ConnTable::retain_slice`] does). Stops early when a pass
+    /// over the table ends, and returns whether one did.
+    pub fn step(
+        &mut self,
+        slice: usize,
+        per_hold: usize,
+        mut hold: impl FnMut(usize, usize) -> usize,
+    ) -> bool {
+        let per_hold = per_hold.max(1);
+        let mut left = slice;
+        while left > 0 {
+            let n = left.min(per_hold);
+            self.next = hold(self.next, n);
+            left -= n;
+            if self.next == 0 {
+                return true;
+            }
+        }
+        false
+    }
+}

@@ -4,7 +4,8 @@
 //! operation as the kernel does under its lock.
 
 use baton_core::conntable::{
-    buckets_for, ConnKey, ConnTable, ConnTableState, InsertError, LayoutError, Slot, MAX_SLOTS,
+    buckets_for, ConnKey, ConnTable, ConnTableState, InsertError, LayoutError, Slot, Sweep,
+    MAX_SLOTS,
 };
 use baton_core::cookie::FourTuple;
 use baton_core::ipv4::Ipv4Addr;
@@ -455,4 +456,39 @@ proptest! {
             prop_assert!(t.iter().count() <= t.capacity());
         }
     }
+}
+
+#[test]
+fn a_sweep_in_bounded_holds_visits_every_entry_once_per_pass() {
+    let mut st = Storage::new(100, 32);
+    let mut t = st.table();
+    for i in 0..100u8 {
+        t.insert(key(i, 1), u32::from(i)).unwrap();
+    }
+    let mut sweep = Sweep::default();
+    let mut visits = HashMap::new();
+    let (mut holds, mut passes) = (Vec::new(), 0);
+    // Ticks of 30 slots in holds of at most 8: four ticks make a pass
+    // (the fourth stops at the end), then it starts over.
+    for _ in 0..8 {
+        let ended = sweep.step(30, 8, |start, n| {
+            holds.push(n);
+            t.retain_slice(start, n, |_, v| {
+                *visits.entry(*v).or_insert(0) += 1;
+                true
+            })
+            .1
+        });
+        passes += usize::from(ended);
+    }
+    assert!(holds.iter().all(|&n| (1..=8).contains(&n)));
+    assert_eq!(passes, 2);
+    assert_eq!(sweep.next(), 0);
+    assert_eq!(visits.len(), 100);
+    assert!(visits.values().all(|&n| n == 2));
+    // An empty or zero-capacity table ends a pass at once.
+    let mut s = Sweep::at(5);
+    assert!(s.step(10, 4, |_, _| 0));
+    assert_eq!(s.next(), 0);
+    assert!(!Sweep::default().step(0, 4, |_, _| unreachable!()));
 }
