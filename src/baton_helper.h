@@ -89,6 +89,7 @@ int baton_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 void baton_nlmsg_free(struct sk_buff *skb);
 struct nlattr *baton_nla_nest_start(struct sk_buff *skb, int attrtype);
 void baton_nla_nest_end(struct sk_buff *skb, struct nlattr *start);
+void *baton_nla_reserve(struct sk_buff *skb, int attrtype, int attrlen);
 const struct genl_info *baton_genl_info_dump(struct netlink_callback *cb);
 struct net *baton_genl_info_net(const struct genl_info *info);
 void baton_extack_set(struct netlink_ext_ack *extack, const char *msg, const struct nlattr *attr);

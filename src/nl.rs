@@ -139,7 +139,7 @@ pub(crate) fn register(module: &'static ThisModule) -> Result<Family> {
 
 /// The extended-ack error for a refused configuration change.
 pub(crate) fn config_error(e: ConfigError) -> NlError {
-    let err = NlError::new(e.errno(), e.message_nul());
+    let err = NlError::new(e.errno(), e.message_c());
     match e {
         ConfigError::Missing(a) => err.at(a as u16),
         _ => err,
@@ -149,7 +149,7 @@ pub(crate) fn config_error(e: ConfigError) -> NlError {
 fn no_state() -> NlError {
     NlError::new(
         ENODEV.to_errno().abs(),
-        "baton has no state for this network namespace\0",
+        c"baton has no state for this network namespace",
     )
 }
 

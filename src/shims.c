@@ -68,6 +68,8 @@ int baton_genlmsg_reply(struct sk_buff *skb, struct genl_info *info) { return ge
 void baton_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
 struct nlattr *baton_nla_nest_start(struct sk_buff *skb, int attrtype) { return nla_nest_start(skb, attrtype); }
 void baton_nla_nest_end(struct sk_buff *skb, struct nlattr *start) { nla_nest_end(skb, start); }
+/* An attribute of attrlen bytes of payload, to be filled in; NULL without room. */
+void *baton_nla_reserve(struct sk_buff *skb, int attrtype, int attrlen) { struct nlattr *a = nla_reserve(skb, attrtype, attrlen); return a ? nla_data(a) : NULL; }
 const struct genl_info *baton_genl_info_dump(struct netlink_callback *cb) { return genl_info_dump(cb); }
 struct net *baton_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
 /* NL_SET_ERR_MSG_ATTR() wants a string literal; this is its assignment. */

@@ -3,7 +3,12 @@
 //! Generic netlink: a family with strict attribute policies, requests with
 //! typed attribute access and extended-ack errors, replies and dumps.
 
-use core::{ffi::c_int, marker::PhantomPinned, pin::Pin, ptr::NonNull};
+use core::{
+    ffi::{c_int, CStr},
+    marker::PhantomPinned,
+    pin::Pin,
+    ptr::NonNull,
+};
 
 use kernel::{
     alloc::{flags::__GFP_ZERO, KBox},
@@ -36,21 +41,21 @@ pub(crate) enum AttrType {
 }
 
 /// An error for the requester: an errno and, when there is something to
-/// say, a message (NUL-terminated, static: the kernel keeps the pointer)
-/// and the offending attribute.
+/// say, a message (static: the kernel keeps the pointer) and the offending
+/// attribute.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NlError {
     errno: i32,
-    msg: Option<&'static str>,
+    msg: Option<&'static CStr>,
     attr: Option<u16>,
 }
 
 impl NlError {
-    /// An error with a message. `msg` must end with a NUL byte.
-    pub(crate) fn new(errno: i32, msg: &'static str) -> Self {
+    /// An error with a message.
+    pub(crate) fn new(errno: i32, msg: &'static CStr) -> Self {
         Self {
             errno,
-            msg: msg.ends_with('\0').then_some(msg),
+            msg: Some(msg),
             attr: None,
         }
     }
@@ -60,9 +65,9 @@ impl NlError {
         self.errno
     }
 
-    /// The message for the requester, without its NUL.
+    /// The message for the requester.
     pub(crate) fn message(&self) -> Option<&'static str> {
-        self.msg.map(|m| m.trim_end_matches('\0'))
+        self.msg.and_then(|m| m.to_str().ok())
     }
 
     /// The attribute the error points at.
@@ -224,7 +229,7 @@ impl<'a> Attrs<'a> {
         match self.bytes(attr) {
             None => Ok(None),
             Some(b) => b.try_into().map(Some).map_err(|_| {
-                NlError::new(-(EINVAL.to_errno()), "attribute has the wrong length\0").at(attr)
+                NlError::new(-(EINVAL.to_errno()), c"attribute has the wrong length").at(attr)
             }),
         }
     }
@@ -284,22 +289,27 @@ impl<'a> Request<'a> {
             hdr,
             info: Some(info),
             owned: true,
+            open: true,
             _life: core::marker::PhantomData,
         })
     }
 }
 
 /// A message being built: a reply (owned, sent by [`Message::send`]) or a
-/// dump entry (inside the dump's buffer, closed by [`Message::end`]).
+/// dump entry (inside the dump's buffer, closed by [`Message::end`]; one
+/// dropped unclosed is cancelled, so a failure half-way through an entry
+/// leaves no partial entry in the dump).
 ///
 /// # Invariants
 ///
-/// `hdr` is the genetlink header put into `skb`; when `owned`, we own `skb`.
+/// `hdr` is the genetlink header put into `skb`; when `owned`, we own `skb`;
+/// `open` until the header is ended.
 pub(crate) struct Message<'a> {
     skb: NonNull<b::sk_buff>,
     hdr: *mut core::ffi::c_void,
     info: Option<*mut b::genl_info>,
     owned: bool,
+    open: bool,
     _life: core::marker::PhantomData<&'a ()>,
 }
 
@@ -347,12 +357,23 @@ impl Message<'_> {
         self.put(attr, v)
     }
 
-    /// Adds a NUL-terminated string attribute.
+    /// Adds a NUL-terminated string attribute: `v` whole, then the NUL.
     pub(crate) fn put_str(&mut self, attr: u16, v: &str) -> Result<(), NlError> {
-        let mut buf = [0u8; 64];
-        let n = v.len().min(buf.len() - 1);
-        buf[..n].copy_from_slice(&v.as_bytes()[..n]);
-        self.put(attr, &buf[..=n])
+        let len = v
+            .len()
+            .checked_add(1)
+            .and_then(|n| c_int::try_from(n).ok())
+            .ok_or(NlError::msgsize())?;
+        // SAFETY: `skb` is a message under construction (type invariant);
+        // the payload returned has room for `len` bytes, or is null.
+        let dst = unsafe { b::baton_nla_reserve(self.skb.as_ptr(), c_int::from(attr), len) };
+        let dst = NonNull::new(dst.cast::<u8>()).ok_or(NlError::msgsize())?;
+        // SAFETY: `dst` has `v.len() + 1` writable bytes, apart from `v`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(v.as_ptr(), dst.as_ptr(), v.len());
+            dst.as_ptr().add(v.len()).write(0);
+        }
+        Ok(())
     }
 
     /// Adds a flag attribute.
@@ -378,24 +399,23 @@ impl Message<'_> {
         let info = self.info.take().ok_or(EINVAL)?;
         // SAFETY: `hdr` belongs to `skb` (type invariant).
         unsafe { b::baton_genlmsg_end(self.skb.as_ptr(), self.hdr) };
+        self.open = false;
         self.owned = false;
         // SAFETY: `genlmsg_reply` consumes the skb, success or not.
         to_result(unsafe { b::baton_genlmsg_reply(self.skb.as_ptr(), info) }).map_err(NlError::from)
     }
 
     /// Closes a dump entry.
-    pub(crate) fn end(self) {
+    pub(crate) fn end(mut self) {
         // SAFETY: `hdr` belongs to `skb` (type invariant).
         unsafe { b::baton_genlmsg_end(self.skb.as_ptr(), self.hdr) };
+        self.open = false;
     }
 
-    /// Removes an unfinished dump entry (the buffer was full).
+    /// Removes an unfinished dump entry (the buffer was full): what
+    /// dropping it does.
     pub(crate) fn cancel(self) {
-        if !self.owned {
-            // SAFETY: `hdr` belongs to `skb` (type invariant); cancelling
-            // trims the buffer back to before this entry.
-            unsafe { b::baton_genlmsg_cancel(self.skb.as_ptr(), self.hdr) };
-        }
+        drop(self);
     }
 }
 
@@ -404,6 +424,11 @@ impl Drop for Message<'_> {
         if self.owned {
             // SAFETY: we still own the reply (not sent).
             unsafe { b::baton_nlmsg_free(self.skb.as_ptr()) };
+        } else if self.open {
+            // SAFETY: `hdr` belongs to `skb` (type invariant), the dump's
+            // buffer, which outlives this entry; cancelling trims the
+            // buffer back to before the entry.
+            unsafe { b::baton_genlmsg_cancel(self.skb.as_ptr(), self.hdr) };
         }
     }
 }
@@ -466,6 +491,7 @@ impl<'a> Dump<'a> {
             hdr,
             info: None,
             owned: false,
+            open: true,
             _life: core::marker::PhantomData,
         })
     }
@@ -636,7 +662,7 @@ fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_in
             .and_then(|a| attrs.raw(a))
             .map_or(core::ptr::null(), |p| p.as_ptr() as *const _);
         // SAFETY: `extack` is this request's (do or dump), `msg` a static
-        // NUL-terminated string (`NlError::new`), `attr` null or inside it.
+        // C string, `attr` null or inside the request.
         unsafe { b::baton_extack_set(extack, msg.as_ptr().cast(), attr) };
     }
     -(e.errno.abs())

@@ -8,6 +8,8 @@
 //! attribute of the extended ack. `batonctl` runs the same check before it
 //! sends a request, so both refuse the same filters with the same words.
 
+use core::ffi::CStr;
+
 use super::config::{EINVAL, ERANGE};
 use super::conntable::ConnKey;
 use super::ether::MacAddr;
@@ -108,20 +110,20 @@ impl FilterError {
         FilterError::BadPort,
     ];
 
-    /// The operator's message, NUL-terminated (the kernel keeps a pointer
+    /// The operator's message as a C string (the kernel keeps a pointer
     /// to it in the extended ack).
-    pub const fn message_nul(&self) -> &'static str {
+    pub const fn message_c(&self) -> &'static CStr {
         match self {
-            FilterError::UnknownState => "unknown connection state in filter (0..=6: await-request, pending, retry, handed-off, local, owned, lost)\0",
-            FilterError::PeerIdRange => "peer id in filter must be 1..=65535\0",
-            FilterError::BadPort => "port in filter must be 1..=65535\0",
+            FilterError::UnknownState => c"unknown connection state in filter (0..=6: await-request, pending, retry, handed-off, local, owned, lost)",
+            FilterError::PeerIdRange => c"peer id in filter must be 1..=65535",
+            FilterError::BadPort => c"port in filter must be 1..=65535",
         }
     }
 
     /// The operator's message.
     pub fn message(&self) -> &'static str {
-        let m = self.message_nul();
-        m.strip_suffix('\0').unwrap_or(m)
+        // Every message is ASCII.
+        self.message_c().to_str().unwrap_or("")
     }
 
     /// The errno (positive) the dump fails with.

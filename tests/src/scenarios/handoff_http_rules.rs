@@ -98,6 +98,14 @@ pub fn run(ctx: &Context) -> Result<()> {
         "rules on node1:\n{shown}\nrefused: {}",
         bad.stderr.trim()
     ));
+    // A prefix as long as allowed (128 characters) is shown whole.
+    let long = format!("/{}", "p".repeat(127));
+    node1.sh(&format!("{b} rule add {svc} id 50 prefix {long} peers 3"))?;
+    let shown_long = node1.sh(&format!("{b} rule show {svc}"))?;
+    node1.sh(&format!("{b} rule del {svc} id 50"))?;
+    if !shown_long.contains(&long) {
+        bail!("a 128-character prefix came back otherwise:\n{shown_long}");
+    }
 
     client.sh("head -c 3000 /dev/zero | tr '\\0' x > /tmp/xbig")?;
     // Segments reach the front-end as on a wire: GRO on node1's NIC would
