@@ -5,8 +5,8 @@
 #   make demo     build what is missing, boot the QEMU farm, show baton at work
 #   make check    the whole test suite (what CI runs)
 #
-# Other targets: deps, kernel, kernel-plain, module, host-test, lint,
-# check-quick, clean.
+# Other targets: deps, kernel, kernel-plain, module, module-clippy,
+# host-test, lint, check-quick, clean.
 
 SHELL := /bin/bash
 ROOT := $(CURDIR)
@@ -33,7 +33,7 @@ SCENARIOS ?=
 CHECK_BUDGET_S ?= 4500
 CHECK_START := $(shell date +%s)
 
-.PHONY: all deps kernel kernel-plain module host-test lint check check-quick demo clean
+.PHONY: all deps kernel kernel-plain module module-clippy host-test lint check check-quick demo clean
 
 all: module
 
@@ -50,19 +50,44 @@ kernel-plain: deps
 # separate output directory for external modules), so builds against the
 # debug and plain kernels never mix objects and the work tree stays clean.
 MODBUILD = $(ROOT)/target/kmod/$(notdir $(KDIR))
+# The clippy build (`make lint`) has its own copy too, so it never makes the
+# normal build recompile.
+CLIPPYBUILD = $(ROOT)/target/kmod-clippy/$(notdir $(KDIR))
+
+# $(call kbuild_module,TARGET,BUILD DIR,EXTRA KERNEL MAKE ARGUMENTS,RECIPE
+# LINE): copies the sources into the build dir, runs the recipe line if any,
+# and builds baton.ko there; any warning fails.
+define kbuild_module
+	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || { \
+	  echo "$(1): no kernel build in KDIR='$(KDIR)'; run 'make kernel' or pass KDIR=" >&2; exit 1; }
+	@mkdir -p $(2)/rust-tools/baton-core
+	@cp -a $(ROOT)/src/. $(2)/src/
+	@cp -a $(ROOT)/rust-tools/baton-core/src/. $(2)/rust-tools/baton-core/src/
+	@cp -p $(ROOT)/Kbuild $(2)/Kbuild
+	$(4)
+	@set -o pipefail; $(KMAKE) $(3) -C $(KDIR) M=$(2) modules 2>&1 | tee $(2)/build.log
+	@if grep -qiE '(^|: )warning' $(2)/build.log; then \
+	  echo "$(1): the build printed warnings (zero allowed)" >&2; exit 1; fi
+endef
 
 module:
-	@test -n "$(KDIR)" -a -f "$(KDIR)/Module.symvers" || { \
-	  echo "module: no kernel build in KDIR='$(KDIR)'; run 'make kernel' or pass KDIR=" >&2; exit 1; }
-	@mkdir -p $(MODBUILD)/rust-tools/baton-core
-	@cp -a $(ROOT)/src/. $(MODBUILD)/src/
-	@cp -a $(ROOT)/rust-tools/baton-core/src/. $(MODBUILD)/rust-tools/baton-core/src/
-	@cp -p $(ROOT)/Kbuild $(MODBUILD)/Kbuild
-	@set -o pipefail; $(KMAKE) -C $(KDIR) M=$(MODBUILD) modules 2>&1 | tee $(MODBUILD)/build.log
-	@if grep -qiE '(^|: )warning' $(MODBUILD)/build.log; then \
-	  echo "module: the build printed warnings (zero allowed)" >&2; exit 1; fi
+	$(call kbuild_module,module,$(MODBUILD),)
 	@$(ROOT)/scripts/stack-frames.sh $(MODBUILD)/baton.ko
 	@echo "module: $(MODBUILD)/baton.ko"
+
+# clippy over the module (and the baton-core it compiles in), part of `make
+# lint`: the kernel's CLIPPY=1 build, clippy-driver of the kernel's rustc in
+# place of rustc with the kernel's clippy lints, every warning an error (so
+# a failed run leaves no object and the next one lints again). The
+# configuration is the kernel's .clippy.toml with the MSRV raised from the
+# kernel's own minimum (1.78 in 6.12) to baton's, 1.85 (baton-core's
+# rust-version).
+clippy_conf = @k=$(KDIR)/source; [ -f $$k/.clippy.toml ] || k=$(KDIR); \
+	{ echo 'msrv = "1.85.0"'; grep -v '^msrv *=' $$k/.clippy.toml; } >$(CLIPPYBUILD)/.clippy.toml
+
+module-clippy:
+	$(call kbuild_module,module-clippy,$(CLIPPYBUILD),CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver CLIPPY_CONF_DIR=$(CLIPPYBUILD) KRUSTFLAGS=-Dwarnings,$(clippy_conf))
+	@echo "module-clippy: ok"
 
 host-test:
 	$(CARGO) test --workspace --quiet
@@ -92,4 +117,4 @@ demo: deps kernel-plain
 	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh plain))/baton.ko
 
 clean:
-	rm -rf $(ROOT)/target/kmod
+	rm -rf $(ROOT)/target/kmod $(ROOT)/target/kmod-clippy

@@ -23,7 +23,8 @@ plain_pkgs=(
   # a raw client (scapy) keeps its own kernel from resetting its handshake
   iptables
 )
-rust_pkgs=(rustc-web rust-web-src libstd-rust-web-dev)
+# rust-web-clippy: clippy-driver of the same rustc, for `make lint` on the module.
+rust_pkgs=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)
 
 missing=()
 for p in "${plain_pkgs[@]}"; do

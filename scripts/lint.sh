@@ -9,4 +9,7 @@ mapfile -t mod_files < <(find src -name '*.rs' ! -name 'bindings_generated.rs' |
 rustfmt --edition 2021 --check "${mod_files[@]}"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# clippy over the module: a CLIPPY=1 kernel build of it (Makefile), against
+# the debug test kernel or KDIR.
+make --no-print-directory module-clippy
 echo "lint: ok"

@@ -89,7 +89,7 @@ impl kernel::Module for Baton {
         );
         Ok(Baton {
             _family: family,
-            interfaces: interfaces,
+            interfaces,
             _handoff: handoff,
             _sync: sync,
             _pernet: pernet,

@@ -15,7 +15,8 @@
     improper_ctypes,
     unreachable_pub,
     unsafe_op_in_unsafe_fn,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 
 #[allow(unused_imports)]

@@ -28,7 +28,7 @@ use crate::{
     },
     netstate::NetState,
     wrap::{
-        genl::{AttrType, Dump, Family, Message, NlError, Op, Request},
+        genl::{AttrType, DoFn, Dump, DumpFn, Family, Message, NlError, Op, Request},
         netdev::Net,
         pernet::with_state,
     },
@@ -92,11 +92,7 @@ const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
 // The family registers only if every attribute fits its policy table.
 const _: () = assert!(ATTR_TYPES.len() <= crate::wrap::genl::MAX_ATTRS);
 
-const fn op(
-    cmd: Cmd,
-    doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
-    dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
-) -> Op {
+const fn op(cmd: Cmd, doit: Option<DoFn>, dumpit: Option<DumpFn>) -> Op {
     // Configuration and counter reads are open to everyone; changes, key
     // reads and the connection table need CAP_NET_ADMIN (`Cmd::admin`).
     Op {

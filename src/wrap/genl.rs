@@ -502,6 +502,11 @@ impl<'a> Dump<'a> {
     }
 }
 
+/// An operation's request handler.
+pub(crate) type DoFn = fn(&Request<'_>) -> Result<(), NlError>;
+/// An operation's dump handler; returns whether the dump is complete.
+pub(crate) type DumpFn = fn(&mut Dump<'_>) -> Result<bool, NlError>;
+
 /// One operation of a family.
 pub(crate) struct Op {
     /// Command number.
@@ -509,9 +514,9 @@ pub(crate) struct Op {
     /// Needs `CAP_NET_ADMIN`.
     pub(crate) admin: bool,
     /// Handles a request.
-    pub(crate) doit: Option<fn(&Request<'_>) -> Result<(), NlError>>,
+    pub(crate) doit: Option<DoFn>,
     /// Produces a dump; returns whether it is complete.
-    pub(crate) dumpit: Option<fn(&mut Dump<'_>) -> Result<bool, NlError>>,
+    pub(crate) dumpit: Option<DumpFn>,
 }
 
 const MAX_OPS: usize = 32;
@@ -668,6 +673,13 @@ fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_in
     -(e.errno.abs())
 }
 
+/// The `doit` of every operation of a [`Family`] that has a request handler:
+/// runs the handler of the request's command.
+///
+/// # Safety
+///
+/// `info` must be a valid `genl_info` of a request to a registered
+/// [`Family`] (the generic netlink core's call).
 unsafe extern "C" fn doit_trampoline(_skb: *mut b::sk_buff, info: *mut b::genl_info) -> c_int {
     // SAFETY: the netlink core passes a valid `genl_info` for our family.
     let info = unsafe { &*info };
@@ -688,6 +700,14 @@ unsafe extern "C" fn doit_trampoline(_skb: *mut b::sk_buff, info: *mut b::genl_i
     }
 }
 
+/// The `dumpit` of every operation of a [`Family`] that has a dump handler:
+/// runs the dump handler of the request's command.
+///
+/// # Safety
+///
+/// `cb` must be the valid callback of a dump of a registered [`Family`],
+/// which nothing else uses during the call, and `skb` null or that dump's
+/// buffer (the generic netlink core's call).
 unsafe extern "C" fn dumpit_trampoline(
     skb: *mut b::sk_buff,
     cb: *mut b::netlink_callback,
@@ -695,6 +715,8 @@ unsafe extern "C" fn dumpit_trampoline(
     // SAFETY: the core passes our dump's callback; the dump info it carries
     // (family, attributes) is valid while the dump runs.
     let info = unsafe { &*b::baton_genl_info_dump(cb) };
+    // SAFETY: `cb` is valid and nothing else uses it during the call
+    // (caller).
     let (Some(skb), Some(cb)) = (NonNull::new(skb), unsafe { cb.as_mut() }) else {
         return -(EINVAL.to_errno().abs());
     };

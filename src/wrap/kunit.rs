@@ -158,6 +158,12 @@ macro_rules! kunit_suite {
     ($name:literal, [$($case:ident),* $(,)?]) => {
         mod kunit_registration {
             $(
+                /// The KUnit trampoline of the case of the same name.
+                ///
+                /// # Safety
+                ///
+                /// `test` must be the running case's `struct kunit` (KUnit's
+                /// call).
                 pub(super) unsafe extern "C" fn $case(test: *mut $crate::bindings::kunit) {
                     // SAFETY: KUnit calls the trampoline with the running case.
                     unsafe { $crate::wrap::kunit::run(test, super::$case) }

@@ -159,6 +159,13 @@ impl<H: Hook> Drop for Registration<H> {
     }
 }
 
+/// The hook function of every [`Registration<H>`]: runs its handler.
+///
+/// # Safety
+///
+/// `priv_` must be the handler of a live [`Registration<H>`], and `skb` null
+/// or an skb the caller owns and shares with no one during the call
+/// (netfilter's call of a registered hook).
 unsafe extern "C" fn hook_trampoline<H: Hook>(
     priv_: *mut c_void,
     skb: *mut b::sk_buff,
@@ -178,6 +185,9 @@ unsafe extern "C" fn hook_trampoline<H: Hook>(
         Verdict::Drop => b::NF_DROP,
         Verdict::Forward { ifindex, dst } => {
             let net = view.net();
+            // Moving the view out ends it before `forward` may consume the
+            // skb, so a later use does not compile (`SkBuff` has no `Drop`).
+            #[allow(clippy::drop_non_drop)]
             drop(view);
             // SAFETY: netfilter gave us `skb`; `forward` consumes it only
             // when it returns true, which we report as stolen.

@@ -92,6 +92,13 @@ impl<H: NetdevHandler> Drop for Registration<H> {
     }
 }
 
+/// The notifier call of every [`Registration<H>`]: hands the handler the
+/// events it takes.
+///
+/// # Safety
+///
+/// `nb` must be the `nb` of a pinned, registered `Inner<H>`, and `ptr` the
+/// `netdev_notifier_info` of a netdevice event (the notifier chain's call).
 unsafe extern "C" fn callback<H: NetdevHandler>(
     nb: *mut b::notifier_block,
     event: c_ulong,

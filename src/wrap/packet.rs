@@ -99,6 +99,13 @@ impl<H: FrameHandler> Drop for Registration<H> {
     }
 }
 
+/// The receive function of every [`Registration<H>`]: runs its handler.
+///
+/// # Safety
+///
+/// `skb` must be an skb whose reference the caller passes on, and `pt` the
+/// `pt` of a live [`Registration<H>`] (the networking core's call of a
+/// registered packet type).
 unsafe extern "C" fn rx_trampoline<H: FrameHandler>(
     skb: *mut b::sk_buff,
     _dev: *mut b::net_device,

@@ -124,6 +124,12 @@ pub(crate) static UINT_OPS: ParamOps = ParamOps(b::kernel_param_ops {
     free: None,
 });
 
+/// Sets a [`UintParam`] from the text written to it.
+///
+/// # Safety
+///
+/// `kp` must be one of our [`ParamEntry`]s (see `uint_params!`), and `val`
+/// null or a NUL-terminated string (the kernel's call of [`UINT_OPS`]).
 unsafe extern "C" fn uint_set(val: *const c_char, kp: *const b::kernel_param) -> c_int {
     if val.is_null() {
         return EINVAL.to_errno();
@@ -139,6 +145,12 @@ unsafe extern "C" fn uint_set(val: *const c_char, kp: *const b::kernel_param) ->
     }
 }
 
+/// Writes a [`UintParam`]'s value as text.
+///
+/// # Safety
+///
+/// `kp` must be one of our [`ParamEntry`]s (see `uint_params!`), and
+/// `buffer` a page-sized buffer (the kernel's call of [`UINT_OPS`]).
 unsafe extern "C" fn uint_get(buffer: *mut c_char, kp: *const b::kernel_param) -> c_int {
     // SAFETY: as in `uint_set`.
     let param = unsafe { &*((*kp).__bindgen_anon_1.arg as *const UintParam) };

@@ -120,6 +120,12 @@ impl<T: PernetState> Drop for Registration<T> {
     }
 }
 
+/// The `init` of every [`Registration<T>`]: creates `net`'s state.
+///
+/// # Safety
+///
+/// `net` must be a namespace being initialised whose `net_generic` slot for
+/// `T::id()` the kernel allocated, zeroed (the pernet core's call).
 unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::ffi::c_int {
     // SAFETY: the namespace being initialised is alive.
     let n = unsafe { Net::from_raw(net) };
@@ -139,6 +145,12 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::
     }
 }
 
+/// The `exit` of every [`Registration<T>`]: frees `net`'s state.
+///
+/// # Safety
+///
+/// `net` must be a dying namespace that `init_trampoline::<T>` ran for, and
+/// nothing that uses its state may run any more (the pernet core's call).
 unsafe extern "C" fn exit_trampoline<T: PernetState>(net: *mut b::net) {
     // SAFETY: the slot of a namespace we initialised.
     let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *mut T;

@@ -97,6 +97,12 @@ impl<H: TimerHandler> Drop for Timer<H> {
     }
 }
 
+/// The function of every [`Timer<H>`]: runs its handler, re-arms if asked.
+///
+/// # Safety
+///
+/// `t` must be the `timer` of an `Inner<H>` that stays alive until
+/// `timer_shutdown_sync` has returned (the timer core's call).
 unsafe extern "C" fn trampoline<H: TimerHandler>(t: *mut b::timer_list) {
     // SAFETY: `t` is the first field of a `#[repr(C)] Inner<H>` that is alive
     // until `timer_shutdown_sync` has returned, so the cast is valid.
