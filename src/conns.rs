@@ -6,7 +6,7 @@
 //! spinlock shared by the packet path, the expiry timer and netlink dumps.
 //! The table itself is `baton_core::conntable` (hashing, chains, bounds).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
@@ -221,6 +221,12 @@ pub(crate) struct Conns {
     /// so that a late answer or close notice for the old connection does
     /// not apply to the new one, and a serving node tells the two apart.
     generation: AtomicU32,
+    /// Where the expiry sweep stands: the slots below it were counted in
+    /// this pass (written under the lock).
+    sweep_at: AtomicUsize,
+    /// Connections this node began serving in slots the current pass had
+    /// swept already: the pass did not count them.
+    served_behind: AtomicU32,
 }
 
 impl Conns {
@@ -241,6 +247,8 @@ impl Conns {
             ),
             id_base,
             generation: AtomicU32::new(1),
+            sweep_at: AtomicUsize::new(0),
+            served_behind: AtomicU32::new(0),
         }? Error))
     }
 
@@ -251,6 +259,34 @@ impl Conns {
         let _bh = BhDisabled::new();
         let mut store = self.store.lock();
         f(&mut store)
+    }
+
+    /// Where the expiry sweep stands.
+    pub(crate) fn sweep_at(&self) -> usize {
+        self.sweep_at.load(Ordering::Relaxed)
+    }
+
+    /// Records where the expiry sweep stands, and on a pass's end (`next`
+    /// 0) returns and forgets the connections begun behind it
+    /// ([`Conns::note_served`]). Called with the lock held, by the sweep.
+    pub(crate) fn swept_to(&self, next: usize) -> u32 {
+        self.sweep_at.store(next, Ordering::Relaxed);
+        if next == 0 {
+            self.served_behind.swap(0, Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// This node began serving the connection in slot `index` (handed to
+    /// it, or served locally): if the expiry sweep has passed that slot
+    /// already, the pass's count gets it at its end. Without this, the
+    /// load announced at the end of a pass would lose the connections
+    /// begun behind the sweep during the pass.
+    pub(crate) fn note_served(&self, index: usize) {
+        if index < self.sweep_at.load(Ordering::Relaxed) {
+            self.served_behind.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The connection id of the record in slot `index`.

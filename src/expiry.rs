@@ -19,7 +19,7 @@
 //! released: the reset passes this node's own output hooks), at most
 //! [`LOST_RESETS_MAX`] a tick, the rest at the next.
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use kernel::{prelude::*, sync::Arc};
 
@@ -76,8 +76,6 @@ struct LostReset {
 pub(crate) struct Expiry {
     shared: Arc<Shared>,
     net: Net,
-    /// Where the sweep of the connection table stands.
-    sweep: AtomicUsize,
     /// Connections this node serves, counted so far in this sweep.
     owned: AtomicU32,
 }
@@ -89,7 +87,6 @@ impl Expiry {
         Self {
             shared,
             net,
-            sweep: AtomicUsize::new(0),
             owned: AtomicU32::new(0),
         }
     }
@@ -188,23 +185,26 @@ impl TimerHandler for Expiry {
             true
         };
         let capacity = conns.with(|store| store.table().map_or(0, |t| t.capacity()));
-        let mut sweep = Sweep::at(self.sweep.load(Ordering::Relaxed));
+        let mut behind = 0;
+        let mut sweep = Sweep::at(conns.sweep_at());
         let ended = sweep.step(
             capacity.div_ceil(TICKS_PER_SWEEP),
             SLOTS_PER_HOLD,
             |start, n| {
                 conns.with(|store| {
-                    store
+                    let next = store
                         .table()
-                        .map_or(0, |mut t| t.retain_slice(start, n, &mut keep).1)
+                        .map_or(0, |mut t| t.retain_slice(start, n, &mut keep).1);
+                    behind += conns.swept_to(next);
+                    next
                 })
             },
         );
-        self.sweep.store(sweep.next(), Ordering::Relaxed);
         if ended {
             // Announced on the sync network (the load of the farm-aware
-            // policies); exact once a second.
-            self.shared.sync.set_owned(owned);
+            // policies) once a pass: what the pass counted, and what began
+            // behind it meanwhile.
+            self.shared.sync.set_owned(owned.saturating_add(behind));
             owned = 0;
         }
         self.owned.store(owned, Ordering::Relaxed);

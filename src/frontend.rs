@@ -926,6 +926,9 @@ impl FrontEnd {
                 // handoff a peer accepts is (the expiry scan recounts each
                 // second).
                 self.shared.sync.owned_one();
+                if let Some(index) = self.shared.conns.index_of_id(c.record.conn_id) {
+                    self.shared.conns.note_served(index);
+                }
                 self.shared.stats.inc(Stat::ConnsServedLocally);
                 self.shared
                     .service_stats

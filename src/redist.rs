@@ -274,7 +274,7 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
     let inserted = shared.conns.with(|store| {
         let mut table = store.table()?;
         let key = ConnKey::from(record);
-        match table.insert(key, conn) {
+        let r = match table.insert(key, conn) {
             // The record of an older connection on the four-tuple (the
             // client reused its port while it lingered): the new one takes
             // its place, or the new connection's close would go unnoticed.
@@ -287,10 +287,16 @@ fn record_owned(shared: &Shared, record: &ConnRecord, front_end: MacAddr) {
                     return None;
                 }
                 *old = conn;
-                Some(Ok(()))
+                Ok(())
             }
-            r => Some(r.map(|_| ())),
+            r => r.map(|_| ()),
+        };
+        if r.is_ok() {
+            if let Some(index) = table.index_of(&key) {
+                shared.conns.note_served(index);
+            }
         }
+        Some(r)
     });
     match inserted {
         Some(Ok(())) => {
