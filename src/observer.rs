@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The IPv4 pre-routing observer: parses every IPv4 packet's headers with
-//! `baton-core` and counts what it sees (and what is malformed); a client's
-//! FIN or RST marks its connection record for expiry (on a serving node
-//! that is where the front-end's forwarded packets are seen). It never
+//! The IPv4 pre-routing observer. On the redistribution interface, where a
+//! serving node gets the client packets the front-end forwards, a client's
+//! FIN or RST of a connection handed to this node moves its record's
+//! teardown on. With `ipv4_counters=1` it also parses every other IPv4
+//! packet's headers with `baton-core` and counts what it sees (and what is
+//! malformed), in total and per service; by default any other packet costs
+//! one read of the configuration and is let through unparsed. It never
 //! changes or drops a packet.
 
 use kernel::sync::Arc;
@@ -12,6 +15,7 @@ use crate::{
     baton_core::{conn, conntable::ConnKey, ipv4, tcp, udp},
     conns::ConnState,
     netstate::Shared,
+    params,
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms,
@@ -34,14 +38,14 @@ impl Ipv4Observer {
         Self { shared }
     }
 
-    /// Counts a packet to `dst:port` over `proto` for its service, if any;
-    /// returns whether there is one.
-    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool) -> bool {
+    /// Counts a packet to `dst:port` over `proto` for its service, if any
+    /// and if `count`; returns whether there is one.
+    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool, count: bool) -> bool {
         let slot = self
             .shared
             .snapshot
             .read(|c| c.service_for(dst, port, proto).map(|(slot, _)| slot));
-        if let Some(slot) = slot {
+        if let (Some(slot), true) = (slot, count) {
             self.shared.service_stats.inc(slot, ServiceStat::Packets);
             if syn {
                 self.shared.service_stats.inc(slot, ServiceStat::Syns);
@@ -66,17 +70,28 @@ impl Ipv4Observer {
     /// network header and may be only a prefix of the packet (the headers):
     /// the IPv4 receive path has validated the total length already.
     pub(crate) fn observe(&self, packet: &[u8]) {
-        self.shared.stats.inc(Stat::Ipv4Packets);
+        self.observe_as(packet, true);
+    }
+
+    /// [`Ipv4Observer::observe`], counting only if `count`: without, only
+    /// a FIN or RST to a service is looked at.
+    fn observe_as(&self, packet: &[u8], count: bool) {
+        let inc = |stat| {
+            if count {
+                self.shared.stats.inc(stat);
+            }
+        };
+        inc(Stat::Ipv4Packets);
         let ip = match ipv4::Ipv4Packet::parse_prefix(packet) {
             Ok(ip) => ip,
-            Err(_) => return self.shared.stats.inc(Stat::MalformedIpv4),
+            Err(_) => return inc(Stat::MalformedIpv4),
         };
         if ip.is_fragment() {
             return;
         }
         match ip.protocol() {
             ipv4::IPPROTO_TCP => {
-                self.shared.stats.inc(Stat::TcpSegments);
+                inc(Stat::TcpSegments);
                 match tcp::TcpSegment::parse(ip.payload()) {
                     Ok(seg) => {
                         let f = seg.flags();
@@ -86,6 +101,7 @@ impl Ipv4Observer {
                             seg.dst_port(),
                             ipv4::IPPROTO_TCP,
                             syn,
+                            count,
                         );
                         if service && f.intersects(tcp::TcpFlags::FIN | tcp::TcpFlags::RST) {
                             let hdr = ip.header_len().saturating_add(seg.header_len());
@@ -101,19 +117,19 @@ impl Ipv4Observer {
                             self.client_closing(ConnKey::inbound(&ip, &seg), &s);
                         }
                         if syn {
-                            self.shared.stats.inc(Stat::TcpSyns);
+                            inc(Stat::TcpSyns);
                             // A SYN's options are what a handshake negotiates:
                             // one that cannot be parsed makes the SYN malformed.
-                            if tcp::TcpOptions::parse(seg.options()).is_err() {
-                                self.shared.stats.inc(Stat::MalformedTcp);
+                            if count && tcp::TcpOptions::parse(seg.options()).is_err() {
+                                inc(Stat::MalformedTcp);
                             }
                         }
                     }
-                    Err(_) => self.shared.stats.inc(Stat::MalformedTcp),
+                    Err(_) => inc(Stat::MalformedTcp),
                 }
             }
-            ipv4::IPPROTO_UDP => {
-                self.shared.stats.inc(Stat::UdpDatagrams);
+            ipv4::IPPROTO_UDP if count => {
+                inc(Stat::UdpDatagrams);
                 match udp::UdpDatagram::parse(ip.payload()) {
                     Ok(d) => {
                         self.count_service(
@@ -121,9 +137,10 @@ impl Ipv4Observer {
                             d.dst_port(),
                             ipv4::IPPROTO_UDP,
                             false,
+                            true,
                         );
                     }
-                    Err(_) => self.shared.stats.inc(Stat::MalformedUdp),
+                    Err(_) => inc(Stat::MalformedUdp),
                 }
             }
             _ => {}
@@ -136,13 +153,26 @@ const MAX_HEADERS: usize = 60 + 60;
 
 impl Hook for Ipv4Observer {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
+        let count = params::ipv4_counters.get() != 0;
+        if !count {
+            let redist = self
+                .shared
+                .snapshot
+                .read(|c| c.node().map(|n| n.redist_ifindex));
+            let on_redist =
+                redist.is_some() && skb.ifindex().and_then(|i| u32::try_from(i).ok()) == redist;
+            if !on_redist {
+                return Verdict::Accept;
+            }
+        }
         let want = skb.len().min(MAX_HEADERS);
         match skb.header(want) {
-            Some(headers) => self.observe(headers),
-            None => {
+            Some(headers) => self.observe_as(headers, count),
+            None if count => {
                 self.shared.stats.inc(Stat::Ipv4Packets);
                 self.shared.stats.inc(Stat::MalformedIpv4);
             }
+            None => {}
         }
         Verdict::Accept
     }

@@ -21,4 +21,8 @@ uint_params! {
     /// over (answers ARP for them, announces them with gratuitous ARP)
     /// while every lower-numbered node of the farm is dead.
     vip_takeover: "take the VIPs over while every lower-numbered node is dead (0/1)" = 0, 0..=1;
+    /// 1 = count every IPv4 packet at pre-routing, in every namespace, and
+    /// per service (what `/proc/net/snmp` mostly counts already): off by
+    /// default, so that traffic baton has no part in is not parsed.
+    ipv4_counters: "count every IPv4 packet at pre-routing, and per service (0/1)" = 0, 0..=1;
 }

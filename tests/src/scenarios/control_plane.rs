@@ -7,8 +7,8 @@
 //! 2. node1 changes and deletes objects (node role, peer, service policy
 //!    and load tunables, key rotation, peer and service deletion), reads
 //!    back, and a re-apply restores the file's state;
-//! 3. counters move on node1 when the client pings it and opens a TCP
-//!    connection to it;
+//! 3. node1's IPv4 counters stay still while the client pings it and opens
+//!    a TCP connection to it, and move once `ipv4_counters=1`;
 //! 4. invalid requests on node1 (client-side and, with `--no-precheck`,
 //!    kernel-side), non-admin callers: each fails with its exit code and
 //!    message, the configuration is byte-identical afterwards;
@@ -411,30 +411,55 @@ fn stats(r: &Ran) -> Result<Value> {
         .map_err(|e| Error::new(format!("`{}`: not JSON: {e}", r.cmd)))
 }
 
-/// Step 3: node1's counters move when the client talks to it.
+/// Step 3: node1's IPv4 counters stay still by default while the client
+/// talks to it, and move once `ipv4_counters=1`.
 fn counters_move(farm: &Farm, vm: &Vm, b: &Path, f: &mut Failures) -> Result<()> {
     let public = vm
         .spec()
         .addr_on(Segment::PUBLIC)
         .ok_or_else(|| Error::new("node1 has no public address"))?;
     let cmd = ["\"$B\" --json stats".to_string()];
-    let before = stats(&batonctl::batch(vm, b, "", &cmd, BATCH_TIMEOUT)?[0])?;
     let client = farm.vm("client")?;
-    client.run_ok(
-        &format!(
-            "ping -n -c 3 -i 0.2 -w 30 {public} >/dev/null
+    let talk = || {
+        client.run_ok(
+            &format!(
+                "ping -n -c 3 -i 0.2 -w 30 {public} >/dev/null
 curl -s -o /dev/null -m 20 http://{public}/; echo \"curl: $?\""
-        ),
-        Duration::from_secs(120),
-    )?;
-    let after = stats(&batonctl::batch(vm, b, "", &cmd, BATCH_TIMEOUT)?[0])?;
-    // At least: 3 echo requests + 1 SYN; 1 SYN among the TCP segments.
-    for (counter, min) in [("ipv4_packets", 4), ("tcp_segments", 1), ("tcp_syns", 1)] {
-        let (x, y) = (before[counter].as_u64(), after[counter].as_u64());
-        f.check(
-            matches!((x, y), (Some(x), Some(y)) if y >= x + min),
-            || format!("node1: counter {counter}: expected an increase of at least {min}, before {x:?}, after {y:?}"),
-        );
+            ),
+            Duration::from_secs(120),
+        )
+    };
+    const COUNTERS: [(&str, u64); 3] = [("ipv4_packets", 4), ("tcp_segments", 1), ("tcp_syns", 1)];
+    for on in [false, true] {
+        vm.sh(&format!(
+            "echo {} > /sys/module/baton/parameters/ipv4_counters",
+            u8::from(on)
+        ))?;
+        let before = stats(&batonctl::batch(vm, b, "", &cmd, BATCH_TIMEOUT)?[0])?;
+        talk()?;
+        let after = stats(&batonctl::batch(vm, b, "", &cmd, BATCH_TIMEOUT)?[0])?;
+        // On, at least: 3 echo requests + 1 SYN; 1 SYN among the TCP
+        // segments. Off, none.
+        for (counter, min) in COUNTERS {
+            let (x, y) = (before[counter].as_u64(), after[counter].as_u64());
+            let ok = match (x, y) {
+                (Some(x), Some(y)) if on => y >= x + min,
+                (Some(x), Some(y)) => y == x,
+                _ => false,
+            };
+            f.check(ok, || {
+                format!(
+                    "node1: counter {counter} with ipv4_counters={}: before {x:?}, after {y:?} \
+                     (expected {})",
+                    u8::from(on),
+                    if on {
+                        format!("an increase of at least {min}")
+                    } else {
+                        "no change".into()
+                    }
+                )
+            });
+        }
     }
     Ok(())
 }
