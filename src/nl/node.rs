@@ -7,7 +7,7 @@ use kernel::prelude::*;
 use super::{change, config_error, with_config};
 use crate::{
     baton_core::{
-        config::{ConfigError, Node, NodeSpec},
+        config::{Config, ConfigError, Node, NodeSpec},
         genl::{Attr, Cmd},
     },
     netstate::NetState,
@@ -15,6 +15,7 @@ use crate::{
         genl::{Attrs, NlError, Request},
         netdev::{Net, NetDevice},
         pernet::with_state,
+        Rtnl,
     },
 };
 
@@ -67,17 +68,29 @@ fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
         .map_err(NlError::from)
 }
 
+/// Checks the interfaces `spec` names and makes the change `f`, both under
+/// RTNL: an interface found here cannot be unregistered before the change
+/// names it (its unregistration, which clears the roles it has, waits for
+/// RTNL and then sees the change).
+fn change_interfaces(
+    req: &Request<'_>,
+    spec: &NodeSpec,
+    f: impl FnOnce(&mut Config) -> Result<(), ConfigError>,
+) -> Result<(), NlError> {
+    let _rtnl = Rtnl::lock();
+    check_interfaces(req.net(), spec)?;
+    change(req, f)
+}
+
 pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
     let spec = spec(&req.attrs());
-    check_interfaces(req.net(), &spec)?;
-    change(req, |c| c.node_new(&spec))?;
+    change_interfaces(req, &spec, |c| c.node_new(&spec))?;
     sync_frontend(req)
 }
 
 pub(super) fn set(req: &Request<'_>) -> Result<(), NlError> {
     let spec = spec(&req.attrs());
-    check_interfaces(req.net(), &spec)?;
-    change(req, |c| c.node_set(&spec))?;
+    change_interfaces(req, &spec, |c| c.node_set(&spec))?;
     sync_frontend(req)
 }
 
