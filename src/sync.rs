@@ -601,11 +601,12 @@ impl SyncNet {
             let msg = Message::Ownership(Ownership {
                 entries: List::Items(&out[..n]),
             });
-            if self.send(shared, net, node, sync_if, &key, &msg).is_ok() {
+            let sent = self.send(shared, net, node, sync_if, &key, &msg);
+            if sent.is_ok() {
                 shared.stats.inc(Stat::SyncOwnershipSent);
-            } else {
-                // Not sent (counted): the changes go first in the next
-                // tick's batch. A `Closed` entry would otherwise never be
+            } else if sent == Err(SendError::Device) {
+                // Not sent (no memory, or the device refused it; counted):
+                // the changes go first in the next tick's batch. A `Closed` entry would otherwise never be
                 // announced, and the front-end would keep the record until
                 // its half-closed timeout.
                 let mut fresh = self.fresh.lock();

@@ -1323,12 +1323,7 @@ fn rule_attributes_and_policy(t: &Test) {
     let Some((mut c, _)) = node1_with_peer2(t) else {
         return;
     };
-    let svc = ServiceSpec {
-        vip: Some([203, 0, 113, 100]),
-        port: Some(80),
-        policy: Some(b"http-rules"),
-        ..Default::default()
-    };
+    let svc = http_rules_service();
     kassert!(t, c.service_new(&svc).is_ok());
     // A rule request as the netlink core lays it out.
     b.put(Attr::Vip as u16, &[203, 0, 113, 100]);
@@ -1553,6 +1548,31 @@ fn announced_loads_are_bounded(t: &Test) {
     );
 }
 
+/// The TCP service 203.0.113.100:80 under the content policy `http-rules`.
+fn http_rules_service() -> ServiceSpec<'static> {
+    ServiceSpec {
+        vip: Some([203, 0, 113, 100]),
+        port: Some(80),
+        policy: Some(b"http-rules"),
+        ..Default::default()
+    }
+}
+
+/// Changes `shared`'s configuration with `f` and publishes the result, as
+/// a netlink request does; whether `f` accepted the change (and there was
+/// memory for the copy).
+fn reconfigure(shared: &Shared, f: impl FnOnce(&mut Config) -> Result<(), ConfigError>) -> bool {
+    let Ok(mut c) = empty_config() else {
+        return false;
+    };
+    shared.snapshot.read(|now| c.0 = now.0);
+    let changed = f(&mut c).is_ok();
+    if changed {
+        shared.snapshot.replace(c);
+    }
+    changed
+}
+
 /// A segment of 198.51.100.2:40000 to 203.0.113.100:80 at `seq` (ACK,
 /// PSH), acknowledging our ISN 200, with `payload` bytes of request; the
 /// IPv4 checksum filled in, the TCP one left zero (the test stops before
@@ -1586,19 +1606,9 @@ fn unreadable_packets_are_dropped(t: &Test) {
     let Some(shared) = shared_with_key(t, Some(1)) else {
         return;
     };
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
-    };
-    shared.snapshot.read(|now| c.0 = now.0);
     // A content policy: the request is read before anything is decided.
-    let svc = ServiceSpec {
-        vip: Some([203, 0, 113, 100]),
-        port: Some(80),
-        policy: Some(b"http-rules"),
-        ..Default::default()
-    };
-    kassert!(t, c.service_new(&svc).is_ok());
-    shared.snapshot.replace(c);
+    let svc = http_rules_service();
+    kassert!(t, reconfigure(&shared, |c| c.service_new(&svc)));
     let now = boottime_ms();
     let (key, mut conn) = conn_record(1, 2, 40000, 100, 80, ConnState::AwaitRequest);
     conn.record.rcv_nxt = conn.record.client_isn + 1;
@@ -1707,17 +1717,12 @@ fn rebuild_only_into_a_service(t: &Test) {
     kassert_eq!(t, rebuild(), AckStatus::Refused(RefuseReason::NO_LISTENER));
     kassert_eq!(t, shared.stats.get(Stat::HandoffsRefusedNoService), 1);
     kassert!(t, !connection_exists(net, &tuple_of(&r)));
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
-    };
-    shared.snapshot.read(|now| c.0 = now.0);
     let svc = ServiceSpec {
         vip: Some(addr),
         port: Some(8080),
         ..Default::default()
     };
-    kassert!(t, c.service_new(&svc).is_ok());
-    shared.snapshot.replace(c);
+    kassert!(t, reconfigure(&shared, |c| c.service_new(&svc)));
     kassert_eq!(t, rebuild(), AckStatus::Accepted);
     kassert!(t, connection_exists(net, &tuple_of(&r)));
     kassert_eq!(t, shared.stats.get(Stat::SocketsRebuilt), 1);
@@ -1736,17 +1741,12 @@ fn unsent_ownership_changes_are_sent_next_tick(t: &Test) {
     let Some(sync_dev) = NetDevice::by_name(net, c_str!("sync")) else {
         return t.fail(file!(), line!(), format_args!("no sync device"));
     };
-    let Ok(mut c) = empty_config() else {
-        return t.fail(file!(), line!(), format_args!("allocation failed"));
-    };
-    shared.snapshot.read(|now| c.0 = now.0);
     let node = NodeSpec {
         id: Some(1),
         sync_ifindex: u32::try_from(sync_dev.ifindex()).ok(),
         ..Default::default()
     };
-    kassert!(t, c.node_new(&node).is_ok());
-    shared.snapshot.replace(c);
+    kassert!(t, reconfigure(&shared, |c| c.node_new(&node)));
     let (key, conn) = conn_record(7, 2, 40000, 100, 80, ConnState::Local);
     let entry = |op| crate::conns::ownership_entry(&key, conn.record.conn_id, 1, op);
     shared.sync.ownership_changed(entry(OwnershipOp::Opened));
