@@ -19,12 +19,23 @@ const RX_HEADROOM: u32 = 64;
 /// the duration of one call.
 ///
 /// `skb->data` points at the network header in every context baton hooks
-/// into (IPv4 pre-routing, netdev ingress, packet-type receive).
+/// into (IPv4 pre-routing and post-routing, netdev ingress, packet-type
+/// receive).
+///
+/// The `sk_buff` is this handler's alone, but its data may be shared with
+/// clones: a packet socket's copy at ingress, TCP's own copy of a segment
+/// it may retransmit at post-routing. So the packet's bytes are only read
+/// through this view; the linear area changes only in `pskb_may_pull`
+/// ([`SkBuff::header`]), which copies a cloned head before it pulls into
+/// it, and the only bytes baton writes into a received packet (the MAC
+/// header of a forwarded one) go through `skb_ensure_writable` first.
 ///
 /// # Invariants
 ///
-/// `ptr` points to a valid, unshared `sk_buff` that the caller of the
-/// handler owns for the lifetime `'a`; nothing else touches it meanwhile.
+/// `ptr` points to a valid `sk_buff` that the caller of the handler owns for
+/// the lifetime `'a` and that no one else holds a reference to (not
+/// `skb_shared()`: a packet type unshares it first); no other code uses it
+/// meanwhile. Its data may be shared with clones (above).
 pub(crate) struct SkBuff<'a> {
     ptr: NonNull<b::sk_buff>,
     _owner: PhantomData<&'a mut b::sk_buff>,
