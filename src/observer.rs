@@ -38,14 +38,14 @@ impl Ipv4Observer {
         Self { shared }
     }
 
-    /// Counts a packet to `dst:port` over `proto` for its service, if any
-    /// and if `count`; returns whether there is one.
-    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool, count: bool) -> bool {
+    /// Counts a packet to `dst:port` over `proto` for its service, if any;
+    /// returns whether there is one.
+    fn count_service(&self, dst: [u8; 4], port: u16, proto: u8, syn: bool) -> bool {
         let slot = self
             .shared
             .snapshot
             .read(|c| c.service_for(dst, port, proto).map(|(slot, _)| slot));
-        if let (Some(slot), true) = (slot, count) {
+        if let Some(slot) = slot {
             self.shared.service_stats.inc(slot, ServiceStat::Packets);
             if syn {
                 self.shared.service_stats.inc(slot, ServiceStat::Syns);
@@ -54,82 +54,72 @@ impl Ipv4Observer {
         slot.is_some()
     }
 
-    /// A client's FIN or RST `s` on connection `key`: a record this node
-    /// owns (forwarded packets arrive on the redistribution interface)
-    /// follows the teardown (`Conn::observe_close`: in window only).
-    fn client_closing(&self, key: ConnKey, s: &conn::Segment) {
+    /// `seg` of `ip`, to a service: if it is a client's FIN or RST, a
+    /// record this node owns (forwarded packets arrive on the
+    /// redistribution interface) follows the teardown
+    /// (`Conn::observe_close`: in window only).
+    fn client_closing(&self, ip: &ipv4::Ipv4Packet<'_>, seg: &tcp::TcpSegment<'_>) {
+        let flags = seg.flags();
+        if !flags.intersects(tcp::TcpFlags::FIN | tcp::TcpFlags::RST) {
+            return;
+        }
+        let hdr = ip.header_len().saturating_add(seg.header_len());
+        let s = conn::Segment {
+            flags,
+            seq: seg.seq(),
+            ack: seg.ack(),
+            payload: u32::try_from(usize::from(ip.total_len()).saturating_sub(hdr)).unwrap_or(0),
+        };
         let now = boottime_ms();
-        self.shared.conns.update(&key, |c| {
+        self.shared.conns.update(&ConnKey::inbound(ip, seg), |c| {
             if matches!(c.state, ConnState::Owned { .. }) {
-                c.observe_close(s, now);
+                c.observe_close(&s, now);
             }
         });
     }
 
-    /// Classifies one IPv4 packet and counts it. `packet` starts at the
-    /// network header and may be only a prefix of the packet (the headers):
-    /// the IPv4 receive path has validated the total length already.
+    /// Classifies one IPv4 packet and counts it (`ipv4_counters=1`).
+    /// `packet` starts at the network header and may be only a prefix of
+    /// the packet (the headers): the IPv4 receive path has validated the
+    /// total length already.
     pub(crate) fn observe(&self, packet: &[u8]) {
-        self.observe_as(packet, true);
-    }
-
-    /// [`Ipv4Observer::observe`], counting only if `count`: without, only
-    /// a FIN or RST to a service is looked at.
-    fn observe_as(&self, packet: &[u8], count: bool) {
-        let inc = |stat| {
-            if count {
-                self.shared.stats.inc(stat);
-            }
-        };
-        inc(Stat::Ipv4Packets);
+        self.shared.stats.inc(Stat::Ipv4Packets);
         let ip = match ipv4::Ipv4Packet::parse_prefix(packet) {
             Ok(ip) => ip,
-            Err(_) => return inc(Stat::MalformedIpv4),
+            Err(_) => return self.shared.stats.inc(Stat::MalformedIpv4),
         };
         if ip.is_fragment() {
             return;
         }
         match ip.protocol() {
             ipv4::IPPROTO_TCP => {
-                inc(Stat::TcpSegments);
+                self.shared.stats.inc(Stat::TcpSegments);
                 match tcp::TcpSegment::parse(ip.payload()) {
                     Ok(seg) => {
                         let f = seg.flags();
                         let syn = f.contains(tcp::TcpFlags::SYN) && !f.contains(tcp::TcpFlags::ACK);
-                        let service = self.count_service(
+                        if self.count_service(
                             ip.dst().octets(),
                             seg.dst_port(),
                             ipv4::IPPROTO_TCP,
                             syn,
-                            count,
-                        );
-                        if service && f.intersects(tcp::TcpFlags::FIN | tcp::TcpFlags::RST) {
-                            let hdr = ip.header_len().saturating_add(seg.header_len());
-                            let s = conn::Segment {
-                                flags: f,
-                                seq: seg.seq(),
-                                ack: seg.ack(),
-                                payload: u32::try_from(
-                                    usize::from(ip.total_len()).saturating_sub(hdr),
-                                )
-                                .unwrap_or(0),
-                            };
-                            self.client_closing(ConnKey::inbound(&ip, &seg), &s);
+                        ) {
+                            self.client_closing(&ip, &seg);
                         }
                         if syn {
-                            inc(Stat::TcpSyns);
+                            self.shared.stats.inc(Stat::TcpSyns);
                             // A SYN's options are what a handshake negotiates:
                             // one that cannot be parsed makes the SYN malformed.
-                            if count && tcp::TcpOptions::parse(seg.options()).is_err() {
-                                inc(Stat::MalformedTcp);
+                            if tcp::TcpOptions::parse(seg.options()).is_err() {
+                                self.shared.stats.inc(Stat::MalformedTcp);
                             }
                         }
                     }
-                    Err(_) => inc(Stat::MalformedTcp),
+                    Err(_) => self.shared.stats.inc(Stat::MalformedTcp),
                 }
             }
-            ipv4::IPPROTO_UDP if count => {
-                inc(Stat::UdpDatagrams);
+            ipv4::IPPROTO_UDP => {
+                self.shared.stats.inc(Stat::UdpDatagrams);
                 match udp::UdpDatagram::parse(ip.payload()) {
                     Ok(d) => {
                         self.count_service(
@@ -137,13 +127,34 @@ impl Ipv4Observer {
                             d.dst_port(),
                             ipv4::IPPROTO_UDP,
                             false,
-                            true,
                         );
                     }
-                    Err(_) => inc(Stat::MalformedUdp),
+                    Err(_) => self.shared.stats.inc(Stat::MalformedUdp),
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A packet on the redistribution interface with the counters off:
+    /// only a client's FIN or RST to a service is looked at.
+    fn watch_closes(&self, packet: &[u8]) {
+        let Ok(ip) = ipv4::Ipv4Packet::parse_prefix(packet) else {
+            return;
+        };
+        if ip.is_fragment() || ip.protocol() != ipv4::IPPROTO_TCP {
+            return;
+        }
+        let Ok(seg) = tcp::TcpSegment::parse(ip.payload()) else {
+            return;
+        };
+        let (dst, port) = (ip.dst().octets(), seg.dst_port());
+        let service = self
+            .shared
+            .snapshot
+            .read(|c| c.service_for(dst, port, ipv4::IPPROTO_TCP).is_some());
+        if service {
+            self.client_closing(&ip, &seg);
         }
     }
 }
@@ -166,13 +177,14 @@ impl Hook for Ipv4Observer {
             }
         }
         let want = skb.len().min(MAX_HEADERS);
-        match skb.header(want) {
-            Some(headers) => self.observe_as(headers, count),
-            None if count => {
+        match (skb.header(want), count) {
+            (Some(headers), true) => self.observe(headers),
+            (Some(headers), false) => self.watch_closes(headers),
+            (None, true) => {
                 self.shared.stats.inc(Stat::Ipv4Packets);
                 self.shared.stats.inc(Stat::MalformedIpv4);
             }
-            None => {}
+            (None, false) => {}
         }
         Verdict::Accept
     }
