@@ -14,7 +14,7 @@ use crate::{
     baton_core::{
         conn,
         conninfo::{ConnFilter, ConnInfo},
-        conntable::{buckets_for, ConnKey, ConnTable, ConnTableState, Slot},
+        conntable::{buckets_for, ConnKey, ConnTable, ConnTableState, Slot, Sweep},
         genl::limits,
         policy::PolicyState,
         wire::{OwnershipEntry, OwnershipOp},
@@ -165,6 +165,35 @@ impl<V: Copy> Storage<V> {
     pub(crate) fn table(&mut self) -> Option<ConnTable<'_, V>> {
         ConnTable::attach(&mut self.slots, &mut self.buckets, &mut self.state)
     }
+}
+
+/// Slots a sweep visits per hold of a table's lock: the work done with the
+/// lock held and bottom halves off stays bounded whatever the table's size.
+pub(crate) const SLOTS_PER_HOLD: usize = 1024;
+
+/// Sweeps the next `slice` slots of the table in `store` from `cursor` on
+/// (which it moves on; 0 after the last slot), in holds of its lock of at
+/// most [`SLOTS_PER_HOLD`] slots, removing the entries `keep` refuses.
+/// Returns how many went. Any context.
+pub(crate) fn sweep_slice<V: Copy>(
+    store: &SpinLock<Storage<V>>,
+    cursor: &AtomicUsize,
+    slice: usize,
+    mut keep: impl FnMut(&ConnKey, &mut V) -> bool,
+) -> usize {
+    let mut removed = 0;
+    let mut sweep = Sweep::at(cursor.load(Ordering::Relaxed));
+    sweep.step(slice, SLOTS_PER_HOLD, |start, n| {
+        let _bh = BhDisabled::new();
+        let mut storage = store.lock();
+        storage.table().map_or(0, |mut table| {
+            let (r, next) = table.retain_slice(start, n, &mut keep);
+            removed += r;
+            next
+        })
+    });
+    cursor.store(sweep.next(), Ordering::Relaxed);
+    removed
 }
 
 /// The storage behind the lock.

@@ -34,7 +34,7 @@ use crate::{
         seq::SeqNum,
         wire::OwnershipOp,
     },
-    conns::{ownership_entry, Conn, ConnState},
+    conns::{ownership_entry, Conn, ConnState, SLOTS_PER_HOLD},
     netstate::Shared,
     params,
     stats::Stat,
@@ -52,9 +52,6 @@ pub(crate) const PERIOD_MS: u32 = 100;
 
 /// Ticks per sweep of the table: every record is visited once a second.
 const TICKS_PER_SWEEP: usize = 10;
-
-/// Slots visited per hold of a table's lock.
-pub(crate) const SLOTS_PER_HOLD: usize = 1024;
 
 /// Lost connections whose clients are reset per tick (the work of a tick
 /// stays bounded; 2 560 resets a second drain a dead node's share quickly).

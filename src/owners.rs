@@ -23,17 +23,16 @@
 //! bounded by `conn_table_max` (allocated when the namespace appears); a
 //! full table drops new entries (counted).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::AtomicUsize;
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
-        conntable::{ConnKey, Sweep},
+        conntable::ConnKey,
         wire::{List, OwnershipEntry, OwnershipOp},
     },
-    conns::Storage,
-    expiry::SLOTS_PER_HOLD,
+    conns::{sweep_slice, Storage},
     wrap::BhDisabled,
 };
 
@@ -184,21 +183,9 @@ impl Owners {
         } else {
             (capacity.saturating_mul(elapsed_ms as usize) / SWEEP_PERIOD_MS as usize).max(1)
         };
-        let mut removed = 0;
-        let mut sweep = Sweep::at(self.sweep_cursor.load(Ordering::Relaxed));
-        // In holds of the lock of a bounded number of slots.
-        sweep.step(slice, SLOTS_PER_HOLD, |start, n| {
-            self.with(|table| {
-                let (r, next) = table.retain_slice(start, n, |_, o| {
-                    now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node)
-                });
-                removed += r;
-                next
-            })
-            .unwrap_or(0)
-        });
-        self.sweep_cursor.store(sweep.next(), Ordering::Relaxed);
-        removed
+        sweep_slice(&self.store, &self.sweep_cursor, slice, |_, o| {
+            now.wrapping_sub(o.seen_ms) < OWNERSHIP_TTL_MS && !gone(o.node)
+        })
     }
 
     /// Entries in use and allocated.

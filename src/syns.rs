@@ -16,14 +16,13 @@ use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
-        conntable::{ConnKey, Sweep},
+        conntable::ConnKey,
         cookie::cookies_expected,
         handoff::PendingSyn,
         siphash::SipKey,
         synack::{Answered, SynMode},
     },
-    conns::Storage,
-    expiry::SLOTS_PER_HOLD,
+    conns::{sweep_slice, Storage},
     params,
     wrap::{random_bytes, BhDisabled},
 };
@@ -164,7 +163,7 @@ impl Syns {
     }
 
     /// Sweeps the next `1/ticks` of the table (all of it over `ticks`
-    /// calls), in holds of the lock of [`SLOTS_PER_HOLD`] slots: removes
+    /// calls), in holds of the lock of [`crate::conns::SLOTS_PER_HOLD`] slots: removes
     /// the entries older than [`PENDING_TIMEOUT_MS`] (waiting ones:
     /// [`PENDING_WAIT_MS`]) at `now_ms`; returns how many. Any context.
     pub(crate) fn expire(&self, now_ms: u32, ticks: usize) -> usize {
@@ -176,23 +175,12 @@ impl Syns {
             };
             now_ms.wrapping_sub(e.born_ms) < limit
         };
-        let mut removed = 0;
-        let mut sweep = Sweep::at(self.sweep.load(Ordering::Relaxed));
-        sweep.step(
+        sweep_slice(
+            &self.store,
+            &self.sweep,
             self.capacity.div_ceil(ticks.max(1)),
-            SLOTS_PER_HOLD,
-            |start, n| {
-                let _bh = BhDisabled::new();
-                let mut storage = self.store.lock();
-                storage.table().map_or(0, |mut table| {
-                    let (r, next) = table.retain_slice(start, n, keep);
-                    removed += r;
-                    next
-                })
-            },
-        );
-        self.sweep.store(sweep.next(), Ordering::Relaxed);
-        removed
+            keep,
+        )
     }
 
     /// Entries in use and allocated.
