@@ -10,10 +10,9 @@
 
 use crate::{
     baton_core::{
-        config::ServiceKey,
         conn::new_over_time_wait,
-        genl::Protocol,
         handoff::{rebuild_len, rebuild_segment},
+        ipv4::IPPROTO_TCP,
         wire::{AckStatus, ConnRecord, RefuseReason},
     },
     netstate::Shared,
@@ -98,12 +97,10 @@ pub(crate) fn rebuild(
 
 /// Whether `r` is addressed to a TCP service of this node's configuration.
 fn is_service(shared: &Shared, r: &ConnRecord) -> bool {
-    let key = ServiceKey {
-        vip: r.vip.octets(),
-        port: r.vip_port,
-        protocol: Protocol::Tcp,
-    };
-    shared.snapshot.read(|c| c.service(&key).is_some())
+    shared.snapshot.read(|c| {
+        c.service_for(r.vip.octets(), r.vip_port, IPPROTO_TCP)
+            .is_some()
+    })
 }
 
 /// Whether the listener that would take the connection `r` has a full

@@ -36,7 +36,7 @@ struct Slot {
 
 /// Why a chunk was not taken: the handoff is refused.
 pub(crate) enum Refused {
-    /// The chunk does not fit the handoff, or no slot or buffer is free.
+    /// The chunk does not fit the handoff, or no slot is free.
     Chunk(ReassemblyError),
     /// No memory for the request's buffer.
     NoMemory,

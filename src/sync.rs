@@ -606,9 +606,10 @@ impl SyncNet {
                 shared.stats.inc(Stat::SyncOwnershipSent);
             } else if sent == Err(SendError::Device) {
                 // Not sent (no memory, or the device refused it; counted):
-                // the changes go first in the next tick's batch. A `Closed` entry would otherwise never be
-                // announced, and the front-end would keep the record until
-                // its half-closed timeout.
+                // the changes go first in the next tick's batch. A `Closed`
+                // entry would otherwise never be announced, and the
+                // front-end would keep the record until its half-closed
+                // timeout.
                 let mut fresh = self.fresh.lock();
                 let Fresh { entries, len } = &mut *fresh;
                 *len = requeue_changes(entries, *len, &out[..n]);

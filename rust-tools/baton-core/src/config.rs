@@ -690,12 +690,10 @@ impl<T: Copy, const N: usize> Table<T, N> {
     /// Removes the first entry `f` accepts after overwriting it with
     /// `blank`: `take()` alone leaves its bytes in the emptied slot, where
     /// every later copy of the table would carry them.
-    fn remove_wiped(&mut self, f: impl Fn(&T) -> bool, blank: T) -> bool {
-        let Some(slot) = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&f)) else {
-            return false;
-        };
-        wipe_slot(slot, blank);
-        true
+    fn remove_wiped(&mut self, f: impl Fn(&T) -> bool, blank: T) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&f)) {
+            wipe_slot(slot, blank);
+        }
     }
 
     /// Empties every slot, each overwritten with `blank` first (removed

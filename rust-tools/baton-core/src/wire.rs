@@ -1427,21 +1427,12 @@ pub fn requeue_changes(
     queue.copy_within(..len, k);
     let (mut c, mut o, mut at) = (0, 0, 0);
     for e in failed {
-        let take = match e.op {
-            OwnershipOp::Closed => {
-                c < keep_closed && {
-                    c += 1;
-                    true
-                }
-            }
-            OwnershipOp::Opened => {
-                o < keep_opened && {
-                    o += 1;
-                    true
-                }
-            }
+        let (taken, limit) = match e.op {
+            OwnershipOp::Closed => (&mut c, keep_closed),
+            OwnershipOp::Opened => (&mut o, keep_opened),
         };
-        if take {
+        if *taken < limit {
+            *taken += 1;
             if let Some(slot) = queue.get_mut(at) {
                 *slot = *e;
             }
