@@ -2,9 +2,9 @@
 
 //! Kernel timers (`timer_list`) that run a handler and may re-arm.
 
-use core::{marker::PhantomPinned, pin::Pin};
+use core::pin::Pin;
 
-use kernel::{alloc::KBox, prelude::*};
+use kernel::{alloc::KBox, prelude::*, types::Opaque};
 
 use crate::bindings as b;
 
@@ -23,20 +23,27 @@ pub(crate) trait TimerHandler: Send + Sync + 'static {
     fn expired(&self) -> Rearm;
 }
 
-#[repr(C)]
+/// A timer and its handler, in one pinned allocation.
+///
+/// # Invariants
+///
+/// `timer` was set up by `timer_setup` to call `trampoline::<H>`. The timer
+/// core writes it (links it into its wheel, marks it pending) whenever it is
+/// armed, so Rust only reaches it through [`Opaque::get`], never by
+/// reference.
+#[pin_data]
 struct Inner<H: TimerHandler> {
-    // First field: the trampoline finds `Inner` from the `timer_list` address.
-    timer: b::timer_list,
+    #[pin]
+    timer: Opaque<b::timer_list>,
     handler: H,
-    _pin: PhantomPinned,
 }
 
 /// A kernel timer owning its handler; shut down (and waited for) on drop.
 ///
 /// # Invariants
 ///
-/// `inner.timer` was set up with `timer_setup` to call `trampoline::<H>`,
-/// and `inner` is pinned, so the timer's address is stable.
+/// `inner` is pinned, so its timer's address is stable for as long as the
+/// timer core may use it: until `drop` has shut the timer down.
 pub(crate) struct Timer<H: TimerHandler> {
     inner: Pin<KBox<Inner<H>>>,
 }
@@ -44,41 +51,36 @@ pub(crate) struct Timer<H: TimerHandler> {
 // SAFETY: the handler is `Send + Sync`; the timer core synchronises its own
 // use of `timer_list`.
 unsafe impl<H: TimerHandler> Send for Timer<H> {}
-// SAFETY: as above; shared access only arms the timer or reads the handler.
+// SAFETY: as above; shared access only arms the timer (through a raw
+// pointer, which `mod_timer` allows concurrently) or reads the handler.
 unsafe impl<H: TimerHandler> Sync for Timer<H> {}
 
 impl<H: TimerHandler> Timer<H> {
     /// Creates an idle timer.
     pub(crate) fn new(handler: H) -> Result<Self> {
-        let mut inner = KBox::pin(
-            Inner {
-                timer: b::timer_list::default(),
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
+                // SAFETY: `slot` is the timer's place in the allocation, valid
+                // for writes; `timer_setup` initialises all of it, and nothing
+                // can arm the timer before it is set up.
+                timer <- Opaque::ffi_init(|slot| unsafe {
+                    b::baton_timer_setup(slot, Some(trampoline::<H>))
+                }),
                 handler,
-                _pin: PhantomPinned,
-            },
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: the box is pinned and not moved; `timer_setup` initialises
-        // the timer in place before anyone can arm it.
-        unsafe {
-            let inner_mut = inner.as_mut().get_unchecked_mut();
-            b::baton_timer_setup(&mut inner_mut.timer, Some(trampoline::<H>));
-        }
-        // INVARIANT: set up above.
+        // INVARIANT: set up above, pinned in the box.
         Ok(Self { inner })
     }
 
     /// (Re-)arms the timer to expire after `ms` milliseconds.
     pub(crate) fn start(&self, ms: u32) {
-        let t = core::ptr::addr_of!(self.inner.timer) as *mut b::timer_list;
-        // SAFETY: the timer is set up and pinned (type invariant); `mod_timer`
-        // may be called concurrently with itself and with the handler.
-        unsafe {
-            b::mod_timer(
-                t,
-                b::baton_jiffies().wrapping_add(b::baton_msecs_to_jiffies(ms)),
-            )
-        };
+        // SAFETY: the timer is set up and pinned (type invariants); `mod_timer`
+        // may be called concurrently with itself and with the handler, and
+        // the pointer comes from `Opaque::get`, which permits the timer core's
+        // writes.
+        unsafe { rearm(self.inner.timer.get(), ms) };
     }
 
     /// The handler.
@@ -89,12 +91,30 @@ impl<H: TimerHandler> Timer<H> {
 
 impl<H: TimerHandler> Drop for Timer<H> {
     fn drop(&mut self) {
-        let t = core::ptr::addr_of!(self.inner.timer) as *mut b::timer_list;
-        // SAFETY: the timer is set up (type invariant). `timer_shutdown_sync`
-        // waits for a running handler and makes later re-arming a no-op, so
-        // the handler cannot run once the box is freed.
-        unsafe { b::timer_shutdown_sync(t) };
+        // SAFETY: the timer is set up (type invariant), reached through a raw
+        // pointer: the handler may be running on another CPU with `&H` into
+        // `inner`, and no `&mut` to `inner` is made here. `timer_shutdown_sync`
+        // waits for a running handler and makes later re-arming (by that
+        // handler, or by `start`) a no-op, so once it returns nothing can
+        // reach `inner` any more and the box is freed after this function.
+        unsafe { b::timer_shutdown_sync(self.inner.timer.get()) };
     }
+}
+
+/// Arms the timer `t` to expire after `ms` milliseconds.
+///
+/// # Safety
+///
+/// `t` must be a set-up `timer_list` that stays alive until
+/// `timer_shutdown_sync` on it has returned.
+unsafe fn rearm(t: *mut b::timer_list, ms: u32) {
+    // SAFETY: guaranteed by the caller; after shutdown `mod_timer` is a no-op.
+    unsafe {
+        b::mod_timer(
+            t,
+            b::baton_jiffies().wrapping_add(b::baton_msecs_to_jiffies(ms)),
+        )
+    };
 }
 
 /// The function of every [`Timer<H>`]: runs its handler, re-arms if asked.
@@ -104,16 +124,14 @@ impl<H: TimerHandler> Drop for Timer<H> {
 /// `t` must be the `timer` of an `Inner<H>` that stays alive until
 /// `timer_shutdown_sync` has returned (the timer core's call).
 unsafe extern "C" fn trampoline<H: TimerHandler>(t: *mut b::timer_list) {
-    // SAFETY: `t` is the first field of a `#[repr(C)] Inner<H>` that is alive
-    // until `timer_shutdown_sync` has returned, so the cast is valid.
-    let inner = unsafe { &*(t as *const Inner<H>) };
+    // SAFETY: `t` is the `timer` of an `Inner<H>` (only `Timer::new` sets up
+    // timers with this function), so stepping back to the `Inner` stays in
+    // its allocation, which is alive until `timer_shutdown_sync` has
+    // returned. The shared reference covers the timer only as an `Opaque`,
+    // which the timer core may write meanwhile.
+    let inner = unsafe { &*kernel::container_of!(t, Inner<H>, timer) };
     if let Rearm::AfterMs(ms) = inner.handler.expired() {
-        // SAFETY: as in `Timer::start`; after shutdown this is a no-op.
-        unsafe {
-            b::mod_timer(
-                t,
-                b::baton_jiffies().wrapping_add(b::baton_msecs_to_jiffies(ms)),
-            )
-        };
+        // SAFETY: `t` is set up and alive, as above.
+        unsafe { rearm(t, ms) };
     }
 }
