@@ -2,9 +2,9 @@
 
 //! `packet_type` registration: receive the frames of one ethertype.
 
-use core::{ffi::c_int, ffi::c_void, marker::PhantomPinned, pin::Pin, ptr::NonNull};
+use core::{ffi::c_int, pin::Pin, ptr::NonNull};
 
-use kernel::{alloc::KBox, prelude::*};
+use kernel::{alloc::KBox, prelude::*, types::Opaque};
 
 use super::{netdev::NetDevice, skb::SkBuff};
 use crate::bindings as b;
@@ -25,20 +25,28 @@ pub(crate) trait FrameHandler: Send + Sync + 'static {
     fn receive(&self, skb: &mut SkBuff<'_>) -> RxVerdict;
 }
 
-#[repr(C)]
+/// A packet type and its handler, in one pinned allocation.
+///
+/// # Invariants
+///
+/// `pt` receives frames with `rx_trampoline::<H>`. While it is registered
+/// the networking core writes it (links it into its lists), so Rust only
+/// reaches it through [`Opaque::get`], never by reference. `dev` holds the
+/// device `pt` is bound to, if any.
+#[pin_data]
 struct Inner<H: FrameHandler> {
-    pt: b::packet_type,
+    #[pin]
+    pt: Opaque<b::packet_type>,
     handler: H,
     dev: Option<NetDevice>,
-    _pin: PhantomPinned,
 }
 
 /// A registered packet type, removed on drop.
 ///
 /// # Invariants
 ///
-/// `inner.pt` is registered with `dev_add_pack` and its `af_packet_priv`
-/// points at `inner.handler`; `inner` is pinned.
+/// `inner.pt` is registered with `dev_add_pack` until `drop`; `inner` is
+/// pinned, so its address is stable while the networking core holds it.
 pub(crate) struct Registration<H: FrameHandler> {
     inner: Pin<KBox<Inner<H>>>,
 }
@@ -53,30 +61,34 @@ impl<H: FrameHandler> Registration<H> {
     /// Receives frames of `ethertype` (host byte order) from `dev`, or from
     /// every device when `dev` is `None`.
     pub(crate) fn new(ethertype: u16, dev: Option<NetDevice>, handler: H) -> Result<Self> {
-        let pt = b::packet_type {
-            type_: ethertype.to_be(),
-            dev: dev
-                .as_ref()
-                .map_or(core::ptr::null_mut(), NetDevice::as_raw),
-            func: Some(rx_trampoline::<H>),
-            ..Default::default()
-        };
-        let mut inner = KBox::pin(
-            Inner {
-                pt,
+        let raw_dev = dev
+            .as_ref()
+            .map_or(core::ptr::null_mut(), NetDevice::as_raw);
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
+                pt <- Opaque::ffi_init(|slot: *mut b::packet_type| {
+                    // SAFETY: `slot` is the packet type's place in the
+                    // allocation, valid for writes. The trampoline finds the
+                    // handler from `pt` itself, so `af_packet_priv` (for
+                    // packet sockets) stays null.
+                    unsafe {
+                        slot.write(b::packet_type {
+                            type_: ethertype.to_be(),
+                            dev: raw_dev,
+                            func: Some(rx_trampoline::<H>),
+                            ..Default::default()
+                        })
+                    }
+                }),
                 handler,
                 dev,
-                _pin: PhantomPinned,
-            },
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: we do not move out of the pinned box; we only fill in the
-        // self-referential pointer before the packet type is published.
-        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
-        inner_mut.pt.af_packet_priv = core::ptr::addr_of!(inner_mut.handler) as *mut c_void;
-        // SAFETY: `pt` is pinned and stays registered until `drop`; its
-        // device (if any) is held by `inner.dev`. `dev_add_pack` cannot fail.
-        unsafe { b::dev_add_pack(&mut inner_mut.pt) };
+        // SAFETY: `pt` is initialised and pinned, and stays registered until
+        // `drop`; its device (if any) is held by `inner.dev` as long.
+        // `dev_add_pack` cannot fail.
+        unsafe { b::dev_add_pack(inner.pt.get()) };
         // INVARIANT: registered above.
         Ok(Self { inner })
     }
@@ -89,13 +101,12 @@ impl<H: FrameHandler> Registration<H> {
 
 impl<H: FrameHandler> Drop for Registration<H> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant `pt` is registered. `dev_remove_pack`
-        // waits (synchronize_net) until no CPU runs the handler any more.
-        // The pointer is only used to unlink the list entry.
-        unsafe {
-            let inner = self.inner.as_mut().get_unchecked_mut();
-            b::dev_remove_pack(&mut inner.pt)
-        };
+        // SAFETY: `pt` is registered (type invariant), reached through a raw
+        // pointer: other CPUs may be in the handler with `&H` into `inner`,
+        // so no `&mut` to it is made. `dev_remove_pack` unlinks `pt` and
+        // waits (`synchronize_net`) until no CPU runs the handler; only then,
+        // after this function, is the box (handler, device reference) freed.
+        unsafe { b::dev_remove_pack(self.inner.pt.get()) };
     }
 }
 
@@ -118,12 +129,13 @@ unsafe extern "C" fn rx_trampoline<H: FrameHandler>(
     let Some(skb) = NonNull::new(unsafe { b::baton_skb_share_check(skb) }) else {
         return b::NET_RX_DROP as c_int;
     };
-    // SAFETY: `pt` is the `pt` of a live `Registration<H>`, whose
-    // `af_packet_priv` points at its pinned handler until `dev_remove_pack`
-    // has returned.
-    let handler = unsafe { &*((*pt).af_packet_priv as *const H) };
+    // SAFETY: `pt` is the `pt` of the `Inner<H>` of a live `Registration<H>`
+    // (only those install this function), so stepping back to the `Inner`
+    // stays in its pinned allocation, alive until `dev_remove_pack` has
+    // returned. The shared reference covers `pt` only as an `Opaque`.
+    let inner = unsafe { &*kernel::container_of!(pt, Inner<H>, pt) };
     // SAFETY: the skb is unshared and ours until we free it below.
-    let verdict = handler.receive(&mut unsafe { SkBuff::from_raw(skb) });
+    let verdict = inner.handler.receive(&mut unsafe { SkBuff::from_raw(skb) });
     match verdict {
         RxVerdict::Consumed => {
             // SAFETY: we own the skb and no view of it is alive any more.
