@@ -2,13 +2,14 @@
 
 //! Network-device notifications (`register_netdevice_notifier`).
 
-use core::{ffi::c_void, marker::PhantomPinned, pin::Pin};
+use core::{ffi::c_void, pin::Pin};
 
 use kernel::{
     alloc::KBox,
     error::to_result,
     ffi::{c_int, c_ulong},
     prelude::*,
+    types::Opaque,
 };
 
 use super::netdev::Net;
@@ -27,19 +28,26 @@ pub(crate) trait NetdevHandler: Send + Sync + 'static {
     fn event(&self, net: Net, ifindex: i32, event: NetdevEvent);
 }
 
-#[repr(C)]
+/// A notifier block and its handler, in one pinned allocation.
+///
+/// # Invariants
+///
+/// `nb` calls `callback::<H>`. While it is registered the notifier chain
+/// writes it (links it through `next`), so Rust only reaches it through
+/// [`Opaque::get`], never by reference.
+#[pin_data]
 struct Inner<H: NetdevHandler> {
-    // First field: the callback finds `Inner` from the notifier block.
-    nb: b::notifier_block,
+    #[pin]
+    nb: Opaque<b::notifier_block>,
     handler: H,
-    _pin: PhantomPinned,
 }
 
 /// A registered netdevice notifier; unregistered on drop.
 ///
 /// # Invariants
 ///
-/// `inner.nb` is registered and pinned.
+/// `inner.nb` is registered until `drop`; `inner` is pinned, so its
+/// address is stable while the chain holds it.
 pub(crate) struct Registration<H: NetdevHandler> {
     inner: Pin<KBox<Inner<H>>>,
 }
@@ -47,35 +55,36 @@ pub(crate) struct Registration<H: NetdevHandler> {
 // SAFETY: the handler is `Send + Sync`; the notifier chain synchronises
 // its own use of the block.
 unsafe impl<H: NetdevHandler> Send for Registration<H> {}
-// SAFETY: as above.
+// SAFETY: as above; `Registration` exposes only `&H`.
 unsafe impl<H: NetdevHandler> Sync for Registration<H> {}
 
 impl<H: NetdevHandler> Registration<H> {
     /// Registers `handler` for the devices of every namespace.
     pub(crate) fn new(handler: H) -> Result<Self> {
-        let nb = b::notifier_block {
-            notifier_call: Some(callback::<H>),
-            ..Default::default()
-        };
-        let mut inner = KBox::pin(
-            Inner {
-                nb,
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
+                nb <- Opaque::ffi_init(|slot: *mut b::notifier_block| {
+                    // SAFETY: `slot` is the block's place in the allocation,
+                    // valid for writes.
+                    unsafe {
+                        slot.write(b::notifier_block {
+                            notifier_call: Some(callback::<H>),
+                            ..Default::default()
+                        })
+                    }
+                }),
                 handler,
-                _pin: PhantomPinned,
-            },
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: pinned and registered until `drop`. Registration replays
-        // REGISTER events for existing devices, which the callback ignores.
-        to_result(unsafe {
-            b::register_netdevice_notifier(&mut inner.as_mut().get_unchecked_mut().nb)
-        })?;
+        // SAFETY: `nb` is initialised and pinned, and stays registered until
+        // `drop`. Registration replays REGISTER events for existing devices,
+        // which the callback ignores.
+        to_result(unsafe { b::register_netdevice_notifier(inner.nb.get()) })?;
         // INVARIANT: registered above.
         Ok(Self { inner })
     }
-}
 
-impl<H: NetdevHandler> Registration<H> {
     /// The handler.
     pub(crate) fn handler(&self) -> &H {
         &self.inner.handler
@@ -84,11 +93,12 @@ impl<H: NetdevHandler> Registration<H> {
 
 impl<H: NetdevHandler> Drop for Registration<H> {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant); unregistering waits for
-        // running callbacks (the chain is protected by RTNL).
-        unsafe {
-            b::unregister_netdevice_notifier(&mut self.inner.as_mut().get_unchecked_mut().nb)
-        };
+        // SAFETY: `nb` is registered (type invariant), reached through a raw
+        // pointer: a callback may hold `&H` into `inner`, so no `&mut` to it
+        // is made. Unregistering takes RTNL, which every call of the chain
+        // holds, so it returns once no callback runs and none can start; the
+        // box is freed only after this function.
+        unsafe { b::unregister_netdevice_notifier(self.inner.nb.get()) };
     }
 }
 
@@ -108,8 +118,10 @@ unsafe extern "C" fn callback<H: NetdevHandler>(
         b::netdev_cmd_NETDEV_UNREGISTER => NetdevEvent::Unregister,
         _ => return b::NOTIFY_DONE as c_int,
     };
-    // SAFETY: `nb` is the first field of a pinned, registered `Inner<H>`.
-    let inner = unsafe { &*(nb as *const Inner<H>) };
+    // SAFETY: `nb` is the `nb` of a pinned, registered `Inner<H>` (only
+    // those have this callback), so stepping back to the `Inner` stays in
+    // its allocation. The shared reference covers `nb` only as an `Opaque`.
+    let inner = unsafe { &*kernel::container_of!(nb, Inner<H>, nb) };
     // SAFETY: netdevice notifiers get a `netdev_notifier_info`.
     let dev = unsafe { b::baton_notifier_info_to_dev(ptr) };
     if dev.is_null() {
