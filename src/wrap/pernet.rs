@@ -4,9 +4,9 @@
 //! `net_generic` slot): created when a namespace appears (and for every
 //! existing one at registration), dropped when it goes away.
 
-use core::{cell::UnsafeCell, marker::PhantomPinned, pin::Pin};
+use core::pin::Pin;
 
-use kernel::{alloc::KBox, error::to_result, prelude::*};
+use kernel::{alloc::KBox, error::to_result, prelude::*, types::Opaque};
 
 use super::netdev::Net;
 use crate::bindings as b;
@@ -22,7 +22,13 @@ pub(crate) trait PernetState: Send + Sync + Sized + 'static {
 
 /// The `net_generic` id of one kind of per-net state, filled in by the
 /// kernel at registration.
-pub(crate) struct PernetId(UnsafeCell<core::ffi::c_uint>);
+///
+/// # Invariants
+///
+/// The id is initialised (zero until registration). The kernel writes it
+/// through the pointer in `pernet_operations::id`, once, inside
+/// `register_pernet_subsys` and before any reader of the state can run.
+pub(crate) struct PernetId(Opaque<core::ffi::c_uint>);
 
 // SAFETY: the kernel writes the id once, during `register_pernet_subsys`,
 // before any reader can run; afterwards it is only read.
@@ -31,11 +37,13 @@ unsafe impl Sync for PernetId {}
 impl PernetId {
     /// An unassigned id.
     pub(crate) const fn new() -> Self {
-        Self(UnsafeCell::new(0))
+        // INVARIANT: initialised.
+        Self(Opaque::new(0))
     }
 
     fn get(&self) -> core::ffi::c_uint {
-        // SAFETY: see the `Sync` impl: no concurrent write after registration.
+        // SAFETY: initialised (type invariant); see the `Sync` impl: no
+        // concurrent write after registration.
         unsafe { *self.0.get() }
     }
 }
@@ -60,20 +68,16 @@ pub(crate) fn with_state<T: PernetState, R>(net: Net, f: impl FnOnce(&T) -> R) -
     unsafe { ptr.as_ref() }.map(f)
 }
 
-#[repr(C)]
-struct Inner {
-    ops: b::pernet_operations,
-    _pin: PhantomPinned,
-}
-
 /// A registered per-net subsystem for state `T`; unregistering drops the
 /// state of every namespace.
 ///
 /// # Invariants
 ///
-/// `inner.ops` is registered and pinned.
+/// `ops` is registered until `drop`, and pinned, so its address is stable
+/// while the pernet core holds it. The core writes it (links it into its
+/// list), so Rust only reaches it through [`Opaque::get`].
 pub(crate) struct Registration<T: PernetState> {
-    inner: Pin<KBox<Inner>>,
+    ops: Pin<KBox<Opaque<b::pernet_operations>>>,
     _t: core::marker::PhantomData<T>,
 }
 
@@ -86,27 +90,28 @@ impl<T: PernetState> Registration<T> {
     /// Registers; `T::new` runs for every existing namespace before this
     /// returns.
     pub(crate) fn new() -> Result<Self> {
-        let ops = b::pernet_operations {
-            init: Some(init_trampoline::<T>),
-            exit: Some(exit_trampoline::<T>),
-            id: T::id().0.get(),
-            size: core::mem::size_of::<*const T>(),
-            ..Default::default()
-        };
-        let mut inner = KBox::pin(
-            Inner {
-                ops,
-                _pin: PhantomPinned,
-            },
+        let ops = KBox::pin_init(
+            Opaque::ffi_init(|slot: *mut b::pernet_operations| {
+                // SAFETY: `slot` is the operations' place in the allocation,
+                // valid for writes.
+                unsafe {
+                    slot.write(b::pernet_operations {
+                        init: Some(init_trampoline::<T>),
+                        exit: Some(exit_trampoline::<T>),
+                        id: T::id().0.get(),
+                        size: core::mem::size_of::<*const T>(),
+                        ..Default::default()
+                    })
+                }
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: pinned, not moved; registered until `drop`.
-        to_result(unsafe {
-            b::register_pernet_subsys(&mut inner.as_mut().get_unchecked_mut().ops)
-        })?;
+        // SAFETY: `ops` is initialised and pinned, and stays registered until
+        // `drop`; its `id` points into a `'static PernetId`.
+        to_result(unsafe { b::register_pernet_subsys(ops.get()) })?;
         // INVARIANT: registered above.
         Ok(Self {
-            inner,
+            ops,
             _t: core::marker::PhantomData,
         })
     }
@@ -114,9 +119,12 @@ impl<T: PernetState> Registration<T> {
 
 impl<T: PernetState> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant); runs `exit` for every
-        // namespace.
-        unsafe { b::unregister_pernet_subsys(&mut self.inner.as_mut().get_unchecked_mut().ops) };
+        // SAFETY: registered (type invariant), reached through a raw pointer.
+        // Unregistering unlinks the operations under the pernet lock (which
+        // every walk of the list holds), then runs `exit` for every
+        // namespace after an RCU grace period; the box is freed only after
+        // this function.
+        unsafe { b::unregister_pernet_subsys(self.ops.get()) };
     }
 }
 
