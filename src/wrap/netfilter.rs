@@ -2,9 +2,9 @@
 
 //! Netfilter hook registration: IPv4 hooks and netdev ingress hooks.
 
-use core::{ffi::c_void, marker::PhantomPinned, pin::Pin, ptr::NonNull};
+use core::{ffi::c_void, pin::Pin, ptr::NonNull};
 
-use kernel::{alloc::KBox, error::to_result, prelude::*};
+use kernel::{alloc::KBox, error::to_result, prelude::*, types::Opaque};
 
 use super::{
     netdev::{Net, NetDevice},
@@ -58,22 +58,30 @@ pub(crate) enum HookPoint {
     },
 }
 
-#[repr(C)]
+/// A hook and its handler, in one pinned allocation.
+///
+/// # Invariants
+///
+/// `ops` calls `hook_trampoline::<H>` with `priv` pointing at `handler`,
+/// and is bound to `dev`'s device if any. Netfilter holds a pointer to it
+/// while it is registered, so Rust only reaches it through [`Opaque::get`],
+/// never by reference.
+#[pin_data]
 struct Inner<H: Hook> {
-    ops: b::nf_hook_ops,
+    #[pin]
+    ops: Opaque<b::nf_hook_ops>,
     handler: H,
     net: Net,
     // Keeps the ingress device alive while the hook is registered on it.
     dev: Option<NetDevice>,
-    _pin: PhantomPinned,
 }
 
 /// A registered netfilter hook, unregistered on drop.
 ///
 /// # Invariants
 ///
-/// `inner.ops` is registered with `inner.net` and its `priv` points at
-/// `inner.handler`; `inner` is pinned, so both addresses are stable.
+/// `inner.ops` is registered with `inner.net` until `drop`; `inner` is
+/// pinned, so the addresses of `ops` and `handler` are stable.
 pub(crate) struct Registration<H: Hook> {
     inner: Pin<KBox<Inner<H>>>,
 }
@@ -109,35 +117,43 @@ impl<H: Hook> Registration<H> {
             ),
         };
         let net = dev.as_ref().map_or(net, NetDevice::net);
-        let ops = b::nf_hook_ops {
-            hook: Some(hook_trampoline::<H>),
-            dev: dev
-                .as_ref()
-                .map_or(core::ptr::null_mut(), NetDevice::as_raw),
-            priv_: core::ptr::null_mut(),
-            pf: pf as u8,
-            hooknum,
-            priority,
-            ..Default::default()
-        };
-        let mut inner = KBox::pin(
-            Inner {
-                ops,
+        let raw_dev = dev
+            .as_ref()
+            .map_or(core::ptr::null_mut(), NetDevice::as_raw);
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
+                ops <- Opaque::ffi_init(|slot: *mut b::nf_hook_ops| {
+                    // SAFETY: `slot` is the `ops` of the `Inner<H>` being
+                    // initialised in place, so stepping back to the `Inner`
+                    // and on to its `handler` stays in the allocation; only
+                    // the address is taken (the handler is written next).
+                    let handler = unsafe {
+                        core::ptr::addr_of!((*kernel::container_of!(slot, Inner<H>, ops)).handler)
+                    };
+                    // SAFETY: `slot` is valid for writes.
+                    unsafe {
+                        slot.write(b::nf_hook_ops {
+                            hook: Some(hook_trampoline::<H>),
+                            dev: raw_dev,
+                            // Only ever read as `&H` (`hook_trampoline`).
+                            priv_: handler.cast_mut().cast(),
+                            pf: pf as u8,
+                            hooknum,
+                            priority,
+                            ..Default::default()
+                        })
+                    }
+                }),
                 handler,
                 net,
                 dev,
-                _pin: PhantomPinned,
-            },
+            }),
             GFP_KERNEL,
         )?;
-        // SAFETY: we do not move out of the pinned box; we only fill in the
-        // self-referential `priv` pointer before anything else sees `ops`.
-        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
-        inner_mut.ops.priv_ = core::ptr::addr_of!(inner_mut.handler) as *mut c_void;
-        // SAFETY: `ops` is pinned for as long as it stays registered (until
-        // `drop`), `net` is live, and `ops.dev` (if any) is held by `dev`.
-        to_result(unsafe { b::nf_register_net_hook(net.as_raw(), &inner_mut.ops) })?;
-        // INVARIANT: registered above; `priv` points at the pinned handler.
+        // SAFETY: `ops` is initialised and pinned, and stays registered until
+        // `drop`; `net` is live and `ops.dev` (if any) is held by `inner.dev`.
+        to_result(unsafe { b::nf_register_net_hook(net.as_raw(), inner.ops.get()) })?;
+        // INVARIANT: registered above.
         Ok(Self { inner })
     }
 
@@ -149,11 +165,13 @@ impl<H: Hook> Registration<H> {
 
 impl<H: Hook> Drop for Registration<H> {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant `ops` is registered with `net`.
-        unsafe { b::nf_unregister_net_hook(self.inner.net.as_raw(), &self.inner.ops) };
+        // SAFETY: `ops` is registered with `net` (type invariant), reached
+        // through a raw pointer: other CPUs may be in the hook with `&H` into
+        // `inner`, so no `&mut` to it is made.
+        unsafe { b::nf_unregister_net_hook(self.inner.net.as_raw(), self.inner.ops.get()) };
         // Netfilter frees its copy of the hook entry after an RCU grace
-        // period, and a CPU may still be running the hook: wait for them
-        // before the handler is freed.
+        // period, and a CPU may still be running the hook: wait for them.
+        // Only after this function is the box (handler, device) freed.
         // SAFETY: called from process context (module exit / config path).
         unsafe { b::synchronize_net() };
     }
@@ -175,7 +193,8 @@ unsafe extern "C" fn hook_trampoline<H: Hook>(
         return b::NF_ACCEPT;
     };
     // SAFETY: `priv_` is the `handler` of a live `Registration<H>`: set before
-    // registration and valid until after unregistration + synchronize_net.
+    // registration and valid until after unregistration + synchronize_net;
+    // nothing else writes the handler meanwhile.
     let handler = unsafe { &*(priv_ as *const H) };
     // SAFETY: netfilter hands the hook an skb it owns and does not share for
     // the duration of the call.
