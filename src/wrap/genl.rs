@@ -4,17 +4,13 @@
 //! typed attribute access and extended-ack errors, replies and dumps.
 
 use core::{
+    convert::Infallible,
     ffi::{c_int, CStr},
-    marker::PhantomPinned,
     pin::Pin,
     ptr::NonNull,
 };
 
-use kernel::{
-    alloc::{flags::__GFP_ZERO, KBox},
-    error::to_result,
-    prelude::*,
-};
+use kernel::{alloc::KBox, error::to_result, init, prelude::*, types::Opaque};
 
 use super::netdev::Net;
 use crate::bindings as b;
@@ -244,7 +240,7 @@ impl<'a> Attrs<'a> {
 /// A request being handled (`doit`).
 pub(crate) struct Request<'a> {
     info: &'a b::genl_info,
-    family: &'a b::genl_family,
+    family: &'a Inner,
 }
 
 impl<'a> Request<'a> {
@@ -267,7 +263,7 @@ impl<'a> Request<'a> {
         // table of `maxattr + 1` entries validated against the policy.
         Attrs {
             table: self.info.attrs,
-            max: self.family.maxattr as u16,
+            max: self.family.maxattr,
             _life: core::marker::PhantomData,
         }
     }
@@ -278,7 +274,9 @@ impl<'a> Request<'a> {
         let skb = NonNull::new(unsafe { b::baton_genlmsg_new() }).ok_or(ENOMEM)?;
         let info = self.info as *const b::genl_info as *mut b::genl_info;
         // SAFETY: `skb` is a fresh message; `info` and `family` are valid.
-        let hdr = unsafe { b::baton_genlmsg_put_reply(skb.as_ptr(), info, self.family, 0, cmd) };
+        let hdr = unsafe {
+            b::baton_genlmsg_put_reply(skb.as_ptr(), info, self.family.family.get(), 0, cmd)
+        };
         if hdr.is_null() {
             // SAFETY: we own `skb` and nothing else refers to it.
             unsafe { b::baton_nlmsg_free(skb.as_ptr()) };
@@ -438,7 +436,7 @@ impl Drop for Message<'_> {
 pub(crate) struct Dump<'a> {
     skb: NonNull<b::sk_buff>,
     cb: &'a mut b::netlink_callback,
-    family: &'a b::genl_family,
+    family: &'a Inner,
     info: &'a b::genl_info,
 }
 
@@ -460,7 +458,7 @@ impl<'a> Dump<'a> {
         // INVARIANT: as for `Request::attrs`.
         Attrs {
             table: self.info.attrs,
-            max: self.family.maxattr as u16,
+            max: self.family.maxattr,
             _life: core::marker::PhantomData,
         }
     }
@@ -481,8 +479,9 @@ impl<'a> Dump<'a> {
     /// Starts an entry for command `cmd`; `None` when the buffer is full.
     pub(crate) fn entry(&mut self, cmd: u8) -> Option<Message<'_>> {
         // SAFETY: `skb` is the dump buffer, `cb` and `family` are valid.
-        let hdr =
-            unsafe { b::baton_genlmsg_put_dump(self.skb.as_ptr(), self.cb, self.family, cmd) };
+        let hdr = unsafe {
+            b::baton_genlmsg_put_dump(self.skb.as_ptr(), self.cb, self.family.family.get(), cmd)
+        };
         if hdr.is_null() {
             return None;
         }
@@ -523,28 +522,60 @@ const MAX_OPS: usize = 32;
 /// Attributes a family may define (its policy table has one more entry).
 pub(crate) const MAX_ATTRS: usize = 64;
 
-#[repr(C)]
+/// A family with its operation and policy tables, in one pinned allocation.
+///
+/// # Invariants
+///
+/// `family` points at `small_ops`, whose first `n_small_ops` entries are
+/// the operations of `ops` (trampolines for those with handlers), and at
+/// `policy`, whose entries `1..=maxattr` are the attribute types; `family`
+/// has `maxattr` attributes. The generic netlink core writes `family` (its
+/// id, the offset of its multicast groups) and keeps a pointer to it while it
+/// is registered, so Rust only reaches it through [`Opaque::get`]. The
+/// tables are not written after initialisation.
+#[pin_data]
 struct Inner {
-    // First field: trampolines find `Inner` from the family pointer.
-    family: b::genl_family,
+    #[pin]
+    family: Opaque<b::genl_family>,
     small_ops: [b::genl_small_ops; MAX_OPS],
     policy: [b::nla_policy; MAX_ATTRS + 1],
     ops: &'static [Op],
-    _pin: PhantomPinned,
+    maxattr: u16,
+}
+
+impl Inner {
+    /// The `Inner` of a registered family, from the family pointer the core
+    /// passes to an operation.
+    ///
+    /// # Safety
+    ///
+    /// `family` must be the `family` of the `Inner` of a [`Family`] that
+    /// stays registered for `'a` (so only our trampolines may pass it).
+    unsafe fn of_family<'a>(family: *const b::genl_family) -> &'a Inner {
+        // SAFETY: `family` is the `family` of a pinned `Inner` alive for `'a`
+        // (caller), so stepping back to the `Inner` stays in its allocation.
+        // The shared reference covers `family` only as an `Opaque`.
+        unsafe { &*kernel::container_of!(family, Inner, family) }
+    }
+
+    /// The operation of command `cmd`.
+    fn op(&self, cmd: u8) -> Option<&'static Op> {
+        self.ops.iter().find(|o| o.cmd == cmd)
+    }
 }
 
 /// A registered generic netlink family; unregistered on drop.
 ///
 /// # Invariants
 ///
-/// `inner.family` is registered and points at `inner.small_ops` and
-/// `inner.policy`; `inner` is pinned.
+/// `inner.family` is registered until `drop`; `inner` is pinned, so the
+/// family and its tables have stable addresses while the core holds them.
 pub(crate) struct Family {
     inner: Pin<KBox<Inner>>,
 }
 
 // SAFETY: after registration the family is only used by the netlink core,
-// which serialises its own access; `ops` is immutable.
+// which serialises its own access; the tables and `ops` are immutable.
 unsafe impl Send for Family {}
 // SAFETY: as above.
 unsafe impl Sync for Family {}
@@ -567,6 +598,21 @@ fn policy_entry(t: AttrType) -> b::nla_policy {
     p
 }
 
+/// The table entry of operation `op`.
+fn small_op(op: &Op) -> b::genl_small_ops {
+    b::genl_small_ops {
+        cmd: op.cmd,
+        flags: if op.admin {
+            b::GENL_ADMIN_PERM as u8
+        } else {
+            0
+        },
+        doit: op.doit.map(|_| doit_trampoline as _),
+        dumpit: op.dumpit.map(|_| dumpit_trampoline as _),
+        ..Default::default()
+    }
+}
+
 impl Family {
     /// Registers family `name` (NUL-terminated) with attribute types
     /// `attrs[i]` for attribute `i + 1` and operations `ops`, for every
@@ -581,60 +627,64 @@ impl Family {
         if ops.len() > MAX_OPS || attrs.len() > MAX_ATTRS || name.len() > b::GENL_NAMSIZ as usize {
             return Err(EINVAL);
         }
-        // Filled in place on the heap: the family with its operation and
-        // policy tables is over 2 KiB, too much to build on the stack of
+        // Initialised in place on the heap: the family with its operation
+        // and policy tables is over 2 KiB, too much to build on the stack of
         // `insmod` (and then move).
-        // Apart from `ops` (a reference), every field of `Inner` is valid
-        // zeroed: C structures of integers, nullable pointers and `Option`s
-        // of functions, and a marker.
-        let mut uninit = KBox::<Inner>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
-        // SAFETY: `uninit` is a zeroed allocation for an `Inner`; writing
-        // `ops`, its only field not valid when zeroed, makes it a valid one.
-        let mut boxed = unsafe {
-            core::ptr::addr_of_mut!((*uninit.as_mut_ptr()).ops).write(ops);
-            uninit.assume_init()
-        };
-        let inner = &mut *boxed;
-        let family = &mut inner.family;
-        for (d, s) in family.name.iter_mut().zip(name.iter()) {
-            *d = *s as _;
-        }
-        family.version = u32::from(version);
-        family.maxattr = attrs.len() as u32;
-        family.set_netnsok(1);
-        family.set_parallel_ops(0);
-        family.n_small_ops = ops.len() as u8;
-        // Strict validation (unknown attributes, trailing data rejected)
-        // for every command.
-        family.resv_start_op = ops
-            .iter()
-            .map(|o| o.cmd)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        family.module = module.as_ptr();
-        for (slot, op) in inner.small_ops.iter_mut().zip(ops.iter()) {
-            slot.cmd = op.cmd;
-            slot.flags = if op.admin {
-                b::GENL_ADMIN_PERM as u8
-            } else {
-                0
-            };
-            slot.doit = op.doit.map(|_| doit_trampoline as _);
-            slot.dumpit = op.dumpit.map(|_| dumpit_trampoline as _);
-        }
-        for (slot, t) in inner.policy.iter_mut().skip(1).zip(attrs.iter()) {
-            *slot = policy_entry(*t);
-        }
-        let mut inner = Pin::from(boxed);
-        // SAFETY: not moved out of the pin; we set the self-referential
-        // pointers before registering.
-        let inner_mut = unsafe { inner.as_mut().get_unchecked_mut() };
-        inner_mut.family.small_ops = inner_mut.small_ops.as_ptr();
-        inner_mut.family.policy = inner_mut.policy.as_ptr();
-        // SAFETY: the family and its tables are pinned until `drop`
-        // unregisters them.
-        to_result(unsafe { b::genl_register_family(&mut inner_mut.family) })?;
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
+                family <- Opaque::ffi_init(|slot: *mut b::genl_family| {
+                    // SAFETY: `slot` is the `family` of the `Inner` being
+                    // initialised in place, so stepping back to the `Inner`
+                    // and on to its tables stays in the allocation; only the
+                    // addresses are taken (the tables are written next).
+                    let (small_ops, policy) = unsafe {
+                        let inner = kernel::container_of!(slot, Inner, family);
+                        (
+                            core::ptr::addr_of!((*inner).small_ops).cast::<b::genl_small_ops>(),
+                            core::ptr::addr_of!((*inner).policy).cast::<b::nla_policy>(),
+                        )
+                    };
+                    let mut family = b::genl_family {
+                        version: u32::from(version),
+                        maxattr: attrs.len() as u32,
+                        n_small_ops: ops.len() as u8,
+                        // Strict validation (unknown attributes, trailing
+                        // data rejected) for every command.
+                        resv_start_op: ops
+                            .iter()
+                            .map(|o| o.cmd)
+                            .max()
+                            .unwrap_or(0)
+                            .saturating_add(1),
+                        module: module.as_ptr(),
+                        small_ops,
+                        policy,
+                        ..Default::default()
+                    };
+                    for (d, s) in family.name.iter_mut().zip(name.iter()) {
+                        *d = *s as _;
+                    }
+                    family.set_netnsok(1);
+                    family.set_parallel_ops(0);
+                    // SAFETY: `slot` is valid for writes.
+                    unsafe { slot.write(family) };
+                }),
+                small_ops <- init::init_array_from_fn::<_, MAX_OPS, _, Infallible>(|i| {
+                    ops.get(i).map_or_else(Default::default, small_op)
+                }),
+                policy <- init::init_array_from_fn::<_, { MAX_ATTRS + 1 }, _, Infallible>(|i| {
+                    i.checked_sub(1)
+                        .and_then(|a| attrs.get(a))
+                        .map_or_else(Default::default, |t| policy_entry(*t))
+                }),
+                ops,
+                maxattr: attrs.len() as u16,
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the family and its tables are initialised and pinned until
+        // `drop` unregisters them.
+        to_result(unsafe { b::genl_register_family(inner.family.get()) })?;
         // INVARIANT: registered above.
         Ok(Self { inner })
     }
@@ -642,21 +692,15 @@ impl Family {
 
 impl Drop for Family {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant). Unregistering waits for
-        // running operations (they hold the genetlink lock) and later dumps
-        // are refused; a dump in progress holds a module reference.
-        unsafe {
-            let inner = self.inner.as_mut().get_unchecked_mut();
-            b::genl_unregister_family(&inner.family);
-        }
+        // SAFETY: registered (type invariant), reached through a raw pointer:
+        // an operation may hold `&Inner`, so no `&mut` to it is made.
+        // Unregistering takes the genetlink locks, which every operation
+        // holds while it runs (no parallel ops), so it returns once none
+        // runs and none can start; later dumps are refused, and a dump in
+        // progress holds a module reference. The box is freed only after
+        // this function.
+        unsafe { b::genl_unregister_family(self.inner.family.get()) };
     }
-}
-
-fn find_op(family: *const b::genl_family, cmd: u8) -> Option<&'static Op> {
-    // SAFETY: `family` is the first field of a pinned, registered `Inner`
-    // (only our trampolines are installed in our family).
-    let inner = unsafe { &*(family as *const Inner) };
-    inner.ops.iter().find(|o| o.cmd == cmd)
 }
 
 /// Sets the extended ack (null: none) from `e` and returns its errno.
@@ -683,17 +727,15 @@ fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_in
 unsafe extern "C" fn doit_trampoline(_skb: *mut b::sk_buff, info: *mut b::genl_info) -> c_int {
     // SAFETY: the netlink core passes a valid `genl_info` for our family.
     let info = unsafe { &*info };
-    let family = info.family;
+    // SAFETY: only our families have this operation, and a family stays
+    // registered while its operations run (`Family::drop`).
+    let family = unsafe { Inner::of_family(info.family) };
     // SAFETY: `genlhdr` points into the request.
     let cmd = unsafe { (*info.genlhdr).cmd };
-    let Some(doit) = find_op(family, cmd).and_then(|o| o.doit) else {
+    let Some(doit) = family.op(cmd).and_then(|o| o.doit) else {
         return -EOPNOTSUPP_ERRNO;
     };
-    let req = Request {
-        info,
-        // SAFETY: `family` is our registered family.
-        family: unsafe { &*family },
-    };
+    let req = Request { info, family };
     match doit(&req) {
         Ok(()) => 0,
         Err(e) => report(info.extack, req.attrs(), e),
@@ -720,16 +762,18 @@ unsafe extern "C" fn dumpit_trampoline(
     let (Some(skb), Some(cb)) = (NonNull::new(skb), unsafe { cb.as_mut() }) else {
         return -(EINVAL.to_errno().abs());
     };
+    // SAFETY: only our families have this operation, and a family stays
+    // registered while its dumps run (`Family::drop`).
+    let family = unsafe { Inner::of_family(info.family) };
     // SAFETY: `genlhdr` points into the request.
     let cmd = unsafe { (*info.genlhdr).cmd };
-    let Some(dumpit) = find_op(info.family, cmd).and_then(|o| o.dumpit) else {
+    let Some(dumpit) = family.op(cmd).and_then(|o| o.dumpit) else {
         return -EOPNOTSUPP_ERRNO;
     };
     let mut dump = Dump {
         skb,
         cb,
-        // SAFETY: `family` is our registered family.
-        family: unsafe { &*info.family },
+        family,
         info,
     };
     match dumpit(&mut dump) {
