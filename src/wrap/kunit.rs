@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 
 use super::netdev::{DevRcu, Net};
 
-use kernel::prelude::*;
+use kernel::{prelude::*, types::Opaque};
 
 use crate::bindings as b;
 
@@ -94,12 +94,25 @@ macro_rules! kassert_eq {
 pub(crate) use kassert_eq;
 
 /// A `kunit_case` that may live in a `static`.
+///
+/// KUnit writes the case (its status, log and module name) while it runs
+/// the suite, so Rust only builds it and then hands out its address.
 #[repr(transparent)]
-pub(crate) struct Case(pub(crate) b::kunit_case);
+pub(crate) struct Case(Opaque<b::kunit_case>);
+
+// SAFETY: after it is built, Rust neither reads nor writes the case; KUnit
+// is its only user.
+unsafe impl Sync for Case {}
 
 /// A `kunit_suite` that may live in a `static`.
+///
+/// KUnit writes the suite (its status, log, init error) while it runs it,
+/// so Rust only builds it and then hands out its address.
 #[repr(transparent)]
-pub(crate) struct Suite(pub(crate) b::kunit_suite);
+pub(crate) struct Suite(Opaque<b::kunit_suite>);
+
+// SAFETY: as for `Case`.
+unsafe impl Sync for Suite {}
 
 /// A pointer to a suite, as stored in `.kunit_test_suites`.
 #[repr(transparent)]
@@ -116,17 +129,18 @@ pub(crate) const fn case(name: &'static [u8], run: unsafe extern "C" fn(*mut b::
     let mut c: b::kunit_case = unsafe { core::mem::zeroed() };
     c.run_case = Some(run);
     c.name = name.as_ptr().cast();
-    Case(c)
+    Case(Opaque::new(c))
 }
 
 /// The all-zero entry that terminates a case table.
 pub(crate) const fn case_end() -> Case {
     // SAFETY: all-zero is a valid `kunit_case` and is KUnit's terminator.
-    Case(unsafe { core::mem::zeroed() })
+    Case(Opaque::new(unsafe { core::mem::zeroed() }))
 }
 
-/// Builds a suite named `name` over the case table at `cases`.
-pub(crate) const fn suite(name: &str, cases: *mut b::kunit_case) -> Suite {
+/// Builds a suite named `name` over the case table at `cases` (a table of
+/// [`Case`]s ending with [`case_end`]).
+pub(crate) const fn suite(name: &str, cases: *const Case) -> Suite {
     // SAFETY: all-zero is a valid `kunit_suite` (null pointers, `None`).
     let mut s: b::kunit_suite = unsafe { core::mem::zeroed() };
     let bytes = name.as_bytes();
@@ -136,8 +150,10 @@ pub(crate) const fn suite(name: &str, cases: *mut b::kunit_case) -> Suite {
         s.name[i] = bytes[i];
         i += 1;
     }
-    s.test_cases = cases;
-    Suite(s)
+    // `Case` is a transparent `Opaque<kunit_case>`: the table is one of
+    // `kunit_case`s, which KUnit may write (interior mutability).
+    s.test_cases = cases.cast_mut().cast();
+    Suite(Opaque::new(s))
 }
 
 /// Runs a safe test function for a KUnit trampoline.
@@ -170,22 +186,24 @@ macro_rules! kunit_suite {
                 }
             )*
 
-            static mut CASES: [$crate::wrap::kunit::Case; [$(stringify!($case)),*].len() + 1] = [
+            static CASES: [$crate::wrap::kunit::Case; [$(stringify!($case)),*].len() + 1] = [
                 $($crate::wrap::kunit::case(concat!(stringify!($case), "\0").as_bytes(), $case),)*
                 $crate::wrap::kunit::case_end(),
             ];
 
-            static mut SUITE: $crate::wrap::kunit::Suite = $crate::wrap::kunit::suite(
+            static SUITE: $crate::wrap::kunit::Suite = $crate::wrap::kunit::suite(
                 $name,
                 // Only the address is taken; KUnit is the sole user.
-                core::ptr::addr_of_mut!(CASES).cast(),
+                core::ptr::addr_of!(CASES).cast(),
             );
 
             #[link_section = ".kunit_test_suites"]
             #[used]
             static SUITES: $crate::wrap::kunit::SuitePtr =
-                // Only the address is taken; KUnit is the sole user.
-                $crate::wrap::kunit::SuitePtr(core::ptr::addr_of_mut!(SUITE).cast());
+                // Only the address is taken; KUnit is the sole user, and
+                // `Suite` is a transparent `Opaque<kunit_suite>`, which it
+                // may write.
+                $crate::wrap::kunit::SuitePtr(core::ptr::addr_of!(SUITE).cast_mut().cast());
         }
     };
 }
