@@ -103,6 +103,9 @@ fn format_u32(mut v: u32, out: &mut [u8; 12]) -> usize {
 }
 
 /// A `struct kernel_param` that may live in a `static`.
+///
+/// Unlike the registrations of the other wrappers, it needs no `Opaque`:
+/// the kernel only reads it (C declares its `__param` entries `const`).
 #[repr(transparent)]
 pub(crate) struct ParamEntry(pub(crate) b::kernel_param);
 
