@@ -828,20 +828,30 @@ fn invalid_requests(vm: &Vm, b: &Path, cases: &[Invalid]) -> Result<(usize, Vec<
 /// Step 5 on node2: `rmmod` while batonctl reads and writes in a loop.
 fn rmmod_under_load(vm: &Vm, b: &Path, f: &mut Failures) -> Result<()> {
     // Four workers (stats, peer show, and two writers setting the same
-    // peer's weight to different values) log "<worker> <status>" per call;
-    // rmmod is retried while the module is in use, at most 150 times.
+    // peer's weight to different values) log "<worker> <status>" per call.
+    // The unload starts once every worker has finished a call, and every
+    // worker makes one more call after it: the loops are bounded by
+    // events, not by time (an exec under TCG on a loaded host can take
+    // seconds). rmmod is retried while the module is in use, at most 150
+    // times.
     let script = format!(
         "B={b}
 peer=$(\"$B\" --json peer | sed -n 's/.*\"id\": \\([0-9]*\\).*/\\1/p' | head -1)
 work() {{ # NAME BATONCTL-ARGS...
-  local name=$1 end=$((SECONDS + 10)); shift
-  while [ $SECONDS -lt $end ]; do
+  local name=$1 last=; shift
+  while [ -z \"$last\" ]; do
+    [ -e /tmp/unloaded ] && last=1
     \"$B\" \"$@\" >/dev/null 2>>/tmp/loop.err; echo \"$name $?\" >>/tmp/loop.log
+    : >/tmp/called.$name
   done
 }}
 work stats stats & work show peer show & work set peer set id \"$peer\" weight 321 &
 work set2 peer set id \"$peer\" weight 123 &
-sleep 2
+for ((i = 0; i < 600; i++)); do
+  [ -e /tmp/called.stats ] && [ -e /tmp/called.show ] && [ -e /tmp/called.set ] &&
+    [ -e /tmp/called.set2 ] && break
+  sleep 0.2
+done
 tries=0
 while :; do
   tries=$((tries + 1))
@@ -850,6 +860,7 @@ while :; do
   [ $tries -ge 150 ] && {{ echo 'rmmod: gave up'; break; }}
   sleep 0.2
 done
+: >/tmp/unloaded
 wait
 echo \"loaded: $(test -e /sys/module/{m} && echo yes || echo no)\"
 echo '--- loop'; cat /tmp/loop.log
