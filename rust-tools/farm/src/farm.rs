@@ -50,7 +50,10 @@ pub struct FarmConfig {
     pub run_root: PathBuf,
     /// The VMs' init (`<repo>/qemu/vm-init.sh`).
     pub init: PathBuf,
-    /// Memory per VM in MiB.
+    /// Memory per VM in MiB. 512 by default: the heaviest scenario's node
+    /// keeps well over half of it free, and what a VM costs grows with its
+    /// memory under TCG (the boot initialises every page's `struct page`
+    /// and its KASAN shadow; every kmemleak scan walks them).
     pub memory_mb: u32,
     /// Virtual CPUs per VM.
     pub smp: u8,
@@ -70,7 +73,7 @@ impl FarmConfig {
             topology: Topology::standard(nodes),
             run_root: repo.join("farm-runs"),
             init: repo.join("qemu/vm-init.sh"),
-            memory_mb: 1024,
+            memory_mb: 512,
             smp: 1,
             extra_append: String::new(),
             timeouts: Timeouts::default(),
