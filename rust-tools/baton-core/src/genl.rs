@@ -141,6 +141,30 @@ pub struct AttrSpec {
     pub checks: Checks,
 }
 
+impl AttrSpec {
+    /// An attribute of type `wire`, in host byte order, without checks.
+    pub const fn of(wire: WireType) -> Self {
+        Self {
+            wire,
+            big_endian: false,
+            checks: Checks::NONE,
+        }
+    }
+
+    /// The same in network byte order.
+    pub const fn in_network_order(self) -> Self {
+        Self {
+            big_endian: true,
+            ..self
+        }
+    }
+
+    /// The same with `checks`.
+    pub const fn checked(self, checks: Checks) -> Self {
+        Self { checks, ..self }
+    }
+}
+
 numbered! {
     /// Distribution policies a service may name (the `policy` attribute,
     /// a string: these numbers are not on the wire).

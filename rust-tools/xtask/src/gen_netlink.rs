@@ -394,10 +394,18 @@ pub const FAMILY_VERSION: u8 = {version};
                 Some("big-endian") => true,
                 Some(other) => return Err(format!("{name}: byte-order {other}")),
             };
-            let checks = self.checks(a)?;
+            let order = if big_endian {
+                ".in_network_order()"
+            } else {
+                ""
+            };
+            let checks = match self.checks(a)? {
+                Some(c) => format!(".checked({c})"),
+                None => String::new(),
+            };
             let _ = writeln!(
                 specs,
-                "            {ty}::{} => AttrSpec {{\n                wire: WireType::{wire},\n                big_endian: {big_endian},\n                checks: {checks},\n            }},",
+                "            {ty}::{} => AttrSpec::of(WireType::{wire}){order}{checks},",
                 camel(name)
             );
             variants.push(Variant {
@@ -435,10 +443,11 @@ impl {ty} {{
         Ok(())
     }
 
-    /// The `checks` of attribute `a` as a `Checks` expression.
-    fn checks(&self, a: &Value) -> Res<String> {
+    /// The `checks` of attribute `a` as a `Checks` expression, if it has
+    /// any.
+    fn checks(&self, a: &Value) -> Res<Option<String>> {
         let Some(c) = a.get("checks") else {
-            return Ok("Checks::NONE".into());
+            return Ok(None);
         };
         let mut fields = Vec::new();
         for (k, v) in map(c, "checks")? {
@@ -462,7 +471,7 @@ impl {ty} {{
             fields.push(format!("{field}: Some({}),\n", group(n)));
         }
         // As rustfmt writes it: one field a line.
-        let pad = " ".repeat(20);
+        let pad = " ".repeat(16);
         let mut out = "Checks {\n".to_string();
         for f in fields {
             out.push_str(&pad);
@@ -470,9 +479,9 @@ impl {ty} {{
         }
         out.push_str(&pad);
         out.push_str("..Checks::NONE\n");
-        out.push_str(&" ".repeat(16));
+        out.push_str(&" ".repeat(12));
         out.push('}');
-        Ok(out)
+        Ok(Some(out))
     }
 }
 

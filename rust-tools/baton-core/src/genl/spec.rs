@@ -401,244 +401,56 @@ impl Attr {
     /// How the attribute is carried, and what the netlink core checks of it.
     pub const fn spec(self) -> AttrSpec {
         match self {
-            Attr::NodeId => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::PublicIfindex => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::RedistIfindex => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::SyncIfindex => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::PeerId => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Mac => AttrSpec {
-                wire: WireType::Binary,
-                big_endian: false,
-                checks: Checks {
-                    exact_len: Some(6),
-                    ..Checks::NONE
-                },
-            },
-            Attr::Weight => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::AdminState => AttrSpec {
-                wire: WireType::U8,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Vip => AttrSpec {
-                wire: WireType::U32,
-                big_endian: true,
-                checks: Checks::NONE,
-            },
-            Attr::Port => AttrSpec {
-                wire: WireType::U16,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Protocol => AttrSpec {
-                wire: WireType::U8,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Policy => AttrSpec {
-                wire: WireType::String,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::KeyId => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::KeySecret => AttrSpec {
-                wire: WireType::Binary,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::KeyActive => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Stats => AttrSpec {
-                wire: WireType::Nest,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Counter => AttrSpec {
-                wire: WireType::Nest,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Count => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::ServiceStats => AttrSpec {
-                wire: WireType::Nest,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::ConnId => AttrSpec {
-                wire: WireType::U64,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Client => AttrSpec {
-                wire: WireType::U32,
-                big_endian: true,
-                checks: Checks::NONE,
-            },
-            Attr::ClientPort => AttrSpec {
-                wire: WireType::U16,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::ConnState => AttrSpec {
-                wire: WireType::U8,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::ClientIsn => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::OurIsn => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::RcvNxt => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::SndNxt => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::AgeMs => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::IdleMs => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::ClientDone => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::RuleId => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Host => AttrSpec {
-                wire: WireType::String,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::PathPrefix => AttrSpec {
-                wire: WireType::String,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::RulePeers => AttrSpec {
-                wire: WireType::Binary,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Alive => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Health => AttrSpec {
-                wire: WireType::U8,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::OwnedConns => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::CpuPermille => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LastHeardMs => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Epoch => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::Heard => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::StaticPeer => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LocalNode => AttrSpec {
-                wire: WireType::Flag,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LoadMetric => AttrSpec {
-                wire: WireType::U8,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LocalMax => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LardLow => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            Attr::LardHigh => AttrSpec {
-                wire: WireType::U32,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
+            Attr::NodeId => AttrSpec::of(WireType::U32),
+            Attr::PublicIfindex => AttrSpec::of(WireType::U32),
+            Attr::RedistIfindex => AttrSpec::of(WireType::U32),
+            Attr::SyncIfindex => AttrSpec::of(WireType::U32),
+            Attr::PeerId => AttrSpec::of(WireType::U32),
+            Attr::Mac => AttrSpec::of(WireType::Binary).checked(Checks {
+                exact_len: Some(6),
+                ..Checks::NONE
+            }),
+            Attr::Weight => AttrSpec::of(WireType::U32),
+            Attr::AdminState => AttrSpec::of(WireType::U8),
+            Attr::Vip => AttrSpec::of(WireType::U32).in_network_order(),
+            Attr::Port => AttrSpec::of(WireType::U16),
+            Attr::Protocol => AttrSpec::of(WireType::U8),
+            Attr::Policy => AttrSpec::of(WireType::String),
+            Attr::KeyId => AttrSpec::of(WireType::U32),
+            Attr::KeySecret => AttrSpec::of(WireType::Binary),
+            Attr::KeyActive => AttrSpec::of(WireType::Flag),
+            Attr::Stats => AttrSpec::of(WireType::Nest),
+            Attr::Counter => AttrSpec::of(WireType::Nest),
+            Attr::Count => AttrSpec::of(WireType::U32),
+            Attr::ServiceStats => AttrSpec::of(WireType::Nest),
+            Attr::ConnId => AttrSpec::of(WireType::U64),
+            Attr::Client => AttrSpec::of(WireType::U32).in_network_order(),
+            Attr::ClientPort => AttrSpec::of(WireType::U16),
+            Attr::ConnState => AttrSpec::of(WireType::U8),
+            Attr::ClientIsn => AttrSpec::of(WireType::U32),
+            Attr::OurIsn => AttrSpec::of(WireType::U32),
+            Attr::RcvNxt => AttrSpec::of(WireType::U32),
+            Attr::SndNxt => AttrSpec::of(WireType::U32),
+            Attr::AgeMs => AttrSpec::of(WireType::U32),
+            Attr::IdleMs => AttrSpec::of(WireType::U32),
+            Attr::ClientDone => AttrSpec::of(WireType::Flag),
+            Attr::RuleId => AttrSpec::of(WireType::U32),
+            Attr::Host => AttrSpec::of(WireType::String),
+            Attr::PathPrefix => AttrSpec::of(WireType::String),
+            Attr::RulePeers => AttrSpec::of(WireType::Binary),
+            Attr::Alive => AttrSpec::of(WireType::Flag),
+            Attr::Health => AttrSpec::of(WireType::U8),
+            Attr::OwnedConns => AttrSpec::of(WireType::U32),
+            Attr::CpuPermille => AttrSpec::of(WireType::U32),
+            Attr::LastHeardMs => AttrSpec::of(WireType::U32),
+            Attr::Epoch => AttrSpec::of(WireType::U32),
+            Attr::Heard => AttrSpec::of(WireType::Flag),
+            Attr::StaticPeer => AttrSpec::of(WireType::Flag),
+            Attr::LocalNode => AttrSpec::of(WireType::Flag),
+            Attr::LoadMetric => AttrSpec::of(WireType::U8),
+            Attr::LocalMax => AttrSpec::of(WireType::U32),
+            Attr::LardLow => AttrSpec::of(WireType::U32),
+            Attr::LardHigh => AttrSpec::of(WireType::U32),
         }
     }
 }
@@ -660,16 +472,8 @@ impl CounterAttr {
     /// How the attribute is carried, and what the netlink core checks of it.
     pub const fn spec(self) -> AttrSpec {
         match self {
-            CounterAttr::Name => AttrSpec {
-                wire: WireType::String,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
-            CounterAttr::Value => AttrSpec {
-                wire: WireType::U64,
-                big_endian: false,
-                checks: Checks::NONE,
-            },
+            CounterAttr::Name => AttrSpec::of(WireType::String),
+            CounterAttr::Value => AttrSpec::of(WireType::U64),
         }
     }
 }
