@@ -22,6 +22,9 @@ plain_pkgs=(
   python3-scapy redis-tools apache2-utils
   # a raw client (scapy) keeps its own kernel from resetting its handshake
   iptables
+  # the kernel's ynl tools (tools/net/ynl) over the netlink spec: `make lint`
+  # and the ynl scenario (in the VMs, which run the host's /usr)
+  python3-yaml python3-jsonschema
 )
 # rust-web-clippy: clippy-driver of the same rustc, for `make lint` on the module.
 rust_pkgs=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)

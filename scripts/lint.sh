@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rustfmt and clippy over everything, kernel module included.
+# rustfmt and clippy over everything, kernel module included; the netlink
+# spec through the kernel's ynl tooling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,8 @@ mapfile -t mod_files < <(find src -name '*.rs' ! -name 'bindings_generated.rs' |
 rustfmt --edition 2021 --check "${mod_files[@]}"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The netlink spec through the kernel's own ynl tooling (schema, ynl-gen-c).
+scripts/ynl-check.sh
 # clippy over the module: a CLIPPY=1 kernel build of it (Makefile), against
 # the debug test kernel or KDIR.
 make --no-print-directory module-clippy

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `baton` generic netlink family: one handler file per object (node,
-//! peer, service, key, stats, conn, rule). Numbers, names and limits come from
-//! `baton_core::genl`; the rules for changing the configuration from
-//! `baton_core::config`. `Documentation/netlink/specs/baton.yaml` is the spec.
+//! peer, service, key, stats, conn, rule). Numbers, names, wire types,
+//! checks and limits come from `baton_core::genl`, generated from the spec,
+//! `Documentation/netlink/specs/baton.yaml`; the rules for changing the
+//! configuration from `baton_core::config`.
 
 mod conn;
 mod farm;
@@ -24,7 +25,7 @@ use kernel::prelude::*;
 use crate::{
     baton_core::{
         config::{Config, ConfigError},
-        genl::{Attr, Cmd, FAMILY_NAME_NUL, FAMILY_VERSION},
+        genl::{Attr, AttrSpec, Cmd, WireType, FAMILY_NAME_NUL, FAMILY_VERSION},
     },
     netstate::NetState,
     wrap::{
@@ -34,67 +35,59 @@ use crate::{
     },
 };
 
-/// The request policy: the type of every attribute of `Attr`, in number
-/// order (attribute `i + 1` is entry `i`). Lengths of variable-size
-/// attributes are left to the configuration rules, whose refusals name the
-/// limit (the core's own would only say "failed policy validation").
-const ATTR_TYPES: [AttrType; 47] = [
-    AttrType::U32,       // NodeId
-    AttrType::U32,       // PublicIfindex
-    AttrType::U32,       // RedistIfindex
-    AttrType::U32,       // SyncIfindex
-    AttrType::U32,       // PeerId
-    AttrType::Binary(0), // Mac (length: config rules)
-    AttrType::U32,       // Weight
-    AttrType::U8,        // AdminState
-    AttrType::U32,       // Vip
-    AttrType::U16,       // Port
-    AttrType::U8,        // Protocol
-    AttrType::String(0), // Policy (name: config rules)
-    AttrType::U32,       // KeyId
-    AttrType::Binary(0), // KeySecret (length: config rules)
-    AttrType::Flag,      // KeyActive
-    AttrType::Nested,    // Stats (replies only)
-    AttrType::Nested,    // Counter (replies only)
-    AttrType::U32,       // Count
-    AttrType::Nested,    // ServiceStats (replies only)
-    AttrType::U64,       // ConnId
-    AttrType::U32,       // Client
-    AttrType::U16,       // ClientPort
-    AttrType::U8,        // ConnState (value: conninfo rules)
-    AttrType::U32,       // ClientIsn
-    AttrType::U32,       // OurIsn
-    AttrType::U32,       // RcvNxt
-    AttrType::U32,       // SndNxt
-    AttrType::U32,       // AgeMs
-    AttrType::U32,       // IdleMs
-    AttrType::Flag,      // ClientDone
-    AttrType::U32,       // RuleId
-    AttrType::String(0), // Host (length and characters: config rules)
-    AttrType::String(0), // PathPrefix (length and characters: config rules)
-    AttrType::Binary(0), // RulePeers (length: config rules)
-    AttrType::Flag,      // Alive (replies only)
-    AttrType::U8,        // Health (value: config rules)
-    AttrType::U32,       // OwnedConns (replies only)
-    AttrType::U32,       // CpuPermille (replies only)
-    AttrType::U32,       // LastHeardMs (replies only)
-    AttrType::U32,       // Epoch (replies only)
-    AttrType::Flag,      // Heard (replies only)
-    AttrType::Flag,      // StaticPeer (replies only)
-    AttrType::Flag,      // LocalNode (replies only)
-    AttrType::U8,        // LoadMetric (value: config rules)
-    AttrType::U32,       // LocalMax (range: config rules)
-    AttrType::U32,       // LardLow (range: config rules)
-    AttrType::U32,       // LardHigh (range: config rules)
-];
+/// The request policy, attribute `i + 1` at entry `i`: each attribute's
+/// type and the checks the spec gives it (`Attr::spec`, generated from
+/// `Documentation/netlink/specs/baton.yaml`), so the netlink core enforces
+/// exactly what the spec states. The spec states only the wire format's
+/// checks (a MAC's length); ranges and lengths with a meaning are the
+/// configuration rules', whose refusals name the limit (the core's own
+/// would only say "integer out of range" or "failed policy validation").
+/// Values of enum attributes are the rules' too, for the same reason.
+const ATTR_TYPES: [AttrType; Attr::ALL.len()] = {
+    let mut types = [AttrType::Flag; Attr::ALL.len()];
+    let mut i = 0;
+    while i < types.len() {
+        types[i] = policy_of(Attr::ALL[i].spec());
+        i += 1;
+    }
+    types
+};
 
-const _: () = assert!(ATTR_TYPES.len() == Attr::ALL.len());
+/// The policy entry of an attribute as the spec has it. A check the
+/// policy cannot express fails the build rather than going unenforced.
+const fn policy_of(spec: AttrSpec) -> AttrType {
+    let c = spec.checks;
+    if c.min.is_some() || c.max.is_some() || c.min_len.is_some() {
+        panic!("the spec states a check the module's policy does not enforce");
+    }
+    let max_len = match c.max_len {
+        Some(n) => n,
+        None => 0,
+    };
+    match (spec.wire, c.exact_len) {
+        (WireType::Binary, Some(n)) if n <= i16::MAX as u16 => AttrType::BinaryExact(n as i16),
+        (_, Some(_)) => panic!("exact-len is enforced for (short) binary attributes only"),
+        (WireType::U8, None) => AttrType::U8,
+        (WireType::U16, None) => AttrType::U16,
+        (WireType::U32, None) => AttrType::U32,
+        (WireType::U64, None) => AttrType::U64,
+        (WireType::Binary, None) => AttrType::Binary(max_len),
+        (WireType::String, None) => AttrType::String(max_len),
+        (WireType::Flag, None) => AttrType::Flag,
+        (WireType::Nest, None) => AttrType::Nested,
+    }
+}
+
 // The family registers only if every attribute fits its policy table.
 const _: () = assert!(ATTR_TYPES.len() <= crate::wrap::genl::MAX_ATTRS);
 
 const fn op(cmd: Cmd, doit: Option<DoFn>, dumpit: Option<DumpFn>) -> Op {
+    // A do and a dump exactly where the spec has them (checked at compile
+    // time: `OPS` is a static).
+    assert!(doit.is_some() == cmd.has_do() && dumpit.is_some() == cmd.has_dump());
     // Configuration and counter reads are open to everyone; changes, key
-    // reads and the connection table need CAP_NET_ADMIN (`Cmd::admin`).
+    // reads and the connection table need CAP_NET_ADMIN (the spec's
+    // `admin-perm`, `Cmd::admin`).
     Op {
         cmd: cmd as u8,
         admin: cmd.admin(),
@@ -103,7 +96,8 @@ const fn op(cmd: Cmd, doit: Option<DoFn>, dumpit: Option<DumpFn>) -> Op {
     }
 }
 
-static OPS: [Op; 22] = [
+/// One entry per command of the spec.
+static OPS: [Op; Cmd::ALL.len()] = [
     op(Cmd::NodeGet, Some(node::get), None),
     op(Cmd::NodeNew, Some(node::new), None),
     op(Cmd::NodeSet, Some(node::set), None),

@@ -26,8 +26,10 @@ pub(crate) enum AttrType {
     U32,
     /// 64-bit unsigned.
     U64,
-    /// Binary blob of at most `n` bytes.
+    /// Binary blob of at most `n` bytes (`0`: any length).
     Binary(u16),
+    /// Binary blob of exactly `n` bytes (the spec's `exact-len`).
+    BinaryExact(i16),
     /// NUL-terminated string of at most `n` bytes (without NUL).
     String(u16),
     /// Flag (no payload).
@@ -588,6 +590,19 @@ fn policy_entry(t: AttrType) -> b::nla_policy {
         AttrType::U32 => (b::NLA_U32, 0),
         AttrType::U64 => (b::NLA_U64, 0),
         AttrType::Binary(n) => (b::NLA_BINARY, n),
+        AttrType::BinaryExact(n) => {
+            // As C's NLA_POLICY_EXACT_LEN(n): a length range of n..=n, in
+            // the union member `struct { s16 min, max; }`. Like every
+            // member it starts the union, so it is written as the first
+            // bytes of the union's storage (`bindgen_union_field`), which
+            // needs no unsafe.
+            p.validation_type = b::nla_policy_validation_NLA_VALIDATE_RANGE as u8;
+            let n = n.to_ne_bytes();
+            // min, max, then the rest of the storage.
+            p.__bindgen_anon_1.bindgen_union_field =
+                u64::from_ne_bytes([n[0], n[1], n[0], n[1], 0, 0, 0, 0]);
+            (b::NLA_BINARY, 0)
+        }
         AttrType::String(n) => (b::NLA_NUL_STRING, n),
         AttrType::Flag => (b::NLA_FLAG, 0),
         // Replies only: a request carrying it is rejected by the core.

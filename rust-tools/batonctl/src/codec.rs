@@ -1,12 +1,17 @@
 //! Requests and replies of the `baton` family as bytes: the generic netlink
 //! header plus attributes, encoded and decoded here without any socket.
-//! Encodings follow `Documentation/netlink/specs/baton.yaml`: integers in
-//! host order, except `Vip` (network order, i.e. the address octets).
+//! Each attribute's wire type and byte order are the spec's
+//! (`Documentation/netlink/specs/baton.yaml`, generated into
+//! [`baton_core::genl::spec`]): a request value must be of its attribute's
+//! type, and integers in replies are read at the width and in the byte
+//! order the spec gives (host order, but network order for `Vip` and
+//! `Client`).
 
 use std::net::Ipv4Addr;
 
 use baton_core::farmpolicy::FarmParams;
-use baton_core::genl::{self, AdminState, Attr, Cmd, CounterAttr, LoadMetric, Protocol};
+pub use baton_core::genl::WireType;
+use baton_core::genl::{self, AdminState, Attr, AttrSpec, Cmd, CounterAttr, LoadMetric, Protocol};
 use baton_core::lard::Thresholds;
 
 use crate::model::{
@@ -22,95 +27,6 @@ pub const NLA_F_NET_BYTEORDER: u16 = 1 << 14;
 pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | NLA_F_NET_BYTEORDER);
 /// Size of `struct genlmsghdr`.
 pub const GENL_HDRLEN: usize = 4;
-
-/// The wire type of each attribute of the main set (as in the YAML spec).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WireType {
-    /// `u8`.
-    U8,
-    /// `u16`.
-    U16,
-    /// `u32`.
-    U32,
-    /// `u64`.
-    U64,
-    /// `binary`.
-    Binary,
-    /// `string` (NUL-terminated on the wire).
-    String,
-    /// `flag`.
-    Flag,
-    /// `nest`.
-    Nest,
-}
-
-impl WireType {
-    /// The type's name in the YAML spec.
-    pub fn yaml_name(self) -> &'static str {
-        match self {
-            WireType::U8 => "u8",
-            WireType::U16 => "u16",
-            WireType::U32 => "u32",
-            WireType::U64 => "u64",
-            WireType::Binary => "binary",
-            WireType::String => "string",
-            WireType::Flag => "flag",
-            WireType::Nest => "nest",
-        }
-    }
-}
-
-/// The wire type of `a`.
-pub fn wire_type(a: Attr) -> WireType {
-    match a {
-        Attr::NodeId
-        | Attr::PublicIfindex
-        | Attr::RedistIfindex
-        | Attr::SyncIfindex
-        | Attr::PeerId
-        | Attr::Weight
-        | Attr::KeyId
-        | Attr::Count
-        | Attr::Vip
-        | Attr::Client
-        | Attr::ClientIsn
-        | Attr::OurIsn
-        | Attr::RcvNxt
-        | Attr::SndNxt
-        | Attr::AgeMs
-        | Attr::IdleMs
-        | Attr::RuleId
-        | Attr::OwnedConns
-        | Attr::CpuPermille
-        | Attr::LastHeardMs
-        | Attr::Epoch
-        | Attr::LocalMax
-        | Attr::LardLow
-        | Attr::LardHigh => WireType::U32,
-        Attr::ConnId => WireType::U64,
-        Attr::Mac | Attr::KeySecret | Attr::RulePeers => WireType::Binary,
-        Attr::AdminState | Attr::Protocol | Attr::ConnState | Attr::Health | Attr::LoadMetric => {
-            WireType::U8
-        }
-        Attr::Port | Attr::ClientPort => WireType::U16,
-        Attr::Policy | Attr::Host | Attr::PathPrefix => WireType::String,
-        Attr::KeyActive
-        | Attr::ClientDone
-        | Attr::Alive
-        | Attr::Heard
-        | Attr::StaticPeer
-        | Attr::LocalNode => WireType::Flag,
-        Attr::Stats | Attr::Counter | Attr::ServiceStats => WireType::Nest,
-    }
-}
-
-/// The wire type of a counter attribute.
-pub fn counter_wire_type(a: CounterAttr) -> WireType {
-    match a {
-        CounterAttr::Name => WireType::String,
-        CounterAttr::Value => WireType::U64,
-    }
-}
 
 /// An attribute value in a request.
 #[derive(Clone, PartialEq, Eq)]
@@ -175,6 +91,13 @@ impl Value {
             Value::Flag => WireType::Flag,
         }
     }
+
+    /// Whether this value is encoded as the spec carries attribute `a`:
+    /// its type, and network byte order exactly for an address.
+    pub fn fits(&self, a: Attr) -> bool {
+        let spec = a.spec();
+        self.wire_type() == spec.wire && matches!(self, Value::Ipv4(_)) == spec.big_endian
+    }
 }
 
 /// A request of the `baton` family.
@@ -213,6 +136,7 @@ impl Request {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![self.cmd as u8, genl::FAMILY_VERSION, 0, 0];
         for (a, v) in &self.attrs {
+            debug_assert!(v.fits(*a), "{a:?} is {:?} in the spec, not {v:?}", a.spec());
             put_attr(&mut out, *a as u16, &v.to_bytes());
         }
         out
@@ -392,32 +316,83 @@ fn need(attrs: &RawAttrs, a: Attr) -> Result<&[u8], DecodeError> {
     find(attrs, a as u16).ok_or_else(|| bad(format!("missing attribute {a:?}")))
 }
 
-fn u32_of(p: &[u8], what: &str) -> Result<u32, DecodeError> {
-    let b: [u8; 4] = p
-        .try_into()
-        .map_err(|_| bad(format!("{what}: expected 4 bytes, got {}", p.len())))?;
-    Ok(u32::from_ne_bytes(b))
-}
-
-fn u16_of(p: &[u8], what: &str) -> Result<u16, DecodeError> {
-    let b: [u8; 2] = p
-        .try_into()
-        .map_err(|_| bad(format!("{what}: expected 2 bytes, got {}", p.len())))?;
-    Ok(u16::from_ne_bytes(b))
-}
-
-fn u8_of(p: &[u8], what: &str) -> Result<u8, DecodeError> {
-    match p {
-        [b] => Ok(*b),
-        _ => Err(bad(format!("{what}: expected 1 byte, got {}", p.len()))),
+/// An integer payload, read at the width and in the byte order `spec`
+/// gives it.
+fn int_of(p: &[u8], spec: AttrSpec, what: &str) -> Result<u64, DecodeError> {
+    let width = match spec.wire {
+        WireType::U8 => 1,
+        WireType::U16 => 2,
+        WireType::U32 => 4,
+        WireType::U64 => 8,
+        w => return Err(bad(format!("{what}: a {} is no integer", w.name()))),
+    };
+    if p.len() != width {
+        return Err(bad(format!(
+            "{what}: expected {width} byte{}, got {}",
+            if width == 1 { "" } else { "s" },
+            p.len()
+        )));
     }
+    // Most significant byte first: as sent in network order, or as a
+    // big-endian host stores it.
+    let msb_first = spec.big_endian || cfg!(target_endian = "big");
+    let fold = |v: u64, b: &u8| v << 8 | u64::from(*b);
+    Ok(if msb_first {
+        p.iter().fold(0, fold)
+    } else {
+        p.iter().rev().fold(0, fold)
+    })
 }
 
-fn u64_of(p: &[u8], what: &str) -> Result<u64, DecodeError> {
-    let b: [u8; 8] = p
-        .try_into()
-        .map_err(|_| bad(format!("{what}: expected 8 bytes, got {}", p.len())))?;
-    Ok(u64::from_ne_bytes(b))
+/// Integer attribute `a` as a `T`, if present.
+fn opt_int<T: TryFrom<u64>>(attrs: &RawAttrs, a: Attr) -> Result<Option<T>, DecodeError> {
+    let Some(p) = find(attrs, a as u16) else {
+        return Ok(None);
+    };
+    let v = int_of(p, a.spec(), &format!("{a:?}"))?;
+    T::try_from(v)
+        .map(Some)
+        .map_err(|_| bad(format!("{a:?}: {v} out of range")))
+}
+
+/// Integer attribute `a` as a `T`; absent is an error.
+fn int<T: TryFrom<u64>>(attrs: &RawAttrs, a: Attr) -> Result<T, DecodeError> {
+    opt_int(attrs, a)?.ok_or_else(|| bad(format!("missing attribute {a:?}")))
+}
+
+/// An IPv4 address attribute (an integer in network order).
+fn ipv4(attrs: &RawAttrs, a: Attr) -> Result<Ipv4Addr, DecodeError> {
+    debug_assert!(a.spec().big_endian, "{a:?} is not in network order");
+    int::<u32>(attrs, a).map(Ipv4Addr::from)
+}
+
+/// A MAC attribute, if present.
+fn opt_mac(attrs: &RawAttrs) -> Result<Option<Mac>, DecodeError> {
+    find(attrs, Attr::Mac as u16)
+        .map(|p| {
+            p.try_into()
+                .map(Mac)
+                .map_err(|_| bad(format!("Mac: expected 6 bytes, got {}", p.len())))
+        })
+        .transpose()
+}
+
+fn protocol(attrs: &RawAttrs) -> Result<Protocol, DecodeError> {
+    let raw = int(attrs, Attr::Protocol)?;
+    Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))
+}
+
+fn admin_state(attrs: &RawAttrs) -> Result<AdminState, DecodeError> {
+    let raw = int(attrs, Attr::AdminState)?;
+    AdminState::from_raw(raw).ok_or_else(|| bad(format!("admin state {raw}")))
+}
+
+fn service_id(attrs: &RawAttrs) -> Result<ServiceId, DecodeError> {
+    Ok(ServiceId {
+        vip: ipv4(attrs, Attr::Vip)?,
+        port: int(attrs, Attr::Port)?,
+        protocol: protocol(attrs)?,
+    })
 }
 
 fn str_of(p: &[u8]) -> String {
@@ -425,46 +400,30 @@ fn str_of(p: &[u8]) -> String {
     String::from_utf8_lossy(&p[..end]).into_owned()
 }
 
-fn opt_u32(attrs: &RawAttrs, a: Attr) -> Result<u32, DecodeError> {
-    find(attrs, a as u16).map_or(Ok(0), |p| u32_of(p, &format!("{a:?}")))
-}
-
 /// A `NodeGet` reply.
 pub fn decode_node(attrs: &RawAttrs) -> Result<NodeInfo, DecodeError> {
     Ok(NodeInfo {
-        id: u32_of(need(attrs, Attr::NodeId)?, "NodeId")?,
-        public_ifindex: opt_u32(attrs, Attr::PublicIfindex)?,
-        redist_ifindex: opt_u32(attrs, Attr::RedistIfindex)?,
-        sync_ifindex: opt_u32(attrs, Attr::SyncIfindex)?,
+        id: int(attrs, Attr::NodeId)?,
+        public_ifindex: opt_int(attrs, Attr::PublicIfindex)?.unwrap_or(0),
+        redist_ifindex: opt_int(attrs, Attr::RedistIfindex)?.unwrap_or(0),
+        sync_ifindex: opt_int(attrs, Attr::SyncIfindex)?.unwrap_or(0),
     })
 }
 
 /// A `PeerGet` reply.
 pub fn decode_peer(attrs: &RawAttrs) -> Result<PeerInfo, DecodeError> {
-    let mac: [u8; 6] = need(attrs, Attr::Mac)?
-        .try_into()
-        .map_err(|_| bad("Mac: expected 6 bytes"))?;
-    let raw = u8_of(need(attrs, Attr::AdminState)?, "AdminState")?;
     Ok(PeerInfo {
-        id: u32_of(need(attrs, Attr::PeerId)?, "PeerId")?,
-        mac: Mac(mac),
-        weight: u32_of(need(attrs, Attr::Weight)?, "Weight")?,
-        state: AdminState::from_raw(raw).ok_or_else(|| bad(format!("admin state {raw}")))?,
+        id: int(attrs, Attr::PeerId)?,
+        mac: opt_mac(attrs)?.ok_or_else(|| bad("missing attribute Mac"))?,
+        weight: int(attrs, Attr::Weight)?,
+        state: admin_state(attrs)?,
     })
 }
 
 /// A `ServiceGet` reply.
 pub fn decode_service(attrs: &RawAttrs) -> Result<ServiceInfo, DecodeError> {
-    let vip: [u8; 4] = need(attrs, Attr::Vip)?
-        .try_into()
-        .map_err(|_| bad("Vip: expected 4 bytes"))?;
-    let raw = u8_of(need(attrs, Attr::Protocol)?, "Protocol")?;
     Ok(ServiceInfo {
-        id: ServiceId {
-            vip: Ipv4Addr::from(vip),
-            port: u16_of(need(attrs, Attr::Port)?, "Port")?,
-            protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
-        },
+        id: service_id(attrs)?,
         policy: str_of(need(attrs, Attr::Policy)?),
         tuning: decode_tuning(attrs)?,
     })
@@ -474,23 +433,16 @@ pub fn decode_service(attrs: &RawAttrs) -> Result<ServiceInfo, DecodeError> {
 /// report one has the default.
 fn decode_tuning(attrs: &RawAttrs) -> Result<FarmParams, DecodeError> {
     let d = FarmParams::DEFAULT;
-    let num = |a: Attr, name: &str, dflt: u32| match find(attrs, a as u16) {
-        Some(v) => u32_of(v, name),
-        None => Ok(dflt),
-    };
-    let metric = match find(attrs, Attr::LoadMetric as u16) {
-        Some(v) => {
-            let raw = u8_of(v, "LoadMetric")?;
-            LoadMetric::from_raw(raw).ok_or_else(|| bad(format!("load metric {raw}")))?
-        }
+    let metric = match opt_int(attrs, Attr::LoadMetric)? {
+        Some(raw) => LoadMetric::from_raw(raw).ok_or_else(|| bad(format!("load metric {raw}")))?,
         None => d.metric,
     };
     Ok(FarmParams {
         metric,
-        local_max: num(Attr::LocalMax, "LocalMax", d.local_max)?,
+        local_max: opt_int(attrs, Attr::LocalMax)?.unwrap_or(d.local_max),
         lard: Thresholds {
-            low: num(Attr::LardLow, "LardLow", d.lard.low)?,
-            high: num(Attr::LardHigh, "LardHigh", d.lard.high)?,
+            low: opt_int(attrs, Attr::LardLow)?.unwrap_or(d.lard.low),
+            high: opt_int(attrs, Attr::LardHigh)?.unwrap_or(d.lard.high),
         },
     })
 }
@@ -498,7 +450,7 @@ fn decode_tuning(attrs: &RawAttrs) -> Result<FarmParams, DecodeError> {
 /// A `KeyGet` reply.
 pub fn decode_key(attrs: &RawAttrs) -> Result<KeyInfo, DecodeError> {
     Ok(KeyInfo {
-        id: u32_of(need(attrs, Attr::KeyId)?, "KeyId")?,
+        id: int(attrs, Attr::KeyId)?,
         active: find(attrs, Attr::KeyActive as u16).is_some(),
     })
 }
@@ -516,16 +468,8 @@ pub fn decode_service_stats(attrs: &RawAttrs) -> Result<Vec<ServiceCounters>, De
             continue;
         }
         let nest = parse_attrs(payload)?;
-        let vip: [u8; 4] = need(&nest, Attr::Vip)?
-            .try_into()
-            .map_err(|_| bad("Vip: expected 4 bytes"))?;
-        let raw = u8_of(need(&nest, Attr::Protocol)?, "Protocol")?;
         out.push(ServiceCounters {
-            service: ServiceId {
-                vip: Ipv4Addr::from(vip),
-                port: u16_of(need(&nest, Attr::Port)?, "Port")?,
-                protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
-            },
+            service: service_id(&nest)?,
             counters: decode_counters(&nest)?,
         });
     }
@@ -545,54 +489,36 @@ fn decode_counters(attrs: &RawAttrs) -> Result<Vec<Counter>, DecodeError> {
             find(&c, CounterAttr::Value as u16).ok_or_else(|| bad("counter without value"))?;
         out.push(Counter {
             name: str_of(name),
-            value: u64_of(value, "counter value")?,
+            value: int_of(value, CounterAttr::Value.spec(), "counter value")?,
         });
     }
     Ok(out)
 }
 
-fn ipv4_of(p: &[u8], what: &str) -> Result<Ipv4Addr, DecodeError> {
-    let b: [u8; 4] = p
-        .try_into()
-        .map_err(|_| bad(format!("{what}: expected 4 bytes, got {}", p.len())))?;
-    Ok(Ipv4Addr::from(b))
-}
-
 /// A `ConnGet` dump entry. Attributes batonctl does not know are ignored.
 pub fn decode_conn(attrs: &RawAttrs) -> Result<ConnInfo, DecodeError> {
-    let u32_attr =
-        |a: Attr| -> Result<u32, DecodeError> { u32_of(need(attrs, a)?, &format!("{a:?}")) };
-    let raw = u8_of(need(attrs, Attr::Protocol)?, "Protocol")?;
-    let front_end = match find(attrs, Attr::Mac as u16) {
-        None => None,
-        Some(p) => Some(Mac(p
-            .try_into()
-            .map_err(|_| bad("Mac: expected 6 bytes"))?)),
-    };
     Ok(ConnInfo {
-        id: u64_of(need(attrs, Attr::ConnId)?, "ConnId")?,
-        client: ipv4_of(need(attrs, Attr::Client)?, "Client")?,
-        client_port: u16_of(need(attrs, Attr::ClientPort)?, "ClientPort")?,
-        vip: ipv4_of(need(attrs, Attr::Vip)?, "Vip")?,
-        port: u16_of(need(attrs, Attr::Port)?, "Port")?,
-        protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
-        state: u8_of(need(attrs, Attr::ConnState)?, "ConnState")?,
-        peer: find(attrs, Attr::PeerId as u16)
-            .map(|p| u32_of(p, "PeerId"))
-            .transpose()?,
-        front_end,
+        id: int(attrs, Attr::ConnId)?,
+        client: ipv4(attrs, Attr::Client)?,
+        client_port: int(attrs, Attr::ClientPort)?,
+        vip: ipv4(attrs, Attr::Vip)?,
+        port: int(attrs, Attr::Port)?,
+        protocol: protocol(attrs)?,
+        state: int(attrs, Attr::ConnState)?,
+        peer: opt_int(attrs, Attr::PeerId)?,
+        front_end: opt_mac(attrs)?,
         // All four or none (UDP flows).
         seq: match find(attrs, Attr::ClientIsn as u16) {
             None => None,
             Some(_) => Some(ConnSeq {
-                client_isn: u32_attr(Attr::ClientIsn)?,
-                our_isn: u32_attr(Attr::OurIsn)?,
-                rcv_nxt: u32_attr(Attr::RcvNxt)?,
-                snd_nxt: u32_attr(Attr::SndNxt)?,
+                client_isn: int(attrs, Attr::ClientIsn)?,
+                our_isn: int(attrs, Attr::OurIsn)?,
+                rcv_nxt: int(attrs, Attr::RcvNxt)?,
+                snd_nxt: int(attrs, Attr::SndNxt)?,
             }),
         },
-        age_ms: u32_attr(Attr::AgeMs)?,
-        idle_ms: u32_attr(Attr::IdleMs)?,
+        age_ms: int(attrs, Attr::AgeMs)?,
+        idle_ms: int(attrs, Attr::IdleMs)?,
         client_done: find(attrs, Attr::ClientDone as u16).is_some(),
     })
 }
@@ -604,42 +530,26 @@ pub fn farm_get() -> Request {
 
 /// A `FarmGet` dump entry.
 pub fn decode_farm_node(attrs: &RawAttrs) -> Result<FarmNodeInfo, DecodeError> {
-    let opt = |a: Attr| -> Result<Option<u32>, DecodeError> {
-        find(attrs, a as u16)
-            .map(|p| u32_of(p, &format!("{a:?}")))
-            .transpose()
-    };
     let flag = |a: Attr| find(attrs, a as u16).is_some();
-    let raw = u8_of(need(attrs, Attr::AdminState)?, "AdminState")?;
-    let mac = match find(attrs, Attr::Mac as u16) {
-        None => None,
-        Some(p) => Some(Mac(p
-            .try_into()
-            .map_err(|_| bad("Mac: expected 6 bytes"))?)),
-    };
     Ok(FarmNodeInfo {
-        id: u32_of(need(attrs, Attr::NodeId)?, "NodeId")?,
+        id: int(attrs, Attr::NodeId)?,
         alive: flag(Attr::Alive),
         heard: flag(Attr::Heard),
         static_peer: flag(Attr::StaticPeer),
         local: flag(Attr::LocalNode),
-        state: AdminState::from_raw(raw).ok_or_else(|| bad(format!("admin state {raw}")))?,
-        health: find(attrs, Attr::Health as u16)
-            .map(|p| u8_of(p, "Health"))
-            .transpose()?
-            .unwrap_or(0),
-        weight: u32_of(need(attrs, Attr::Weight)?, "Weight")?,
-        owned_conns: opt(Attr::OwnedConns)?,
-        cpu_permille: opt(Attr::CpuPermille)?,
-        last_heard_ms: opt(Attr::LastHeardMs)?,
-        epoch: opt(Attr::Epoch)?,
-        mac,
+        state: admin_state(attrs)?,
+        health: opt_int(attrs, Attr::Health)?.unwrap_or(0),
+        weight: int(attrs, Attr::Weight)?,
+        owned_conns: opt_int(attrs, Attr::OwnedConns)?,
+        cpu_permille: opt_int(attrs, Attr::CpuPermille)?,
+        last_heard_ms: opt_int(attrs, Attr::LastHeardMs)?,
+        epoch: opt_int(attrs, Attr::Epoch)?,
+        mac: opt_mac(attrs)?,
     })
 }
 
 /// A `RuleGet` reply or dump entry.
 pub fn decode_rule(attrs: &RawAttrs) -> Result<RuleInfo, DecodeError> {
-    let raw = u8_of(need(attrs, Attr::Protocol)?, "Protocol")?;
     let ids = need(attrs, Attr::RulePeers)?;
     if ids.len() % 4 != 0 {
         return Err(bad(format!(
@@ -648,40 +558,20 @@ pub fn decode_rule(attrs: &RawAttrs) -> Result<RuleInfo, DecodeError> {
         )));
     }
     Ok(RuleInfo {
-        service: ServiceId {
-            vip: ipv4_of(need(attrs, Attr::Vip)?, "Vip")?,
-            port: u16_of(need(attrs, Attr::Port)?, "Port")?,
-            protocol: Protocol::from_raw(raw).ok_or_else(|| bad(format!("protocol {raw}")))?,
-        },
-        id: u32_of(need(attrs, Attr::RuleId)?, "RuleId")?,
+        service: service_id(attrs)?,
+        id: int(attrs, Attr::RuleId)?,
         host: find(attrs, Attr::Host as u16).map(str_of),
         prefix: find(attrs, Attr::PathPrefix as u16).map(str_of),
         peers: ids
             .chunks(4)
-            .map(|c| u32_of(c, "RulePeers"))
-            .collect::<Result<_, _>>()?,
+            .map(|c| u32::from_ne_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
     })
-}
-
-/// `NodeGet` → `node-get`: the YAML spec's name of an enum variant.
-pub fn kebab(camel: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in camel.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Generic netlink controller (`nlctrl`) messages, to resolve the family.
 pub mod ctrl {
-    use super::{find, parse_genl, put_attr, u16_of, DecodeError};
+    use super::{find, parse_genl, put_attr, DecodeError};
 
     /// `GENL_ID_CTRL`.
     pub const GENL_ID_CTRL: u16 = 0x10;
@@ -706,7 +596,9 @@ pub mod ctrl {
         let (_, attrs) = parse_genl(reply)?;
         let p = find(&attrs, ATTR_FAMILY_ID)
             .ok_or_else(|| DecodeError("no family id in controller reply".into()))?;
-        u16_of(p, "family id")
+        p.try_into()
+            .map(u16::from_ne_bytes)
+            .map_err(|_| DecodeError(format!("family id: expected 2 bytes, got {}", p.len())))
     }
 }
 

@@ -6,10 +6,12 @@
 //! xtask run   [OPTIONS] VM COMMAND...   boot the farm, run COMMAND in VM, shut down
 //! xtask list                            list the scenarios
 //! xtask clean                           delete stale namespaces and old VM runs
+//! xtask gen-netlink                     write the Rust form of the netlink spec
 //! ```
 
 mod args;
 mod demo;
+mod gen_netlink;
 mod setup;
 
 use args::Options;
@@ -25,6 +27,8 @@ commands:
   run VM COMMAND...     boot the farm, run COMMAND with bash in VM, shut down
   list                  list the scenarios
   clean                 delete stale baton-* namespaces and all farm-runs/
+  gen-netlink           write rust-tools/baton-core/src/genl/spec.rs from
+                        Documentation/netlink/specs/baton.yaml
 
 options (check, demo, run):
   --kernel DIR|bzImage  kernel (default: output of `scripts/build-kernel.sh debug`)
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         "clean" => clean(),
+        "gen-netlink" => gen_netlink::run(&setup::repo()).map(|()| ExitCode::SUCCESS),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

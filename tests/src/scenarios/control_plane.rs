@@ -17,7 +17,10 @@
 //! 6. node3: configuration in network namespaces is separate from the
 //!    initial namespace's, and goes away with the namespace (and with the
 //!    module, for a namespace still alive at `rmmod`);
-//! 7. clean kernel logs and kmemleak everywhere.
+//! 7. clean kernel logs and kmemleak everywhere;
+//! 8. (after step 4, on node1) `ynl_cli`'s check: the kernel's
+//!    `tools/net/ynl/cli.py` configures a namespace from the spec and reads
+//!    it back as batonctl shows it.
 //!
 //! Failures of a step are collected and the scenario goes on where the
 //! state allows it, so one run reports everything that is wrong.
@@ -124,6 +127,15 @@ pub fn run(ctx: &Context) -> Result<()> {
         Err(e) => f.add(e),
     }
     log(&format!("4. node1, node3: {made} invalid requests checked"));
+
+    // 8 (here, while node1 has baton loaded): the kernel's ynl cli.py
+    // configures and reads a namespace of node1 from the spec.
+    match super::ynl_cli::kernel_source(ctx)
+        .and_then(|ksrc| super::ynl_cli::check(node1, &b, &ctx.repo, &ksrc))
+    {
+        Ok(()) => log("8. node1: the kernel's ynl cli.py read back what it set, as batonctl"),
+        Err(e) => f.add(e),
+    }
 
     // 5. rmmod under a batonctl loop (node2), 6. namespaces (node3).
     if let Err(e) = rmmod_under_load(farm.vm("node2")?, &b, &mut f) {

@@ -29,6 +29,7 @@ mod sync_drain;
 mod sync_node_death;
 mod udp_flows;
 mod vip_fencing;
+mod ynl_cli;
 
 use crate::context::Context;
 use baton_farm::Result;
@@ -106,8 +107,17 @@ pub const ALL: &[Scenario] = &[
         name: "control_plane",
         about: "whole farm: batonctl apply/read back/change/delete on every node, counters \
                 move with traffic, invalid and non-admin requests refused with state unchanged, \
-                rmmod under a batonctl loop, per-namespace config, clean dmesg/kmemleak",
+                rmmod under a batonctl loop, per-namespace config, the kernel's ynl cli.py \
+                configures and dumps a namespace from the spec (ynl_cli), clean dmesg/kmemleak",
         run: control_plane::run,
+        standard_farm: true,
+    },
+    Scenario {
+        name: "ynl_cli",
+        about: "node1 alone (also step 8 of control_plane, so not in the default set): the \
+                kernel's tools/net/ynl/cli.py with baton's spec configures node, peer, service \
+                and key in a namespace, its do/dump reads equal what was set and batonctl's view",
+        run: ynl_cli::run,
         standard_farm: true,
     },
     Scenario {
