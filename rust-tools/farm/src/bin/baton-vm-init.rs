@@ -4,8 +4,7 @@
 //! `x-baton-early` entries, the overlays' upper and work directories under
 //! `/run/overlay`, FSTAB's `x-baton-overlay` entries), then the agent's
 //! FIFO `/run/agent.tick` and its control port `/dev/ttyS1` in raw mode
-//! without echo (`stty raw -echo`); last, the wall clock set again from
-//! the RTC (see [`rtc`]).
+//! without echo (`stty raw -echo`).
 //!
 //! Runs inside the VM, as PID 1's first child. Under TCG with the debug
 //! kernel an exec costs 0.2 to 0.7 s (libraries read over 9p): the six
@@ -117,8 +116,7 @@ fn run(fstab: &str) -> Result<(), String> {
             io::Error::last_os_error()
         ));
     }
-    raw_tty("/dev/ttyS1").map_err(|e| format!("control port /dev/ttyS1: {e}"))?;
-    rtc::set_clock().map_err(|e| format!("wall clock from the RTC: {e}"))
+    raw_tty("/dev/ttyS1").map_err(|e| format!("control port /dev/ttyS1: {e}"))
 }
 
 /// `stty -F TTY raw -echo`: the host's lines come in as written, nothing
@@ -140,141 +138,6 @@ fn raw_tty(path: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// The wall clock, set again from the RTC once the kernel has booted.
-///
-/// The kernel reads the RTC once, early, and until its clocksource switches
-/// to the TSC (at `fs_initcall`, 6 to 30 s into a TCG boot) it counts time
-/// in timer ticks. A guest short of host CPU (booted ahead at nice 10
-/// while a scenario runs, on a loaded host) loses ticks, and its wall
-/// clock falls behind the other nodes' — by more than the 30 s a baton
-/// frame stays fresh in one run, where the nodes then refused each other's
-/// frames as expired. Read again here, after the switch, the RTC (QEMU's
-/// follows the host's clock) puts every node within a second of the host.
-/// The kernel of the farm has no RTC driver (`/dev/rtc`), so the CMOS
-/// registers are read by port I/O.
-#[cfg(target_arch = "x86_64")]
-mod rtc {
-    use std::io;
-
-    const INDEX: u16 = 0x70;
-    const DATA: u16 = 0x71;
-
-    fn outb(port: u16, v: u8) {
-        // SAFETY: the caller holds the I/O permission for the CMOS ports
-        // (`ioperm` in `set_clock`); writing the index register selects a
-        // register and has no other effect.
-        unsafe {
-            core::arch::asm!("out dx, al", in("dx") port, in("al") v, options(nomem, nostack))
-        };
-    }
-
-    fn inb(port: u16) -> u8 {
-        let v: u8;
-        // SAFETY: as in `outb`; reading the data register has no effect.
-        unsafe {
-            core::arch::asm!("in al, dx", in("dx") port, out("al") v, options(nomem, nostack))
-        };
-        v
-    }
-
-    fn reg(r: u8) -> u8 {
-        // Bit 7 of the index keeps NMIs masked as the BIOS leaves them.
-        outb(INDEX, 0x80 | r);
-        inb(DATA)
-    }
-
-    /// Seconds, minutes, hours, day, month, year, century, as stored.
-    fn raw() -> [u8; 7] {
-        [0x00, 0x02, 0x04, 0x07, 0x08, 0x09, 0x32].map(reg)
-    }
-
-    /// Days from 1970-01-01 to the civil date (proleptic Gregorian).
-    fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        era * 146_097 + doe - 719_468
-    }
-
-    /// The RTC's time in Unix seconds.
-    fn read() -> io::Result<i64> {
-        // Read until two reads agree outside an update (bit 7 of
-        // register A), at most a few times: an update takes 2 ms.
-        let mut t = None;
-        for _ in 0..100_000 {
-            if reg(0x0a) & 0x80 != 0 {
-                continue;
-            }
-            let a = raw();
-            if reg(0x0a) & 0x80 == 0 && raw() == a {
-                t = Some(a);
-                break;
-            }
-        }
-        let t = t.ok_or_else(|| io::Error::other("the RTC kept updating"))?;
-        let b = reg(0x0b);
-        let bin = |v: u8| {
-            if b & 0x04 != 0 {
-                v
-            } else {
-                (v >> 4) * 10 + (v & 0x0f)
-            }
-        };
-        let [s, min, h, d, mon, y, c] = t;
-        let mut hour = i64::from(bin(h & 0x7f));
-        if b & 0x02 == 0 && h & 0x80 != 0 {
-            hour = (hour % 12) + 12; // 12-hour mode, PM
-        }
-        let year = i64::from(bin(c)) * 100 + i64::from(bin(y));
-        let (mon, d) = (i64::from(bin(mon)), i64::from(bin(d)));
-        if !(2000..2200).contains(&year) || !(1..=12).contains(&mon) || !(1..=31).contains(&d) {
-            return Err(io::Error::other(format!(
-                "implausible RTC date {year}-{mon}-{d}"
-            )));
-        }
-        let days = days_from_civil(year, mon, d);
-        Ok(days * 86_400 + hour * 3600 + i64::from(bin(min)) * 60 + i64::from(bin(s)))
-    }
-
-    pub fn set_clock() -> io::Result<()> {
-        // SAFETY: asks for access to two I/O ports; no memory is involved.
-        if unsafe { libc::ioperm(u64::from(INDEX), 2, 1) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let secs = read()?;
-        // The RTC counts whole seconds: half a second halves the error.
-        let ts = libc::timespec {
-            tv_sec: secs,
-            tv_nsec: 500_000_000,
-        };
-        // SAFETY: `ts` is a valid timespec for the call's duration.
-        if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn civil_days() {
-            assert_eq!(super::days_from_civil(1970, 1, 1), 0);
-            assert_eq!(super::days_from_civil(2000, 3, 1), 11_017);
-            assert_eq!(super::days_from_civil(2026, 12, 7), 20_794);
-        }
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-mod rtc {
-    /// No RTC access here: the kernel's clock stays.
-    pub fn set_clock() -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn main() -> ExitCode {
