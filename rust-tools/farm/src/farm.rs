@@ -354,6 +354,17 @@ impl Farm {
         self.nodes().map(|v| v.name()).collect()
     }
 
+    /// [`Vm::sync_clock`] on every VM, concurrently.
+    fn sync_clocks(&self) -> Result<()> {
+        let names: Vec<&str> = self
+            .vms
+            .iter()
+            .filter(|v| v.is_vm())
+            .map(|v| v.name())
+            .collect();
+        self.par(&names, Vm::sync_clock).map(drop)
+    }
+
     /// Runs `f` on each named VM concurrently; all results in order, or an
     /// error listing every VM that failed.
     pub fn par<T: Send>(
@@ -491,6 +502,7 @@ impl Starting {
         farm.wait_ready(cfg.timeouts.boot)?;
         let problems = farm.boot_problems();
         if problems.is_empty() {
+            farm.sync_clocks()?;
             return Ok(farm);
         }
         crate::log(&format!(
@@ -502,6 +514,7 @@ impl Starting {
         farm.wait_ready(cfg.timeouts.boot)?;
         let problems = farm.boot_problems();
         if problems.is_empty() {
+            farm.sync_clocks()?;
             return Ok(farm);
         }
         crate::bail!("the farm came up broken, twice:\n{problems}")

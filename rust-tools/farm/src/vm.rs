@@ -240,6 +240,38 @@ impl Vm {
             self.name,
             start.elapsed().as_secs_f64()
         ));
+        self.sync_clock()
+    }
+
+    /// Sets the VM's wall clock to the host's if they differ by more than
+    /// a second. The kernel reads the RTC once, early, and counts time in
+    /// timer ticks until its clocksource switches to the TSC (6 to 30 s
+    /// into a TCG boot); a guest short of host CPU (booted ahead at nice 10
+    /// on a loaded host) loses ticks, and its clock falls behind the other
+    /// nodes' — in one run by more than the 30 s a baton frame stays fresh,
+    /// and the nodes refused each other's frames as expired. The farm's
+    /// kernel has no RTC driver to read the clock again. One exec of the
+    /// agent's shell; `date` runs only when the clock is off.
+    pub fn sync_clock(&self) -> Result<()> {
+        if !self.is_vm() {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| Error::new(format!("host clock: {e}")))?;
+        let script = format!(
+            "now={s}.{ns:09}; off=$(({s} - EPOCHSECONDS))
+if [ \"${{off#-}}\" -gt 1 ]; then date -s \"@$now\" >/dev/null || exit 1; echo \"$off\"; fi",
+            s = now.as_secs(),
+            ns = now.subsec_nanos()
+        );
+        let out = self.run_ok(&script, Duration::from_secs(60))?;
+        if let Some(off) = out.lines().next().filter(|l| !l.is_empty()) {
+            crate::log(&format!(
+                "{}: wall clock {off} s behind the host's, set to it",
+                self.name
+            ));
+        }
         Ok(())
     }
 
