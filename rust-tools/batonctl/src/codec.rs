@@ -15,8 +15,8 @@ use baton_core::genl::{self, AdminState, Attr, AttrSpec, Cmd, CounterAttr, LoadM
 use baton_core::lard::Thresholds;
 
 use crate::model::{
-    ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, Op, PeerInfo,
-    RuleInfo, ServiceCounters, ServiceId, ServiceInfo,
+    ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, NodeShow, Op,
+    PeerInfo, RuleInfo, ServiceCounters, ServiceId, ServiceInfo,
 };
 
 /// `NLA_F_NESTED`.
@@ -407,6 +407,16 @@ pub fn decode_node(attrs: &RawAttrs) -> Result<NodeInfo, DecodeError> {
         public_ifindex: opt_int(attrs, Attr::PublicIfindex)?.unwrap_or(0),
         redist_ifindex: opt_int(attrs, Attr::RedistIfindex)?.unwrap_or(0),
         sync_ifindex: opt_int(attrs, Attr::SyncIfindex)?.unwrap_or(0),
+    })
+}
+
+/// A `NodeGet` reply with what the node announces (`node show`).
+pub fn decode_node_show(attrs: &RawAttrs) -> Result<NodeShow, DecodeError> {
+    Ok(NodeShow {
+        roles: decode_node(attrs)?,
+        weight: int(attrs, Attr::Weight)?,
+        state: admin_state(attrs)?,
+        health: int(attrs, Attr::Health)?,
     })
 }
 

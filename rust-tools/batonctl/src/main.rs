@@ -166,7 +166,7 @@ fn run(p: &Parsed) -> Result<(), Error> {
             match show {
                 Show::Node => {
                     let r = conn.transact(&codec::node_get())?;
-                    let n = decode_all(&r, codec::decode_node)?
+                    let n = decode_all(&r, codec::decode_node_show)?
                         .into_iter()
                         .next()
                         .ok_or_else(|| Error::System("empty node reply".into()))?;

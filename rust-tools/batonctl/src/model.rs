@@ -66,6 +66,27 @@ pub struct NodeInfo {
     pub sync_ifindex: u32,
 }
 
+/// `node show`: this node's roles and what it announces of itself on the
+/// sync network. `apply` compares only the roles ([`NodeInfo`]): weight,
+/// admin state and health are set with `node set`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeShow {
+    /// Id and interface roles.
+    pub roles: NodeInfo,
+    /// Weight it announces.
+    pub weight: u32,
+    /// Admin state it announces.
+    pub state: AdminState,
+    /// Health number it announces (see [`health_name`]).
+    pub health: u8,
+}
+
+/// The name of health number `h` (`health-N` for a number this batonctl
+/// does not know: a newer module's value still shows).
+pub fn health_name(h: u8) -> String {
+    Health::from_raw(h).map_or_else(|| format!("health-{h}"), |h| h.name().into())
+}
+
 /// A peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerInfo {
@@ -279,11 +300,9 @@ impl FarmNodeInfo {
         }
     }
 
-    /// The health's name (`health-N` for a number this batonctl does not
-    /// know).
+    /// The health's name ([`health_name`]).
     pub fn health_name(&self) -> String {
-        Health::from_raw(self.health)
-            .map_or_else(|| format!("health-{}", self.health), |h| h.name().into())
+        health_name(self.health)
     }
 
     /// Where the entry comes from: `local`, `static`, `heard`, or

@@ -4,8 +4,8 @@ use baton_core::genl::Protocol;
 use serde_json::{json, Map, Value};
 
 use crate::model::{
-    ConnInfo, Counter, FarmNodeInfo, KeyInfo, NodeInfo, PeerInfo, RuleInfo, ServiceCounters,
-    ServiceInfo,
+    health_name, ConnInfo, Counter, FarmNodeInfo, KeyInfo, NodeShow, PeerInfo, RuleInfo,
+    ServiceCounters, ServiceInfo,
 };
 
 /// Interface name lookup (`if_indextoname`), injected for testing.
@@ -49,30 +49,40 @@ fn ifname(i: u32, names: IfName<'_>) -> Option<String> {
 }
 
 /// `node show`.
-pub fn node_table(n: &NodeInfo, names: IfName<'_>) -> String {
+pub fn node_table(n: &NodeShow, names: IfName<'_>) -> String {
     let cell = |i| ifname(i, names).unwrap_or_else(|| "-".into());
+    let r = &n.roles;
     table(
-        &["NODE", "PUBLIC", "REDIST", "SYNC"],
+        &[
+            "NODE", "PUBLIC", "REDIST", "SYNC", "WEIGHT", "STATE", "HEALTH",
+        ],
         &[vec![
-            n.id.to_string(),
-            cell(n.public_ifindex),
-            cell(n.redist_ifindex),
-            cell(n.sync_ifindex),
+            r.id.to_string(),
+            cell(r.public_ifindex),
+            cell(r.redist_ifindex),
+            cell(r.sync_ifindex),
+            n.weight.to_string(),
+            n.state.name().to_string(),
+            health_name(n.health),
         ]],
-        &[],
+        &[4],
     )
 }
 
 /// `node show --json`.
-pub fn node_json(n: &NodeInfo, names: IfName<'_>) -> Value {
+pub fn node_json(n: &NodeShow, names: IfName<'_>) -> Value {
+    let r = &n.roles;
     json!({
-        "id": n.id,
-        "public": ifname(n.public_ifindex, names),
-        "public_ifindex": n.public_ifindex,
-        "redist": ifname(n.redist_ifindex, names),
-        "redist_ifindex": n.redist_ifindex,
-        "sync": ifname(n.sync_ifindex, names),
-        "sync_ifindex": n.sync_ifindex,
+        "id": r.id,
+        "public": ifname(r.public_ifindex, names),
+        "public_ifindex": r.public_ifindex,
+        "redist": ifname(r.redist_ifindex, names),
+        "redist_ifindex": r.redist_ifindex,
+        "sync": ifname(r.sync_ifindex, names),
+        "sync_ifindex": r.sync_ifindex,
+        "weight": n.weight,
+        "state": n.state.name(),
+        "health": health_name(n.health),
     })
 }
 

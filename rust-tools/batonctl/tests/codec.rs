@@ -199,6 +199,24 @@ fn decodes_replies() {
     let (_, a) = parse_genl(&r).unwrap();
     let n = codec::decode_node(&a).unwrap();
     assert_eq!((n.id, n.public_ifindex, n.redist_ifindex), (1, 2, 0));
+    // `node show` needs what the node announces, which the module always
+    // sends.
+    assert!(codec::decode_node_show(&a).is_err());
+    let r = reply(
+        Cmd::NodeGet,
+        &[
+            (Attr::NodeId, 1u32.to_ne_bytes().to_vec()),
+            (Attr::Weight, 30u32.to_ne_bytes().to_vec()),
+            (Attr::AdminState, vec![1]),
+            (Attr::Health, vec![2]),
+        ],
+    );
+    let (_, a) = parse_genl(&r).unwrap();
+    let n = codec::decode_node_show(&a).unwrap();
+    assert_eq!(
+        (n.roles.id, n.weight, n.state, n.health),
+        (1, 30, AdminState::Drain, 2)
+    );
 
     let r = reply(
         Cmd::PeerGet,

@@ -8,7 +8,7 @@ use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, LoadMetric, Protocol};
 use baton_core::lard::Thresholds;
 use batonctl::model::{
-    ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, PeerInfo, RuleInfo,
+    ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, NodeShow, PeerInfo, RuleInfo,
     ServiceCounters, ServiceId, ServiceInfo,
 };
 use batonctl::output;
@@ -31,12 +31,17 @@ fn names(i: u32) -> Option<String> {
     }
 }
 
-fn node() -> NodeInfo {
-    NodeInfo {
-        id: 1,
-        public_ifindex: 2,
-        redist_ifindex: 3,
-        sync_ifindex: 0,
+fn node() -> NodeShow {
+    NodeShow {
+        roles: NodeInfo {
+            id: 1,
+            public_ifindex: 2,
+            redist_ifindex: 3,
+            sync_ifindex: 0,
+        },
+        weight: 50,
+        state: AdminState::Drain,
+        health: 1,
     }
 }
 
@@ -145,11 +150,17 @@ fn node_output() {
         &output::json_text(&output::node_json(&n, &names)),
     );
     // A role whose interface has no name any more shows its ifindex.
-    let gone = NodeInfo {
-        sync_ifindex: 9,
+    let gone = NodeShow {
+        roles: NodeInfo {
+            sync_ifindex: 9,
+            ..n.roles
+        },
         ..n
     };
     assert!(output::node_table(&gone, &names).contains("ifindex 9"));
+    // A health number a newer module may send shows as a number.
+    let newer = NodeShow { health: 7, ..n };
+    assert!(output::node_table(&newer, &names).contains("health-7"));
 }
 
 #[test]

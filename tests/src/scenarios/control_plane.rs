@@ -256,6 +256,8 @@ fn expected_state(farm: &Farm, vm: &Vm) -> Result<State> {
             "public": "public", "public_ifindex": p,
             "redist": "redist", "redist_ifindex": r,
             "sync": "sync", "sync_ifindex": s,
+            // What the node announces: `apply` leaves it at its defaults.
+            "weight": 100, "state": "active", "health": "ok",
         }),
         peers: batonctl::sorted(Value::Array(peers), &["id"]),
         services: batonctl::sorted(

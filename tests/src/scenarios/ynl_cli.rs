@@ -185,7 +185,7 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
     };
 
     // node-get carries weight, admin state and health (batonctl shows them
-    // in its farm table, its own node entry).
+    // in `node show` and in its farm table, its own node entry).
     let node = json(node)?;
     expect(
         "ynl node-get",
@@ -195,6 +195,11 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
     );
     let bnode = json(bnode)?;
     expect("batonctl node id", &bnode["id"], node["node-id"].clone());
+    expect(
+        "batonctl node weight, state, health",
+        &json!([bnode["weight"], bnode["state"], bnode["health"]]),
+        json!([30, "drain", "degraded"]),
+    );
     let local = json(bfarm)?
         .as_array()
         .and_then(|a| a.iter().find(|n| n["local"] == json!(true)).cloned())
