@@ -27,7 +27,7 @@ use crate::{
         netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
-        pernet::{with_state, PernetId, PernetState},
+        pernet::{with_state, PernetId, PernetState, StateNet},
         random_bytes,
         rcu::RcuBox,
         realtime_ms,
@@ -128,6 +128,8 @@ pub(crate) struct NetState {
     /// The front-end hook on the public interface, when there is one.
     #[pin]
     frontend: Mutex<Option<FrontEndHook>>,
+    /// The namespace this state belongs to.
+    net: StateNet,
 }
 
 impl NetState {
@@ -135,7 +137,7 @@ impl NetState {
     /// moves or detaches it, to match the configuration. Process context;
     /// `rtnl_held` says whether the caller holds RTNL (device events do),
     /// which keeps the device from going away meanwhile.
-    pub(crate) fn sync_frontend(&self, net: Net, rtnl_held: bool) -> Result {
+    pub(crate) fn sync_frontend(&self, rtnl_held: bool) -> Result {
         let _rtnl = (!rtnl_held).then(Rtnl::lock);
         let want = self.config.lock().node().map_or(0, |n| n.public_ifindex);
         let mut hook = self.frontend.lock();
@@ -147,7 +149,7 @@ impl NetState {
         let Some(dev) = i32::try_from(want)
             .ok()
             .filter(|&i| i != 0)
-            .and_then(|i| NetDevice::by_index(net, i))
+            .and_then(|i| NetDevice::by_index(self.net.get(), i))
         else {
             return Ok(());
         };
@@ -155,7 +157,7 @@ impl NetState {
             return Ok(());
         }
         let reg = netfilter::Registration::new(
-            net,
+            &self.net,
             HookPoint::NetdevIngress {
                 dev,
                 priority: frontend::PRIORITY,
@@ -225,7 +227,7 @@ impl InterfaceWatch {
 }
 
 impl NetdevHandler for InterfaceWatch {
-    fn event(&self, net: Net, ifindex: i32, event: NetdevEvent) {
+    fn event(&self, net: Net<'_>, ifindex: i32, event: NetdevEvent) {
         let NetdevEvent::Unregister = event;
         if self.unloading.load(Ordering::Relaxed) {
             return;
@@ -248,7 +250,7 @@ impl NetdevHandler for InterfaceWatch {
                 ifindex
             );
             // RTNL is held by the notifier chain.
-            if let Some(Err(e)) = with_state::<NetState, _>(net, |s| s.sync_frontend(net, true)) {
+            if let Some(Err(e)) = with_state::<NetState, _>(net, |s| s.sync_frontend(true)) {
                 pr_warn!("front-end hook not updated: {:?}\n", e);
             }
         }
@@ -256,25 +258,25 @@ impl NetdevHandler for InterfaceWatch {
 }
 
 impl PernetState for NetState {
-    fn new(net: Net) -> Result<Pin<KBox<Self>>> {
+    fn new(net: StateNet) -> Result<Pin<KBox<Self>>> {
         let shared = Shared::new()?;
         let ipv4 = netfilter::Registration::new(
-            net,
+            &net,
             HookPoint::Ipv4PreRouting {
                 priority: observer::PRIORITY,
             },
             Ipv4Observer::new(shared.clone()),
         )?;
         let post_routing = netfilter::Registration::new(
-            net,
+            &net,
             HookPoint::Ipv4PostRouting {
                 priority: closewatch::PRIORITY,
             },
             CloseWatch::new(shared.clone()),
         )?;
-        let expiry = Timer::new(Expiry::new(shared.clone(), net))?;
+        let expiry = Timer::new(Expiry::new(shared.clone(), net.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
-        let sync = Timer::new(SyncTimer::new(shared.clone(), net))?;
+        let sync = Timer::new(SyncTimer::new(shared.clone(), net.clone()))?;
         sync.start(params::sync_interval_ms.get());
         let config = empty_config()?;
         KBox::pin_init(
@@ -286,6 +288,7 @@ impl PernetState for NetState {
                 config <- new_mutex!(config, "baton::config"),
                 shared,
                 frontend <- new_mutex!(None, "baton::frontend"),
+                net,
             }),
             GFP_KERNEL,
         )

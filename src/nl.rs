@@ -150,7 +150,7 @@ fn no_state() -> NlError {
 }
 
 /// Runs `f` on the configuration of `net` under its lock.
-pub(crate) fn with_config<R>(net: Net, f: impl FnOnce(&Config) -> R) -> Result<R, NlError> {
+pub(crate) fn with_config<R>(net: Net<'_>, f: impl FnOnce(&Config) -> R) -> Result<R, NlError> {
     with_state::<NetState, _>(net, |s| f(&s.config.lock())).ok_or_else(no_state)
 }
 

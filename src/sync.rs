@@ -59,6 +59,7 @@ use crate::{
         boottime_ms, load_permille,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
+        pernet::StateNet,
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::accept_queue,
@@ -394,7 +395,7 @@ impl SyncNet {
     /// Takes the VIPs over (`hold`) or gives them back, at `now`; after a
     /// takeover, announces them with gratuitous ARPs, [`vip::GARP_COUNT`]
     /// of them a second apart. The sync timer's, once a tick.
-    fn update_holder(&self, shared: &Shared, net: Net, hold: bool, now: u32) {
+    fn update_holder(&self, shared: &Shared, net: Net<'_>, hold: bool, now: u32) {
         let was = self.holder.swap(hold, Ordering::Relaxed);
         if hold && !was {
             shared.stats.inc(Stat::VipTakeovers);
@@ -433,7 +434,7 @@ impl SyncNet {
 
     /// Builds this node's ANNOUNCE, records it as the local entry and sends
     /// it on the sync interface. Any context.
-    pub(crate) fn announce(&self, shared: &Shared, net: Net) -> Result<(), SendError> {
+    pub(crate) fn announce(&self, shared: &Shared, net: Net<'_>) -> Result<(), SendError> {
         struct Cfg {
             node: u16,
             redist: i32,
@@ -526,7 +527,7 @@ impl SyncNet {
     fn send(
         &self,
         shared: &Shared,
-        net: Net,
+        net: Net<'_>,
         node: u16,
         sync_if: i32,
         key: &(u8, SipKey),
@@ -571,7 +572,7 @@ impl SyncNet {
     /// Sends the next slice of this node's connections (records owned or
     /// local) in OWNERSHIP batches: a rolling refresh sized so that the
     /// whole table is walked within [`REFRESH_PERIOD_MS`]. Any context.
-    pub(crate) fn send_ownership(&self, shared: &Shared, net: Net) {
+    pub(crate) fn send_ownership(&self, shared: &Shared, net: Net<'_>) {
         let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
             let node = c.node()?;
             Some((
@@ -783,13 +784,13 @@ fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>,
 /// The sync timer's handler: expire silent nodes, announce.
 pub(crate) struct SyncTimer {
     shared: Arc<Shared>,
-    net: Net,
+    /// The namespace whose state owns this timer.
+    net: StateNet,
 }
 
 impl SyncTimer {
-    /// `net` must outlive the timer (the timer belongs to the namespace's
-    /// state, which goes before the namespace).
-    pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
+    /// For the timer of `net`'s state.
+    pub(crate) fn new(shared: Arc<Shared>, net: StateNet) -> Self {
         Self { shared, net }
     }
 }
@@ -857,7 +858,7 @@ impl TimerHandler for SyncTimer {
             });
         shared.stats.add(Stat::OwnershipExpired, gone as u64);
         // Not configured yet, or the device is gone: try again next tick.
-        let configured = sync.announce(shared, self.net).is_ok();
+        let configured = sync.announce(shared, self.net.get()).is_ok();
         let ticks = if configured {
             sync.configured_ticks
                 .fetch_add(1, Ordering::Relaxed)
@@ -866,7 +867,7 @@ impl TimerHandler for SyncTimer {
             sync.configured_ticks.store(0, Ordering::Relaxed);
             0
         };
-        sync.send_ownership(shared, self.net);
+        sync.send_ownership(shared, self.net.get());
         // Take the VIPs over only after hearing the farm for twice the
         // time a node needs to be declared dead, and not while a live peer
         // says it holds them (it gives them up once it hears a lower
@@ -878,7 +879,7 @@ impl TimerHandler for SyncTimer {
             && settled
             && lowest
             && (sync.holds_vips() || !held_elsewhere);
-        sync.update_holder(shared, self.net, hold, now);
+        sync.update_holder(shared, self.net.get(), hold, now);
         Rearm::AfterMs(params::sync_interval_ms.get())
     }
 }

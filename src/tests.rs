@@ -62,7 +62,10 @@ use crate::{
         timer::{Rearm, Timer, TimerHandler},
         BhDisabled,
     },
-    wrap::{genl::AttrBuilder, pernet::with_state},
+    wrap::{
+        genl::AttrBuilder,
+        pernet::{with_state, StateNet},
+    },
 };
 
 kunit_suite!(
@@ -252,7 +255,7 @@ fn netdev_ingress_hook_registers_on_lo(t: &Test) {
     };
     kassert_eq!(t, lo.ifindex(), 1);
     let reg = netfilter::Registration::new(
-        Net::init(),
+        &StateNet::init(),
         HookPoint::NetdevIngress {
             dev: lo,
             priority: 0,

@@ -33,7 +33,7 @@ fn spec(a: &Attrs<'_>) -> NodeSpec {
 
 /// Every named interface must exist in the requester's namespace (0 clears
 /// a role).
-fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
+fn check_interfaces(net: Net<'_>, spec: &NodeSpec) -> Result<(), NlError> {
     let roles = [
         (spec.public_ifindex, Attr::PublicIfindex),
         (spec.redist_ifindex, Attr::RedistIfindex),
@@ -63,7 +63,7 @@ fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
         // Not configured enough to announce yet: the timer tries again.
         let _ = s.shared.sync.announce(&s.shared, net);
     });
-    with_state::<NetState, _>(net, |s| s.sync_frontend(net, false))
+    with_state::<NetState, _>(net, |s| s.sync_frontend(false))
         .unwrap_or(Ok(()))
         .map_err(NlError::from)
 }

@@ -4,7 +4,7 @@
 //! `net_generic` slot): created when a namespace appears (and for every
 //! existing one at registration), dropped when it goes away.
 
-use core::pin::Pin;
+use core::{pin::Pin, ptr::NonNull};
 
 use kernel::{alloc::KBox, error::to_result, prelude::*, types::Opaque};
 
@@ -13,11 +13,60 @@ use crate::bindings as b;
 
 /// State kept for every network namespace.
 pub(crate) trait PernetState: Send + Sync + Sized + 'static {
-    /// Creates the state of a new namespace. May sleep.
-    fn new(net: Net) -> Result<Pin<KBox<Self>>>;
+    /// Creates the state of the new namespace `net`. May sleep.
+    ///
+    /// `net` and its clones, and whatever is registered with them, must stay
+    /// inside the returned state (see [`StateNet`]).
+    fn new(net: StateNet) -> Result<Pin<KBox<Self>>>;
 
     /// The slot holding the `net_generic` id of this kind of state.
     fn id() -> &'static PernetId;
+}
+
+/// The namespace a per-net state belongs to, kept inside that state (by its
+/// timers, its hooks' registrations) without a reference count: a counted
+/// reference held by the namespace's own state would keep the namespace
+/// from ever exiting. Like the `struct net *` of the kernel's own per-net
+/// objects, it is valid because the namespace's pernet `exit` frees the
+/// state, and with it every clone, before the namespace goes.
+///
+/// Only [`Registration`] makes one (for [`PernetState::new`]); the state
+/// must keep the clones to itself (they may not be handed to anything that
+/// outlives it).
+///
+/// # Invariants
+///
+/// `ptr` is `init_net` (which never exits), or a namespace whose pernet
+/// `init` for some [`PernetState`] made this value and which stays alive
+/// until that state, holding every clone, is freed by the namespace's
+/// pernet `exit` (or by unregistration).
+#[derive(Clone)]
+pub(crate) struct StateNet {
+    ptr: NonNull<b::net>,
+}
+
+// SAFETY: only the address of a namespace that outlives the value; the kernel
+// functions it reaches do their own locking.
+unsafe impl Send for StateNet {}
+// SAFETY: as above.
+unsafe impl Sync for StateNet {}
+
+impl StateNet {
+    /// The initial namespace, which never exits: any state may keep it.
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn init() -> Self {
+        // INVARIANT: `init_net` lives as long as the kernel.
+        Self {
+            ptr: Net::init().as_non_null(),
+        }
+    }
+
+    /// The namespace, borrowed from the state that keeps this value.
+    pub(crate) fn get(&self) -> Net<'_> {
+        // SAFETY: the namespace outlives this value (type invariant), hence
+        // the borrow.
+        unsafe { Net::from_raw(self.ptr.as_ptr()) }
+    }
 }
 
 /// The `net_generic` id of one kind of per-net state, filled in by the
@@ -50,9 +99,9 @@ impl PernetId {
 
 /// Runs `f` on the state of namespace `net`, if it has one.
 ///
-/// Callers are requests, hooks and handlers of `net`, which keep it alive
-/// (and with it the state) while they run.
-pub(crate) fn with_state<T: PernetState, R>(net: Net, f: impl FnOnce(&T) -> R) -> Option<R> {
+/// `net` is alive while it is borrowed (its invariant), and with it the
+/// state, which only the namespace's `exit` frees.
+pub(crate) fn with_state<T: PernetState, R>(net: Net<'_>, f: impl FnOnce(&T) -> R) -> Option<R> {
     // SAFETY: `net` is alive (its invariant) and the slot was registered
     // with size `size_of::<*const T>()`.
     let slot = unsafe { b::baton_net_generic(net.as_raw(), T::id().get()) } as *const *const T;
@@ -135,9 +184,12 @@ impl<T: PernetState> Drop for Registration<T> {
 /// `net` must be a namespace being initialised whose `net_generic` slot for
 /// `T::id()` the kernel allocated, zeroed (the pernet core's call).
 unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::ffi::c_int {
-    // SAFETY: the namespace being initialised is alive.
-    let n = unsafe { Net::from_raw(net) };
-    match T::new(n) {
+    let Some(ptr) = NonNull::new(net) else {
+        return EINVAL.to_errno();
+    };
+    // INVARIANT: the namespace being initialised stays alive until its
+    // `exit`, which frees the state that `T::new` puts this value in.
+    match T::new(StateNet { ptr }) {
         Ok(state) => {
             // SAFETY: the kernel allocated the slot (zeroed) for this id.
             let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *const T;
