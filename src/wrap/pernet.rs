@@ -207,18 +207,46 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::
 
 /// The `exit` of every [`Registration<T>`]: frees `net`'s state.
 ///
+/// No grace period is waited for here because no reader of the state can
+/// be left; the pernet core orders it so (`ops_undo_list` in
+/// net/core/net_namespace.c, 6.12):
+///
+/// - A dying namespace (`cleanup_net`, its count at zero: no netlink socket
+///   of it, hence no request or dump, remains): `ops_pre_exit_list`, then
+///   `synchronize_rcu_expedited()`, then `ops_exit_list` in reverse order
+///   of registration, so pernet *device* operations (registered after
+///   `first_device`) exit before subsystems such as this one. Among them
+///   `default_device_exit_batch` moves the namespace's devices to
+///   `init_net` (`dev_change_net_namespace`) or unregisters them
+///   (`unregister_netdevice_many`), both under RTNL and both followed by
+///   `synchronize_net()` once the device is unlisted: no packet of the
+///   namespace is in a hook or frame handler any more and none can arrive,
+///   and the netdevice notifier has seen the last of its devices.
+/// - Unregistration at module unload (`unregister_pernet_subsys` →
+///   `ops_undo_single`): `list_del` of the operations, `synchronize_rcu()`,
+///   then `exit` for every namespace. The module has by then unregistered
+///   its generic netlink family, its netdevice notifier and its packet
+///   types (`dev_remove_pack` waits for running handlers): the only
+///   callers of [`with_state`] besides the state's own timers and hooks.
+///
+/// The state's own timers and hooks hold what they use (`Arc`) and are
+/// shut down (`timer_shutdown_sync`) or unregistered (`synchronize_net`)
+/// by the state's drop before the rest of it goes.
+///
 /// # Safety
 ///
 /// `net` must be a dying namespace that `init_trampoline::<T>` ran for, and
-/// nothing that uses its state may run any more (the pernet core's call).
+/// nothing that uses its state may run any more (the pernet core's call,
+/// above).
 unsafe extern "C" fn exit_trampoline<T: PernetState>(net: *mut b::net) {
-    // SAFETY: the slot of a namespace we initialised.
+    // SAFETY: the slot of a namespace we initialised; `net_generic`'s
+    // memory is freed only after every `exit` (`ops_free_list`).
     let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *mut T;
     // SAFETY: as above.
     let ptr = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) };
     if !ptr.is_null() {
         // SAFETY: `ptr` came from `KBox::into_raw` in `init_trampoline`;
-        // no request or hook of the dying namespace can run any more.
+        // no reader of the dying namespace's state is left (above).
         drop(unsafe { KBox::from_raw(ptr) });
     }
 }
