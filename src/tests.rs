@@ -64,7 +64,7 @@ use crate::{
     },
     wrap::{
         genl::AttrBuilder,
-        pernet::{with_state, StateNet},
+        pernet::{with_state, PernetState, StateNet},
     },
 };
 
@@ -77,7 +77,8 @@ kunit_suite!(
         netdev_ingress_hook_registers_on_lo,
         packet_type_registers,
         timer_fires_and_rearms,
-        netstate_exists_for_init_net,
+        netstate_of_init_net_is_unconfigured,
+        configuring_a_namespace_allocates_its_state,
         config_lifecycle_in_kernel,
         config_errors_become_extack,
         attrs_are_read_safely,
@@ -323,11 +324,34 @@ fn timer_fires_and_rearms(t: &Test) {
     drop(armed);
 }
 
-fn netstate_exists_for_init_net(t: &Test) {
+fn netstate_of_init_net_is_unconfigured(t: &Test) {
     // The pernet registration created the state of the initial namespace
-    // before the suite ran (it runs at the end of module load).
-    let nodes = with_state::<NetState, _>(Net::init(), |s| s.config.lock().node().is_some());
-    kassert_eq!(t, nodes, Some(false));
+    // before the suite ran (it runs at the end of module load); nothing has
+    // configured it, so it has no tables, hooks or timers.
+    let configured = with_state::<NetState, _>(Net::init(), |s| s.configured().is_some());
+    kassert_eq!(t, configured, Some(false));
+}
+
+fn configuring_a_namespace_allocates_its_state(t: &Test) {
+    // A state of its own for the initial namespace (which never exits), not
+    // the registered one: the suite leaves the namespace as it found it.
+    let Ok(state) = <NetState as PernetState>::new(StateNet::init()) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    kassert!(t, state.configured().is_none());
+    // A refused change (no node to delete) configures nothing.
+    let refused = state.change(|c| c.node_del());
+    kassert!(t, matches!(refused, Ok(Err(ConfigError::NoNode))));
+    kassert!(t, state.configured().is_none());
+    // The first change that succeeds allocates the tables and applies.
+    let Ok(first) = state.configure() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    kassert!(t, first.config.lock().node().is_none());
+    kassert!(t, first.shared.conns.with(|c| c.table().is_some()));
+    // Configured once: later calls find the same state.
+    let again = state.configure().map(|c| core::ptr::eq(c, first));
+    kassert!(t, matches!(again, Ok(true)));
 }
 
 /// A configuration of node 1 with peer 2 (its spec returned too).

@@ -16,6 +16,7 @@ pub(crate) mod kunit;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod notifier;
+pub(crate) mod once;
 pub(crate) mod packet;
 pub(crate) mod param;
 pub(crate) mod percpu;
