@@ -22,7 +22,7 @@ use crate::{
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
-    sync::{SyncNet, SyncTimer},
+    sync::{SyncNet, SyncTick},
     syns::Syns,
     wrap::{
         netdev::{Net, NetDevice},
@@ -34,6 +34,7 @@ use crate::{
         rcu::RcuBox,
         realtime_ms,
         timer::Timer,
+        work::DelayedWork,
         Rtnl,
     },
 };
@@ -165,16 +166,17 @@ pub(crate) fn with_configured<R>(net: Net<'_>, f: impl FnOnce(&Configured) -> R)
 /// The state of a configured namespace.
 ///
 /// Fields drop in order: the hooks go first (waiting for running calls),
-/// then the timers stop, so nothing else is in use when it is freed.
+/// then the timer and the sync tick stop, so nothing else is in use when
+/// it is freed.
 #[pin_data]
 pub(crate) struct Configured {
     _ipv4: netfilter::Registration<Ipv4Observer>,
     _post_routing: netfilter::Registration<CloseWatch>,
     /// Expires connection records; stopped before anything else goes.
     _expiry: Timer<Expiry>,
-    /// Announces this node and expires silent ones; stopped with the
-    /// expiry timer, before the state it reads goes.
-    _sync: Timer<SyncTimer>,
+    /// Announces this node and expires silent ones (the sync tick);
+    /// disabled with the expiry timer, before the state it reads goes.
+    _sync: DelayedWork<SyncTick>,
     /// The namespace's farm configuration; changes are made under this
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
@@ -350,7 +352,7 @@ impl Configured {
         )?;
         let expiry = Timer::new(Expiry::new(shared.clone(), net.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
-        let sync = Timer::new(SyncTimer::new(shared.clone(), net.clone()))?;
+        let sync = DelayedWork::new(SyncTick::new(shared.clone(), net.clone()))?;
         sync.start(params::sync_interval_ms.get());
         let config = empty_config()?;
         KBox::pin_init(

@@ -4,7 +4,10 @@
 //! `Documentation/wire-protocol.md` section 4) and the namespace's farm
 //! state table (`baton_core::farm`).
 //!
-//! Every `sync_interval_ms` a timer announces this node's state (ANNOUNCE,
+//! Every `sync_interval_ms` the sync tick (delayed work on the system
+//! workqueue, so its listener lookups, OWNERSHIP batches and gratuitous
+//! ARPs run in process context, not in a timer's softirq) announces this
+//! node's state (ANNOUNCE,
 //! to the broadcast address of the sync interface) and expires nodes not
 //! heard for `sync_missed_limit` of their intervals, by a clock that does
 //! not count this node's own stalls against them (`baton_core::liveness`).
@@ -63,7 +66,8 @@ use crate::{
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::accept_queue,
-        timer::{Rearm, TimerHandler},
+        timer::Rearm,
+        work::WorkHandler,
         BhDisabled,
     },
 };
@@ -231,8 +235,8 @@ pub(crate) struct SyncNet {
     alive: AtomicU32,
     /// Where the next ownership refresh starts in the connection table.
     refresh_cursor: AtomicUsize,
-    /// The entries of the OWNERSHIP batch being sent (the sync timer's;
-    /// on the heap: 60 entries are too many for a softirq stack).
+    /// The entries of the OWNERSHIP batch being sent (the sync tick's; on
+    /// the heap: 60 entries are too large a stack frame).
     #[pin]
     outbox: SpinLock<KVVec<OwnershipEntry>>,
     /// Connections handed to this node or closed since the last tick, sent
@@ -394,7 +398,7 @@ impl SyncNet {
 
     /// Takes the VIPs over (`hold`) or gives them back, at `now`; after a
     /// takeover, announces them with gratuitous ARPs, [`vip::GARP_COUNT`]
-    /// of them a second apart. The sync timer's, once a tick.
+    /// of them a second apart. The sync tick's, once a tick.
     fn update_holder(&self, shared: &Shared, net: Net<'_>, hold: bool, now: u32) {
         let was = self.holder.swap(hold, Ordering::Relaxed);
         if hold && !was {
@@ -464,7 +468,7 @@ impl SyncNet {
             })
             .ok_or(SendError::NotConfigured)?;
         // The accept queue of each TCP service's listener here (in a heap
-        // buffer: 64 of them are too many for a softirq stack).
+        // buffer: 64 of them are too large a stack frame).
         let _bh = BhDisabled::new();
         let mut queues = self.queues.lock();
         let mut nq = 0;
@@ -781,22 +785,23 @@ fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>,
     shared.stats.add(Stat::ClosesFromOwnership, learnt);
 }
 
-/// The sync timer's handler: expire silent nodes, announce.
-pub(crate) struct SyncTimer {
+/// The sync tick: expire silent nodes, announce, stream ownership, hold
+/// or give back the VIPs. Process context (a workqueue worker).
+pub(crate) struct SyncTick {
     shared: Arc<Shared>,
-    /// The namespace whose state owns this timer.
+    /// The namespace whose state owns this work.
     net: StateNet,
 }
 
-impl SyncTimer {
-    /// For the timer of `net`'s state.
+impl SyncTick {
+    /// For the work of `net`'s state.
     pub(crate) fn new(shared: Arc<Shared>, net: StateNet) -> Self {
         Self { shared, net }
     }
 }
 
-impl TimerHandler for SyncTimer {
-    fn expired(&self) -> Rearm {
+impl WorkHandler for SyncTick {
+    fn run(&self) -> Rearm {
         let shared = &*self.shared;
         let sync = &shared.sync;
         let now = boottime_ms();

@@ -60,6 +60,7 @@ use crate::{
         skb::{OwnedSkb, SkBuff},
         tcp::{connection_exists, RebuildError},
         timer::{Rearm, Timer, TimerHandler},
+        work::{DelayedWork, WorkHandler},
         BhDisabled,
     },
     wrap::{
@@ -77,6 +78,7 @@ kunit_suite!(
         netdev_ingress_hook_registers_on_lo,
         packet_type_registers,
         timer_fires_and_rearms,
+        delayed_work_runs_and_requeues,
         netstate_of_init_net_is_unconfigured,
         configuring_a_namespace_allocates_its_state,
         config_lifecycle_in_kernel,
@@ -322,6 +324,43 @@ fn timer_fires_and_rearms(t: &Test) {
     armed.start(1);
     crate::wrap::sleep_ms(20);
     drop(armed);
+}
+
+impl WorkHandler for Ticks {
+    fn run(&self) -> Rearm {
+        // Process context: sleeping is allowed.
+        crate::wrap::sleep_ms(1);
+        self.expired()
+    }
+}
+
+fn delayed_work_runs_and_requeues(t: &Test) {
+    let Ok(work) = DelayedWork::new(Ticks {
+        count: AtomicU32::new(0),
+        limit: 3,
+    }) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    work.start(1);
+    // Bounded wait: up to 2 s for three runs 1 ms apart.
+    for _ in 0..200 {
+        if work.handler().count.load(Ordering::Relaxed) >= 3 {
+            break;
+        }
+        crate::wrap::sleep_ms(10);
+    }
+    kassert_eq!(t, work.handler().count.load(Ordering::Relaxed), 3);
+    // Work dropped while queued or running is disabled and waited for
+    // before its handler is freed.
+    let Ok(queued) = DelayedWork::new(Ticks {
+        count: AtomicU32::new(0),
+        limit: u32::MAX,
+    }) else {
+        return;
+    };
+    queued.start(1);
+    crate::wrap::sleep_ms(20);
+    drop(queued);
 }
 
 fn netstate_of_init_net_is_unconfigured(t: &Test) {

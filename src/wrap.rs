@@ -25,6 +25,7 @@ pub(crate) mod rcu;
 pub(crate) mod skb;
 pub(crate) mod tcp;
 pub(crate) mod timer;
+pub(crate) mod work;
 
 /// Sleeps for at least `ms` milliseconds. Process context only.
 pub(crate) fn sleep_ms(ms: u32) {
