@@ -298,6 +298,18 @@ impl TimerHandler for Ticks {
     }
 }
 
+/// `count` once it reaches `n`, or after 2 s (a bounded wait for a
+/// handler re-armed every millisecond).
+fn count_after_waiting(count: &AtomicU32, n: u32) -> u32 {
+    for _ in 0..200 {
+        if count.load(Ordering::Relaxed) >= n {
+            break;
+        }
+        crate::wrap::sleep_ms(10);
+    }
+    count.load(Ordering::Relaxed)
+}
+
 fn timer_fires_and_rearms(t: &Test) {
     let Ok(timer) = Timer::new(Ticks {
         count: AtomicU32::new(0),
@@ -306,14 +318,7 @@ fn timer_fires_and_rearms(t: &Test) {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     timer.start(1);
-    // Bounded wait: up to 2 s for three expiries of a 1 ms timer.
-    for _ in 0..200 {
-        if timer.handler().count.load(Ordering::Relaxed) >= 3 {
-            break;
-        }
-        crate::wrap::sleep_ms(10);
-    }
-    kassert_eq!(t, timer.handler().count.load(Ordering::Relaxed), 3);
+    kassert_eq!(t, count_after_waiting(&timer.handler().count, 3), 3);
     // A timer dropped while armed is shut down before its handler is freed.
     let Ok(armed) = Timer::new(Ticks {
         count: AtomicU32::new(0),
@@ -342,14 +347,7 @@ fn delayed_work_runs_and_requeues(t: &Test) {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     work.start(1);
-    // Bounded wait: up to 2 s for three runs 1 ms apart.
-    for _ in 0..200 {
-        if work.handler().count.load(Ordering::Relaxed) >= 3 {
-            break;
-        }
-        crate::wrap::sleep_ms(10);
-    }
-    kassert_eq!(t, work.handler().count.load(Ordering::Relaxed), 3);
+    kassert_eq!(t, count_after_waiting(&work.handler().count, 3), 3);
     // Work dropped while queued or running is disabled and waited for
     // before its handler is freed.
     let Ok(queued) = DelayedWork::new(Ticks {
