@@ -126,7 +126,8 @@ impl NetState {
     }
 
     /// The configured state, made now if the namespace has none yet.
-    /// Process context (it sleeps); fails with `ENOMEM`.
+    /// Process context (it sleeps); fails (`ENOMEM` when memory is short)
+    /// leaving the namespace unconfigured.
     pub(crate) fn configure(&self) -> Result<&Configured> {
         if let Some(c) = self.configured() {
             return Ok(c);
