@@ -63,7 +63,7 @@ pub(crate) fn refusal(e: RebuildError) -> RefuseReason {
 /// frame handler). Returns the answer for the front-end.
 pub(crate) fn rebuild(
     shared: &Shared,
-    net: Net,
+    net: Net<'_>,
     ifindex: i32,
     r: &ConnRecord,
     request: &[u8],
@@ -106,7 +106,7 @@ fn is_service(shared: &Shared, r: &ConnRecord) -> bool {
 /// Whether the listener that would take the connection `r` has a full
 /// accept queue, as `sk_acceptq_is_full()` judges it: the stack would
 /// drop its handshake. Any context.
-pub(crate) fn accept_queue_full(net: Net, r: &ConnRecord) -> bool {
+pub(crate) fn accept_queue_full(net: Net<'_>, r: &ConnRecord) -> bool {
     accept_queue_of(
         net,
         (r.client.octets(), r.client_port),
@@ -122,7 +122,7 @@ pub(crate) fn accept_queue_full(net: Net, r: &ConnRecord) -> bool {
 /// hash the rebuilt socket beside it. False if the stack has a socket of
 /// this very connection (live, or closed since and in TIME_WAIT). Softirq
 /// context.
-pub(crate) fn make_room(shared: &Shared, net: Net, tuple: &Tuple, r: &ConnRecord) -> bool {
+pub(crate) fn make_room(shared: &Shared, net: Net<'_>, tuple: &Tuple, r: &ConnRecord) -> bool {
     match existing(net, tuple) {
         Existing::Nothing => true,
         Existing::Socket => false,
@@ -153,7 +153,7 @@ pub(crate) fn count_rebuild(shared: &Shared, status: AckStatus) {
 /// attaches its request sock and receives it on `ifindex`: the socket
 /// exists afterwards unless refused. Softirq context.
 pub(crate) fn inject(
-    net: Net,
+    net: Net<'_>,
     ifindex: i32,
     r: &ConnRecord,
     request: &[u8],

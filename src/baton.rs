@@ -55,7 +55,9 @@ module! {
 }
 
 /// The loaded module: everything registered at load, undone on unload in
-/// the order of the fields (netlink first, per-namespace state last).
+/// the order of the fields (netlink first, per-namespace state last: the
+/// pernet `exit` frees each namespace's state without a grace period of its
+/// own, because every other way into it is gone by then).
 struct Baton {
     _family: genl::Family,
     interfaces: notifier::Registration<netstate::InterfaceWatch>,

@@ -14,6 +14,7 @@
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
 #include <linux/timer.h>
+#include <linux/workqueue.h>
 #include <linux/percpu.h>
 #include <linux/cpumask.h>
 #include <linux/jiffies.h>
@@ -71,6 +72,10 @@ unsigned long baton_msecs_to_jiffies(unsigned int ms);
 u64 baton_boottime_secs(void);
 u32 baton_boottime_ms(void);
 u64 baton_realtime_ms(void);
+
+/* delayed work on the system workqueue */
+void baton_init_delayed_work(struct delayed_work *dwork, void (*fn)(struct work_struct *));
+bool baton_mod_delayed_work(struct delayed_work *dwork, unsigned long delay);
 
 /* per-CPU counters */
 void __percpu *baton_alloc_percpu(size_t size, size_t align);

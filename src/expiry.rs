@@ -40,7 +40,7 @@ use crate::{
     stats::Stat,
     wrap::{
         boottime_ms,
-        netdev::Net,
+        pernet::StateNet,
         skb::OwnedSkb,
         tcp::{existing, Existing},
         timer::{Rearm, TimerHandler},
@@ -72,15 +72,15 @@ struct LostReset {
 /// The expiry timer's handler.
 pub(crate) struct Expiry {
     shared: Arc<Shared>,
-    net: Net,
+    /// The namespace whose state owns this timer.
+    net: StateNet,
     /// Connections this node serves, counted so far in this sweep.
     owned: AtomicU32,
 }
 
 impl Expiry {
-    /// `net` must outlive the timer (the timer belongs to the namespace's
-    /// state, which goes before the namespace).
-    pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
+    /// For the timer of `net`'s state.
+    pub(crate) fn new(shared: Arc<Shared>, net: StateNet) -> Self {
         Self {
             shared,
             net,
@@ -156,7 +156,7 @@ impl TimerHandler for Expiry {
             if tick.expired == Some(Expired::Idle)
                 && key.protocol != IPPROTO_UDP
                 && c.socket_decides()
-                && existing(self.net, &tuple_of(&c.record)) == Existing::Socket
+                && existing(self.net.get(), &tuple_of(&c.record)) == Existing::Socket
             {
                 c.socket_open(now);
                 tick.expired = None;
@@ -269,6 +269,6 @@ impl Expiry {
         if skb.append(packet).is_none() {
             return false;
         }
-        skb.send_routed(self.net, r.key.client.octets(), r.key.vip.octets())
+        skb.send_routed(self.net.get(), r.key.client.octets(), r.key.vip.octets())
     }
 }

@@ -10,11 +10,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{
     baton_core::wire,
-    netstate::NetState,
+    netstate::with_configured,
     redist, sync,
     wrap::{
         packet::{FrameHandler, RxVerdict},
-        pernet::with_state,
         realtime_ms,
         skb::SkBuff,
     },
@@ -60,7 +59,7 @@ impl FrameHandler for FrameGate {
         let Some(net) = skb.net() else {
             return RxVerdict::Dropped;
         };
-        with_state::<NetState, _>(net, |s| match self.network {
+        with_configured(net, |s| match self.network {
             Network::Redistribution => redist::receive(&s.shared, net, skb),
             Network::Sync => sync::receive(&s.shared, skb),
         })

@@ -561,7 +561,7 @@ impl FrontEnd {
     fn segment(
         &self,
         skb: &mut SkBuff<'_>,
-        net: Net,
+        net: Net<'_>,
         s: &Seg,
         slot: usize,
         policy: Policy,
@@ -805,7 +805,7 @@ impl FrontEnd {
     }
 
     /// Carries out `next` for the packet `skb` (segment `s`).
-    fn act(&self, skb: &mut SkBuff<'_>, net: Net, s: &Seg, next: Next) -> Verdict {
+    fn act(&self, skb: &mut SkBuff<'_>, net: Net<'_>, s: &Seg, next: Next) -> Verdict {
         match next {
             Next::Accept => Verdict::Accept,
             Next::Drop | Next::Reset | Next::NeedPayload => Verdict::Drop,
@@ -901,7 +901,7 @@ impl FrontEnd {
 
     /// Whether the socket of `c`, served here, is in the stack; once it
     /// is, its record says so and it is not looked for again.
-    fn socket_seen(&self, net: Net, c: &Conn, s: &Seg) -> bool {
+    fn socket_seen(&self, net: Net<'_>, c: &Conn, s: &Seg) -> bool {
         if !connection_exists(net, &tuple_of(&c.record)) {
             return false;
         }
@@ -959,7 +959,7 @@ impl FrontEnd {
     /// Attaches a request sock for the connection `r` to `skb`, unless the
     /// listener's accept queue is full (then the stack would drop it, and
     /// reset the client's retransmission).
-    fn serve_here(&self, skb: &mut SkBuff<'_>, net: Net, r: &ConnRecord) -> AckStatus {
+    fn serve_here(&self, skb: &mut SkBuff<'_>, net: Net<'_>, r: &ConnRecord) -> AckStatus {
         let tuple = tuple_of(r);
         if accept_queue_full(net, r) {
             return AckStatus::Refused(RefuseReason::QUEUE_FULL);
@@ -1009,7 +1009,7 @@ impl FrontEnd {
     }
 
     /// Sends the record and the request to `mac`.
-    fn hand_off(&self, net: Net, c: &Conn, mac: MacAddr, request: &[u8]) -> Option<()> {
+    fn hand_off(&self, net: Net<'_>, c: &Conn, mac: MacAddr, request: &[u8]) -> Option<()> {
         let len = u32::try_from(request.len()).ok()?;
         let mut record = c.record;
         record.rcv_nxt = record.client_isn + 1 + len;

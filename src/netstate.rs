@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What baton keeps for each network namespace: its configuration, its
-//! counters and its IPv4 hook. Created when the namespace appears (or at
-//! load for existing ones), torn down with it (or at unload).
+//! What baton keeps for each network namespace: a few words when the
+//! namespace appears (or at load for existing ones); its configuration,
+//! tables, counters, hooks and timers from its first configuration change;
+//! all torn down with the namespace (or at unload).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,17 +22,19 @@ use crate::{
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
-    sync::{SyncNet, SyncTimer},
+    sync::{SyncNet, SyncTick},
     syns::Syns,
     wrap::{
         netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
         notifier::{NetdevEvent, NetdevHandler},
-        pernet::{with_state, PernetId, PernetState},
+        once::OnceBox,
+        pernet::{with_state, PernetId, PernetState, StateNet},
         random_bytes,
         rcu::RcuBox,
         realtime_ms,
         timer::Timer,
+        work::DelayedWork,
         Rtnl,
     },
 };
@@ -105,19 +108,76 @@ struct FrontEndHook {
     _reg: netfilter::Registration<FrontEnd>,
 }
 
-/// Per-namespace state.
-///
-/// Fields drop in order: the hook goes first (waiting for running calls),
-/// so nothing else is in use when it is freed.
-#[pin_data]
+/// Per-namespace state: all that a namespace costs until it is configured
+/// (an unprivileged user may make thousands of namespaces).
 pub(crate) struct NetState {
+    /// The configured namespace's state, made by its first configuration
+    /// change and freed with the namespace.
+    configured: OnceBox<Configured>,
+    /// The namespace this state belongs to.
+    net: StateNet,
+}
+
+impl NetState {
+    /// The configured state, if the namespace is configured: a load and a
+    /// null check, all that an unconfigured namespace's packets cost.
+    pub(crate) fn configured(&self) -> Option<&Configured> {
+        self.configured.get()
+    }
+
+    /// The configured state, made now if the namespace has none yet.
+    /// Process context (it sleeps); fails (`ENOMEM` when memory is short)
+    /// leaving the namespace unconfigured.
+    pub(crate) fn configure(&self) -> Result<&Configured> {
+        if let Some(c) = self.configured() {
+            return Ok(c);
+        }
+        let c = Configured::new(&self.net)?;
+        pr_info!("namespace configured: state allocated\n");
+        Ok(self.configured.set(c))
+    }
+
+    /// Applies `f` to the configuration, configuring the namespace first
+    /// if `f` succeeds (see [`Configured::change`]). A change refused on
+    /// the empty configuration (deleting what is not there) leaves the
+    /// namespace unconfigured. Process context.
+    pub(crate) fn change<R, E>(
+        &self,
+        mut f: impl FnMut(&mut Config) -> Result<R, E>,
+    ) -> Result<Result<R, E>> {
+        let configured = match self.configured() {
+            Some(c) => c,
+            None => {
+                let mut trial = empty_config()?;
+                if let Err(e) = f(&mut trial) {
+                    return Ok(Err(e));
+                }
+                self.configure()?
+            }
+        };
+        configured.change(f)
+    }
+}
+
+/// Runs `f` on the configured state of `net`, if it is configured.
+pub(crate) fn with_configured<R>(net: Net<'_>, f: impl FnOnce(&Configured) -> R) -> Option<R> {
+    with_state::<NetState, _>(net, |s| s.configured().map(f)).flatten()
+}
+
+/// The state of a configured namespace.
+///
+/// Fields drop in order: the hooks go first (waiting for running calls),
+/// then the timer and the sync tick stop, so nothing else is in use when
+/// it is freed.
+#[pin_data]
+pub(crate) struct Configured {
     _ipv4: netfilter::Registration<Ipv4Observer>,
     _post_routing: netfilter::Registration<CloseWatch>,
     /// Expires connection records; stopped before anything else goes.
     _expiry: Timer<Expiry>,
-    /// Announces this node and expires silent ones; stopped with the
-    /// expiry timer, before the state it reads goes.
-    _sync: Timer<SyncTimer>,
+    /// Announces this node and expires silent ones (the sync tick);
+    /// disabled with the expiry timer, before the state it reads goes.
+    _sync: DelayedWork<SyncTick>,
     /// The namespace's farm configuration; changes are made under this
     /// mutex (the generic netlink lock serialises them too) and then
     /// published to `shared.snapshot`.
@@ -128,14 +188,16 @@ pub(crate) struct NetState {
     /// The front-end hook on the public interface, when there is one.
     #[pin]
     frontend: Mutex<Option<FrontEndHook>>,
+    /// The namespace this state belongs to.
+    net: StateNet,
 }
 
-impl NetState {
+impl Configured {
     /// Attaches the front-end hook to the configured public interface, or
     /// moves or detaches it, to match the configuration. Process context;
     /// `rtnl_held` says whether the caller holds RTNL (device events do),
     /// which keeps the device from going away meanwhile.
-    pub(crate) fn sync_frontend(&self, net: Net, rtnl_held: bool) -> Result {
+    pub(crate) fn sync_frontend(&self, rtnl_held: bool) -> Result {
         let _rtnl = (!rtnl_held).then(Rtnl::lock);
         let want = self.config.lock().node().map_or(0, |n| n.public_ifindex);
         let mut hook = self.frontend.lock();
@@ -147,7 +209,7 @@ impl NetState {
         let Some(dev) = i32::try_from(want)
             .ok()
             .filter(|&i| i != 0)
-            .and_then(|i| NetDevice::by_index(net, i))
+            .and_then(|i| NetDevice::by_index(self.net.get(), i))
         else {
             return Ok(());
         };
@@ -155,7 +217,7 @@ impl NetState {
             return Ok(());
         }
         let reg = netfilter::Registration::new(
-            net,
+            &self.net,
             HookPoint::NetdevIngress {
                 dev,
                 priority: frontend::PRIORITY,
@@ -225,7 +287,7 @@ impl InterfaceWatch {
 }
 
 impl NetdevHandler for InterfaceWatch {
-    fn event(&self, net: Net, ifindex: i32, event: NetdevEvent) {
+    fn event(&self, net: Net<'_>, ifindex: i32, event: NetdevEvent) {
         let NetdevEvent::Unregister = event;
         if self.unloading.load(Ordering::Relaxed) {
             return;
@@ -233,7 +295,7 @@ impl NetdevHandler for InterfaceWatch {
         let Ok(ifindex) = u32::try_from(ifindex) else {
             return;
         };
-        let cleared = with_state::<NetState, _>(net, |s| {
+        let cleared = with_configured(net, |s| {
             s.change(|c| {
                 if c.interface_gone(ifindex) {
                     Ok(())
@@ -248,7 +310,7 @@ impl NetdevHandler for InterfaceWatch {
                 ifindex
             );
             // RTNL is held by the notifier chain.
-            if let Some(Err(e)) = with_state::<NetState, _>(net, |s| s.sync_frontend(net, true)) {
+            if let Some(Err(e)) = with_configured(net, |s| s.sync_frontend(true)) {
                 pr_warn!("front-end hook not updated: {:?}\n", e);
             }
         }
@@ -256,7 +318,24 @@ impl NetdevHandler for InterfaceWatch {
 }
 
 impl PernetState for NetState {
-    fn new(net: Net) -> Result<Pin<KBox<Self>>> {
+    fn new(net: StateNet) -> Result<Pin<KBox<Self>>> {
+        Ok(KBox::pin(
+            NetState {
+                configured: OnceBox::new(),
+                net,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn id() -> &'static PernetId {
+        &NET_ID
+    }
+}
+
+impl Configured {
+    /// The state of namespace `net`, configured now. Process context.
+    fn new(net: &StateNet) -> Result<Pin<KBox<Self>>> {
         let shared = Shared::new()?;
         let ipv4 = netfilter::Registration::new(
             net,
@@ -272,13 +351,13 @@ impl PernetState for NetState {
             },
             CloseWatch::new(shared.clone()),
         )?;
-        let expiry = Timer::new(Expiry::new(shared.clone(), net))?;
+        let expiry = Timer::new(Expiry::new(shared.clone(), net.clone()))?;
         expiry.start(crate::expiry::PERIOD_MS);
-        let sync = Timer::new(SyncTimer::new(shared.clone(), net))?;
+        let sync = DelayedWork::new(SyncTick::new(shared.clone(), net.clone()))?;
         sync.start(params::sync_interval_ms.get());
         let config = empty_config()?;
         KBox::pin_init(
-            pin_init!(NetState {
+            pin_init!(Configured {
                 _ipv4: ipv4,
                 _post_routing: post_routing,
                 _expiry: expiry,
@@ -286,12 +365,9 @@ impl PernetState for NetState {
                 config <- new_mutex!(config, "baton::config"),
                 shared,
                 frontend <- new_mutex!(None, "baton::frontend"),
+                net: net.clone(),
             }),
             GFP_KERNEL,
         )
-    }
-
-    fn id() -> &'static PernetId {
-        &NET_ID
     }
 }

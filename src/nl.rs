@@ -27,7 +27,7 @@ use crate::{
         config::{Config, ConfigError},
         genl::{Attr, AttrSpec, Cmd, WireType, FAMILY_NAME_NUL, FAMILY_VERSION},
     },
-    netstate::NetState,
+    netstate::{empty_config, NetState},
     wrap::{
         genl::{AttrType, DoFn, Dump, DumpFn, Family, Message, NlError, Op, Request},
         netdev::Net,
@@ -143,16 +143,22 @@ fn no_state() -> NlError {
     )
 }
 
-/// Runs `f` on the configuration of `net` under its lock.
-pub(crate) fn with_config<R>(net: Net, f: impl FnOnce(&Config) -> R) -> Result<R, NlError> {
-    with_state::<NetState, _>(net, |s| f(&s.config.lock())).ok_or_else(no_state)
+/// Runs `f` on the configuration of `net` under its lock; an unconfigured
+/// namespace's is empty (made for the call: reads configure nothing).
+pub(crate) fn with_config<R>(net: Net<'_>, f: impl FnOnce(&Config) -> R) -> Result<R, NlError> {
+    with_state::<NetState, _>(net, |s| match s.configured() {
+        Some(c) => Ok(f(&c.config.lock())),
+        None => empty_config().map(|c| f(&c)),
+    })
+    .ok_or_else(no_state)?
+    .map_err(NlError::from)
 }
 
 /// Applies a configuration change for a request and publishes it to the
 /// packet path; refusals carry the rule's message.
 pub(crate) fn change(
     req: &Request<'_>,
-    f: impl FnOnce(&mut Config) -> Result<(), ConfigError>,
+    f: impl FnMut(&mut Config) -> Result<(), ConfigError>,
 ) -> Result<(), NlError> {
     with_state::<NetState, _>(req.net(), |s| s.change(f))
         .ok_or_else(no_state)??

@@ -77,7 +77,7 @@ pub(crate) struct Applied {
 pub(crate) struct Owners {
     #[pin]
     store: SpinLock<Storage<Owner>>,
-    /// Where the next sweep slice starts (the sync timer's alone).
+    /// Where the next sweep slice starts (the sync tick's alone).
     sweep_cursor: AtomicUsize,
 }
 

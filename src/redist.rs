@@ -109,7 +109,7 @@ impl Redist {
     pub(crate) fn send(
         &self,
         shared: &Shared,
-        net: Net,
+        net: Net<'_>,
         dst: MacAddr,
         msg: &Message<'_>,
     ) -> Result<(), SendError> {
@@ -166,7 +166,7 @@ impl Redist {
 
 /// Receives one frame of the handoff ethertype (`skb` after the Ethernet
 /// header) in namespace `net`. Softirq context.
-pub(crate) fn receive(shared: &Shared, net: Net, skb: &mut SkBuff<'_>) -> RxVerdict {
+pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> RxVerdict {
     shared.stats.inc(Stat::HandoffFrames);
     let redist = shared
         .snapshot

@@ -53,6 +53,9 @@ u64 baton_boottime_secs(void) { return ktime_get_boottime_seconds(); }
 u32 baton_boottime_ms(void) { return (u32)ktime_to_ms(ktime_get_boottime()); }
 u64 baton_realtime_ms(void) { return ktime_to_ms(ktime_get_real()); }
 
+void baton_init_delayed_work(struct delayed_work *dwork, void (*fn)(struct work_struct *)) { INIT_DELAYED_WORK(dwork, fn); }
+bool baton_mod_delayed_work(struct delayed_work *dwork, unsigned long delay) { return mod_delayed_work(system_wq, dwork, delay); }
+
 void __percpu *baton_alloc_percpu(size_t size, size_t align) { return __alloc_percpu(size, align); }
 void baton_pcpu_add(u64 __percpu *base, unsigned int idx, u64 val) { this_cpu_add(base[idx], val); }
 u64 *baton_per_cpu_ptr(u64 __percpu *base, unsigned int cpu) { return per_cpu_ptr(base, cpu); }

@@ -4,7 +4,10 @@
 //! `Documentation/wire-protocol.md` section 4) and the namespace's farm
 //! state table (`baton_core::farm`).
 //!
-//! Every `sync_interval_ms` a timer announces this node's state (ANNOUNCE,
+//! Every `sync_interval_ms` the sync tick (delayed work on the system
+//! workqueue, so its listener lookups, OWNERSHIP batches and gratuitous
+//! ARPs run in process context, not in a timer's softirq) announces this
+//! node's state (ANNOUNCE,
 //! to the broadcast address of the sync interface) and expires nodes not
 //! heard for `sync_missed_limit` of their intervals, by a clock that does
 //! not count this node's own stalls against them (`baton_core::liveness`).
@@ -59,10 +62,12 @@ use crate::{
         boottime_ms, load_permille,
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
+        pernet::StateNet,
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
         tcp::accept_queue,
-        timer::{Rearm, TimerHandler},
+        timer::Rearm,
+        work::WorkHandler,
         BhDisabled,
     },
 };
@@ -230,8 +235,8 @@ pub(crate) struct SyncNet {
     alive: AtomicU32,
     /// Where the next ownership refresh starts in the connection table.
     refresh_cursor: AtomicUsize,
-    /// The entries of the OWNERSHIP batch being sent (the sync timer's;
-    /// on the heap: 60 entries are too many for a softirq stack).
+    /// The entries of the OWNERSHIP batch being sent (the sync tick's; on
+    /// the heap: 60 entries are too large a stack frame).
     #[pin]
     outbox: SpinLock<KVVec<OwnershipEntry>>,
     /// Connections handed to this node or closed since the last tick, sent
@@ -393,8 +398,8 @@ impl SyncNet {
 
     /// Takes the VIPs over (`hold`) or gives them back, at `now`; after a
     /// takeover, announces them with gratuitous ARPs, [`vip::GARP_COUNT`]
-    /// of them a second apart. The sync timer's, once a tick.
-    fn update_holder(&self, shared: &Shared, net: Net, hold: bool, now: u32) {
+    /// of them a second apart. The sync tick's, once a tick.
+    fn update_holder(&self, shared: &Shared, net: Net<'_>, hold: bool, now: u32) {
         let was = self.holder.swap(hold, Ordering::Relaxed);
         if hold && !was {
             shared.stats.inc(Stat::VipTakeovers);
@@ -433,7 +438,7 @@ impl SyncNet {
 
     /// Builds this node's ANNOUNCE, records it as the local entry and sends
     /// it on the sync interface. Any context.
-    pub(crate) fn announce(&self, shared: &Shared, net: Net) -> Result<(), SendError> {
+    pub(crate) fn announce(&self, shared: &Shared, net: Net<'_>) -> Result<(), SendError> {
         struct Cfg {
             node: u16,
             redist: i32,
@@ -463,7 +468,7 @@ impl SyncNet {
             })
             .ok_or(SendError::NotConfigured)?;
         // The accept queue of each TCP service's listener here (in a heap
-        // buffer: 64 of them are too many for a softirq stack).
+        // buffer: 64 of them are too large a stack frame).
         let _bh = BhDisabled::new();
         let mut queues = self.queues.lock();
         let mut nq = 0;
@@ -526,7 +531,7 @@ impl SyncNet {
     fn send(
         &self,
         shared: &Shared,
-        net: Net,
+        net: Net<'_>,
         node: u16,
         sync_if: i32,
         key: &(u8, SipKey),
@@ -571,7 +576,7 @@ impl SyncNet {
     /// Sends the next slice of this node's connections (records owned or
     /// local) in OWNERSHIP batches: a rolling refresh sized so that the
     /// whole table is walked within [`REFRESH_PERIOD_MS`]. Any context.
-    pub(crate) fn send_ownership(&self, shared: &Shared, net: Net) {
+    pub(crate) fn send_ownership(&self, shared: &Shared, net: Net<'_>) {
         let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
             let node = c.node()?;
             Some((
@@ -780,22 +785,23 @@ fn owners_gone(shared: &Shared, sender: u16, entries: &List<'_, OwnershipEntry>,
     shared.stats.add(Stat::ClosesFromOwnership, learnt);
 }
 
-/// The sync timer's handler: expire silent nodes, announce.
-pub(crate) struct SyncTimer {
+/// The sync tick: expire silent nodes, announce, stream ownership, hold
+/// or give back the VIPs. Process context (a workqueue worker).
+pub(crate) struct SyncTick {
     shared: Arc<Shared>,
-    net: Net,
+    /// The namespace whose state owns this work.
+    net: StateNet,
 }
 
-impl SyncTimer {
-    /// `net` must outlive the timer (the timer belongs to the namespace's
-    /// state, which goes before the namespace).
-    pub(crate) fn new(shared: Arc<Shared>, net: Net) -> Self {
+impl SyncTick {
+    /// For the work of `net`'s state.
+    pub(crate) fn new(shared: Arc<Shared>, net: StateNet) -> Self {
         Self { shared, net }
     }
 }
 
-impl TimerHandler for SyncTimer {
-    fn expired(&self) -> Rearm {
+impl WorkHandler for SyncTick {
+    fn run(&self) -> Rearm {
         let shared = &*self.shared;
         let sync = &shared.sync;
         let now = boottime_ms();
@@ -857,7 +863,7 @@ impl TimerHandler for SyncTimer {
             });
         shared.stats.add(Stat::OwnershipExpired, gone as u64);
         // Not configured yet, or the device is gone: try again next tick.
-        let configured = sync.announce(shared, self.net).is_ok();
+        let configured = sync.announce(shared, self.net.get()).is_ok();
         let ticks = if configured {
             sync.configured_ticks
                 .fetch_add(1, Ordering::Relaxed)
@@ -866,7 +872,7 @@ impl TimerHandler for SyncTimer {
             sync.configured_ticks.store(0, Ordering::Relaxed);
             0
         };
-        sync.send_ownership(shared, self.net);
+        sync.send_ownership(shared, self.net.get());
         // Take the VIPs over only after hearing the farm for twice the
         // time a node needs to be declared dead, and not while a live peer
         // says it holds them (it gives them up once it hears a lower
@@ -878,7 +884,7 @@ impl TimerHandler for SyncTimer {
             && settled
             && lowest
             && (sync.holds_vips() || !held_elsewhere);
-        sync.update_holder(shared, self.net, hold, now);
+        sync.update_holder(shared, self.net.get(), hold, now);
         Rearm::AfterMs(params::sync_interval_ms.get())
     }
 }

@@ -60,9 +60,13 @@ use crate::{
         skb::{OwnedSkb, SkBuff},
         tcp::{connection_exists, RebuildError},
         timer::{Rearm, Timer, TimerHandler},
+        work::{DelayedWork, WorkHandler},
         BhDisabled,
     },
-    wrap::{genl::AttrBuilder, pernet::with_state},
+    wrap::{
+        genl::AttrBuilder,
+        pernet::{with_state, PernetState, StateNet},
+    },
 };
 
 kunit_suite!(
@@ -74,7 +78,9 @@ kunit_suite!(
         netdev_ingress_hook_registers_on_lo,
         packet_type_registers,
         timer_fires_and_rearms,
-        netstate_exists_for_init_net,
+        delayed_work_runs_and_requeues,
+        netstate_of_init_net_is_unconfigured,
+        configuring_a_namespace_allocates_its_state,
         config_lifecycle_in_kernel,
         config_errors_become_extack,
         attrs_are_read_safely,
@@ -252,7 +258,7 @@ fn netdev_ingress_hook_registers_on_lo(t: &Test) {
     };
     kassert_eq!(t, lo.ifindex(), 1);
     let reg = netfilter::Registration::new(
-        Net::init(),
+        &StateNet::init(),
         HookPoint::NetdevIngress {
             dev: lo,
             priority: 0,
@@ -292,6 +298,18 @@ impl TimerHandler for Ticks {
     }
 }
 
+/// `count` once it reaches `n`, or after 2 s (a bounded wait for a
+/// handler re-armed every millisecond).
+fn count_after_waiting(count: &AtomicU32, n: u32) -> u32 {
+    for _ in 0..200 {
+        if count.load(Ordering::Relaxed) >= n {
+            break;
+        }
+        crate::wrap::sleep_ms(10);
+    }
+    count.load(Ordering::Relaxed)
+}
+
 fn timer_fires_and_rearms(t: &Test) {
     let Ok(timer) = Timer::new(Ticks {
         count: AtomicU32::new(0),
@@ -300,14 +318,7 @@ fn timer_fires_and_rearms(t: &Test) {
         return t.fail(file!(), line!(), format_args!("allocation failed"));
     };
     timer.start(1);
-    // Bounded wait: up to 2 s for three expiries of a 1 ms timer.
-    for _ in 0..200 {
-        if timer.handler().count.load(Ordering::Relaxed) >= 3 {
-            break;
-        }
-        crate::wrap::sleep_ms(10);
-    }
-    kassert_eq!(t, timer.handler().count.load(Ordering::Relaxed), 3);
+    kassert_eq!(t, count_after_waiting(&timer.handler().count, 3), 3);
     // A timer dropped while armed is shut down before its handler is freed.
     let Ok(armed) = Timer::new(Ticks {
         count: AtomicU32::new(0),
@@ -320,11 +331,64 @@ fn timer_fires_and_rearms(t: &Test) {
     drop(armed);
 }
 
-fn netstate_exists_for_init_net(t: &Test) {
+impl WorkHandler for Ticks {
+    fn run(&self) -> Rearm {
+        // Process context: sleeping is allowed.
+        crate::wrap::sleep_ms(1);
+        self.expired()
+    }
+}
+
+fn delayed_work_runs_and_requeues(t: &Test) {
+    let Ok(work) = DelayedWork::new(Ticks {
+        count: AtomicU32::new(0),
+        limit: 3,
+    }) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    work.start(1);
+    kassert_eq!(t, count_after_waiting(&work.handler().count, 3), 3);
+    // Work dropped while queued or running is disabled and waited for
+    // before its handler is freed.
+    let Ok(queued) = DelayedWork::new(Ticks {
+        count: AtomicU32::new(0),
+        limit: u32::MAX,
+    }) else {
+        return;
+    };
+    queued.start(1);
+    crate::wrap::sleep_ms(20);
+    drop(queued);
+}
+
+fn netstate_of_init_net_is_unconfigured(t: &Test) {
     // The pernet registration created the state of the initial namespace
-    // before the suite ran (it runs at the end of module load).
-    let nodes = with_state::<NetState, _>(Net::init(), |s| s.config.lock().node().is_some());
-    kassert_eq!(t, nodes, Some(false));
+    // before the suite ran (it runs at the end of module load); nothing has
+    // configured it, so it has no tables, hooks or timers.
+    let configured = with_state::<NetState, _>(Net::init(), |s| s.configured().is_some());
+    kassert_eq!(t, configured, Some(false));
+}
+
+fn configuring_a_namespace_allocates_its_state(t: &Test) {
+    // A state of its own for the initial namespace (which never exits), not
+    // the registered one: the suite leaves the namespace as it found it.
+    let Ok(state) = <NetState as PernetState>::new(StateNet::init()) else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    kassert!(t, state.configured().is_none());
+    // A refused change (no node to delete) configures nothing.
+    let refused = state.change(|c| c.node_del());
+    kassert!(t, matches!(refused, Ok(Err(ConfigError::NoNode))));
+    kassert!(t, state.configured().is_none());
+    // The first change that succeeds allocates the tables and applies.
+    let Ok(first) = state.configure() else {
+        return t.fail(file!(), line!(), format_args!("allocation failed"));
+    };
+    kassert!(t, first.config.lock().node().is_none());
+    kassert!(t, first.shared.conns.with(|c| c.table().is_some()));
+    // Configured once: later calls find the same state.
+    let again = state.configure().map(|c| core::ptr::eq(c, first));
+    kassert!(t, matches!(again, Ok(true)));
 }
 
 /// A configuration of node 1 with peer 2 (its spec returned too).

@@ -32,7 +32,7 @@ pub(crate) const GARP_COUNT: u32 = 3;
 pub(crate) const GARP_INTERVAL_MS: u32 = 1000;
 
 /// Sends `arp` out of device `ifindex` of `net`. Any context.
-fn send(net: Net, ifindex: i32, arp: impl FnOnce(MacAddr) -> Arp) -> bool {
+fn send(net: Net<'_>, ifindex: i32, arp: impl FnOnce(MacAddr) -> Arp) -> bool {
     with_dev_rcu(net, ifindex, |dev| {
         let Some(mut skb) = OwnedSkb::new(ARP_FRAME_LEN) else {
             return false;
@@ -50,7 +50,7 @@ fn send(net: Net, ifindex: i32, arp: impl FnOnce(MacAddr) -> Arp) -> bool {
 
 /// Announces every VIP of this namespace's services with a gratuitous ARP
 /// on the public interface. Any context.
-pub(crate) fn announce(shared: &Shared, net: Net) {
+pub(crate) fn announce(shared: &Shared, net: Net<'_>) {
     let mut vips = [[0u8; 4]; crate::baton_core::genl::limits::SERVICES_MAX];
     let (ifindex, n) = shared.snapshot.read(|c| {
         let ifindex = c.node().map_or(0, |n| n.public_ifindex);

@@ -16,6 +16,7 @@ pub(crate) mod kunit;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod notifier;
+pub(crate) mod once;
 pub(crate) mod packet;
 pub(crate) mod param;
 pub(crate) mod percpu;
@@ -24,6 +25,7 @@ pub(crate) mod rcu;
 pub(crate) mod skb;
 pub(crate) mod tcp;
 pub(crate) mod timer;
+pub(crate) mod work;
 
 /// Sleeps for at least `ms` milliseconds. Process context only.
 pub(crate) fn sleep_ms(ms: u32) {

@@ -10,18 +10,14 @@
 //! the whole dump is reported exactly once; one created or removed
 //! meanwhile may or may not be.
 
-use super::no_state;
 use crate::{
     baton_core::{
         conninfo::{ConnFilter, ConnFilterSpec, ConnInfo, FilterError},
         genl::{Attr, Cmd},
     },
     conns::{Scan, Selection, SELECT_BATCH},
-    netstate::NetState,
-    wrap::{
-        genl::{Attrs, Dump, Message, NlError},
-        pernet::with_state,
-    },
+    netstate::with_configured,
+    wrap::genl::{Attrs, Dump, Message, NlError},
 };
 
 /// The extended-ack error for a refused filter, pointing at its attribute.
@@ -75,8 +71,10 @@ const FINISHED: usize = usize::MAX;
 
 pub(super) fn dump(dump: &mut Dump<'_>) -> Result<bool, NlError> {
     let filter = filter(&dump.attrs())?;
-    let shared =
-        with_state::<NetState, _>(dump.net(), |s| s.shared.clone()).ok_or_else(no_state)?;
+    // An unconfigured namespace has no connections.
+    let Some(shared) = with_configured(dump.net(), |s| s.shared.clone()) else {
+        return Ok(true);
+    };
     let mut from = dump.cursor();
     let mut batch: Selection = [None; SELECT_BATCH];
     loop {

@@ -10,7 +10,6 @@
 
 use kernel::prelude::*;
 
-use super::no_state;
 use crate::{
     baton_core::{
         ether::MacAddr,
@@ -18,11 +17,10 @@ use crate::{
         genl::{AdminState, Attr, Cmd},
         wire::Health,
     },
-    netstate::NetState,
+    netstate::with_configured,
     wrap::{
         boottime_ms,
         genl::{Dump, Message, NlError},
-        pernet::with_state,
     },
 };
 
@@ -85,8 +83,10 @@ pub(super) fn dump(dump: &mut Dump<'_>) -> Result<bool, NlError> {
     if from == FINISHED {
         return Ok(true);
     }
-    let shared =
-        with_state::<NetState, _>(dump.net(), |s| s.shared.clone()).ok_or_else(no_state)?;
+    // An unconfigured namespace knows no nodes.
+    let Some(shared) = with_configured(dump.net(), |s| s.shared.clone()) else {
+        return Ok(true);
+    };
     let mut nodes: KVec<NodeView> =
         KVec::with_capacity(NODES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
     let epoch = shared.sync.epoch();

@@ -10,11 +10,10 @@ use crate::{
         config::{Config, ConfigError, Node, NodeSpec},
         genl::{Attr, Cmd},
     },
-    netstate::NetState,
+    netstate::with_configured,
     wrap::{
         genl::{Attrs, NlError, Request},
         netdev::{Net, NetDevice},
-        pernet::with_state,
         Rtnl,
     },
 };
@@ -33,7 +32,7 @@ fn spec(a: &Attrs<'_>) -> NodeSpec {
 
 /// Every named interface must exist in the requester's namespace (0 clears
 /// a role).
-fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
+fn check_interfaces(net: Net<'_>, spec: &NodeSpec) -> Result<(), NlError> {
     let roles = [
         (spec.public_ifindex, Attr::PublicIfindex),
         (spec.redist_ifindex, Attr::RedistIfindex),
@@ -59,11 +58,11 @@ fn check_interfaces(net: Net, spec: &NodeSpec) -> Result<(), NlError> {
 /// changed).
 fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
     let net = req.net();
-    with_state::<NetState, _>(net, |s| {
+    with_configured(net, |s| {
         // Not configured enough to announce yet: the timer tries again.
         let _ = s.shared.sync.announce(&s.shared, net);
     });
-    with_state::<NetState, _>(net, |s| s.sync_frontend(net, false))
+    with_configured(net, |s| s.sync_frontend(false))
         .unwrap_or(Ok(()))
         .map_err(NlError::from)
 }
@@ -75,7 +74,7 @@ fn sync_frontend(req: &Request<'_>) -> Result<(), NlError> {
 fn change_interfaces(
     req: &Request<'_>,
     spec: &NodeSpec,
-    f: impl FnOnce(&mut Config) -> Result<(), ConfigError>,
+    f: impl FnMut(&mut Config) -> Result<(), ConfigError>,
 ) -> Result<(), NlError> {
     let _rtnl = Rtnl::lock();
     check_interfaces(req.net(), spec)?;

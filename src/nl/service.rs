@@ -9,9 +9,8 @@ use crate::{
         config::{Config, ConfigError, Service, ServiceSpec},
         genl::{Attr, Cmd},
     },
-    netstate::NetState,
+    netstate::with_configured,
     wrap::genl::{Attrs, Dump, Message, NlError, Request},
-    wrap::pernet::with_state,
 };
 
 fn spec<'a>(a: &Attrs<'a>) -> ServiceSpec<'a> {
@@ -44,7 +43,7 @@ pub(super) fn new(req: &Request<'_>) -> Result<(), NlError> {
     // The new service may take the slot of a deleted one: start its
     // counters from zero.
     let key = Config::service_key(&spec).map_err(config_error)?;
-    with_state::<NetState, _>(req.net(), |s| {
+    with_configured(req.net(), |s| {
         let slot = s
             .config
             .lock()

@@ -11,12 +11,9 @@ use crate::{
         genl::{limits, Attr, Cmd, CounterAttr},
         wire::WireError,
     },
-    netstate::NetState,
+    netstate::with_configured,
     stats::{ServiceStat, Stat},
-    wrap::{
-        genl::{Message, NlError, Request},
-        pernet::with_state,
-    },
+    wrap::genl::{Message, NlError, Request},
 };
 
 /// One service's identity and counters, read before the reply is built.
@@ -58,7 +55,8 @@ pub(super) fn get(req: &Request<'_>) -> Result<(), NlError> {
     let mut holder = false;
     let mut services: KVec<ServiceValues> =
         KVec::with_capacity(limits::SERVICES_MAX, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    with_state::<NetState, _>(req.net(), |s| {
+    // An unconfigured namespace's counters are all zero.
+    with_configured(req.net(), |s| {
         for (v, &stat) in values.iter_mut().zip(Stat::ALL) {
             *v = s.shared.stats.get(stat);
         }

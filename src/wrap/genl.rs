@@ -252,10 +252,12 @@ impl<'a> Request<'a> {
         unsafe { (*self.info.genlhdr).cmd }
     }
 
-    /// The requester's network namespace.
-    pub(crate) fn net(&self) -> Net {
-        // SAFETY: the request's namespace is alive while it is handled (the
-        // requesting socket holds it).
+    /// The requester's network namespace, alive while the request is
+    /// handled (`'a`).
+    pub(crate) fn net(&self) -> Net<'a> {
+        // SAFETY: `genl_info_net` is the namespace of the requesting socket,
+        // which holds a reference to it (`sk_alloc` of a user socket) and
+        // outlives the request's handling, `'a`.
         unsafe { Net::from_raw(b::baton_genl_info_net(self.info)) }
     }
 
@@ -443,9 +445,11 @@ pub(crate) struct Dump<'a> {
 }
 
 impl<'a> Dump<'a> {
-    /// The requester's network namespace.
-    pub(crate) fn net(&self) -> Net {
-        // SAFETY: the dumping socket holds its namespace.
+    /// The requester's network namespace, alive while the dump call runs
+    /// (`'a`).
+    pub(crate) fn net(&self) -> Net<'a> {
+        // SAFETY: the namespace of the dumping socket, which holds a
+        // reference to it and outlives every call of its dump, `'a`.
         unsafe { Net::from_raw(b::baton_cb_net(core::ptr::addr_of!(*self.cb) as *mut _)) }
     }
 

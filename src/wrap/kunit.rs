@@ -222,7 +222,7 @@ pub(crate) struct Listener {
 impl Listener {
     /// Listens on `port` in `net`; `None` if the port is taken or memory
     /// is short. Process context.
-    pub(crate) fn new(net: Net, port: u16) -> Option<Self> {
+    pub(crate) fn new(net: Net<'_>, port: u16) -> Option<Self> {
         // SAFETY: `net` is alive (its invariant); null on failure.
         let sock = NonNull::new(unsafe { b::baton_kunit_listen(net.as_raw(), port) })?;
         // INVARIANT: created above, ours.

@@ -2,32 +2,37 @@
 
 //! Network namespaces and counted network-device references.
 
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 
 use kernel::str::CStr;
 
 use crate::bindings as b;
 
-/// A network namespace.
+/// A network namespace, borrowed for `'a` from whatever keeps it alive: the
+/// packet being processed on one of its devices, the netlink request or
+/// dump made from one of its sockets, a held device of it, or the per-net
+/// state that the namespace's own exit frees first
+/// ([`super::pernet::StateNet`]). No reference is counted: a value that
+/// must outlive its lender is a [`super::pernet::StateNet`].
 ///
 /// # Invariants
 ///
-/// `ptr` points to a live `struct net` that outlives every use of this value:
-/// `init_net`, which lives as long as the kernel, or the namespace of a
-/// request or device that keeps it alive while the value is used.
+/// `ptr` points to a `struct net` that stays alive (not yet past its pernet
+/// `exit`) for `'a`.
 #[derive(Clone, Copy)]
-pub(crate) struct Net {
+pub(crate) struct Net<'a> {
     ptr: NonNull<b::net>,
+    _lender: PhantomData<&'a b::net>,
 }
 
-// SAFETY: `Net` only carries the address of a namespace; the kernel functions
-// it is passed to do their own locking.
-unsafe impl Send for Net {}
+// SAFETY: `Net` only carries the address of a namespace, alive for `'a`; the
+// kernel functions it is passed to do their own locking.
+unsafe impl Send for Net<'_> {}
 // SAFETY: As above: sharing the address between threads is harmless.
-unsafe impl Sync for Net {}
+unsafe impl Sync for Net<'_> {}
 
-impl Net {
-    /// The initial network namespace.
+impl Net<'static> {
+    /// The initial network namespace, which lives as long as the kernel.
     pub(crate) fn init() -> Self {
         // Taking the address of the kernel's static `init_net` neither reads
         // nor writes it.
@@ -36,23 +41,37 @@ impl Net {
         Self {
             // SAFETY: the address of a static is never null.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _lender: PhantomData,
         }
     }
+}
 
+impl<'a> Net<'a> {
     /// # Safety
     ///
-    /// `ptr` must point to a namespace that stays alive while the returned
-    /// value is used.
+    /// `ptr` must point to a namespace that stays alive for `'a`.
     pub(crate) unsafe fn from_raw(ptr: *mut b::net) -> Self {
         // INVARIANT: guaranteed by the caller.
         Self {
             // SAFETY: guaranteed non-null by the caller.
             ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _lender: PhantomData,
         }
     }
 
     pub(crate) fn as_raw(&self) -> *mut b::net {
         self.ptr.as_ptr()
+    }
+
+    #[cfg(CONFIG_KUNIT)]
+    pub(super) fn as_non_null(&self) -> NonNull<b::net> {
+        self.ptr
+    }
+}
+
+impl PartialEq for Net<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr == other.ptr
     }
 }
 
@@ -74,7 +93,7 @@ unsafe impl Sync for NetDevice {}
 
 impl NetDevice {
     /// Looks a device up by name in `net`.
-    pub(crate) fn by_name(net: Net, name: &CStr) -> Option<Self> {
+    pub(crate) fn by_name(net: Net<'_>, name: &CStr) -> Option<Self> {
         // SAFETY: `net` is live by its invariant and `name` is NUL-terminated.
         // `dev_get_by_name` returns the device with a reference taken, or null.
         let ptr = unsafe { b::dev_get_by_name(net.as_raw(), name.as_char_ptr()) };
@@ -83,7 +102,7 @@ impl NetDevice {
     }
 
     /// Looks a device up by interface index in `net`.
-    pub(crate) fn by_index(net: Net, ifindex: i32) -> Option<Self> {
+    pub(crate) fn by_index(net: Net<'_>, ifindex: i32) -> Option<Self> {
         // SAFETY: as in `by_name`.
         let ptr = unsafe { b::dev_get_by_index(net.as_raw(), ifindex) };
         // INVARIANT: a non-null result carries the reference we now own.
@@ -104,16 +123,15 @@ impl NetDevice {
         unsafe { b::baton_dev_is_registered(self.ptr.as_ptr()) }
     }
 
-    /// The namespace the device belongs to.
-    pub(crate) fn net(&self) -> Net {
+    /// The namespace the device belongs to, borrowed while the reference
+    /// is held.
+    pub(crate) fn net(&self) -> Net<'_> {
         // SAFETY: `ptr` is valid by the type invariant.
         let ptr = unsafe { b::baton_dev_net(self.ptr.as_ptr()) };
-        // INVARIANT: a registered device's namespace outlives the device
-        // reference this value holds.
-        Net {
-            // SAFETY: a device always belongs to a namespace.
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-        }
+        // SAFETY: a device always belongs to a namespace, and the namespace's
+        // exit moves or unregisters its devices, which waits for the
+        // reference this value holds: it outlives the borrow.
+        unsafe { Net::from_raw(ptr) }
     }
 
     pub(crate) fn as_raw(&self) -> *mut b::net_device {
@@ -137,7 +155,7 @@ impl Drop for NetDevice {
 /// read-side section of lifetime `'a` lasts.
 pub(crate) struct DevRcu<'a> {
     ptr: NonNull<b::net_device>,
-    _rcu: core::marker::PhantomData<&'a ()>,
+    _rcu: PhantomData<&'a ()>,
 }
 
 impl DevRcu<'_> {
@@ -157,7 +175,7 @@ impl DevRcu<'_> {
 /// Runs `f` on device `ifindex` of `net`, if it exists, without taking a
 /// reference: `f` runs inside an RCU read-side section (any context).
 pub(crate) fn with_dev_rcu<R>(
-    net: Net,
+    net: Net<'_>,
     ifindex: i32,
     f: impl FnOnce(&DevRcu<'_>) -> R,
 ) -> Option<R> {
@@ -168,7 +186,7 @@ pub(crate) fn with_dev_rcu<R>(
     // INVARIANT: found under `_rcu`, which outlives the borrow given to `f`.
     let dev = DevRcu {
         ptr,
-        _rcu: core::marker::PhantomData,
+        _rcu: PhantomData,
     };
     Some(f(&dev))
 }

@@ -7,7 +7,8 @@ use core::{ffi::c_void, pin::Pin, ptr::NonNull};
 use kernel::{alloc::KBox, error::to_result, prelude::*, types::Opaque};
 
 use super::{
-    netdev::{Net, NetDevice},
+    netdev::NetDevice,
+    pernet::StateNet,
     skb::{self, SkBuff},
 };
 use crate::bindings as b;
@@ -71,7 +72,8 @@ struct Inner<H: Hook> {
     #[pin]
     ops: Opaque<b::nf_hook_ops>,
     handler: H,
-    net: Net,
+    /// The state that owns this registration belongs to this namespace.
+    net: StateNet,
     // Keeps the ingress device alive while the hook is registered on it.
     dev: Option<NetDevice>,
 }
@@ -93,9 +95,9 @@ unsafe impl<H: Hook> Send for Registration<H> {}
 unsafe impl<H: Hook> Sync for Registration<H> {}
 
 impl<H: Hook> Registration<H> {
-    /// Registers `handler` at `point` in `net` (ignored for netdev ingress,
-    /// which uses the device's namespace).
-    pub(crate) fn new(net: Net, point: HookPoint, handler: H) -> Result<Self> {
+    /// Registers `handler` at `point` in `net`, for the per-net state of
+    /// `net` to keep (a netdev ingress device must be one of `net`'s).
+    pub(crate) fn new(net: &StateNet, point: HookPoint, handler: H) -> Result<Self> {
         let (pf, hooknum, priority, dev) = match point {
             HookPoint::Ipv4PreRouting { priority } => (
                 b::NFPROTO_IPV4,
@@ -116,7 +118,10 @@ impl<H: Hook> Registration<H> {
                 Some(dev),
             ),
         };
-        let net = dev.as_ref().map_or(net, NetDevice::net);
+        if dev.as_ref().is_some_and(|d| d.net() != net.get()) {
+            return Err(EINVAL);
+        }
+        let net = net.clone();
         let raw_dev = dev
             .as_ref()
             .map_or(core::ptr::null_mut(), NetDevice::as_raw);
@@ -151,8 +156,9 @@ impl<H: Hook> Registration<H> {
             GFP_KERNEL,
         )?;
         // SAFETY: `ops` is initialised and pinned, and stays registered until
-        // `drop`; `net` is live and `ops.dev` (if any) is held by `inner.dev`.
-        to_result(unsafe { b::nf_register_net_hook(net.as_raw(), inner.ops.get()) })?;
+        // `drop`; `net` is live (we are in its state) and `ops.dev` (if any)
+        // is held by `inner.dev`.
+        to_result(unsafe { b::nf_register_net_hook(inner.net.get().as_raw(), inner.ops.get()) })?;
         // INVARIANT: registered above.
         Ok(Self { inner })
     }
@@ -165,10 +171,12 @@ impl<H: Hook> Registration<H> {
 
 impl<H: Hook> Drop for Registration<H> {
     fn drop(&mut self) {
-        // SAFETY: `ops` is registered with `net` (type invariant), reached
-        // through a raw pointer: other CPUs may be in the hook with `&H` into
-        // `inner`, so no `&mut` to it is made.
-        unsafe { b::nf_unregister_net_hook(self.inner.net.as_raw(), self.inner.ops.get()) };
+        // SAFETY: `ops` is registered with `net` (type invariant), which is
+        // alive: this registration is part of `net`'s per-net state, freed
+        // before `net` goes (`StateNet`). `ops` is reached through a raw
+        // pointer: other CPUs may be in the hook with `&H` into `inner`, so
+        // no `&mut` to it is made.
+        unsafe { b::nf_unregister_net_hook(self.inner.net.get().as_raw(), self.inner.ops.get()) };
         // Netfilter frees its copy of the hook entry after an RCU grace
         // period, and a CPU may still be running the hook: wait for them.
         // Only after this function is the box (handler, device) freed.

@@ -25,7 +25,7 @@ pub(crate) enum NetdevEvent {
 /// Receives device events. Runs in process context with RTNL held.
 pub(crate) trait NetdevHandler: Send + Sync + 'static {
     /// Device `ifindex` of namespace `net` had `event`.
-    fn event(&self, net: Net, ifindex: i32, event: NetdevEvent);
+    fn event(&self, net: Net<'_>, ifindex: i32, event: NetdevEvent);
 }
 
 /// A notifier block and its handler, in one pinned allocation.

@@ -4,7 +4,7 @@
 //! `net_generic` slot): created when a namespace appears (and for every
 //! existing one at registration), dropped when it goes away.
 
-use core::pin::Pin;
+use core::{pin::Pin, ptr::NonNull};
 
 use kernel::{alloc::KBox, error::to_result, prelude::*, types::Opaque};
 
@@ -13,11 +13,60 @@ use crate::bindings as b;
 
 /// State kept for every network namespace.
 pub(crate) trait PernetState: Send + Sync + Sized + 'static {
-    /// Creates the state of a new namespace. May sleep.
-    fn new(net: Net) -> Result<Pin<KBox<Self>>>;
+    /// Creates the state of the new namespace `net`. May sleep.
+    ///
+    /// `net` and its clones, and whatever is registered with them, must stay
+    /// inside the returned state (see [`StateNet`]).
+    fn new(net: StateNet) -> Result<Pin<KBox<Self>>>;
 
     /// The slot holding the `net_generic` id of this kind of state.
     fn id() -> &'static PernetId;
+}
+
+/// The namespace a per-net state belongs to, kept inside that state (by its
+/// timers, its hooks' registrations) without a reference count: a counted
+/// reference held by the namespace's own state would keep the namespace
+/// from ever exiting. Like the `struct net *` of the kernel's own per-net
+/// objects, it is valid because the namespace's pernet `exit` frees the
+/// state, and with it every clone, before the namespace goes.
+///
+/// Only [`Registration`] makes one (for [`PernetState::new`]); the state
+/// must keep the clones to itself (they may not be handed to anything that
+/// outlives it).
+///
+/// # Invariants
+///
+/// `ptr` is `init_net` (which never exits), or a namespace whose pernet
+/// `init` for some [`PernetState`] made this value and which stays alive
+/// until that state, holding every clone, is freed by the namespace's
+/// pernet `exit` (or by unregistration).
+#[derive(Clone)]
+pub(crate) struct StateNet {
+    ptr: NonNull<b::net>,
+}
+
+// SAFETY: only the address of a namespace that outlives the value; the kernel
+// functions it reaches do their own locking.
+unsafe impl Send for StateNet {}
+// SAFETY: as above.
+unsafe impl Sync for StateNet {}
+
+impl StateNet {
+    /// The initial namespace, which never exits: any state may keep it.
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn init() -> Self {
+        // INVARIANT: `init_net` lives as long as the kernel.
+        Self {
+            ptr: Net::init().as_non_null(),
+        }
+    }
+
+    /// The namespace, borrowed from the state that keeps this value.
+    pub(crate) fn get(&self) -> Net<'_> {
+        // SAFETY: the namespace outlives this value (type invariant), hence
+        // the borrow.
+        unsafe { Net::from_raw(self.ptr.as_ptr()) }
+    }
 }
 
 /// The `net_generic` id of one kind of per-net state, filled in by the
@@ -50,9 +99,9 @@ impl PernetId {
 
 /// Runs `f` on the state of namespace `net`, if it has one.
 ///
-/// Callers are requests, hooks and handlers of `net`, which keep it alive
-/// (and with it the state) while they run.
-pub(crate) fn with_state<T: PernetState, R>(net: Net, f: impl FnOnce(&T) -> R) -> Option<R> {
+/// `net` is alive while it is borrowed (its invariant), and with it the
+/// state, which only the namespace's `exit` frees.
+pub(crate) fn with_state<T: PernetState, R>(net: Net<'_>, f: impl FnOnce(&T) -> R) -> Option<R> {
     // SAFETY: `net` is alive (its invariant) and the slot was registered
     // with size `size_of::<*const T>()`.
     let slot = unsafe { b::baton_net_generic(net.as_raw(), T::id().get()) } as *const *const T;
@@ -135,9 +184,12 @@ impl<T: PernetState> Drop for Registration<T> {
 /// `net` must be a namespace being initialised whose `net_generic` slot for
 /// `T::id()` the kernel allocated, zeroed (the pernet core's call).
 unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::ffi::c_int {
-    // SAFETY: the namespace being initialised is alive.
-    let n = unsafe { Net::from_raw(net) };
-    match T::new(n) {
+    let Some(ptr) = NonNull::new(net) else {
+        return EINVAL.to_errno();
+    };
+    // INVARIANT: the namespace being initialised stays alive until its
+    // `exit`, which frees the state that `T::new` puts this value in.
+    match T::new(StateNet { ptr }) {
         Ok(state) => {
             // SAFETY: the kernel allocated the slot (zeroed) for this id.
             let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *const T;
@@ -155,18 +207,46 @@ unsafe extern "C" fn init_trampoline<T: PernetState>(net: *mut b::net) -> core::
 
 /// The `exit` of every [`Registration<T>`]: frees `net`'s state.
 ///
+/// No grace period is waited for here because no reader of the state can
+/// be left; the pernet core orders it so (`ops_undo_list` in
+/// net/core/net_namespace.c, 6.12):
+///
+/// - A dying namespace (`cleanup_net`, its count at zero: no netlink socket
+///   of it, hence no request or dump, remains): `ops_pre_exit_list`, then
+///   `synchronize_rcu_expedited()`, then `ops_exit_list` in reverse order
+///   of registration, so pernet *device* operations (registered after
+///   `first_device`) exit before subsystems such as this one. Among them
+///   `default_device_exit_batch` moves the namespace's devices to
+///   `init_net` (`dev_change_net_namespace`) or unregisters them
+///   (`unregister_netdevice_many`), both under RTNL and both followed by
+///   `synchronize_net()` once the device is unlisted: no packet of the
+///   namespace is in a hook or frame handler any more and none can arrive,
+///   and the netdevice notifier has seen the last of its devices.
+/// - Unregistration at module unload (`unregister_pernet_subsys` →
+///   `ops_undo_single`): `list_del` of the operations, `synchronize_rcu()`,
+///   then `exit` for every namespace. The module has by then unregistered
+///   its generic netlink family, its netdevice notifier and its packet
+///   types (`dev_remove_pack` waits for running handlers): the only
+///   callers of [`with_state`] besides the state's own timers and hooks.
+///
+/// The state's own timers and hooks hold what they use (`Arc`) and are
+/// shut down (`timer_shutdown_sync`) or unregistered (`synchronize_net`)
+/// by the state's drop before the rest of it goes.
+///
 /// # Safety
 ///
 /// `net` must be a dying namespace that `init_trampoline::<T>` ran for, and
-/// nothing that uses its state may run any more (the pernet core's call).
+/// nothing that uses its state may run any more (the pernet core's call,
+/// above).
 unsafe extern "C" fn exit_trampoline<T: PernetState>(net: *mut b::net) {
-    // SAFETY: the slot of a namespace we initialised.
+    // SAFETY: the slot of a namespace we initialised; `net_generic`'s
+    // memory is freed only after every `exit` (`ops_free_list`).
     let slot = unsafe { b::baton_net_generic(net, T::id().get()) } as *mut *mut T;
     // SAFETY: as above.
     let ptr = unsafe { core::ptr::replace(slot, core::ptr::null_mut()) };
     if !ptr.is_null() {
         // SAFETY: `ptr` came from `KBox::into_raw` in `init_trampoline`;
-        // no request or hook of the dying namespace can run any more.
+        // no reader of the dying namespace's state is left (above).
         drop(unsafe { KBox::from_raw(ptr) });
     }
 }

@@ -41,6 +41,22 @@ pub(crate) struct SkBuff<'a> {
     _owner: PhantomData<&'a mut b::sk_buff>,
 }
 
+impl<'a> SkBuff<'a> {
+    /// The namespace of the device the packet is on, alive while the
+    /// packet is processed (`'a`, not just the borrow: the packet may be
+    /// changed or given away meanwhile).
+    pub(crate) fn net(&self) -> Option<Net<'a>> {
+        // SAFETY: `ptr` is valid by the type invariant.
+        let net = unsafe { b::baton_skb_dev_net(self.ptr.as_ptr()) };
+        // SAFETY: the packet is being processed (inside the RCU read-side
+        // section of its receive or transmit path) on a device of `net`: the
+        // namespace's exit unregisters its devices, which waits for that
+        // section (`synchronize_net`), so `net` outlives the handler's
+        // call, `'a`.
+        (!net.is_null()).then(|| unsafe { Net::from_raw(net) })
+    }
+}
+
 impl SkBuff<'_> {
     /// Wraps a raw socket buffer.
     ///
@@ -79,14 +95,6 @@ impl SkBuff<'_> {
         // SAFETY: `ptr` is valid by the type invariant.
         let idx = unsafe { b::baton_skb_ifindex(self.ptr.as_ptr()) };
         (idx > 0).then_some(idx)
-    }
-
-    /// The namespace of the device the packet is on.
-    pub(crate) fn net(&self) -> Option<Net> {
-        // SAFETY: `ptr` is valid by the type invariant.
-        let net = unsafe { b::baton_skb_dev_net(self.ptr.as_ptr()) };
-        // SAFETY: a device's namespace outlives the packets it handles.
-        (!net.is_null()).then(|| unsafe { Net::from_raw(net) })
     }
 
     /// The bytes of the linear area, starting at `skb->data`.
@@ -217,7 +225,7 @@ impl OwnedSkb {
     /// the caller holds (packet handlers run in one).
     pub(crate) fn attach_request_sock(
         &mut self,
-        net: Net,
+        net: Net<'_>,
         t: &Tuple,
         a: &RequestAttrs,
     ) -> Result<(), RebuildError> {
@@ -243,8 +251,10 @@ impl OwnedSkb {
 
     /// The IPv4 packet built in this buffer, lent as if it had just arrived
     /// on `dev` (what a receive hook sees), for a test to hand to a hook.
+    /// The view lasts no longer than the RCU section that keeps `dev` (and
+    /// the namespace [`SkBuff::net`] gives) alive.
     #[cfg(CONFIG_KUNIT)]
-    pub(crate) fn as_received(&mut self, dev: &DevRcu<'_>) -> SkBuff<'_> {
+    pub(crate) fn as_received<'s>(&'s mut self, dev: &'s DevRcu<'_>) -> SkBuff<'s> {
         let skb = self.ptr.as_ptr();
         // SAFETY: we own `skb` (type invariant) and keep it: the view
         // borrows `self` mutably, so nothing else uses the buffer meanwhile.
@@ -260,7 +270,7 @@ impl OwnedSkb {
     /// through the output hooks and the neighbour layer, which fill in the
     /// link header (`ip_local_out`). Usable where no packet is being
     /// answered (a timer). Returns whether it went out.
-    pub(crate) fn send_routed(self, net: Net, dst: [u8; 4], src: [u8; 4]) -> bool {
+    pub(crate) fn send_routed(self, net: Net<'_>, dst: [u8; 4], src: [u8; 4]) -> bool {
         let skb = self.ptr.as_ptr();
         // SAFETY: `net` is alive (its invariant); the route lookup takes
         // no lock the caller may hold. Addresses are in network order.
@@ -309,7 +319,12 @@ impl OwnedSkb {
 /// # Safety
 ///
 /// `skb` must be valid and owned by the caller, as a netfilter hook's is.
-pub(super) unsafe fn forward(skb: *mut b::sk_buff, net: Net, ifindex: i32, dst: [u8; 6]) -> bool {
+pub(super) unsafe fn forward(
+    skb: *mut b::sk_buff,
+    net: Net<'_>,
+    ifindex: i32,
+    dst: [u8; 6],
+) -> bool {
     with_dev_rcu(net, ifindex, |dev| {
         // SAFETY: `skb` is valid and ours (caller).
         let has_eth = unsafe {
@@ -381,7 +396,7 @@ impl SkBuff<'_> {
     /// inside the hook's RCU section).
     pub(crate) fn attach_request_sock(
         &mut self,
-        net: Net,
+        net: Net<'_>,
         t: &Tuple,
         a: &RequestAttrs,
     ) -> Result<(), RebuildError> {

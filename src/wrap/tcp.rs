@@ -108,7 +108,7 @@ pub(crate) enum Existing {
 
 /// What socket exists for `t` in `net`. Any context; takes and drops a
 /// reference.
-pub(crate) fn existing(net: Net, t: &Tuple) -> Existing {
+pub(crate) fn existing(net: Net<'_>, t: &Tuple) -> Existing {
     // SAFETY: `net` is alive (its invariant); the lookup takes a reference
     // on what it returns, dropped before returning.
     unsafe {
@@ -134,7 +134,7 @@ pub(crate) fn existing(net: Net, t: &Tuple) -> Existing {
 /// Ends the TIME_WAIT socket of `t` in `net`, if there is one, so that a
 /// new connection on the same four-tuple can be rebuilt (Linux lets a new
 /// SYN take over a TIME_WAIT socket likewise). Any context.
-pub(crate) fn end_time_wait(net: Net, t: &Tuple) -> bool {
+pub(crate) fn end_time_wait(net: Net<'_>, t: &Tuple) -> bool {
     // SAFETY: as in `existing`; `baton_tw_kill` consumes the lookup's
     // reference, which `sock_gen_put` drops otherwise.
     unsafe {
@@ -157,7 +157,7 @@ pub(crate) fn end_time_wait(net: Net, t: &Tuple) -> bool {
 /// # Safety
 ///
 /// `net` must be alive; the caller drops the reference.
-unsafe fn lookup(net: Net, t: &Tuple) -> *mut b::sock {
+unsafe fn lookup(net: Net<'_>, t: &Tuple) -> *mut b::sock {
     // SAFETY: the caller's.
     unsafe {
         b::baton_tcp_established(
@@ -173,12 +173,12 @@ unsafe fn lookup(net: Net, t: &Tuple) -> *mut b::sock {
 
 /// Whether a socket (established, or in TIME_WAIT) exists for `t` in `net`.
 /// Any context; takes and drops a reference.
-pub(crate) fn connection_exists(net: Net, t: &Tuple) -> bool {
+pub(crate) fn connection_exists(net: Net<'_>, t: &Tuple) -> bool {
     existing(net, t) != Existing::Nothing
 }
 
 /// Checks `a` against the namespace's TCP settings, as the BPF kfunc does.
-fn check(net: Net, a: &RequestAttrs) -> Result<(), RebuildError> {
+fn check(net: Net<'_>, a: &RequestAttrs) -> Result<(), RebuildError> {
     if a.mss < MIN_MSS {
         return Err(RebuildError::BadAttrs);
     }
@@ -217,7 +217,7 @@ fn check(net: Net, a: &RequestAttrs) -> Result<(), RebuildError> {
 /// within the caller's RCU read-side section (see the module doc).
 pub(crate) unsafe fn attach_request_sock(
     skb: *mut b::sk_buff,
-    net: Net,
+    net: Net<'_>,
     t: &Tuple,
     a: &RequestAttrs,
 ) -> Result<(), RebuildError> {
@@ -290,7 +290,7 @@ pub(crate) unsafe fn has_socket(skb: *const b::sk_buff) -> bool {
 /// The accept queue of the TCP listener that would take a connection to
 /// `addr`:`port` in `net`: (connections waiting for `accept()`, the
 /// queue's limit), or `None` if nothing listens there. Any context.
-pub(crate) fn accept_queue(net: Net, addr: [u8; 4], port: u16) -> Option<(u32, u32)> {
+pub(crate) fn accept_queue(net: Net<'_>, addr: [u8; 4], port: u16) -> Option<(u32, u32)> {
     accept_queue_of(net, ([0; 4], 0), addr, port)
 }
 
@@ -298,7 +298,7 @@ pub(crate) fn accept_queue(net: Net, addr: [u8; 4], port: u16) -> Option<(u32, u
 /// `SO_REUSEPORT`, the listener of the group its packets would reach
 /// (selected by the hash of the four-tuple, as without a BPF program).
 pub(crate) fn accept_queue_of(
-    net: Net,
+    net: Net<'_>,
     client: ([u8; 4], u16),
     addr: [u8; 4],
     port: u16,
