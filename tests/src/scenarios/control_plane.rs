@@ -1015,7 +1015,8 @@ fn namespaces(vm: &Vm, b: &Path, f: &mut Failures) -> Result<bool> {
         Ok(s) => {
             let expected = State {
                 node: json!({"id": 9, "public": null, "public_ifindex": 0, "redist": null,
-                             "redist_ifindex": 0, "sync": null, "sync_ifindex": 0}),
+                             "redist_ifindex": 0, "sync": null, "sync_ifindex": 0,
+                             "weight": 100, "state": "active", "health": "ok"}),
                 peers: json!([{"id": 1, "mac": "52:54:00:03:00:0b", "weight": 7, "state": "active"}]),
                 services: json!([{"vip": VIP, "port": 80, "protocol": "tcp", "policy": "hash",
                                   "load": "conns", "local_max": 65, "lard_low": 25, "lard_high": 65}]),

@@ -113,7 +113,7 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
     // reads skip it (each python start is slow under TCG).
     let prelude = format!(
         "ip netns add {NETNS} || exit 1\n\
-         Y=\"ip netns exec {NETNS} /usr/bin/python3 {} --spec {} --output-json\"\n\
+         y() {{ ip netns exec {NETNS} /usr/bin/python3 {} --spec {} --output-json \"$@\"; }}\n\
          N=\"ip netns exec {NETNS}\"",
         q(&cli),
         q(&spec)
@@ -128,18 +128,18 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
         })
         .collect();
     let cmds = vec![
-        format!("$Y --schema {} {}", q(&schema), multi.join(" ")),
+        format!("y --schema {} {}", q(&schema), multi.join(" ")),
         // The spec's one check, enforced by the netlink core: a MAC of 2
         // bytes is refused before baton sees it.
         format!(
-            "$Y --no-schema --do peer-new --json {}",
+            "y --no-schema --do peer-new --json {}",
             baton_farm::vm::shell_quote(r#"{"peer-id": 9, "mac": "5254"}"#)
         ),
-        "$Y --no-schema --do node-get".into(),
-        "$Y --no-schema --dump peer-get".into(),
-        "$Y --no-schema --dump service-get".into(),
-        "$Y --no-schema --dump key-get".into(),
-        "$Y --no-schema --do stats-get".into(),
+        "y --no-schema --do node-get".into(),
+        "y --no-schema --dump peer-get".into(),
+        "y --no-schema --dump service-get".into(),
+        "y --no-schema --dump key-get".into(),
+        "y --no-schema --do stats-get".into(),
         "$N \"$B\" --json node".into(),
         "$N \"$B\" --json peer".into(),
         "$N \"$B\" --json service".into(),
@@ -184,8 +184,8 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
         }
     };
 
-    // node-get carries weight, admin state and health (batonctl shows them
-    // in `node show` and in its farm table, its own node entry).
+    // node-get carries weight, admin state and health (batonctl's `node
+    // show` lists them).
     let node = json(node)?;
     expect(
         "ynl node-get",
@@ -204,16 +204,9 @@ pub fn check(vm: &Vm, b: &Path, repo: &Path, ksrc: &Path) -> Result<()> {
         .as_array()
         .and_then(|a| a.iter().find(|n| n["local"] == json!(true)).cloned())
         .unwrap_or(Value::Null);
-    expect(
-        "batonctl farm (own entry)",
-        &json!([
-            &local["id"],
-            &local["weight"],
-            &local["state"],
-            &local["health"]
-        ]),
-        json!([7, 30, "drain", "degraded"]),
-    );
+    // The farm table's own entry is what this node last announced: with
+    // no interfaces here it announces nothing, and only its id is known.
+    expect("batonctl farm (own entry)", &local["id"], json!(7));
 
     let peers = json(peers)?;
     expect(
