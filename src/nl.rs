@@ -25,6 +25,7 @@ use kernel::prelude::*;
 use crate::{
     baton_core::{
         config::{Config, ConfigError},
+        errno::Errno,
         genl::{Attr, AttrSpec, Cmd, WireType, FAMILY_NAME_NUL, FAMILY_VERSION},
     },
     netstate::{empty_config, NetState},
@@ -129,7 +130,7 @@ pub(crate) fn register(module: &'static ThisModule) -> Result<Family> {
 
 /// The extended-ack error for a refused configuration change.
 pub(crate) fn config_error(e: ConfigError) -> NlError {
-    let err = NlError::new(e.errno(), e.message_c());
+    let err = NlError::new(kernel_error(e.errno()), e.message_c());
     match e {
         ConfigError::Missing(a) => err.at(a as u16),
         _ => err,
@@ -137,10 +138,21 @@ pub(crate) fn config_error(e: ConfigError) -> NlError {
 }
 
 fn no_state() -> NlError {
-    NlError::new(
-        ENODEV.to_errno().abs(),
-        c"baton has no state for this network namespace",
-    )
+    NlError::new(ENODEV, c"baton has no state for this network namespace")
+}
+
+/// The kernel's error code for a refusal of the configuration or filter
+/// rules.
+pub(crate) fn kernel_error(e: Errno) -> Error {
+    match e {
+        Errno::Invalid => EINVAL,
+        Errno::Exists => EEXIST,
+        Errno::NotFound => ENOENT,
+        Errno::OutOfRange => ERANGE,
+        Errno::NoSpace => ENOSPC,
+        Errno::NoDevice => ENODEV,
+        Errno::Busy => EBUSY,
+    }
 }
 
 /// Runs `f` on the configuration of `net` under its lock; an unconfigured

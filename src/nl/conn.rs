@@ -22,7 +22,7 @@ use crate::{
 
 /// The extended-ack error for a refused filter, pointing at its attribute.
 fn filter_error(e: FilterError) -> NlError {
-    NlError::new(e.errno(), e.message_c()).at(e.attr() as u16)
+    NlError::new(super::kernel_error(e.errno()), e.message_c()).at(e.attr() as u16)
 }
 
 /// The dump's filter, from the request's attributes.

@@ -43,14 +43,14 @@ pub(crate) enum AttrType {
 /// attribute.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NlError {
-    errno: i32,
+    errno: Error,
     msg: Option<&'static CStr>,
     attr: Option<u16>,
 }
 
 impl NlError {
     /// An error with a message.
-    pub(crate) fn new(errno: i32, msg: &'static CStr) -> Self {
+    pub(crate) fn new(errno: Error, msg: &'static CStr) -> Self {
         Self {
             errno,
             msg: Some(msg),
@@ -58,9 +58,9 @@ impl NlError {
         }
     }
 
-    /// The errno (positive).
+    /// The errno (positive), as the requester sees it.
     pub(crate) fn errno(&self) -> i32 {
-        self.errno
+        -self.errno.to_errno()
     }
 
     /// The message for the requester.
@@ -81,15 +81,20 @@ impl NlError {
 }
 
 /// `EMSGSIZE`, not among the kernel crate's error codes in 6.12.
-const EMSGSIZE_ERRNO: i32 = 90;
+fn emsgsize() -> Error {
+    Error::from_errno(-(kernel::bindings::EMSGSIZE as c_int))
+}
+
 /// `EOPNOTSUPP`, as above.
-const EOPNOTSUPP_ERRNO: i32 = 95;
+fn eopnotsupp() -> Error {
+    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as c_int))
+}
 
 impl NlError {
     /// The message did not fit its buffer.
     pub(crate) fn msgsize() -> Self {
         Self {
-            errno: EMSGSIZE_ERRNO,
+            errno: emsgsize(),
             msg: None,
             attr: None,
         }
@@ -99,7 +104,7 @@ impl NlError {
 impl From<Error> for NlError {
     fn from(e: Error) -> Self {
         Self {
-            errno: -e.to_errno(),
+            errno: e,
             msg: None,
             attr: None,
         }
@@ -226,9 +231,10 @@ impl<'a> Attrs<'a> {
     pub(crate) fn array<const N: usize>(&self, attr: u16) -> Result<Option<[u8; N]>, NlError> {
         match self.bytes(attr) {
             None => Ok(None),
-            Some(b) => b.try_into().map(Some).map_err(|_| {
-                NlError::new(-(EINVAL.to_errno()), c"attribute has the wrong length").at(attr)
-            }),
+            Some(b) => b
+                .try_into()
+                .map(Some)
+                .map_err(|_| NlError::new(EINVAL, c"attribute has the wrong length").at(attr)),
         }
     }
 
@@ -733,7 +739,7 @@ fn report(extack: *mut b::netlink_ext_ack, attrs: Attrs<'_>, e: NlError) -> c_in
         // C string, `attr` null or inside the request.
         unsafe { b::baton_extack_set(extack, msg.as_ptr().cast(), attr) };
     }
-    -(e.errno.abs())
+    e.errno.to_errno()
 }
 
 /// The `doit` of every operation of a [`Family`] that has a request handler:
@@ -752,7 +758,7 @@ unsafe extern "C" fn doit_trampoline(_skb: *mut b::sk_buff, info: *mut b::genl_i
     // SAFETY: `genlhdr` points into the request.
     let cmd = unsafe { (*info.genlhdr).cmd };
     let Some(doit) = family.op(cmd).and_then(|o| o.doit) else {
-        return -EOPNOTSUPP_ERRNO;
+        return eopnotsupp().to_errno();
     };
     let req = Request { info, family };
     match doit(&req) {
@@ -779,7 +785,7 @@ unsafe extern "C" fn dumpit_trampoline(
     // SAFETY: `cb` is valid and nothing else uses it during the call
     // (caller).
     let (Some(skb), Some(cb)) = (NonNull::new(skb), unsafe { cb.as_mut() }) else {
-        return -(EINVAL.to_errno().abs());
+        return EINVAL.to_errno();
     };
     // SAFETY: only our families have this operation, and a family stays
     // registered while its dumps run (`Family::drop`).
@@ -787,7 +793,7 @@ unsafe extern "C" fn dumpit_trampoline(
     // SAFETY: `genlhdr` points into the request.
     let cmd = unsafe { (*info.genlhdr).cmd };
     let Some(dumpit) = family.op(cmd).and_then(|o| o.dumpit) else {
-        return -EOPNOTSUPP_ERRNO;
+        return eopnotsupp().to_errno();
     };
     let mut dump = Dump {
         skb,

@@ -11,6 +11,7 @@
 
 use core::ffi::CStr;
 
+use super::errno::Errno;
 use super::ether::MacAddr;
 use super::farmpolicy::FarmParams;
 use super::genl::{limits, AdminState, Attr, LoadMetric, Policy, Protocol};
@@ -104,21 +105,6 @@ pub enum ConfigError {
     LardThresholdOrder,
 }
 
-/// `EINVAL`.
-pub const EINVAL: i32 = 22;
-/// `EEXIST`.
-pub const EEXIST: i32 = 17;
-/// `ENOENT`.
-pub const ENOENT: i32 = 2;
-/// `ERANGE`.
-pub const ERANGE: i32 = 34;
-/// `ENOSPC`.
-pub const ENOSPC: i32 = 28;
-/// `ENODEV`.
-pub const ENODEV: i32 = 19;
-/// `EBUSY`.
-pub const EBUSY: i32 = 16;
-
 impl ConfigError {
     /// The operator's message as a C string (the kernel keeps a pointer
     /// to it in the extended ack).
@@ -173,29 +159,29 @@ impl ConfigError {
         self.message_c().to_str().unwrap_or("")
     }
 
-    /// The errno (positive) the request fails with.
-    pub const fn errno(&self) -> i32 {
+    /// The errno the request fails with.
+    pub const fn errno(&self) -> Errno {
         match self {
             ConfigError::NodeExists
             | ConfigError::PeerExists
             | ConfigError::ServiceExists
             | ConfigError::KeyExists
             | ConfigError::RuleExists
-            | ConfigError::MacInUse => EEXIST,
+            | ConfigError::MacInUse => Errno::Exists,
             ConfigError::NoNode
             | ConfigError::NoSuchPeer
             | ConfigError::NoSuchService
             | ConfigError::NoSuchKey
-            | ConfigError::NoSuchRule => ENOENT,
-            ConfigError::NoSuchInterface => ENODEV,
+            | ConfigError::NoSuchRule => Errno::NotFound,
+            ConfigError::NoSuchInterface => Errno::NoDevice,
             ConfigError::NodeIdRange
             | ConfigError::WeightRange
             | ConfigError::KeyIdRange
             | ConfigError::RuleIdRange
-            | ConfigError::LoadThresholdRange => ERANGE,
-            ConfigError::TableFull => ENOSPC,
-            ConfigError::KeyActive => EBUSY,
-            _ => EINVAL,
+            | ConfigError::LoadThresholdRange => Errno::OutOfRange,
+            ConfigError::TableFull => Errno::NoSpace,
+            ConfigError::KeyActive => Errno::Busy,
+            _ => Errno::Invalid,
         }
     }
 }

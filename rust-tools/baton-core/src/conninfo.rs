@@ -10,8 +10,8 @@
 
 use core::ffi::CStr;
 
-use super::config::{EINVAL, ERANGE};
 use super::conntable::ConnKey;
+use super::errno::Errno;
 use super::ether::MacAddr;
 use super::genl::{limits, Attr, ConnState};
 use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
@@ -126,11 +126,11 @@ impl FilterError {
         self.message_c().to_str().unwrap_or("")
     }
 
-    /// The errno (positive) the dump fails with.
-    pub const fn errno(&self) -> i32 {
+    /// The errno the dump fails with.
+    pub const fn errno(&self) -> Errno {
         match self {
-            FilterError::PeerIdRange => ERANGE,
-            FilterError::UnknownState | FilterError::BadPort => EINVAL,
+            FilterError::PeerIdRange => Errno::OutOfRange,
+            FilterError::UnknownState | FilterError::BadPort => Errno::Invalid,
         }
     }
 

@@ -24,6 +24,7 @@ pub mod conninfo;
 pub mod conntable;
 pub mod cookie;
 pub mod csum;
+pub mod errno;
 pub mod error;
 pub mod ether;
 pub mod farm;

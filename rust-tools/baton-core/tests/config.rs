@@ -2,10 +2,8 @@
 //! `ConfigError` path, and property tests that random request sequences
 //! keep the invariants and that a refused request changes nothing.
 
-use baton_core::config::{
-    Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec, EBUSY, EEXIST, EINVAL,
-    ENODEV, ENOENT, ENOSPC, ERANGE,
-};
+use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
+use baton_core::errno::Errno;
 use baton_core::genl::{limits, AdminState, Attr, Policy, Protocol};
 use baton_core::wire::Health;
 use proptest::prelude::*;
@@ -553,10 +551,7 @@ fn service_farm_params() {
             ..svc(13, 80)
         })
     });
-    assert_eq!(
-        ConfigError::LoadThresholdRange.errno(),
-        baton_core::config::ERANGE
-    );
+    assert_eq!(ConfigError::LoadThresholdRange.errno(), Errno::OutOfRange);
 }
 
 #[test]
@@ -831,42 +826,42 @@ fn key_table_full() {
 fn every_error_has_a_message_and_an_errno() {
     use ConfigError::*;
     let all = [
-        (Missing(Attr::NodeId), EINVAL),
-        (NodeExists, EEXIST),
-        (NoNode, ENOENT),
-        (NodeIdRange, ERANGE),
-        (SameInterfaceTwice, EINVAL),
-        (NoSuchInterface, ENODEV),
-        (PeerExists, EEXIST),
-        (NoSuchPeer, ENOENT),
-        (PeerIsSelf, EINVAL),
-        (BadMac, EINVAL),
-        (MacInUse, EEXIST),
-        (WeightRange, ERANGE),
-        (BadAdminState, EINVAL),
-        (TableFull, ENOSPC),
-        (BadVip, EINVAL),
-        (BadPort, EINVAL),
-        (BadProtocol, EINVAL),
-        (UnknownPolicy, EINVAL),
-        (PolicyNeedsTcp, EINVAL),
-        (ServiceExists, EEXIST),
-        (NoSuchService, ENOENT),
-        (KeyIdRange, ERANGE),
-        (KeyExists, EEXIST),
-        (NoSuchKey, ENOENT),
-        (KeyTooShort, EINVAL),
-        (KeyTooLong, EINVAL),
-        (KeyActive, EBUSY),
-        (KeyDeactivate, EINVAL),
-        (RulesNeedTcp, EINVAL),
-        (RuleIdRange, ERANGE),
-        (BadHost, EINVAL),
-        (BadPathPrefix, EINVAL),
-        (BadRulePeers, EINVAL),
-        (DuplicateRulePeer, EINVAL),
-        (RuleExists, EEXIST),
-        (NoSuchRule, ENOENT),
+        (Missing(Attr::NodeId), Errno::Invalid),
+        (NodeExists, Errno::Exists),
+        (NoNode, Errno::NotFound),
+        (NodeIdRange, Errno::OutOfRange),
+        (SameInterfaceTwice, Errno::Invalid),
+        (NoSuchInterface, Errno::NoDevice),
+        (PeerExists, Errno::Exists),
+        (NoSuchPeer, Errno::NotFound),
+        (PeerIsSelf, Errno::Invalid),
+        (BadMac, Errno::Invalid),
+        (MacInUse, Errno::Exists),
+        (WeightRange, Errno::OutOfRange),
+        (BadAdminState, Errno::Invalid),
+        (TableFull, Errno::NoSpace),
+        (BadVip, Errno::Invalid),
+        (BadPort, Errno::Invalid),
+        (BadProtocol, Errno::Invalid),
+        (UnknownPolicy, Errno::Invalid),
+        (PolicyNeedsTcp, Errno::Invalid),
+        (ServiceExists, Errno::Exists),
+        (NoSuchService, Errno::NotFound),
+        (KeyIdRange, Errno::OutOfRange),
+        (KeyExists, Errno::Exists),
+        (NoSuchKey, Errno::NotFound),
+        (KeyTooShort, Errno::Invalid),
+        (KeyTooLong, Errno::Invalid),
+        (KeyActive, Errno::Busy),
+        (KeyDeactivate, Errno::Invalid),
+        (RulesNeedTcp, Errno::Invalid),
+        (RuleIdRange, Errno::OutOfRange),
+        (BadHost, Errno::Invalid),
+        (BadPathPrefix, Errno::Invalid),
+        (BadRulePeers, Errno::Invalid),
+        (DuplicateRulePeer, Errno::Invalid),
+        (RuleExists, Errno::Exists),
+        (NoSuchRule, Errno::NotFound),
     ];
     let mut seen = std::collections::HashSet::new();
     for (e, errno) in all {
@@ -880,7 +875,7 @@ fn every_error_has_a_message_and_an_errno() {
         let m = Missing(*a).message();
         assert!(m.starts_with("missing attribute: "), "{a:?}");
         assert_eq!(Missing(*a).message_c().to_str(), Ok(m));
-        assert_eq!(Missing(*a).errno(), EINVAL);
+        assert_eq!(Missing(*a).errno(), Errno::Invalid);
     }
 }
 

@@ -2,10 +2,10 @@
 //! with which message, errno and attribute, and which connections each
 //! criterion keeps; plus the connection states' numbers and names.
 
-use baton_core::config::{EINVAL, ERANGE};
 use baton_core::conninfo::{ConnFilter, ConnFilterSpec, ConnInfo, FilterError};
 use baton_core::conntable::ConnKey;
 use baton_core::cookie::FourTuple;
+use baton_core::errno::Errno;
 use baton_core::ether::MacAddr;
 use baton_core::genl::{limits, Attr, ConnState};
 use baton_core::ipv4::Ipv4Addr;
@@ -78,7 +78,7 @@ fn refused_filters() {
         ..Default::default()
     });
     assert_eq!(e, FilterError::UnknownState);
-    assert_eq!((e.errno(), e.attr()), (EINVAL, Attr::ConnState));
+    assert_eq!((e.errno(), e.attr()), (Errno::Invalid, Attr::ConnState));
     assert!(e.message().starts_with("unknown connection state"));
     assert!(e.message().contains("handed-off"));
     for peer in [0, limits::NODE_ID_MAX + 1, u32::MAX] {
@@ -88,7 +88,7 @@ fn refused_filters() {
         });
         assert_eq!(
             (e, e.errno(), e.attr()),
-            (FilterError::PeerIdRange, ERANGE, Attr::PeerId)
+            (FilterError::PeerIdRange, Errno::OutOfRange, Attr::PeerId)
         );
     }
     let e = err(ConnFilterSpec {
@@ -97,7 +97,7 @@ fn refused_filters() {
     });
     assert_eq!(
         (e, e.errno(), e.attr()),
-        (FilterError::BadPort, EINVAL, Attr::Port)
+        (FilterError::BadPort, Errno::Invalid, Attr::Port)
     );
     // The first bad attribute in a fixed order: state, peer, port.
     let e = err(ConnFilterSpec {
