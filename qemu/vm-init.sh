@@ -3,12 +3,16 @@
 #
 # The VM's root is the host's root filesystem, read-only over virtio-9p. This
 # script makes the writable bits (tmpfs on /run, overlays on /etc, /var and
-# /tmp), mounts its run directory (9p tag "farm") on /run/farm, configures
-# hostname, NICs and routes from /run/farm/config, and then serves as the
-# command agent: it runs every command file the host drops into
-# /run/farm/cmd/ (and names on the control port, ttyS1) and writes the
-# results to /run/farm/out/. The protocol is described in
-# rust-tools/farm/src/mailbox.rs.
+# /tmp), mounts its run directory (9p tag "farm") on /run/farm, records the
+# kernel's global state, and then starts a session (see run_sessions): in
+# fresh namespaces it configures hostname, NICs and routes from
+# /run/farm/config and serves as the command agent: it runs every command
+# file the host drops into /run/farm/cmd/ (and names on the control port,
+# ttyS1) and writes the results to /run/farm/out/. The protocol is
+# described in rust-tools/farm/src/mailbox.rs. On `reset` the session ends
+# with everything it started, PID 1 checks that the kernel is as booted,
+# and a new session starts: the next scenario gets this VM as if booted
+# afresh, without the boot.
 #
 # Every exec costs about a second of guest time here (TCG, KASAN, libraries
 # read over 9p), so mounts and network set-up are batched into few commands
@@ -19,7 +23,12 @@ export HOME=/run TERM=dumb LC_ALL=C
 SHARE=/run/farm
 export BATON_SHARE=$SHARE
 
-log() { echo "baton-init: $*" > /dev/console; }
+# To the console, with the time since boot (where a reset's time goes).
+log() {
+  local up
+  read -r up _ < /proc/uptime
+  echo "baton-init: [$up] $*" > /dev/console
+}
 
 # Something fatal: say so, then end the VM (qemu runs with -no-reboot).
 die() { log "FATAL: $*"; echo b > /proc/sysrq-trigger; sleep 10; exit 1; }
@@ -35,12 +44,22 @@ mount_fs() {
   mount -n -a -T "$fstab" -O x-baton-overlay || die "overlays on /etc, /var and /tmp"
 }
 
-# The name of the interface with MAC $1.
+# Sets $dev to the name of the interface with MAC $1 (builtins only).
 iface_by_mac() {
   local d mac
   for d in /sys/class/net/*; do
-    read -r mac < "$d/address"
-    [ "$mac" = "$1" ] && { echo "${d##*/}"; return 0; }
+    read -r mac < "$d/address" 2>/dev/null || continue
+    [ "$mac" = "$1" ] && { dev=${d##*/}; return 0; }
+  done
+  return 1
+}
+
+# Waits up to $2 seconds for the interface with MAC $1 (sets $dev).
+await_iface() {
+  local i
+  for ((i = 0; i < $2 * 20; i++)); do
+    iface_by_mac "$1" && return 0
+    read -t 0.05 -u 9 _
   done
   return 1
 }
@@ -58,7 +77,7 @@ configure() {
         echo "$a" > /proc/sys/kernel/hostname
         echo "$a" > /etc/hostname ;;
       nic)  # nic MAC NAME ADDR/PREFIX
-        dev=$(iface_by_mac "$a") || die "no NIC with MAC $a"
+        await_iface "$a" 30 || die "no NIC with MAC $a"
         ipcmds+="link set dev $dev name $b$nl"
         ipcmds+="addr add $c dev $b$nl"
         ipcmds+="link set $b up$nl" ;;
@@ -111,31 +130,170 @@ run_one() {
 }
 
 # Serves the host's lines on the control port (ttyS1): `run N`, then
-# `shutdown`. Blocking in `read` there costs nothing while idle; polling the
-# mailbox over 9p had cost up to a second per command and a fifth of the
-# VM's CPU (TCG, debug kernel).
+# `reset` (end this session: exit status 10) or `shutdown` (status 0).
+# Blocking in `read` there costs nothing while idle; polling the mailbox
+# over 9p had cost up to a second per command and a fifth of the VM's CPU
+# (TCG, debug kernel).
 agent() {
   local op id
-  if [ -z "$prepared" ]; then
-    mkfifo /run/agent.tick
-    # Raw, no echo: the host's lines come in as written, nothing goes back.
-    stty -F /dev/ttyS1 raw -echo || die "control port ttyS1"
-  fi
-  exec 9<> /run/agent.tick # the watchdogs' sleep (see watchdog)
   exec 8<> /dev/ttyS1
   : > "$SHARE/ready"
   log "ready"
   while read -r -u 8 op id; do
     case "$op" in
       run) run_one "$id" & ;; # a long command holds up no other
-      shutdown) log "shutdown requested"; break ;;
+      reset) log "session ends: reset requested"; exit 10 ;;
+      shutdown) log "shutdown requested"; exit 0 ;;
       *) log "control port: unknown line '$op $id'" ;;
     esac
+  done
+  exit 0
+}
+
+# A session, in the namespaces baton-vm-init --session (or unshare) made:
+# its own filesystems (made there, or here in the fallback), the NICs PID 1
+# moves in, configured, then the agent. Everything it starts ends with it:
+# it is PID 1 of its PID namespace.
+session() {
+  if [ "$1" != prepared ]; then
+    mount --make-rprivate / && mount -t sysfs sysfs /sys \
+      && mount -t debugfs debugfs /sys/kernel/debug \
+      && mount -t tmpfs tmpfs /dev/shm && mkdir /dev/shm/farm \
+      && mount --move /run/farm /dev/shm/farm && umount -l /run \
+      && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/farm \
+      && mount --move /dev/shm/farm /run/farm && umount -l /dev/shm /etc /var /tmp \
+      && mount -t tmpfs tmpfs /dev/shm \
+      && mkdir -p /run/lock /run/user /run/overlay/{etc,var,tmp}/{upper,work} \
+      && mount -n -a -T "${0%/*}/vm-fstab" -O x-baton-overlay \
+      && mkfifo /run/agent.tick || die "session filesystems"
+  fi
+  exec 9<> /run/agent.tick # the watchdogs' sleep (see watchdog)
+  configure
+  agent
+}
+
+# The kernel's global state as lines `KEY<tab>VALUE` (in $state): what a
+# session could change that its namespaces do not take with them. The
+# sysctls outside net/ (but those that move on their own), fault
+# injection's knobs, the loaded modules, PID 1's mounts, each NIC's MTU and
+# offloads (by MAC: the name is the session's), and the taint flags but
+# for out-of-tree and unsigned modules (baton's own). Builtins only, but
+# one ethtool per NIC.
+VOLATILE=" fs/dentry-state fs/file-nr fs/inode-nr fs/inode-state fs/aio-nr
+  kernel/random/entropy_avail kernel/random/uuid kernel/ns_last_pid
+  kernel/pty/nr kernel/tainted kernel/perf_event_max_sample_rate "
+global_state() {
+  local f v d mac line t=$'\t' nl=$'\n'
+  state=
+  shopt -s globstar nullglob
+  for f in /proc/sys/{abi,debug,dev,fs,kernel,user,vm}/** \
+           /sys/kernel/debug/{failslab,fail_page_alloc}/*; do
+    [ -f "$f" ] || continue
+    [[ $VOLATILE == *" ${f#/proc/sys/} "* ]] && continue
+    v='(unreadable)'
+    read -r v < "$f" 2>/dev/null
+    state+="$f$t$v$nl"
+  done
+  shopt -u globstar nullglob
+  read -r v < /proc/sys/kernel/tainted
+  state+="taint$t$((v & ~(4096 | 8192)))$nl"
+  while read -r f _; do state+="module $f${t}loaded$nl"; done < /proc/modules
+  while read -r f line; do state+="mount $f$t$line$nl"; done < /proc/$$/mountinfo
+  for d in /sys/class/net/*; do
+    [ "${d##*/}" = lo ] && continue
+    read -r mac < "$d/address"
+    read -r v < "$d/mtu"
+    state+="$mac mtu$t$v$nl"
+    if type -P ethtool > /dev/null; then
+      while IFS=: read -r f line; do
+        [[ $f == Features* ]] || state+="$mac $f$t$line$nl"
+      done < <(ethtool -k "${d##*/}" 2>&1)
+    fi
+  done
+}
+
+# Sets $refused to what keeps this VM from a new session, empty if
+# nothing: a NIC not back from the session's network namespace, a process
+# outside the kernel's and PID 1's, or global state not as booted.
+check_reset() {
+  local a b c kw p l rest ppid n=0 t=$'\t' nl=$'\n'
+  local -A was now
+  refused=
+  # The NICs come back when the session's network namespace is gone, which
+  # the kernel does in the background.
+  while read -r kw a b c; do
+    [ "$kw" = nic ] || continue
+    await_iface "$a" 30 || refused+="  NIC $b ($a) not back$nl"
+  done < "$SHARE/config"
+  log "session gone, NICs back"
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    [ "$p" = 1 ] || [ "$p" = 2 ] && continue
+    read -r l < "/proc/$p/stat" 2>/dev/null || continue
+    rest=${l##*) }
+    read -r _ ppid _ <<< "$rest"
+    [ "$ppid" = 2 ] && continue
+    refused+="  process $p left: ${l%%) *})$nl"
+  done
+  global_state
+  while IFS= read -r l; do [ -n "$l" ] && was[${l%%$t*}]=${l#*$t}; done <<< "$booted"
+  while IFS= read -r l; do [ -n "$l" ] && now[${l%%$t*}]=${l#*$t}; done <<< "$state"
+  for a in "${!was[@]}"; do
+    [ "${now[$a]-(gone)}" = "${was[$a]}" ] && continue
+    refused+="  $a: ${was[$a]} at boot, ${now[$a]-(gone)} now$nl"
+    ((++n > 20)) && break
+  done
+  for a in "${!now[@]}"; do
+    [ -n "${was[$a]+x}" ] || refused+="  $a: ${now[$a]}, new$nl"
+  done
+}
+
+# Sessions one after the other, until one ends otherwise than by a reset
+# or the kernel is not as booted after one. PID 1 moves every NIC into
+# the new session's network namespace (once the session's first process
+# is in it) and keeps nothing running but the session.
+run_sessions() {
+  local s rc dev cmds nl=$'\n'
+  exec 9<> /run/agent.tick # PID 1's sleeps
+  global_state
+  booted=$state
+  while :; do
+    if [ -n "$prepared" ]; then
+      "$baton_init" --session "${0%/*}/vm-fstab" /bin/bash "$0" session prepared &
+    else
+      unshare --net --mount --uts --ipc --pid --fork --mount-proc /bin/bash "$0" session &
+    fi
+    s=$!
+    while [ /proc/$s/ns/net -ef /proc/$$/ns/net ]; do
+      kill -0 "$s" 2>/dev/null || die "the session did not start"
+      read -t 0.02 -u 9 _
+    done
+    cmds=
+    for dev in /sys/class/net/*; do
+      dev=${dev##*/}
+      [ "$dev" = lo ] || cmds+="link set dev $dev netns $s$nl"
+    done
+    ip -batch - <<< "$cmds" || die "could not move the NICs into the session"
+    wait "$s"
+    rc=$?
+    [ "$rc" = 10 ] || break
+    check_reset
+    if [ -n "$refused" ]; then
+      log "not fit for another session:$nl$refused"
+      printf '%s' "$refused" > "$SHARE/reset-refused"
+      break
+    fi
+    log "kernel as booted: new session"
   done
   sync
   reboot -f 2>/dev/null
   echo b > /proc/sysrq-trigger
 }
+
+# A session (run_sessions started this shell in its namespaces).
+if [ "$1" = session ]; then
+  session "$2"
+fi
 
 # The exec-heavy steps (mounts, the agent's FIFO and control port) in one
 # exec of the harness's baton-vm-init when the kernel command line names it
@@ -147,6 +305,8 @@ if [ -n "$baton_init" ] && [ -x "$baton_init" ]; then
   prepared=1
 else
   mount_fs
+  mkfifo /run/agent.tick
+  # Raw, no echo: the host's lines come in as written, nothing goes back.
+  stty -F /dev/ttyS1 raw -echo || die "control port ttyS1"
 fi
-configure
-agent
+run_sessions

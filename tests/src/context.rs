@@ -26,6 +26,58 @@ pub struct Context {
     pub timeouts: Timeouts,
     /// The standard farm booted ahead for the next scenario.
     pub standby: Standby,
+    /// The standard farm of the last scenario that passed, kept to be
+    /// reset for the next ([`Context::boot_standard`]).
+    pub kept: Kept,
+}
+
+/// The standard farm a passing scenario handed back ([`Context::keep`]),
+/// to be reset for the next one instead of booting another: a reset ends
+/// each node's session (every process, its network, mount, UTS, IPC and
+/// PID namespaces; the NICs return) and starts a new one, once the node's
+/// init has found the kernel's global state as it was after the boot (see
+/// `qemu/vm-init.sh`); the client and router namespaces are made anew.
+/// A farm is kept only after its scenario passed, kernel-log and kmemleak
+/// check included. `BATON_RESET=0` turns this off: every scenario boots.
+#[derive(Debug, Default)]
+pub struct Kept {
+    farm: Mutex<Option<Farm>>,
+}
+
+impl Kept {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Farm>> {
+        self.farm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a farm is kept.
+    pub fn is_some(&self) -> bool {
+        self.slot().is_some()
+    }
+
+    /// Shuts the kept farm down, if any.
+    pub fn clear(&self) {
+        let farm = self.slot().take();
+        if let Some(f) = farm {
+            f.shutdown();
+        }
+    }
+
+    fn take(&self) -> Option<Farm> {
+        self.slot().take()
+    }
+
+    fn put(&self, farm: Farm) {
+        let old = self.slot().replace(farm);
+        if let Some(f) = old {
+            f.shutdown();
+        }
+    }
+}
+
+/// Whether farms are reset for the next scenario: yes unless
+/// `BATON_RESET=0`.
+pub fn reset_enabled() -> bool {
+    std::env::var_os("BATON_RESET").is_none_or(|v| v != "0")
 }
 
 /// A standard farm booted ahead, in the background, while a scenario runs,
@@ -109,22 +161,42 @@ impl Context {
         timed(Phase::Boot, || Farm::boot(&cfg))
     }
 
-    /// Boots the standard topology (`client`, `router`, `node1..N`), or
-    /// takes the one booted ahead; then, if the runner wants it, starts
-    /// booting the next one in the background.
+    /// The standard topology (`client`, `router`, `node1..N`): the farm
+    /// kept from the last scenario, reset ([`Kept`]); else the one booted
+    /// ahead; else booted now.
     pub fn boot_standard(&self) -> Result<Farm> {
         let cfg = self.farm_config(Topology::standard(self.nodes));
-        let farm = timed(Phase::Boot, || match self.standby.take(&cfg) {
-            Some(ahead) => ahead.ready().or_else(|e| {
-                baton_farm::log(&format!(
-                    "the farm booted ahead did not come up ({e}); booting another"
-                ));
-                Farm::boot(&cfg)
-            }),
-            None => Farm::boot(&cfg),
-        })?;
-        self.boot_ahead();
-        Ok(farm)
+        timed(Phase::Boot, || {
+            if let Some(mut farm) = self.kept.take() {
+                match farm.reset() {
+                    Ok(_) => return Ok(farm),
+                    Err(e) => baton_farm::log(&format!(
+                        "the kept farm could not be reset ({e}); booting another"
+                    )),
+                }
+            }
+            match self.standby.take(&cfg) {
+                Some(ahead) => ahead.ready().or_else(|e| {
+                    baton_farm::log(&format!(
+                        "the farm booted ahead did not come up ({e}); booting another"
+                    ));
+                    Farm::boot(&cfg)
+                }),
+                None => Farm::boot(&cfg),
+            }
+        })
+    }
+
+    /// Hands a farm back after its scenario passed (the kernel-log check
+    /// included): a standard farm whose VMs all run is kept for the next
+    /// scenario ([`Kept`]); any other is shut down.
+    pub fn keep(&self, farm: Farm) {
+        let standard = self.farm_config(Topology::standard(self.nodes));
+        if reset_enabled() && farm.config() == &standard && farm.resettable() {
+            self.kept.put(farm);
+        } else {
+            farm.shutdown();
+        }
     }
 
     /// Starts booting the standard farm in the background for a scenario

@@ -352,8 +352,9 @@ pub fn assert_tables_drain(farm: &Farm, b: &str) -> Result<()> {
 }
 
 /// Stops nginx on every running node, unloads baton there, checks every
-/// kernel log and shuts the farm down.
-pub fn finish(farm: Farm) -> Result<()> {
+/// kernel log, and hands the farm back ([`Context::keep`]: kept to be
+/// reset for the next scenario, or shut down).
+pub fn finish(ctx: &Context, farm: Farm) -> Result<()> {
     // A node a scenario powered off has nothing left to stop.
     let running: Vec<&str> = farm
         .nodes()
@@ -367,7 +368,7 @@ pub fn finish(farm: Farm) -> Result<()> {
         "nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null && sleep 1",
     )?;
     check_logs(&farm)?;
-    farm.shutdown();
+    ctx.keep(farm);
     Ok(())
 }
 

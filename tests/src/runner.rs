@@ -2,7 +2,7 @@
 //! the reason, indented (a scenario not started because the time budget
 //! was spent is `not ok` too), and finally the line `N passed, N failed`.
 
-use crate::context::Context;
+use crate::context::{self, Context};
 use crate::scenarios::Scenario;
 use crate::timing::{self, Phases};
 use std::panic::{self, AssertUnwindSafe};
@@ -61,9 +61,11 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         }
         // A farm is booted ahead only for a scenario still to come (this
         // one, if it boots the standard farm too, takes it and waits for
-        // the rest of its boot).
-        ctx.standby
-            .set_wanted(boot_ahead && scenarios[i + 1..].iter().any(|n| n.standard_farm));
+        // the rest of its boot), and only if none is kept to be reset:
+        // a standard scenario that passes leaves its farm for the next.
+        let later = scenarios[i + 1..].iter().any(|n| n.standard_farm);
+        let kept = ctx.kept.is_some() || (s.standard_farm && context::reset_enabled());
+        ctx.standby.set_wanted(boot_ahead && later && !kept);
         ctx.boot_ahead();
         baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
         let start = Instant::now();
@@ -97,6 +99,7 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         }
     }
     ctx.standby.clear();
+    ctx.kept.clear();
     print_table(&table);
     if summary.skipped == 0 {
         println!("{} passed, {} failed", summary.passed, summary.failed);

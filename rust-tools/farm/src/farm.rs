@@ -107,6 +107,9 @@ pub struct Farm {
     module: Option<PathBuf>,
     timeouts: Timeouts,
     shut_down: bool,
+    cfg: FarmConfig,
+    /// Sessions so far (1 after the boot; [`Farm::reset`] adds one).
+    sessions: u32,
 }
 
 impl Farm {
@@ -277,6 +280,8 @@ impl Farm {
             module,
             timeouts: cfg.timeouts,
             shut_down: false,
+            cfg: cfg.clone(),
+            sessions: 1,
         };
         Ok(Starting {
             farm,
@@ -419,6 +424,100 @@ impl Farm {
     /// The namespace the farm lives in.
     pub fn netns(&self) -> &str {
         self.netns.name()
+    }
+
+    /// The configuration it was booted from.
+    pub fn config(&self) -> &FarmConfig {
+        &self.cfg
+    }
+
+    /// Whether [`Farm::reset`] can make it as booted: every VM running
+    /// (none powered off).
+    pub fn resettable(&self) -> bool {
+        self.vms.iter().all(|v| !v.powered_off() && v.alive())
+    }
+
+    /// Makes the farm as booted for another scenario, without booting:
+    /// every VM's session is ended and a new one started
+    /// ([`Vm::reset`]: the VM's init checks that nothing of the last
+    /// session is left in the kernel's global state), a VM whose init
+    /// refuses is booted afresh, the namespace members are made anew
+    /// (everything running in them ended), and the farm is checked as
+    /// after a boot (kernel reports, the router reaching every node;
+    /// clocks set). Call it from the thread that booted the farm (a VM
+    /// booted afresh dies with the thread that started it). Returns how
+    /// many VMs were booted afresh.
+    pub fn reset(&mut self) -> Result<usize> {
+        let start = Instant::now();
+        let names: Vec<&str> = self
+            .vms
+            .iter()
+            .filter(|v| v.is_vm())
+            .map(|v| v.name())
+            .collect();
+        let timeout = self.timeouts.boot;
+        let outcomes = self.par(&names, |vm| vm.reset(timeout))?;
+        let refused: Vec<(String, String)> = names
+            .iter()
+            .zip(outcomes)
+            .filter_map(|(n, o)| o.map(|why| (n.to_string(), why)))
+            .collect();
+        for i in 0..self.vms.len() {
+            if !self.vms[i].is_vm() {
+                self.renew_member(i)?;
+            }
+        }
+        for (name, why) in &refused {
+            crate::log(&format!(
+                "{name}: not fit for another scenario, booting it afresh:\n{why}"
+            ));
+            let vm = self.vm(name)?;
+            vm.power_off();
+            vm.power_on(self.timeouts.boot)?;
+        }
+        self.wait_ready(self.timeouts.boot)?;
+        let problems = self.boot_problems();
+        if !problems.is_empty() {
+            crate::bail!("the farm is not as booted after a reset:\n{problems}");
+        }
+        self.sync_clocks()?;
+        self.sessions += 1;
+        crate::log(&format!(
+            "farm in {} reset for session {} in {:.1} s ({} VMs booted afresh)",
+            self.netns.name(),
+            self.sessions,
+            start.elapsed().as_secs_f64(),
+            refused.len()
+        ));
+        Ok(refused.len())
+    }
+
+    /// Ends namespace member `i` with everything running in it and makes
+    /// it again as [`Farm::boot`] did (its `/run` and `/tmp` emptied).
+    fn renew_member(&mut self, i: usize) -> Result<()> {
+        let spec = self.vms[i].spec().clone();
+        let dir = self.vms[i].dir();
+        // Its veths' farm ends first: a namespace whose last process is
+        // gone is freed in the background, its veths with it, and the
+        // names must be free now.
+        let links: String = spec
+            .nics
+            .iter()
+            .map(|nic| format!("link del {}\n", qemu::tap_name(&spec, nic)))
+            .collect();
+        self.netns.ip_batch(&links)?;
+        self.vms[i].request_stop();
+        for sub in ["run", "tmp"] {
+            let d = dir.join(sub);
+            if d.exists() {
+                fs::remove_dir_all(&d).with_context(|| format!("empty {}", d.display()))?;
+            }
+        }
+        let name = self.netns.member_name(&spec.name());
+        let member = start_namespace(&self.netns, &self.cfg.topology, &spec, name)
+            .with_context(|| format!("set up {} again", spec.name()))?;
+        self.vms[i] = Vm::namespace(spec, NsHost::new(member, &dir)?, self.timeouts.command);
+        Ok(())
     }
 
     /// Stops every VM (asks each agent to end it, kills what is left after

@@ -6,7 +6,8 @@
 //! | file                 | written by | meaning                                  |
 //! |----------------------|------------|------------------------------------------|
 //! | `config`             | host       | the VM's name, NICs, routes (see topology)|
-//! | `ready`              | agent      | boot done, network configured            |
+//! | `ready`              | agent      | session up: network configured           |
+//! | `reset-refused`      | VM's init  | after a session, why no other can start  |
 //! | `cmd/N.sh`           | host       | command N, written before its `run N`    |
 //! | `out/N.out`, `N.err` | agent      | its stdout and stderr (made as it starts)|
 //! | `out/N.rc`           | agent      | its exit status and a newline, last      |
@@ -18,7 +19,10 @@
 //! The host tells the agent when to look, over a control port: the FIFO
 //! `ctl.in` (host to VM) is the VM's second serial port (`ttyS1`, QEMU's
 //! `pipe` character device; `ctl.out`, the other direction, is unused).
-//! Each line is `run N` (command N is posted) or `shutdown` (end the VM,
+//! Each line is `run N` (command N is posted), `reset` (end the session:
+//! everything it started ends, the VM's init checks the kernel is as
+//! booted and starts a new session, which writes `ready` again; or writes
+//! `reset-refused` and ends the VM) or `shutdown` (end the VM,
 //! `reboot -f`). The agent sleeps in a blocking read of the port: an idle
 //! VM costs no CPU, and a command starts as soon as it is posted. (Polling
 //! the directory over 9p cost up to a second per command and a fifth of a
@@ -157,6 +161,27 @@ impl Mailbox {
     /// Asks the agent to end the VM.
     pub fn request_shutdown(&self) {
         let _ = self.tell("shutdown");
+    }
+
+    /// Asks the agent to end its session for a new one: `ready` and
+    /// `reset-refused` are removed first, so that either, once there,
+    /// answers this request.
+    pub fn request_reset(&self) -> Result<()> {
+        for name in ["ready", "reset-refused"] {
+            let f = self.dir.join(name);
+            match fs::remove_file(&f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("remove {}", f.display()));
+                }
+                _ => {}
+            }
+        }
+        self.tell("reset")
+    }
+
+    /// Why the VM's init refused a new session, if it did.
+    pub fn reset_refused(&self) -> Option<String> {
+        fs::read_to_string(self.dir.join("reset-refused")).ok()
     }
 }
 

@@ -243,6 +243,46 @@ impl Vm {
         self.sync_clock()
     }
 
+    /// Ends the VM's session and waits up to `timeout` for a new one
+    /// (see `qemu/vm-init.sh`): everything the last scenario started there
+    /// has ended, its namespaces (network, mount, UTS, IPC, PID) are gone
+    /// and the VM's init found the kernel's global state as booted. `Ok(None)`
+    /// when the new session is up; `Ok(Some(why))` when the init refused
+    /// one (the VM then ends: [`Vm::power_off`] and [`Vm::power_on`] boot
+    /// it afresh). A namespace member is not reset here: see
+    /// [`crate::Farm::reset`].
+    pub fn reset(&self, timeout: Duration) -> Result<Option<String>> {
+        let Some(mailbox) = self.mailbox() else {
+            return Err(Error::new(format!(
+                "{}: a namespace has no session",
+                self.name
+            )));
+        };
+        mailbox
+            .request_reset()
+            .with_context(|| format!("{}: reset", self.name))?;
+        let start = Instant::now();
+        loop {
+            if mailbox.ready() {
+                return Ok(None);
+            }
+            if let Some(why) = mailbox.reset_refused() {
+                return Ok(Some(why));
+            }
+            if !self.alive() {
+                return Err(self.died().context("reset"));
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::new(format!(
+                    "{}: no new session {} s after the reset",
+                    self.name,
+                    timeout.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sets the VM's wall clock to the host's if they differ by more than
     /// a second. The kernel reads the RTC once, early, and counts time in
     /// timer ticks until its clocksource switches to the TSC (6 to 30 s

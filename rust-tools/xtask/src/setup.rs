@@ -87,6 +87,7 @@ pub fn context(o: &Options) -> Result<Context, String> {
         nodes: o.nodes.unwrap_or(3),
         timeouts,
         standby: Default::default(),
+        kept: Default::default(),
     })
 }
 

@@ -56,13 +56,20 @@ const FAILURE_COUNTERS: &[&str] = &[
     "reassembly_no_memory",
 ];
 
+/// failslab's knobs this scenario sets, saved before and put back after.
+const FAILSLAB_KNOBS: &str = "verbose ignore-gfp-wait task-filter stacktrace-depth \
+     require-start require-end interval times probability";
+
 /// failslab on, for call chains through baton (`on`) or off, on one node;
 /// prints failslab's `times` (counting down from a large number: what is
-/// left says how many it made fail).
+/// left says how many it made fail). Off puts every knob back as it was
+/// (failslab is the kernel's, not the session's: the node's reset for the
+/// next scenario checks it is as booted).
 fn failslab(on: bool) -> String {
     if on {
         format!(
             "d=/sys/kernel/debug/failslab
+for f in {FAILSLAB_KNOBS}; do read -r v < $d/$f; echo \"$f $v\"; done > /tmp/failslab.saved
 m=$(grep '^baton ' /proc/modules)
 read -r _ size _ _ _ addr _ <<< \"$m\"
 [ -n \"$addr\" ] || {{ echo 'baton not in /proc/modules' >&2; exit 1; }}
@@ -77,7 +84,9 @@ echo 1000000000 > $d/times
 echo {PERCENT} > $d/probability"
         )
     } else {
-        "d=/sys/kernel/debug/failslab; echo 0 > $d/probability; read -r t < $d/times; echo \"times $t\"".into()
+        "d=/sys/kernel/debug/failslab; echo 0 > $d/probability; read -r t < $d/times; echo \"times $t\"
+while read -r f v; do echo \"$v\" > $d/$f || exit 1; done < /tmp/failslab.saved"
+            .into()
     }
 }
 
@@ -286,5 +295,5 @@ pub fn run(ctx: &Context) -> Result<()> {
     burst_all_answered(&farm, &b, "after the faults")?;
     log("after the faults: a burst all answered");
     farmsetup::assert_tables_drain(&farm, &b)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -158,7 +158,11 @@ pub fn run(ctx: &Context) -> Result<()> {
     log("baton unloaded everywhere");
     farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
-    farm.shutdown();
+    if f.0.is_empty() {
+        ctx.keep(farm);
+    } else {
+        farm.shutdown();
+    }
     if !f.0.is_empty() {
         bail!(
             "{} check(s) failed:\n{}",

@@ -303,5 +303,5 @@ fn failover(ctx: &Context, idle_s: Option<u64>) -> Result<()> {
         );
     }
     log(&format!("new connections after the takeover: {answers:?}"));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -218,5 +218,5 @@ pub fn run(ctx: &Context) -> Result<()> {
          (nothing rebuilt)",
         captured.elapsed().as_secs_f64()
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -71,5 +71,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         counter(&s1, "packets_forwarded")
     ));
     farmsetup::assert_tables_drain(&farm, &b)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

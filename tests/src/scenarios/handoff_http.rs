@@ -445,5 +445,5 @@ print(got, 'bytes read slowly')
     log(&format!(
         "close notices: node2+node3 sent {sent}, node1 received {received}"
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

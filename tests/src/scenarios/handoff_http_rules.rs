@@ -222,5 +222,5 @@ s.close()
     if counter(&s1, "request_buffers_used") != 0 {
         bail!("request buffers still in use after the connections closed:\n{s1}");
     }
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -93,5 +93,5 @@ pub fn run(ctx: &Context) -> Result<()> {
     log(&format!(
         "all {REQUESTS} requests answered by node3; node2 refused {refused} rebuilds for its MPTCP listener"
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -112,5 +112,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         "node1 sent {} handoff frames for {REQUESTS} connections; node2+node3 rebuilt {received}",
         counter(&s1, "handoff_frames_tx")
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -256,7 +256,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         "{}; node1 dropped {full} ACKs while its table was full",
         out.lines().collect::<Vec<_>>().join("; ")
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }
 
 /// Keep-alive connections, one request each, until one is not answered

@@ -413,10 +413,10 @@ pub fn run(ctx: &Context) -> Result<()> {
         failed.push(e.to_string());
     }
     if failed.is_empty() {
-        return farmsetup::finish(farm);
+        return farmsetup::finish(ctx, farm);
     }
     let report = diagnose(&farm, &b);
-    let logs = farmsetup::finish(farm)
+    let logs = farmsetup::finish(ctx, farm)
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();

@@ -314,5 +314,5 @@ pub fn run(ctx: &Context) -> Result<()> {
          as it died); node1: conns_lost {lost}, lost_resets_sent {sent}; node2's downloads intact"
     ));
     farmsetup::assert_tables_drain(&farm, &b)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -239,5 +239,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         );
     }
     farmsetup::assert_tables_drain(&farm, &b)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

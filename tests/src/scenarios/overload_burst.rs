@@ -178,5 +178,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         counts.join("; ")
     ));
     farmsetup::assert_tables_drain(&farm, &b)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

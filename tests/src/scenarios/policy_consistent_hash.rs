@@ -134,5 +134,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         );
     }
     log("with node3 active again every key is back on its first node");
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -181,5 +181,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         );
     }
     log("every held connection kept its node to the end");
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

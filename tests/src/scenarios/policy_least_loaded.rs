@@ -154,7 +154,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     node3.sh(&format!("{b} node set health ok"))?;
     wait_node1_sees(&farm, &b, node_id(node3)?, "health", "ok".into())?;
     log("node3 healthy again");
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }
 
 /// A burst of `BURST` requests, all answered by node1 and node2 (node3

@@ -393,5 +393,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         "every node's ownership table is empty too ({:.0} s after netem went)",
         drain.elapsed().as_secs_f64()
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

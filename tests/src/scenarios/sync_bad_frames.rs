@@ -155,5 +155,5 @@ pub fn run(ctx: &Context) -> Result<()> {
     ));
     // Still converged afterwards (the real announcements keep coming).
     farmsetup::wait_farm_converged(&farm, &b, CONVERGE)?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

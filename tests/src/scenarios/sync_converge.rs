@@ -106,5 +106,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         "node1's farm view carries the serving nodes' owned connections (node, node1's view, \
          its own): {seen:?}"
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

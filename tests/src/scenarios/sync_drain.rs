@@ -157,5 +157,5 @@ pub fn run(ctx: &Context) -> Result<()> {
     log(&format!(
         "the next burst reaches node3 again: node1/node2/node3 {counts:?}"
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

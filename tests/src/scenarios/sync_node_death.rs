@@ -155,5 +155,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         );
     }
     log(&format!("the next burst reaches node3 again: {answers:?}"));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -140,5 +140,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         counter(&s1, "udp_flows"),
         counter(&s1, "packets_forwarded")
     ));
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

@@ -157,5 +157,5 @@ pub fn run(ctx: &Context) -> Result<()> {
         who.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>()
     ));
     node1.sh("date -s @$(( $(date +%s) + 3600 )) > /dev/null")?;
-    farmsetup::finish(farm)
+    farmsetup::finish(ctx, farm)
 }

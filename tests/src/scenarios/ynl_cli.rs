@@ -44,7 +44,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     module::unload_on(&farm, &["node1"])?;
     farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
-    farm.shutdown();
+    ctx.keep(farm);
     Ok(())
 }
 
