@@ -76,10 +76,10 @@
 //! Every operation is O(N) (O(N × peers) for [`FarmTable::merge_static`]),
 //! allocation-free and panic-free.
 
-use super::config::ServiceKey;
 use super::ether::MacAddr;
 use super::genl::{limits, AdminState};
 use super::policy::PeerTable;
+use super::service::ServiceKey;
 use super::wire::{Announce, Health, ANNOUNCE_MAX_SERVICES};
 
 pub use super::genl::LoadMetric;

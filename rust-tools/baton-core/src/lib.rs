@@ -40,6 +40,7 @@ pub mod maglev;
 pub mod policy;
 pub mod request;
 pub mod seq;
+pub mod service;
 pub mod siphash;
 pub mod synack;
 pub mod tcp;
