@@ -14,11 +14,8 @@ use core::ffi::CStr;
 use super::errno::Errno;
 use super::ether::MacAddr;
 use super::genl::{limits, AdminState, Attr, LoadMetric, Policy, Protocol};
-use super::service::{FarmParams, Thresholds};
-use super::wire::Health;
-
-// Moved to the leaf module `service`; re-exported until the users follow.
-pub use super::service::ServiceKey;
+use super::service::{FarmParams, ServiceKey, Thresholds};
+use super::wire::sync::Health;
 
 /// Why a configuration request was refused. Each has a message for the
 /// operator (netlink extended ack) and an errno.

@@ -54,12 +54,9 @@ use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
 use super::lard::{self, LardNodes, LardSlot};
 use super::maglev::{self, MaglevNode};
 use super::policy::{client_hash, hrw_score, Choice};
-use super::service::ServiceKey;
+use super::service::{FarmParams, ServiceKey};
 use super::siphash::SipKey;
-use super::wire::Health;
-
-// Moved to the leaf module `service`; re-exported until the users follow.
-pub use super::service::{FarmParams, LOCAL_MAX_DEFAULT};
+use super::wire::sync::Health;
 
 /// The farm-aware policies (a subset of [`Policy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -38,11 +38,12 @@
 //!
 //! Each choice is O(ways) for the map plus what the [`LardNodes`] queries
 //! cost (O(nodes) each for the farm).
+//!
+//! [`T_LOW_DEFAULT`]: super::service::T_LOW_DEFAULT
+//! [`T_HIGH_DEFAULT`]: super::service::T_HIGH_DEFAULT
 
+use super::service::Thresholds;
 use super::siphash::{SipHasher, SipKey};
-
-// Moved to the leaf module `service`; re-exported until the users follow.
-pub use super::service::{Thresholds, T_HIGH_DEFAULT, T_LOW_DEFAULT};
 
 /// Slots per bucket.
 pub const LARD_WAYS: usize = 4;
