@@ -13,7 +13,7 @@ use crate::{
         conn::new_over_time_wait,
         handoff::{rebuild_len, rebuild_segment},
         ipv4::IPPROTO_TCP,
-        wire::{AckStatus, ConnRecord, RefuseReason},
+        wire::redist::{AckStatus, ConnRecord, RefuseReason},
     },
     netstate::Shared,
     stats::Stat,

@@ -15,7 +15,10 @@ use crate::{
         ether::MacAddr,
         ipv4::{self, Ipv4Packet},
         tcp::{TcpFlags, TcpSegment},
-        wire::{Close, CloseReason, Message},
+        wire::{
+            message::Message,
+            redist::{Close, CloseReason},
+        },
     },
     conns::ConnState,
     netstate::Shared,

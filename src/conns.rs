@@ -17,7 +17,7 @@ use crate::{
         conntable::{buckets_for, ConnKey, ConnTable, ConnTableState, Slot, Sweep},
         genl::limits,
         policy::PolicyState,
-        wire::{OwnershipEntry, OwnershipOp},
+        wire::sync::{OwnershipEntry, OwnershipOp},
     },
     reqbuf::{BufIndex, RequestBuffers},
     wrap::{boottime_ms, random_bytes, BhDisabled},
@@ -327,8 +327,8 @@ impl Conns {
     /// [`Conns::id_of`], it differs from the ids of the slot's records
     /// created in the 16 777 215 records before it: far more than a
     /// front-end creates in the 30 s a frame naming an old one stays
-    /// fresh (`wire::FRAME_FRESH_MS`), up to over 500 000 connections a
-    /// second.
+    /// fresh (`wire::epoch::FRAME_FRESH_MS`), up to over 500 000
+    /// connections a second.
     pub(crate) fn new_id(&self, index: usize) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) & ID_GENERATION_MASK;
         self.id_of(index) | (u64::from(generation) << ID_GENERATION_SHIFT)

@@ -32,7 +32,7 @@ use crate::{
         handoff::{reset_frame, RESET_FRAME_LEN},
         ipv4::IPPROTO_UDP,
         seq::SeqNum,
-        wire::OwnershipOp,
+        wire::sync::OwnershipOp,
     },
     conns::{ownership_entry, Conn, ConnState, SLOTS_PER_HOLD},
     netstate::Shared,

@@ -21,12 +21,13 @@ use crate::{
 
 /// The sequence number of the next frame a sender of epoch `epoch` sends,
 /// `last` holding the last one it sent: the time it is sent, as receivers
-/// check it (`wire::next_seq`), and above every earlier one. Any context.
+/// check it (`wire::epoch::next_seq`), and above every earlier one. Any
+/// context.
 pub(crate) fn next_seq(last: &AtomicU64, epoch: u32) -> u64 {
     let now = realtime_ms();
     let mut prev = last.load(Ordering::Relaxed);
     loop {
-        let next = wire::next_seq(epoch, now, prev);
+        let next = wire::epoch::next_seq(epoch, now, prev);
         match last.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return next,
             Err(seen) => prev = seen,

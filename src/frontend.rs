@@ -42,7 +42,11 @@ use crate::{
         synack::{answer_syn, Answered, NotASyn, SynAckParams, SynMode, SYNACK_MAX_LEN},
         tcp::{TcpFlags, TcpOptions, TcpSegment},
         udp::UdpDatagram,
-        wire::{AckStatus, ConnRecord, Handoff, Message, RefuseReason, RequestChunks},
+        wire::{
+            message::Message,
+            reassembly::RequestChunks,
+            redist::{AckStatus, ConnRecord, Handoff, RefuseReason},
+        },
     },
     conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,

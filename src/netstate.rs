@@ -82,7 +82,7 @@ impl Shared {
         // From the wall clock: a reloaded module, and one loaded after a
         // reboot, speaks with a higher epoch than before, as peers' replay
         // windows expect.
-        let epoch = crate::baton_core::wire::epoch_at(realtime_ms());
+        let epoch = crate::baton_core::wire::epoch::epoch_at(realtime_ms());
         Arc::pin_init(
             try_pin_init!(Shared {
                 stats: Stats::new()?,

@@ -30,7 +30,10 @@ use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 use crate::{
     baton_core::{
         conntable::ConnKey,
-        wire::{List, OwnershipEntry, OwnershipOp},
+        wire::{
+            list::List,
+            sync::{OwnershipEntry, OwnershipOp},
+        },
     },
     conns::{sweep_slice, Storage},
     wrap::BhDisabled,

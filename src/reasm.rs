@@ -4,14 +4,17 @@
 //! node: a small, fixed number of slots (one per handoff in progress), each
 //! with its own buffer, allocated when a handoff's first chunk arrives and
 //! freed when it completes, fails or times out. The chunk logic is
-//! `baton_core::wire::Reassembly`.
+//! `baton_core::wire::reassembly::Reassembly`.
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     baton_core::{
         ether::MacAddr,
-        wire::{Handoff, Progress, Reassembly, ReassemblyError},
+        wire::{
+            reassembly::{Progress, Reassembly, ReassemblyError},
+            redist::Handoff,
+        },
     },
     heap::{boxed_empty, Empty},
     wrap::BhDisabled,

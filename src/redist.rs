@@ -20,8 +20,12 @@ use crate::{
         genl::limits,
         ipv4::IPPROTO_TCP,
         wire::{
-            self, AckStatus, Close, CloseReason, ConnRecord, FrameParams, HandoffAck, Header,
-            Message, Network, OwnershipOp, RefuseReason, WireError, ETH_MIN_PAYLOAD,
+            self,
+            error::WireError,
+            frame::{FrameParams, Header, Network, ETH_MIN_PAYLOAD},
+            message::Message,
+            redist::{AckStatus, Close, CloseReason, ConnRecord, HandoffAck, RefuseReason},
+            sync::OwnershipOp,
         },
     },
     conns::{ownership_entry, Conn, ConnState},
@@ -69,7 +73,7 @@ pub(crate) enum SendError {
 
 impl Redist {
     /// Fresh state; `epoch` grows across loads and reboots
-    /// ([`crate::baton_core::wire::epoch_at`]).
+    /// ([`crate::baton_core::wire::epoch::epoch_at`]).
     pub(crate) fn new(epoch: u32) -> Result<impl PinInit<Self, Error>> {
         let replay = boxed_empty()?;
         Ok(try_pin_init!(Redist {
@@ -91,7 +95,7 @@ impl Redist {
     ) -> Result<(Header, Message<'a>), WireError> {
         let _bh = BhDisabled::new();
         let mut replay = self.replay.lock();
-        wire::open(
+        wire::frame::open(
             buf,
             Network::Handoff,
             |id| {
@@ -128,7 +132,7 @@ impl Redist {
                 ))
             })
             .ok_or(SendError::NotConfigured)?;
-        let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
+        let body_len = msg.body_len().saturating_add(wire::frame::FRAME_OVERHEAD);
         let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
         let params = FrameParams {
             key_id: key.0,
@@ -147,7 +151,7 @@ impl Redist {
             }
             .emit(eth)
             .map_err(|_| SendError::Device)?;
-            wire::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
+            wire::frame::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
             if skb.transmit(dev, ETH_P_BATON_HANDOFF) {
                 Ok(())
             } else {
@@ -185,7 +189,7 @@ pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> Rx
         return RxVerdict::Dropped;
     };
     let len = skb.len();
-    if len > wire::MAX_FRAME_LEN {
+    if len > wire::frame::MAX_FRAME_LEN {
         shared.stats.inc(Stat::FramesRejected);
         return RxVerdict::Dropped;
     }

@@ -4,7 +4,7 @@
 
 use kernel::prelude::*;
 
-use crate::{baton_core::wire::WireError, wrap::percpu::PerCpuCounters};
+use crate::{baton_core::wire::error::WireError, wrap::percpu::PerCpuCounters};
 
 /// Declares an enum of counters with their operator-visible names.
 macro_rules! counters {

@@ -32,12 +32,10 @@ use kernel::{new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 use crate::{
     baton_core::{
         auth::{derive_key, KeyPurpose, ReplayTable},
-        config::ServiceKey,
         ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
         farm::{Farm, Outcome, NODES_MAX},
         farmpolicy::{
-            choose_farm, unfit, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState,
-            SentCounts,
+            choose_farm, unfit, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
         },
         genl::{limits, AdminState, Protocol},
         ipv4::{Ipv4Addr, IPPROTO_TCP},
@@ -45,11 +43,18 @@ use crate::{
         liveness::LivenessClock,
         maglev::MAGLEV_SIZE,
         policy::Choice,
+        service::{FarmParams, ServiceKey},
         siphash::SipKey,
         wire::{
-            self, requeue_changes, Announce, FrameParams, Health, List, Message, Network,
-            Ownership, OwnershipEntry, OwnershipOp, ServiceLoad, WireError, ANNOUNCE_MAX_SERVICES,
-            ETH_MIN_PAYLOAD, OWNERSHIP_MAX_ENTRIES,
+            self,
+            error::WireError,
+            frame::{FrameParams, Network, ETH_MIN_PAYLOAD},
+            list::List,
+            message::Message,
+            sync::{
+                requeue_changes, Announce, Health, Ownership, OwnershipEntry, OwnershipOp,
+                ServiceLoad, ANNOUNCE_MAX_SERVICES, OWNERSHIP_MAX_ENTRIES,
+            },
         },
     },
     heap::boxed_empty,
@@ -546,7 +551,7 @@ impl SyncNet {
             epoch: self.epoch,
             seq: crate::frames::next_seq(&self.seq, self.epoch),
         };
-        let body_len = msg.body_len().saturating_add(wire::FRAME_OVERHEAD);
+        let body_len = msg.body_len().saturating_add(wire::frame::FRAME_OVERHEAD);
         let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
         let sent = with_dev_rcu(net, sync_if, |dev| {
             let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
@@ -559,7 +564,7 @@ impl SyncNet {
             }
             .emit(eth)
             .map_err(|_| SendError::Device)?;
-            wire::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
+            wire::frame::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
             if skb.transmit(dev, ETH_P_BATON_SYNC) {
                 Ok(())
             } else {
@@ -650,7 +655,7 @@ impl SyncNet {
         let now = boottime_ms();
         shared.snapshot.read(|c| {
             self.with(|inner| {
-                let (h, msg) = wire::open(
+                let (h, msg) = wire::frame::open(
                     buf,
                     Network::Sync,
                     |id| {
@@ -685,7 +690,7 @@ pub(crate) enum Applied<'b> {
     /// An OWNERSHIP batch from a node, to apply to the ownership table
     /// (outside the farm lock).
     Ownership(u16, List<'b, OwnershipEntry>),
-    /// Anything else (cannot happen: `wire::open` checks the network).
+    /// Anything else (cannot happen: `wire::frame::open` checks the network).
     Other,
 }
 
@@ -712,7 +717,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
         return RxVerdict::Dropped;
     }
     let len = skb.len();
-    if len > wire::MAX_FRAME_LEN {
+    if len > wire::frame::MAX_FRAME_LEN {
         shared.stats.sync_reject(WireError::TooLarge);
         shared.stats.inc(Stat::FramesRejected);
         return RxVerdict::Dropped;

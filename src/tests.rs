@@ -12,26 +12,33 @@ use crate::{
     backend::{self, attrs_of, tuple_of},
     baton_core::{
         auth::{derive_key, KeyPurpose},
-        config::ServiceKey,
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
         conninfo::{ConnFilter, ConnInfo},
         conntable::{ConnKey, ConnTable},
         cookie::FourTuple,
         ether::MacAddr,
         farm::Outcome,
-        farmpolicy::{FarmParams, FarmPolicy},
+        farmpolicy::FarmPolicy,
         genl::{AdminState, Attr, ConnState as WireState, LoadMetric, Protocol},
         handoff::{rebuild_len, rebuild_segment},
         http::{self, Status},
         ipv4::Ipv4Addr,
         policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
+        service::{FarmParams, ServiceKey},
         siphash::SipKey,
         synack::{Answered, SynMode, SynOptions},
         wire::{
-            self, AckStatus, Announce, Close, CloseReason, ConnRecord, FrameParams, Handoff,
-            HandoffAck, Health, List, Message, Ownership, OwnershipEntry, OwnershipOp,
-            RefuseReason, Timestamps, WindowScale, WireError,
+            self,
+            error::WireError,
+            frame::FrameParams,
+            list::List,
+            message::Message,
+            redist::{
+                AckStatus, Close, CloseReason, ConnRecord, Handoff, HandoffAck, RefuseReason,
+                Timestamps, WindowScale,
+            },
+            sync::{Announce, Health, Ownership, OwnershipEntry, OwnershipOp},
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
@@ -49,12 +56,14 @@ use crate::{
     syns::{Syns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
     wrap::{
         boottime_ms,
+        genl::AttrBuilder,
         kunit::{dev_addr, kassert, kassert_eq, kunit_suite, Listener, Test},
         netdev::{with_dev_rcu, Net, NetDevice},
         netfilter::{self, Hook, HookPoint, Verdict},
         packet::{self, FrameHandler, RxVerdict},
         param::{parse_u32, UintParam},
         percpu::PerCpuCounters,
+        pernet::{with_state, PernetState, StateNet},
         rcu::{RcuBox, ReadGuard},
         realtime_ms,
         skb::{OwnedSkb, SkBuff},
@@ -62,10 +71,6 @@ use crate::{
         timer::{Rearm, Timer, TimerHandler},
         work::{DelayedWork, WorkHandler},
         BhDisabled,
-    },
-    wrap::{
-        genl::AttrBuilder,
-        pernet::{with_state, PernetState, StateNet},
     },
 };
 
@@ -651,7 +656,7 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
     });
     let mut buf = [0u8; 64];
     let params = fresh_params();
-    let len = wire::encode(&mut buf, &params, &msg, &key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &params, &msg, &key).unwrap_or(0);
     kassert!(t, len > 0);
     let frame = &buf[..len];
     // A flipped bit anywhere fails the tag (or the header checks) and
@@ -676,7 +681,7 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
         seq: params.seq + 1,
         ..params
     };
-    let len = wire::encode(&mut buf, &other, &msg, &key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &other, &msg, &key).unwrap_or(0);
     kassert_eq!(
         t,
         shared.redist.open(&shared, &buf[..len]).err(),
@@ -685,14 +690,14 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
     // Sent two minutes ago (a captured frame), from a sender this node has
     // not heard since it started: expired, not taken.
     let then = realtime_ms().saturating_sub(120_000);
-    let epoch = wire::epoch_at(then);
+    let epoch = wire::epoch::epoch_at(then);
     let old = FrameParams {
         sender: 3,
         epoch,
-        seq: wire::next_seq(epoch, then, 0),
+        seq: wire::epoch::next_seq(epoch, then, 0),
         ..params
     };
-    let len = wire::encode(&mut buf, &old, &msg, &key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &old, &msg, &key).unwrap_or(0);
     kassert_eq!(
         t,
         shared.redist.open(&shared, &buf[..len]).err(),
@@ -703,12 +708,12 @@ fn handoff_frames_authenticated_and_replay_checked(t: &Test) {
 /// Frame parameters of node 2 sending now, key 1.
 fn fresh_params() -> FrameParams {
     let now = realtime_ms();
-    let epoch = wire::epoch_at(now);
+    let epoch = wire::epoch::epoch_at(now);
     FrameParams {
         key_id: 1,
         sender: 2,
         epoch,
-        seq: wire::next_seq(epoch, now, 0),
+        seq: wire::epoch::next_seq(epoch, now, 0),
     }
 }
 
@@ -740,7 +745,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
     });
     let params = fresh_params();
     let mut buf = [0u8; 96];
-    let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
     kassert!(t, len > 0);
     let known = |s: &Shared| s.sync.with(|i| i.farm.get(2).is_some());
     // Flipped bits, a truncated frame, the handoff key: refused.
@@ -757,7 +762,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
             .is_err()
     );
     let mut other = [0u8; 96];
-    let olen = wire::encode(&mut other, &params, &msg, &handoff_key).unwrap_or(0);
+    let olen = wire::frame::encode(&mut other, &params, &msg, &handoff_key).unwrap_or(0);
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &other[..olen]).err(),
@@ -786,7 +791,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
         sender: 1,
         ..params
     };
-    let len = wire::encode(&mut buf, &own, &msg, &sync_key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &own, &msg, &sync_key).unwrap_or(0);
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
@@ -1527,7 +1532,7 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     });
     let params = fresh_params();
     let mut buf = [0u8; 160];
-    let len = wire::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
+    let len = wire::frame::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
     kassert!(t, len > 0);
     match shared.sync.open_and_apply(&shared, &buf[..len]) {
         Ok(Applied::Ownership(sender, entries)) => {

@@ -15,7 +15,7 @@ use crate::{
         ether::MacAddr,
         farm::NODES_MAX,
         genl::{AdminState, Attr, Cmd},
-        wire::Health,
+        wire::sync::Health,
     },
     netstate::with_configured,
     wrap::{

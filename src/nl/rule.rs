@@ -6,8 +6,9 @@
 use super::{change, config_error, dump_table, with_config};
 use crate::{
     baton_core::{
-        config::{Config, ConfigError, Rule, RuleSpec, ServiceKey},
+        config::{Config, ConfigError, Rule, RuleSpec},
         genl::{limits, Attr, Cmd},
+        service::ServiceKey,
     },
     wrap::genl::{Attrs, Dump, Message, NlError, Request},
 };

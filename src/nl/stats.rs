@@ -7,9 +7,9 @@ use kernel::prelude::*;
 
 use crate::{
     baton_core::{
-        config::ServiceKey,
         genl::{limits, Attr, Cmd, CounterAttr},
-        wire::WireError,
+        service::ServiceKey,
+        wire::error::WireError,
     },
     netstate::with_configured,
     stats::{ServiceStat, Stat},

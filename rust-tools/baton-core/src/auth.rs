@@ -151,11 +151,11 @@ const _: () = assert!(REPLAY_WINDOW <= u8::MAX as usize);
 /// [`REPLAY_WINDOW`] highest sequence numbers accepted in it.
 ///
 /// The window counts frames, not sequence numbers: a sequence number
-/// carries the time it was sent (`wire::next_seq`, 1024 per millisecond),
-/// so a window of the last 64 *values* would take a frame overtaken by one
-/// sent 63 µs later for a replay. Here a frame is refused as too old only
-/// once 64 higher ones were accepted, however far apart they were sent:
-/// reordering of up to 63 frames is tolerated.
+/// carries the time it was sent (`wire::epoch::next_seq`, 1024 per
+/// millisecond), so a window of the last 64 *values* would take a frame
+/// overtaken by one sent 63 µs later for a replay. Here a frame is refused
+/// as too old only once 64 higher ones were accepted, however far apart
+/// they were sent: reordering of up to 63 frames is tolerated.
 ///
 /// Use [`ReplayWindow::check`] before verifying a frame's tag (cheap
 /// rejection) and [`ReplayWindow::accept`] only after the tag verified, so

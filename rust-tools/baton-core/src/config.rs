@@ -13,10 +13,9 @@ use core::ffi::CStr;
 
 use super::errno::Errno;
 use super::ether::MacAddr;
-use super::farmpolicy::FarmParams;
 use super::genl::{limits, AdminState, Attr, LoadMetric, Policy, Protocol};
-use super::lard::Thresholds;
-use super::wire::Health;
+use super::service::{FarmParams, ServiceKey, Thresholds};
+use super::wire::sync::Health;
 
 /// Why a configuration request was refused. Each has a message for the
 /// operator (netlink extended ack) and an errno.
@@ -318,17 +317,6 @@ pub struct PeerSpec {
     pub weight: Option<u32>,
     /// `AdminState` (raw).
     pub admin: Option<u8>,
-}
-
-/// What identifies a service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServiceKey {
-    /// Virtual IPv4 address (octets).
-    pub vip: [u8; 4],
-    /// Port.
-    pub port: u16,
-    /// Transport protocol.
-    pub protocol: Protocol,
 }
 
 /// A service: traffic to `VIP:port/protocol` handled by baton.

@@ -48,7 +48,7 @@ use super::genl;
 use super::request::{Assembly, Offer};
 use super::seq::SeqNum;
 use super::tcp::TcpFlags;
-use super::wire::{AckStatus, ConnRecord, RefuseReason};
+use super::wire::redist::{AckStatus, ConnRecord, RefuseReason};
 
 /// Handoffs tried per connection before the front-end serves it itself.
 pub const MAX_TRIES: usize = 3;

@@ -50,7 +50,7 @@ use super::cookie::FourTuple;
 use super::ipv4::{Ipv4Addr, Ipv4Packet, IPPROTO_TCP};
 use super::siphash::{SipHasher, SipKey};
 use super::tcp::TcpSegment;
-use super::wire::ConnRecord;
+use super::wire::redist::ConnRecord;
 use ::core::fmt;
 
 /// "No slot": the end of a chain or of the free list, an empty bucket.

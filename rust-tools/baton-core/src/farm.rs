@@ -17,8 +17,9 @@
 //! # Where an entry comes from
 //!
 //! * **Heard** on the sync network: [`FarmTable::apply_announce`], for a
-//!   frame that passed `wire::open` (tag and replay checks). The header's
-//!   sender, epoch and sequence number are passed along with the body.
+//!   frame that passed `wire::frame::open` (tag and replay checks). The
+//!   header's sender, epoch and sequence number are passed along with the
+//!   body.
 //! * **Static**: [`FarmTable::merge_static`] copies the configured peers
 //!   (id, MAC, weight, admin state) in; call it whenever the configuration
 //!   changes. A peer deleted from the configuration loses its static part;
@@ -76,11 +77,11 @@
 //! Every operation is O(N) (O(N × peers) for [`FarmTable::merge_static`]),
 //! allocation-free and panic-free.
 
-use super::config::ServiceKey;
 use super::ether::MacAddr;
 use super::genl::{limits, AdminState};
 use super::policy::PeerTable;
-use super::wire::{Announce, Health, ANNOUNCE_MAX_SERVICES};
+use super::service::ServiceKey;
+use super::wire::sync::{Announce, Health, ANNOUNCE_MAX_SERVICES};
 
 pub use super::genl::LoadMetric;
 

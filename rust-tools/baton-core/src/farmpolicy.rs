@@ -48,18 +48,15 @@
 //! All of it is allocation-free and panic-free; a choice is O(N) (plus
 //! the table rebuild for consistent-hash after a membership change).
 
-use super::config::ServiceKey;
 use super::farm::{FarmTable, LoadMetric, NodeEntry, NODES_MAX};
 use super::genl::Policy;
 use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
-use super::lard::{self, LardNodes, LardSlot, Thresholds};
+use super::lard::{self, LardNodes, LardSlot};
 use super::maglev::{self, MaglevNode};
 use super::policy::{client_hash, hrw_score, Choice};
+use super::service::{FarmParams, ServiceKey};
 use super::siphash::SipKey;
-use super::wire::Health;
-
-/// The default [`FarmParams::local_max`]: Pai et al.'s `T_high`.
-pub const LOCAL_MAX_DEFAULT: u32 = lard::T_HIGH_DEFAULT;
+use super::wire::sync::Health;
 
 /// The farm-aware policies (a subset of [`Policy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,32 +95,6 @@ impl FarmPolicy {
             FarmPolicy::ConsistentHash => Policy::ConsistentHash,
             FarmPolicy::Lard => Policy::Lard,
         }
-    }
-}
-
-/// Tunables of the farm-aware policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FarmParams {
-    /// What a node's load is.
-    pub metric: LoadMetric,
-    /// `local-first`: this node serves while its load is at most this.
-    pub local_max: u32,
-    /// `lard`: the thresholds.
-    pub lard: Thresholds,
-}
-
-impl FarmParams {
-    /// Owned connections; `local_max` 65; LARD 25 / 65.
-    pub const DEFAULT: FarmParams = FarmParams {
-        metric: LoadMetric::Conns,
-        local_max: LOCAL_MAX_DEFAULT,
-        lard: Thresholds::DEFAULT,
-    };
-}
-
-impl Default for FarmParams {
-    fn default() -> Self {
-        Self::DEFAULT
     }
 }
 

@@ -25,7 +25,7 @@ use super::tcp::{
     self, TcpFlags, TcpOptions, TcpRepr, TcpSegment, TCPOLEN_TIMESTAMP, TCPOPT_NOP,
     TCPOPT_TIMESTAMP, TCP_MAX_WSCALE, TCP_MIN_HLEN,
 };
-use super::wire::{ConnRecord, Timestamps, WindowScale};
+use super::wire::redist::{ConnRecord, Timestamps, WindowScale};
 use ::core::fmt;
 
 /// The largest unscaled window: what we advertise, before scaling.

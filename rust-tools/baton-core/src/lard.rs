@@ -38,17 +38,17 @@
 //!
 //! Each choice is O(ways) for the map plus what the [`LardNodes`] queries
 //! cost (O(nodes) each for the farm).
+//!
+//! [`T_LOW_DEFAULT`]: super::service::T_LOW_DEFAULT
+//! [`T_HIGH_DEFAULT`]: super::service::T_HIGH_DEFAULT
 
+use super::service::Thresholds;
 use super::siphash::{SipHasher, SipKey};
 
 /// Slots per bucket.
 pub const LARD_WAYS: usize = 4;
 /// A reasonable number of slots per service (16 KiB).
 pub const LARD_SLOTS_DEFAULT: usize = 1024;
-/// Pai et al.'s `T_low`, in connections.
-pub const T_LOW_DEFAULT: u32 = 25;
-/// Pai et al.'s `T_high`, in connections.
-pub const T_HIGH_DEFAULT: u32 = 65;
 
 /// One slot of the target map (16 bytes; all zero = empty).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,32 +79,12 @@ impl LardSlot {
     }
 }
 
-/// The load thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Thresholds {
-    /// `T_low`: a node below it is underloaded.
-    pub low: u32,
-    /// `T_high`: a node above it is overloaded if some node is below
-    /// `T_low`; a node at `2 × T_high` is overloaded in any case.
-    pub high: u32,
-}
-
+// LARD's rule over its thresholds, kept with the rest of LARD; the type
+// is in `service`, with the other tunables a service's configuration holds.
 impl Thresholds {
-    /// The paper's values.
-    pub const DEFAULT: Thresholds = Thresholds {
-        low: T_LOW_DEFAULT,
-        high: T_HIGH_DEFAULT,
-    };
-
     /// Whether a node with `load` must give its targets up.
     pub fn overloaded(&self, load: u32, nodes: &impl LardNodes) -> bool {
         load >= self.high.saturating_mul(2) || (load > self.high && nodes.any_below(self.low))
-    }
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self::DEFAULT
     }
 }
 

@@ -161,11 +161,11 @@ fn window_basics() {
 #[test]
 fn frames_sent_milliseconds_apart_are_taken_out_of_order() {
     let epoch = 7;
-    let start = wire::epoch_start_ms(epoch);
+    let start = wire::epoch::epoch_start_ms(epoch);
     let mut last = 0;
     let seqs: Vec<u64> = (0..64u64)
         .map(|i| {
-            last = wire::next_seq(epoch, start + 1000 + 30 * i, last);
+            last = wire::epoch::next_seq(epoch, start + 1000 + 30 * i, last);
             last
         })
         .collect();
@@ -177,7 +177,7 @@ fn frames_sent_milliseconds_apart_are_taken_out_of_order() {
         assert_eq!(w.accept(epoch, *s), Err(ReplayError::Duplicate));
     }
     // One further on: the lowest is forgotten, and refused from now on.
-    let next = wire::next_seq(epoch, start + 5000, last);
+    let next = wire::epoch::next_seq(epoch, start + 5000, last);
     assert_eq!(w.accept(epoch, next), Ok(()));
     assert_eq!(w.accept(epoch, seqs[0]), Err(ReplayError::TooOld));
 }

@@ -5,7 +5,7 @@
 use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
 use baton_core::errno::Errno;
 use baton_core::genl::{limits, AdminState, Attr, Policy, Protocol};
-use baton_core::wire::Health;
+use baton_core::wire::sync::Health;
 use proptest::prelude::*;
 
 fn node(id: u32) -> NodeSpec {
@@ -432,8 +432,8 @@ fn service_errors() {
 
 #[test]
 fn service_farm_params() {
-    use baton_core::farmpolicy::FarmParams;
     use baton_core::genl::LoadMetric;
+    use baton_core::service::FarmParams;
     let mut c = base();
     let key = Config::service_key(&svc(10, 80)).unwrap();
     // A new service has the defaults.

@@ -11,7 +11,7 @@ use baton_core::conn::{
 };
 use baton_core::seq::SeqNum;
 use baton_core::tcp::TcpFlags;
-use baton_core::wire::{AckStatus, RefuseReason};
+use baton_core::wire::redist::{AckStatus, RefuseReason};
 use proptest::prelude::*;
 
 mod conn_model;
@@ -730,7 +730,7 @@ fn fuzz_corpus() {
 #[test]
 fn a_new_connection_takes_over_a_time_wait_socket() {
     use baton_core::conn::new_over_time_wait;
-    use baton_core::wire::Timestamps;
+    use baton_core::wire::redist::Timestamps;
     let mut r = conn_model::record();
     // The old connection ended at client ISN + 1 + 100 (+ its FIN).
     let tw_next = CLIENT_ISN + 102;

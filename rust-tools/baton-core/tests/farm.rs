@@ -2,14 +2,20 @@
 //! peers, the local entry, the generation, capacity; a property test over
 //! random operation sequences.
 
-use baton_core::config::{Config, PeerSpec, ServiceKey};
 use baton_core::ether::MacAddr;
 use baton_core::farm::{
     Farm, FarmTable, LoadMetric, Outcome, DEAD_AFTER_MIN_MS, NODES_MAX, SERVICES_PER_NODE,
 };
 use baton_core::genl::{AdminState, Protocol};
 use baton_core::ipv4::Ipv4Addr;
-use baton_core::wire::{Announce, Health, List, ServiceLoad};
+use baton_core::wire::{
+    list::List,
+    sync::{Announce, Health, ServiceLoad},
+};
+use baton_core::{
+    config::{Config, PeerSpec},
+    service::ServiceKey,
+};
 use proptest::prelude::*;
 
 type T = FarmTable<8, 2>;

@@ -3,18 +3,25 @@
 //! dead, failing, excluded and queue-full nodes; the sent counts; and
 //! `policy::choose` treating them as round robin without a farm table.
 
-use baton_core::config::{Config, PeerSpec, RuleSet, ServiceKey};
 use baton_core::ether::MacAddr;
 use baton_core::farm::{FarmTable, LoadMetric};
-use baton_core::farmpolicy::{
-    choose_farm, unfit, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
-};
 use baton_core::genl::{AdminState, Policy, Protocol};
 use baton_core::ipv4::Ipv4Addr;
-use baton_core::lard::{LardSlot, Thresholds};
 use baton_core::maglev::{MAGLEV_SIZE, MAGLEV_SIZE_SMALL};
 use baton_core::policy::{choose, Choice, PolicyState, Request};
-use baton_core::wire::{Announce, Health, List, ServiceLoad};
+use baton_core::wire::{
+    list::List,
+    sync::{Announce, Health, ServiceLoad},
+};
+use baton_core::{
+    config::{Config, PeerSpec, RuleSet},
+    service::ServiceKey,
+};
+use baton_core::{
+    farmpolicy::{choose_farm, unfit, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts},
+    service::FarmParams,
+};
+use baton_core::{lard::LardSlot, service::Thresholds};
 use proptest::prelude::*;
 use std::collections::HashMap;
 

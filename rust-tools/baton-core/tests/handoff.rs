@@ -17,7 +17,7 @@ use baton_core::ipv4::{Ipv4Addr, Ipv4Packet};
 use baton_core::seq::SeqNum;
 use baton_core::synack::{answer_syn, SynAckParams, SynMode, SYNACK_MAX_LEN};
 use baton_core::tcp::{TcpFlags, TcpOptions, TcpSegment};
-use baton_core::wire::{ConnRecord, Timestamps, WindowScale};
+use baton_core::wire::redist::{ConnRecord, Timestamps, WindowScale};
 use common::{build_eth, build_ipv4, build_tcp, IpSpec, TcpSpec, LINUX_SYN};
 use proptest::prelude::*;
 

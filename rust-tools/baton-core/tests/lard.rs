@@ -2,9 +2,12 @@
 //! overloaded, never go to a node that may not be chosen; the bounded
 //! target map and its LRU eviction; the HTTP request-line path.
 
-use baton_core::lard::{
-    assign, assigned, choose, forget_node, http_path, path_tag, LardChoice, LardNodes, LardOutcome,
-    LardSlot, Thresholds, LARD_WAYS, T_HIGH_DEFAULT, T_LOW_DEFAULT,
+use baton_core::{
+    lard::{
+        assign, assigned, choose, forget_node, http_path, path_tag, LardChoice, LardNodes,
+        LardOutcome, LardSlot, LARD_WAYS,
+    },
+    service::{Thresholds, T_HIGH_DEFAULT, T_LOW_DEFAULT},
 };
 use proptest::prelude::*;
 use std::collections::HashMap;

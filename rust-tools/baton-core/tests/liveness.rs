@@ -8,7 +8,10 @@ use baton_core::ether::MacAddr;
 use baton_core::farm::{FarmTable, Outcome};
 use baton_core::genl::AdminState;
 use baton_core::liveness::{LivenessClock, Tick, STALL_INTERVALS};
-use baton_core::wire::{Announce, Health, List};
+use baton_core::wire::{
+    list::List,
+    sync::{Announce, Health},
+};
 use proptest::prelude::*;
 
 const INTERVAL: u32 = 100;

@@ -426,8 +426,11 @@ proptest! {
 
 mod http_rules {
     use super::*;
-    use baton_core::config::{NodeSpec, RuleSpec, ServiceKey, ServiceSpec};
     use baton_core::http::Head;
+    use baton_core::{
+        config::{NodeSpec, RuleSpec, ServiceSpec},
+        service::ServiceKey,
+    };
 
     const VIP: [u8; 4] = [203, 0, 113, 100];
 

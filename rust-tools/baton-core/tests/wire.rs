@@ -7,7 +7,9 @@ use baton_core::genl::AdminState;
 use baton_core::ipv4::Ipv4Addr;
 use baton_core::seq::SeqNum;
 use baton_core::siphash::{siphash24_128, SipKey};
-use baton_core::wire::*;
+use baton_core::wire::{
+    epoch::*, error::*, frame::*, list::*, message::*, reassembly::*, redist::*, sync::*,
+};
 use proptest::prelude::*;
 use std::collections::HashSet;
 

@@ -11,9 +11,9 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use baton_core::config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, RuleSpec, ServiceSpec};
-use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{limits, LoadMetric, Protocol};
-use baton_core::lard::Thresholds;
+use baton_core::service::FarmParams;
+use baton_core::service::Thresholds;
 use serde::Deserialize;
 
 use crate::cli::{parse_hex, parse_protocol, parse_state};

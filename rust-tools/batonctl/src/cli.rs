@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use baton_core::config::{Config, ConfigError, RuleSpec};
 use baton_core::conninfo::ConnFilter;
 use baton_core::genl::{limits, AdminState, ConnState, LoadMetric, Policy, Protocol};
-use baton_core::wire::Health;
+use baton_core::wire::sync::Health;
 use clap::{Parser, Subcommand};
 
 use crate::model::{

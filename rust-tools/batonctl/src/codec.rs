@@ -9,10 +9,10 @@
 
 use std::net::Ipv4Addr;
 
-use baton_core::farmpolicy::FarmParams;
 pub use baton_core::genl::WireType;
 use baton_core::genl::{self, AdminState, Attr, AttrSpec, Cmd, CounterAttr, LoadMetric, Protocol};
-use baton_core::lard::Thresholds;
+use baton_core::service::FarmParams;
+use baton_core::service::Thresholds;
 
 use crate::model::{
     ConnInfo, ConnQuery, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, NodeShow, Op,

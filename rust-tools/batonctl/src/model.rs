@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use baton_core::config::RuleSpec;
 use baton_core::conninfo::ConnFilterSpec;
-use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, ConnState, Protocol};
-use baton_core::wire::Health;
+use baton_core::service::FarmParams;
+use baton_core::wire::sync::Health;
 use serde::Serialize;
 
 /// A MAC address.

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use baton_core::genl::{AdminState, LoadMetric, Protocol};
-use baton_core::wire::Health;
+use baton_core::wire::sync::Health;
 use batonctl::cli::{self, Command, IfRef, NodeArgs, ParseError, Pending, Secret, Show};
 use batonctl::model::{
     ConnQuery, Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId, TuningFields,

@@ -245,7 +245,7 @@ fn decodes_replies() {
     assert_eq!(s.id.port, 443);
     assert_eq!(s.policy, "round-robin");
     // A module that reports no tunables: the defaults.
-    assert_eq!(s.tuning, baton_core::farmpolicy::FarmParams::DEFAULT);
+    assert_eq!(s.tuning, baton_core::service::FarmParams::DEFAULT);
 
     let r = reply(
         Cmd::ServiceGet,
@@ -263,10 +263,10 @@ fn decodes_replies() {
     let s = codec::decode_service(&parse_genl(&r).unwrap().1).unwrap();
     assert_eq!(
         s.tuning,
-        baton_core::farmpolicy::FarmParams {
+        baton_core::service::FarmParams {
             metric: baton_core::genl::LoadMetric::Queue,
             local_max: 7,
-            lard: baton_core::lard::Thresholds { low: 3, high: 9 },
+            lard: baton_core::service::Thresholds { low: 3, high: 9 },
         }
     );
     let bad = reply(

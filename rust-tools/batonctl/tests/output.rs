@@ -4,9 +4,9 @@
 
 use std::net::Ipv4Addr;
 
-use baton_core::farmpolicy::FarmParams;
 use baton_core::genl::{AdminState, LoadMetric, Protocol};
-use baton_core::lard::Thresholds;
+use baton_core::service::FarmParams;
+use baton_core::service::Thresholds;
 use batonctl::model::{
     ConnInfo, ConnSeq, Counter, FarmNodeInfo, KeyInfo, Mac, NodeInfo, NodeShow, PeerInfo, RuleInfo,
     ServiceCounters, ServiceId, ServiceInfo,

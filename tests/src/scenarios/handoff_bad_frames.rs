@@ -19,7 +19,8 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(90);
 
-/// How old a frame may be when it arrives (`baton_core::wire::FRAME_FRESH_MS`).
+/// How old a frame may be when it arrives
+/// (`baton_core::wire::epoch::FRAME_FRESH_MS`).
 const FRAME_FRESH_MS: u64 = 30_000;
 
 /// Round-robin over node1's peers: the first connection goes to node2.

@@ -30,7 +30,7 @@ const CONVERGE: Duration = Duration::from_secs(3);
 const PATHS: usize = 9;
 /// Light-load rounds.
 const ROUNDS: usize = 3;
-/// LARD's `T_high` (`baton_core::lard::T_HIGH_DEFAULT`).
+/// LARD's `T_high` (`baton_core::service::T_HIGH_DEFAULT`).
 const T_HIGH: usize = 65;
 /// Connections held on the hot path: above `T_high`, with room to spare.
 const HELD: usize = 100;

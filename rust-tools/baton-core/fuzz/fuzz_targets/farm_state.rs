@@ -7,13 +7,14 @@
 
 use baton_core::farm::{FarmTable, LoadMetric};
 use baton_core::farmpolicy::{
-    choose_farm, FarmParams, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
+    choose_farm, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
 };
 use baton_core::ipv4::Ipv4Addr;
-use baton_core::lard::{LardSlot, Thresholds};
+use baton_core::lard::LardSlot;
 use baton_core::maglev::MAGLEV_SIZE_SMALL;
 use baton_core::policy::Choice;
-use baton_core::wire::{Message, MsgType};
+use baton_core::service::{FarmParams, Thresholds};
+use baton_core::wire::{frame::MsgType, message::Message};
 use libfuzzer_sys::fuzz_target;
 
 const N: usize = 8;

@@ -3,7 +3,11 @@
 //! request reassembly driven by the decoded HANDOFF chunks.
 #![no_main]
 
-use baton_core::wire::{encode, FrameParams, Message, MsgType, Reassembly, MAX_FRAME_LEN};
+use baton_core::wire::{
+    frame::{encode, FrameParams, MsgType, MAX_FRAME_LEN},
+    message::Message,
+    reassembly::Reassembly,
+};
 use libfuzzer_sys::fuzz_target;
 
 const TYPES: [MsgType; 5] = [

@@ -4,7 +4,7 @@
 #![no_main]
 
 use baton_core::auth::ReplayTable;
-use baton_core::wire::{encode, open, Frame, FrameParams, Network, MAX_FRAME_LEN};
+use baton_core::wire::frame::{encode, open, Frame, FrameParams, Network, MAX_FRAME_LEN};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: [u8; 16] = *b"fuzzing key 0123";

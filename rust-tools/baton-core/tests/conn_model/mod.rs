@@ -17,7 +17,7 @@ use baton_core::ether::MacAddr;
 use baton_core::ipv4::Ipv4Addr;
 use baton_core::seq::SeqNum;
 use baton_core::tcp::TcpFlags;
-use baton_core::wire::{AckStatus, ConnRecord, RefuseReason, WindowScale};
+use baton_core::wire::redist::{AckStatus, ConnRecord, RefuseReason, WindowScale};
 
 pub const CLIENT_ISN: u32 = 1_000_000;
 pub const OUR_ISN: u32 = 7_000_000;

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use baton_core::genl::{AdminState, Protocol};
-use baton_core::wire::Health;
+use baton_core::wire::sync::Health;
 use batonctl::model::{Mac, NodeFields, Op, PeerFields, RuleInfo, ServiceFields, ServiceId};
 
 pub fn svc() -> ServiceId {
