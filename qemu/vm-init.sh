@@ -137,7 +137,9 @@ run_one() {
 agent() {
   local op id
   exec 8<> /dev/ttyS1
-  : > "$SHARE/ready"
+  # The guest's clock in it: the host compares it with the file's time
+  # (the host's clock: 9p) and sets the guest's only if they differ.
+  echo "$EPOCHREALTIME" > "$SHARE/ready"
   log "ready"
   while read -r -u 8 op id; do
     case "$op" in
@@ -172,97 +174,26 @@ session() {
   agent
 }
 
-# The kernel's global state as lines `KEY<tab>VALUE` (in $state): what a
-# session could change that its namespaces do not take with them. The
-# sysctls outside net/ (but those that move on their own), fault
-# injection's knobs, the loaded modules, PID 1's mounts, each NIC's MTU and
-# offloads (by MAC: the name is the session's), and the taint flags but
-# for out-of-tree and unsigned modules (baton's own). Builtins only, but
-# one ethtool per NIC.
-VOLATILE=" fs/dentry-state fs/file-nr fs/inode-nr fs/inode-state fs/aio-nr
-  kernel/random/entropy_avail kernel/random/uuid kernel/ns_last_pid
-  kernel/pty/nr kernel/tainted kernel/perf_event_max_sample_rate "
-global_state() {
-  local f v d mac line t=$'\t' nl=$'\n'
-  state=
-  shopt -s globstar nullglob
-  for f in /proc/sys/{abi,debug,dev,fs,kernel,user,vm}/** \
-           /sys/kernel/debug/{failslab,fail_page_alloc}/*; do
-    [ -f "$f" ] || continue
-    [[ $VOLATILE == *" ${f#/proc/sys/} "* ]] && continue
-    v='(unreadable)'
-    read -r v < "$f" 2>/dev/null
-    state+="$f$t$v$nl"
-  done
-  shopt -u globstar nullglob
-  read -r v < /proc/sys/kernel/tainted
-  state+="taint$t$((v & ~(4096 | 8192)))$nl"
-  while read -r f _; do state+="module $f${t}loaded$nl"; done < /proc/modules
-  while read -r f line; do state+="mount $f$t$line$nl"; done < /proc/$$/mountinfo
-  for d in /sys/class/net/*; do
-    [ "${d##*/}" = lo ] && continue
-    read -r mac < "$d/address"
-    read -r v < "$d/mtu"
-    state+="$mac mtu$t$v$nl"
-    if type -P ethtool > /dev/null; then
-      while IFS=: read -r f line; do
-        [[ $f == Features* ]] || state+="$mac $f$t$line$nl"
-      done < <(ethtool -k "${d##*/}" 2>&1)
-    fi
-  done
-}
-
-# Sets $refused to what keeps this VM from a new session, empty if
-# nothing: a NIC not back from the session's network namespace, a process
-# outside the kernel's and PID 1's, or global state not as booted.
-check_reset() {
-  local a b c kw p l rest ppid n=0 t=$'\t' nl=$'\n'
-  local -A was now
-  refused=
-  # The NICs come back when the session's network namespace is gone, which
-  # the kernel does in the background.
-  while read -r kw a b c; do
-    [ "$kw" = nic ] || continue
-    await_iface "$a" 30 || refused+="  NIC $b ($a) not back$nl"
-  done < "$SHARE/config"
-  log "session gone, NICs back"
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [ "$p" = 1 ] || [ "$p" = 2 ] && continue
-    read -r l < "/proc/$p/stat" 2>/dev/null || continue
-    rest=${l##*) }
-    read -r _ ppid _ <<< "$rest"
-    [ "$ppid" = 2 ] && continue
-    refused+="  process $p left: ${l%%) *})$nl"
-  done
-  global_state
-  while IFS= read -r l; do [ -n "$l" ] && was[${l%%$t*}]=${l#*$t}; done <<< "$booted"
-  while IFS= read -r l; do [ -n "$l" ] && now[${l%%$t*}]=${l#*$t}; done <<< "$state"
-  for a in "${!was[@]}"; do
-    [ "${now[$a]-(gone)}" = "${was[$a]}" ] && continue
-    refused+="  $a: ${was[$a]} at boot, ${now[$a]-(gone)} now$nl"
-    ((++n > 20)) && break
-  done
-  for a in "${!now[@]}"; do
-    [ -n "${was[$a]+x}" ] || refused+="  $a: ${now[$a]}, new$nl"
-  done
-}
-
 # Sessions one after the other, until one ends otherwise than by a reset
-# or the kernel is not as booted after one. PID 1 moves every NIC into
-# the new session's network namespace (once the session's first process
-# is in it) and keeps nothing running but the session.
+# or the kernel is not as booted after one (baton-vm-init --reset checks
+# it against the record it made at boot, and writes why not to
+# $SHARE/reset-refused). PID 1 keeps nothing running but the session.
 run_sessions() {
-  local s rc dev cmds nl=$'\n'
-  exec 9<> /run/agent.tick # PID 1's sleeps
-  global_state
-  booted=$state
-  while :; do
-    if [ -n "$prepared" ]; then
-      "$baton_init" --session "${0%/*}/vm-fstab" /bin/bash "$0" session prepared &
-    else
-      unshare --net --mount --uts --ipc --pid --fork --mount-proc /bin/bash "$0" session &
-    fi
+  local rc s dev cmds nl=$'\n'
+  if [ -n "$prepared" ]; then
+    local flag=--session
+    while :; do
+      "$baton_init" $flag "${0%/*}/vm-fstab" /bin/bash "$0" session prepared
+      rc=$?
+      [ "$rc" = 10 ] || break
+      log "session ended: checking the kernel before a new one"
+      flag=--reset
+    done
+    [ "$rc" = 100 ] && log "not fit for another session (see reset-refused)"
+  else
+    # Without baton-vm-init: one session, made with unshare and ip, and no
+    # reset (nothing here checks the kernel's state after a session).
+    unshare --net --mount --uts --ipc --pid --fork --mount-proc /bin/bash "$0" session &
     s=$!
     while [ /proc/$s/ns/net -ef /proc/$$/ns/net ]; do
       kill -0 "$s" 2>/dev/null || die "the session did not start"
@@ -276,15 +207,9 @@ run_sessions() {
     ip -batch - <<< "$cmds" || die "could not move the NICs into the session"
     wait "$s"
     rc=$?
-    [ "$rc" = 10 ] || break
-    check_reset
-    if [ -n "$refused" ]; then
-      log "not fit for another session:$nl$refused"
-      printf '%s' "$refused" > "$SHARE/reset-refused"
-      break
-    fi
-    log "kernel as booted: new session"
-  done
+    [ "$rc" = 10 ] && echo "no baton-vm-init to check the kernel after a session" \
+      > "$SHARE/reset-refused"
+  fi
   sync
   reboot -f 2>/dev/null
   echo b > /proc/sysrq-trigger
@@ -306,6 +231,7 @@ if [ -n "$baton_init" ] && [ -x "$baton_init" ]; then
 else
   mount_fs
   mkfifo /run/agent.tick
+  exec 9<> /run/agent.tick # PID 1's sleeps
   # Raw, no echo: the host's lines come in as written, nothing goes back.
   stty -F /dev/ttyS1 raw -echo || die "control port ttyS1"
 fi

@@ -109,6 +109,23 @@ impl Mailbox {
         self.dir.join("ready").exists()
     }
 
+    /// The guest's clock minus the host's, in seconds, when the agent wrote
+    /// `ready`: the guest's time is the file's content, the host's its
+    /// modification time (set by QEMU's 9p server on the host). `None` if
+    /// either is missing.
+    pub fn ready_clock_offset(&self) -> Option<f64> {
+        let f = self.dir.join("ready");
+        let guest: f64 = fs::read_to_string(&f).ok()?.trim().parse().ok()?;
+        let host = fs::metadata(&f)
+            .ok()?
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        Some(guest - host)
+    }
+
     /// Posts `script` (run with bash) with the agent-side `timeout`; returns
     /// its id.
     pub fn post(&self, script: &str, timeout: Duration) -> Result<u64> {

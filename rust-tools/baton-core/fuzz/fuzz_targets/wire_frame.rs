@@ -4,6 +4,7 @@
 #![no_main]
 
 use baton_core::auth::ReplayTable;
+use baton_core::wire::epoch::frame_time_ms;
 use baton_core::wire::frame::{encode, open, Frame, FrameParams, Network, MAX_FRAME_LEN};
 use libfuzzer_sys::fuzz_target;
 
@@ -27,7 +28,12 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(&out[..24], &data[..24]);
             }
         }
+        // The frame's own time as now, so that a well-formed frame is fresh
+        // and reaches the checks after the freshness one.
+        let now_ms = Frame::parse(data, net)
+            .map(|f| frame_time_ms(f.header().epoch, f.header().seq))
+            .unwrap_or(0);
         let mut replay: ReplayTable<4> = ReplayTable::new();
-        let _ = open(data, net, |_| Some(KEY), &mut replay);
+        let _ = open(data, net, |_| Some(KEY), &mut replay, now_ms);
     }
 });

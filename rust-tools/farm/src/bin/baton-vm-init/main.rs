@@ -6,21 +6,30 @@
 //! FIFO `/run/agent.tick` and its control port `/dev/ttyS1` in raw mode
 //! without echo (`stty raw -echo`).
 //!
+//! It also records the kernel's global state ([`state`]).
+//!
 //! `baton-vm-init --session FSTAB PROGRAM ARGS...`: starts a scenario's
 //! session (see `vm-init.sh`): new network, mount, UTS, IPC and PID
-//! namespaces; in them, as PID 1 of the new PID namespace, a `/proc`,
-//! `/sys`, `/sys/kernel/debug`, `/dev/shm` and `/run` of their own (the
-//! 9p run directory `/run/farm` moved over), fresh overlays on `/etc`,
-//! `/var` and `/tmp`, the agent's FIFO; then PROGRAM runs there. This
-//! process stays in the new network namespace (PID 1 of the VM moves the
-//! NICs into it by this process's pid) and exits with PROGRAM's status.
-//! What the session wrote goes with its namespaces.
+//! namespaces, every NIC moved into the new network namespace; in them, as
+//! PID 1 of the new PID namespace, a `/proc`, `/sys`, `/sys/kernel/debug`,
+//! `/dev/shm` and `/run` of their own (the 9p run directory `/run/farm`
+//! moved over), fresh overlays on `/etc`, `/var` and `/tmp`, the agent's
+//! FIFO; then PROGRAM runs there. Exits with PROGRAM's status. What the
+//! session wrote goes with its namespaces.
+//!
+//! `baton-vm-init --reset FSTAB PROGRAM ARGS...`: the same after a
+//! session ended, once the NICs are back and the kernel's global state is
+//! as recorded at boot; if not, writes why to `/run/farm/reset-refused`
+//! and exits with [`REFUSED`].
 //!
 //! Runs inside the VM, as PID 1's child. Under TCG with the debug
 //! kernel an exec costs 0.2 to 0.7 s (libraries read over 9p): the six
 //! `mount`/`mkdir`/`mkfifo`/`stty` execs this replaces took 3.3 s of every
 //! boot, this one exec 1.3 s. The init script falls back to them when this
 //! program is not there.
+
+mod nic;
+mod state;
 
 use std::ffi::CString;
 use std::fs;
@@ -157,8 +166,12 @@ fn run(fstab: &str) -> Result<(), String> {
     make_run_dirs()?;
     mount_tagged(&entries, "x-baton-overlay")?;
     make_tick_fifo()?;
-    raw_tty("/dev/ttyS1").map_err(|e| format!("control port /dev/ttyS1: {e}"))
+    raw_tty("/dev/ttyS1").map_err(|e| format!("control port /dev/ttyS1: {e}"))?;
+    state::record()
 }
+
+/// The exit status of `--reset` when the kernel is not as booted.
+const REFUSED: u8 = 100;
 
 fn umount_detach(target: &str) -> Result<(), String> {
     let t = cstr(target).map_err(|e| e.to_string())?;
@@ -211,9 +224,32 @@ fn session_mounts(fstab: &str) -> Result<(), String> {
     make_tick_fifo()
 }
 
-/// Starts a session: see the module documentation. Returns the status to
-/// exit with (PROGRAM's, or 128 + the signal that ended it).
-fn session(fstab: &str, program: &[String]) -> Result<u8, String> {
+/// Starts a session: see the module documentation; after a check of the
+/// kernel's state if `check`. Returns the status to exit with (PROGRAM's,
+/// or 128 + the signal that ended it, or [`REFUSED`]).
+fn session(fstab: &str, program: &[String], check: bool) -> Result<u8, String> {
+    if check {
+        let config = fs::read_to_string("/run/farm/config")
+            .map_err(|e| format!("/run/farm/config: {e}"))?;
+        let start = std::time::Instant::now();
+        let why = state::check(&config);
+        // On the console (PID 1's stderr), with where the time went.
+        eprintln!(
+            "baton-vm-init: kernel state checked in {} ms",
+            start.elapsed().as_millis()
+        );
+        if !why.is_empty() {
+            let text: String = why.iter().map(|l| format!("  {l}\n")).collect();
+            fs::write("/run/farm/reset-refused", &text)
+                .map_err(|e| format!("write reset-refused: {e}"))?;
+            eprintln!("baton-init: not fit for another session:\n{text}");
+            return Ok(REFUSED);
+        }
+    }
+    // The NICs are moved from the init namespace, through a socket of it
+    // opened before this process leaves it.
+    let nics = nic::list();
+    let rtnl = nic::rtnetlink().map_err(|e| format!("netlink socket: {e}"))?;
     let flags = libc::CLONE_NEWNET
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWUTS
@@ -223,6 +259,11 @@ fn session(fstab: &str, program: &[String]) -> Result<u8, String> {
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(format!("unshare: {}", io::Error::last_os_error()));
     }
+    for (seq, n) in (1..).zip(&nics) {
+        nic::move_to(&rtnl, n.ifindex, std::process::id(), seq)
+            .map_err(|e| format!("move {} into the session: {e}", n.name))?;
+    }
+    drop(rtnl);
     let argv: Vec<CString> = program
         .iter()
         .map(|a| cstr(a).map_err(|e| e.to_string()))
@@ -293,8 +334,10 @@ fn raw_tty(path: &str) -> io::Result<()> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
-        [flag, fstab, program @ ..] if flag == "--session" && !program.is_empty() => {
-            match session(fstab, program) {
+        [flag, fstab, program @ ..]
+            if (flag == "--session" || flag == "--reset") && !program.is_empty() =>
+        {
+            match session(fstab, program, flag == "--reset") {
                 Ok(status) => ExitCode::from(status),
                 Err(e) => {
                     eprintln!("baton-vm-init: session: {e}");
