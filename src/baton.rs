@@ -21,7 +21,6 @@ mod wrap;
 #[path = "../rust-tools/baton-core/src/lib.rs"]
 pub mod baton_core;
 
-mod backend;
 mod closewatch;
 mod conns;
 mod expiry;
@@ -33,12 +32,13 @@ mod nl;
 mod observer;
 mod owners;
 mod params;
+mod pending_syn;
 mod reasm;
+mod rebuild;
 mod redist;
 mod reqbuf;
 mod stats;
 mod sync;
-mod syns;
 mod vip;
 
 #[cfg(CONFIG_KUNIT)]

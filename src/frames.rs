@@ -35,6 +35,18 @@ pub(crate) fn next_seq(last: &AtomicU64, epoch: u32) -> u64 {
     }
 }
 
+/// Why a frame was not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// This node, the network's interface or an active key is not
+    /// configured.
+    NotConfigured,
+    /// The message does not encode (a bug, or an oversized request).
+    Encode(wire::error::WireError),
+    /// No memory for the frame, or the device refused it.
+    Device,
+}
+
 /// Which of baton's networks a frame belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Network {

@@ -19,11 +19,11 @@ use crate::{
     observer::{self, Ipv4Observer},
     owners::Owners,
     params,
+    pending_syn::PendingSyns,
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
     sync::{SyncNet, SyncTick},
-    syns::Syns,
     wrap::{
         netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
@@ -60,7 +60,7 @@ pub(crate) struct Shared {
     pub(crate) conns: Conns,
     /// Pending handshakes.
     #[pin]
-    pub(crate) syns: Syns,
+    pub(crate) syns: PendingSyns,
     /// The redistribution network (handoff frames).
     #[pin]
     pub(crate) redist: Redist,
@@ -91,7 +91,7 @@ impl Shared {
                 cookie_key: random_bytes(),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
-                syns <- Syns::new(params::syn_table_max.get() as usize)?,
+                syns <- PendingSyns::new(params::syn_table_max.get() as usize)?,
                 redist <- Redist::new(epoch)?,
                 reasm <- Reassemblies::new()?,
                 sync <- SyncNet::new(epoch)?,

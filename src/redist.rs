@@ -11,7 +11,6 @@ use core::sync::atomic::AtomicU64;
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
-    backend,
     baton_core::{
         auth::{derive_key, KeyPurpose, ReplayTable},
         conn::Answer,
@@ -29,9 +28,11 @@ use crate::{
         },
     },
     conns::{ownership_entry, Conn, ConnState},
+    frames::SendError,
     heap::boxed_empty,
     netstate::Shared,
     reasm::{Outcome, Refused},
+    rebuild,
     stats::{ServiceStat, Stat},
     wrap::{
         boottime_ms,
@@ -57,18 +58,6 @@ pub(crate) struct Redist {
     /// Our epoch: distinguishes this load of the module from earlier ones,
     /// so that peers accept our sequence numbers starting over.
     epoch: u32,
-}
-
-/// Why a frame was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// This node, its redistribution interface or an active key is not
-    /// configured.
-    NotConfigured,
-    /// The message does not encode (a bug, or an oversized request).
-    Encode(WireError),
-    /// No memory for the frame, or the device refused it.
-    Device,
 }
 
 impl Redist {
@@ -212,13 +201,13 @@ pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> Rx
     match msg {
         Message::Handoff(h) => {
             let status = if h.chunk.len() == h.request_len as usize {
-                backend::rebuild(shared, net, ifindex, &h.record, h.chunk)
+                rebuild::rebuild(shared, net, ifindex, &h.record, h.chunk)
             } else {
                 match shared.reasm.push(from, &h, boottime_ms()) {
                     // The confirmation follows the last chunk.
                     Ok(Outcome::Incomplete) => return RxVerdict::Consumed,
                     Ok(Outcome::Complete(request)) => {
-                        backend::rebuild(shared, net, ifindex, &h.record, &request)
+                        rebuild::rebuild(shared, net, ifindex, &h.record, &request)
                     }
                     Err(Refused::NoMemory) => {
                         shared.stats.inc(Stat::ReassemblyNoMemory);

@@ -57,6 +57,7 @@ use crate::{
             },
         },
     },
+    frames::SendError,
     heap::boxed_empty,
     netstate::Shared,
     owners::REFRESH_PERIOD_MS,
@@ -651,7 +652,7 @@ impl SyncNet {
         &self,
         shared: &Shared,
         buf: &'b [u8],
-    ) -> Result<Applied<'b>, WireError> {
+    ) -> Result<SyncReceived<'b>, WireError> {
         let now = boottime_ms();
         shared.snapshot.read(|c| {
             self.with(|inner| {
@@ -668,14 +669,14 @@ impl SyncNet {
                 Ok(match msg {
                     Message::Announce(a) => {
                         let t = inner.liveness_now(now);
-                        Applied::Announce(
+                        SyncReceived::Announce(
                             h.sender,
                             inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, t),
                         )
                     }
-                    Message::Ownership(o) => Applied::Ownership(h.sender, o.entries),
+                    Message::Ownership(o) => SyncReceived::Ownership(h.sender, o.entries),
                     // Handoff messages never parse on this network.
-                    _ => Applied::Other,
+                    _ => SyncReceived::Other,
                 })
             })
         })
@@ -684,7 +685,7 @@ impl SyncNet {
 
 /// What a received sync frame did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Applied<'b> {
+pub(crate) enum SyncReceived<'b> {
     /// An ANNOUNCE from a node, with what the table made of it.
     Announce(u16, Outcome),
     /// An OWNERSHIP batch from a node, to apply to the ownership table
@@ -692,17 +693,6 @@ pub(crate) enum Applied<'b> {
     Ownership(u16, List<'b, OwnershipEntry>),
     /// Anything else (cannot happen: `wire::frame::open` checks the network).
     Other,
-}
-
-/// Why an ANNOUNCE was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// This node, its interfaces or an active key is not configured.
-    NotConfigured,
-    /// The message does not encode (a bug).
-    Encode(WireError),
-    /// No memory for the frame, or the device refused it.
-    Device,
 }
 
 /// Receives one frame of the sync ethertype (`skb` after the Ethernet
@@ -728,7 +718,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
         return RxVerdict::Dropped;
     };
     match shared.sync.open_and_apply(shared, buf) {
-        Ok(Applied::Announce(sender, outcome)) => {
+        Ok(SyncReceived::Announce(sender, outcome)) => {
             shared.stats.inc(Stat::SyncAnnounces);
             // Membership changes are rare (a death needs several silent
             // intervals): each is worth a line in the kernel log.
@@ -745,7 +735,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
                 _ => Stat::SyncAnnouncesIgnored,
             });
         }
-        Ok(Applied::Ownership(sender, entries)) => {
+        Ok(SyncReceived::Ownership(sender, entries)) => {
             shared.stats.inc(Stat::SyncOwnership);
             let now = boottime_ms();
             let a = shared.owners.apply(sender, &entries, now);
@@ -759,7 +749,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
                 .stats
                 .add(Stat::OwnershipTableFull, u64::from(a.full));
         }
-        Ok(Applied::Other) => shared.stats.inc(Stat::FramesRejected),
+        Ok(SyncReceived::Other) => shared.stats.inc(Stat::FramesRejected),
         Err(e) => {
             shared.stats.sync_reject(e);
             shared.stats.inc(match e {
