@@ -843,7 +843,7 @@ impl FrontEnd {
                 }
                 let mut record = c.record;
                 record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
-                make_room(&self.shared, net, &tuple_of(&record), &record);
+                make_room(&self.shared.stats, net, &tuple_of(&record), &record);
                 let served = skb
                     .ifindex()
                     .map_or(AckStatus::Refused(RefuseReason::NO_LISTENER), |ifindex| {
@@ -919,7 +919,7 @@ impl FrontEnd {
     fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus, done: Verdict) -> Verdict {
         // A full accept queue is found before anything is built.
         if served != AckStatus::Refused(RefuseReason::QUEUE_FULL) {
-            count_rebuild(&self.shared, served);
+            count_rebuild(&self.shared.stats, served);
         }
         match served {
             AckStatus::Accepted => {
@@ -965,7 +965,7 @@ impl FrontEnd {
         if accept_queue_full(net, r) {
             return AckStatus::Refused(RefuseReason::QUEUE_FULL);
         }
-        make_room(&self.shared, net, &tuple, r);
+        make_room(&self.shared.stats, net, &tuple, r);
         skb.attach_request_sock(net, &tuple, &attrs_of(r))
             .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted)
     }
@@ -1294,7 +1294,9 @@ impl Seg {
 impl Hook for FrontEnd {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
         if skb.protocol() == ETH_P_ARP {
-            crate::vip::arp_received(&self.shared, skb);
+            if self.shared.sync.holds_vips() {
+                crate::vip::arp_received(&self.shared.snapshot, &self.shared.stats, skb);
+            }
             return Verdict::Accept;
         }
         if skb.protocol() != ETH_P_IP || skb.has_socket() {

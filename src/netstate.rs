@@ -39,6 +39,11 @@ use crate::{
     },
 };
 
+/// The configuration as the packet path sees it: a copy published with RCU
+/// after every change (readers take no lock). Components that read only
+/// the configuration are given this, not [`Shared`].
+pub(crate) type Snapshot = RcuBox<Wiped<Config>>;
+
 /// What the namespace's packet path reads: shared between the state and
 /// its hooks, so it outlives every hook call.
 #[pin_data]
@@ -47,9 +52,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// Per-service counters, by service slot.
     pub(crate) service_stats: ServiceStats,
-    /// The configuration as the packet path sees it: a copy published with
-    /// RCU after every change (readers take no lock).
-    pub(crate) snapshot: RcuBox<Wiped<Config>>,
+    /// The configuration as the packet path sees it.
+    pub(crate) snapshot: Snapshot,
     /// The SYN-cookie key (random per namespace and load).
     pub(crate) cookie_key: SipKey,
     /// Offset of our TCP timestamp clock (random, like Linux's per-

@@ -128,14 +128,26 @@ pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> Rx
     match msg {
         Message::Handoff(h) => {
             let status = if h.chunk.len() == h.request_len as usize {
-                rebuild::rebuild(shared, net, ifindex, &h.record, h.chunk)
+                rebuild::rebuild(
+                    &shared.stats,
+                    &shared.snapshot,
+                    net,
+                    ifindex,
+                    &h.record,
+                    h.chunk,
+                )
             } else {
                 match shared.reasm.push(from, &h, boottime_ms()) {
                     // The confirmation follows the last chunk.
                     Ok(Outcome::Incomplete) => return RxVerdict::Consumed,
-                    Ok(Outcome::Complete(request)) => {
-                        rebuild::rebuild(shared, net, ifindex, &h.record, &request)
-                    }
+                    Ok(Outcome::Complete(request)) => rebuild::rebuild(
+                        &shared.stats,
+                        &shared.snapshot,
+                        net,
+                        ifindex,
+                        &h.record,
+                        &request,
+                    ),
                     Err(Refused::NoMemory) => {
                         shared.stats.inc(Stat::ReassemblyNoMemory);
                         AckStatus::Refused(RefuseReason::NO_MEMORY)

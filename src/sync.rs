@@ -405,7 +405,7 @@ impl SyncNet {
         let left = self.garp_left.load(Ordering::Relaxed);
         let due = now.wrapping_sub(self.garp_next_ms.load(Ordering::Relaxed)) < u32::MAX / 2;
         if hold && left > 0 && due {
-            vip::announce(shared, net);
+            vip::announce(&shared.snapshot, &shared.stats, net);
             self.garp_left.store(left - 1, Ordering::Relaxed);
             self.garp_next_ms
                 .store(now.wrapping_add(vip::GARP_INTERVAL_MS), Ordering::Relaxed);

@@ -1781,7 +1781,14 @@ fn rebuild_only_into_a_service(t: &Test) {
     let r = record(addr, 8080);
     let rebuild = || {
         let _bh = BhDisabled::new();
-        rebuild::rebuild(&shared, net, ifindex, &r, b"GET / HTTP/1.0\r\n\r\n")
+        rebuild::rebuild(
+            &shared.stats,
+            &shared.snapshot,
+            net,
+            ifindex,
+            &r,
+            b"GET / HTTP/1.0\r\n\r\n",
+        )
     };
     kassert_eq!(t, rebuild(), AckStatus::Refused(RefuseReason::NO_LISTENER));
     kassert_eq!(t, shared.stats.get(Stat::HandoffsRefusedNoService), 1);
