@@ -21,7 +21,7 @@ mod wrap;
 #[path = "../rust-tools/baton-core/src/lib.rs"]
 pub mod baton_core;
 
-mod backend;
+mod channel;
 mod closewatch;
 mod conns;
 mod expiry;
@@ -33,12 +33,13 @@ mod nl;
 mod observer;
 mod owners;
 mod params;
+mod pending_syn;
 mod reasm;
+mod rebuild;
 mod redist;
 mod reqbuf;
 mod stats;
 mod sync;
-mod syns;
 mod vip;
 
 #[cfg(CONFIG_KUNIT)]
@@ -74,12 +75,12 @@ impl kernel::Module for Baton {
         let handoff = packet::Registration::new(
             baton_core::ether::ETH_P_BATON_HANDOFF,
             None,
-            frames::FrameGate::new(frames::Network::Redistribution),
+            frames::FrameGate::new(baton_core::wire::frame::Network::Handoff),
         )?;
         let sync = packet::Registration::new(
             baton_core::ether::ETH_P_BATON_SYNC,
             None,
-            frames::FrameGate::new(frames::Network::Sync),
+            frames::FrameGate::new(baton_core::wire::frame::Network::Sync),
         )?;
         let interfaces = notifier::Registration::new(netstate::InterfaceWatch::new())?;
         let family = nl::register(module)?;

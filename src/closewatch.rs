@@ -14,7 +14,7 @@ use crate::{
         conntable::ConnKey,
         ether::MacAddr,
         ipv4::{self, Ipv4Packet},
-        tcp::{TcpFlags, TcpSegment},
+        tcp::{TcpFlags, TcpSegment, IPV4_TCP_MAX_HLEN},
         wire::{
             message::Message,
             redist::{Close, CloseReason},
@@ -33,9 +33,6 @@ use crate::{
 /// Netfilter priority at IPv4 post-routing: after everything that may
 /// still drop the packet (filter tables run at 0).
 pub(crate) const PRIORITY: i32 = 100;
-
-/// IPv4 + TCP headers with options.
-const MAX_HEADERS: usize = 60 + 60;
 
 /// The post-routing hook of a namespace.
 pub(crate) struct CloseWatch {
@@ -105,7 +102,7 @@ impl CloseWatch {
 
 impl Hook for CloseWatch {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
-        let want = skb.len().min(MAX_HEADERS);
+        let want = skb.len().min(IPV4_TCP_MAX_HLEN);
         let notice = skb.header(want).and_then(|h| self.notice(h));
         if let (Some((mac, close)), Some(net)) = (notice, skb.net()) {
             let msg = Message::Close(close);

@@ -24,7 +24,6 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::tuple_of,
     baton_core::{
         conn::{Expired, OWNER_SILENT_MS},
         conntable::{ConnKey, Sweep},
@@ -37,6 +36,7 @@ use crate::{
     conns::{ownership_entry, Conn, ConnState, SLOTS_PER_HOLD},
     netstate::Shared,
     params,
+    rebuild::tuple_of,
     stats::Stat,
     wrap::{
         boottime_ms,

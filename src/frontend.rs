@@ -4,7 +4,7 @@
 //! the IP stack). Packets to a configured TCP service are baton's:
 //!
 //! * a SYN is answered here with a SYN-ACK (`baton_core::synack`) and
-//!   remembered in the bounded pending-handshake table (`syns`); when that
+//!   remembered in the bounded pending-handshake table (`pending_syn`); when that
 //!   is full, with a SYN cookie and nothing remembered, so a SYN flood
 //!   costs no memory;
 //! * the ACK completing the handshake (checked against its pending entry,
@@ -22,7 +22,6 @@
 use kernel::{prelude::*, sync::Arc};
 
 use crate::{
-    backend::{accept_queue_full, attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
     baton_core::{
         conn::{self, Choice as Placement, Place, ReadAction, Reading, SegmentAction, SynAction},
         conntable::{ConnKey, InsertError},
@@ -40,7 +39,7 @@ use crate::{
         policy::{choose, Choice, PolicyState, Request},
         seq::SeqNum,
         synack::{answer_syn, Answered, NotASyn, SynAckParams, SynMode, SYNACK_MAX_LEN},
-        tcp::{TcpFlags, TcpOptions, TcpSegment},
+        tcp::{TcpFlags, TcpOptions, TcpSegment, IPV4_TCP_MAX_HLEN},
         udp::UdpDatagram,
         wire::{
             message::Message,
@@ -51,6 +50,7 @@ use crate::{
     conns::{Conn, ConnState, MAX_TRIES},
     netstate::Shared,
     reasm,
+    rebuild::{accept_queue_full, attrs_of, count_rebuild, inject, make_room, refusal, tuple_of},
     reqbuf::{BufIndex, RequestBuffers, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
     wrap::{
@@ -64,9 +64,6 @@ use crate::{
 
 /// Netfilter priority at netdev ingress.
 pub(crate) const PRIORITY: i32 = 0;
-
-/// IPv4 + TCP headers with options.
-pub(crate) const MAX_HEADERS: usize = 60 + 60;
 
 /// The window scale we offer (Linux's default for large buffers).
 pub(crate) const OUR_WSCALE: u8 = 7;
@@ -846,7 +843,7 @@ impl FrontEnd {
                 }
                 let mut record = c.record;
                 record.rcv_nxt = record.client_isn + 1 + u32::try_from(request.len()).unwrap_or(0);
-                make_room(&self.shared, net, &tuple_of(&record), &record);
+                make_room(&self.shared.stats, net, &tuple_of(&record), &record);
                 let served = skb
                     .ifindex()
                     .map_or(AckStatus::Refused(RefuseReason::NO_LISTENER), |ifindex| {
@@ -922,7 +919,7 @@ impl FrontEnd {
     fn served_locally(&self, c: &Conn, s: &Seg, served: AckStatus, done: Verdict) -> Verdict {
         // A full accept queue is found before anything is built.
         if served != AckStatus::Refused(RefuseReason::QUEUE_FULL) {
-            count_rebuild(&self.shared, served);
+            count_rebuild(&self.shared.stats, served);
         }
         match served {
             AckStatus::Accepted => {
@@ -968,7 +965,7 @@ impl FrontEnd {
         if accept_queue_full(net, r) {
             return AckStatus::Refused(RefuseReason::QUEUE_FULL);
         }
-        make_room(&self.shared, net, &tuple, r);
+        make_room(&self.shared.stats, net, &tuple, r);
         skb.attach_request_sock(net, &tuple, &attrs_of(r))
             .map_or_else(|e| AckStatus::Refused(refusal(e)), |()| AckStatus::Accepted)
     }
@@ -1297,7 +1294,9 @@ impl Seg {
 impl Hook for FrontEnd {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
         if skb.protocol() == ETH_P_ARP {
-            crate::vip::arp_received(&self.shared, skb);
+            if self.shared.sync.holds_vips() {
+                crate::vip::arp_received(&self.shared.snapshot, &self.shared.stats, skb);
+            }
             return Verdict::Accept;
         }
         if skb.protocol() != ETH_P_IP || skb.has_socket() {
@@ -1305,7 +1304,7 @@ impl Hook for FrontEnd {
         }
         self.shared.stats.inc(Stat::FrontendPackets);
         let len = skb.len();
-        let want = len.min(MAX_HEADERS);
+        let want = len.min(IPV4_TCP_MAX_HLEN);
         let Some(headers) = skb.header(want) else {
             // The headers cannot be pulled (no memory): whose it is stays
             // unknown, and the stack could not read it either.

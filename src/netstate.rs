@@ -19,11 +19,11 @@ use crate::{
     observer::{self, Ipv4Observer},
     owners::Owners,
     params,
+    pending_syn::PendingSyns,
     reasm::Reassemblies,
     redist::Redist,
     stats::{ServiceStats, Stats},
     sync::{SyncNet, SyncTick},
-    syns::Syns,
     wrap::{
         netdev::{Net, NetDevice},
         netfilter::{self, HookPoint},
@@ -39,6 +39,11 @@ use crate::{
     },
 };
 
+/// The configuration as the packet path sees it: a copy published with RCU
+/// after every change (readers take no lock). Components that read only
+/// the configuration are given this, not [`Shared`].
+pub(crate) type Snapshot = RcuBox<Wiped<Config>>;
+
 /// What the namespace's packet path reads: shared between the state and
 /// its hooks, so it outlives every hook call.
 #[pin_data]
@@ -47,9 +52,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Stats,
     /// Per-service counters, by service slot.
     pub(crate) service_stats: ServiceStats,
-    /// The configuration as the packet path sees it: a copy published with
-    /// RCU after every change (readers take no lock).
-    pub(crate) snapshot: RcuBox<Wiped<Config>>,
+    /// The configuration as the packet path sees it.
+    pub(crate) snapshot: Snapshot,
     /// The SYN-cookie key (random per namespace and load).
     pub(crate) cookie_key: SipKey,
     /// Offset of our TCP timestamp clock (random, like Linux's per-
@@ -60,7 +64,7 @@ pub(crate) struct Shared {
     pub(crate) conns: Conns,
     /// Pending handshakes.
     #[pin]
-    pub(crate) syns: Syns,
+    pub(crate) syns: PendingSyns,
     /// The redistribution network (handoff frames).
     #[pin]
     pub(crate) redist: Redist,
@@ -91,7 +95,7 @@ impl Shared {
                 cookie_key: random_bytes(),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
-                syns <- Syns::new(params::syn_table_max.get() as usize)?,
+                syns <- PendingSyns::new(params::syn_table_max.get() as usize)?,
                 redist <- Redist::new(epoch)?,
                 reasm <- Reassemblies::new()?,
                 sync <- SyncNet::new(epoch)?,

@@ -159,9 +159,6 @@ impl Ipv4Observer {
     }
 }
 
-/// IPv4 + TCP headers with options: what the observer needs linear.
-const MAX_HEADERS: usize = 60 + 60;
-
 impl Hook for Ipv4Observer {
     fn hook(&self, skb: &mut SkBuff<'_>) -> Verdict {
         let count = params::ipv4_counters.get() != 0;
@@ -176,7 +173,7 @@ impl Hook for Ipv4Observer {
                 return Verdict::Accept;
             }
         }
-        let want = skb.len().min(MAX_HEADERS);
+        let want = skb.len().min(tcp::IPV4_TCP_MAX_HLEN);
         match (skb.header(want), count) {
             (Some(headers), true) => self.observe(headers),
             (Some(headers), false) => self.watch_closes(headers),

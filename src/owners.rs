@@ -63,7 +63,7 @@ pub(crate) struct Owner {
 
 /// What one OWNERSHIP batch did to the table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Applied {
+pub(crate) struct OwnershipTally {
     /// Entries added or refreshed.
     pub(crate) opened: u32,
     /// Entries removed by a CLOSED entry.
@@ -111,8 +111,8 @@ impl Owners {
         sender: u16,
         entries: &List<'_, OwnershipEntry>,
         now: u32,
-    ) -> Applied {
-        let mut a = Applied::default();
+    ) -> OwnershipTally {
+        let mut a = OwnershipTally::default();
         self.with(|table| {
             for e in entries.iter() {
                 if e.owner != sender {

@@ -4,43 +4,35 @@
 //! format in `Documentation/wire-protocol.md`, encoded and checked by
 //! `baton_core::wire`) between a front-end and the node that serves a
 //! connection. Every frame is authenticated with the configured key and
-//! replay-checked per sender; anything else is counted and dropped.
-
-use core::sync::atomic::AtomicU64;
+//! replay-checked per sender (`channel`, as on the sync network); anything
+//! else is counted and dropped.
 
 use kernel::{new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
-    backend,
     baton_core::{
-        auth::{derive_key, KeyPurpose, ReplayTable},
+        auth::ReplayTable,
         conn::Answer,
         conntable::{ConnKey, InsertError},
-        ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_HANDOFF},
+        ether::MacAddr,
         genl::limits,
         ipv4::IPPROTO_TCP,
         wire::{
-            self,
             error::WireError,
-            frame::{FrameParams, Header, Network, ETH_MIN_PAYLOAD},
+            frame::{Header, Network},
             message::Message,
             redist::{AckStatus, Close, CloseReason, ConnRecord, HandoffAck, RefuseReason},
             sync::OwnershipOp,
         },
     },
+    channel::{Channel, SendError},
     conns::{ownership_entry, Conn, ConnState},
     heap::boxed_empty,
     netstate::Shared,
     reasm::{Outcome, Refused},
+    rebuild,
     stats::{ServiceStat, Stat},
-    wrap::{
-        boottime_ms,
-        netdev::{with_dev_rcu, Net},
-        packet::RxVerdict,
-        realtime_ms,
-        skb::{OwnedSkb, SkBuff},
-        BhDisabled,
-    },
+    wrap::{boottime_ms, netdev::Net, packet::RxVerdict, skb::SkBuff, BhDisabled},
 };
 
 /// Senders tracked by the replay windows (one per peer).
@@ -52,23 +44,8 @@ pub(crate) struct Redist {
     /// Replay windows of the senders we heard from (softirq only).
     #[pin]
     replay: SpinLock<KBox<ReplayTable<SENDERS>>>,
-    /// Sequence number of the last frame we sent.
-    seq: AtomicU64,
-    /// Our epoch: distinguishes this load of the module from earlier ones,
-    /// so that peers accept our sequence numbers starting over.
-    epoch: u32,
-}
-
-/// Why a frame was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// This node, its redistribution interface or an active key is not
-    /// configured.
-    NotConfigured,
-    /// The message does not encode (a bug, or an oversized request).
-    Encode(WireError),
-    /// No memory for the frame, or the device refused it.
-    Device,
+    /// The handoff frames' channel.
+    channel: Channel,
 }
 
 impl Redist {
@@ -78,8 +55,7 @@ impl Redist {
         let replay = boxed_empty()?;
         Ok(try_pin_init!(Redist {
             replay <- new_spinlock!(replay, "baton::replay"),
-            seq: AtomicU64::new(0),
-            epoch,
+            channel: Channel::new(Network::Handoff, epoch),
         }? Error))
     }
 
@@ -95,18 +71,9 @@ impl Redist {
     ) -> Result<(Header, Message<'a>), WireError> {
         let _bh = BhDisabled::new();
         let mut replay = self.replay.lock();
-        wire::frame::open(
-            buf,
-            Network::Handoff,
-            |id| {
-                shared.snapshot.read(|c| {
-                    c.key(u32::from(id))
-                        .and_then(|k| derive_key(k.secret(), KeyPurpose::Handoff).ok())
-                })
-            },
-            &mut **replay,
-            realtime_ms(),
-        )
+        self.channel.open(buf, &mut **replay, |id| {
+            shared.snapshot.read(|c| self.channel.key_of(c, id))
+        })
     }
 
     /// Sends `msg` to `dst` on the redistribution interface. Any context.
@@ -117,52 +84,13 @@ impl Redist {
         dst: MacAddr,
         msg: &Message<'_>,
     ) -> Result<(), SendError> {
-        let (node, ifindex, key) = shared
+        let from = shared
             .snapshot
-            .read(|c| {
-                let node = c.node()?;
-                let key = c.active_key()?;
-                Some((
-                    u16::try_from(node.id).ok()?,
-                    i32::try_from(node.redist_ifindex).ok().filter(|&i| i > 0)?,
-                    (
-                        u8::try_from(key.id).ok()?,
-                        derive_key(key.secret(), KeyPurpose::Handoff).ok()?,
-                    ),
-                ))
-            })
+            .read(|c| self.channel.sender(c, |n| n.redist_ifindex))
             .ok_or(SendError::NotConfigured)?;
-        let body_len = msg.body_len().saturating_add(wire::frame::FRAME_OVERHEAD);
-        let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
-        let params = FrameParams {
-            key_id: key.0,
-            sender: node,
-            epoch: self.epoch,
-            seq: crate::frames::next_seq(&self.seq, self.epoch),
-        };
-        let sent = with_dev_rcu(net, ifindex, |dev| {
-            let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
-            let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
-            let (eth, body) = buf.split_at_mut(ETH_HLEN);
-            EthernetRepr {
-                dst,
-                src: MacAddr(dev.mac()),
-                ethertype: ETH_P_BATON_HANDOFF,
-            }
-            .emit(eth)
-            .map_err(|_| SendError::Device)?;
-            wire::frame::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
-            if skb.transmit(dev, ETH_P_BATON_HANDOFF) {
-                Ok(())
-            } else {
-                Err(SendError::Device)
-            }
-        })
-        .unwrap_or(Err(SendError::NotConfigured));
-        match sent {
-            Ok(()) => shared.stats.inc(Stat::HandoffFramesSent),
-            Err(SendError::Device) => shared.stats.inc(Stat::FramesSendFailed),
-            Err(_) => {}
+        let sent = self.channel.send(&shared.stats, net, &from, dst, msg);
+        if sent.is_ok() {
+            shared.stats.inc(Stat::HandoffFramesSent);
         }
         sent
     }
@@ -171,12 +99,11 @@ impl Redist {
 /// Receives one frame of the handoff ethertype (`skb` after the Ethernet
 /// header) in namespace `net`. Softirq context.
 pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> RxVerdict {
-    shared.stats.inc(Stat::HandoffFrames);
+    let channel = &shared.redist.channel;
     let redist = shared
         .snapshot
         .read(|c| c.node().map_or(0, |n| n.redist_ifindex));
-    let Some(ifindex) = skb.ifindex().filter(|&i| i as u32 == redist && redist != 0) else {
-        shared.stats.inc(Stat::FramesWrongInterface);
+    let Some(ifindex) = channel.arrived(&shared.stats, skb, redist) else {
         return RxVerdict::Dropped;
     };
     let Some(from) = skb
@@ -188,38 +115,39 @@ pub(crate) fn receive(shared: &Shared, net: Net<'_>, skb: &mut SkBuff<'_>) -> Rx
         shared.stats.inc(Stat::FramesRejected);
         return RxVerdict::Dropped;
     };
-    let len = skb.len();
-    if len > wire::frame::MAX_FRAME_LEN {
-        shared.stats.inc(Stat::FramesRejected);
-        return RxVerdict::Dropped;
-    }
-    let Some(buf) = skb.header(len) else {
-        shared.stats.inc(Stat::FramesRejectedShort);
+    let Some(buf) = channel.body(&shared.stats, skb) else {
         return RxVerdict::Dropped;
     };
     let msg = match shared.redist.open(shared, buf) {
         Ok((_, msg)) => msg,
         Err(e) => {
-            shared.stats.reject(e);
-            shared.stats.inc(match e {
-                WireError::UnknownKey => Stat::FramesRejectedNoKey,
-                WireError::Truncated => Stat::FramesRejectedShort,
-                _ => Stat::FramesRejected,
-            });
+            channel.rejected(&shared.stats, e);
             return RxVerdict::Dropped;
         }
     };
     match msg {
         Message::Handoff(h) => {
             let status = if h.chunk.len() == h.request_len as usize {
-                backend::rebuild(shared, net, ifindex, &h.record, h.chunk)
+                rebuild::rebuild(
+                    &shared.stats,
+                    &shared.snapshot,
+                    net,
+                    ifindex,
+                    &h.record,
+                    h.chunk,
+                )
             } else {
                 match shared.reasm.push(from, &h, boottime_ms()) {
                     // The confirmation follows the last chunk.
                     Ok(Outcome::Incomplete) => return RxVerdict::Consumed,
-                    Ok(Outcome::Complete(request)) => {
-                        backend::rebuild(shared, net, ifindex, &h.record, &request)
-                    }
+                    Ok(Outcome::Complete(request)) => rebuild::rebuild(
+                        &shared.stats,
+                        &shared.snapshot,
+                        net,
+                        ifindex,
+                        &h.record,
+                        &request,
+                    ),
                     Err(Refused::NoMemory) => {
                         shared.stats.inc(Stat::ReassemblyNoMemory);
                         AckStatus::Refused(RefuseReason::NO_MEMORY)

@@ -25,14 +25,14 @@
 //! front-end chooses a node while holding that lock); the connection-table
 //! lock is never taken while it is held.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use kernel::{new_spinlock, prelude::*, sync::Arc, sync::SpinLock};
 
 use crate::{
     baton_core::{
         auth::{derive_key, KeyPurpose, ReplayTable},
-        ether::{EthernetRepr, MacAddr, ETH_HLEN, ETH_P_BATON_SYNC},
+        ether::MacAddr,
         farm::{Farm, Outcome, NODES_MAX},
         farmpolicy::{
             choose_farm, unfit, FarmPolicy, FarmRequest, FarmState, MaglevState, SentCounts,
@@ -46,9 +46,8 @@ use crate::{
         service::{FarmParams, ServiceKey},
         siphash::SipKey,
         wire::{
-            self,
             error::WireError,
-            frame::{FrameParams, Network, ETH_MIN_PAYLOAD},
+            frame::Network,
             list::List,
             message::Message,
             sync::{
@@ -57,6 +56,7 @@ use crate::{
             },
         },
     },
+    channel::{Channel, SendError, Sender},
     heap::boxed_empty,
     netstate::Shared,
     owners::REFRESH_PERIOD_MS,
@@ -68,8 +68,7 @@ use crate::{
         netdev::{with_dev_rcu, Net},
         packet::RxVerdict,
         pernet::StateNet,
-        realtime_ms,
-        skb::{OwnedSkb, SkBuff},
+        skb::SkBuff,
         tcp::accept_queue,
         timer::Rearm,
         work::WorkHandler,
@@ -91,15 +90,6 @@ const NO_ENTRY: OwnershipEntry = OwnershipEntry {
     protocol: 0,
     op: OwnershipOp::Opened,
 };
-
-/// The active key's id and the sync-network key derived from it.
-fn sync_key(c: &crate::baton_core::config::Config) -> Option<(u8, SipKey)> {
-    let k = c.active_key()?;
-    Some((
-        u8::try_from(k.id).ok()?,
-        derive_key(k.secret(), KeyPurpose::Sync).ok()?,
-    ))
-}
 
 /// A placeholder for the announced queues.
 const NO_QUEUE: ServiceLoad = ServiceLoad {
@@ -228,10 +218,9 @@ impl FarmInner {
 pub(crate) struct SyncNet {
     #[pin]
     inner: SpinLock<FarmInner>,
-    /// Sequence number of the last sync frame we sent.
-    seq: AtomicU64,
-    /// Our epoch (the redistribution network's).
-    epoch: u32,
+    /// The sync frames' channel (its epoch is the redistribution
+    /// network's).
+    channel: Channel,
     /// Connections this node serves (records in state Owned or Local),
     /// counted by the expiry scan once a second and bumped when one is
     /// handed to us (announced, so cheap to read).
@@ -295,8 +284,7 @@ impl SyncNet {
         };
         Ok(try_pin_init!(SyncNet {
             inner <- new_spinlock!(inner, "baton::farm"),
-            seq: AtomicU64::new(0),
-            epoch,
+            channel: Channel::new(Network::Sync, epoch),
             owned: AtomicU32::new(0),
             alive: AtomicU32::new(0),
             refresh_cursor: AtomicUsize::new(0),
@@ -393,7 +381,7 @@ impl SyncNet {
 
     /// Our epoch.
     pub(crate) fn epoch(&self) -> u32 {
-        self.epoch
+        self.channel.epoch()
     }
 
     /// Whether this node holds the VIPs (takeover). Any context.
@@ -417,7 +405,7 @@ impl SyncNet {
         let left = self.garp_left.load(Ordering::Relaxed);
         let due = now.wrapping_sub(self.garp_next_ms.load(Ordering::Relaxed)) < u32::MAX / 2;
         if hold && left > 0 && due {
-            vip::announce(shared, net);
+            vip::announce(&shared.snapshot, &shared.stats, net);
             self.garp_left.store(left - 1, Ordering::Relaxed);
             self.garp_next_ms
                 .store(now.wrapping_add(vip::GARP_INTERVAL_MS), Ordering::Relaxed);
@@ -457,7 +445,7 @@ impl SyncNet {
             .snapshot
             .read(|c| {
                 let node = c.node()?;
-                let key = sync_key(c);
+                let key = self.channel.active_key(c);
                 Some(Cfg {
                     node: u16::try_from(node.id).ok()?,
                     redist: i32::try_from(node.redist_ifindex).ok()?,
@@ -524,56 +512,20 @@ impl SyncNet {
             inner.farm.update_local(&a, t);
         });
         let key = cfg.key.ok_or(SendError::NotConfigured)?;
-        let sent = self.send(shared, net, cfg.node, cfg.sync, &key, &Message::Announce(a));
+        let from = Sender {
+            node: cfg.node,
+            ifindex: cfg.sync,
+            key,
+        };
+        let sent = self.channel.send(
+            &shared.stats,
+            net,
+            &from,
+            MacAddr::BROADCAST,
+            &Message::Announce(a),
+        );
         if sent.is_ok() {
             shared.stats.inc(Stat::SyncFramesSent);
-        }
-        sent
-    }
-
-    /// Encodes `msg` from node `node` with the sync `key` and broadcasts it
-    /// on the interface `sync_if`. Any context.
-    fn send(
-        &self,
-        shared: &Shared,
-        net: Net<'_>,
-        node: u16,
-        sync_if: i32,
-        key: &(u8, SipKey),
-        msg: &Message<'_>,
-    ) -> Result<(), SendError> {
-        if sync_if <= 0 {
-            return Err(SendError::NotConfigured);
-        }
-        let params = FrameParams {
-            key_id: key.0,
-            sender: node,
-            epoch: self.epoch,
-            seq: crate::frames::next_seq(&self.seq, self.epoch),
-        };
-        let body_len = msg.body_len().saturating_add(wire::frame::FRAME_OVERHEAD);
-        let frame_len = ETH_HLEN + body_len.max(ETH_MIN_PAYLOAD);
-        let sent = with_dev_rcu(net, sync_if, |dev| {
-            let mut skb = OwnedSkb::new(frame_len).ok_or(SendError::Device)?;
-            let buf = skb.put_zeroed(frame_len).ok_or(SendError::Device)?;
-            let (eth, body) = buf.split_at_mut(ETH_HLEN);
-            EthernetRepr {
-                dst: MacAddr::BROADCAST,
-                src: MacAddr(dev.mac()),
-                ethertype: ETH_P_BATON_SYNC,
-            }
-            .emit(eth)
-            .map_err(|_| SendError::Device)?;
-            wire::frame::encode(body, &params, msg, &key.1).map_err(SendError::Encode)?;
-            if skb.transmit(dev, ETH_P_BATON_SYNC) {
-                Ok(())
-            } else {
-                Err(SendError::Device)
-            }
-        })
-        .unwrap_or(Err(SendError::NotConfigured));
-        if sent == Err(SendError::Device) {
-            shared.stats.inc(Stat::FramesSendFailed);
         }
         sent
     }
@@ -582,14 +534,10 @@ impl SyncNet {
     /// local) in OWNERSHIP batches: a rolling refresh sized so that the
     /// whole table is walked within [`REFRESH_PERIOD_MS`]. Any context.
     pub(crate) fn send_ownership(&self, shared: &Shared, net: Net<'_>) {
-        let Some((node, sync_if, key)) = shared.snapshot.read(|c| {
-            let node = c.node()?;
-            Some((
-                u16::try_from(node.id).ok()?,
-                i32::try_from(node.sync_ifindex).ok()?,
-                sync_key(c)?,
-            ))
-        }) else {
+        let Some(from) = shared
+            .snapshot
+            .read(|c| self.channel.sender(c, |n| n.sync_ifindex))
+        else {
             return;
         };
         let capacity = shared
@@ -611,7 +559,9 @@ impl SyncNet {
             let msg = Message::Ownership(Ownership {
                 entries: List::Items(&out[..n]),
             });
-            let sent = self.send(shared, net, node, sync_if, &key, &msg);
+            let sent = self
+                .channel
+                .send(&shared.stats, net, &from, MacAddr::BROADCAST, &msg);
             if sent.is_ok() {
                 shared.stats.inc(Stat::SyncOwnershipSent);
             } else if sent == Err(SendError::Device) {
@@ -626,7 +576,9 @@ impl SyncNet {
             }
         }
         for _ in 0..OWNERSHIP_FRAMES_PER_TICK {
-            let (n, next) = shared.conns.owned_from(cursor, budget, node, &mut out[..]);
+            let (n, next) = shared
+                .conns
+                .owned_from(cursor, budget, from.node, &mut out[..]);
             budget = budget.saturating_sub(next.wrapping_sub(cursor).min(budget));
             let wrapped = next == 0;
             cursor = next;
@@ -634,7 +586,10 @@ impl SyncNet {
                 let msg = Message::Ownership(Ownership {
                     entries: List::Items(&out[..n]),
                 });
-                if self.send(shared, net, node, sync_if, &key, &msg).is_ok() {
+                let sent = self
+                    .channel
+                    .send(&shared.stats, net, &from, MacAddr::BROADCAST, &msg);
+                if sent.is_ok() {
                     shared.stats.inc(Stat::SyncOwnershipSent);
                 }
             }
@@ -651,31 +606,24 @@ impl SyncNet {
         &self,
         shared: &Shared,
         buf: &'b [u8],
-    ) -> Result<Applied<'b>, WireError> {
+    ) -> Result<SyncReceived<'b>, WireError> {
         let now = boottime_ms();
         shared.snapshot.read(|c| {
             self.with(|inner| {
-                let (h, msg) = wire::frame::open(
-                    buf,
-                    Network::Sync,
-                    |id| {
-                        c.key(u32::from(id))
-                            .and_then(|k| derive_key(k.secret(), KeyPurpose::Sync).ok())
-                    },
-                    &mut *inner.replay,
-                    realtime_ms(),
-                )?;
+                let (h, msg) = self
+                    .channel
+                    .open(buf, &mut *inner.replay, |id| self.channel.key_of(c, id))?;
                 Ok(match msg {
                     Message::Announce(a) => {
                         let t = inner.liveness_now(now);
-                        Applied::Announce(
+                        SyncReceived::Announce(
                             h.sender,
                             inner.farm.apply_announce(h.sender, h.epoch, h.seq, &a, t),
                         )
                     }
-                    Message::Ownership(o) => Applied::Ownership(h.sender, o.entries),
+                    Message::Ownership(o) => SyncReceived::Ownership(h.sender, o.entries),
                     // Handoff messages never parse on this network.
-                    _ => Applied::Other,
+                    _ => SyncReceived::Other,
                 })
             })
         })
@@ -684,7 +632,7 @@ impl SyncNet {
 
 /// What a received sync frame did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Applied<'b> {
+pub(crate) enum SyncReceived<'b> {
     /// An ANNOUNCE from a node, with what the table made of it.
     Announce(u16, Outcome),
     /// An OWNERSHIP batch from a node, to apply to the ownership table
@@ -694,41 +642,21 @@ pub(crate) enum Applied<'b> {
     Other,
 }
 
-/// Why an ANNOUNCE was not sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SendError {
-    /// This node, its interfaces or an active key is not configured.
-    NotConfigured,
-    /// The message does not encode (a bug).
-    Encode(WireError),
-    /// No memory for the frame, or the device refused it.
-    Device,
-}
-
 /// Receives one frame of the sync ethertype (`skb` after the Ethernet
 /// header) in a namespace. Softirq context.
 pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
-    shared.stats.inc(Stat::SyncFrames);
+    let channel = &shared.sync.channel;
     let sync_if = shared
         .snapshot
         .read(|c| c.node().map_or(0, |n| n.sync_ifindex));
-    if sync_if == 0 || skb.ifindex().is_none_or(|i| i as u32 != sync_if) {
-        shared.stats.inc(Stat::FramesWrongInterface);
+    if channel.arrived(&shared.stats, skb, sync_if).is_none() {
         return RxVerdict::Dropped;
     }
-    let len = skb.len();
-    if len > wire::frame::MAX_FRAME_LEN {
-        shared.stats.sync_reject(WireError::TooLarge);
-        shared.stats.inc(Stat::FramesRejected);
-        return RxVerdict::Dropped;
-    }
-    let Some(buf) = skb.header(len) else {
-        shared.stats.sync_reject(WireError::Truncated);
-        shared.stats.inc(Stat::FramesRejectedShort);
+    let Some(buf) = channel.body(&shared.stats, skb) else {
         return RxVerdict::Dropped;
     };
     match shared.sync.open_and_apply(shared, buf) {
-        Ok(Applied::Announce(sender, outcome)) => {
+        Ok(SyncReceived::Announce(sender, outcome)) => {
             shared.stats.inc(Stat::SyncAnnounces);
             // Membership changes are rare (a death needs several silent
             // intervals): each is worth a line in the kernel log.
@@ -745,7 +673,7 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
                 _ => Stat::SyncAnnouncesIgnored,
             });
         }
-        Ok(Applied::Ownership(sender, entries)) => {
+        Ok(SyncReceived::Ownership(sender, entries)) => {
             shared.stats.inc(Stat::SyncOwnership);
             let now = boottime_ms();
             let a = shared.owners.apply(sender, &entries, now);
@@ -759,14 +687,9 @@ pub(crate) fn receive(shared: &Shared, skb: &mut SkBuff<'_>) -> RxVerdict {
                 .stats
                 .add(Stat::OwnershipTableFull, u64::from(a.full));
         }
-        Ok(Applied::Other) => shared.stats.inc(Stat::FramesRejected),
+        Ok(SyncReceived::Other) => shared.stats.inc(Stat::FramesRejected),
         Err(e) => {
-            shared.stats.sync_reject(e);
-            shared.stats.inc(match e {
-                WireError::UnknownKey => Stat::FramesRejectedNoKey,
-                WireError::Truncated => Stat::FramesRejectedShort,
-                _ => Stat::FramesRejected,
-            });
+            channel.rejected(&shared.stats, e);
             return RxVerdict::Dropped;
         }
     }

@@ -9,7 +9,6 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 use crate::{
-    backend::{self, attrs_of, tuple_of},
     baton_core::{
         auth::{derive_key, KeyPurpose},
         config::{Config, ConfigError, KeySpec, NodeSpec, PeerSpec, ServiceSpec},
@@ -42,18 +41,19 @@ use crate::{
         },
     },
     conns::{select_from, Conn, ConnState, Conns, Scan, Selection, SELECT_BATCH},
-    frontend::{FrontEnd, MAX_HEADERS},
+    frontend::FrontEnd,
     heap::{Wipe, Wiped},
     netstate::{empty_config, NetState, Shared},
     nl::{config_error, conn_filter, rule_error, rule_spec},
     observer::Ipv4Observer,
     owners::{Owners, OWNERSHIP_TTL_MS, SWEEP_PERIOD_MS},
+    pending_syn::{PendingSyns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
     reasm::{Outcome as Reassembled, Reassemblies},
+    rebuild::{self, attrs_of, tuple_of},
     redist,
     reqbuf::{RequestBuffers, REQUEST_BUFFERS, REQUEST_BUFFER_SIZE},
     stats::{ServiceStat, Stat},
-    sync::Applied,
-    syns::{Syns, PENDING_TIMEOUT_MS, PENDING_WAIT_MS},
+    sync::SyncReceived,
     wrap::{
         boottime_ms,
         genl::AttrBuilder,
@@ -773,7 +773,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
-        Some(Applied::Announce(2, Outcome::New))
+        Some(SyncReceived::Announce(2, Outcome::New))
     );
     kassert_eq!(
         t,
@@ -795,7 +795,7 @@ fn sync_announce_authenticated_and_applied(t: &Test) {
     kassert_eq!(
         t,
         shared.sync.open_and_apply(&shared, &buf[..len]).ok(),
-        Some(Applied::Announce(1, Outcome::OwnId))
+        Some(SyncReceived::Announce(1, Outcome::OwnId))
     );
 }
 
@@ -1280,7 +1280,7 @@ fn fake_synack(mode: SynMode) -> Result<Answered, ()> {
 }
 
 fn syn_table_bounded_then_cookies(t: &Test) {
-    let Ok(syns) = Syns::new(3).and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
+    let Ok(syns) = PendingSyns::new(3).and_then(|init| KBox::pin_init(init, GFP_KERNEL)) else {
         kassert!(t, false);
         return;
     };
@@ -1535,7 +1535,7 @@ fn ownership_table_learns_and_forgets(t: &Test) {
     let len = wire::frame::encode(&mut buf, &params, &msg, &sync_key).unwrap_or(0);
     kassert!(t, len > 0);
     match shared.sync.open_and_apply(&shared, &buf[..len]) {
-        Ok(Applied::Ownership(sender, entries)) => {
+        Ok(SyncReceived::Ownership(sender, entries)) => {
             kassert_eq!(t, sender, 2);
             let a = shared.owners.apply(sender, &entries, 0);
             kassert_eq!(t, (a.opened, a.foreign), (1, 1));
@@ -1708,7 +1708,7 @@ fn unreadable_packets_are_dropped(t: &Test) {
     kassert_eq!(t, hook(&bytes), Some(Verdict::Drop));
     kassert_eq!(t, unreadable(), 1);
     // The headers can, the request cannot.
-    t.fail_pulls_over(MAX_HEADERS);
+    t.fail_pulls_over(crate::baton_core::tcp::IPV4_TCP_MAX_HLEN);
     kassert_eq!(t, hook(&bytes), Some(Verdict::Drop));
     kassert_eq!(t, unreadable(), 2);
     let record = shared
@@ -1781,7 +1781,14 @@ fn rebuild_only_into_a_service(t: &Test) {
     let r = record(addr, 8080);
     let rebuild = || {
         let _bh = BhDisabled::new();
-        backend::rebuild(&shared, net, ifindex, &r, b"GET / HTTP/1.0\r\n\r\n")
+        rebuild::rebuild(
+            &shared.stats,
+            &shared.snapshot,
+            net,
+            ifindex,
+            &r,
+            b"GET / HTTP/1.0\r\n\r\n",
+        )
     };
     kassert_eq!(t, rebuild(), AckStatus::Refused(RefuseReason::NO_LISTENER));
     kassert_eq!(t, shared.stats.get(Stat::HandoffsRefusedNoService), 1);

@@ -17,8 +17,8 @@ use crate::{
         ether::MacAddr,
         ipv4::Ipv4Addr,
     },
-    netstate::Shared,
-    stats::Stat,
+    netstate::Snapshot,
+    stats::{Stat, Stats},
     wrap::{
         netdev::{with_dev_rcu, Net},
         skb::{OwnedSkb, SkBuff},
@@ -50,9 +50,9 @@ fn send(net: Net<'_>, ifindex: i32, arp: impl FnOnce(MacAddr) -> Arp) -> bool {
 
 /// Announces every VIP of this namespace's services with a gratuitous ARP
 /// on the public interface. Any context.
-pub(crate) fn announce(shared: &Shared, net: Net<'_>) {
+pub(crate) fn announce(config: &Snapshot, stats: &Stats, net: Net<'_>) {
     let mut vips = [[0u8; 4]; crate::baton_core::genl::limits::SERVICES_MAX];
-    let (ifindex, n) = shared.snapshot.read(|c| {
+    let (ifindex, n) = config.read(|c| {
         let ifindex = c.node().map_or(0, |n| n.public_ifindex);
         let mut n = 0usize;
         for (_, svc) in c.services().slots() {
@@ -74,22 +74,20 @@ pub(crate) fn announce(shared: &Shared, net: Net<'_>) {
     for v in &vips[..n] {
         let addr = Ipv4Addr::from(*v);
         if send(net, ifindex, |mac| Arp::gratuitous(mac, addr)) {
-            shared.stats.inc(Stat::GarpSent);
+            stats.inc(Stat::GarpSent);
         }
     }
 }
 
-/// An ARP packet that reached the public interface: if it asks for one of
-/// our VIPs while this node holds them, answers it. The packet itself goes
-/// on to the stack either way. Softirq context.
-pub(crate) fn arp_received(shared: &Shared, skb: &mut SkBuff<'_>) {
-    if !shared.sync.holds_vips() {
-        return;
-    }
+/// An ARP packet that reached the public interface while this node holds
+/// the VIPs (the caller asks `SyncNet::holds_vips`): if it asks for one of
+/// our VIPs, answers it. The packet itself goes on to the stack either way.
+/// Softirq context.
+pub(crate) fn arp_received(config: &Snapshot, stats: &Stats, skb: &mut SkBuff<'_>) {
     let Some(req) = skb.header(ARP_LEN).and_then(Arp::parse) else {
         return;
     };
-    let ours = shared.snapshot.read(|c| {
+    let ours = config.read(|c| {
         c.services()
             .slots()
             .any(|(_, s)| req.asks_for(Ipv4Addr::from(s.key.vip)))
@@ -98,6 +96,6 @@ pub(crate) fn arp_received(shared: &Shared, skb: &mut SkBuff<'_>) {
         return;
     };
     if ours && send(net, ifindex, |mac| req.reply(mac)) {
-        shared.stats.inc(Stat::ArpReplies);
+        stats.inc(Stat::ArpReplies);
     }
 }

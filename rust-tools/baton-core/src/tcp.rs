@@ -2,7 +2,7 @@
 
 use super::csum;
 use super::error::ParseError;
-use super::ipv4::{Ipv4Addr, IPPROTO_TCP};
+use super::ipv4::{Ipv4Addr, IPPROTO_TCP, IPV4_MAX_HLEN};
 use super::seq::SeqNum;
 use ::core::fmt;
 use ::core::ops::{BitAnd, BitOr, BitOrAssign, Not};
@@ -16,6 +16,9 @@ pub const TCP_MIN_SND_MSS: u16 = 48;
 pub const TCP_MAX_HLEN: usize = 60;
 /// Largest TCP option area.
 pub const TCP_MAX_OPTLEN: usize = TCP_MAX_HLEN - TCP_MIN_HLEN;
+/// Largest IPv4 header followed by the largest TCP header: what a hook
+/// pulls linear to read a segment's headers, options included.
+pub const IPV4_TCP_MAX_HLEN: usize = IPV4_MAX_HLEN + TCP_MAX_HLEN;
 
 /// Option kind: end of option list.
 pub const TCPOPT_EOL: u8 = 0;

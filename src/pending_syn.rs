@@ -40,7 +40,7 @@ pub(crate) const PENDING_WAIT_MS: u32 = 60_000;
 
 /// The pending-handshake table of a namespace.
 #[pin_data]
-pub(crate) struct Syns {
+pub(crate) struct PendingSyns {
     #[pin]
     store: SpinLock<Storage<PendingSyn>>,
     /// Our ISNs in pending mode are keyed with this (not the cookie key),
@@ -55,13 +55,13 @@ pub(crate) struct Syns {
     last_cookie: AtomicU64,
 }
 
-impl Syns {
+impl PendingSyns {
     /// A table for `capacity` pending handshakes (at least one is
     /// allocated; `syn_table_max = 0` means cookies only). Process context.
     pub(crate) fn new(capacity: usize) -> Result<impl PinInit<Self, Error>> {
         let capacity = capacity.max(1);
         let storage = Storage::new(capacity)?;
-        Ok(try_pin_init!(Syns {
+        Ok(try_pin_init!(PendingSyns {
             store <- new_spinlock!(storage, "baton::syns"),
             isn_key: random_bytes(),
             capacity,

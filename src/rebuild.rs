@@ -15,8 +15,8 @@ use crate::{
         ipv4::IPPROTO_TCP,
         wire::redist::{AckStatus, ConnRecord, RefuseReason},
     },
-    netstate::Shared,
-    stats::Stat,
+    netstate::Snapshot,
+    stats::{Stat, Stats},
     wrap::{
         netdev::{with_dev_rcu, Net},
         rcu::ReadGuard,
@@ -62,24 +62,25 @@ pub(crate) fn refusal(e: RebuildError) -> RefuseReason {
 /// `request` (whole), received on interface `ifindex`. Softirq context (the
 /// frame handler). Returns the answer for the front-end.
 pub(crate) fn rebuild(
-    shared: &Shared,
+    stats: &Stats,
+    config: &Snapshot,
     net: Net<'_>,
     ifindex: i32,
     r: &ConnRecord,
     request: &[u8],
 ) -> AckStatus {
-    shared.stats.inc(Stat::HandoffsReceived);
+    stats.inc(Stat::HandoffsReceived);
     let tuple = tuple_of(r);
     // A front-end that did not hear our confirmation sends the same
     // handoff again: the socket is there (or, the connection closed since,
     // its TIME_WAIT socket), confirm again.
-    if !make_room(shared, net, &tuple, r) {
+    if !make_room(stats, net, &tuple, r) {
         return AckStatus::Accepted;
     }
     // Only a service configured here gets a handed connection: whatever
     // else listens on the address (sshd, a database) is none of the farm's.
-    if !is_service(shared, r) {
-        shared.stats.inc(Stat::HandoffsRefusedNoService);
+    if !is_service(config, r) {
+        stats.inc(Stat::HandoffsRefusedNoService);
         return AckStatus::Refused(RefuseReason::NO_LISTENER);
     }
     // A listener whose accept queue is full would drop the rebuilt
@@ -87,17 +88,17 @@ pub(crate) fn rebuild(
     // the connection again where there is room (the client's request is
     // not acknowledged meanwhile, so it sends it again).
     if accept_queue_full(net, r) {
-        shared.stats.inc(Stat::HandoffsRefusedQueueFull);
+        stats.inc(Stat::HandoffsRefusedQueueFull);
         return AckStatus::Refused(RefuseReason::QUEUE_FULL);
     }
     let status = inject(net, ifindex, r, request, &tuple);
-    count_rebuild(shared, status);
+    count_rebuild(stats, status);
     status
 }
 
 /// Whether `r` is addressed to a TCP service of this node's configuration.
-fn is_service(shared: &Shared, r: &ConnRecord) -> bool {
-    shared.snapshot.read(|c| {
+fn is_service(config: &Snapshot, r: &ConnRecord) -> bool {
+    config.read(|c| {
         c.service_for(r.vip.octets(), r.vip_port, IPPROTO_TCP)
             .is_some()
     })
@@ -122,14 +123,14 @@ pub(crate) fn accept_queue_full(net: Net<'_>, r: &ConnRecord) -> bool {
 /// hash the rebuilt socket beside it. False if the stack has a socket of
 /// this very connection (live, or closed since and in TIME_WAIT). Softirq
 /// context.
-pub(crate) fn make_room(shared: &Shared, net: Net<'_>, tuple: &Tuple, r: &ConnRecord) -> bool {
+pub(crate) fn make_room(stats: &Stats, net: Net<'_>, tuple: &Tuple, r: &ConnRecord) -> bool {
     match existing(net, tuple) {
         Existing::Nothing => true,
         Existing::Socket => false,
         Existing::TimeWait(tw) if !new_over_time_wait(tw.rcv_nxt, tw.ts_recent, r) => false,
         Existing::TimeWait(_) => {
             if end_time_wait(net, tuple) {
-                shared.stats.inc(Stat::RebuildTimeWaitReplaced);
+                stats.inc(Stat::RebuildTimeWaitReplaced);
             }
             true
         }
@@ -137,13 +138,13 @@ pub(crate) fn make_room(shared: &Shared, net: Net<'_>, tuple: &Tuple, r: &ConnRe
 }
 
 /// Counts the outcome of a rebuild (handed off or served locally).
-pub(crate) fn count_rebuild(shared: &Shared, status: AckStatus) {
+pub(crate) fn count_rebuild(stats: &Stats, status: AckStatus) {
     match status {
-        AckStatus::Accepted => shared.stats.inc(Stat::SocketsRebuilt),
+        AckStatus::Accepted => stats.inc(Stat::SocketsRebuilt),
         AckStatus::Refused(why) => {
-            shared.stats.inc(Stat::RebuildFailed);
+            stats.inc(Stat::RebuildFailed);
             if why == RefuseReason::UNSUPPORTED_LISTENER {
-                shared.stats.inc(Stat::RebuildMptcpListener);
+                stats.inc(Stat::RebuildMptcpListener);
             }
         }
     }
