@@ -170,6 +170,7 @@ session() {
       && mkfifo /run/agent.tick || die "session filesystems"
   fi
   exec 9<> /run/agent.tick # the watchdogs' sleep (see watchdog)
+  log "session started: configuring"
   configure
   agent
 }
@@ -180,7 +181,16 @@ session() {
 # $SHARE/reset-refused). PID 1 keeps nothing running but the session.
 run_sessions() {
   local rc s dev cmds nl=$'\n'
-  if [ -n "$prepared" ]; then
+  if [ "$baton_sessions" = off ]; then
+    # No session (`baton_sessions=off` on the kernel command line: the
+    # KUnit farm, whose tests use the NICs from the init namespace): the
+    # agent in PID 1's namespaces, as one session that cannot be reset.
+    exec 9<> /run/agent.tick
+    configure
+    ( agent )
+    rc=$?
+    [ "$rc" = 10 ] && echo "sessions off: no reset" > "$SHARE/reset-refused"
+  elif [ -n "$prepared" ]; then
     local flag=--session
     while :; do
       "$baton_init" $flag "${0%/*}/vm-fstab" /bin/bash "$0" session prepared

@@ -154,19 +154,22 @@ impl Context {
     }
 
     /// Boots only the named VMs of the standard topology with KUnit on:
-    /// loading baton.ko there runs its KUnit suite.
+    /// loading baton.ko there runs its KUnit suite. The agent runs in the
+    /// init namespaces (`baton_sessions=off`, see `qemu/vm-init.sh`): the
+    /// suite, run by insmod, uses the NICs from the init namespace.
     pub fn boot_kunit(&self, names: &[&str]) -> Result<Farm> {
         let mut cfg = self.farm_config(Topology::standard(self.nodes).only(names));
-        cfg.extra_append.clear();
+        cfg.extra_append = "baton_sessions=off".into();
         timed(Phase::Boot, || Farm::boot(&cfg))
     }
 
     /// The standard topology (`client`, `router`, `node1..N`): the farm
     /// kept from the last scenario, reset ([`Kept`]); else the one booted
-    /// ahead; else booted now.
+    /// ahead; else booted now. Then, if the runner wants it (no farm is
+    /// kept: resets off), starts booting the next one in the background.
     pub fn boot_standard(&self) -> Result<Farm> {
         let cfg = self.farm_config(Topology::standard(self.nodes));
-        timed(Phase::Boot, || {
+        let farm = timed(Phase::Boot, || {
             if let Some(mut farm) = self.kept.take() {
                 match farm.reset() {
                     Ok(_) => return Ok(farm),
@@ -184,7 +187,9 @@ impl Context {
                 }),
                 None => Farm::boot(&cfg),
             }
-        })
+        })?;
+        self.boot_ahead();
+        Ok(farm)
     }
 
     /// Hands a farm back after its scenario passed (the kernel-log check

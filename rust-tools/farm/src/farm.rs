@@ -431,17 +431,18 @@ impl Farm {
         &self.cfg
     }
 
-    /// Whether [`Farm::reset`] can make it as booted: every VM running
-    /// (none powered off).
+    /// Whether [`Farm::reset`] can make it as booted: every VM running or
+    /// powered off on purpose ([`Vm::power_off`]), none died otherwise.
     pub fn resettable(&self) -> bool {
-        self.vms.iter().all(|v| !v.powered_off() && v.alive())
+        self.vms.iter().all(|v| v.powered_off() || v.alive())
     }
 
     /// Makes the farm as booted for another scenario, without booting:
     /// every VM's session is ended and a new one started
     /// ([`Vm::reset`]: the VM's init checks that nothing of the last
     /// session is left in the kernel's global state), a VM whose init
-    /// refuses is booted afresh, the namespace members are made anew
+    /// refuses, and one a scenario powered off, is booted afresh, the
+    /// namespace members are made anew
     /// (everything running in them ended), and the farm is checked as
     /// after a boot (kernel reports, the router reaching every node;
     /// clocks set). Call it from the thread that booted the farm (a VM
@@ -452,16 +453,22 @@ impl Farm {
         let names: Vec<&str> = self
             .vms
             .iter()
-            .filter(|v| v.is_vm())
+            .filter(|v| v.is_vm() && !v.powered_off())
             .map(|v| v.name())
             .collect();
         let timeout = self.timeouts.boot;
         let outcomes = self.par(&names, |vm| vm.reset(timeout))?;
-        let refused: Vec<(String, String)> = names
+        let mut refused: Vec<(String, String)> = names
             .iter()
             .zip(outcomes)
             .filter_map(|(n, o)| o.map(|why| (n.to_string(), why)))
             .collect();
+        refused.extend(self.vms.iter().filter(|v| v.powered_off()).map(|v| {
+            (
+                v.name().to_string(),
+                "  powered off by its scenario\n".into(),
+            )
+        }));
         for i in 0..self.vms.len() {
             if !self.vms[i].is_vm() {
                 self.renew_member(i)?;
@@ -472,7 +479,9 @@ impl Farm {
                 "{name}: not fit for another scenario, booting it afresh:\n{why}"
             ));
             let vm = self.vm(name)?;
-            vm.power_off();
+            if !vm.powered_off() {
+                vm.power_off();
+            }
             vm.power_on(self.timeouts.boot)?;
         }
         self.wait_ready(self.timeouts.boot)?;

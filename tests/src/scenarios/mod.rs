@@ -226,7 +226,7 @@ pub const ALL: &[Scenario] = &[
                 the first segment goes to node2/node3 in two handoff frames (reassembled), \
                 the rest follows the connection; the application sees every byte",
         run: handoff_split_request::run,
-        standard_farm: true,
+        standard_farm: false,
     },
     Scenario {
         name: "handoff_http_rules",

@@ -229,8 +229,8 @@ fn session_mounts(fstab: &str) -> Result<(), String> {
 /// or 128 + the signal that ended it, or [`REFUSED`]).
 fn session(fstab: &str, program: &[String], check: bool) -> Result<u8, String> {
     if check {
-        let config = fs::read_to_string("/run/farm/config")
-            .map_err(|e| format!("/run/farm/config: {e}"))?;
+        let config =
+            fs::read_to_string("/run/farm/config").map_err(|e| format!("/run/farm/config: {e}"))?;
         let start = std::time::Instant::now();
         let why = state::check(&config);
         // On the console (PID 1's stderr), with where the time went.
