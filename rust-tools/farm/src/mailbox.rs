@@ -181,9 +181,16 @@ impl Mailbox {
     }
 
     /// Asks the agent to end its session for a new one: `ready` and
-    /// `reset-refused` are removed first, so that either, once there,
-    /// answers this request.
+    /// `reset-refused` are removed first ([`Mailbox::clear_ready`]), so
+    /// that either, once there, answers this request.
     pub fn request_reset(&self) -> Result<()> {
+        self.clear_ready()?;
+        self.tell("reset")
+    }
+
+    /// Removes `ready` and `reset-refused`: what comes next (a boot, a
+    /// reset) writes one of them again.
+    pub fn clear_ready(&self) -> Result<()> {
         for name in ["ready", "reset-refused"] {
             let f = self.dir.join(name);
             match fs::remove_file(&f) {
@@ -193,7 +200,7 @@ impl Mailbox {
                 _ => {}
             }
         }
-        self.tell("reset")
+        Ok(())
     }
 
     /// Why the VM's init refused a new session, if it did.

@@ -207,13 +207,7 @@ impl Vm {
         if !powered_off.load(Ordering::SeqCst) {
             return Err(Error::new(format!("{}: not powered off", self.name)));
         }
-        let ready = mailbox.dir().join("ready");
-        match fs::remove_file(&ready) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::new(format!("remove {}: {e}", ready.display())));
-            }
-            _ => {}
-        }
+        mailbox.clear_ready()?;
         let mut cmd = Command::new(&relaunch.program);
         cmd.args(&relaunch.args);
         let fresh = Qemu::spawn(cmd, &relaunch.log, 0)
@@ -222,18 +216,8 @@ impl Vm {
         *lock(qemu) = fresh;
         powered_off.store(false, Ordering::SeqCst);
         let start = Instant::now();
-        while !mailbox.ready() {
-            if !self.alive() {
-                return Err(self.died().context("power on"));
-            }
-            if start.elapsed() > timeout {
-                return Err(Error::new(format!(
-                    "{}: not ready {} s after power on",
-                    self.name,
-                    timeout.as_secs()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if let Some(why) = self.await_session(mailbox, "power on", timeout)? {
+            return Err(Error::new(format!("{}: refused at boot: {why}", self.name)));
         }
         crate::log(&format!(
             "{} powered on, ready after {:.1} s",
@@ -261,6 +245,18 @@ impl Vm {
         mailbox
             .request_reset()
             .with_context(|| format!("{}: reset", self.name))?;
+        self.await_session(mailbox, "reset", timeout)
+    }
+
+    /// Waits up to `timeout` after `what` (a power-on, a reset) for the
+    /// agent's new session (`ready`), or for the init's refusal of one
+    /// (`reset-refused`: its text).
+    fn await_session(
+        &self,
+        mailbox: &Mailbox,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>> {
         let start = Instant::now();
         loop {
             if mailbox.ready() {
@@ -270,11 +266,11 @@ impl Vm {
                 return Ok(Some(why));
             }
             if !self.alive() {
-                return Err(self.died().context("reset"));
+                return Err(self.died().context(what));
             }
             if start.elapsed() > timeout {
                 return Err(Error::new(format!(
-                    "{}: no new session {} s after the reset",
+                    "{}: no session {} s after the {what}",
                     self.name,
                     timeout.as_secs()
                 )));
