@@ -10,9 +10,9 @@
 # file the host drops into /run/farm/cmd/ (and names on the control port,
 # ttyS1) and writes the results to /run/farm/out/. The protocol is
 # described in rust-tools/farm/src/mailbox.rs. On `reset` the session ends
-# with everything it started, PID 1 checks that the kernel is as booted,
-# and a new session starts: the next scenario gets this VM as if booted
-# afresh, without the boot.
+# with everything it started, baton-vm-init --reset checks that the kernel
+# is as booted and starts a new session: the next scenario gets this VM as
+# if booted afresh, without the boot.
 #
 # Every exec costs about a second of guest time here (TCG, KASAN, libraries
 # read over 9p), so mounts and network set-up are batched into few commands
@@ -153,9 +153,10 @@ agent() {
 }
 
 # A session, in the namespaces baton-vm-init --session (or unshare) made:
-# its own filesystems (made there, or here in the fallback), the NICs PID 1
-# moves in, configured, then the agent. Everything it starts ends with it:
-# it is PID 1 of its PID namespace.
+# its own filesystems and the NICs (moved in there; in the fallback, the
+# filesystems made here and the NICs moved by PID 1), configured, then the
+# agent. Everything it starts ends with it: it is PID 1 of its PID
+# namespace.
 session() {
   if [ "$1" != prepared ]; then
     mount --make-rprivate / && mount -t sysfs sysfs /sys \
