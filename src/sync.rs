@@ -433,30 +433,27 @@ impl SyncNet {
     /// it on the sync interface. Any context.
     pub(crate) fn announce(&self, shared: &Shared, net: Net<'_>) -> Result<(), SendError> {
         struct Cfg {
-            node: u16,
             redist: i32,
-            sync: i32,
             weight: u16,
             admin: AdminState,
             health: Health,
-            key: Option<(u8, SipKey)>,
+            /// `None` without an active key: the local entry is still
+            /// recorded, nothing is sent.
+            from: Option<Sender>,
         }
         let cfg = shared
             .snapshot
             .read(|c| {
                 let node = c.node()?;
-                let key = self.channel.active_key(c);
                 Some(Cfg {
-                    node: u16::try_from(node.id).ok()?,
                     redist: i32::try_from(node.redist_ifindex).ok()?,
-                    sync: i32::try_from(node.sync_ifindex).ok()?,
+                    from: self.channel.sender(c, |n| n.sync_ifindex),
                     weight: u16::try_from(
                         node.weight.clamp(limits::WEIGHT_MIN, limits::WEIGHT_MAX),
                     )
                     .ok()?,
                     admin: node.admin,
                     health: node.health,
-                    key,
                 })
             })
             .ok_or(SendError::NotConfigured)?;
@@ -511,12 +508,7 @@ impl SyncNet {
             let t = inner.liveness_now(now);
             inner.farm.update_local(&a, t);
         });
-        let key = cfg.key.ok_or(SendError::NotConfigured)?;
-        let from = Sender {
-            node: cfg.node,
-            ifindex: cfg.sync,
-            key,
-        };
+        let from = cfg.from.ok_or(SendError::NotConfigured)?;
         let sent = self.channel.send(
             &shared.stats,
             net,
