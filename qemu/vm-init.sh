@@ -54,16 +54,6 @@ iface_by_mac() {
   return 1
 }
 
-# Waits up to $2 seconds for the interface with MAC $1 (sets $dev).
-await_iface() {
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do
-    iface_by_mac "$1" && return 0
-    read -t 0.05 -u 9 _
-  done
-  return 1
-}
-
 # Applies /run/farm/config (written by the host: see topology.rs), the
 # network part with a single `ip -batch`.
 configure() {
@@ -77,7 +67,7 @@ configure() {
         echo "$a" > /proc/sys/kernel/hostname
         echo "$a" > /etc/hostname ;;
       nic)  # nic MAC NAME ADDR/PREFIX
-        await_iface "$a" 30 || die "no NIC with MAC $a"
+        iface_by_mac "$a" || die "no NIC with MAC $a"
         ipcmds+="link set dev $dev name $b$nl"
         ipcmds+="addr add $c dev $b$nl"
         ipcmds+="link set $b up$nl" ;;
@@ -152,24 +142,10 @@ agent() {
   exit 0
 }
 
-# A session, in the namespaces baton-vm-init --session (or unshare) made:
-# its own filesystems and the NICs (moved in there; in the fallback, the
-# filesystems made here and the NICs moved by PID 1), configured, then the
-# agent. Everything it starts ends with it: it is PID 1 of its PID
-# namespace.
+# A session, in the namespaces baton-vm-init --session made, with its own
+# filesystems and the NICs moved in: the NICs configured, then the agent.
+# Everything it starts ends with it: it is PID 1 of its PID namespace.
 session() {
-  if [ "$1" != prepared ]; then
-    mount --make-rprivate / && mount -t sysfs sysfs /sys \
-      && mount -t debugfs debugfs /sys/kernel/debug \
-      && mount -t tmpfs tmpfs /dev/shm && mkdir /dev/shm/farm \
-      && mount --move /run/farm /dev/shm/farm && umount -l /run \
-      && mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/farm \
-      && mount --move /dev/shm/farm /run/farm && umount -l /dev/shm /etc /var /tmp \
-      && mount -t tmpfs tmpfs /dev/shm \
-      && mkdir -p /run/lock /run/user /run/overlay/{etc,var,tmp}/{upper,work} \
-      && mount -n -a -T "${0%/*}/vm-fstab" -O x-baton-overlay \
-      && mkfifo /run/agent.tick || die "session filesystems"
-  fi
   exec 9<> /run/agent.tick # the watchdogs' sleep (see watchdog)
   log "session started: configuring"
   configure
@@ -181,45 +157,26 @@ session() {
 # it against the record it made at boot, and writes why not to
 # $SHARE/reset-refused). PID 1 keeps nothing running but the session.
 run_sessions() {
-  local rc s dev cmds nl=$'\n'
-  if [ "$baton_sessions" = off ]; then
-    # No session (`baton_sessions=off` on the kernel command line: the
-    # KUnit farm, whose tests use the NICs from the init namespace): the
-    # agent in PID 1's namespaces, as one session that cannot be reset.
+  local rc flag=--session
+  if [ "$baton_sessions" = off ] || [ -z "$prepared" ]; then
+    # No session: `baton_sessions=off` on the kernel command line (the
+    # KUnit farm, whose tests use the NICs from the init namespace), or no
+    # baton-vm-init to make one and check the kernel after it. The agent
+    # runs in PID 1's namespaces, as one session that cannot be reset.
     exec 9<> /run/agent.tick
     configure
     ( agent )
     rc=$?
-    [ "$rc" = 10 ] && echo "sessions off: no reset" > "$SHARE/reset-refused"
-  elif [ -n "$prepared" ]; then
-    local flag=--session
+    [ "$rc" = 10 ] && echo "no sessions here: no reset" > "$SHARE/reset-refused"
+  else
     while :; do
-      "$baton_init" $flag "${0%/*}/vm-fstab" /bin/bash "$0" session prepared
+      "$baton_init" $flag "${0%/*}/vm-fstab" /bin/bash "$0" session
       rc=$?
       [ "$rc" = 10 ] || break
       log "session ended: checking the kernel before a new one"
       flag=--reset
     done
     [ "$rc" = 100 ] && log "not fit for another session (see reset-refused)"
-  else
-    # Without baton-vm-init: one session, made with unshare and ip, and no
-    # reset (nothing here checks the kernel's state after a session).
-    unshare --net --mount --uts --ipc --pid --fork --mount-proc /bin/bash "$0" session &
-    s=$!
-    while [ /proc/$s/ns/net -ef /proc/$$/ns/net ]; do
-      kill -0 "$s" 2>/dev/null || die "the session did not start"
-      read -t 0.02 -u 9 _
-    done
-    cmds=
-    for dev in /sys/class/net/*; do
-      dev=${dev##*/}
-      [ "$dev" = lo ] || cmds+="link set dev $dev netns $s$nl"
-    done
-    ip -batch - <<< "$cmds" || die "could not move the NICs into the session"
-    wait "$s"
-    rc=$?
-    [ "$rc" = 10 ] && echo "no baton-vm-init to check the kernel after a session" \
-      > "$SHARE/reset-refused"
   fi
   sync
   reboot -f 2>/dev/null
@@ -228,7 +185,7 @@ run_sessions() {
 
 # A session (run_sessions started this shell in its namespaces).
 if [ "$1" = session ]; then
-  session "$2"
+  session
 fi
 
 # The exec-heavy steps (mounts, the agent's FIFO and control port) in one
@@ -242,7 +199,6 @@ if [ -n "$baton_init" ] && [ -x "$baton_init" ]; then
 else
   mount_fs
   mkfifo /run/agent.tick
-  exec 9<> /run/agent.tick # PID 1's sleeps
   # Raw, no echo: the host's lines come in as written, nothing goes back.
   stty -F /dev/ttyS1 raw -echo || die "control port ttyS1"
 fi

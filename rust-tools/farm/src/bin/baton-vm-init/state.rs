@@ -37,9 +37,11 @@ const BATON_TAINT: u64 = (1 << 12) | (1 << 13);
 
 type State = BTreeMap<String, String>;
 
+/// A file's content as one line (newlines written `\n`), as the record
+/// holds it.
 fn read_value(path: &Path) -> String {
     match fs::read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).trim_end().to_string(),
+        Ok(b) => String::from_utf8_lossy(&b).trim_end().replace('\n', "\\n"),
         Err(_) => "(unreadable)".into(),
     }
 }
@@ -77,12 +79,18 @@ pub fn current() -> State {
         .parse()
         .unwrap_or(u64::MAX);
     s.insert("taint".into(), (taint & !BATON_TAINT).to_string());
-    for line in read_value(Path::new("/proc/modules")).lines() {
+    for line in fs::read_to_string("/proc/modules")
+        .unwrap_or_default()
+        .lines()
+    {
         if let Some(name) = line.split_whitespace().next() {
             s.insert(format!("module {name}"), "loaded".into());
         }
     }
-    for line in read_value(Path::new("/proc/1/mountinfo")).lines() {
+    for line in fs::read_to_string("/proc/1/mountinfo")
+        .unwrap_or_default()
+        .lines()
+    {
         if let Some((id, rest)) = line.split_once(' ') {
             s.insert(format!("mount {id}"), rest.into());
         }
@@ -98,9 +106,7 @@ pub fn current() -> State {
 }
 
 fn encode(s: &State) -> String {
-    s.iter()
-        .map(|(k, v)| format!("{k}\t{}\n", v.replace('\n', "\\n")))
-        .collect()
+    s.iter().map(|(k, v)| format!("{k}\t{v}\n")).collect()
 }
 
 fn decode(text: &str) -> State {
@@ -178,7 +184,7 @@ pub fn check(config: &str) -> Vec<String> {
             return why;
         }
     };
-    let now = decode(&encode(&current()));
+    let now = current();
     let mut changed = 0;
     for (k, v) in &booted {
         let n = now.get(k).map_or("(gone)", String::as_str);
