@@ -139,6 +139,21 @@ impl Standby {
 }
 
 impl Context {
+    /// A context with the same inputs and no farm of its own yet: a second
+    /// lane of the runner ([`crate::runner`]) boots, keeps and resets its
+    /// own farms.
+    pub fn lane(&self) -> Context {
+        Context {
+            repo: self.repo.clone(),
+            kernel: self.kernel.clone(),
+            module: self.module.clone(),
+            nodes: self.nodes,
+            timeouts: self.timeouts,
+            standby: Standby::default(),
+            kept: Kept::default(),
+        }
+    }
+
     /// The farm configuration for `topology`. KUnit is off in its kernels
     /// (`kunit.enable=0`): otherwise every `insmod` of baton.ko runs the
     /// module's whole suite first, tens of seconds per node under TCG with

@@ -1,11 +1,22 @@
 //! Runs scenarios and reports them: `ok NAME` or `not ok NAME` followed by
 //! the reason, indented (a scenario not started because the time budget
 //! was spent is `not ok` too), and finally the line `N passed, N failed`.
+//!
+//! Scenarios run in *lanes*: each lane is a thread with a farm of its own
+//! (booted, kept and reset as [`Context`] describes) that takes the next
+//! scenario from one queue, in the order given, as soon as it is free. Two
+//! lanes by default (`BATON_LANES`): a scenario that waits on the guests'
+//! timers leaves the host's cores idle for the other lane's farm. Results
+//! are printed as scenarios end; the table at the end is in the order
+//! given.
 
 use crate::context::{self, Context};
 use crate::scenarios::Scenario;
 use crate::timing::{self, Phases};
+use std::collections::VecDeque;
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A scenario is started only while at least this much of the time budget
@@ -13,11 +24,24 @@ use std::time::{Duration, Instant};
 /// 2-core host under TCG.
 pub const SCENARIO_RESERVE: Duration = Duration::from_secs(600);
 
+/// Lanes unless `BATON_LANES` says otherwise.
+const DEFAULT_LANES: usize = 2;
+
 /// Whether the next scenario's farm is booted while one runs: yes unless
 /// `BATON_STANDBY=0` (a host short of memory: a booted-ahead farm doubles
 /// the VMs' memory, five more guests).
 fn standby_enabled() -> bool {
     std::env::var_os("BATON_STANDBY").is_none_or(|v| v != "0")
+}
+
+/// How many scenarios run at once: `BATON_LANES` (at least 1), else
+/// [`DEFAULT_LANES`].
+pub fn lanes() -> usize {
+    std::env::var("BATON_LANES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_LANES)
+        .max(1)
 }
 
 /// How a run went.
@@ -32,75 +56,75 @@ pub struct Summary {
     pub skipped: usize,
 }
 
-/// Runs `scenarios` in order, printing each result and the summary line.
-/// A panicking scenario counts as failed (its farm is cleaned up by
-/// unwinding). With a `budget`, a scenario is started only while
-/// [`SCENARIO_RESERVE`] of it is left; the others fail as not started, so
-/// that the whole run ends within the budget (CI has a fixed time) and a
-/// suite grown too slow for it is red, not quietly shorter.
+/// What the lanes share: the scenarios not yet started (with their place
+/// in the order given) and what became of those that were.
+struct Run<'a> {
+    queue: Mutex<VecDeque<(usize, &'a Scenario)>>,
+    done: Mutex<Vec<Done>>,
+    began: Instant,
+    budget: Option<Duration>,
+}
+
+/// One scenario's end: where it was in the order, its lane, how long each
+/// phase took, and why it failed, if it did.
+struct Done {
+    index: usize,
+    name: &'static str,
+    lane: usize,
+    phases: Option<Phases>,
+    failure: Option<String>,
+}
+
+/// Runs `scenarios` in [`lanes`] lanes, printing each result and the
+/// summary line. A panicking scenario counts as failed (its farm is
+/// cleaned up by unwinding). With a `budget`, a scenario is started only
+/// while [`SCENARIO_RESERVE`] of it is left; the others fail as not
+/// started, so that the whole run ends within the budget (CI has a fixed
+/// time) and a suite grown too slow for it is red, not quietly shorter.
 pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> Summary {
+    let run = Run {
+        queue: Mutex::new(scenarios.iter().copied().enumerate().collect()),
+        done: Mutex::new(Vec::new()),
+        began: Instant::now(),
+        budget,
+    };
+    let cpu_start = timing::host_cpu();
+    let lanes = lanes().min(scenarios.len()).max(1);
+    if lanes == 1 {
+        lane(ctx, 0, &run);
+    } else {
+        std::thread::scope(|scope| {
+            for n in 1..lanes {
+                let run = &run;
+                scope.spawn(move || {
+                    baton_farm::log_as(format!("lane {}: ", n + 1));
+                    lane(&ctx.lane(), n, run)
+                });
+            }
+            baton_farm::log_as("lane 1: ".into());
+            lane(ctx, 0, &run);
+        });
+        baton_farm::log_as(String::new());
+    }
+    let mut done = run.done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|d| d.index);
+    print_table(
+        &done,
+        lanes,
+        run.began.elapsed(),
+        timing::host_cpu() - cpu_start,
+    );
     let mut summary = Summary::default();
-    let began = Instant::now();
-    let mut table = Vec::new();
-    let boot_ahead = standby_enabled();
-    for (i, s) in scenarios.iter().enumerate() {
-        if let Some(b) = budget {
-            let left = b.saturating_sub(began.elapsed());
-            if left < SCENARIO_RESERVE {
-                // Not a quiet line: a scenario that did not run failed.
+    for d in &done {
+        match (&d.failure, &d.phases) {
+            (None, _) => summary.passed += 1,
+            (Some(_), Some(_)) => summary.failed += 1,
+            (Some(_), None) => {
+                summary.failed += 1;
                 summary.skipped += 1;
-                summary.failed += 1;
-                println!("not ok {}", s.name);
-                println!(
-                    "    not started: {}s of the time budget left, {}s needed",
-                    left.as_secs(),
-                    SCENARIO_RESERVE.as_secs()
-                );
-                continue;
-            }
-        }
-        // A farm is booted ahead only for a scenario still to come (this
-        // one, if it boots the standard farm too, takes it and waits for
-        // the rest of its boot), and only if none is kept to be reset:
-        // a standard scenario that passes leaves its farm for the next.
-        let later = scenarios[i + 1..].iter().any(|n| n.standard_farm);
-        let kept = ctx.kept.is_some() || (s.standard_farm && context::reset_enabled());
-        ctx.standby.set_wanted(boot_ahead && later && !kept);
-        ctx.boot_ahead();
-        baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
-        let start = Instant::now();
-        timing::reset();
-        let result = panic::catch_unwind(AssertUnwindSafe(|| (s.run)(ctx)));
-        let phases = timing::phases(start.elapsed());
-        let secs = phases.total;
-        let reason = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(p) => Some(format!("panicked: {}", panic_message(p.as_ref()))),
-        };
-        baton_farm::log(&format!(
-            "scenario {} took {secs:.1} s: {}",
-            s.name,
-            phases.describe()
-        ));
-        table.push((s.name, phases));
-        match reason {
-            None => {
-                summary.passed += 1;
-                println!("ok {}", s.name);
-            }
-            Some(r) => {
-                summary.failed += 1;
-                println!("not ok {}", s.name);
-                for line in r.lines() {
-                    println!("    {line}");
-                }
             }
         }
     }
-    ctx.standby.clear();
-    ctx.kept.clear();
-    print_table(&table);
     if summary.skipped == 0 {
         println!("{} passed, {} failed", summary.passed, summary.failed);
     } else {
@@ -112,21 +136,119 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
     summary
 }
 
+/// One lane: takes scenarios from the queue until it is empty, on its own
+/// farms (`ctx`), and shuts its farms down at the end.
+fn lane(ctx: &Context, lane: usize, run: &Run) {
+    let boot_ahead = standby_enabled();
+    loop {
+        let next = run
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        let Some((index, s)) = next else { break };
+        let done = match run.budget {
+            Some(b) if b.saturating_sub(run.began.elapsed()) < SCENARIO_RESERVE => {
+                let left = b.saturating_sub(run.began.elapsed());
+                // Not a quiet line: a scenario that did not run failed.
+                Done {
+                    index,
+                    name: s.name,
+                    lane,
+                    phases: None,
+                    failure: Some(format!(
+                        "not started: {}s of the time budget left, {}s needed",
+                        left.as_secs(),
+                        SCENARIO_RESERVE.as_secs()
+                    )),
+                }
+            }
+            _ => {
+                // A farm is booted ahead only for a scenario still to come
+                // (this one, if it boots the standard farm too, takes it
+                // and waits for the rest of its boot), and only if none is
+                // kept to be reset: a standard scenario that passes leaves
+                // its farm for the next.
+                let later = run
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .any(|(_, n)| n.standard_farm);
+                let kept = ctx.kept.is_some() || (s.standard_farm && context::reset_enabled());
+                ctx.standby.set_wanted(boot_ahead && later && !kept);
+                ctx.boot_ahead();
+                scenario(ctx, index, lane, s)
+            }
+        };
+        report(&done);
+        run.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(done);
+    }
+    ctx.standby.clear();
+    ctx.kept.clear();
+}
+
+/// Runs one scenario on this thread, timing its phases.
+fn scenario(ctx: &Context, index: usize, lane: usize, s: &Scenario) -> Done {
+    baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
+    let start = Instant::now();
+    timing::reset();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| (s.run)(ctx)));
+    let phases = timing::phases(start.elapsed());
+    baton_farm::log(&format!(
+        "scenario {} took {:.1} s: {}",
+        s.name,
+        phases.total,
+        phases.describe()
+    ));
+    Done {
+        index,
+        name: s.name,
+        lane,
+        phases: Some(phases),
+        failure: match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(p) => Some(format!("panicked: {}", panic_message(p.as_ref()))),
+        },
+    }
+}
+
+/// Prints `ok NAME`, or `not ok NAME` and the reason indented, in one
+/// write: the other lane's lines never come between.
+fn report(d: &Done) {
+    let mut text = match &d.failure {
+        None => format!("ok {}\n", d.name),
+        Some(_) => format!("not ok {}\n", d.name),
+    };
+    for line in d.failure.iter().flat_map(|r| r.lines()) {
+        text += &format!("    {line}\n");
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
 /// Where the time went, scenario by scenario, on stderr (the progress
 /// log): a Markdown table of wall time per phase, then the host's busy
-/// CPU time per phase and how busy its cores were over the scenario.
-fn print_table(rows: &[(&str, Phases)]) {
+/// CPU time per phase and how busy its cores were over the scenario
+/// (with two lanes, the other lane's farm is in those CPU figures too);
+/// then the run's wall time and the host's CPU time over it.
+fn print_table(rows: &[Done], lanes: usize, wall: Duration, cpu: f64) {
     if rows.is_empty() {
         return;
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mut t = String::from(
-        "| scenario | boot s | set-up s | body s | check s | total s | CPU boot | CPU set-up | CPU body | CPU check | CPU s | busy % |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | lane | boot s | set-up s | body s | check s | total s | CPU boot | CPU set-up | CPU body | CPU check | CPU s | busy % |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
-    let row = |name: &str, p: &Phases| {
+    let row = |name: &str, lane: String, p: &Phases| {
         format!(
-            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {name} | {lane} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             p.boot,
             p.set_up,
             p.body,
@@ -141,14 +263,20 @@ fn print_table(rows: &[(&str, Phases)]) {
         )
     };
     let mut sum = Phases::default();
-    for (name, p) in rows {
-        t += &row(name, p);
-        t.push('\n');
-        sum.add(p);
+    for d in rows {
+        if let Some(p) = &d.phases {
+            t += &row(d.name, (d.lane + 1).to_string(), p);
+            t.push('\n');
+            sum.add(p);
+        }
     }
-    t += &row("all", &sum);
+    t += &row("all", String::new(), &sum);
+    let wall = wall.as_secs_f64();
     baton_farm::log(&format!(
-        "time per scenario (CPU: the host's busy CPU seconds, {cores} cores, the farm booting ahead included):\n{t}"
+        "time per scenario (CPU: the host's busy CPU seconds, {cores} cores, the farm booting ahead \
+         and the other lane's scenario included):\n{t}\n\
+         run: {wall:.0} s in {lanes} lane(s), host CPU {cpu:.0} s, the cores {:.0} % busy",
+        100.0 * cpu / (wall * cores).max(1e-9)
     ));
 }
 

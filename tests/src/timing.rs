@@ -4,10 +4,11 @@
 //! every node), the closing kernel-log and kmemleak check, and the body
 //! (the rest: what the scenario checks). With each, the host's busy CPU
 //! time over it (every core, every process: the farm's guests, the farm
-//! booting ahead, the client's tools), since on these hosts the CPU, not
-//! waiting, is what a phase costs the suite.
+//! booting ahead, the client's tools, and the other lane's scenario when
+//! two run at once), since on these hosts the CPU, not waiting, is what a
+//! phase costs the suite.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// A measured phase of a scenario.
@@ -54,13 +55,15 @@ struct Spent {
     cpu_start: f64,
 }
 
-static SPENT: Mutex<Spent> = Mutex::new(Spent {
-    phases: Vec::new(),
-    cpu_start: 0.0,
-});
-
-fn spent() -> std::sync::MutexGuard<'static, Spent> {
-    SPENT.lock().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    /// Per thread: each lane of the runner runs its scenarios, and times
+    /// their phases, on a thread of its own.
+    static SPENT: RefCell<Spent> = const {
+        RefCell::new(Spent {
+            phases: Vec::new(),
+            cpu_start: 0.0,
+        })
+    };
 }
 
 /// The host's busy CPU time so far, all cores (`/proc/stat`: user, nice,
@@ -85,26 +88,31 @@ pub fn host_cpu() -> f64 {
     busy as f64 / 100.0
 }
 
-/// Runs `f`, counting its time to `phase` of the running scenario.
+/// Runs `f`, counting its time to `phase` of the scenario this thread runs.
 pub fn timed<T>(phase: Phase, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let cpu = host_cpu();
     let out = f();
     let used = host_cpu() - cpu;
-    spent().phases.push((phase, start.elapsed(), used));
+    SPENT.with_borrow_mut(|s| s.phases.push((phase, start.elapsed(), used)));
     out
 }
 
-/// Forgets what was recorded (a scenario starts).
+/// Forgets what this thread recorded (a scenario starts).
 pub fn reset() {
-    let mut s = spent();
-    s.phases.clear();
-    s.cpu_start = host_cpu();
+    SPENT.with_borrow_mut(|s| {
+        s.phases.clear();
+        s.cpu_start = host_cpu();
+    });
 }
 
-/// The phases recorded since [`reset`], for a scenario that took `total`.
+/// The phases this thread recorded since [`reset`], for a scenario that
+/// took `total`.
 pub fn phases(total: Duration) -> Phases {
-    let s = spent();
+    SPENT.with_borrow(|s| phases_of(s, total))
+}
+
+fn phases_of(s: &Spent, total: Duration) -> Phases {
     let mut p = Phases {
         total: total.as_secs_f64(),
         total_cpu: (host_cpu() - s.cpu_start).max(0.0),

@@ -46,13 +46,26 @@ pub use mailbox::Output;
 pub use topology::{Kind, Role, Segment, Topology, VmSpec};
 pub use vm::Vm;
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+thread_local! {
+    /// What [`log`] puts before this thread's lines ([`log_as`]).
+    static LOG_TAG: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 /// Prints a progress line to stderr, stamped with the time since the
-/// harness started: `  [  12.3s] farm: msg`.
+/// harness started and this thread's tag ([`log_as`]):
+/// `  [  12.3s] lane 2: msg`.
 pub fn log(msg: &str) {
     static START: OnceLock<Instant> = OnceLock::new();
     let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
-    eprintln!("  [{t:6.1}s] {msg}");
+    LOG_TAG.with_borrow(|tag| eprintln!("  [{t:6.1}s] {tag}{msg}"));
+}
+
+/// Puts `tag` before the progress lines this thread prints from now on
+/// (the scenario runner's lanes), or nothing if it is empty.
+pub fn log_as(tag: String) {
+    LOG_TAG.set(tag);
 }

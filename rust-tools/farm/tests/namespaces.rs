@@ -67,7 +67,8 @@ fn client_and_router_as_namespaces() {
         .unwrap();
     assert_eq!(out.status, 124);
     assert!(t.elapsed() < Duration::from_secs(10));
-    assert!(client.run_ok("echo x", Duration::from_secs(1)).is_ok());
+    // The member still runs commands (a generous limit: a loaded host).
+    assert!(client.run_ok("echo x", Duration::from_secs(10)).is_ok());
     let left = client.sh("pgrep -f '^sleep 100$' | wc -l").unwrap();
     assert_eq!(left.trim(), "0", "the timed-out group was not ended");
 
