@@ -95,8 +95,18 @@ host-test:
 lint:
 	$(ROOT)/scripts/lint.sh
 
+# `make check` lints and runs the host tests in a target directory kept
+# under the cache: a clean clone then compiles only its own crates, not
+# every dependency again (about a minute less on the 2-core machines). Each
+# clone adds its own crates' objects, so it is emptied once it outgrows
+# CHECK_TARGET_MAX_MB. (The binaries the farm runs are built in the clone.)
+CHECK_TARGET := $(CACHE)/cargo-target
+CHECK_TARGET_MAX_MB ?= 6000
+
 check: deps kernel
-	$(MAKE) lint host-test
+	@mb=$$(du -sm $(CHECK_TARGET) 2>/dev/null | cut -f1); if [ "$${mb:-0}" -gt $(CHECK_TARGET_MAX_MB) ]; then \
+	  echo "check: emptying $(CHECK_TARGET) (over $(CHECK_TARGET_MAX_MB) MB)"; rm -rf $(CHECK_TARGET); fi
+	CARGO_TARGET_DIR=$(CHECK_TARGET) $(MAKE) lint host-test
 	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
 	$(CARGO) build --quiet --release -p batonctl -p baton-farm --bins
 	left=$$(( $(CHECK_BUDGET_S) - $$(date +%s) + $(CHECK_START) )); \

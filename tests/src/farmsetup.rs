@@ -297,12 +297,14 @@ pub fn diagnose(farm: &Farm, b: &str) -> String {
     d
 }
 
-/// Polls `f` every 200 ms until it returns `Some`, for at most `limit`.
+/// Polls `f` until it returns `Some`, for at most `limit`: after 200 ms,
+/// then less often, at least once a second ([`POLL_MAX`]).
 pub fn wait_for<T>(
     limit: std::time::Duration,
     mut f: impl FnMut() -> Result<Option<T>>,
 ) -> Result<Option<T>> {
     let start = std::time::Instant::now();
+    let mut pause = POLL_FIRST;
     loop {
         if let Some(v) = f()? {
             return Ok(Some(v));
@@ -310,9 +312,21 @@ pub fn wait_for<T>(
         if start.elapsed() > limit {
             return Ok(None);
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::thread::sleep(pause);
+        pause = (pause * 3 / 2).min(POLL_MAX);
     }
 }
+
+/// [`wait_for`]'s first pause between polls; each next is half as long
+/// again, up to [`POLL_MAX`]. A poll is a command in a VM (an exec of
+/// bash and usually of batonctl: about half a second of emulated CPU),
+/// so a fixed 200 ms kept a node busy for as long as a wait lasted,
+/// taking the CPU from the farm that runs in the other lane.
+const POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The longest pause between two polls of [`wait_for`]: what it may add
+/// to a measured wait.
+const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Waits (up to a minute) until every node's connection table is empty:
 /// records go once their client has closed (FIN/RST seen by the front-end,
