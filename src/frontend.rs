@@ -177,7 +177,7 @@ impl FrontEnd {
         frame: &mut [u8; SYNACK_MAX_LEN],
     ) -> Result<Answered, Verdict> {
         let params = SynAckParams {
-            key: self.shared.cookie_key,
+            key: *self.shared.cookie_key,
             mode,
             now_secs: boottime_secs(),
             now_ts: boottime_ms().wrapping_add(self.shared.ts_offset),
@@ -679,7 +679,7 @@ impl FrontEnd {
         now: u32,
     ) -> Option<Next> {
         let params = AckParams {
-            key: self.shared.cookie_key,
+            key: *self.shared.cookie_key,
             now_secs: boottime_secs(),
             our_wscale: OUR_WSCALE,
             ts_offset: self.shared.ts_offset,

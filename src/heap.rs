@@ -13,7 +13,9 @@
 
 use kernel::prelude::*;
 
-use crate::baton_core::{auth::ReplayTable, config::Config, farmpolicy::MaglevState};
+use crate::baton_core::{
+    auth::ReplayTable, config::Config, farmpolicy::MaglevState, siphash::SipKey,
+};
 
 /// A type with an empty value known at compile time.
 pub(crate) trait Empty: Sized {
@@ -43,9 +45,19 @@ impl Wipe for Config {
     }
 }
 
+/// A key (the SYN-cookie key): zeroed. `black_box` keeps the stores,
+/// which nothing reads before the memory is freed.
+impl Wipe for SipKey {
+    fn wipe(&mut self) {
+        *self = [0; 16];
+        core::hint::black_box(&*self);
+    }
+}
+
 /// `T`, wiped when it is dropped. The configuration lives in two of these
 /// (the copy changes are made on and the RCU snapshot the packet path
 /// reads), and every change frees one snapshot: its key secrets go with it.
+/// The namespace's SYN-cookie key is one too, wiped with the namespace.
 #[repr(transparent)]
 pub(crate) struct Wiped<T: Wipe>(pub(crate) T);
 

@@ -54,8 +54,9 @@ pub(crate) struct Shared {
     pub(crate) service_stats: ServiceStats,
     /// The configuration as the packet path sees it.
     pub(crate) snapshot: Snapshot,
-    /// The SYN-cookie key (random per namespace and load).
-    pub(crate) cookie_key: SipKey,
+    /// The SYN-cookie key (random per namespace and load), zeroed when the
+    /// namespace's state is freed.
+    pub(crate) cookie_key: Wiped<SipKey>,
     /// Offset of our TCP timestamp clock (random, like Linux's per-
     /// connection offsets, so uptime does not leak).
     pub(crate) ts_offset: u32,
@@ -92,7 +93,7 @@ impl Shared {
                 stats: Stats::new()?,
                 service_stats: ServiceStats::new()?,
                 snapshot: RcuBox::new(empty_config()?),
-                cookie_key: random_bytes(),
+                cookie_key: Wiped(random_bytes()),
                 ts_offset: u32::from_ne_bytes(random_bytes()),
                 conns <- Conns::new(capacity)?,
                 syns <- PendingSyns::new(params::syn_table_max.get() as usize)?,

@@ -332,7 +332,7 @@ impl SyncNet {
                 c.active_key()
                     .and_then(|k| derive_key(k.secret(), KeyPurpose::FarmHash).ok())
             })
-            .unwrap_or(shared.cookie_key);
+            .unwrap_or(*shared.cookie_key);
         let req = FarmRequest {
             service: Some(service),
             client: client.0,

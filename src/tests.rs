@@ -1724,7 +1724,7 @@ fn unreadable_packets_are_dropped(t: &Test) {
 
 /// A configuration snapshot replaced by a change, and the last one when
 /// the namespace goes, is wiped before its memory is freed; a
-/// configuration's wipe removes its keys.
+/// configuration's wipe removes its keys, a key's zeroes it.
 fn snapshots_are_wiped_when_freed(t: &Test) {
     static WIPES: AtomicU32 = AtomicU32::new(0);
     struct Probe;
@@ -1757,6 +1757,10 @@ fn snapshots_are_wiped_when_freed(t: &Test) {
     c.wipe();
     kassert_eq!(t, c.keys().len(), 0);
     kassert!(t, c.peer(2).is_some());
+    // The SYN-cookie key a namespace's state holds is zeroed the same way.
+    let mut cookie_key: SipKey = [0x5a; 16];
+    cookie_key.wipe();
+    kassert_eq!(t, cookie_key, [0; 16]);
 }
 
 /// A serving node rebuilds a handed connection only into the listener of
