@@ -82,6 +82,16 @@ struct Done {
 /// started, so that the whole run ends within the budget (CI has a fixed
 /// time) and a suite grown too slow for it is red, not quietly shorter.
 pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> Summary {
+    run_in_lanes(ctx, scenarios, budget, lanes())
+}
+
+/// [`run`] in `lanes` lanes.
+fn run_in_lanes(
+    ctx: &Context,
+    scenarios: &[&Scenario],
+    budget: Option<Duration>,
+    lanes: usize,
+) -> Summary {
     let run = Run {
         queue: Mutex::new(scenarios.iter().copied().enumerate().collect()),
         done: Mutex::new(Vec::new()),
@@ -89,7 +99,7 @@ pub fn run(ctx: &Context, scenarios: &[&Scenario], budget: Option<Duration>) -> 
         budget,
     };
     let cpu_start = timing::host_cpu();
-    let lanes = lanes().min(scenarios.len()).max(1);
+    let lanes = lanes.min(scenarios.len()).max(1);
     if lanes == 1 {
         lane(ctx, 0, &run);
     } else {
@@ -285,4 +295,116 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_farm::{bail, Timeouts};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn context() -> Context {
+        Context {
+            repo: "/nonexistent".into(),
+            kernel: "/nonexistent".into(),
+            module: None,
+            nodes: 3,
+            timeouts: Timeouts::default(),
+            standby: Default::default(),
+            kept: Default::default(),
+        }
+    }
+
+    /// A scenario that boots nothing (no farm is booted ahead for it).
+    const fn fake(name: &'static str, run: fn(&Context) -> baton_farm::Result<()>) -> Scenario {
+        Scenario {
+            name,
+            about: "a scenario of the runner's own tests",
+            run,
+            standard_farm: false,
+        }
+    }
+
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MOST: AtomicUsize = AtomicUsize::new(0);
+
+    /// Notes how many of its kind run at once, for 300 ms.
+    fn overlapping(_: &Context) -> baton_farm::Result<()> {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    #[test]
+    fn two_lanes_run_two_scenarios_at_once_and_report_each() {
+        let s: Vec<Scenario> = ["a", "b", "c", "d"]
+            .into_iter()
+            .map(|n| fake(n, overlapping))
+            .collect();
+        let refs: Vec<&Scenario> = s.iter().collect();
+        let summary = run_in_lanes(&context(), &refs, None, 2);
+        assert_eq!(
+            summary,
+            Summary {
+                passed: 4,
+                failed: 0,
+                skipped: 0
+            }
+        );
+        assert_eq!(MOST.load(Ordering::SeqCst), 2, "never two at once");
+    }
+
+    static ALONE_RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static ALONE_MOST: AtomicUsize = AtomicUsize::new(0);
+
+    fn alone(_: &Context) -> baton_farm::Result<()> {
+        let now = ALONE_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        ALONE_MOST.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        ALONE_RUNNING.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    #[test]
+    fn one_lane_runs_one_at_a_time() {
+        let s = [fake("a", alone), fake("b", alone), fake("c", alone)];
+        let refs: Vec<&Scenario> = s.iter().collect();
+        assert_eq!(run_in_lanes(&context(), &refs, None, 1).passed, 3);
+        assert_eq!(ALONE_MOST.load(Ordering::SeqCst), 1);
+    }
+
+    fn fails(_: &Context) -> baton_farm::Result<()> {
+        bail!("it failed")
+    }
+
+    fn panics(_: &Context) -> baton_farm::Result<()> {
+        panic!("it panicked")
+    }
+
+    fn passes(_: &Context) -> baton_farm::Result<()> {
+        Ok(())
+    }
+
+    #[test]
+    fn failures_and_panics_in_either_lane_fail_the_run() {
+        let s = [
+            fake("ok1", passes),
+            fake("err", fails),
+            fake("panic", panics),
+            fake("ok2", passes),
+        ];
+        let refs: Vec<&Scenario> = s.iter().collect();
+        let summary = run_in_lanes(&context(), &refs, None, 2);
+        assert_eq!((summary.passed, summary.failed, summary.skipped), (2, 2, 0));
+    }
+
+    #[test]
+    fn a_spent_budget_starts_nothing_and_fails() {
+        let s = [fake("x", passes), fake("y", passes), fake("z", passes)];
+        let refs: Vec<&Scenario> = s.iter().collect();
+        let summary = run_in_lanes(&context(), &refs, Some(Duration::ZERO), 2);
+        assert_eq!((summary.passed, summary.failed, summary.skipped), (0, 3, 3));
+    }
 }
