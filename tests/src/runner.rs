@@ -63,6 +63,12 @@ struct Run<'a> {
     done: Mutex<Vec<Done>>,
     began: Instant,
     budget: Option<Duration>,
+    lanes: usize,
+}
+
+/// `m` locked; a lane that panicked holding it left nothing half-done.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One scenario's end: where it was in the order, its lane, how long each
@@ -97,25 +103,17 @@ fn run_in_lanes(
         done: Mutex::new(Vec::new()),
         began: Instant::now(),
         budget,
+        lanes: lanes.min(scenarios.len()).max(1),
     };
     let cpu_start = timing::host_cpu();
-    let lanes = lanes.min(scenarios.len()).max(1);
-    if lanes == 1 {
+    std::thread::scope(|scope| {
+        for n in 1..run.lanes {
+            let run = &run;
+            scope.spawn(move || lane(&ctx.lane(), n, run));
+        }
         lane(ctx, 0, &run);
-    } else {
-        std::thread::scope(|scope| {
-            for n in 1..lanes {
-                let run = &run;
-                scope.spawn(move || {
-                    baton_farm::log_as(format!("lane {}: ", n + 1));
-                    lane(&ctx.lane(), n, run)
-                });
-            }
-            baton_farm::log_as("lane 1: ".into());
-            lane(ctx, 0, &run);
-        });
-        baton_farm::log_as(String::new());
-    }
+    });
+    let lanes = run.lanes;
     let mut done = run.done.into_inner().unwrap_or_else(|p| p.into_inner());
     done.sort_by_key(|d| d.index);
     print_table(
@@ -147,19 +145,19 @@ fn run_in_lanes(
 }
 
 /// One lane: takes scenarios from the queue until it is empty, on its own
-/// farms (`ctx`), and shuts its farms down at the end.
+/// farms (`ctx`), and shuts its farms down at the end. With more than one
+/// lane, its progress lines are tagged with it.
 fn lane(ctx: &Context, lane: usize, run: &Run) {
+    if run.lanes > 1 {
+        baton_farm::log_as(format!("lane {}: ", lane + 1));
+    }
     let boot_ahead = standby_enabled();
     loop {
-        let next = run
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let next = locked(&run.queue).pop_front();
         let Some((index, s)) = next else { break };
-        let done = match run.budget {
-            Some(b) if b.saturating_sub(run.began.elapsed()) < SCENARIO_RESERVE => {
-                let left = b.saturating_sub(run.began.elapsed());
+        let left = run.budget.map(|b| b.saturating_sub(run.began.elapsed()));
+        let done = match left {
+            Some(left) if left < SCENARIO_RESERVE => {
                 // Not a quiet line: a scenario that did not run failed.
                 Done {
                     index,
@@ -179,12 +177,7 @@ fn lane(ctx: &Context, lane: usize, run: &Run) {
                 // and waits for the rest of its boot), and only if none is
                 // kept to be reset: a standard scenario that passes leaves
                 // its farm for the next.
-                let later = run
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .any(|(_, n)| n.standard_farm);
+                let later = locked(&run.queue).iter().any(|(_, n)| n.standard_farm);
                 let kept = ctx.kept.is_some() || (s.standard_farm && context::reset_enabled());
                 ctx.standby.set_wanted(boot_ahead && later && !kept);
                 ctx.boot_ahead();
@@ -192,13 +185,11 @@ fn lane(ctx: &Context, lane: usize, run: &Run) {
             }
         };
         report(&done);
-        run.done
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(done);
+        locked(&run.done).push(done);
     }
     ctx.standby.clear();
     ctx.kept.clear();
+    baton_farm::log_as(String::new());
 }
 
 /// Runs one scenario on this thread, timing its phases.
@@ -325,16 +316,39 @@ mod tests {
         }
     }
 
-    static RUNNING: AtomicUsize = AtomicUsize::new(0);
-    static MOST: AtomicUsize = AtomicUsize::new(0);
+    /// How many scenarios of one test run at once, and the most seen.
+    struct Overlap {
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
 
-    /// Notes how many of its kind run at once, for 300 ms.
+    impl Overlap {
+        const fn new() -> Self {
+            Overlap {
+                running: AtomicUsize::new(0),
+                most: AtomicUsize::new(0),
+            }
+        }
+
+        /// A scenario's body: counted as running for 300 ms.
+        fn run(&self) -> baton_farm::Result<()> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(300));
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    static TWO_LANES: Overlap = Overlap::new();
+    static ONE_LANE: Overlap = Overlap::new();
+
     fn overlapping(_: &Context) -> baton_farm::Result<()> {
-        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-        MOST.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(300));
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
+        TWO_LANES.run()
+    }
+
+    fn alone(_: &Context) -> baton_farm::Result<()> {
+        ONE_LANE.run()
     }
 
     #[test]
@@ -353,18 +367,11 @@ mod tests {
                 skipped: 0
             }
         );
-        assert_eq!(MOST.load(Ordering::SeqCst), 2, "never two at once");
-    }
-
-    static ALONE_RUNNING: AtomicUsize = AtomicUsize::new(0);
-    static ALONE_MOST: AtomicUsize = AtomicUsize::new(0);
-
-    fn alone(_: &Context) -> baton_farm::Result<()> {
-        let now = ALONE_RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-        ALONE_MOST.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(100));
-        ALONE_RUNNING.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
+        assert_eq!(
+            TWO_LANES.most.load(Ordering::SeqCst),
+            2,
+            "never two at once"
+        );
     }
 
     #[test]
@@ -372,7 +379,7 @@ mod tests {
         let s = [fake("a", alone), fake("b", alone), fake("c", alone)];
         let refs: Vec<&Scenario> = s.iter().collect();
         assert_eq!(run_in_lanes(&context(), &refs, None, 1).passed, 3);
-        assert_eq!(ALONE_MOST.load(Ordering::SeqCst), 1);
+        assert_eq!(ONE_LANE.most.load(Ordering::SeqCst), 1);
     }
 
     fn fails(_: &Context) -> baton_farm::Result<()> {

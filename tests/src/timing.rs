@@ -112,6 +112,7 @@ pub fn phases(total: Duration) -> Phases {
     SPENT.with_borrow(|s| phases_of(s, total))
 }
 
+/// [`phases`] from what one thread recorded.
 fn phases_of(s: &Spent, total: Duration) -> Phases {
     let mut p = Phases {
         total: total.as_secs_f64(),
