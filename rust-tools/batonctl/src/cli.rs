@@ -169,6 +169,14 @@ pub enum Object {
         #[command(subcommand)]
         verb: Option<ConnVerb>,
     },
+    /// This namespace's whole configuration in one read: node, peers,
+    /// services, rules and keys (never their secrets), as their show
+    /// commands print them.
+    Config {
+        /// Verb (default: show).
+        #[command(subcommand)]
+        verb: Option<ShowOnly>,
+    },
     /// Apply a declarative farm configuration (TOML) idempotently.
     Apply {
         /// The TOML file.
@@ -390,6 +398,8 @@ pub enum Show {
     Conns(ConnQuery),
     /// `farm show`.
     Farm,
+    /// `config show`.
+    Config,
 }
 
 /// What to do.
@@ -747,6 +757,7 @@ fn context_of(o: &Object) -> String {
         Object::Farm { .. } => "farm show".into(),
         Object::Rule { verb: v } => format!("rule {}", RuleVerb::name(v)),
         Object::Conn { .. } => "conn show".into(),
+        Object::Config { .. } => "config show".into(),
         Object::Apply { .. } => "apply".into(),
     }
 }
@@ -916,6 +927,7 @@ fn command_of(object: Object, no_precheck: bool) -> Result<Command, Error> {
         },
         Object::Stats { .. } => Ok(Command::Show(Show::Stats)),
         Object::Farm { .. } => Ok(Command::Show(Show::Farm)),
+        Object::Config { .. } => Ok(Command::Show(Show::Config)),
         Object::Conn { verb } => match verb {
             None => Ok(Command::Show(Show::Conns(ConnQuery::default()))),
             Some(ConnVerb::Show(w)) => Ok(Command::Show(Show::Conns(conn_query(

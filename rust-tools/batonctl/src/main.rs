@@ -228,6 +228,34 @@ fn run(p: &Parsed) -> Result<(), Error> {
                         decode_all(&conn.transact(&codec::farm_get())?, codec::decode_farm_node)?;
                     print(p.json, || output::farm_table(&v), || output::farm_json(&v));
                 }
+                Show::Config => {
+                    let node = match conn.transact(&codec::node_get()) {
+                        Ok(r) => decode_all(&r, codec::decode_node_show)?.into_iter().next(),
+                        Err(Error::Kernel { errno, .. }) if errno == libc::ENOENT => None,
+                        Err(e) => return Err(e),
+                    };
+                    let peers =
+                        decode_all(&conn.transact(&codec::peer_get(None))?, codec::decode_peer)?;
+                    let r = conn.transact(&codec::service_get(None))?;
+                    let services = decode_all(&r, codec::decode_service)?;
+                    let mut rules =
+                        decode_all(&conn.transact(&codec::rule_get(None))?, codec::decode_rule)?;
+                    RuleInfo::sort(&mut rules);
+                    let keys =
+                        decode_all(&conn.transact(&codec::key_get(None))?, codec::decode_key)?;
+                    let c = output::ConfigView {
+                        node: node.as_ref(),
+                        peers: &peers,
+                        services: &services,
+                        rules: &rules,
+                        keys: &keys,
+                    };
+                    print(
+                        p.json,
+                        || output::config_table(&c, names),
+                        || output::config_json(&c, names),
+                    );
+                }
                 Show::Conns(q) => {
                     let r = conn.transact(&codec::conn_get(q))?;
                     let v = decode_all(&r, codec::decode_conn)?;

@@ -436,6 +436,46 @@ pub fn farm_json(nodes: &[FarmNodeInfo]) -> Value {
     )
 }
 
+/// A namespace's whole configuration, as `config show` prints it.
+pub struct ConfigView<'a> {
+    /// This node, `None` when not configured.
+    pub node: Option<&'a NodeShow>,
+    /// Peers.
+    pub peers: &'a [PeerInfo],
+    /// Services.
+    pub services: &'a [ServiceInfo],
+    /// HTTP rules, sorted ([`RuleInfo::sort`]).
+    pub rules: &'a [RuleInfo],
+    /// Keys (never their secrets).
+    pub keys: &'a [KeyInfo],
+}
+
+/// `config show`: each object's table under its name.
+pub fn config_table(c: &ConfigView<'_>, names: IfName<'_>) -> String {
+    let node = c
+        .node
+        .map_or_else(|| "not configured\n".into(), |n| node_table(n, names));
+    format!(
+        "node:\n{node}\npeers:\n{}\nservices:\n{}\nrules:\n{}\nkeys:\n{}",
+        peers_table(c.peers),
+        services_table(c.services),
+        rules_table(c.rules),
+        keys_table(c.keys)
+    )
+}
+
+/// `config show --json`: one object whose fields are what each object's
+/// `show --json` prints (`node` is `null` when not configured).
+pub fn config_json(c: &ConfigView<'_>, names: IfName<'_>) -> Value {
+    json!({
+        "node": c.node.map(|n| node_json(n, names)),
+        "peers": peers_json(c.peers),
+        "services": services_json(c.services),
+        "rules": rules_json(c.rules),
+        "keys": keys_json(c.keys),
+    })
+}
+
 /// JSON, pretty-printed, with a final newline.
 pub fn json_text(v: &Value) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into());

@@ -252,6 +252,9 @@ fn stats_conn_apply_and_global_options() {
     assert_eq!(cmd("stats show"), Command::Show(Show::Stats));
     assert_eq!(cmd("farm"), Command::Show(Show::Farm));
     assert_eq!(cmd("farm show"), Command::Show(Show::Farm));
+    assert_eq!(cmd("config"), Command::Show(Show::Config));
+    assert_eq!(cmd("config list"), Command::Show(Show::Config));
+    assert_eq!(parse("--json config").unwrap().context, "config show");
     assert!(parse("farm --json").unwrap().json);
     assert_eq!(
         cmd("conn show"),
@@ -344,6 +347,7 @@ fn help_everywhere() {
         "service set --help",
         "key add --help",
         "stats --help",
+        "config --help",
         "conn show --help",
         "apply --help",
     ] {

@@ -368,6 +368,41 @@ fn durations() {
 }
 
 #[test]
+fn config_output() {
+    let (n, p, s, k) = (node(), peers(), services(), keys());
+    let mut r = rules();
+    RuleInfo::sort(&mut r);
+    let c = output::ConfigView {
+        node: Some(&n),
+        peers: &p,
+        services: &s,
+        rules: &r,
+        keys: &k,
+    };
+    golden("config.txt", &output::config_table(&c, &names));
+    let j = output::config_json(&c, &names);
+    golden("config.json", &output::json_text(&j));
+    // Each field is what the object's own show prints.
+    assert_eq!(j["node"], output::node_json(&n, &names));
+    assert_eq!(j["peers"], output::peers_json(&p));
+    assert_eq!(j["services"], output::services_json(&s));
+    assert_eq!(j["rules"], output::rules_json(&r));
+    assert_eq!(j["keys"], output::keys_json(&k));
+    let empty = output::ConfigView {
+        node: None,
+        peers: &[],
+        services: &[],
+        rules: &[],
+        keys: &[],
+    };
+    assert_eq!(
+        output::config_json(&empty, &names),
+        serde_json::json!({"node": null, "peers": [], "services": [], "rules": [], "keys": []})
+    );
+    assert!(output::config_table(&empty, &names).starts_with("node:\nnot configured\n\npeers:\n"));
+}
+
+#[test]
 fn json_is_valid_json() {
     for v in [
         output::node_json(&node(), &names),
