@@ -25,7 +25,7 @@
 //! Failures of a step are collected and the scenario goes on where the
 //! state allows it, so one run reports everything that is wrong.
 
-use crate::batonctl::{self, Ran, State, STATE};
+use crate::batonctl::{self, Ran, State, STATE, STATE_EACH};
 use crate::context::Context;
 use crate::{farmsetup, module};
 use baton_farm::{bail, log, Error, Farm, Result, Segment, Vm};
@@ -312,6 +312,7 @@ fn apply_and_read_back(farm: &Farm, vm: &Vm, b: &Path) -> Result<Vec<String>> {
             STATE.to_string(),
             format!("\"$B\" apply {FARM_FILE}"),
             format!("\"$B\" --json apply {FARM_FILE}"),
+            STATE_EACH.to_string(),
         ],
         BATCH_TIMEOUT,
     )?;
@@ -327,6 +328,13 @@ fn apply_and_read_back(farm: &Farm, vm: &Vm, b: &Path) -> Result<Vec<String>> {
     let got = State::parse(&r[1].ok()?.stdout)?;
     for d in diff(&expected, &got) {
         fails.push(format!("{name}: read back after apply: {d}"));
+    }
+    // `config` reads what the four show commands read.
+    let each = State::parse_each(&r[4].ok()?.stdout)?;
+    for d in diff(&got, &each) {
+        fails.push(format!(
+            "{name}: `config` and the show commands differ: {d}"
+        ));
     }
     if r[2].ok()?.stdout != "no changes\n" {
         fails.push(format!(

@@ -1,7 +1,7 @@
 //! `handoff_syn_flood`: a spoofed SYN flood against the VIP while
-//! legitimate clients keep fetching through it. The client VM sends SYNs
-//! from random addresses of its own subnet (which the router forwards) as
-//! fast as it can for [`FLOOD_SECS`] seconds; node1's pending-handshake
+//! legitimate clients keep fetching through it. The client sends SYNs
+//! from random addresses of its own subnet (which the router forwards) at
+//! [`FLOOD_PPS`] for [`FLOOD_SECS`] seconds; node1's pending-handshake
 //! table is limited to [`SYN_LIMIT`] entries. The flood fills it, node1
 //! answers the rest with SYN cookies (counted), its pending table never
 //! exceeds the limit, no connection record is created for a spoofed SYN,
@@ -37,10 +37,15 @@ const SYN_LIMIT: u64 = 256;
 const FLOOD_SECS: u64 = 30;
 /// Legitimate fetches during the flood.
 const FETCHES: usize = 20;
+/// Spoofed packets per second: about thirty times what node1 answers under
+/// TCG (some 400 SYNs a second), so the flood is never short of SYNs; sent
+/// as fast as the host can (300 000 a second), the surplus only cost host
+/// CPU, as the taps dropped it before node1 saw it.
+const FLOOD_PPS: u64 = 12_000;
 
 /// Spoofed SYNs from 198.51.100.10-250 (not the client's .2) with random
-/// ports and sequence numbers, an MSS option, through a raw socket; prints
-/// the number sent.
+/// ports and sequence numbers, an MSS option, through a raw socket, at
+/// [`FLOOD_PPS`]; prints the number sent.
 fn flooder() -> String {
     format!(
         "cat > /tmp/flood.py <<'PY'
@@ -55,8 +60,7 @@ def csum(b):
         n = (n & 0xffff) + (n >> 16)
     return ~n & 0xffff
 # 4096 distinct SYNs built once, then sent round and round: far more
-# distinct handshakes than the pending table holds, at the rate the VM
-# can send.
+# distinct handshakes than the pending table holds, at a fixed rate.
 packets = []
 for _ in range(4096):
     src = bytes([198, 51, 100, random.randint(10, 250)])
@@ -72,8 +76,16 @@ for _ in range(4096):
     packets.append(struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, src, dst) + udp)
 sent = 0
 i = 0
-end = time.time() + {FLOOD_SECS}
-while time.time() < end:
+start = time.time()
+end = start + {FLOOD_SECS}
+while True:
+    now = time.time()
+    if now >= end:
+        break
+    ahead = sent - {FLOOD_PPS} * (now - start)
+    if ahead > 0:
+        time.sleep(ahead / {FLOOD_PPS})
+        continue
     for p in packets[i:i + 256]:
         try:
             s.sendto(p, ('{VIP}', 0))
