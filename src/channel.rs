@@ -201,24 +201,25 @@ impl Channel {
     pub(crate) fn body<'s>(&self, stats: &Stats, skb: &'s mut SkBuff<'_>) -> Option<&'s [u8]> {
         let len = skb.len();
         if len > wire::frame::MAX_FRAME_LEN {
-            self.unread(stats, WireError::TooLarge);
+            self.count_reason(stats, WireError::TooLarge);
             stats.inc(Stat::FramesRejected);
             return None;
         }
         let Some(buf) = skb.header(len) else {
-            self.unread(stats, WireError::Truncated);
+            self.count_reason(stats, WireError::Truncated);
             stats.inc(Stat::FramesRejectedShort);
             return None;
         };
         Some(buf)
     }
 
-    /// Counts a frame dropped before it was opened, for `reason`. The
-    /// handoff network's per-reason counters count only the frames that
-    /// reached `open`, as they always have.
-    fn unread(&self, stats: &Stats, reason: WireError) {
-        if self.network == Network::Sync {
-            stats.sync_reject(reason);
+    /// Counts a frame that was dropped for `reason` in this network's
+    /// per-reason counters: one that did not open, and one dropped before
+    /// (too long, or not pulled whole).
+    fn count_reason(&self, stats: &Stats, reason: WireError) {
+        match self.network {
+            Network::Handoff => stats.reject(reason),
+            Network::Sync => stats.sync_reject(reason),
         }
     }
 
@@ -237,10 +238,7 @@ impl Channel {
 
     /// Counts a frame that did not open, for `reason`. Softirq context.
     pub(crate) fn rejected(&self, stats: &Stats, reason: WireError) {
-        match self.network {
-            Network::Handoff => stats.reject(reason),
-            Network::Sync => stats.sync_reject(reason),
-        }
+        self.count_reason(stats, reason);
         stats.inc(match reason {
             WireError::UnknownKey => Stat::FramesRejectedNoKey,
             WireError::Truncated => Stat::FramesRejectedShort,

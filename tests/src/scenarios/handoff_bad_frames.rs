@@ -139,6 +139,20 @@ pub fn run(ctx: &Context) -> Result<()> {
             "node3 sent {sent} forged frames; node2 received {received} and rejected {dropped}:\n{after}"
         );
     }
+    // Each one also in a handoff_rejected_<reason> counter, those dropped
+    // before they could be opened (too large) included.
+    let by_reason = |v: &serde_json::Value| -> u64 {
+        v.as_object().map_or(0, |o| {
+            o.iter()
+                .filter(|(k, _)| k.starts_with("handoff_rejected_"))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+    };
+    let reasons = by_reason(&after) - by_reason(&before);
+    if reasons != dropped {
+        bail!("node2 rejected {dropped} forged frames but counted {reasons} by reason:\n{before}\n{after}");
+    }
     for name in ["handoffs_received", "sockets_rebuilt", "rebuild_failed"] {
         if counter(&after, name) != counter(&before, name) {
             bail!("a forged frame reached the rebuild ({name} moved):\n{before}\n{after}");
@@ -149,7 +163,7 @@ pub fn run(ctx: &Context) -> Result<()> {
         bail!("node2's established sockets changed: {sockets} -> {sockets_after}");
     }
     log(&format!(
-        "node2 dropped and counted all {received} forged frames (replay, bit flips in header, record and tag, truncated, garbage); no socket created"
+        "node2 dropped and counted all {received} forged frames (replay, bit flips in header, record and tag, truncated, garbage), each by its reason; no socket created"
     ));
 
     // Still serving: the next two requests go to node3 then node2.
