@@ -33,7 +33,7 @@ SCENARIOS ?=
 CHECK_BUDGET_S ?= 4500
 CHECK_START := $(shell date +%s)
 
-.PHONY: all deps kernel kernel-plain module module-clippy host-test lint check check-gates check-build check-quick demo clean
+.PHONY: all deps kernel kernel-plain module module-clippy host-test lint check check-quick demo clean
 
 all: module
 
@@ -103,32 +103,17 @@ lint:
 CHECK_TARGET := $(CACHE)/cargo-target
 CHECK_TARGET_MAX_MB ?= 6000
 
-# Before the scenarios, two streams at once (make -j2, each one's output
-# kept together): the gates (lint, then the host tests, in the cargo cache
-# above) and what the farm runs (the module, then the binaries in this
-# tree). Neither fills both cores for long (the module builds are one rustc
-# each, the host tests wait on namespaces and threads), so together they
-# take about 40 s less than one after the other.
 check: deps kernel
 	@mb=$$(du -sm $(CHECK_TARGET) 2>/dev/null | cut -f1); if [ "$${mb:-0}" -gt $(CHECK_TARGET_MAX_MB) ]; then \
 	  echo "check: emptying $(CHECK_TARGET) (over $(CHECK_TARGET_MAX_MB) MB)"; rm -rf $(CHECK_TARGET); fi
-	$(MAKE) --no-print-directory -j2 --output-sync=target check-gates check-build
+	CARGO_TARGET_DIR=$(CHECK_TARGET) $(MAKE) lint host-test
+	$(MAKE) module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
+	$(CARGO) build --quiet --release -p batonctl -p baton-farm --bins
 	left=$$(( $(CHECK_BUDGET_S) - $$(date +%s) + $(CHECK_START) )); \
 	$(XTASK) check --budget $$(( left > 0 ? left : 1 )) \
 	  --kernel $$($(ROOT)/scripts/build-kernel.sh debug) \
 	  --module $(ROOT)/target/kmod/$$(basename $$($(ROOT)/scripts/build-kernel.sh debug))/baton.ko \
 	  $(SCENARIOS)
-
-# The two streams of `make check` (not meant to be run alone). Each runs
-# without the jobserver of the -j2 above (MAKEFLAGS emptied): the kernel's
-# make and cargo would warn that they cannot reach it, and a module build
-# that prints a warning fails.
-check-gates:
-	MAKEFLAGS= CARGO_TARGET_DIR=$(CHECK_TARGET) $(MAKE) --no-print-directory lint host-test
-check-build:
-	MAKEFLAGS= $(MAKE) --no-print-directory module KDIR=$$($(ROOT)/scripts/build-kernel.sh debug)
-	MAKEFLAGS= $(CARGO) build --quiet --release -p batonctl -p baton-farm --bins
-	MAKEFLAGS= $(CARGO) build --quiet --release -p xtask
 
 # The same gates with only the KUnit suite and the farm smoke test in QEMU:
 # the quick loop while developing (CI runs the whole `make check`).
