@@ -138,6 +138,35 @@ impl Standby {
     }
 }
 
+thread_local! {
+    /// The scenario this thread (a lane) runs: each farm it boots or
+    /// resets names its session after it (kmemleak findings name it).
+    static SCENARIO: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Says which scenario this thread runs now ([`SCENARIO`]).
+pub fn set_scenario(name: &'static str) {
+    SCENARIO.with(|s| s.set(name));
+}
+
+/// `Ok` if `found` is empty, else the leaks listed.
+fn leaks_to_result(found: Vec<baton_farm::Finding>) -> Result<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = found.iter().map(|f| format!("  {f}")).collect();
+    Err(Error::new(format!(
+        "kernel memory leaks (kmemleak):\n{}",
+        list.join("\n")
+    )))
+}
+
+/// `farm` with its session named after this thread's scenario.
+fn labelled(farm: Farm) -> Farm {
+    farm.set_session_label(SCENARIO.with(|s| s.get()));
+    farm
+}
+
 impl Context {
     /// A context with the same inputs and no farm of its own yet: a second
     /// lane of the runner ([`crate::runner`]) boots, keeps and resets its
@@ -165,6 +194,11 @@ impl Context {
         cfg.module = self.module.clone();
         cfg.timeouts = self.timeouts;
         cfg.extra_append = KUNIT_OFF.to_string();
+        // A farm is reset between scenarios: scanning its nodes for leaks
+        // once before their kernels go, not after every scenario, saves a
+        // few seconds of emulated CPU per node and scenario; each leak is
+        // still put down to the scenario that allocated it.
+        cfg.defer_leak_scans = true;
         cfg
     }
 
@@ -175,7 +209,7 @@ impl Context {
     pub fn boot_kunit(&self, names: &[&str]) -> Result<Farm> {
         let mut cfg = self.farm_config(Topology::standard(self.nodes).only(names));
         cfg.extra_append = "baton_sessions=off".into();
-        timed(Phase::Boot, || Farm::boot(&cfg))
+        timed(Phase::Boot, || Farm::boot(&cfg)).map(labelled)
     }
 
     /// The standard topology (`client`, `router`, `node1..N`): the farm
@@ -204,19 +238,38 @@ impl Context {
             }
         })?;
         self.boot_ahead();
-        Ok(farm)
+        Ok(labelled(farm))
     }
 
     /// Hands a farm back after its scenario passed (the kernel-log check
     /// included): a standard farm whose VMs all run is kept for the next
-    /// scenario ([`Kept`]); any other is shut down.
-    pub fn keep(&self, farm: Farm) {
+    /// scenario ([`Kept`]); any other is scanned for kernel memory leaks
+    /// ([`Farm::leak_check`]: the sessions since its last scan, this one
+    /// included) and shut down. A leak found fails the scenario, naming
+    /// the scenario that allocated it.
+    #[must_use = "a leak found when the farm stops fails the scenario"]
+    pub fn keep(&self, farm: Farm) -> Result<()> {
         let standard = self.farm_config(Topology::standard(self.nodes));
         if reset_enabled() && farm.config() == &standard && farm.resettable() {
             self.kept.put(farm);
-        } else {
-            farm.shutdown();
+            return Ok(());
         }
+        let found = timed(Phase::Check, || farm.leak_check());
+        farm.shutdown();
+        leaks_to_result(found?)
+    }
+
+    /// At the end of a lane: scans the kept farm's nodes for kernel memory
+    /// leaks of the sessions since their last scan and shuts it down.
+    /// Returns the findings, each naming the scenario that allocated it.
+    pub fn close(&self) -> Result<Vec<baton_farm::Finding>> {
+        self.standby.clear();
+        let Some(farm) = self.kept.take() else {
+            return Ok(Vec::new());
+        };
+        let found = farm.leak_check();
+        farm.shutdown();
+        found
     }
 
     /// Starts booting the standard farm in the background for a scenario
@@ -229,13 +282,13 @@ impl Context {
 
     /// Boots `topology` (not one booted ahead: that is the standard one).
     pub fn boot(&self, topology: Topology) -> Result<Farm> {
-        timed(Phase::Boot, || Farm::boot(&self.farm_config(topology)))
+        timed(Phase::Boot, || Farm::boot(&self.farm_config(topology))).map(labelled)
     }
 
     /// Boots only the named VMs of the standard topology.
     pub fn boot_only(&self, names: &[&str]) -> Result<Farm> {
         let cfg = self.farm_config(Topology::standard(self.nodes).only(names));
-        timed(Phase::Boot, || Farm::boot(&cfg))
+        timed(Phase::Boot, || Farm::boot(&cfg)).map(labelled)
     }
 
     /// The module, or an error saying how to provide it.

@@ -382,12 +382,12 @@ pub fn finish(ctx: &Context, farm: Farm) -> Result<()> {
         "nginx -c /tmp/nginx/nginx.conf -s quit 2>/dev/null && sleep 1",
     )?;
     check_logs(&farm)?;
-    ctx.keep(farm);
-    Ok(())
+    ctx.keep(farm)
 }
 
-/// The closing kernel-log and kmemleak check of every VM
-/// ([`Farm::assert_dmesg_clean`]), timed as [`Phase::Check`].
+/// The closing kernel-log check of every VM ([`Farm::assert_dmesg_clean`];
+/// the kmemleak scan comes when the farm's kernels go: see
+/// [`Context::keep`]), timed as [`Phase::Check`].
 pub fn check_logs(farm: &Farm) -> Result<()> {
     timed(Phase::Check, || farm.assert_dmesg_clean())
 }

@@ -186,14 +186,59 @@ fn lane(ctx: &Context, lane: usize, run: &Run) {
         report(&done);
         locked(&run.done).push(done);
     }
-    ctx.standby.clear();
-    ctx.kept.clear();
+    close_lane(ctx, lane, run);
     baton_farm::log_as(String::new());
+}
+
+/// The end of a lane: its kept farm's nodes are scanned for kernel memory
+/// leaks (the scans are deferred to when a farm's kernels go: see
+/// [`Context::keep`]) and the farm shut down. A leak fails the scenario
+/// that allocated it, reported again as `not ok`; one that names no
+/// scenario of this lane (or a failed scan) fails the lane's last one.
+fn close_lane(ctx: &Context, lane: usize, run: &Run) {
+    let found = match ctx.close() {
+        Ok(f) => f,
+        Err(e) => vec![baton_farm::Finding {
+            vm: "farm".into(),
+            source: "kmemleak",
+            text: format!("no leak scan at the end of the lane: {e}"),
+        }],
+    };
+    if found.is_empty() {
+        return;
+    }
+    let mut done = locked(&run.done);
+    let ours: Vec<usize> = (0..done.len()).filter(|&i| done[i].lane == lane).collect();
+    let Some(&last) = ours.last() else { return };
+    let mut blamed: Vec<usize> = Vec::new();
+    for f in found {
+        let i = ours
+            .iter()
+            .copied()
+            .find(|&i| {
+                f.text
+                    .contains(&format!("(allocated during {})", done[i].name))
+            })
+            .unwrap_or(last);
+        let d = &mut done[i];
+        let line = format!("kernel memory leak found at the lane's closing scan: {f}");
+        d.failure = Some(match d.failure.take() {
+            Some(earlier) => format!("{earlier}\n{line}"),
+            None => line,
+        });
+        if !blamed.contains(&i) {
+            blamed.push(i);
+        }
+    }
+    for i in blamed {
+        report(&done[i]);
+    }
 }
 
 /// Runs one scenario on this thread, timing its phases.
 fn scenario(ctx: &Context, index: usize, lane: usize, s: &Scenario) -> Done {
     baton_farm::log(&format!("scenario {}: {}", s.name, s.about));
+    crate::context::set_scenario(s.name);
     let start = Instant::now();
     timing::reset();
     let result = panic::catch_unwind(AssertUnwindSafe(|| (s.run)(ctx)));

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::farm::Farm;
-use crate::vm::Vm;
+use crate::vm::{lock, Vm};
 use std::time::Duration;
 
 /// A suspicious kernel message found in one VM.
@@ -112,11 +112,96 @@ r=$(cat $k)
 sleep 2; echo scan > $k
 cat $k";
 
+/// Prints the time since boot (`/proc/uptime`, builtins only) as
+/// `baton-uptime SECONDS`: kmemleak dates each object in jiffies, which
+/// count `HZ` a second from `INITIAL_JIFFIES` at boot, so a deferred scan
+/// can tell which session allocated it (the farm's kernel has no
+/// `/proc/timer_list` to read jiffies from).
+const UPTIME_SCRIPT: &str = "read -r up _ < /proc/uptime && echo \"baton-uptime $up\"";
+
+/// The kernel's jiffies `uptime` seconds after boot, at `hz` ticks a
+/// second: they start at `INITIAL_JIFFIES`, 300 s before the 32-bit wrap.
+fn jiffies_at(uptime: f64, hz: u64) -> u64 {
+    let initial = (1u64 << 32) - 300 * hz;
+    initial + (uptime * hz as f64) as u64
+}
+
 /// Between the kmemleak report and `dmesg` in [`check_vm`]'s output.
 const DMESG_MARK: &str = "--- baton: dmesg follows ---";
 
-/// Checks one VM's kernel log and, if `scan_leaks`, its kmemleak report.
-pub fn check_vm(vm: &Vm, scan_leaks: bool) -> Result<Vec<Finding>> {
+/// The jiffies of a kmemleak record (`  comm "x", pid 1, jiffies N`).
+fn record_jiffies(record: &str) -> Option<u64> {
+    let line = record
+        .lines()
+        .find(|l| l.trim_start().starts_with("comm "))?;
+    let (_, n) = line.rsplit_once("jiffies ")?;
+    n.split_whitespace().next()?.parse().ok()
+}
+
+/// The session a kmemleak record's object was allocated in: the first of
+/// `unscanned` (sessions, each with the jiffies at its check) whose check
+/// came after the allocation, else `current`.
+fn allocated_in<'a>(record: &str, unscanned: &'a [(String, u64)], current: &'a str) -> &'a str {
+    record_jiffies(record)
+        .and_then(|j| unscanned.iter().find(|(_, end)| j <= *end))
+        .map_or(current, |(label, _)| label.as_str())
+}
+
+/// `records` as findings of `vm`, each saying which session allocated
+/// its object (when sessions are labelled).
+fn leak_findings(
+    vm: &Vm,
+    records: Vec<String>,
+    unscanned: &[(String, u64)],
+    current: &str,
+) -> Vec<Finding> {
+    records
+        .into_iter()
+        .map(|r| {
+            let during = allocated_in(&r, unscanned, current);
+            let text = if during.is_empty() {
+                r
+            } else {
+                format!("{r}\n  (allocated during {during})")
+            };
+            Finding {
+                vm: vm.name().to_string(),
+                source: "kmemleak",
+                text,
+            }
+        })
+        .collect()
+}
+
+/// Scans `vm` for leaks now (kmemleak, as [`check_vm`] does) and puts each
+/// down to its session; the sessions so far count as scanned.
+pub fn scan_leaks(vm: &Vm, timeout: Duration) -> Result<Vec<Finding>> {
+    let out = vm.run_ok(KMEMLEAK_SCRIPT, timeout)?;
+    let mut ledger = lock(&vm.leaks);
+    let found = leak_findings(
+        vm,
+        kmemleak_records(&out, 12),
+        &ledger.unscanned,
+        &ledger.label,
+    );
+    ledger.unscanned.clear();
+    Ok(found)
+}
+
+/// How a VM's kernel-log check treats leaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakScan {
+    /// Not at all (a VM baton does not run on).
+    Off,
+    /// A kmemleak scan now.
+    Now,
+    /// Later ([`scan_leaks`]): the check notes that the session running
+    /// now was checked, when its kernel ticks `hz` a second.
+    Deferred { hz: u64 },
+}
+
+/// Checks one VM's kernel log, and its kmemleak report as `leaks` says.
+pub fn check_vm(vm: &Vm, leaks: LeakScan) -> Result<Vec<Finding>> {
     let finding = |source, text| Finding {
         vm: vm.name().to_string(),
         source,
@@ -133,17 +218,45 @@ pub fn check_vm(vm: &Vm, scan_leaks: bool) -> Result<Vec<Finding>> {
         }
         return Ok(f);
     }
-    // One exec for both (each costs about a second of emulated CPU).
-    let scan = if scan_leaks { KMEMLEAK_SCRIPT } else { ":" };
+    // One exec for all (each costs about a second of emulated CPU).
+    let scan = match leaks {
+        LeakScan::Now => KMEMLEAK_SCRIPT,
+        LeakScan::Deferred { .. } => UPTIME_SCRIPT,
+        LeakScan::Off => ":",
+    };
     let out = vm.run_ok(
         &format!("( {scan} ) || exit 1\necho '{DMESG_MARK}'\ndmesg"),
         Duration::from_secs(600),
     )?;
-    let (leaks, log) = out.split_once(DMESG_MARK).unwrap_or(("", &out));
-    let mut f: Vec<_> = kmemleak_records(leaks, 12)
-        .into_iter()
-        .map(|r| finding("kmemleak", r))
-        .collect();
+    let (report, log) = out.split_once(DMESG_MARK).unwrap_or(("", &out));
+    let mut f = {
+        let mut ledger = lock(&vm.leaks);
+        let mut f = std::mem::take(&mut ledger.pending);
+        match leaks {
+            LeakScan::Now => {
+                f.extend(leak_findings(
+                    vm,
+                    kmemleak_records(report, 12),
+                    &ledger.unscanned,
+                    &ledger.label,
+                ));
+                ledger.unscanned.clear();
+            }
+            LeakScan::Deferred { hz } => {
+                let Some(up) = report
+                    .trim()
+                    .strip_prefix("baton-uptime ")
+                    .and_then(|u| u.parse::<f64>().ok())
+                else {
+                    crate::bail!("{}: no uptime read: {report:?}", vm.name());
+                };
+                let label = ledger.label.clone();
+                ledger.unscanned.push((label, jiffies_at(up, hz)));
+            }
+            LeakScan::Off => {}
+        }
+        f
+    };
     let dmesg_lines = suspicious_lines(log);
     // The serial console has the same lines and survives a wrapped ring
     // buffer: add those dmesg no longer has.
@@ -173,8 +286,81 @@ impl Farm {
             .map(|v| v.name())
             .collect();
         let nodes = self.node_names();
-        let found = self.par(&names, |vm| check_vm(vm, nodes.contains(&vm.name())))?;
+        let node_scan = match self.kernel_hz() {
+            Some(hz) if self.config().defer_leak_scans => LeakScan::Deferred { hz },
+            _ => LeakScan::Now,
+        };
+        let found = self.par(&names, |vm| {
+            let scan = if nodes.contains(&vm.name()) {
+                node_scan
+            } else {
+                LeakScan::Off
+            };
+            check_vm(vm, scan)
+        })?;
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Scans every running node that has sessions no scan covered yet
+    /// ([`FarmConfig::defer_leak_scans`]) for kernel memory leaks, each
+    /// put down to the session that allocated it; empty means none. Call
+    /// it before the farm's kernels go (its shutdown).
+    ///
+    /// [`FarmConfig::defer_leak_scans`]: crate::FarmConfig::defer_leak_scans
+    pub fn leak_check(&self) -> Result<Vec<Finding>> {
+        self.leak_check_within(Duration::from_secs(600))
+    }
+
+    /// [`Farm::leak_check`], each node's scan limited to `timeout`.
+    pub(crate) fn leak_check_within(&self, timeout: Duration) -> Result<Vec<Finding>> {
+        let due: Vec<&str> = self
+            .nodes()
+            .filter(|v| v.alive() && !lock(&v.leaks).unscanned.is_empty())
+            .map(|v| v.name())
+            .collect();
+        let mut found: Vec<Finding> = self
+            .vms()
+            .iter()
+            .flat_map(|v| std::mem::take(&mut lock(&v.leaks).pending))
+            .collect();
+        if due.is_empty() {
+            return Ok(found);
+        }
+        found.extend(
+            self.par(&due, |vm| scan_leaks(vm, timeout))?
+                .into_iter()
+                .flatten(),
+        );
+        crate::log(&format!(
+            "kmemleak scan of {}: {} unreferenced object(s)",
+            due.join(", "),
+            found.len()
+        ));
+        Ok(found)
+    }
+
+    /// `CONFIG_HZ` of the farm's kernel, from the `.config` of its build
+    /// directory (beside or above its `bzImage`); `None` if not found
+    /// (then every check scans at once).
+    pub fn kernel_hz(&self) -> Option<u64> {
+        self.config()
+            .kernel
+            .ancestors()
+            .take(5)
+            .find_map(|d| std::fs::read_to_string(d.join(".config")).ok())?
+            .lines()
+            .find_map(|l| l.strip_prefix("CONFIG_HZ="))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Names the session that runs now on every VM (a scenario's name):
+    /// a leak found by a deferred scan is put down to it.
+    pub fn set_session_label(&self, label: &str) {
+        for v in self.vms() {
+            lock(&v.leaks).label = label.to_string();
+        }
     }
 
     /// [`Farm::dmesg_check`], failing with the findings listed if any.
@@ -215,6 +401,28 @@ mod tests {
             "[   0.0] rcu: \tRCU lockdep checking is enabled."
         ));
         assert!(is_suspicious("INFO: lockdep is turned off."));
+    }
+
+    #[test]
+    fn leaks_are_put_down_to_the_session_that_allocated_them() {
+        let rec = |j: u64| {
+            format!("unreferenced object 0xffff888 (size 64):\n  comm \"insmod\", pid 80, jiffies {j}\n  backtrace:")
+        };
+        assert_eq!(record_jiffies(&rec(4294937296)), Some(4294937296));
+        assert_eq!(record_jiffies("unreferenced object 0x1 (size 8):"), None);
+        let checked = vec![("a".to_string(), 1000), ("b".to_string(), 2000)];
+        assert_eq!(allocated_in(&rec(999), &checked, "c"), "a");
+        assert_eq!(allocated_in(&rec(1000), &checked, "c"), "a");
+        assert_eq!(allocated_in(&rec(1001), &checked, "c"), "b");
+        // After the last check: the session running now.
+        assert_eq!(allocated_in(&rec(2001), &checked, "c"), "c");
+        // No date: the session running now too.
+        assert_eq!(allocated_in("unreferenced object 0x1", &checked, "c"), "c");
+        assert_eq!(allocated_in(&rec(5), &[], "c"), "c");
+        // 4294892296 is INITIAL_JIFFIES at HZ=250; an object allocated
+        // 225 s after boot.
+        assert_eq!(jiffies_at(0.0, 250), 4294892296);
+        assert_eq!(jiffies_at(225.0, 250), 4294948546);
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub struct FarmConfig {
     pub extra_append: String,
     /// Time limits.
     pub timeouts: Timeouts,
+    /// Scan for kernel memory leaks (kmemleak) not at each kernel-log
+    /// check but once before a VM's kernel goes ([`Vm::power_off`],
+    /// [`Farm::leak_check`] before a shutdown), each leak put down to the
+    /// session that allocated it ([`Farm::set_session_label`]). For a farm
+    /// reset between scenarios: a scan costs seconds of emulated CPU.
+    pub defer_leak_scans: bool,
 }
 
 impl FarmConfig {
@@ -77,6 +83,7 @@ impl FarmConfig {
             smp: 1,
             extra_append: String::new(),
             timeouts: Timeouts::default(),
+            defer_leak_scans: false,
         }
     }
 
@@ -541,6 +548,20 @@ impl Farm {
             return;
         }
         self.shut_down = true;
+        // Deferred leak scans not made yet (a scenario failed, or the
+        // farm is dropped): made now, their findings logged, as the
+        // kernels are about to go.
+        match self.leak_check_within(Duration::from_secs(120)) {
+            Ok(found) if !found.is_empty() => {
+                let list: Vec<String> = found.iter().map(|f| format!("  {f}")).collect();
+                crate::log(&format!(
+                    "kernel memory leaks found as the farm stops:\n{}",
+                    list.join("\n")
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => crate::log(&format!("no leak scan before the farm stops: {e}")),
+        }
         for vm in &self.vms {
             vm.request_stop();
         }

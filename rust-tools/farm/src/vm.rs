@@ -30,6 +30,22 @@ pub struct Vm {
     spec: VmSpec,
     default_timeout: Duration,
     host: Host,
+    /// What a kmemleak scan has not covered yet ([`crate::dmesg`]).
+    pub(crate) leaks: Mutex<LeakLedger>,
+}
+
+/// A VM's sessions since its last kmemleak scan, when scans are deferred
+/// ([`crate::FarmConfig::defer_leak_scans`]): a leak an unreferenced
+/// object shows is put down to the session that allocated it.
+#[derive(Debug, Default)]
+pub(crate) struct LeakLedger {
+    /// The session running now ([`crate::Farm::set_session_label`]).
+    pub(crate) label: String,
+    /// Sessions whose kernel-log check passed since the last scan, with
+    /// the kernel's jiffies at that check, oldest first.
+    pub(crate) unscanned: Vec<(String, u64)>,
+    /// What a scan before a power-off found, for the next check to report.
+    pub(crate) pending: Vec<crate::dmesg::Finding>,
 }
 
 /// What runs a member's commands.
@@ -83,6 +99,7 @@ impl Vm {
                 powered_off: AtomicBool::new(false),
                 relaunch,
             },
+            leaks: Mutex::default(),
         }
     }
 
@@ -92,6 +109,7 @@ impl Vm {
             spec,
             default_timeout,
             host: Host::Namespace(ns),
+            leaks: Mutex::default(),
         }
     }
 
@@ -175,6 +193,20 @@ impl Vm {
     /// check then reads only what its console printed before. A namespace
     /// is deleted with everything in it.
     pub fn power_off(&self) {
+        // Its kernel goes: what earlier sessions may have leaked is looked
+        // for first (only when scans are deferred: else each session's
+        // check scanned).
+        if self.alive() && !lock(&self.leaks).unscanned.is_empty() {
+            let found =
+                crate::dmesg::scan_leaks(self, Duration::from_secs(120)).unwrap_or_else(|e| {
+                    vec![crate::dmesg::Finding {
+                        vm: self.name.clone(),
+                        source: "kmemleak",
+                        text: format!("no scan before the power-off: {e}"),
+                    }]
+                });
+            lock(&self.leaks).pending.extend(found);
+        }
         match &self.host {
             Host::Qemu {
                 qemu, powered_off, ..
@@ -454,7 +486,7 @@ fn describe_streams(stdout: &str, stderr: &str) -> String {
 }
 
 /// Locks `m`, whatever a panicking holder left (nothing is half-done).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 

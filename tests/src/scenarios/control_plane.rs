@@ -159,7 +159,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
     if f.0.is_empty() {
-        ctx.keep(farm);
+        ctx.keep(farm)?;
     } else {
         farm.shutdown();
     }

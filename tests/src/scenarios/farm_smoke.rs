@@ -32,6 +32,6 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
-    ctx.keep(farm);
+    ctx.keep(farm)?;
     Ok(())
 }

@@ -97,6 +97,6 @@ pub fn run(ctx: &Context) -> Result<()> {
     log("public role unassigned: the kernel answers (refuses) again");
     module::unload_on(&farm, &["node1"])?;
     farmsetup::check_logs(&farm)?;
-    ctx.keep(farm);
+    ctx.keep(farm)?;
     Ok(())
 }

@@ -46,8 +46,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     module::unload_on(&farm, &["node1"])?;
     farmsetup::check_logs(&farm)?;
     log("kernel logs clean on every VM");
-    ctx.keep(farm);
-    Ok(())
+    ctx.keep(farm)
 }
 
 /// The unpacked kernel source with `tools/net/ynl`: `$BATON_KSRC`, else the
