@@ -54,14 +54,6 @@ impl Kept {
         self.slot().is_some()
     }
 
-    /// Shuts the kept farm down, if any.
-    pub fn clear(&self) {
-        let farm = self.slot().take();
-        if let Some(f) = farm {
-            f.shutdown();
-        }
-    }
-
     fn take(&self) -> Option<Farm> {
         self.slot().take()
     }
@@ -147,18 +139,6 @@ thread_local! {
 /// Says which scenario this thread runs now ([`SCENARIO`]).
 pub fn set_scenario(name: &'static str) {
     SCENARIO.with(|s| s.set(name));
-}
-
-/// `Ok` if `found` is empty, else the leaks listed.
-fn leaks_to_result(found: Vec<baton_farm::Finding>) -> Result<()> {
-    if found.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = found.iter().map(|f| format!("  {f}")).collect();
-    Err(Error::new(format!(
-        "kernel memory leaks (kmemleak):\n{}",
-        list.join("\n")
-    )))
 }
 
 /// `farm` with its session named after this thread's scenario.
@@ -254,9 +234,9 @@ impl Context {
             self.kept.put(farm);
             return Ok(());
         }
-        let found = timed(Phase::Check, || farm.leak_check());
+        let clean = timed(Phase::Check, || farm.assert_no_leaks());
         farm.shutdown();
-        leaks_to_result(found?)
+        clean
     }
 
     /// At the end of a lane: scans the kept farm's nodes for kernel memory

@@ -17,6 +17,12 @@ pub struct Finding {
     pub text: String,
 }
 
+/// `findings`, one per line, indented (for an error or the log).
+pub fn list(findings: &[Finding]) -> String {
+    let lines: Vec<String> = findings.iter().map(|f| format!("  {f}")).collect();
+    lines.join("\n")
+}
+
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.vm, self.source, self.text)
@@ -326,17 +332,27 @@ impl Farm {
         if due.is_empty() {
             return Ok(found);
         }
-        found.extend(
-            self.par(&due, |vm| scan_leaks(vm, timeout))?
-                .into_iter()
-                .flatten(),
-        );
+        let scanned: Vec<Finding> = self
+            .par(&due, |vm| scan_leaks(vm, timeout))?
+            .into_iter()
+            .flatten()
+            .collect();
         crate::log(&format!(
             "kmemleak scan of {}: {} unreferenced object(s)",
             due.join(", "),
-            found.len()
+            scanned.len()
         ));
+        found.extend(scanned);
         Ok(found)
+    }
+
+    /// [`Farm::leak_check`], failing with the leaks listed if any.
+    pub fn assert_no_leaks(&self) -> Result<()> {
+        let found = self.leak_check()?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        crate::bail!("kernel memory leaks (kmemleak):\n{}", list(&found))
     }
 
     /// `CONFIG_HZ` of the farm's kernel, from the `.config` of its build
@@ -369,8 +385,7 @@ impl Farm {
         if findings.is_empty() {
             return Ok(());
         }
-        let list: Vec<String> = findings.iter().map(|f| format!("  {f}")).collect();
-        crate::bail!("kernel log not clean:\n{}", list.join("\n"))
+        crate::bail!("kernel log not clean:\n{}", list(&findings))
     }
 }
 

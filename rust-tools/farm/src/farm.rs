@@ -552,13 +552,10 @@ impl Farm {
         // farm is dropped): made now, their findings logged, as the
         // kernels are about to go.
         match self.leak_check_within(Duration::from_secs(120)) {
-            Ok(found) if !found.is_empty() => {
-                let list: Vec<String> = found.iter().map(|f| format!("  {f}")).collect();
-                crate::log(&format!(
-                    "kernel memory leaks found as the farm stops:\n{}",
-                    list.join("\n")
-                ));
-            }
+            Ok(found) if !found.is_empty() => crate::log(&format!(
+                "kernel memory leaks found as the farm stops:\n{}",
+                crate::dmesg::list(&found)
+            )),
             Ok(_) => {}
             Err(e) => crate::log(&format!("no leak scan before the farm stops: {e}")),
         }

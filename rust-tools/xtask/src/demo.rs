@@ -88,14 +88,7 @@ pub fn run(ctx: &Context) -> Result<()> {
     }
     heading("Kernel logs (KASAN, lockdep, kmemleak, WARN/BUG)");
     farm.assert_dmesg_clean()?;
-    let leaks = farm.leak_check()?;
-    if !leaks.is_empty() {
-        let list: Vec<String> = leaks.iter().map(|f| format!("  {f}")).collect();
-        return Err(baton_farm::Error::new(format!(
-            "kernel memory leaks:\n{}",
-            list.join("\n")
-        )));
-    }
+    farm.assert_no_leaks()?;
     println!("   clean on every VM");
     heading("Shutting down");
     farm.shutdown();
